@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// Test entry point: builds the C victims, then runs unit tests (beside the code,
+// src/**/*.test.ts) and end-to-end tests (test/e2e/**/*.test.ts) with node's test
+// runner. `node scripts/test.mjs unit|e2e` runs one group.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const group = process.argv[2] ?? 'all';
+
+function find(dir, out = []) {
+  for (const name of readdirSync(join(root, dir))) {
+    const rel = join(dir, name);
+    if (statSync(join(root, rel)).isDirectory()) find(rel, out);
+    else if (name.endsWith('.test.ts')) out.push(rel);
+  }
+  return out;
+}
+
+const files = [];
+if (group === 'all' || group === 'unit') files.push(...find('src'));
+if (group === 'all' || group === 'e2e') {
+  const built = spawnSync(process.execPath, [join(root, 'scripts/build-victims.mjs')], { stdio: 'inherit' });
+  if (built.status !== 0) process.exit(built.status ?? 1);
+  files.push(...find('test/e2e'));
+}
+files.sort();
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
+  cwd: root,
+  stdio: 'inherit',
+});
+process.exit(r.status ?? 1);

@@ -1,0 +1,29 @@
+/**
+ * Errors that reach a user. Every error has a stable `code` (for scripts and tests)
+ * and a message that says "Cannot X: reason". The CLI prints the message on one line.
+ */
+export type ErrorCode =
+  | 'SYSCALL' // a system call failed (see SysError)
+  | 'NO_PROCESS' // the target PID does not exist or exited
+  | 'KERNEL_THREAD' // the target is a kernel thread, which cannot be checkpointed
+  | 'UNSUPPORTED' // the target uses something ckpt cannot save yet
+  | 'PERMISSION' // we lack a privilege the operation needs
+  | 'BAD_IMAGE' // an image is missing, truncated, corrupted, or of another format
+  | 'PID_TAKEN' // a PID needed at restore is in use
+  | 'FILE_CHANGED' // a file the image refers to differs from the one seen at dump
+  | 'TIMEOUT'
+  | 'USAGE' // bad command-line or API input
+  | 'INTERNAL';
+
+export class CkptError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CkptError';
+    this.code = code;
+  }
+}
+
+export function isCkptError(e: unknown, code?: ErrorCode): e is CkptError {
+  return e instanceof CkptError && (code === undefined || e.code === code);
+}

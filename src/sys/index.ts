@@ -1,0 +1,16 @@
+export * from './error.js';
+export * from './errno.js';
+export * from './nr.js';
+export * from './call.js';
+export { addressOf, rawSyscall, type Arg, type RawResult } from './native.js';
+export * as ptrace from './ptrace.js';
+export { PTRACE_O, PTRACE_EVENT, NT } from './ptrace.js';
+export * from './wait.js';
+export * from './memory.js';
+export * from './pidfd.js';
+export * from './kcmp.js';
+export * from './process.js';
+export * from './codecs/regs.js';
+export * from './codecs/iovec.js';
+export * from './codecs/siginfo.js';
+export * from './codecs/clone-args.js';

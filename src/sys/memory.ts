@@ -1,0 +1,37 @@
+/** Reading and writing another process's memory: process_vm_readv/writev. */
+import { call } from './call.js';
+import { addressOf } from './native.js';
+import { NR } from './nr.js';
+import { encodeIovecs, type Iovec } from './codecs/iovec.js';
+
+/** Kernel limit on iovecs per call (UIO_MAXIOV). */
+export const IOV_MAX = 1024;
+
+/**
+ * Reads remote ranges into `local` (contiguous, in order). Returns bytes read, which
+ * may be short when a range faults; the caller decides what a short read means.
+ */
+export function vmRead(pid: number, local: Buffer, remote: readonly Iovec[]): number {
+  const liov = encodeIovecs([{ base: addressOf(local), len: local.length }]);
+  const riov = encodeIovecs(remote);
+  return Number(call(NR.process_vm_readv, [pid, addressOf(liov), 1, addressOf(riov), remote.length, 0], { name: 'process_vm_readv', pid }));
+}
+
+export function vmWrite(pid: number, local: Buffer, remote: readonly Iovec[]): number {
+  const liov = encodeIovecs([{ base: addressOf(local), len: local.length }]);
+  const riov = encodeIovecs(remote);
+  return Number(call(NR.process_vm_writev, [pid, addressOf(liov), 1, addressOf(riov), remote.length, 0], { name: 'process_vm_writev', pid }));
+}
+
+/** Reads exactly len bytes at addr, or throws. */
+export function readMemory(pid: number, addr: bigint, len: number): Buffer {
+  const buf = Buffer.alloc(len);
+  const n = vmRead(pid, buf, [{ base: addr, len }]);
+  if (n !== len) throw new RangeError(`short read of pid ${pid} memory at 0x${addr.toString(16)}: ${n} of ${len} bytes`);
+  return buf;
+}
+
+export function writeMemory(pid: number, addr: bigint, data: Buffer): void {
+  const n = vmWrite(pid, data, [{ base: addr, len: data.length }]);
+  if (n !== data.length) throw new RangeError(`short write to pid ${pid} memory at 0x${addr.toString(16)}: ${n} of ${data.length} bytes`);
+}

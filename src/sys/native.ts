@@ -1,0 +1,52 @@
+/**
+ * The whole native surface of ckpt, declared in one place. Everything else in sys/
+ * goes through `rawSyscall`: a fixed-arity syscall(2) is faster and safer through
+ * koffi than the variadic prototype (see docs/architecture.md, "koffi pitfalls").
+ *
+ * All calls are synchronous on the calling thread: ptrace is per thread, and koffi's
+ * async calls run on a pool thread where they fail with ESRCH.
+ */
+import koffi from 'koffi';
+
+const LIBC_CANDIDATES = ['libc.so.6', '/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/lib64/libc.so.6'];
+
+function loadLibc(): ReturnType<typeof koffi.load> {
+  const errors: string[] = [];
+  for (const path of LIBC_CANDIDATES) {
+    try {
+      return koffi.load(path);
+    } catch (e) {
+      errors.push(`${path}: ${(e as Error).message}`);
+    }
+  }
+  throw new Error(`Cannot load the C library; tried:\n  ${errors.join('\n  ')}`);
+}
+
+if (process.platform !== 'linux' || process.arch !== 'x64') {
+  throw new Error(`Cannot start: ckpt supports Linux on x86_64 only (this is ${process.platform}/${process.arch})`);
+}
+
+const libc = loadLibc();
+const syscall7 = libc.func('long syscall(long, long, long, long, long, long, long)');
+
+export type Arg = number | bigint;
+
+/** Result of a raw syscall: the return value, or -1 with errno set. */
+export interface RawResult {
+  ret: bigint;
+  errno: number;
+}
+
+export function rawSyscall(nr: number, args: readonly Arg[]): RawResult {
+  const r = syscall7(nr, args[0] ?? 0, args[1] ?? 0, args[2] ?? 0, args[3] ?? 0, args[4] ?? 0, args[5] ?? 0);
+  const ret = BigInt(r);
+  return { ret, errno: ret === -1n ? koffi.errno() : 0 };
+}
+
+/**
+ * Address of a buffer's memory, to pass to a syscall. The caller must keep `buf`
+ * referenced until the call returns: koffi.address does not keep it alive.
+ */
+export function addressOf(buf: Buffer): bigint {
+  return BigInt(koffi.address(buf) as bigint | number);
+}
