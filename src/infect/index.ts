@@ -1,0 +1,5 @@
+export * from './undo.js';
+export * from './wait.js';
+export * from './seize.js';
+export * from './site.js';
+export * from './remote.js';

@@ -1,0 +1,147 @@
+/**
+ * Running syscalls inside a stopped thread. The thread's registers are saved; for each
+ * call we point rip at an existing `syscall` instruction, load the arguments, and step
+ * with PTRACE_SYSCALL to the syscall-exit stop, where rax holds the result. No code in
+ * the target is written.
+ *
+ * `finish()` puts the thread back into an interrupt stop in the kernel's signal path
+ * with its original registers, so that on resume the kernel itself decides whether an
+ * interrupted syscall restarts (-ERESTART*), exactly as after SIGSTOP/SIGCONT.
+ */
+import { CkptError } from '../common/errors.js';
+import {
+  ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, type Arg, type Regs, signed,
+} from '../sys/index.js';
+import { waitStop, type StopStatus } from './wait.js';
+
+const SIGTRAP = 5;
+const SYSCALL_STOP = SIGTRAP | 0x80;
+const ALL_SIGNALS = 0xffffffffffffffffn;
+const PAGE = 4096;
+
+export interface TraceEvent {
+  event: number;
+  /** PTRACE_GETEVENTMSG: the new task's id for FORK/CLONE/VFORK. */
+  msg: bigint;
+}
+
+export interface RemoteOptions {
+  /** Address of a `syscall` instruction in the target (see findSyscallSite). */
+  site: bigint;
+  /** Called for ptrace events seen while a syscall runs (e.g. the child of an injected clone3). */
+  onEvent?: (e: TraceEvent) => void;
+}
+
+export class RemoteTask {
+  readonly tid: number;
+  readonly savedRegs: Regs;
+  readonly savedMask: bigint;
+  private site: bigint;
+  private onEvent: ((e: TraceEvent) => void) | undefined;
+  private scratchAddr = 0n;
+  private scratchSize = 0;
+  private injected = false;
+  private finished = false;
+  count = 0;
+
+  constructor(tid: number, opts: RemoteOptions) {
+    this.tid = tid;
+    this.site = opts.site;
+    this.onEvent = opts.onEvent;
+    this.savedRegs = ptrace.getRegs(tid);
+    this.savedMask = ptrace.getSigmask(tid);
+    // Signals stay blocked while we borrow the thread, so none is delivered mid-injection.
+    ptrace.setSigmask(tid, ALL_SIGNALS);
+  }
+
+  setSite(site: bigint): void {
+    this.site = site;
+  }
+
+  /** Runs syscall nr with args; returns the raw (signed) result, -errno on failure. */
+  raw(nr: number, args: readonly Arg[] = []): bigint {
+    if (this.finished) throw new CkptError('INTERNAL', `Cannot inject into task ${this.tid}: session finished`);
+    const a = (i: number) => BigInt.asUintN(64, BigInt(args[i] ?? 0));
+    const regs: Regs = {
+      ...this.savedRegs,
+      rax: BigInt(nr),
+      orig_rax: BigInt.asUintN(64, -1n),
+      rdi: a(0), rsi: a(1), rdx: a(2), r10: a(3), r8: a(4), r9: a(5),
+      rip: this.site,
+    };
+    ptrace.setRegs(this.tid, regs);
+    this.injected = true;
+    this.count++;
+    ptrace.syscallStep(this.tid);
+    this.expectSyscallStop(waitStop(this.tid));
+    ptrace.syscallStep(this.tid);
+    for (;;) {
+      const st = waitStop(this.tid);
+      if (st.signal === SYSCALL_STOP) break;
+      this.handleOtherStop(st);
+      ptrace.syscallStep(this.tid);
+    }
+    return signed(ptrace.getRegs(this.tid).rax);
+  }
+
+  /** Runs a syscall and throws a SysError naming it if it fails. */
+  call(nr: number, args: readonly Arg[], name: string): bigint {
+    const r = this.raw(nr, args);
+    if (r < 0n && r > -4096n) throw new SysError(`${name} (injected)`, Number(-r), this.tid);
+    return r;
+  }
+
+  private expectSyscallStop(st: StopStatus): void {
+    if (st.signal === SYSCALL_STOP) return;
+    throw new CkptError('INTERNAL', `Cannot inject into task ${this.tid}: expected a syscall stop, got signal ${st.signal} event ${st.event}`);
+  }
+
+  private handleOtherStop(st: StopStatus): void {
+    if (st.event !== 0 && st.event !== PTRACE_EVENT.STOP) {
+      this.onEvent?.({ event: st.event, msg: ptrace.getEventMsg(this.tid) });
+      return;
+    }
+    throw new CkptError('INTERNAL', `Cannot inject into task ${this.tid}: unexpected stop (signal ${st.signal}, event ${st.event})`);
+  }
+
+  /** A scratch area of at least `size` bytes in the target, for syscall arguments. */
+  scratch(size: number): bigint {
+    if (size <= this.scratchSize) return this.scratchAddr;
+    if (this.scratchAddr !== 0n) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
+    const len = Math.ceil(size / PAGE) * PAGE;
+    // PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS
+    this.scratchAddr = BigInt.asUintN(64, this.call(NR.mmap, [0, len, 3, 0x22, -1, 0], 'mmap'));
+    this.scratchSize = len;
+    return this.scratchAddr;
+  }
+
+  write(addr: bigint, data: Buffer): void {
+    writeMemory(this.tid, addr, data);
+  }
+
+  read(addr: bigint, len: number): Buffer {
+    return readMemory(this.tid, addr, len);
+  }
+
+  /** Frees the scratch area and returns the thread to its original registers and mask, stopped. */
+  finish(opts: { regs?: Regs; mask?: bigint } = {}): void {
+    if (this.finished) return;
+    if (this.scratchAddr !== 0n) {
+      this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
+      this.scratchAddr = 0n;
+    }
+    if (this.injected) {
+      // Back into an interrupt stop inside the signal path (see the file comment).
+      ptrace.interrupt(this.tid);
+      ptrace.cont(this.tid);
+      for (;;) {
+        const st = waitStop(this.tid);
+        if (st.event === PTRACE_EVENT.STOP) break;
+        ptrace.cont(this.tid, st.event === 0 && st.signal !== SYSCALL_STOP ? st.signal : 0);
+      }
+    }
+    ptrace.setRegs(this.tid, opts.regs ?? this.savedRegs);
+    ptrace.setSigmask(this.tid, opts.mask ?? this.savedMask);
+    this.finished = true;
+  }
+}

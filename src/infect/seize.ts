@@ -1,0 +1,140 @@
+/**
+ * Seizing a process: PTRACE_SEIZE + PTRACE_INTERRUPT on every thread, re-scanning
+ * /proc/PID/task until no new thread appears (a thread can only create threads while
+ * it runs, so once every known thread is stopped and a scan finds nothing new, the
+ * set is complete). Every seized thread registers its detach on the undo stack.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { CkptError } from '../common/errors.js';
+import { isErrno, ptrace, PTRACE_EVENT, PTRACE_O, SysError } from '../sys/index.js';
+import { Undo } from './undo.js';
+import { TaskGoneError, waitStop, type StopStatus } from './wait.js';
+
+export interface SeizeOptions {
+  /** How long to wait for one thread to stop (ms). */
+  timeoutMs?: number;
+  /** Extra PTRACE_O_* options (TRACESYSGOOD is always set). */
+  ptraceOptions?: number;
+}
+
+export interface SeizedTask {
+  tid: number;
+  /** The stop we hold it in: an interrupt stop, or a group stop (signal = SIGSTOP etc). */
+  stop: StopStatus;
+  /** True when the process was already stopped (group stop) before we seized it. */
+  groupStopped: boolean;
+}
+
+const SIGTRAP = 5;
+
+function listTids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b);
+  } catch {
+    throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: no such process`);
+  }
+}
+
+function checkSeizable(pid: number): void {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: no such process`);
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  const flags = Number(fields[6]);
+  if (flags & 0x00200000) throw new CkptError('KERNEL_THREAD', `Cannot seize process ${pid}: it is a kernel thread`);
+  if (state === 'Z' || state === 'X') throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: it is a zombie`);
+}
+
+export class SeizedProcess {
+  readonly pid: number;
+  readonly tasks = new Map<number, SeizedTask>();
+  readonly undo = new Undo();
+
+  constructor(pid: number) {
+    this.pid = pid;
+  }
+
+  get tids(): number[] {
+    return [...this.tasks.keys()].sort((a, b) => a - b);
+  }
+
+  /** Undo every change and detach: the process runs on as before. */
+  release(): void {
+    const failed = this.undo.runAll();
+    this.tasks.clear();
+    if (failed.length > 0) {
+      const what = failed.map((f) => `${f.label}: ${(f.error as Error).message}`).join('; ');
+      throw new CkptError('INTERNAL', `Cannot release process ${this.pid} cleanly: ${what}`);
+    }
+  }
+}
+
+/** Waits for the interrupt stop of a freshly seized thread, passing through any signal it was about to take. */
+function waitInterruptStop(tid: number, timeoutMs: number): StopStatus {
+  for (;;) {
+    const st = waitStop(tid, { timeoutMs });
+    if (st.event === PTRACE_EVENT.STOP) return st;
+    if (st.event === 0 && st.signal !== (SIGTRAP | 0x80)) {
+      // Signal-delivery stop: hand the signal back; the pending interrupt stops it again right after.
+      ptrace.cont(tid, st.signal);
+      continue;
+    }
+    ptrace.cont(tid, 0);
+  }
+}
+
+export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProcess {
+  checkSeizable(pid);
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const options = PTRACE_O.TRACESYSGOOD | (opts.ptraceOptions ?? 0);
+  const proc = new SeizedProcess(pid);
+  try {
+    for (let round = 0; ; round++) {
+      const fresh = listTids(pid).filter((t) => !proc.tasks.has(t));
+      if (fresh.length === 0) break;
+      if (round > 1000) throw new CkptError('TIMEOUT', `Cannot seize process ${pid}: its threads keep changing`);
+      const seized: number[] = [];
+      for (const tid of fresh) {
+        try {
+          ptrace.seize(tid, options);
+        } catch (e) {
+          if (isErrno(e, 'ESRCH')) continue; // exited between scan and seize
+          if (isErrno(e, 'EPERM')) throw new CkptError('PERMISSION', `Cannot seize process ${pid} (thread ${tid}): not permitted (is it traced already, or owned by another user?)`, { cause: e });
+          throw e;
+        }
+        proc.undo.push(`detach ${tid}`, () => {
+          try {
+            ptrace.detach(tid, 0);
+          } catch (e) {
+            if (!isErrno(e, 'ESRCH')) throw e;
+          }
+        });
+        seized.push(tid);
+        ptrace.interrupt(tid);
+      }
+      for (const tid of seized) {
+        try {
+          const stop = waitInterruptStop(tid, timeoutMs);
+          proc.tasks.set(tid, { tid, stop, groupStopped: stop.signal !== SIGTRAP });
+        } catch (e) {
+          if (e instanceof TaskGoneError && tid !== pid) continue; // a thread exited: not part of the process any more
+          throw e;
+        }
+      }
+    }
+    if (!proc.tasks.has(pid)) throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: it exited`);
+    return proc;
+  } catch (e) {
+    try {
+      proc.release();
+    } catch {
+      // the original error says more
+    }
+    if (e instanceof SysError && e.errnoName === 'ESRCH') throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: it exited`, { cause: e });
+    throw e;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Where to run an injected syscall: any `syscall` instruction (0f 05) already in an
+ * executable mapping of the target. The CPU decodes from wherever rip points, so the
+ * two bytes need not start an instruction in the original code. Using existing code
+ * means nothing in the target is modified (no COW of text pages).
+ */
+import { readFileSync } from 'node:fs';
+import { CkptError } from '../common/errors.js';
+import { vmRead } from '../sys/index.js';
+
+interface ExecArea {
+  start: bigint;
+  end: bigint;
+  path: string;
+}
+
+function execAreas(pid: number): ExecArea[] {
+  const out: ExecArea[] = [];
+  for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (!m || m[3]![0] !== 'r' || m[3]![2] !== 'x') continue;
+    out.push({ start: BigInt(`0x${m[1]}`), end: BigInt(`0x${m[2]}`), path: m[4] ?? '' });
+  }
+  // The vDSO first: it is small and always has one; then the rest in address order.
+  return out.sort((a, b) => Number(b.path === '[vdso]') - Number(a.path === '[vdso]'));
+}
+
+export function findSyscallSite(pid: number): bigint {
+  for (const area of execAreas(pid)) {
+    if (area.path === '[vsyscall]') continue;
+    const len = Math.min(Number(area.end - area.start), 1 << 20);
+    const buf = Buffer.alloc(len);
+    let n: number;
+    try {
+      n = vmRead(pid, buf, [{ base: area.start, len }]);
+    } catch {
+      continue;
+    }
+    for (let i = buf.indexOf(0x0f); i >= 0 && i + 1 < n; i = buf.indexOf(0x0f, i + 1)) {
+      if (buf[i + 1] === 0x05) return area.start + BigInt(i);
+    }
+  }
+  throw new CkptError('UNSUPPORTED', `Cannot inject into process ${pid}: no syscall instruction in its executable mappings`);
+}
