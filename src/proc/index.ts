@@ -1,0 +1,13 @@
+// proc/: pure parsers for /proc files, plus thin readers that map a vanished
+// process to CkptError NO_PROCESS.
+export * from './maps.js';
+export * from './smaps.js';
+export * from './status.js';
+export * from './stat.js';
+export * from './fdinfo.js';
+export * from './tasks.js';
+export * from './mountinfo.js';
+export * from './pagemap.js';
+export * from './limits.js';
+export * from './auxv.js';
+export { procPath, malformed } from './procfs.js';
