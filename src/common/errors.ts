@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'PID_TAKEN' // a PID needed at restore is in use
   | 'FILE_CHANGED' // a file the image refers to differs from the one seen at dump
   | 'TIMEOUT'
+  | 'IO' // reading or writing a file of ours failed (disk full, I/O error, read-only fs)
   | 'USAGE' // bad command-line or API input
   | 'INTERNAL';
 

@@ -1,0 +1,22 @@
+// BigInts in JSON payloads. JSON has no 64-bit integers, so a bigint is written as
+// a decimal string and the zod schema of the image turns it back: the schema, not a
+// string prefix, decides what is a bigint, so a payload cannot smuggle one in
+// where the schema expects a string.
+import { z } from 'zod';
+
+const MIN = -(1n << 63n); // the range of i64 and u64 together: addresses, offsets, registers
+const MAX = (1n << 64n) - 1n;
+
+/**
+ * A 64-bit integer field: accepts a bigint (when validating before a write) or a
+ * decimal string (when parsing an image) and yields a bigint in [-2^63, 2^64).
+ */
+export const zBig = z
+  .union([z.bigint(), z.string().regex(/^-?[0-9]{1,20}$/, 'expected a decimal integer string')])
+  .transform((v) => BigInt(v))
+  .refine((v) => v >= MIN && v <= MAX, 'integer out of 64-bit range');
+
+/** JSON.stringify replacer: bigint → decimal string (the form zBig reads). */
+export function bigintReplacer(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString(10) : value;
+}

@@ -1,0 +1,105 @@
+// Reads one page file. Restore mostly wants `fd()` and the runs, to let the kernel
+// copy a run from the page cache straight into the target (an injected preadv at
+// run.fileOffset); `read(run)` is for everything else (tests, tools, page servers).
+import * as fs from 'node:fs';
+import { CkptError } from '../common/errors.js';
+import { crc32 } from './crc32.js';
+import { badImage } from './format.js';
+import { closeQuietly, preadFull, tryIo } from './io.js';
+import { checkPagesHeader, chunkMismatch, PAGE_SIZE, type PageRun, type Pagemap, runBytes, validatePagemap } from './pagemap.js';
+
+const READ_SIZE = 4 * 1024 * 1024;
+
+export class PageReader {
+  readonly path: string;
+  /** Runs sorted by vaddr, non-overlapping, page-aligned, inside the file (validated). */
+  readonly runs: readonly Readonly<PageRun>[];
+  readonly size: number;
+  private readonly map: Pagemap;
+  private handle: number | undefined;
+
+  /** Opens and validates pages file `path` against its (already parsed) pagemap. */
+  constructor(path: string, map: Pagemap) {
+    this.path = path;
+    this.map = map;
+    const fd = tryIo(`open ${path}`, () => fs.openSync(path, 'r'));
+    try {
+      this.size = tryIo(`read ${path}`, () => fs.fstatSync(fd).size);
+      const head = Buffer.alloc(Math.min(this.size, PAGE_SIZE));
+      tryIo(`read ${path}`, () => preadFull(fd, head, 0));
+      checkPagesHeader(path, head);
+      validatePagemap(path, map, this.size);
+    } catch (e) {
+      closeQuietly(fd);
+      throw e;
+    }
+    this.handle = fd;
+    this.runs = Object.freeze(map.runs.map((r) => Object.freeze({ ...r })));
+  }
+
+  /** The read-only fd of the page file (valid until close()). */
+  fd(): number {
+    if (this.handle === undefined) throw new CkptError('USAGE', `Cannot use ${this.path}: the page reader is closed`);
+    return this.handle;
+  }
+
+  get hasChecksums(): boolean {
+    return this.map.checksum !== null;
+  }
+
+  /** Reads a run's pages; with `verify`, checks the CRCs of the chunks it touches first. */
+  read(run: PageRun, opts: { verify?: boolean } = {}): Buffer {
+    const start = Number(run.fileOffset);
+    const len = runBytes(run);
+    if (!Number.isSafeInteger(start) || start < PAGE_SIZE || start % PAGE_SIZE !== 0 || start + len > this.size) {
+      throw new CkptError('USAGE', `Cannot read ${this.path}: run at file offset ${run.fileOffset} is not inside the file`);
+    }
+    const cs = this.map.checksum;
+    if (!opts.verify || !cs) return this.pread(start, len);
+    // Read whole chunks so their CRCs can be checked, then hand out the run's part.
+    const first = Math.floor((start - PAGE_SIZE) / cs.chunkSize);
+    const from = PAGE_SIZE + first * cs.chunkSize;
+    const to = Math.min(this.size, PAGE_SIZE + Math.ceil((start + len - PAGE_SIZE) / cs.chunkSize) * cs.chunkSize);
+    const buf = this.pread(from, to - from);
+    for (let off = 0, i = first; off < buf.length; off += cs.chunkSize, i++) {
+      const got = crc32(buf.subarray(off, off + cs.chunkSize));
+      if (got !== cs.crcs[i]) throw chunkMismatch(this.path, { chunk: i, got, want: cs.crcs[i]! });
+    }
+    return buf.subarray(start - from, start - from + len);
+  }
+
+  /** Checks every chunk CRC of the data; returns false if the image has none to check. */
+  verify(): boolean {
+    const cs = this.map.checksum;
+    if (!cs) return false;
+    const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, cs.chunkSize));
+    cs.crcs.forEach((want, i) => {
+      const start = PAGE_SIZE + i * cs.chunkSize;
+      const end = Math.min(this.size, start + cs.chunkSize);
+      let crc = 0;
+      for (let pos = start; pos < end; pos += buf.length) {
+        const n = Math.min(buf.length, end - pos);
+        this.preadInto(buf.subarray(0, n), pos);
+        crc = crc32(buf.subarray(0, n), crc);
+      }
+      if (crc !== want) throw chunkMismatch(this.path, { chunk: i, got: crc, want });
+    });
+    return true;
+  }
+
+  close(): void {
+    closeQuietly(this.handle);
+    this.handle = undefined;
+  }
+
+  private pread(pos: number, len: number): Buffer {
+    const buf = Buffer.allocUnsafe(len);
+    this.preadInto(buf, pos);
+    return buf;
+  }
+
+  private preadInto(buf: Buffer, pos: number): void {
+    const n = tryIo(`read ${this.path}`, () => preadFull(this.fd(), buf, pos));
+    if (n !== buf.length) throw badImage(this.path, 'truncated (the file shrank while reading)');
+  }
+}

@@ -1,0 +1,101 @@
+// Layout of a page file (pages-N.img) and the schema of its pagemap image.
+//
+// A page file is one header page then raw page data, every run starting at a
+// multiple of PAGE_SIZE in the file, so restore can preadv()/mmap a run straight
+// into the target without copying through the restorer. The pagemap lists where
+// each run of virtual addresses lives in the file, plus CRC-32s of fixed-size
+// chunks of the data region (file bytes PAGE_SIZE..end).
+import { z } from 'zod';
+import { zBig } from './bigint.js';
+import { badImage, checkVersion, FORMAT_VERSION, hex } from './format.js';
+
+export const PAGE_SIZE = 4096;
+export const PAGES_MAGIC = Buffer.from('CKPTPAGE', 'latin1');
+/** Default checksum chunk: 1 MiB keeps the pagemap small (4 KiB of CRCs per GiB). */
+export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
+const ADDRESS_LIMIT = 1n << 64n;
+
+export interface PageRun {
+  vaddr: bigint;
+  nrPages: number;
+  fileOffset: bigint;
+}
+
+const Run = z.object({
+  vaddr: zBig,
+  nrPages: z.number().int().positive().max(Number.MAX_SAFE_INTEGER / PAGE_SIZE),
+  fileOffset: zBig,
+});
+
+export const Pagemap = z.object({
+  pageSize: z.literal(PAGE_SIZE),
+  runs: z.array(Run),
+  checksum: z
+    .object({
+      algorithm: z.literal('crc32'),
+      chunkSize: z.number().int().min(PAGE_SIZE).max(MAX_CHUNK_SIZE).refine((n) => (n & (n - 1)) === 0, 'power of two'),
+      crcs: z.array(z.number().int().min(0).max(0xffffffff)),
+    })
+    .nullable(),
+});
+export type Pagemap = z.infer<typeof Pagemap>;
+
+export function encodePagesHeader(): Buffer {
+  const page = Buffer.alloc(PAGE_SIZE); // zero padding up to the first data page
+  PAGES_MAGIC.copy(page, 0);
+  page.writeUInt32LE(FORMAT_VERSION.major, 8);
+  page.writeUInt32LE(FORMAT_VERSION.minor, 12);
+  page.writeUInt32LE(PAGE_SIZE, 16);
+  return page;
+}
+
+export function checkPagesHeader(where: string, head: Buffer): void {
+  if (head.length < PAGE_SIZE) throw badImage(where, 'truncated (header page)');
+  if (!head.subarray(0, 8).equals(PAGES_MAGIC)) throw badImage(where, 'not a ckpt page file (bad magic)');
+  checkVersion(where, { major: head.readUInt32LE(8), minor: head.readUInt32LE(12) });
+  const pageSize = head.readUInt32LE(16);
+  if (pageSize !== PAGE_SIZE) throw badImage(where, `page size ${pageSize} is not ${PAGE_SIZE}`);
+}
+
+/** The byte length of a run. */
+export function runBytes(run: PageRun): number {
+  return run.nrPages * PAGE_SIZE;
+}
+
+/**
+ * Checks that a pagemap fits its page file: runs page-aligned, sorted and
+ * non-overlapping in vaddr, inside the 64-bit address space and inside the file;
+ * one CRC per chunk of the data region.
+ */
+export function validatePagemap(where: string, map: Pagemap, fileSize: number): void {
+  if (fileSize < PAGE_SIZE || fileSize % PAGE_SIZE !== 0) {
+    throw badImage(where, `file size ${fileSize} is not a whole number of pages`);
+  }
+  const page = BigInt(PAGE_SIZE);
+  let prevEnd = 0n;
+  map.runs.forEach((run, i) => {
+    const at = `run ${i} (vaddr 0x${run.vaddr.toString(16)})`;
+    const len = BigInt(runBytes(run));
+    if (run.vaddr < 0n || run.vaddr % page !== 0n) throw badImage(where, `${at}: vaddr not page-aligned`);
+    if (run.fileOffset < page || run.fileOffset % page !== 0n) {
+      throw badImage(where, `${at}: file offset ${run.fileOffset} not a page-aligned offset past the header`);
+    }
+    if (run.vaddr + len > ADDRESS_LIMIT) throw badImage(where, `${at}: runs past the end of the address space`);
+    if (run.vaddr < prevEnd) throw badImage(where, `${at}: overlaps or is out of order with the run before it`);
+    if (run.fileOffset + len > BigInt(fileSize)) {
+      throw badImage(where, `${at}: ends past the end of the file (${fileSize} bytes)`);
+    }
+    prevEnd = run.vaddr + len;
+  });
+  if (map.checksum) {
+    const chunks = Math.ceil((fileSize - PAGE_SIZE) / map.checksum.chunkSize);
+    if (map.checksum.crcs.length !== chunks) {
+      throw badImage(where, `${map.checksum.crcs.length} chunk checksums for ${chunks} chunks`);
+    }
+  }
+}
+
+export function chunkMismatch(where: string, args: { chunk: number; got: number; want: number }): Error {
+  return badImage(where, `checksum mismatch in page data chunk ${args.chunk} (crc32 ${hex(args.got)}, expected ${hex(args.want)})`);
+}

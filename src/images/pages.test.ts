@@ -1,0 +1,164 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { isCkptError } from '../common/errors.js';
+import { ImageReader, ImageWriter, PAGE_SIZE } from './index.js';
+import { PageReader } from './page-reader.js';
+import { type Pagemap, validatePagemap } from './pagemap.js';
+
+function tmp(t: TestContext): string {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-pages-'));
+  t.after(() => fs.rmSync(base, { recursive: true, force: true }));
+  return path.join(base, 'dump');
+}
+
+/** `n` pages whose bytes say which page they are. */
+function pages(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n * PAGE_SIZE);
+  for (let i = 0; i < b.length; i += 4) b.writeUInt32LE((seed * 1_000_003 + i) >>> 0, i);
+  return b;
+}
+
+function badImage(re: RegExp) {
+  return (e: unknown) => isCkptError(e, 'BAD_IMAGE') && re.test(e.message);
+}
+
+function writeSample(dir: string, chunkSize?: number): Buffer[] {
+  const w = ImageWriter.create(dir);
+  const pw = w.pages(7, chunkSize ? { chunkSize } : {});
+  const a = pages(3, 1);
+  const b = pages(2, 2);
+  const c = pages(1100, 3); // bigger than the staging buffer: written directly
+  pw.append(0x400000n, a);
+  pw.append(0x403000n, b); // contiguous with a: merged into one run
+  pw.append(0x7f0000000000n, c);
+  for (let i = 0; i < 5; i++) pw.append(0x7ffff0000000n + BigInt(i * PAGE_SIZE), pages(1, 10 + i)); // page by page
+  assert.deepEqual(pw.close(), { nrRuns: 3, nrPages: 1110 });
+  w.commit();
+  return [Buffer.concat([a, b]), c, Buffer.concat([0, 1, 2, 3, 4].map((i) => pages(1, 10 + i)))];
+}
+
+test('page runs round-trip, contiguous appends merge, data is page-aligned in the file', (t) => {
+  const dir = tmp(t);
+  const want = writeSample(dir);
+  const r = ImageReader.open(dir);
+  t.after(() => r.close());
+  const pr = r.pages(7);
+  assert.deepEqual(pr.runs, [
+    { vaddr: 0x400000n, nrPages: 5, fileOffset: 4096n },
+    { vaddr: 0x7f0000000000n, nrPages: 1100, fileOffset: 4096n * 6n },
+    { vaddr: 0x7ffff0000000n, nrPages: 5, fileOffset: 4096n * 1106n },
+  ]);
+  pr.runs.forEach((run, i) => assert.ok(pr.read(run).equals(want[i]!), `run ${i}`));
+  pr.runs.forEach((run, i) => assert.ok(pr.read(run, { verify: true }).equals(want[i]!), `verified run ${i}`));
+  assert.equal(pr.verify(), true);
+  // What restore does: pread the run's bytes at its file offset from the fd.
+  const direct = Buffer.alloc(PAGE_SIZE);
+  fs.readSync(pr.fd(), direct, 0, PAGE_SIZE, Number(pr.runs[1]!.fileOffset));
+  assert.ok(direct.equals(want[1]!.subarray(0, PAGE_SIZE)));
+  assert.equal(fs.statSync(pr.path).size, PAGE_SIZE * 1111);
+  assert.equal(fs.readFileSync(pr.path).subarray(0, 8).toString(), 'CKPTPAGE');
+});
+
+test('a flipped byte in page data fails verify() and a verified read, not a plain read', (t) => {
+  const dir = tmp(t);
+  writeSample(dir, 64 * 1024);
+  const f = path.join(dir, 'pages-7.img');
+  const fd = fs.openSync(f, 'r+');
+  const off = PAGE_SIZE * 6 + 200_000; // inside run 1, chunk 3 of 64 KiB
+  const byte = Buffer.alloc(1);
+  fs.readSync(fd, byte, 0, 1, off);
+  byte[0]! ^= 0x10;
+  fs.writeSync(fd, byte, 0, 1, off);
+  fs.closeSync(fd);
+  const r = ImageReader.open(dir);
+  t.after(() => r.close());
+  const pr = r.pages(7);
+  assert.throws(() => pr.verify(), badImage(/checksum mismatch in page data chunk 3/));
+  assert.throws(() => pr.read(pr.runs[1]!, { verify: true }), badImage(/chunk 3/));
+  assert.ok(pr.read(pr.runs[0]!, { verify: true }), 'other chunks still verify');
+  assert.equal(pr.read(pr.runs[1]!).length, 1100 * PAGE_SIZE);
+});
+
+test('checksums can be turned off for the hot path', (t) => {
+  const dir = tmp(t);
+  const w = ImageWriter.create(dir);
+  const pw = w.pages('x', { checksum: false });
+  pw.append(0n, pages(2, 1));
+  pw.close();
+  w.commit();
+  const r = ImageReader.open(dir);
+  t.after(() => r.close());
+  const pr = r.pages('x');
+  assert.equal(pr.hasChecksums, false);
+  assert.equal(pr.verify(), false);
+});
+
+test('the writer refuses unaligned, out-of-order and overlapping appends', (t) => {
+  const w = ImageWriter.create(tmp(t));
+  t.after(() => w.abort());
+  const pw = w.pages(1);
+  assert.throws(() => pw.append(0x1001n, pages(1, 0)), { code: 'USAGE' });
+  assert.throws(() => pw.append(0x1000n, Buffer.alloc(100)), { code: 'USAGE' });
+  pw.append(0x5000n, pages(2, 0));
+  assert.throws(() => pw.append(0x6000n, pages(1, 0)), /below the end of the previous run/);
+  assert.throws(() => pw.append(0x1000n, pages(1, 0)), /below the end/);
+});
+
+const ok: Pagemap = {
+  pageSize: 4096,
+  runs: [
+    { vaddr: 0x1000n, nrPages: 2, fileOffset: 4096n },
+    { vaddr: 0x10000n, nrPages: 1, fileOffset: 3n * 4096n },
+  ],
+  checksum: { algorithm: 'crc32', chunkSize: 4096, crcs: [0, 0, 0] },
+};
+const run = (i: number, patch: object): Pagemap => ({
+  ...ok,
+  runs: ok.runs.map((r, j) => (i === j ? { ...r, ...patch } : r)),
+});
+
+test('pagemap validation rejects overlapping, unordered, unaligned and out-of-file runs', () => {
+  const size = 4 * 4096;
+  validatePagemap('p', ok, size);
+  const cases: [Pagemap, RegExp, number?][] = [
+    [run(1, { vaddr: 0x2000n }), /overlaps/],
+    [run(1, { vaddr: 0x0n }), /overlaps or is out of order/],
+    [run(0, { vaddr: 0x1800n }), /vaddr not page-aligned/],
+    [run(0, { fileOffset: 0n }), /past the header/],
+    [run(0, { fileOffset: 4097n }), /page-aligned/],
+    [run(1, { fileOffset: 4n * 4096n }), /past the end of the file/],
+    [run(1, { vaddr: (1n << 64n) - 4096n, nrPages: 2 }), /end of the address space/],
+    [{ ...ok, checksum: { ...ok.checksum!, crcs: [0] } }, /1 chunk checksums for 3 chunks/],
+    [ok, /not a whole number of pages/, size + 1],
+  ];
+  for (const [map, re, sz] of cases) assert.throws(() => validatePagemap('p', map, sz ?? size), badImage(re), String(re));
+});
+
+test('a PageReader refuses a page file that does not fit its pagemap', (t) => {
+  const dir = tmp(t);
+  writeSample(dir);
+  const f = path.join(dir, 'pages-7.img');
+  const map: Pagemap = { pageSize: 4096, runs: [{ vaddr: 0n, nrPages: 2000, fileOffset: 4096n }], checksum: null };
+  assert.throws(() => new PageReader(f, map), badImage(/past the end of the file/));
+  fs.truncateSync(f, 4096 * 10);
+  assert.throws(() => ImageReader.open(dir), badImage(/pages-7\.img: truncated or changed/));
+});
+
+test('a page file of a newer major or with a foreign header is refused', (t) => {
+  const dir = tmp(t);
+  writeSample(dir);
+  const f = path.join(dir, 'pages-7.img');
+  const fd = fs.openSync(f, 'r+');
+  const two = Buffer.alloc(4);
+  two.writeUInt32LE(2);
+  fs.writeSync(fd, two, 0, 4, 8);
+  const r = ImageReader.open(dir);
+  t.after(() => r.close());
+  assert.throws(() => r.pages(7), badImage(/pages-7\.img: image format 2\.0 is newer than this ckpt understands \(1\.x\)/));
+  fs.writeSync(fd, Buffer.from('NOTPAGES'), 0, 8, 0);
+  fs.closeSync(fd);
+  assert.throws(() => r.pages(7), badImage(/not a ckpt page file/));
+});
