@@ -1,0 +1,5 @@
+// The ckpt library: what TypeScript users import. A plain list of re-exports.
+export { CkptError, isCkptError, type ErrorCode } from '../common/errors.js';
+export { check, probeNames, type CheckOptions, type CheckReport, type ProbeResult } from './check/index.js';
+export { processTree, treePids, type ProcessNode } from './ps.js';
+export { sharing, type SharingReport, type ProcessKind, type FdRef } from './sharing.js';

@@ -1,0 +1,13 @@
+/** Argument parsers for commander; a bad value is a usage error (exit 2). */
+import { InvalidArgumentError } from 'commander';
+
+export function parsePid(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError(`"${value}" is not a PID`);
+  }
+  return Number(value);
+}
+
+export function collectPids(value: string, previous: number[] = []): number[] {
+  return [...previous, parsePid(value)];
+}

@@ -1,0 +1,49 @@
+/**
+ * ckpt command line: parse arguments, call the API, render. Exit codes: 0 ok,
+ * 1 a CkptError (one line "ckpt: message" on stderr), 2 usage error, 70 a bug
+ * (unexpected exception). CKPT_DEBUG=1 adds the stack trace.
+ */
+import { Command, CommanderError } from 'commander';
+import { isCkptError } from '../api/index.js';
+import { COMMANDS } from './commands/index.js';
+
+const EXIT_USAGE = 2;
+const EXIT_SOFTWARE = 70;
+
+function fail(message: string, code: number, e?: unknown): void {
+  process.stderr.write(`ckpt: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+  if (process.env.CKPT_DEBUG === '1' && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  process.exitCode = code;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ckpt')
+    .description('checkpoint/restore of Linux process trees')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ outputError: () => undefined /* reported by fail() */ })
+    .showSuggestionAfterError();
+  for (const c of COMMANDS) c.register(program);
+  // Subcommands inherit neither exitOverride nor configureOutput: set them on each.
+  for (const sub of program.commands) sub.exitOverride().configureOutput({ outputError: () => undefined });
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and --version "errors" are normal exits
+      if (e.exitCode === 0) return;
+      fail(e.message.replace(/^error: /, ''), EXIT_USAGE, e);
+    } else if (isCkptError(e)) {
+      fail(e.message, e.code === 'USAGE' ? EXIT_USAGE : 1, e);
+    } else {
+      const msg = e instanceof Error ? e.message : String(e);
+      fail(`internal error: ${msg} (run with CKPT_DEBUG=1 for details)`, EXIT_SOFTWARE, e);
+    }
+  }
+}
+
+await main(process.argv.slice(2));
