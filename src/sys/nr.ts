@@ -88,6 +88,7 @@ export const NR = {
   clone3: 435,
   close_range: 436,
   pidfd_getfd: 438,
+  dup3: 292,
 } as const;
 
 export type SyscallName = keyof typeof NR;

@@ -1,0 +1,47 @@
+/**
+ * What a file kind module provides. A dump rule (registry.ts) turns the facts about
+ * one fd into a saved entry; a reopener rebuilds an entry of its kind in the target
+ * by opening something there. 'inherit' and 'dup' entries need no opening: the
+ * restore loop handles them itself.
+ */
+import { CkptError, type ErrorCode } from '../../../common/errors.js';
+import type { DumpContext, RestoreContext } from '../../types.js';
+import type { FdFacts } from '../facts.js';
+import type { EntryOf, FdEntry } from '../schema.js';
+import type { TargetFds } from '../target.js';
+
+export type ReopenKind = 'reg' | 'dir' | 'deleted' | 'chr';
+
+export interface KindRestoreContext {
+  ctx: RestoreContext;
+  target: TargetFds;
+}
+
+export interface Reopener<K extends ReopenKind> {
+  /** Opens the entry's file in the target with its saved flags; returns the fd the target got. */
+  open(rc: KindRestoreContext, entry: EntryOf<K>): number;
+  /** Whether the saved offset must be set with lseek after opening. */
+  seekable(entry: EntryOf<K>): boolean;
+}
+
+export type DumpFn = (ctx: DumpContext, facts: FdFacts) => FdEntry;
+
+export function dumpError(f: Pick<FdFacts, 'pid' | 'fd'>, err: { code: ErrorCode; reason: string }): CkptError {
+  return new CkptError(err.code, `Cannot dump fd ${f.fd} of process ${f.pid}: ${err.reason}`);
+}
+
+export function restoreError(
+  rc: KindRestoreContext | RestoreContext,
+  err: { fd: number; code: ErrorCode; reason: string; cause?: unknown },
+): CkptError {
+  const pid = 'ctx' in rc ? rc.ctx.pid : rc.pid;
+  return new CkptError(err.code, `Cannot restore fd ${err.fd} of process ${pid}: ${err.reason}`, { cause: err.cause });
+}
+
+/** The link of a path-backed fd, checked so that it can be stored and reopened. */
+export function savedPath(f: FdFacts, path: string): string {
+  if (!path.startsWith('/')) throw dumpError(f, { code: 'UNSUPPORTED', reason: `its path is not absolute (${f.link})` });
+  // readlink bytes that are not UTF-8 come back with U+FFFD: reopening that name would miss the file.
+  if (path.includes('\uFFFD')) throw dumpError(f, { code: 'UNSUPPORTED', reason: `its path is not valid UTF-8 (${f.link})` });
+  return path;
+}

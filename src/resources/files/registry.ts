@@ -1,0 +1,60 @@
+/**
+ * The fd kind registry, as data: dump picks the first rule whose `match` accepts the
+ * fd's facts; restore looks an entry's kind up in REOPENERS. A new kind (pipes,
+ * sockets, eventfd…) plugs in by adding a reopener and replacing its "unsupported"
+ * rule, without touching the dump or restore loops.
+ */
+import { DELETED_SUFFIX, isBlk, isChr, isDir, isFifo, isReg, type FdFacts } from './facts.js';
+import { charDeviceReopener, dumpCharDevice } from './kinds/device.js';
+import { deletedReopener, dumpDeleted } from './kinds/deleted.js';
+import { dumpInherit, isTty } from './kinds/inherit.js';
+import type { DumpFn, Reopener, ReopenKind } from './kinds/kind.js';
+import { directoryReopener, dumpDirectory, dumpRegular, regularReopener } from './kinds/regular.js';
+import { anonName, unsupported } from './kinds/unsupported.js';
+
+export interface FdRule {
+  /** Stable name, for tests and messages. */
+  name: string;
+  /** The entry kind the rule saves, or 'unsupported' when its dump refuses. */
+  kind: ReopenKind | 'inherit' | 'unsupported';
+  match(f: FdFacts): boolean;
+  dump: DumpFn;
+}
+
+const isPath = (f: FdFacts) => f.link.startsWith('/');
+const isMemfd = (f: FdFacts) => f.link.startsWith('/memfd:');
+/** The standard descriptors may be inherited from the restorer when they cannot be reopened. */
+const isStd = (f: FdFacts) => f.fd <= 2;
+
+export const RULES: readonly FdRule[] = [
+  {
+    // No name left: nlink 0, or this name was unlinked while another link lives on.
+    name: 'deleted', kind: 'deleted', dump: dumpDeleted,
+    match: (f) => isPath(f) && isReg(f.stat) && !isMemfd(f) && (f.stat.nlink === 0 || f.link.endsWith(DELETED_SUFFIX)),
+  },
+  { name: 'regular', kind: 'reg', dump: dumpRegular, match: (f) => isPath(f) && isReg(f.stat) && !isMemfd(f) },
+  { name: 'directory', kind: 'dir', dump: dumpDirectory, match: (f) => isPath(f) && isDir(f.stat) },
+  { name: 'std-tty', kind: 'inherit', dump: dumpInherit, match: (f) => isStd(f) && isChr(f.stat) && isTty(f) },
+  { name: 'tty', kind: 'unsupported', dump: unsupported('terminals'), match: (f) => isChr(f.stat) && isTty(f) },
+  { name: 'char-device', kind: 'chr', dump: dumpCharDevice, match: (f) => isPath(f) && isChr(f.stat) },
+  { name: 'std-other', kind: 'inherit', dump: dumpInherit, match: isStd },
+  { name: 'pipe', kind: 'unsupported', dump: unsupported('pipes'), match: (f) => f.link.startsWith('pipe:') },
+  { name: 'socket', kind: 'unsupported', dump: unsupported('sockets'), match: (f) => f.link.startsWith('socket:') },
+  { name: 'fifo', kind: 'unsupported', dump: unsupported('named pipes (FIFOs)'), match: (f) => isFifo(f.stat) },
+  { name: 'memfd', kind: 'unsupported', dump: unsupported('memfd files'), match: isMemfd },
+  { name: 'anon-inode', kind: 'unsupported', dump: unsupported(anonName), match: (f) => f.link.startsWith('anon_inode:') },
+  { name: 'block-device', kind: 'unsupported', dump: unsupported('block devices'), match: (f) => isBlk(f.stat) },
+  { name: 'other', kind: 'unsupported', dump: unsupported('files of this kind'), match: () => true },
+];
+
+export function chooseRule(f: FdFacts): FdRule {
+  // The last rule matches everything, so find() cannot miss.
+  return RULES.find((r) => r.match(f))!;
+}
+
+export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
+  reg: regularReopener,
+  dir: directoryReopener,
+  deleted: deletedReopener,
+  chr: charDeviceReopener,
+};
