@@ -89,6 +89,8 @@ export const NR = {
   close_range: 436,
   pidfd_getfd: 438,
   dup3: 292,
+  chdir: 80,
+  rt_sigqueueinfo: 129,
 } as const;
 
 export type SyscallName = keyof typeof NR;

@@ -1,0 +1,86 @@
+/**
+ * Per-process and per-thread state other than memory, registers and files.
+ *
+ * PROCESS_RESOURCES is in the order the orchestrator must run them. For DUMP any
+ * order works except that `seccomp` comes first: it only reads /proc and refuses
+ * processes that injected syscalls could kill. For RESTORE each module has a phase
+ * (PROCESS_RESTORE_PHASE) placing it among the steps the orchestrator owns:
+ *
+ *  - 'before-memory'  misc: personality (READ_IMPLIES_EXEC) and THP-disable shape how
+ *                     restored areas are mapped and faulted.
+ *  - 'after-memory'   sigactions, sigaltstack, futex: addresses into restored memory
+ *                     (handlers, restorers, stacks, futex words).
+ *                     rseq: the kernel writes into the area at once; unmapped = SIGSEGV.
+ *  - 'after-files'    fs: chdir/chroot/umask would change how the files restore
+ *                     resolves and creates paths.
+ *                     limits: a lowered RLIMIT_NOFILE/NPROC/AS/MEMLOCK would block the
+ *                     restore's own fds, threads and mappings (also after threads).
+ *                     itimers: as late as possible, so ITIMER_REAL is not eaten by the
+ *                     restore itself.
+ *                     pending: after sigactions (setting SIG_IGN discards pending
+ *                     signals); signals stay blocked until the final mask.
+ *  - 'finish'         sigmask: injects nothing; the orchestrator passes
+ *                     finalSigmask(state) to remote.finish({ mask }).
+ *  - 'last'           creds: after everything that needs the restorer's privilege
+ *                     (chroot, prlimit, PR_SET_MM …); call checkCredsRestorable()
+ *                     at the start of the restore as well, to fail before building.
+ */
+import type { Resource } from '../types.js';
+import { creds } from './creds.js';
+import { fs } from './fs.js';
+import { futex } from './futex.js';
+import { itimers } from './itimers.js';
+import { limits } from './limits.js';
+import { misc } from './misc.js';
+import { pending } from './pending.js';
+import { rseq } from './rseq.js';
+import { seccomp } from './seccomp.js';
+import { sigactions } from './sigactions.js';
+import { sigaltstack } from './sigaltstack.js';
+import { sigmask } from './sigmask.js';
+
+export type RestorePhase = 'before-memory' | 'after-memory' | 'after-files' | 'finish' | 'last';
+
+export const PROCESS_RESOURCES: readonly Resource<unknown>[] = [
+  seccomp, // dump first (no injection before it); restore: nothing
+  misc, // before memory
+  sigactions, // after memory
+  sigaltstack, // after memory
+  futex, // after memory
+  rseq, // after memory
+  fs, // after files
+  limits, // after files and threads
+  itimers, // late
+  pending, // after sigactions, before finish
+  sigmask, // via remote.finish({ mask: finalSigmask(state) })
+  creds, // last
+];
+
+export const PROCESS_RESTORE_PHASE: Readonly<Record<string, RestorePhase>> = {
+  seccomp: 'before-memory',
+  misc: 'before-memory',
+  sigactions: 'after-memory',
+  sigaltstack: 'after-memory',
+  futex: 'after-memory',
+  rseq: 'after-memory',
+  fs: 'after-files',
+  limits: 'after-files',
+  itimers: 'after-files',
+  pending: 'after-files',
+  sigmask: 'finish',
+  creds: 'last',
+};
+
+export { creds, checkCredsRestorable, type CredsState } from './creds.js';
+export { fs, type FsState } from './fs.js';
+export { futex, type FutexState } from './futex.js';
+export { itimers, type ItimersState } from './itimers.js';
+export { limits, type LimitsState } from './limits.js';
+export { misc, type MiscState } from './misc.js';
+export { pending, type PendingState } from './pending.js';
+export { rseq, type RseqState } from './rseq.js';
+export { seccomp, type SeccompState } from './seccomp.js';
+export { sigactions, type SigactionsState } from './sigactions.js';
+export { sigaltstack, type SigaltstackState } from './sigaltstack.js';
+export { sigmask, finalSigmask, sigmaskOf, type SigmaskState } from './sigmask.js';
+export { checkPrivilege, restorerPrivilege, type Privilege } from './privilege.js';
