@@ -36,9 +36,10 @@ export class RemoteTask {
   readonly tid: number;
   readonly savedRegs: Regs;
   readonly savedMask: bigint;
-  private site: bigint;
+  site: bigint;
   private onEvent: ((e: TraceEvent) => void) | undefined;
   private scratchAddr = 0n;
+  private scratchHint = 0n;
   private scratchSize = 0;
   private injected = false;
   private finished = false;
@@ -56,6 +57,14 @@ export class RemoteTask {
 
   setSite(site: bigint): void {
     this.site = site;
+  }
+
+  /**
+   * Where scratch memory must go (a hole the caller keeps free), e.g. while restore
+   * maps areas with MAP_FIXED that would silently replace a scratch area placed by the kernel.
+   */
+  setScratchHint(addr: bigint): void {
+    this.scratchHint = addr;
   }
 
   /** Runs syscall nr with args; returns the raw (signed) result, -errno on failure. */
@@ -109,10 +118,24 @@ export class RemoteTask {
     if (size <= this.scratchSize) return this.scratchAddr;
     if (this.scratchAddr !== 0n) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
     const len = Math.ceil(size / PAGE) * PAGE;
-    // PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS
-    this.scratchAddr = BigInt.asUintN(64, this.call(NR.mmap, [0, len, 3, 0x22, -1, 0], 'mmap'));
+    // PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS (|MAP_FIXED_NOREPLACE at the hint)
+    const flags = this.scratchHint === 0n ? 0x22 : 0x22 | 0x100000;
+    this.scratchAddr = BigInt.asUintN(64, this.call(NR.mmap, [this.scratchHint, len, 3, flags, -1, 0], 'mmap'));
     this.scratchSize = len;
     return this.scratchAddr;
+  }
+
+  /** Copies data into scratch memory (at `offset`) and returns its address in the target. */
+  put(data: Buffer, offset = 0): bigint {
+    const base = this.scratch(offset + data.length) + BigInt(offset);
+    this.write(base, data);
+    return base;
+  }
+
+  /** Forgets the scratch area without unmapping it (the caller unmapped it, or replaced the memory map). */
+  dropScratch(): void {
+    this.scratchAddr = 0n;
+    this.scratchSize = 0;
   }
 
   write(addr: bigint, data: Buffer): void {

@@ -55,19 +55,14 @@ test('presentPageSpans packs (first, pages) pairs and grows past its first guess
   assert.equal(presentPageRuns(pagemapOf(bits), 0x1000n)[999]?.start, 0x1000n + 1998n * 4096n);
 });
 
-test('presentPageRuns scans 1 GiB worth of entries (262144) in well under 10 ms', () => {
+test('presentPageRuns finds every run in 1 GiB worth of entries (262144)', () => {
   const n = 262144;
   const buf = Buffer.alloc(n * 8);
-  // Alternating runs of 100 present and 28 absent pages: a realistic worst-ish case.
+  // Alternating runs of 100 present and 28 absent pages. Speed is measured in bench/, not here.
   for (let i = 0; i < n; i++) if (i % 128 < 100) buf.writeBigUInt64LE(PRESENT | BigInt(i), i * 8);
-  presentPageRuns(buf, 0n);
-  const rounds = 20;
-  const t0 = process.hrtime.bigint();
-  let runs = 0;
-  for (let r = 0; r < rounds; r++) runs = presentPageRuns(buf, 0x7f0000000000n).length;
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6 / rounds;
-  assert.equal(runs, n / 128);
-  assert.ok(ms < 10, `${ms.toFixed(2)} ms per 262144 entries`);
+  const runs = presentPageRuns(buf, 0x7f0000000000n);
+  assert.equal(runs.length, n / 128);
+  assert.deepEqual(runs[1], { start: 0x7f0000000000n + 128n * 4096n, pages: 100 });
 });
 
 test('readPagemap(self) and readPagemapRange on the stack', () => {

@@ -97,7 +97,9 @@ export function startVictim(name: string, opts: { args?: string[]; cwd?: string;
   const dir = mkdtempSync(join(tmpdir(), 'ckpt-victim-'));
   const log = join(dir, 'out.log');
   const cmd = [bin, ...(opts.args ?? [])].map(shellQuote).join(' ');
-  const r = spawnSync('sh', ['-c', `${cmd} >${shellQuote(log)} 2>&1 </dev/null & echo $!`], {
+  // Test runners leak fds (e.g. tsx's IPC pipe) into children: victims start with 0-2 only.
+  const closeFds = 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null;';
+  const r = spawnSync('bash', ['-c', `${closeFds} ${cmd} >${shellQuote(log)} 2>&1 </dev/null & echo $!`], {
     cwd: opts.cwd ?? dir,
     env: { ...process.env, ...opts.env },
     encoding: 'utf8',

@@ -1,0 +1,27 @@
+/**
+ * Which pages of an area hold state that must be saved, from /proc/PID/pagemap: present
+ * or swapped pages; in private file mappings only those no longer backed by the file
+ * (written to, so copied on write: bit 61 clear). Works on the high 32-bit word of each
+ * entry, as a typed array, since this runs for every page of the process.
+ */
+const PRESENT_OR_SWAPPED = 0xc0000000; // bits 63, 62
+const FILE_PAGE = 0x20000000; // bit 61: file page or shared anonymous page
+
+/** [firstPage, count] pairs, flattened. */
+export function dumpableSpans(pagemap: Buffer, opts: { anonOnly: boolean }): number[] {
+  const n = pagemap.length >> 3;
+  const src = pagemap.byteOffset % 4 === 0 ? pagemap : new Uint8Array(pagemap);
+  const words = new Uint32Array(src.buffer, src.byteOffset, n * 2);
+  const out: number[] = [];
+  const mask = opts.anonOnly ? PRESENT_OR_SWAPPED | FILE_PAGE : PRESENT_OR_SWAPPED;
+  const isWanted = (hi: number) => (hi & PRESENT_OR_SWAPPED) !== 0 && (hi & mask & FILE_PAGE) === 0;
+  let i = 0;
+  while (i < n) {
+    while (i < n && !isWanted(words[2 * i + 1]!)) i++;
+    if (i === n) break;
+    const first = i;
+    while (i < n && isWanted(words[2 * i + 1]!)) i++;
+    out.push(first, i - first);
+  }
+  return out;
+}

@@ -1,0 +1,171 @@
+/**
+ * Rebuilding memory in the new process by injected syscalls: the vDSO moved into
+ * place, every area mapped at its old address with its old protection and flags, page
+ * contents read by the target itself from the page file (preadv: the kernel copies
+ * straight from the page cache), protections set back, then the mm layout
+ * (PR_SET_MM_MAP) so /proc/PID/{cmdline,environ,exe} and brk are as before.
+ */
+import { CkptError } from '../../common/errors.js';
+import { NR } from '../../sys/index.js';
+import { findSyscallSite, type RemoteTask } from '../../infect/index.js';
+import type { RestoreContext } from '../types.js';
+import { checkIdentity } from './files.js';
+import { findHole, placeVdso } from './layout.js';
+import { isKernelArea, type MemoryState, type Vma } from './state.js';
+
+const PAGE = 4096n;
+const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
+const MADV: Record<string, number> = { dd: 16, dc: 10, wf: 18, hg: 14, nh: 15 };
+const O_RDONLY = 0;
+const O_RDWR = 2;
+const O_CLOEXEC = 0o2000000;
+const AT_FDCWD = -100;
+const SCRATCH = 64n * 1024n;
+const MAX_IOV = 1024;
+const MAX_PREADV = 1 << 30;
+
+export interface PageSource {
+  path: string;
+  runs: readonly { vaddr: bigint; nrPages: number; fileOffset: bigint }[];
+}
+
+/** Checks, before anything is built, that every mapped file is the one seen at dump. */
+export function checkMappedFiles(state: MemoryState, who: string): void {
+  for (const f of state.files) checkIdentity(f, who);
+}
+
+function openIn(remote: RemoteTask, path: string, flags: number): number {
+  const addr = remote.put(Buffer.from(`${path}\0`));
+  return Number(remote.call(NR.openat, [AT_FDCWD, addr, flags | O_CLOEXEC, 0], `openat(${path})`));
+}
+
+/** Image runs are untrusted: each must fall inside one area whose contents we restore. */
+function checkRuns(pid: number, vmas: Vma[], pages: PageSource): Set<Vma> {
+  const sorted = vmas.filter((v) => !isKernelArea(v) && !(v.kind === 'file' && v.shared)).sort((a, b) => (a.start < b.start ? -1 : 1));
+  const filled = new Set<Vma>();
+  let i = 0;
+  for (const run of pages.runs) {
+    const end = run.vaddr + BigInt(run.nrPages) * PAGE;
+    // A run may span adjacent areas (the writer merges contiguous appends).
+    let at = run.vaddr;
+    while (at < end) {
+      while (i < sorted.length && sorted[i]!.end <= at) i++;
+      const v = sorted[i];
+      if (!v || v.start > at) throw new CkptError('BAD_IMAGE', `Cannot restore process ${pid}: page image has pages at 0x${at.toString(16)}, outside any saved area`);
+      filled.add(v);
+      at = v.end < end ? v.end : end;
+    }
+  }
+  return filled;
+}
+
+function mapAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>): void {
+  const r = ctx.remote;
+  const fds = new Map<string, number>();
+  for (const v of state.vmas) {
+    if (isKernelArea(v)) continue;
+    const len = v.end - v.start;
+    const prot = filled.has(v) ? v.prot | 2 : v.prot;
+    let flags = MAP.FIXED | (v.shared ? MAP.SHARED : MAP.PRIVATE);
+    if (v.flags.includes('gd')) flags |= MAP.GROWSDOWN;
+    if (v.flags.includes('nr')) flags |= MAP.NORESERVE;
+    let fd = -1;
+    if (v.kind === 'file') {
+      const file = state.files[v.file ?? -1];
+      if (!file) throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: area at 0x${v.start.toString(16)} names no file`);
+      const mode = v.shared && v.prot & 2 ? O_RDWR : O_RDONLY;
+      const key = `${mode}:${file.path}`;
+      fd = fds.get(key) ?? openIn(r, file.path, mode);
+      fds.set(key, fd);
+    } else {
+      flags |= MAP.ANONYMOUS;
+    }
+    const got = BigInt.asUintN(64, r.call(NR.mmap, [v.start, len, prot, flags, fd, v.kind === 'file' ? v.offset : 0], 'mmap'));
+    if (got !== v.start) throw new CkptError('INTERNAL', `Cannot restore process ${ctx.pid}: area 0x${v.start.toString(16)} mapped at 0x${got.toString(16)}`);
+    if (v.name !== undefined) {
+      const name = r.put(Buffer.from(`${v.name}\0`), 8192);
+      r.raw(NR.prctl, [0x53564d41 /* PR_SET_VMA */, 0 /* PR_SET_VMA_ANON_NAME */, v.start, len, name]);
+    }
+  }
+  for (const fd of fds.values()) r.call(NR.close, [fd], 'close');
+}
+
+function fillPages(ctx: RestoreContext, pages: PageSource): void {
+  if (pages.runs.length === 0) return;
+  const r = ctx.remote;
+  const fd = openIn(r, pages.path, O_RDONLY);
+  const iovBase = r.scratch(MAX_IOV * 16 + 8192) + 8192n;
+  const iov = Buffer.alloc(MAX_IOV * 16);
+  let k = 0;
+  while (k < pages.runs.length) {
+    // One preadv for runs that follow each other in the file.
+    const first = pages.runs[k]!;
+    let n = 0;
+    let bytes = 0;
+    let next = first.fileOffset;
+    while (k < pages.runs.length && n < MAX_IOV) {
+      const run = pages.runs[k]!;
+      const len = run.nrPages * 4096;
+      if (run.fileOffset !== next || (n > 0 && bytes + len > MAX_PREADV)) break;
+      iov.writeBigUInt64LE(run.vaddr, n * 16);
+      iov.writeBigUInt64LE(BigInt(len), n * 16 + 8);
+      bytes += len;
+      next += BigInt(len);
+      n++;
+      k++;
+    }
+    r.write(iovBase, iov.subarray(0, n * 16));
+    const got = Number(r.call(NR.preadv, [fd, iovBase, n, first.fileOffset], 'preadv(pages)'));
+    if (got !== bytes) {
+      throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: page image ${pages.path} is truncated (read ${got} of ${bytes} bytes at ${first.fileOffset})`);
+    }
+  }
+  r.call(NR.close, [fd], 'close');
+}
+
+function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>): void {
+  for (const v of state.vmas) {
+    if (isKernelArea(v)) continue;
+    const len = v.end - v.start;
+    if (filled.has(v) && !(v.prot & 2)) ctx.remote.call(NR.mprotect, [v.start, len, v.prot], 'mprotect');
+    for (const f of v.flags) {
+      const advice = MADV[f];
+      if (advice !== undefined) ctx.remote.raw(NR.madvise, [v.start, len, advice]);
+    }
+  }
+}
+
+/** PR_SET_MM_MAP: struct prctl_mm_map (104 bytes) with auxv and the executable's fd. */
+function setMmMap(ctx: RestoreContext, state: MemoryState): void {
+  const r = ctx.remote;
+  const exe = state.files[state.exe];
+  if (!exe) throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: no executable in the image`);
+  const exeFd = openIn(r, exe.path, O_RDONLY);
+  const auxv = Buffer.from(state.auxv, 'base64');
+  const m = state.mm;
+  const map = Buffer.alloc(104);
+  [m.startCode, m.endCode, m.startData, m.endData, m.startBrk, m.brk, m.startStack, m.argStart, m.argEnd, m.envStart, m.envEnd]
+    .forEach((v, i) => map.writeBigUInt64LE(v, i * 8));
+  const auxvAddr = r.put(auxv, 4096);
+  map.writeBigUInt64LE(auxvAddr, 88);
+  map.writeUInt32LE(auxv.length, 96);
+  map.writeInt32LE(exeFd, 100);
+  const mapAddr = r.put(map, 0);
+  r.call(NR.prctl, [35 /* PR_SET_MM */, 14 /* PR_SET_MM_MAP */, mapAddr, 104, 0], 'prctl(PR_SET_MM_MAP)');
+  r.call(NR.close, [exeFd], 'close');
+}
+
+export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource }): void {
+  const { state, pages } = args;
+  const r = ctx.remote;
+  const filled = checkRuns(ctx.pid, state.vmas, pages);
+  const oldSite = r.site;
+  placeVdso(r, state.vmas);
+  r.setSite(findSyscallSite(ctx.pid));
+  r.call(NR.munmap, [oldSite & ~(PAGE - 1n), PAGE], 'munmap');
+  r.setScratchHint(findHole(ctx.pid, { vmas: state.vmas, size: SCRATCH }));
+  mapAreas(ctx, state, filled);
+  fillPages(ctx, pages);
+  finishAreas(ctx, state, filled);
+  setMmMap(ctx, state);
+}

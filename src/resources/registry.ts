@@ -1,0 +1,23 @@
+/**
+ * The resource modules of a process and the phase of restore each belongs to. Dump
+ * runs them in this order (seccomp first: it refuses processes our injected syscalls
+ * could kill); restore runs each phase at its place around memory and files. The
+ * orchestrators know nothing about any one module. See resources/process/index.ts
+ * for why each module sits in its phase.
+ */
+import { files } from './files/index.js';
+import { PROCESS_RESOURCES as PROCESS, PROCESS_RESTORE_PHASE } from './process/index.js';
+import type { Resource } from './types.js';
+
+export type Phase = 'before-memory' | 'after-memory' | 'files' | 'after-files' | 'finish' | 'last';
+export const PHASES: readonly Phase[] = ['before-memory', 'after-memory', 'files', 'after-files', 'finish', 'last'];
+
+export interface Registered {
+  module: Resource<unknown>;
+  phase: Phase;
+}
+
+export const RESOURCES: readonly Registered[] = [
+  ...PROCESS.map((module) => ({ module, phase: PROCESS_RESTORE_PHASE[module.name] as Phase })),
+  { module: files as Resource<unknown>, phase: 'files' },
+];

@@ -1,0 +1,86 @@
+/**
+ * The blank process a restore starts from: a 140-byte static ELF, generated here, that
+ * loops on pause(). It has no libc (so no rseq registration, no TLS, no heap) and its
+ * one page of code sits at 0x10000, far from where programs live. It is executed from
+ * a memfd, so restore needs no compiler and writes no executable file.
+ *
+ * The `syscall` instruction in its loop is where the first injected syscalls run.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { CkptError } from '../common/errors.js';
+import { call, NR, addressOf } from '../sys/index.js';
+import { sleepSync } from '../infect/index.js';
+
+export const BLANK_BASE = 0x10000n;
+const HEADER = 64 + 56;
+// loop: mov eax, 34 (pause); syscall; jmp loop
+const CODE = Buffer.from([0xb8, 0x22, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xf7]);
+/** Address of the `syscall` instruction in the blank's code. */
+export const BLANK_SYSCALL_SITE = BLANK_BASE + BigInt(HEADER + 5);
+export const BLANK_NAME = 'ckpt-blank';
+
+export function blankElf(): Buffer {
+  const size = HEADER + CODE.length;
+  const b = Buffer.alloc(size);
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]).copy(b, 0); // ELF64, little endian, SysV
+  b.writeUInt16LE(2, 16); // ET_EXEC
+  b.writeUInt16LE(62, 18); // EM_X86_64
+  b.writeUInt32LE(1, 20);
+  b.writeBigUInt64LE(BLANK_BASE + BigInt(HEADER), 24); // e_entry
+  b.writeBigUInt64LE(64n, 32); // e_phoff
+  b.writeUInt16LE(64, 52); // e_ehsize
+  b.writeUInt16LE(56, 54); // e_phentsize
+  b.writeUInt16LE(1, 56); // e_phnum
+  const ph = 64;
+  b.writeUInt32LE(1, ph); // PT_LOAD
+  b.writeUInt32LE(5, ph + 4); // PF_R | PF_X
+  b.writeBigUInt64LE(0n, ph + 8); // p_offset
+  b.writeBigUInt64LE(BLANK_BASE, ph + 16); // p_vaddr
+  b.writeBigUInt64LE(BLANK_BASE, ph + 24); // p_paddr
+  b.writeBigUInt64LE(BigInt(size), ph + 32); // p_filesz
+  b.writeBigUInt64LE(BigInt(size), ph + 40); // p_memsz
+  b.writeBigUInt64LE(0x1000n, ph + 48); // p_align
+  CODE.copy(b, HEADER);
+  return b;
+}
+
+let memfd = -1;
+
+function blankMemfd(): number {
+  if (memfd >= 0) return memfd;
+  const name = Buffer.from(`${BLANK_NAME}\0`);
+  const fd = Number(call(NR.memfd_create, [addressOf(name), 0x1 /* MFD_CLOEXEC */], { name: 'memfd_create' }));
+  const elf = blankElf();
+  call(NR.write, [fd, addressOf(elf), elf.length], { name: 'write(blank memfd)' });
+  memfd = fd;
+  return fd;
+}
+
+export interface Blank {
+  pid: number;
+}
+
+/**
+ * Starts a blank process sharing our stdin/stdout/stderr and returns once it runs
+ * the blank code (seizing earlier would catch the pre-exec copy of Node).
+ */
+export function startBlank(opts: { timeoutMs?: number } = {}): Blank {
+  const path = `/proc/${process.pid}/fd/${blankMemfd()}`;
+  const child = spawn(path, [], { stdio: 'inherit', argv0: BLANK_NAME });
+  const pid = child.pid;
+  child.on('error', () => {});
+  if (!pid) throw new CkptError('INTERNAL', 'Cannot start the blank process for restore: spawn failed');
+  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+  for (;;) {
+    try {
+      if (readlinkSync(`/proc/${pid}/exe`).startsWith(`/memfd:${BLANK_NAME}`) && readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') S ')) return { pid };
+    } catch {
+      // not there yet, or exec failed
+    }
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new CkptError('INTERNAL', `Cannot start the blank process for restore (pid ${pid}): it did not start`);
+    }
+    sleepSync(0.2);
+  }
+}

@@ -1,0 +1,35 @@
+/** Making sure a PID is free before restore asks for it with clone3(set_tid). */
+import { readFileSync } from 'node:fs';
+import { CkptError } from '../common/errors.js';
+import { sleepSync } from '../infect/index.js';
+
+function holder(pid: number): { comm: string; zombie: boolean } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    return { comm: stat.slice(stat.indexOf('(') + 1, close), zombie: stat[close + 2] === 'Z' };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Returns once `pid` is free. A zombie (a killed process its parent or init has not
+ * reaped yet; init here reaps lazily, up to ~2 s) is waited for; a live process is an error.
+ */
+export function waitPidFree(pid: number, opts: { timeoutMs?: number } = {}): void {
+  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+  for (;;) {
+    const h = holder(pid);
+    if (!h) return;
+    if (!h.zombie || Date.now() > deadline) {
+      throw pidTaken(pid, h.comm);
+    }
+    sleepSync(5);
+  }
+}
+
+export function pidTaken(pid: number, comm?: string): CkptError {
+  const who = comm ?? holder(pid)?.comm;
+  return new CkptError('PID_TAKEN', `Cannot restore process ${pid}: PID ${pid} is in use${who ? ` by "${who}"` : ''}`);
+}
