@@ -6,11 +6,11 @@
  */
 import { release as kernelRelease } from 'node:os';
 import { CkptError } from '../common/errors.js';
-import { kill, SIG } from '../sys/index.js';
-import { findSyscallSite, RemoteTask, seizeProcess, type SeizedProcess } from '../infect/index.js';
+import { findSyscallSite, killSeized, RemoteTask, seizeProcess, type SeizedProcess } from '../infect/index.js';
 import { ImageWriter } from '../images/index.js';
 import { dumpMemory } from '../resources/memory/dump.js';
 import { dumpCpu } from '../resources/thread/cpu.js';
+import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
 import { RESOURCES } from '../resources/registry.js';
 import type { DumpContext } from '../resources/types.js';
@@ -39,9 +39,6 @@ export interface DumpResult {
 function collect(proc: SeizedProcess, args: { w: ImageWriter; opts: DumpOptions; warnings: string[] }): { pages: number; bytes: number } {
   const { w, opts, warnings } = args;
   const pid = proc.pid;
-  if (proc.tids.length > 1) {
-    throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid}: it has ${proc.tids.length} threads (multithreaded processes are not supported yet)`);
-  }
   const remote = new RemoteTask(pid, { site: findSyscallSite(pid) });
   proc.undo.push(`restore registers of ${pid}`, () => remote.finish());
   const ctx: DumpContext = {
@@ -57,7 +54,8 @@ function collect(proc: SeizedProcess, args: { w: ImageWriter; opts: DumpOptions;
   const mem = dumpMemory(ctx, pw);
   pw.close();
   remote.finish();
-  const core: CoreImage = { pid, threads: proc.tids.map((tid) => dumpCpu(tid)), resources };
+  const others = proc.tids.filter((t) => t !== pid).map((tid) => dumpThread(ctx, tid));
+  const core: CoreImage = { pid, threads: [{ ...dumpCpu(pid), comm: undefined }, ...others], resources };
   w.write({ ...coreImage(pid), value: core });
   w.write({ ...mmImage(pid), value: mem.state });
   w.write({ ...TOOL_IMAGE, value: { tool: 'ckpt', rootPid: pid, pids: [pid], kernel: kernelRelease(), createdAt: new Date().toISOString() } });
@@ -76,8 +74,8 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
     frozenAt = performance.now();
     const stats = collect(proc, { w, opts, warnings });
     w.commit();
-    if (!opts.leaveRunning) kill(pid, SIG.SIGKILL);
-    proc.release();
+    if (opts.leaveRunning) proc.release();
+    else killSeized(proc);
     const end = performance.now();
     return { pid, imagesDir: opts.imagesDir, ...stats, frozenMs: end - frozenAt, totalMs: end - t0, warnings };
   } catch (e) {

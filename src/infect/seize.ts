@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
-import { isErrno, ptrace, PTRACE_EVENT, PTRACE_O, SysError } from '../sys/index.js';
+import { isErrno, kill, ptrace, PTRACE_EVENT, PTRACE_O, SysError, wait4, WAIT } from '../sys/index.js';
 import { Undo } from './undo.js';
 import { TaskGoneError, waitStop, type StopStatus } from './wait.js';
 
@@ -137,4 +137,28 @@ export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProces
     if (e instanceof SysError && e.errnoName === 'ESRCH') throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: it exited`, { cause: e });
     throw e;
   }
+}
+
+/**
+ * Kills a seized process and collects the exit of each of its threads: a traced
+ * thread stays a zombie until its tracer reaps it, and the process cannot finish
+ * dying (nor its PID become free) before that.
+ */
+export function killSeized(proc: SeizedProcess): void {
+  kill(proc.pid, 9);
+  // The leader's exit is reported only once every other thread is reaped: it goes last.
+  const order = [...proc.tids.filter((t) => t !== proc.pid), proc.pid];
+  for (const tid of order) {
+    for (;;) {
+      let st;
+      try {
+        st = wait4(tid, WAIT.ALL);
+      } catch {
+        break; // ECHILD: already collected
+      }
+      if (st.kind === 'exited' || st.kind === 'signaled') break;
+    }
+  }
+  proc.undo.clear();
+  proc.tasks.clear();
 }

@@ -13,6 +13,7 @@ import { RemoteTask, seizeProcess, Undo, waitStop, type SeizedProcess } from '..
 import { ImageReader } from '../images/index.js';
 import { checkMappedFiles, restoreMemory } from '../resources/memory/restore.js';
 import { restoreXstate, resumeRegs } from '../resources/thread/cpu.js';
+import { restoreThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE } from '../resources/images.js';
 import { RESOURCES, type Phase } from '../resources/registry.js';
 import { checkCredsRestorable, finalSigmask, type CredsState, type SigmaskState } from '../resources/process/index.js';
@@ -41,8 +42,8 @@ function loadImages(r: ImageReader, opts: RestoreOptions) {
   const core = r.read(coreImage(pid));
   const mem = r.read(mmImage(pid));
   if (core.pid !== pid) throw new CkptError('BAD_IMAGE', `Cannot restore ${opts.imagesDir}: core image is for pid ${core.pid}, expected ${pid}`);
-  if (core.threads.length !== 1 || core.threads[0]!.tid !== pid) {
-    throw new CkptError('UNSUPPORTED', `Cannot restore process ${pid}: multithreaded processes are not supported yet`);
+  if (core.threads[0]!.tid !== pid || new Set(core.threads.map((t) => t.tid)).size !== core.threads.length) {
+    throw new CkptError('BAD_IMAGE', `Cannot restore process ${pid}: its thread list is inconsistent`);
   }
   const resources = RESOURCES.map(({ module: m, phase }) => {
     const parsed = m.schema.safeParse(core.resources[m.name]);
@@ -111,6 +112,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
     phase('before-memory');
     restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs } });
     phase('after-memory');
+    const threads = img.core.threads.slice(1).map((t) => restoreThread(ctx, t));
     phase('files');
     phase('after-files');
     phase('finish');
@@ -118,7 +120,12 @@ export function restore(opts: RestoreOptions): RestoreResult {
     const cpu = img.core.threads[0]!;
     remote.finish({ regs: resumeRegs(cpu.regs), mask: img.mask });
     restoreXstate(pid, cpu);
+    for (const t of threads) {
+      t.remote.finish({ regs: resumeRegs(t.thread.regs), mask: t.mask });
+      restoreXstate(t.thread.tid, t.thread);
+    }
     if (opts.pidfile) writeFileSync(opts.pidfile, `${pid}\n`, { mode: 0o644 });
+    for (const t of threads) ptrace.detach(t.thread.tid, 0);
     ptrace.detach(pid, 0);
     undo.clear();
     kill(b.pid, SIG.SIGKILL);

@@ -1,4 +1,4 @@
-/** Per-thread CPU state: general registers and the full xsave area (FPU/SSE/AVX/AVX-512). */
+/** Per-thread state: general registers, the full xsave area (FPU/SSE/AVX/AVX-512), name, and per-thread resources. */
 import { z } from 'zod';
 import { zBig } from '../../images/index.js';
 import { REG_NAMES, type Regs } from '../../sys/index.js';
@@ -10,6 +10,10 @@ export const ThreadCpu = z.object({
   regs: RegsSchema,
   /** NT_X86_XSTATE as the kernel gave it, base64. */
   xstate: z.string().max(65536),
+  /** The thread's name (/proc/PID/task/TID/comm). */
+  comm: z.string().max(64).optional(),
+  /** State of per-thread resource modules (not for the leader, whose state is the process's). */
+  resources: z.record(z.string(), z.unknown()).optional(),
 });
 export type ThreadCpu = z.infer<typeof ThreadCpu>;
 

@@ -1,0 +1,77 @@
+/**
+ * Threads other than the leader. Their per-thread state (signal mask, own pending
+ * signals, sigaltstack, clear_child_tid and robust list, rseq) is dumped and restored
+ * by the same resource modules as the leader's, driven through a RemoteTask on the
+ * thread itself. The leader's copy of those modules is the process's.
+ */
+import { readFileSync } from 'node:fs';
+import { CkptError } from '../../common/errors.js';
+import { CLONE, encodeCloneArgs, NR, PTRACE_EVENT } from '../../sys/index.js';
+import { RemoteTask, waitStop } from '../../infect/index.js';
+import { RESOURCES } from '../registry.js';
+import type { PendingState } from '../process/pending.js';
+import { finalSigmask, type SigmaskState } from '../process/sigmask.js';
+import type { DumpContext, RestoreContext } from '../types.js';
+import { dumpCpu } from './cpu.js';
+import type { ThreadCpu } from './state.js';
+
+const PER_THREAD = new Set(['sigaltstack', 'futex', 'rseq', 'pending', 'sigmask']);
+const perThread = () => RESOURCES.filter((r) => PER_THREAD.has(r.module.name)).map((r) => r.module);
+
+function threadComm(pid: number, tid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').replace(/\n$/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Dumps a non-leader thread; the process is seized and every thread stopped. */
+export function dumpThread(ctx: DumpContext, tid: number): ThreadCpu {
+  const remote = new RemoteTask(tid, { site: ctx.remote.site });
+  const tctx: DumpContext = { ...ctx, remote };
+  const resources: Record<string, unknown> = {};
+  try {
+    for (const m of perThread()) resources[m.name] = m.dump(tctx);
+  } finally {
+    remote.finish();
+  }
+  // The shared queue is the process's: saved once, with the leader.
+  const p = resources['pending'] as PendingState | undefined;
+  if (p) p.shared = [];
+  return { ...dumpCpu(tid), comm: threadComm(ctx.pid, tid), resources };
+}
+
+export interface BuiltThread {
+  remote: RemoteTask;
+  thread: ThreadCpu;
+  mask: bigint;
+}
+
+/** Creates a thread with its old TID in the process being rebuilt and restores its per-thread state. */
+export function restoreThread(ctx: RestoreContext, thread: ThreadCpu): BuiltThread {
+  const r = ctx.remote;
+  const setTid = Buffer.alloc(4);
+  setTid.writeInt32LE(thread.tid);
+  const flags = CLONE.VM | CLONE.FS | CLONE.FILES | CLONE.SIGHAND | CLONE.THREAD | CLONE.SYSVSEM;
+  const args = encodeCloneArgs({ flags, setTid: r.put(setTid, 0), setTidSize: 1n });
+  const got = r.raw(NR.clone3, [r.put(args, 64), args.length]);
+  if (got === -17n) throw new CkptError('PID_TAKEN', `Cannot restore thread ${thread.tid} of process ${ctx.pid}: TID ${thread.tid} is in use`);
+  if (got !== BigInt(thread.tid)) throw new CkptError('INTERNAL', `Cannot restore thread ${thread.tid} of process ${ctx.pid}: clone3 returned ${got}`);
+  const st = waitStop(thread.tid);
+  if (st.event !== PTRACE_EVENT.STOP) throw new CkptError('INTERNAL', `Cannot restore thread ${thread.tid}: unexpected first stop (event ${st.event})`);
+  const remote = new RemoteTask(thread.tid, { site: r.site });
+  const tctx: RestoreContext = { ...ctx, remote };
+  const saved = thread.resources ?? {};
+  for (const m of perThread()) {
+    if (!(m.name in saved)) continue;
+    const parsed = m.schema.safeParse(saved[m.name]);
+    if (!parsed.success) throw new CkptError('BAD_IMAGE', `Cannot restore thread ${thread.tid}: its ${m.name} state is invalid`);
+    m.restore(tctx, parsed.data);
+  }
+  if (thread.comm !== undefined) {
+    remote.call(NR.prctl, [15 /* PR_SET_NAME */, remote.put(Buffer.from(`${thread.comm.slice(0, 15)}\0`), 0)], 'prctl(PR_SET_NAME)');
+  }
+  const mask = saved['sigmask'] ? finalSigmask(saved['sigmask'] as SigmaskState) : 0n;
+  return { remote, thread, mask };
+}
