@@ -1,0 +1,41 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
+import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
+
+const victims: Victim[] = [];
+const dirs: string[] = [];
+after(async () => {
+  for (const v of victims) await v.cleanup();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const taskIds = (pid: number) => readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b);
+
+for (const n of [8, 100]) {
+  test(`a process with ${n} threads (TLS counters, masks, names, a mutex/condvar queue, sleepers) survives dump, kill and restore`, async () => {
+    const v = startVictim('threads', { args: [String(n)] });
+    victims.push(v);
+    await v.waitFor(/TICK 2 /, 30_000);
+    const tids = taskIds(v.pid);
+    assert.equal(tids.length, n + 1);
+    const dir = mkdtempSync(join(tmpdir(), 'ckpt-threads-'));
+    dirs.push(dir);
+    rmSync(dir, { recursive: true });
+    dump(v.pid, { imagesDir: dir });
+    await waitGone(v.pid);
+    const lastTick = Number([...v.output().matchAll(/TICK (\d+) /g)].at(-1)![1]);
+    const r = restore({ imagesDir: dir });
+    assert.equal(r.pid, v.pid);
+    assert.deepEqual(taskIds(v.pid), tids, 'every thread has its old TID');
+    // The victim checks its own TIDs, masks, names and queue sequence on every tick.
+    await v.waitFor(new RegExp(`TICK ${lastTick + 5} `), 30_000);
+    assert.doesNotMatch(v.output(), /FAIL/);
+    const queue = [...v.output().matchAll(/TICK \d+ PASS queue=(\d+)/g)].map((m) => Number(m[1]));
+    assert.ok(queue.at(-1)! > queue.at(-6)!, 'producers and consumers keep exchanging items after restore');
+  });
+}
