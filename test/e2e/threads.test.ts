@@ -39,3 +39,21 @@ for (const n of [8, 100]) {
     assert.ok(queue.at(-1)! > queue.at(-6)!, 'producers and consumers keep exchanging items after restore');
   });
 }
+
+test('python3 with a ThreadPoolExecutor and a threading.Event keeps working after restore', async () => {
+  const script = new URL('../victims/py-pool.py', import.meta.url).pathname;
+  const v = startVictim('/usr/bin/env', { args: ['python3', script] });
+  victims.push(v);
+  await v.waitFor(/ROUND 3 /, 30_000);
+  const threads = taskIds(v.pid).length;
+  assert.ok(threads >= 5, `python runs its pool threads (${threads})`);
+  const dir = mkdtempSync(join(tmpdir(), 'ckpt-pypool-'));
+  dirs.push(dir);
+  rmSync(dir, { recursive: true });
+  dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  const last = Number([...v.output().matchAll(/ROUND (\d+) /g)].at(-1)![1]);
+  restore({ imagesDir: dir });
+  await v.waitFor(new RegExp(`ROUND ${last + 5} `), 30_000);
+  assert.doesNotMatch(v.output(), /FAIL/);
+});
