@@ -131,6 +131,16 @@ test('restore fails with FILE_CHANGED when the executable changed since the dump
   await restoreFails({ dir, pid: v.pid }, 'FILE_CHANGED', /counter/);
 });
 
+test('restore fails with FILE_CHANGED when a privately mapped data file changed since the dump', { timeout: 60_000 }, async () => {
+  const v = track(startVictim('dr-big', { args: ['.', '8'] }));
+  await v.waitFor(/^ARMED$/m, 60_000);
+  const dir = tempDir();
+  dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  appendFileSync(join(v.dir, 'mapped.dat'), Buffer.from([0]));
+  await restoreFails({ dir, pid: v.pid }, 'FILE_CHANGED', /mapped\.dat/);
+});
+
 test('restore fails with BAD_IMAGE when the page image is truncated', { timeout: 60_000 }, async () => {
   const { v, dir } = await dumped();
   const pages = join(dir, `pages-${v.pid}.img`);
