@@ -4,8 +4,10 @@
  * any failure the images written so far are removed and the process is released
  * exactly as it was.
  */
+import { readFileSync } from 'node:fs';
 import { release as kernelRelease } from 'node:os';
 import { CkptError } from '../common/errors.js';
+import { isErrno } from '../sys/index.js';
 import { findSyscallSite, killSeized, RemoteTask, seizeProcess, type SeizedProcess } from '../infect/index.js';
 import { ImageWriter } from '../images/index.js';
 import { dumpMemory } from '../resources/memory/dump.js';
@@ -85,6 +87,25 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
     } catch {
       // the first error says more
     }
+    if (proc && (isErrno(e, 'ESRCH') || !isAlive(pid))) throw new CkptError('NO_PROCESS', `Cannot dump process ${pid}: it exited during the dump`, { cause: e });
     throw e;
+  }
+}
+
+/**
+ * False when pid is gone, a zombie, or has a SIGKILL pending (a task being killed can
+ * still look running): then whatever failed, failed because it died.
+ */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat[stat.lastIndexOf(')') + 2];
+    if (state === 'Z' || state === 'X') return false;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const pending = /^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)/gm;
+    for (const m of status.matchAll(pending)) if ((BigInt(`0x${m[1]}`) >> 8n) & 1n) return false;
+    return true;
+  } catch {
+    return false;
   }
 }

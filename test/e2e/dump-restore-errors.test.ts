@@ -171,11 +171,8 @@ test('dump of a PID that does not exist fails with NO_PROCESS and leaves no dire
   assert.ok(!existsSync(dir), 'no images directory left');
 });
 
-// Engine bug (reported): a target that dies mid-dump fails it with a raw ESRCH Error (open
-// /proc/PID/mem), an INTERNAL "short read" or a SYSCALL ptrace(PTRACE_SETREGS) ESRCH, not NO_PROCESS.
-const KILLED_TODO = 'engine: a target dying mid-dump gives raw ESRCH / INTERNAL short read / SYSCALL errors, not NO_PROCESS';
 for (const delay of ['0.01', '0.3']) {
-  test(`a target killed ${delay} s into its dump: the dump fails with NO_PROCESS and no images, or completes`, { timeout: 120_000, todo: KILLED_TODO }, async (t) => {
+  test(`a target killed ${delay} s into its dump: the dump fails with NO_PROCESS and no images, or completes`, { timeout: 120_000 }, async (t) => {
     const v = track(startVictim('dr-big', { args: ['.', '256'] }));
     await v.waitFor(/^ARMED$/m, 60_000);
     const dir = join(tempDir(), 'images');
