@@ -10,7 +10,7 @@
  */
 import { CkptError } from '../common/errors.js';
 import {
-  ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, type Arg, type Regs, signed,
+  ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, type Arg, type Regs, signed, encodeRegs, REG_NAMES,
 } from '../sys/index.js';
 import { waitStop, type StopStatus } from './wait.js';
 
@@ -18,6 +18,9 @@ const SIGTRAP = 5;
 const SYSCALL_STOP = SIGTRAP | 0x80;
 const ALL_SIGNALS = 0xffffffffffffffffn;
 const PAGE = 4096;
+/** Byte offsets in user_regs_struct. */
+const REG = Object.fromEntries(REG_NAMES.map((n, i) => [n, i * 8])) as Record<(typeof REG_NAMES)[number], number>;
+const ARG_REGS = [REG.rdi, REG.rsi, REG.rdx, REG.r10, REG.r8, REG.r9];
 
 export interface TraceEvent {
   event: number;
@@ -36,11 +39,15 @@ export class RemoteTask {
   readonly tid: number;
   readonly savedRegs: Regs;
   readonly savedMask: bigint;
+  /** savedRegs encoded once; each injection patches the few registers it sets. */
+  private regsBuf: Buffer;
   site: bigint;
   private onEvent: ((e: TraceEvent) => void) | undefined;
   private scratchAddr = 0n;
   private scratchHint = 0n;
   private scratchSize = 0;
+  /** The scratch area belongs to another RemoteTask of the same process (see shareScratch). */
+  private borrowed = false;
   private injected = false;
   private finished = false;
   count = 0;
@@ -50,6 +57,7 @@ export class RemoteTask {
     this.site = opts.site;
     this.onEvent = opts.onEvent;
     this.savedRegs = ptrace.getRegs(tid);
+    this.regsBuf = encodeRegs(this.savedRegs);
     this.savedMask = ptrace.getSigmask(tid);
     // Signals stay blocked while we borrow the thread, so none is delivered mid-injection.
     ptrace.setSigmask(tid, ALL_SIGNALS);
@@ -70,15 +78,12 @@ export class RemoteTask {
   /** Runs syscall nr with args; returns the raw (signed) result, -errno on failure. */
   raw(nr: number, args: readonly Arg[] = []): bigint {
     if (this.finished) throw new CkptError('INTERNAL', `Cannot inject into task ${this.tid}: session finished`);
-    const a = (i: number) => BigInt.asUintN(64, BigInt(args[i] ?? 0));
-    const regs: Regs = {
-      ...this.savedRegs,
-      rax: BigInt(nr),
-      orig_rax: BigInt.asUintN(64, -1n),
-      rdi: a(0), rsi: a(1), rdx: a(2), r10: a(3), r8: a(4), r9: a(5),
-      rip: this.site,
-    };
-    ptrace.setRegs(this.tid, regs);
+    const buf = this.regsBuf;
+    buf.writeBigUInt64LE(BigInt(nr), REG.rax);
+    buf.writeBigUInt64LE(0xffffffffffffffffn, REG.orig_rax);
+    ARG_REGS.forEach((off, i) => buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(args[i] ?? 0)), off));
+    buf.writeBigUInt64LE(this.site, REG.rip);
+    ptrace.setRegsRaw(this.tid, buf);
     this.injected = true;
     this.count++;
     ptrace.syscallStep(this.tid);
@@ -90,7 +95,7 @@ export class RemoteTask {
       this.handleOtherStop(st);
       ptrace.syscallStep(this.tid);
     }
-    return signed(ptrace.getRegs(this.tid).rax);
+    return signed(ptrace.peekUser(this.tid, REG.rax));
   }
 
   /** Runs a syscall and throws a SysError naming it if it fails. */
@@ -116,7 +121,8 @@ export class RemoteTask {
   /** A scratch area of at least `size` bytes in the target, for syscall arguments. */
   scratch(size: number): bigint {
     if (size <= this.scratchSize) return this.scratchAddr;
-    if (this.scratchAddr !== 0n) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
+    if (this.scratchAddr !== 0n && !this.borrowed) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
+    this.borrowed = false;
     const len = Math.ceil(size / PAGE) * PAGE;
     // PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS (|MAP_FIXED_NOREPLACE at the hint)
     const flags = this.scratchHint === 0n ? 0x22 : 0x22 | 0x100000;
@@ -130,6 +136,18 @@ export class RemoteTask {
     const base = this.scratch(offset + data.length) + BigInt(offset);
     this.write(base, data);
     return base;
+  }
+
+  /**
+   * Uses the scratch area of `owner`, a RemoteTask on another thread of the same
+   * process, instead of mapping one: two injected syscalls less per thread. The owner
+   * must outlive this task's use of it.
+   */
+  shareScratch(owner: RemoteTask, size = 16384): void {
+    const addr = owner.scratch(size);
+    this.scratchAddr = addr;
+    this.scratchSize = owner.scratchSize;
+    this.borrowed = true;
   }
 
   /** Forgets the scratch area without unmapping it (the caller unmapped it, or replaced the memory map). */
@@ -150,7 +168,7 @@ export class RemoteTask {
   finish(opts: { regs?: Regs; mask?: bigint } = {}): void {
     if (this.finished) return;
     if (this.scratchAddr !== 0n) {
-      this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
+      if (!this.borrowed) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
       this.scratchAddr = 0n;
     }
     if (this.injected) {

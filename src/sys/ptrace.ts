@@ -8,6 +8,7 @@ import { encodeIovecs } from './codecs/iovec.js';
 
 export const PTRACE = {
   PEEKDATA: 2,
+  PEEKUSER: 3,
   POKEDATA: 5,
   CONT: 7,
   KILL: 8,
@@ -98,8 +99,19 @@ export function getRegs(pid: number): Regs {
 }
 
 export function setRegs(pid: number, regs: Regs): void {
-  const buf = encodeRegs(regs);
+  setRegsRaw(pid, encodeRegs(regs));
+}
+
+/** SETREGS from an already encoded user_regs_struct (hot path of syscall injection). */
+export function setRegsRaw(pid: number, buf: Buffer): void {
   ptrace(PTRACE.SETREGS, pid, { data: addressOf(buf) });
+}
+
+/** One word of the tracee's USER area, e.g. a register at its user_regs_struct offset. */
+export function peekUser(pid: number, offset: number): bigint {
+  const buf = Buffer.alloc(8);
+  ptrace(PTRACE.PEEKUSER, pid, { addr: offset, data: addressOf(buf) });
+  return buf.readBigUInt64LE(0);
 }
 
 /** PTRACE_GETREGSET: returns exactly the bytes the kernel filled (size comes back in the iovec). */

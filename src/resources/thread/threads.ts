@@ -29,6 +29,7 @@ function threadComm(pid: number, tid: number): string | undefined {
 /** Dumps a non-leader thread; the process is seized and every thread stopped. */
 export function dumpThread(ctx: DumpContext, tid: number): ThreadCpu {
   const remote = new RemoteTask(tid, { site: ctx.remote.site });
+  remote.shareScratch(ctx.remote);
   const tctx: DumpContext = { ...ctx, remote };
   const resources: Record<string, unknown> = {};
   try {
@@ -61,6 +62,7 @@ export function restoreThread(ctx: RestoreContext, thread: ThreadCpu): BuiltThre
   const st = waitStop(thread.tid);
   if (st.event !== PTRACE_EVENT.STOP) throw new CkptError('INTERNAL', `Cannot restore thread ${thread.tid}: unexpected first stop (event ${st.event})`);
   const remote = new RemoteTask(thread.tid, { site: r.site });
+  remote.shareScratch(r);
   const tctx: RestoreContext = { ...ctx, remote };
   const saved = thread.resources ?? {};
   for (const m of perThread()) {
