@@ -23,8 +23,26 @@ export interface BlobSource {
   path(name: string): string;
 }
 
+/**
+ * Kernel objects shared by several processes of a restored tree (an open file
+ * description, a pipe, a shared memory object). The restorer keeps one local fd per
+ * object; each process that needs it takes its own copy with pidfd_getfd (see
+ * resources/transfer.ts). Keys are chosen by the module that owns the object kind,
+ * e.g. `desc:17`, `shmem:3`.
+ */
+export interface SharedObjects {
+  get(key: string): number | undefined;
+  /** Keeps `localFd` (a fd of the restorer) as object `key` until the restore ends. */
+  set(key: string, localFd: number): void;
+}
+
 export interface DumpContext {
   pid: number;
+  /**
+   * Tree-wide id of the open file description behind fd `fd` of this process, the same
+   * number for every fd (in any process of the dump) that shares it (found with kcmp).
+   */
+  descriptionOf?(fd: number): number | undefined;
   /** The seized process; every thread is stopped. */
   proc: SeizedProcess;
   /** Injected syscalls run in the thread group leader. */
@@ -48,6 +66,8 @@ export interface RestoreContext {
   /** Changes outside the new process (files created, …) register their undo here. */
   undo: Undo;
   options: RestoreOptions;
+  /** Objects shared across the processes of this restore. */
+  shared: SharedObjects;
   warn(message: string): void;
 }
 

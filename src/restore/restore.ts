@@ -18,6 +18,7 @@ import { coreImage, mmImage, TOOL_IMAGE } from '../resources/images.js';
 import { RESOURCES, type Phase } from '../resources/registry.js';
 import { checkCredsRestorable, finalSigmask, type CredsState, type SigmaskState } from '../resources/process/index.js';
 import type { RestoreContext } from '../resources/types.js';
+import { LocalObjects } from '../resources/shared.js';
 import { BLANK_SYSCALL_SITE, startBlank } from './blank.js';
 import { pidTaken, waitPidFree } from './pid.js';
 
@@ -88,6 +89,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
   const reader = ImageReader.open(opts.imagesDir);
   const warnings: string[] = [];
   const undo = new Undo();
+  const shared = new LocalObjects();
   let blank: SeizedProcess | undefined;
   try {
     const img = loadImages(reader, opts);
@@ -104,6 +106,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
       blobs: { get: (name) => reader.blob(name), path: (name) => `${opts.imagesDir}/${name}.blob` },
       undo,
       options: { shellJob: opts.shellJob ?? false },
+      shared,
       warn: (m) => warnings.push(m),
     };
     const phase = (p: Phase) => {
@@ -141,6 +144,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
     if (failed.length > 0 && e instanceof Error) e.message += ` (cleanup also failed: ${failed.map((f) => f.label).join(', ')})`;
     throw e;
   } finally {
+    shared.close();
     reader.close();
   }
 }

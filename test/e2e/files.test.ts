@@ -4,6 +4,7 @@
  * engine builds a new process instead; the pair is the same.)
  */
 import { test, after } from 'node:test';
+import { LocalObjects } from '../../src/resources/shared.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,7 +56,8 @@ function seize(v: Victim): Session {
   return {
     proc, remote, warnings,
     dumpCtx: { pid: v.pid, proc, remote, blobs, warn },
-    restoreCtx: { pid: v.pid, remote, blobs, undo: new Undo(), options: { shellJob: false }, warn },
+    restoreCtx: { pid: v.pid, remote, blobs, undo: new Undo(), options: { shellJob: false },
+    shared: new LocalObjects(), warn },
   };
 }
 

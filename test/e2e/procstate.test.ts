@@ -6,6 +6,7 @@
  * have the same addresses).
  */
 import { test, after } from 'node:test';
+import { LocalObjects } from '../../src/resources/shared.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -80,7 +81,8 @@ function dumpCtx(pid: number, remote: RemoteTask, opts: { proc: SeizedProcess; w
 
 function restoreCtx(pid: number, remote: RemoteTask, warnings: string[]): RestoreContext {
   const blobs = { get: () => assert.fail('no blobs here'), path: () => assert.fail('no blobs here') };
-  return { pid, remote, blobs, undo: new Undo(), options: { shellJob: false }, warn: (m) => warnings.push(m) };
+  return { pid, remote, blobs, undo: new Undo(), options: { shellJob: false },
+    shared: new LocalObjects(), warn: (m) => warnings.push(m) };
 }
 
 /** What the orchestrator will do: JSON through the image, parsed back with the schema. */
