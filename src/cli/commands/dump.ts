@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { dump } from '../../api/index.js';
+import { parsePid } from '../args.js';
+import { formatBytes, ms, parseVerbosity, Reporter } from '../report.js';
+import type { CliCommand } from './types.js';
+
+interface DumpFlags {
+  tree: number;
+  imagesDir: string;
+  leaveRunning?: boolean;
+  shellJob?: boolean;
+  logFile?: string;
+  verbosity?: number;
+  pageChecksums?: boolean;
+}
+
+export const dumpCommand: CliCommand = {
+  name: 'dump',
+  register(program: Command) {
+    program
+      .command('dump')
+      .description('checkpoint the process PID into DIR (the process is killed unless -R)')
+      .requiredOption('-t, --tree <pid>', 'process to dump', parsePid)
+      .requiredOption('-D, --images-dir <dir>', 'directory for the images (created 0700; must be empty)')
+      .option('-R, --leave-running', 'let the process run on after the dump')
+      // Accepted for CRIU compatibility: a shell job's terminal is handled at restore.
+      .option('--shell-job', 'the process is a job of a shell (accepted; nothing to do at dump)')
+      .option('-o, --log-file <file>', 'also write the summary and warnings to FILE')
+      .option('-v, --verbosity <n>', 'verbosity 0-4 (0: silent, 2: summary)', parseVerbosity)
+      .option('--page-checksums', 'checksum page data too (restore --verify-pages checks it)')
+      .action((f: DumpFlags) => {
+        const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
+        try {
+          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums });
+          for (const w of r.warnings) out.warn(w);
+          out.say(`dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);
+          out.say(`images in ${r.imagesDir}${f.leaveRunning ? `; pid ${r.pid} left running` : ''}`, 3);
+        } catch (e) {
+          out.error(e);
+          throw e;
+        }
+      });
+  },
+};

@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import { restore, waitForExit } from '../../api/index.js';
+import { ms, parseVerbosity, Reporter } from '../report.js';
+import type { CliCommand } from './types.js';
+
+interface RestoreFlags {
+  imagesDir: string;
+  restoreDetached?: boolean;
+  pidfile?: string;
+  shellJob?: boolean;
+  verifyPages?: boolean;
+  logFile?: string;
+  verbosity?: number;
+}
+
+export const restoreCommand: CliCommand = {
+  name: 'restore',
+  register(program: Command) {
+    program
+      .command('restore')
+      .description('restore the process saved in DIR; wait for it and exit with its status unless -d')
+      .requiredOption('-D, --images-dir <dir>', 'directory with the images')
+      .option('-d, --restore-detached', 'exit as soon as the process runs (it is reparented to init)')
+      .option('--pidfile <file>', 'write the PID of the restored process to FILE')
+      .option('--shell-job', 'the process was a job of a shell: attach it to our terminal')
+      .option('--verify-pages', 'check the page checksums before restoring (dump --page-checksums)')
+      .option('-o, --log-file <file>', 'also write messages to FILE')
+      .option('-v, --verbosity <n>', 'verbosity 0-4 (3: say the restored pid)', parseVerbosity)
+      .action(async (f: RestoreFlags) => {
+        const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
+        let pid: number;
+        try {
+          const r = restore({ imagesDir: f.imagesDir, shellJob: f.shellJob, pidfile: f.pidfile, verifyPages: f.verifyPages });
+          pid = r.pid;
+          for (const w of r.warnings) out.warn(w);
+          // Quiet by default: without -d the restored program's own output is what matters.
+          out.say(`restored pid ${r.pid} in ${ms(r.totalMs)}`, 3);
+        } catch (e) {
+          out.error(e);
+          throw e;
+        }
+        if (f.restoreDetached) return;
+        // The restored process is our child (CLONE_PARENT): its status is ours, like a shell's.
+        const st = await waitForExit(pid);
+        if (st.signal !== undefined) {
+          out.say(`pid ${pid} was killed by signal ${st.signal}`, 3);
+          process.exitCode = 128 + st.signal;
+        } else {
+          out.say(`pid ${pid} exited with status ${st.code ?? 0}`, 3);
+          process.exitCode = st.code ?? 0;
+        }
+      });
+  },
+};
