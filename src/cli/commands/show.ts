@@ -1,8 +1,32 @@
 import type { Command } from 'commander';
-import { show, type ShowReport } from '../../api/index.js';
+import { show, type ShowReport, type ShowVma } from '../../api/index.js';
 import { printJson, println, table } from '../output.js';
 import { formatBytes } from '../report.js';
 import type { CliCommand } from './types.js';
+
+/** Consecutive areas of one file (or one kind) on one line: a library is 5 areas, one line. */
+function groupVmas(vmas: ShowVma[]): string[][] {
+  const rows: string[][] = [];
+  let first: ShowVma | undefined;
+  let last: ShowVma | undefined;
+  let perms: string[] = [];
+  const flush = () => {
+    if (!first || !last) return;
+    rows.push([`${first.start}-${last.end}`, [...new Set(perms)].join(','), first.kind, first.file ?? first.name ?? '']);
+  };
+  for (const v of vmas) {
+    const same = last && last.end === v.start && last.kind === v.kind && last.file === v.file && v.kind === 'file';
+    if (!same) {
+      flush();
+      first = v;
+      perms = [];
+    }
+    perms.push(v.perms);
+    last = v;
+  }
+  flush();
+  return rows;
+}
 
 // Enough to see what a set holds at a glance; --json has everything.
 function summary(r: ShowReport): string[] {
@@ -11,8 +35,7 @@ function summary(r: ShowReport): string[] {
     const t = p.core.threads[0];
     lines.push(`pid ${p.pid}: ${p.mm.exe ?? '?'}, ${p.core.threads.length} thread(s), rip ${t?.regs.rip ?? '?'}`);
     lines.push(`  memory: ${p.mm.vmas.length} areas, ${p.pagemap.pages} pages (${formatBytes(p.pagemap.bytes)}) in ${p.pagemap.runs} runs`);
-    const rows = p.mm.vmas.map((v) => [`${v.start}-${v.end}`, v.perms, v.kind, v.file ?? v.name ?? '']);
-    for (const l of table(rows)) lines.push(`    ${l}`);
+    for (const l of table(groupVmas(p.mm.vmas))) lines.push(`    ${l}`);
     lines.push(`  resources: ${Object.keys(p.core.resources).join(', ')}`);
   }
   return lines;
