@@ -3,10 +3,21 @@
 // src/**/*.test.ts) and end-to-end tests (test/e2e/**/*.test.ts) with node's test
 // runner. `node scripts/test.mjs unit|e2e` runs one group.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+
+// `npm test` must work on a fresh clone: install first, and say what is missing.
+if (!existsSync(join(root, 'node_modules'))) {
+  console.log('node_modules is missing: running npm ci');
+  const r = spawnSync('npm', [existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+if (spawnSync('gcc', ['--version'], { stdio: 'ignore' }).status !== 0) {
+  console.error('gcc is needed to build the test programs (test/victims): install gcc (e.g. apt-get install -y gcc libc6-dev)');
+  process.exit(1);
+}
 const group = process.argv[2] ?? 'all';
 
 function find(dir, out = []) {
