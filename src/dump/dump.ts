@@ -7,8 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { release as kernelRelease } from 'node:os';
 import { CkptError } from '../common/errors.js';
-import { isErrno } from '../sys/index.js';
-import { findSyscallSite, killSeized, RemoteTask, seizeProcess, type SeizedProcess } from '../infect/index.js';
+import { isErrno, kill, NR, SIG } from '../sys/index.js';
+import { findSyscallSite, RemoteTask, type SeizedProcess } from '../infect/index.js';
+import { descriptionIds, type DescriptionIds } from './descriptions.js';
+import { killTree, releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { ImageWriter } from '../images/index.js';
 import { dumpMemory } from '../resources/memory/dump.js';
 import { dumpCpu } from '../resources/thread/cpu.js';
@@ -29,6 +31,8 @@ export interface DumpOptions {
 
 export interface DumpResult {
   pid: number;
+  /** Processes in the dumped tree (zombies included). */
+  processes: number;
   imagesDir: string;
   pages: number;
   bytes: number;
@@ -38,16 +42,42 @@ export interface DumpResult {
   warnings: string[];
 }
 
-function collect(proc: SeizedProcess, args: { w: ImageWriter; opts: DumpOptions; warnings: string[] }): { pages: number; bytes: number } {
+/**
+ * A stopped process (SIGSTOP, SIGTSTP…) cannot run injected syscalls: resuming it only
+ * puts it back into its group stop. SIGCONT ends the group stop (the threads stay in
+ * our ptrace stops); the SIGCONT itself stays pending, blocked by RemoteTask, and is
+ * taken out of the queue with an injected sigtimedwait so it neither runs a handler
+ * nor is saved as pending. The tree records the process as stopped; it is stopped
+ * again after a leave-running dump and after restore.
+ */
+function leaveGroupStop(proc: SeizedProcess, remote: RemoteTask): void {
+  kill(proc.pid, SIG.SIGCONT);
+  const set = Buffer.alloc(8);
+  set.writeBigUInt64LE(1n << BigInt(SIG.SIGCONT - 1));
+  const zero = Buffer.alloc(16);
+  remote.call(NR.rt_sigtimedwait, [remote.put(set, 0), 0, remote.put(zero, 64), 8], 'rt_sigtimedwait(SIGCONT)');
+  proc.undo.push(`stop ${proc.pid} again`, () => kill(proc.pid, SIG.SIGSTOP));
+}
+
+interface CollectArgs {
+  w: ImageWriter;
+  opts: DumpOptions;
+  warnings: string[];
+  descriptions: DescriptionIds;
+}
+
+function collect(proc: SeizedProcess, args: CollectArgs): { pages: number; bytes: number } {
   const { w, opts, warnings } = args;
   const pid = proc.pid;
   const remote = new RemoteTask(pid, { site: findSyscallSite(pid) });
   proc.undo.push(`restore registers of ${pid}`, () => remote.finish());
+  if (proc.tasks.get(pid)?.groupStopped) leaveGroupStop(proc, remote);
   const ctx: DumpContext = {
     pid,
     proc,
     remote,
     blobs: { put: (name, data) => (w.blob(name, data), name) },
+    descriptionOf: (fd) => args.descriptions.get(pid)?.get(fd),
     warn: (m) => warnings.push(m),
   };
   const resources: Record<string, unknown> = {};
@@ -60,7 +90,6 @@ function collect(proc: SeizedProcess, args: { w: ImageWriter; opts: DumpOptions;
   const core: CoreImage = { pid, threads: [{ ...dumpCpu(pid), comm: undefined }, ...others], resources };
   w.write({ ...coreImage(pid), value: core });
   w.write({ ...mmImage(pid), value: mem.state });
-  w.write({ ...TOOL_IMAGE, value: { tool: 'ckpt', rootPid: pid, pids: [pid], kernel: kernelRelease(), createdAt: new Date().toISOString() } });
   return mem.stats;
 }
 
@@ -69,25 +98,30 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
   if (!Number.isInteger(pid) || pid <= 0) throw new CkptError('USAGE', `Cannot dump process ${pid}: not a valid PID`);
   const warnings: string[] = [];
   const w = ImageWriter.create(opts.imagesDir);
-  let proc: SeizedProcess | undefined;
+  let tree: SeizedTree | undefined;
   let frozenAt = 0;
   try {
-    proc = seizeProcess(pid, { timeoutMs: opts.timeoutMs });
+    tree = seizeTree(pid, { timeoutMs: opts.timeoutMs });
     frozenAt = performance.now();
-    const stats = collect(proc, { w, opts, warnings });
+    const alive = tree.entries.filter((e) => !e.zombie).map((e) => e.pid);
+    const descriptions = descriptionIds(alive);
+    const stats = { pages: 0, bytes: 0 };
+    for (const p of alive) {
+      const s = collect(tree.procs.get(p)!, { w, opts, warnings, descriptions });
+      stats.pages += s.pages;
+      stats.bytes += s.bytes;
+    }
+    const image = { tool: 'ckpt' as const, rootPid: pid, pids: tree.entries.map((e) => e.pid), tree: tree.entries };
+    w.write({ ...TOOL_IMAGE, value: { ...image, kernel: kernelRelease(), createdAt: new Date().toISOString() } });
     w.commit();
-    if (opts.leaveRunning) proc.release();
-    else killSeized(proc);
+    if (opts.leaveRunning) releaseTree(tree);
+    else killTree(tree);
     const end = performance.now();
-    return { pid, imagesDir: opts.imagesDir, ...stats, frozenMs: end - frozenAt, totalMs: end - t0, warnings };
+    return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, ...stats, frozenMs: end - frozenAt, totalMs: end - t0, warnings };
   } catch (e) {
     w.abort();
-    try {
-      proc?.release();
-    } catch {
-      // the first error says more
-    }
-    if (proc && (isErrno(e, 'ESRCH') || !isAlive(pid))) throw new CkptError('NO_PROCESS', `Cannot dump process ${pid}: it exited during the dump`, { cause: e });
+    if (tree) releaseTree(tree);
+    if (tree && (isErrno(e, 'ESRCH') || !isAlive(pid))) throw new CkptError('NO_PROCESS', `Cannot dump process ${pid}: it exited during the dump`, { cause: e });
     throw e;
   }
 }

@@ -3,13 +3,34 @@ import { z } from 'zod';
 import { MemoryState } from './memory/state.js';
 import { ThreadCpu } from './thread/state.js';
 
+const Pid = z.number().int().positive().max(4194304);
+
+/** One process of the dumped tree and how it relates to the others. */
+export const TreeEntry = z.object({
+  pid: Pid,
+  /** Parent in the tree (0 for the root, whose parent is outside). */
+  ppid: z.number().int().min(0),
+  pgid: Pid,
+  sid: z.number().int().min(0),
+  /** A zombie: only its exit status (a wait status) is saved; it has no other images. */
+  zombie: z.object({ status: z.number().int() }).optional(),
+  /** Stopped (SIGSTOP/SIGTSTP…) at dump time: stopped again after restore. */
+  stopped: z.boolean(),
+  /** Shares its fd table (CLONE_FILES) or fs info (CLONE_FS) with its parent. */
+  sharesFiles: z.boolean(),
+  sharesFs: z.boolean(),
+});
+export type TreeEntry = z.infer<typeof TreeEntry>;
+
 export const TOOL_IMAGE = {
   name: 'process',
   kind: 'process',
   schema: z.object({
     tool: z.literal('ckpt'),
-    rootPid: z.number().int().positive(),
-    pids: z.array(z.number().int().positive()).min(1).max(100_000),
+    rootPid: Pid,
+    pids: z.array(Pid).min(1).max(100_000),
+    /** Parents before children. */
+    tree: z.array(TreeEntry).min(1).max(100_000),
     kernel: z.string().max(256),
     createdAt: z.string().max(64),
   }),

@@ -52,6 +52,7 @@ export const NR = {
   capget: 125,
   capset: 126,
   rt_sigpending: 127,
+  rt_sigtimedwait: 128,
   sigaltstack: 131,
   personality: 135,
   prctl: 157,

@@ -1,0 +1,94 @@
+/**
+ * Seizing a whole process tree. Every process found under the root is seized (all its
+ * threads); children are re-scanned until a pass finds nothing new: a process can only
+ * fork while it runs, so once every known process is stopped the tree cannot change.
+ * Zombies cannot be seized; they are recorded with their exit status.
+ */
+import { readFileSync } from 'node:fs';
+import { CkptError, isCkptError } from '../common/errors.js';
+import { kcmp } from '../sys/index.js';
+import { readChildren, readStat } from '../proc/index.js';
+import { seizeProcess, killSeized, type SeizedProcess } from '../infect/index.js';
+import type { TreeEntry } from '../resources/images.js';
+
+export interface SeizedTree {
+  root: number;
+  /** Parents before children. */
+  entries: TreeEntry[];
+  procs: Map<number, SeizedProcess>;
+}
+
+function exitStatus(pid: number): number {
+  // Field 52 of stat: the exit code in waitpid(2) form.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[49] ?? 0);
+}
+
+function shares(type: 'FILES' | 'FS' | 'VM', a: number, b: number): boolean {
+  return kcmp({ type, pid1: a, pid2: b }) === 0;
+}
+
+export function releaseTree(tree: Pick<SeizedTree, 'procs'>): void {
+  for (const p of [...tree.procs.values()].reverse()) {
+    try {
+      p.release();
+    } catch {
+      // keep releasing the others
+    }
+  }
+}
+
+export function killTree(tree: Pick<SeizedTree, 'procs'>): void {
+  // Children first: a killed parent would hand its children to init before we kill them.
+  for (const p of [...tree.procs.values()].reverse()) killSeized(p);
+}
+
+export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): SeizedTree {
+  const procs = new Map<number, SeizedProcess>();
+  const entries: TreeEntry[] = [];
+  const known = new Set<number>();
+  const add = (pid: number, ppid: number): void => {
+    known.add(pid);
+    const stat = readStat(pid);
+    const base = { pid, ppid, pgid: stat.pgrp, sid: stat.session, sharesFiles: false, sharesFs: false, stopped: false };
+    if (stat.state === 'Z') {
+      entries.push({ ...base, zombie: { status: exitStatus(pid) } });
+      return;
+    }
+    const proc = seizeProcess(pid, { timeoutMs: opts.timeoutMs });
+    procs.set(pid, proc);
+    const stopped = proc.tasks.get(pid)?.groupStopped ?? false;
+    if (ppid !== 0 && shares('VM', pid, ppid)) {
+      throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid}: it shares memory with its parent ${ppid} (vfork or CLONE_VM), which is not supported`);
+    }
+    entries.push({
+      ...base,
+      stopped,
+      sharesFiles: ppid !== 0 && shares('FILES', pid, ppid),
+      sharesFs: ppid !== 0 && shares('FS', pid, ppid),
+    });
+  };
+  try {
+    add(root, 0);
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const e of [...entries]) {
+        if (e.zombie) continue;
+        for (const child of readChildren(e.pid)) {
+          if (known.has(child)) continue;
+          try {
+            add(child, e.pid);
+            changed = true;
+          } catch (err) {
+            // A child that exits while we look is not part of the tree any more.
+            if (!isCkptError(err, 'NO_PROCESS')) throw err;
+          }
+        }
+      }
+    }
+    return { root, entries, procs };
+  } catch (e) {
+    releaseTree({ procs });
+    throw e;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Creating the processes of a tree with their old PIDs. The root is cloned out of the
+ * blank process with CLONE_PARENT, so it becomes our child; every other process is
+ * cloned out of its parent, right after the parent was created and before anything in
+ * it is rebuilt (it still runs the blank's code). Sessions must exist before children
+ * are created (a session is inherited at fork, never joined), so a session leader
+ * calls setsid() at once; process groups are joined later, once all exist.
+ */
+import { CkptError } from '../common/errors.js';
+import { CLONE, encodeCloneArgs, isErrno, kill, NR, ptrace, PTRACE_EVENT, SIG } from '../sys/index.js';
+import { RemoteTask, TaskGoneError, waitStop, type Undo } from '../infect/index.js';
+import type { TreeEntry } from '../resources/images.js';
+import { BLANK_SYSCALL_SITE } from './blank.js';
+import { pidTaken } from './pid.js';
+
+export interface CloneArgs {
+  entry: TreeEntry;
+  /** Clone as our child (the root) rather than the parent's. */
+  asOurChild: boolean;
+  undo: Undo;
+}
+
+/** Clones entry.pid out of `parent` (stopped, running blank code); returns a RemoteTask on it. */
+export function cloneProcess(parent: RemoteTask, args: CloneArgs): RemoteTask {
+  const { entry, undo } = args;
+  const pid = entry.pid;
+  const setTid = Buffer.alloc(4);
+  setTid.writeInt32LE(pid);
+  let flags = 0n;
+  if (args.asOurChild) flags |= CLONE.PARENT;
+  if (entry.sharesFiles) flags |= CLONE.FILES;
+  if (entry.sharesFs) flags |= CLONE.FS;
+  // clone3 refuses an exit_signal with CLONE_PARENT: the child then takes the blank's, SIGCHLD.
+  const args3 = encodeCloneArgs({ flags, exitSignal: args.asOurChild ? 0n : BigInt(SIG.SIGCHLD), setTid: parent.put(setTid, 0), setTidSize: 1n });
+  const got = parent.raw(NR.clone3, [parent.put(args3, 64), args3.length]);
+  if (got === -17n) throw pidTaken(pid);
+  if (got < 0n) throw new CkptError('PERMISSION', `Cannot restore process ${pid}: clone3 with set_tid failed (errno ${-got}); is CAP_CHECKPOINT_RESTORE missing?`);
+  if (got !== BigInt(pid)) throw new CkptError('INTERNAL', `Cannot restore process ${pid}: clone3 gave pid ${got}`);
+  undo.push(`kill ${pid}`, () => {
+    try {
+      kill(pid, SIG.SIGKILL);
+    } catch (e) {
+      if (!isErrno(e, 'ESRCH')) throw e;
+    }
+  });
+  const st = waitStop(pid);
+  if (st.event !== PTRACE_EVENT.STOP) throw new CkptError('INTERNAL', `Cannot restore process ${pid}: unexpected first stop (event ${st.event})`);
+  const remote = new RemoteTask(pid, { site: BLANK_SYSCALL_SITE });
+  if (entry.sid === pid) remote.call(NR.setsid, [], 'setsid');
+  return remote;
+}
+
+/** Puts a process into its process group; group leaders first (see the file comment). */
+export function joinGroup(remote: RemoteTask, entry: TreeEntry): void {
+  remote.call(NR.setpgid, [0, entry.pgid], `setpgid(${entry.pgid})`);
+}
+
+/**
+ * Turns a created process (still the blank's copy: default dispositions) into the
+ * zombie it was, dying with the saved wait status. Its exit is collected here as its
+ * tracer, so the parent's wait() then gets it, as it would have.
+ */
+export function becomeZombie(remote: RemoteTask, status: number): void {
+  const tid = remote.tid;
+  const signal = status & 0x7f;
+  try {
+    if (signal === 0) {
+      remote.raw(NR.exit_group, [(status >> 8) & 0xff]);
+    } else {
+      ptrace.setSigmask(tid, 0n);
+      remote.raw(NR.kill, [tid, signal]);
+      ptrace.cont(tid, signal);
+      for (;;) ptrace.cont(tid, waitStop(tid).signal);
+    }
+  } catch (e) {
+    if (e instanceof TaskGoneError) return;
+    throw e;
+  }
+  throw new CkptError('INTERNAL', `Cannot restore zombie ${tid}: it did not exit`);
+}

@@ -1,0 +1,54 @@
+/**
+ * Rebuilding one created process: its resources by phase around memory, threads and
+ * files, then its registers. It stays stopped until the whole tree is ready.
+ */
+import { ptrace } from '../sys/index.js';
+import type { RemoteTask } from '../infect/index.js';
+import { restoreMemory } from '../resources/memory/restore.js';
+import { restoreXstate, resumeRegs } from '../resources/thread/cpu.js';
+import { restoreThread, type BuiltThread } from '../resources/thread/threads.js';
+import type { Phase } from '../resources/registry.js';
+import type { RestoreContext } from '../resources/types.js';
+import type { ProcessImages } from './images.js';
+
+export interface BuiltProcess {
+  img: ProcessImages;
+  remote: RemoteTask;
+  threads: BuiltThread[];
+}
+
+export function rebuildProcess(ctx: RestoreContext, img: ProcessImages): BuiltProcess {
+  const phase = (p: Phase) => {
+    for (const r of img.resources) {
+      if (r.phase !== p) continue;
+      // A shared fd table was rebuilt with the parent that shares it.
+      if (r.module.name === 'files' && img.entry.sharesFiles) continue;
+      r.module.restore(ctx, r.state);
+    }
+  };
+  phase('before-memory');
+  restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs } });
+  phase('after-memory');
+  const threads = img.core.threads.slice(1).map((t) => restoreThread(ctx, t));
+  phase('files');
+  phase('after-files');
+  phase('finish');
+  phase('last');
+  return { img, remote: ctx.remote, threads };
+}
+
+/** Loads the final registers of every thread; the process stays stopped. */
+export function loadRegisters(b: BuiltProcess): void {
+  const cpu = b.img.core.threads[0]!;
+  b.remote.finish({ regs: resumeRegs(cpu.regs), mask: b.img.mask });
+  restoreXstate(b.img.pid, cpu);
+  for (const t of b.threads) {
+    t.remote.finish({ regs: resumeRegs(t.thread.regs), mask: t.mask });
+    restoreXstate(t.thread.tid, t.thread);
+  }
+}
+
+export function letRun(b: BuiltProcess): void {
+  for (const t of b.threads) ptrace.detach(t.thread.tid, 0);
+  ptrace.detach(b.img.pid, 0);
+}
