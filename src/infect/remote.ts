@@ -87,7 +87,14 @@ export class RemoteTask {
     this.injected = true;
     this.count++;
     ptrace.syscallStep(this.tid);
-    this.expectSyscallStop(waitStop(this.tid));
+    let first = waitStop(this.tid);
+    // A pending job-control notification (e.g. after SIGCONT ended a group stop) traps
+    // before the syscall is reached: step again, the registers are still ours.
+    while (first.event === PTRACE_EVENT.STOP && first.signal !== SYSCALL_STOP) {
+      ptrace.syscallStep(this.tid);
+      first = waitStop(this.tid);
+    }
+    this.expectSyscallStop(first);
     ptrace.syscallStep(this.tid);
     for (;;) {
       const st = waitStop(this.tid);
