@@ -70,11 +70,12 @@ static void a(void) {
   child_loop(a_extra);
 }
 static void b1(void) { record("B1"); child_loop(NULL); }
+static void b2(void) { record("B2"); child_loop(NULL); }
 static void b3(void) { record("B3"); say("STOPPING B3\n"); raise(SIGSTOP); say("PASS B3 continued\n"); child_loop(NULL); }
 static void b(void) {
   setsid(); record("B");
   spawn("B1", b1);
-  spawn("B2", b1);
+  spawn("B2", b2);
   spawn("B3", b3);
   child_loop(NULL);
 }

@@ -1,0 +1,69 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
+import { findSharing } from '../../src/resources/sharing/index.js';
+import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
+
+const victims: Victim[] = [];
+const pids: number[] = [];
+after(async () => {
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  for (const v of victims) await v.cleanup();
+});
+
+const state = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0];
+/** What is shared, by pid and fd only (paths of deleted files may differ in suffix). */
+const sharingOf = (ps: number[]) => {
+  const r = findSharing(ps);
+  return { groups: r.groups, files: r.files.map((f) => f.fds.filter((x) => x.fd >= 3)).filter((f) => f.length > 1) };
+};
+
+test('a tree of 10 processes (3 levels, 2 sessions, 3 groups, a zombie, a stopped child, shared offset, CLONE_FILES) survives dump and restore', async () => {
+  const v = startVictim('tree');
+  victims.push(v);
+  await v.waitFor(/READY/);
+  await v.waitFor(/STOPPING B3/);
+  const procs = [...v.output().matchAll(/PROC (\S+) (\d+) (\d+) (\d+) (\d+)/g)].map((m) => ({ name: m[1]!, pid: Number(m[2]) }));
+  pids.push(...procs.map((p) => p.pid));
+  assert.equal(procs.length, 9, 'nine live processes and a zombie');
+  const b3 = procs.find((p) => p.name === 'B3')!.pid;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(state(b3), 'T');
+  const before = sharingOf(procs.map((p) => p.pid));
+
+  const dir = join(tmpdir(), `ckpt-tree-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  const d = dump(v.pid, { imagesDir: dir });
+  assert.equal(d.processes, 10);
+  for (const p of procs) await waitGone(p.pid);
+  const mark = v.output().length;
+  const r = restore({ imagesDir: dir });
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(r.processes, 10);
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(state(b3), 'T', 'the stopped child is stopped again');
+  assert.deepEqual(sharingOf(procs.map((p) => p.pid)), before, 'kcmp finds the same sharing after restore');
+
+  for (const p of procs) process.kill(p.pid, 'SIGUSR1');
+  process.kill(b3, 'SIGCONT');
+  const out = () => v.output().slice(mark);
+  for (const p of procs) await v.waitFor(new RegExp(`DONE ${p.name}\\b[\\s\\S]*`), 10_000).catch(() => {});
+  await new Promise((res) => setTimeout(res, 300));
+  const text = out();
+  assert.doesNotMatch(text, /FAIL/);
+  for (const p of procs) assert.match(text, new RegExp(`PASS ${p.name} ids`), `${p.name} has its pid, ppid, pgid and sid`);
+  assert.match(text, /PASS R zombie/);
+  assert.match(text, /PASS R shared table/);
+  assert.match(text, /PASS R shared offset/);
+  assert.match(text, /PASS B3 continued/);
+});
