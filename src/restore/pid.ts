@@ -17,19 +17,19 @@ function holder(pid: number): { comm: string; zombie: boolean } | undefined {
  * Returns once `pid` is free. A zombie (a killed process its parent or init has not
  * reaped yet; init here reaps lazily, up to ~2 s) is waited for; a live process is an error.
  */
-export function waitPidFree(pid: number, opts: { timeoutMs?: number } = {}): void {
+export function waitPidFree(pid: number, opts: { timeoutMs?: number; what?: string } = {}): void {
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   for (;;) {
     const h = holder(pid);
     if (!h) return;
     if (!h.zombie || Date.now() > deadline) {
-      throw pidTaken(pid, h.comm);
+      throw pidTaken(pid, { comm: h.comm, what: opts.what });
     }
     sleepSync(5);
   }
 }
 
-export function pidTaken(pid: number, comm?: string): CkptError {
-  const who = comm ?? holder(pid)?.comm;
-  return new CkptError('PID_TAKEN', `Cannot restore process ${pid}: PID ${pid} is in use${who ? ` by "${who}"` : ''}`);
+export function pidTaken(pid: number, opts: { comm?: string; what?: string } = {}): CkptError {
+  const who = opts.comm ?? holder(pid)?.comm;
+  return new CkptError('PID_TAKEN', `Cannot restore ${opts.what ?? `process ${pid}`}: PID ${pid} is in use${who ? ` by "${who}"` : ''}`);
 }

@@ -67,6 +67,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
   try {
     const tree = loadTree(reader, opts);
     for (const e of tree.entries) waitPidFree(e.pid);
+    for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
     const b = startBlank();
     undo.push('kill blank', () => kill(b.pid, SIG.SIGKILL));
     blank = seizeProcess(b.pid, { ptraceOptions: PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL });
@@ -84,6 +85,10 @@ export function restore(opts: RestoreOptions): RestoreResult {
         undo,
         options: { shellJob: opts.shellJob ?? false },
         shared,
+        pages: (id) => {
+          const p = reader.pages(id);
+          return { path: p.path, runs: p.runs };
+        },
         warn,
       };
       built.push(rebuildProcess(ctx, img));
