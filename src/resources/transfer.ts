@@ -31,6 +31,11 @@ export function installLocalFd(remote: RemoteTask, args: { localFd: number; fd: 
   }
 }
 
+/** Gives the target a copy of our `localFd` at whatever fd number is free (close-on-exec); returns it. */
+export function borrowLocalFd(remote: RemoteTask, localFd: number): number {
+  return Number(remote.call(NR.pidfd_getfd, [restorerPidfd(remote), localFd, 0], 'pidfd_getfd'));
+}
+
 /** Closes the restorer pidfd the target holds (call once the target needs no more of our fds). */
 export function dropRestorerPidfd(remote: RemoteTask): void {
   const fd = pidfds.get(remote);

@@ -36,6 +36,18 @@ export interface SharedObjects {
   set(key: string, localFd: number): void;
 }
 
+/** Page file for an object shared by processes of the tree (a shmem object): pages keyed by object offset. */
+export interface ObjectPageSink {
+  append(offset: bigint, data: Uint8Array): void;
+  close(): void;
+}
+
+/** A saved object page file, for the restorer (or the target) to read. */
+export interface ObjectPages {
+  path: string;
+  runs: readonly { vaddr: bigint; nrPages: number; fileOffset: bigint }[];
+}
+
 export interface DumpContext {
   pid: number;
   /**
@@ -48,6 +60,11 @@ export interface DumpContext {
   /** Injected syscalls run in the thread group leader. */
   remote: RemoteTask;
   blobs: BlobSink;
+  /**
+   * Starts page file `id` of the image set (e.g. `shmem-42`), or returns undefined when
+   * this dump (of any process of the tree) already started it: the object is saved once.
+   */
+  pages?(id: string): ObjectPageSink | undefined;
   /** Warnings for the dump summary (things saved approximately). */
   warn(message: string): void;
 }
@@ -68,6 +85,8 @@ export interface RestoreContext {
   options: RestoreOptions;
   /** Objects shared across the processes of this restore. */
   shared: SharedObjects;
+  /** Page file `id` of the image set (BAD_IMAGE if it is missing or invalid). */
+  pages?(id: string): ObjectPages;
   warn(message: string): void;
 }
 

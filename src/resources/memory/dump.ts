@@ -11,7 +11,8 @@ import { openPagemap, readAuxv, readPagemapRange, readSmaps, readStat, type Smap
 import type { DumpContext } from '../types.js';
 import { identify } from './files.js';
 import { dumpableSpans } from './pages.js';
-import { isKernelArea, type MappedFile, type MemoryState, type Vma } from './state.js';
+import { ShmemTable, shmemKindOf } from './shmem.js';
+import { hasOwnPages, isShmemArea, type MappedFile, type MemoryState, type Vma } from './state.js';
 
 const PAGE = 4096;
 const CHUNK = 4 * 1024 * 1024;
@@ -64,14 +65,20 @@ class FileTable {
   }
 }
 
-function toVma(e: SmapsEntry, files: FileTable): Vma {
-  const kind = kindOf(e);
+function toVma(e: SmapsEntry, tables: { files: FileTable; shmem: ShmemTable }): Vma {
+  const { files } = tables;
+  const shm = shmemKindOf(e);
+  // A private mapping of /dev/zero is plain anonymous memory.
+  const kind = shm ? shm.kind : e.path === '/dev/zero' && !e.shared ? 'anon' : kindOf(e);
   const vma: Vma = {
     start: e.start, end: e.end, prot: protOf(e), shared: e.shared, kind, offset: e.offset, flags: e.vmFlags,
   };
-  if (kind === 'file') vma.file = files.add(e.path, e.deleted, e);
+  if (shm) {
+    vma.shm = tables.shmem.addArea(e, shm);
+    if (shm.kind === 'shmem' && shm.name !== undefined) vma.name = shm.name;
+  } else if (kind === 'file') vma.file = files.add(e.path, e.deleted, e);
   else if (kind === 'anon' && e.path.startsWith('[anon:')) vma.name = e.path.slice(6, -1);
-  else if (kind === 'anon' && e.path !== '' && !e.path.startsWith('[anon_shmem:')) {
+  else if (kind === 'anon' && e.path !== '' && e.path !== '/dev/zero') {
     throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: mapping of ${e.path} at 0x${e.start.toString(16)} is not supported yet`);
   }
   return vma;
@@ -111,8 +118,10 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], sink: PageSink): MemoryDumpSta
   const stats = { pages: 0, bytes: 0 };
   try {
     for (const v of vmas) {
-      if (isKernelArea(v) || (v.kind === 'file' && v.shared)) continue;
-      const spans = dumpableSpans(readPagemapRange(pagemapFd, v.start, v.end), { anonOnly: v.kind === 'file' });
+      // Shared areas keep their contents in their file or shared memory object.
+      if (!hasOwnPages(v)) continue;
+      const backed = v.kind === 'file' || isShmemArea(v);
+      const spans = dumpableSpans(readPagemapRange(pagemapFd, v.start, v.end), { anonOnly: backed });
       const viaMem = (v.prot & 1) === 0;
       // Gather spans into chunks of up to CHUNK bytes, one process_vm_readv each.
       let iovs: Iovec[] = [];
@@ -154,7 +163,8 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], sink: PageSink): MemoryDumpSta
 
 export function dumpMemory(ctx: DumpContext, sink: PageSink): { state: MemoryState; stats: MemoryDumpStats } {
   const files = new FileTable(ctx.pid);
-  const vmas = readSmaps(ctx.pid).map((e) => toVma(e, files));
+  const shmem = new ShmemTable(ctx);
+  const vmas = readSmaps(ctx.pid).map((e) => toVma(e, { files, shmem }));
   const stat = readStat(ctx.pid);
   const brk = BigInt.asUintN(64, ctx.remote.call(NR.brk, [0], 'brk'));
   let exePath: string;
@@ -169,6 +179,7 @@ export function dumpMemory(ctx: DumpContext, sink: PageSink): { state: MemorySta
   const state: MemoryState = {
     vmas,
     files: files.files,
+    shmem: shmem.objects,
     mm: {
       startCode: stat.startCode, endCode: stat.endCode, startData: stat.startData, endData: stat.endData,
       startBrk: stat.startBrk, brk, startStack: stat.startStack, argStart: stat.argStart, argEnd: stat.argEnd,

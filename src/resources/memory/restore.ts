@@ -11,7 +11,8 @@ import { findSyscallSite, type RemoteTask } from '../../infect/index.js';
 import type { RestoreContext } from '../types.js';
 import { checkIdentity } from './files.js';
 import { findHole, placeVdso } from './layout.js';
-import { isKernelArea, type MemoryState, type Vma } from './state.js';
+import { attachSysv, SharedMaps } from './shared-maps.js';
+import { hasOwnPages, isKernelArea, type MemoryState, type Vma } from './state.js';
 
 const PAGE = 4096n;
 const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
@@ -41,7 +42,7 @@ function openIn(remote: RemoteTask, path: string, flags: number): number {
 
 /** Image runs are untrusted: each must fall inside one area whose contents we restore. */
 function checkRuns(pid: number, vmas: Vma[], pages: PageSource): Set<Vma> {
-  const sorted = vmas.filter((v) => !isKernelArea(v) && !(v.kind === 'file' && v.shared)).sort((a, b) => (a.start < b.start ? -1 : 1));
+  const sorted = vmas.filter(hasOwnPages).sort((a, b) => (a.start < b.start ? -1 : 1));
   const filled = new Set<Vma>();
   let i = 0;
   for (const run of pages.runs) {
@@ -62,8 +63,10 @@ function checkRuns(pid: number, vmas: Vma[], pages: PageSource): Set<Vma> {
 function mapAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>): void {
   const r = ctx.remote;
   const fds = new Map<string, number>();
+  attachSysv(ctx, state);
+  const objects = new SharedMaps(ctx, state);
   for (const v of state.vmas) {
-    if (isKernelArea(v)) continue;
+    if (isKernelArea(v) || v.kind === 'sysv') continue;
     const len = v.end - v.start;
     const prot = filled.has(v) ? v.prot | 2 : v.prot;
     let flags = MAP.FIXED | (v.shared ? MAP.SHARED : MAP.PRIVATE);
@@ -77,10 +80,12 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>): vo
       const key = `${mode}:${file.path}`;
       fd = fds.get(key) ?? openIn(r, file.path, mode);
       fds.set(key, fd);
+    } else if (v.kind === 'shmem' || v.kind === 'memfd') {
+      fd = objects.fdFor(v);
     } else {
       flags |= MAP.ANONYMOUS;
     }
-    const got = BigInt.asUintN(64, r.call(NR.mmap, [v.start, len, prot, flags, fd, v.kind === 'file' ? v.offset : 0], 'mmap'));
+    const got = BigInt.asUintN(64, r.call(NR.mmap, [v.start, len, prot, flags, fd, fd >= 0 ? v.offset : 0], 'mmap'));
     if (got !== v.start) throw new CkptError('INTERNAL', `Cannot restore process ${ctx.pid}: area 0x${v.start.toString(16)} mapped at 0x${got.toString(16)}`);
     if (v.name !== undefined) {
       const name = r.put(Buffer.from(`${v.name}\0`), 8192);
@@ -88,6 +93,7 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>): vo
     }
   }
   for (const fd of fds.values()) r.call(NR.close, [fd], 'close');
+  objects.close();
 }
 
 function fillPages(ctx: RestoreContext, pages: PageSource): void {

@@ -2,7 +2,13 @@
 import { z } from 'zod';
 import { zBig } from '../../images/index.js';
 
-export const VMA_KINDS = ['anon', 'file', 'heap', 'stack', 'vdso', 'vvar', 'vvar_vclock', 'vsyscall'] as const;
+/**
+ * shmem: a mapping of a shared memory object without a name (MAP_SHARED|MAP_ANONYMOUS,
+ * "/dev/zero (deleted)" or "[anon_shmem:x]"); memfd: of a memfd ("/memfd:x (deleted)");
+ * sysv: an attached SysV segment ("/SYSV<key> (deleted)"). Their contents are saved
+ * once per object (see ShmemObject), not with the process's pages.
+ */
+export const VMA_KINDS = ['anon', 'file', 'heap', 'stack', 'vdso', 'vvar', 'vvar_vclock', 'vsyscall', 'shmem', 'memfd', 'sysv'] as const;
 
 export const Vma = z.object({
   start: zBig,
@@ -13,7 +19,10 @@ export const Vma = z.object({
   kind: z.enum(VMA_KINDS),
   /** Index into MemoryState.files for file mappings. */
   file: z.number().int().min(0).optional(),
+  /** File offset; for shmem, memfd and sysv areas the offset in the object. */
   offset: zBig,
+  /** Index into MemoryState.shmem for shmem, memfd and sysv areas. */
+  shm: z.number().int().min(0).optional(),
   /** smaps VmFlags (gd = grows down, nr = no reserve, dd = dontdump, …). */
   flags: z.array(z.string().max(4)).max(64),
   /** The name for anonymous areas named with PR_SET_VMA_ANON_NAME ("[anon:x]"). */
@@ -30,6 +39,38 @@ export const MappedFile = z.object({
   sha1: z.string().regex(/^[0-9a-f]{40}$/).nullable(),
 });
 export type MappedFile = z.infer<typeof MappedFile>;
+
+/** SysV segment attributes from /proc/sysvipc/shm. */
+export const SysvSegment = z.object({
+  key: z.number().int(),
+  id: z.number().int().min(0),
+  /** Permission bits (perms & 0777). */
+  mode: z.number().int().min(0).max(0o777),
+  /** Marked for removal (IPC_RMID, SHM_DEST): removed again once attached after restore. */
+  dest: z.boolean(),
+  uid: z.number().int().min(0),
+  gid: z.number().int().min(0),
+});
+export type SysvSegment = z.infer<typeof SysvSegment>;
+
+/**
+ * A shared memory object (a shmem inode) mapped or held by a process. Its pages live in
+ * page file `pages` keyed by object offset, written once per dump whichever process
+ * met the object first; every process that uses it carries this descriptor.
+ */
+export const ShmemObject = z.object({
+  kind: z.enum(['shmem', 'memfd', 'sysv']),
+  /** Inode number at dump (for sysv, the segment id). */
+  ino: z.number().int().min(0),
+  size: z.number().int().min(0),
+  pages: z.string().regex(/^[a-z]+-[0-9]+$/),
+  /** memfd name (without "memfd:"). */
+  name: z.string().max(4096).optional(),
+  /** memfd seals (F_GET_SEALS). */
+  seals: z.number().int().min(0).optional(),
+  sysv: SysvSegment.optional(),
+});
+export type ShmemObject = z.infer<typeof ShmemObject>;
 
 export const MmLayout = z.object({
   startCode: zBig,
@@ -49,6 +90,8 @@ export type MmLayout = z.infer<typeof MmLayout>;
 export const MemoryState = z.object({
   vmas: z.array(Vma).max(1_000_000),
   files: z.array(MappedFile).max(100_000),
+  /** Shared memory objects the areas map (Vma.shm indexes this). */
+  shmem: z.array(ShmemObject).max(100_000).default([]),
   mm: MmLayout,
   /** Raw /proc/PID/auxv, base64. */
   auxv: z.string().max(8192),
@@ -58,6 +101,16 @@ export const MemoryState = z.object({
 export type MemoryState = z.infer<typeof MemoryState>;
 
 export const PROT = { READ: 1, WRITE: 2, EXEC: 4 } as const;
+
+/** Areas whose contents come from a shared memory object rather than the page file. */
+export function isShmemArea(v: Pick<Vma, 'kind'>): boolean {
+  return v.kind === 'shmem' || v.kind === 'memfd' || v.kind === 'sysv';
+}
+
+/** Areas with pages of their own in the process's page file: private, not the kernel's. */
+export function hasOwnPages(v: Pick<Vma, 'kind' | 'shared'>): boolean {
+  return !isKernelArea(v) && !v.shared;
+}
 
 /** Areas the kernel provides: never dumped, placed (vDSO) or left alone at restore. */
 export function isKernelArea(v: Pick<Vma, 'kind'>): boolean {
