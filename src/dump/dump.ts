@@ -17,7 +17,7 @@ import { dumpCpu } from '../resources/thread/cpu.js';
 import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
 import { RESOURCES } from '../resources/registry.js';
-import type { DumpContext } from '../resources/types.js';
+import type { DumpContext, ObjectPageSink } from '../resources/types.js';
 
 export interface DumpOptions {
   imagesDir: string;
@@ -59,6 +59,17 @@ function leaveGroupStop(proc: SeizedProcess, remote: RemoteTask): void {
   proc.undo.push(`stop ${proc.pid} again`, () => kill(proc.pid, SIG.SIGSTOP));
 }
 
+/** Object page files started per image set: an object shared by processes is saved once. */
+const startedPages = new WeakMap<ImageWriter, Set<string>>();
+
+function objectPages(w: ImageWriter, args: { id: string; opts: DumpOptions }): ObjectPageSink | undefined {
+  let started = startedPages.get(w);
+  if (!started) startedPages.set(w, (started = new Set()));
+  if (started.has(args.id)) return undefined;
+  started.add(args.id);
+  return w.pages(args.id, { checksum: args.opts.pageChecksums ?? false });
+}
+
 interface CollectArgs {
   w: ImageWriter;
   opts: DumpOptions;
@@ -78,6 +89,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { pages: number; bytes
     remote,
     blobs: { put: (name, data) => (w.blob(name, data), name) },
     descriptionOf: (fd) => args.descriptions.get(pid)?.get(fd),
+    pages: (id) => objectPages(w, { id, opts }),
     warn: (m) => warnings.push(m),
   };
   const resources: Record<string, unknown> = {};
