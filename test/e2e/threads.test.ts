@@ -1,6 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
@@ -56,4 +57,60 @@ test('python3 with a ThreadPoolExecutor and a threading.Event keeps working afte
   restore({ imagesDir: dir });
   await v.waitFor(new RegExp(`ROUND ${last + 5} `), 30_000);
   assert.doesNotMatch(v.output(), /FAIL/);
+});
+
+test('a process that creates and joins threads without pause is dumped consistently (twice leaving it running) and carries on after restore', async () => {
+  const v = startVictim('churn');
+  victims.push(v);
+  await v.waitFor(/TICK 3 /, 30_000);
+  const dir = mkdtempSync(join(tmpdir(), 'ckpt-churn-'));
+  dirs.push(dir);
+  for (let i = 0; i < 3; i++) {
+    rmSync(dir, { recursive: true, force: true });
+    dump(v.pid, { imagesDir: dir, leaveRunning: i < 2 });
+  }
+  await waitGone(v.pid);
+  const last = Number([...v.output().matchAll(/TICK (\d+) /g)].at(-1)![1]);
+  restore({ imagesDir: dir });
+  await v.waitFor(new RegExp(`TICK ${last + 5} `), 30_000);
+  assert.doesNotMatch(v.output(), /FAIL/);
+});
+
+test('1000 threads dump and restore with their TIDs', async () => {
+  const v = startVictim('threads', { args: ['1000'] });
+  victims.push(v);
+  await v.waitFor(/TICK 2 /, 60_000);
+  const tids = taskIds(v.pid);
+  const dir = mkdtempSync(join(tmpdir(), 'ckpt-1000-'));
+  dirs.push(dir);
+  rmSync(dir, { recursive: true });
+  dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  const last = Number([...v.output().matchAll(/TICK (\d+) /g)].at(-1)![1]);
+  restore({ imagesDir: dir });
+  assert.deepEqual(taskIds(v.pid), tids);
+  await v.waitFor(new RegExp(`TICK ${last + 3} `), 60_000);
+  assert.doesNotMatch(v.output(), /FAIL/);
+});
+
+test('a thread TID taken at restore time is a clear error and nothing is left', async (t) => {
+  const v = startVictim('threads', { args: ['4'] });
+  victims.push(v);
+  await v.waitFor(/TICK 1 /, 30_000);
+  const dir = mkdtempSync(join(tmpdir(), 'ckpt-tidtaken-'));
+  dirs.push(dir);
+  rmSync(dir, { recursive: true });
+  dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  const thread = Number(v.output().match(/tids=(\d+),(\d+)/)![2]);
+  // Make the next PID the kernel hands out the thread's TID, then take it.
+  writeFileSync('/proc/sys/kernel/ns_last_pid', String(thread - 1));
+  const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    if (holder.pid !== thread) return t.skip(`could not take TID ${thread} (got ${holder.pid})`);
+    assert.throws(() => restore({ imagesDir: dir }), { code: 'PID_TAKEN', message: new RegExp(`thread ${thread} of process ${v.pid}: PID ${thread} is in use`) });
+    assert.ok(!existsSync(`/proc/${v.pid}`), 'no half-built process is left');
+  } finally {
+    holder.kill('SIGKILL');
+  }
 });
