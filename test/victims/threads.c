@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
     int ok = !failed;
     for (int i = 0; i < n; i++) {
       /* consumers (i%4==2) may wait legitimately when no producer exists */
-      if (progress[i] == last[i] && !(i % 4 == 2 && n < 2)) { if (++stuck[i] > 20) { fail("stuck", i); ok = 0; } }
+      if (progress[i] == last[i] && !(i % 4 == 2 && n < 2)) { if (++stuck[i] > 100) { fail("stuck", i); ok = 0; } }
       else stuck[i] = 0;
       last[i] = progress[i];
     }
