@@ -1,0 +1,31 @@
+/* Benchmark victim: allocates argv[1] MiB (default 64) of anonymous memory, writes a
+ * non-zero pattern to every page so all of them are present, prints READY, then
+ * sleeps in pause(). On SIGUSR1 it checks the whole pattern and prints PASS or FAIL. */
+#include "victim.h"
+#include <sys/mman.h>
+
+static volatile sig_atomic_t check;
+static void on_usr1(int sig) { (void)sig; check = 1; }
+
+static inline uint64_t word(size_t i) { return (i * 0x9E3779B97F4A7C15ULL) | 1; }
+
+int main(int argc, char **argv) {
+  size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 64;
+  size_t len = mib << 20, n = len / sizeof(uint64_t);
+  uint64_t *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) { say("FAIL mmap %s\n", strerror(errno)); return 1; }
+  for (size_t i = 0; i < n; i++) mem[i] = word(i);
+  struct sigaction sa = { .sa_handler = on_usr1 };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, NULL);
+  say("READY pid=%d mib=%zu addr=%p\n", getpid(), mib, (void *)mem);
+  for (;;) {
+    pause();
+    if (!check) continue;
+    check = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += mem[i] != word(i);
+    if (bad) say("FAIL pid=%d bad_words=%zu\n", getpid(), bad);
+    else say("PASS pid=%d mib=%zu\n", getpid(), mib);
+  }
+}
