@@ -14,3 +14,4 @@ export * from './codecs/regs.js';
 export * from './codecs/iovec.js';
 export * from './codecs/siginfo.js';
 export * from './codecs/clone-args.js';
+export * from './socket.js';

@@ -92,6 +92,13 @@ export const NR = {
   dup3: 292,
   chdir: 80,
   rt_sigqueueinfo: 129,
+  sendto: 44,
+  recvfrom: 45,
+  sendmsg: 46,
+  recvmsg: 47,
+  shutdown: 48,
+  setsockopt: 54,
+  getsockopt: 55,
 } as const;
 
 export type SyscallName = keyof typeof NR;

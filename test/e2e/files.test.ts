@@ -111,14 +111,14 @@ test('dump, wreck and restore the fds of a live victim: it finds them all as the
   assert.match(out, /^READY pid=\d+\nPASS files\nSTDERR line\nDONE fails=0\n$/, 'fds 1 and 2 still share one offset');
 });
 
-test('dump of a process with a pipe at fd 3 is refused, and the process runs on', async () => {
+test('a pipe at fds 3 and 4 is saved as one pipe object, and the process runs on', async () => {
   const v = await victim(['pipe']);
   const s = seize(v);
   try {
-    assert.throws(() => files.dump(s.dumpCtx), {
-      code: 'UNSUPPORTED',
-      message: new RegExp(`^Cannot dump fd 3 of process ${v.pid}: pipes are not supported yet \\(pipe:\\[\\d+\\]\\)$`),
-    });
+    const state = throughImage(files.dump(s.dumpCtx));
+    const ends = state.fds.filter((e) => e.kind === 'pipe');
+    assert.deepEqual(ends.map((e) => e.fd), [3, 4]);
+    assert.equal(state.pipes?.length, 1, 'one pipe object for both ends');
     s.remote.finish();
   } finally {
     s.proc.release();

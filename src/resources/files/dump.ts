@@ -1,19 +1,30 @@
 /**
- * Dump of a stopped process's fd table: read-only, from /proc and kcmp; nothing is
- * injected. Each fd goes to the first registry rule that matches it; an fd on the
- * same open file description as an earlier one is saved as a dup of it.
+ * Dump of a stopped process's fd table, from /proc and kcmp, plus copies of fds taken
+ * with pidfd_getfd to read pipe buffers and socket queues (nothing is injected). Each
+ * fd goes to the first registry rule that matches it. An fd on the same open file
+ * description as an earlier fd of this process is saved as a dup of it; every other
+ * entry carries its description id, so that fds of other processes on the same
+ * description are restored onto one.
  */
 import { listFds } from '../../proc/index.js';
 import type { DumpContext } from '../types.js';
 import { DupFinder } from './dups.js';
 import { readFacts } from './facts.js';
 import { isCloexec } from './flags.js';
+import { dumpError, type KindDumpContext } from './kinds/kind.js';
+import { DumpObjects } from './objects.js';
 import { chooseRule } from './registry.js';
 import type { FdEntry, FilesState } from './schema.js';
+
+/** The description id of an entry: tree-wide when the orchestrator knows it, else the fd's own number. */
+function descOf(ctx: DumpContext, fd: number): number | undefined {
+  return ctx.descriptionOf ? ctx.descriptionOf(fd) : fd;
+}
 
 export function dumpFiles(ctx: DumpContext): FilesState {
   const fds: FdEntry[] = [];
   const dups = new DupFinder(ctx.pid);
+  const dc: KindDumpContext = { ctx, objects: new DumpObjects() };
   for (const fd of listFds(ctx.pid)) {
     const facts = readFacts(ctx.pid, fd);
     const rule = chooseRule(facts);
@@ -23,8 +34,40 @@ export function dumpFiles(ctx: DumpContext): FilesState {
       fds.push({ kind: 'dup', fd, of, cloexec: isCloexec(facts.flags) });
       continue;
     }
-    fds.push(rule.dump(ctx, facts));
+    const entry = rule.dump(dc, facts);
+    if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
+      const desc = descOf(ctx, fd);
+      if (desc !== undefined) entry.desc = desc;
+    }
+    fds.push(entry);
     dups.add(facts);
   }
-  return { fds };
+  warnLonelyEnds(ctx, dc.objects, fds);
+  const state: FilesState = { fds };
+  if (dc.objects.pipes.size > 0) state.pipes = [...dc.objects.pipes.values()];
+  if (dc.objects.unix.size > 0) state.unix = [...dc.objects.unix.values()];
+  return state;
+}
+
+/**
+ * In a single-process dump, a pipe end or socket whose peer is elsewhere loses that
+ * peer: a pipe write end then fails with EPIPE; a socket cannot be rebuilt at all.
+ * (A tree dump knows the whole tree, so the check is the orchestrator's there.)
+ */
+function warnLonelyEnds(ctx: DumpContext, objects: DumpObjects, fds: FdEntry[]): void {
+  if (ctx.descriptionOf) return;
+  for (const [id, ends] of objects.pipeEnds) {
+    if (ends.write && !ends.read && id.startsWith('pipe:')) {
+      ctx.warn(`process ${ctx.pid} holds only the write end of ${id}: its reader is not dumped, so writes after restore fail with EPIPE`);
+    }
+  }
+  for (const u of objects.unix.values()) {
+    if (!objects.unix.has(u.peer)) {
+      const fd = fds.find((x) => x.kind === 'unix' && x.ino === u.ino)?.fd ?? -1;
+      throw dumpError({ pid: ctx.pid, fd }, {
+        code: 'UNSUPPORTED',
+        reason: `its unix socket socket:[${u.ino}] is connected to socket:[${u.peer}], which is outside the dumped process (dump the whole tree)`,
+      });
+    }
+  }
 }

@@ -42,9 +42,9 @@ test('the registry picks a kind from the link and the inode', () => {
 
 test('unsupported kinds refuse with a message naming the kind and the fd', () => {
   const dump = (f: FdFacts) => chooseRule(f).dump({} as never, f);
-  assert.throws(() => dump(facts(3, 'pipe:[123]', { mode: S.S_IFIFO })), {
+  assert.throws(() => dump(facts(3, '/dev/sda', { mode: S.S_IFBLK, rdev: mkdev(8, 0) })), {
     code: 'UNSUPPORTED',
-    message: 'Cannot dump fd 3 of process 100: pipes are not supported yet (pipe:[123])',
+    message: 'Cannot dump fd 3 of process 100: block devices are not supported yet (/dev/sda)',
   });
   assert.throws(() => dump(facts(6, 'anon_inode:[eventfd]', { mode: 0o600 })), {
     message: 'Cannot dump fd 6 of process 100: eventfd files are not supported yet (anon_inode:[eventfd])',

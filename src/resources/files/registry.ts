@@ -1,7 +1,7 @@
 /**
  * The fd kind registry, as data: dump picks the first rule whose `match` accepts the
- * fd's facts; restore looks an entry's kind up in REOPENERS. A new kind (pipes,
- * sockets, eventfd…) plugs in by adding a reopener and replacing its "unsupported"
+ * fd's facts; restore looks an entry's kind up in REOPENERS. A new kind (eventfd,
+ * inet sockets…) plugs in by adding a reopener and replacing its "unsupported"
  * rule, without touching the dump or restore loops.
  */
 import { DELETED_SUFFIX, isBlk, isChr, isDir, isFifo, isReg, type FdFacts } from './facts.js';
@@ -9,6 +9,8 @@ import { charDeviceReopener, dumpCharDevice } from './kinds/device.js';
 import { deletedReopener, dumpDeleted } from './kinds/deleted.js';
 import { dumpInherit, isTty } from './kinds/inherit.js';
 import type { DumpFn, Reopener, ReopenKind } from './kinds/kind.js';
+import { dumpFifo, dumpPipe, fifoReopener, pipeReopener } from './kinds/pipe.js';
+import { dumpUnix, unixReopener } from './kinds/unix.js';
 import { directoryReopener, dumpDirectory, dumpRegular, regularReopener } from './kinds/regular.js';
 import { anonName, unsupported } from './kinds/unsupported.js';
 
@@ -38,9 +40,10 @@ export const RULES: readonly FdRule[] = [
   { name: 'tty', kind: 'unsupported', dump: unsupported('terminals'), match: (f) => isChr(f.stat) && isTty(f) },
   { name: 'char-device', kind: 'chr', dump: dumpCharDevice, match: (f) => isPath(f) && isChr(f.stat) },
   { name: 'std-other', kind: 'inherit', dump: dumpInherit, match: isStd },
-  { name: 'pipe', kind: 'unsupported', dump: unsupported('pipes'), match: (f) => f.link.startsWith('pipe:') },
-  { name: 'socket', kind: 'unsupported', dump: unsupported('sockets'), match: (f) => f.link.startsWith('socket:') },
-  { name: 'fifo', kind: 'unsupported', dump: unsupported('named pipes (FIFOs)'), match: (f) => isFifo(f.stat) },
+  { name: 'pipe', kind: 'pipe', dump: dumpPipe, match: (f) => f.link.startsWith('pipe:') },
+  // Unix socketpairs; other sockets are refused by dumpUnix, which knows which they are.
+  { name: 'socket', kind: 'unix', dump: dumpUnix, match: (f) => f.link.startsWith('socket:') },
+  { name: 'fifo', kind: 'fifo', dump: dumpFifo, match: (f) => isPath(f) && isFifo(f.stat) },
   { name: 'memfd', kind: 'unsupported', dump: unsupported('memfd files'), match: isMemfd },
   { name: 'anon-inode', kind: 'unsupported', dump: unsupported(anonName), match: (f) => f.link.startsWith('anon_inode:') },
   { name: 'block-device', kind: 'unsupported', dump: unsupported('block devices'), match: (f) => isBlk(f.stat) },
@@ -57,4 +60,7 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   dir: directoryReopener,
   deleted: deletedReopener,
   chr: charDeviceReopener,
+  pipe: pipeReopener,
+  fifo: fifoReopener,
+  unix: unixReopener,
 };

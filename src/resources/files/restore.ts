@@ -1,12 +1,16 @@
 /**
  * Restore of the fd table by injected syscalls in the process being rebuilt. It
  * starts with the restorer's fds: everything not saved is closed, inherited fds are
- * left alone, and every other entry is opened (wherever the kernel puts it), moved to
- * its number with dup3, and seeked. Entries come in fd order, so a dup's original is
- * always in place before the dup.
+ * left alone, and every other entry is put in place. An entry whose open file
+ * description is already in the shared table (opened for an earlier process of the
+ * tree) gets a copy of it; otherwise it is opened — in the target (paths: opened
+ * wherever the kernel puts it, moved to its number with dup3, seeked) or in the
+ * restorer (pipes, sockets: handed over with pidfd_getfd) — and registered there.
+ * Entries come in fd order, so a dup's original is always in place before the dup.
  */
 import { listFds } from '../../proc/index.js';
-import { SysError } from '../../sys/index.js';
+import { closeFd, SysError } from '../../sys/index.js';
+import { grabFd } from '../transfer.js';
 import type { RestoreContext } from '../types.js';
 import { isCloexec } from './flags.js';
 import { restoreInherit } from './kinds/inherit.js';
@@ -16,16 +20,44 @@ import type { EntryOf, FdEntry, FilesState } from './schema.js';
 import { TargetFds } from './target.js';
 
 function describe(e: FdEntry): string {
-  if (e.kind === 'inherit') return e.link;
-  if (e.kind === 'dup') return `dup of fd ${e.of}`;
-  return e.path;
+  switch (e.kind) {
+    case 'inherit':
+      return e.link;
+    case 'dup':
+      return `dup of fd ${e.of}`;
+    case 'pipe':
+      return `pipe:[${e.ino}]`;
+    case 'unix':
+      return `socket:[${e.ino}]`;
+    default:
+      return e.path;
+  }
 }
 
 function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): void {
+  const to = { fd: e.fd, cloexec: isCloexec(e.flags) };
+  const key = e.desc === undefined ? undefined : `desc:${e.desc}`;
+  const known = key === undefined ? undefined : rc.ctx.shared.get(key);
+  if (known !== undefined) {
+    rc.target.install(known, to);
+    return;
+  }
   const reopener = REOPENERS[e.kind] as Reopener<ReopenKind>;
+  if (reopener.at === 'local') {
+    const local = reopener.open(rc, e);
+    try {
+      rc.target.install(local, to);
+    } finally {
+      if (key !== undefined) rc.ctx.shared.set(key, local);
+      else closeFd(local);
+    }
+    return;
+  }
   const tmp = reopener.open(rc, e);
-  rc.target.place(tmp, { fd: e.fd, cloexec: isCloexec(e.flags) });
-  if (reopener.seekable(e)) rc.target.seek(e.fd, e.pos);
+  rc.target.place(tmp, to);
+  if (reopener.seekable(e) && 'pos' in e) rc.target.seek(e.fd, e.pos);
+  // Later processes of the tree on this description take a copy of ours.
+  if (key !== undefined) rc.ctx.shared.set(key, grabFd(rc.ctx.pid, e.fd));
 }
 
 function restoreEntry(rc: KindRestoreContext, e: FdEntry, present: ReadonlySet<number>): void {
@@ -42,8 +74,13 @@ function restoreEntry(rc: KindRestoreContext, e: FdEntry, present: ReadonlySet<n
 }
 
 export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
-  const rc: KindRestoreContext = { ctx, target: new TargetFds(ctx.remote) };
   const saved = new Set(state.fds.map((e) => e.fd));
+  const rc: KindRestoreContext = {
+    ctx,
+    target: new TargetFds(ctx.remote, state.fds.reduce((m, e) => Math.max(m, e.fd), 2)),
+    pipes: new Map((state.pipes ?? []).map((p) => [p.id, p])),
+    unix: new Map((state.unix ?? []).map((u) => [u.ino, u])),
+  };
   const current = listFds(ctx.pid);
   // Saved numbers that are open now get replaced atomically by dup3; the rest must go.
   rc.target.closeAll(current.filter((fd) => !saved.has(fd)));
@@ -56,4 +93,6 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
       throw restoreError(ctx, { fd: e.fd, code: 'SYSCALL', reason: `${err.syscall} of ${describe(e)} failed with ${err.errnoName}`, cause: err });
     }
   }
+  // On failure the process is killed anyway; only a finished table must not keep our pidfd.
+  rc.target.dispose();
 }

@@ -27,7 +27,16 @@ const zBlobName = z
   .max(255)
   .refine((n) => !n.includes('/') && !n.includes('\0') && n !== '.' && n !== '..', 'bad blob name');
 
-const fileBase = { fd: zFd, flags: zFlags, pos: zBig };
+/**
+ * `desc`: id of the open file description, the same for every fd (in any process of
+ * the dump) that shares it. At restore the first fd of a description opens it and
+ * registers it in the shared table; the others take a copy of that one.
+ */
+const zDesc = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
+const fileBase = { fd: zFd, flags: zFlags, pos: zBig, desc: zDesc };
+/** Kinds with no file offset (pipes, sockets). */
+const streamBase = { fd: zFd, flags: zFlags, desc: zDesc };
+const zIno = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 /** A regular file reopened by path. `size` is what it had at dump (for a warning if it shrank). */
 export const regEntry = z.object({ kind: z.literal('reg'), ...fileBase, path: zPath, size: zBig });
@@ -56,13 +65,51 @@ export const inheritEntry = z.object({
   link: z.string().max(PATH_MAX),
   tty: z.boolean(),
 });
+/** An end of an anonymous pipe (`pipe:[ino]`); which end is the access mode in `flags`. Its data is in `pipes`. */
+export const pipeEntry = z.object({ kind: z.literal('pipe'), ...streamBase, ino: zIno });
+/** A named pipe reopened by path; its buffered data (the pipe object's) is in `pipes` under `fifo:dev:ino`. */
+export const fifoEntry = z.object({ kind: z.literal('fifo'), ...streamBase, path: zPath, dev: z.number().int().min(0), ino: zIno });
+/** One end of a unix socketpair; the socket itself (type, peer, queue) is in `unix`. */
+export const unixEntry = z.object({ kind: z.literal('unix'), ...streamBase, ino: zIno });
+
+/** Bytes saved inline (base64) when small, else as a blob; `size` is checked at restore. */
+export const payload = z
+  .object({ size: z.number().int().min(0).max(2 ** 40), data: z.string().max(1 << 20).optional(), blob: zBlobName.optional() })
+  .refine((p) => (p.data === undefined) !== (p.blob === undefined), 'exactly one of data and blob');
+
+/** A pipe object (anonymous `pipe:ino` or named `fifo:dev:ino`): capacity and the bytes in its buffer. */
+export const pipeObject = z.object({
+  id: z.string().regex(/^(pipe:\d+|fifo:\d+:\d+)$/),
+  /** F_GETPIPE_SZ */
+  capacity: z.number().int().min(4096).max(2 ** 31),
+  data: payload,
+});
+
+/** A unix socket of a socketpair: its receive queue, as messages (one chunk for a stream). */
+export const unixObject = z.object({
+  ino: zIno,
+  peer: zIno,
+  type: z.union([z.literal(1), z.literal(2), z.literal(5)]),
+  sndbuf: z.number().int().min(0),
+  rcvbuf: z.number().int().min(0),
+  /** Length of each queued message, in order; their bytes are `data` concatenated. */
+  lengths: z.array(z.number().int().min(0)).max(1 << 20),
+  data: payload,
+});
+
 /** An fd sharing its open file description (offset, flags) with an earlier fd. */
 export const dupEntry = z.object({ kind: z.literal('dup'), fd: zFd, of: zFd, cloexec: z.boolean() });
 
-export const fdEntry = z.discriminatedUnion('kind', [regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry]);
+export const fdEntry = z.discriminatedUnion('kind', [
+  regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry,
+]);
 
 export const filesSchema = z
-  .object({ fds: z.array(fdEntry).max(1 << 20) })
+  .object({
+    fds: z.array(fdEntry).max(1 << 20),
+    pipes: z.array(pipeObject).max(1 << 20).optional(),
+    unix: z.array(unixObject).max(1 << 20).optional(),
+  })
   .superRefine((s, ctx) => {
     const seen = new Set<number>();
     for (const [i, e] of s.fds.entries()) {
@@ -72,9 +119,26 @@ export const filesSchema = z
       }
       seen.add(e.fd);
     }
+    const pipes = new Set(s.pipes?.map((p) => p.id));
+    const socks = new Set(s.unix?.map((u) => u.ino));
+    for (const [i, e] of s.fds.entries()) {
+      const missing =
+        (e.kind === 'pipe' && !pipes.has(`pipe:${e.ino}`)) ||
+        (e.kind === 'fifo' && !pipes.has(`fifo:${e.dev}:${e.ino}`)) ||
+        (e.kind === 'unix' && !socks.has(e.ino));
+      if (missing) ctx.addIssue({ code: 'custom', path: ['fds', i, 'ino'], message: `fd ${e.fd}: its ${e.kind} object is not saved` });
+    }
+    for (const [i, u] of (s.unix ?? []).entries()) {
+      if (u.lengths.reduce((a, b) => a + b, 0) !== u.data.size) {
+        ctx.addIssue({ code: 'custom', path: ['unix', i, 'lengths'], message: `socket ${u.ino}: message lengths do not add up to its data` });
+      }
+    }
   });
 
 export type FdEntry = z.output<typeof fdEntry>;
 export type FdKindName = FdEntry['kind'];
 export type EntryOf<K extends FdKindName> = Extract<FdEntry, { kind: K }>;
+export type PipeObject = z.output<typeof pipeObject>;
+export type UnixObject = z.output<typeof unixObject>;
+export type Payload = z.output<typeof payload>;
 export type FilesState = z.output<typeof filesSchema>;

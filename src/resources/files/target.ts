@@ -1,6 +1,7 @@
 /**
  * The few fd operations restore injects into the target: open a path, move an fd to
- * its number, seek, close. Paths travel through the RemoteTask's scratch memory.
+ * its number, seek, close, and take a copy of one of the restorer's fds. Paths travel
+ * through the RemoteTask's scratch memory.
  */
 import type { RemoteTask } from '../../infect/index.js';
 import { NR } from '../../sys/index.js';
@@ -9,9 +10,14 @@ import { O } from './flags.js';
 const AT_FDCWD = -100;
 const SEEK_SET = 0;
 const PATH_MAX = 4096;
+const F_DUPFD_CLOEXEC = 1030;
 
 export class TargetFds {
-  constructor(private readonly remote: RemoteTask) {}
+  /** A pidfd of the restorer inside the target, kept above every saved fd number so no dup3 replaces it. */
+  private pidfd: number | undefined;
+
+  /** `above`: the highest fd number the target will have once restored. */
+  constructor(private readonly remote: RemoteTask, private readonly above = 0) {}
 
   /** openat(AT_FDCWD, path, flags, 0) in the target; returns the fd it got (the lowest free one). */
   open(path: string, flags: number): number {
@@ -30,6 +36,37 @@ export class TargetFds {
     if (from === to.fd) return; // opened with O_CLOEXEC exactly when the fd had it
     this.remote.call(NR.dup3, [from, to.fd, to.cloexec ? O.CLOEXEC : 0], 'dup3');
     this.remote.call(NR.close, [from], 'close');
+  }
+
+  /**
+   * Gives the target a copy of the restorer's fd `localFd` (the same open file
+   * description) as fd `to.fd`, by an injected pidfd_getfd.
+   */
+  install(localFd: number, to: { fd: number; cloexec: boolean }): void {
+    const tmp = Number(this.remote.call(NR.pidfd_getfd, [this.restorerPidfd(), localFd, 0], 'pidfd_getfd'));
+    // pidfd_getfd always sets close-on-exec; place() keeps it only when asked.
+    if (tmp === to.fd && !to.cloexec) this.remote.call(NR.fcntl, [tmp, 2 /* F_SETFD */, 0], 'fcntl(F_SETFD)');
+    else this.place(tmp, to);
+  }
+
+  private restorerPidfd(): number {
+    if (this.pidfd === undefined) {
+      const low = Number(this.remote.call(NR.pidfd_open, [process.pid, 0], 'pidfd_open(restorer)'));
+      try {
+        this.pidfd = Number(this.remote.call(NR.fcntl, [low, F_DUPFD_CLOEXEC, this.above + 1], 'fcntl(F_DUPFD_CLOEXEC)'));
+      } finally {
+        this.remote.call(NR.close, [low], 'close');
+      }
+    }
+    return this.pidfd;
+  }
+
+  /** Closes what the target holds only for the restore (the restorer's pidfd). */
+  dispose(): void {
+    if (this.pidfd === undefined) return;
+    const fd = this.pidfd;
+    this.pidfd = undefined;
+    this.remote.call(NR.close, [fd], 'close');
   }
 
   /** A second fd on the same open file description (shared offset and flags). */

@@ -10,13 +10,12 @@ import {
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import type { DumpContext } from '../../types.js';
 import { DELETED_SUFFIX, fdPath, type FdFacts } from '../facts.js';
 import { isPathOnly, reopenFlags } from '../flags.js';
 import type { EntryOf } from '../schema.js';
-import { dumpError, restoreError, savedPath, type KindRestoreContext, type Reopener } from './kind.js';
+import { dumpError, restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type TargetReopener } from './kind.js';
 
-export function dumpDeleted(ctx: DumpContext, f: FdFacts): EntryOf<'deleted'> {
+export function dumpDeleted({ ctx }: KindDumpContext, f: FdFacts): EntryOf<'deleted'> {
   const named = f.link.endsWith(DELETED_SUFFIX) ? f.link.slice(0, -DELETED_SUFFIX.length) : f.link;
   const path = savedPath(f, named);
   if (f.stat.nlink > 0) {
@@ -86,7 +85,8 @@ function createCopy(rc: KindRestoreContext, e: EntryOf<'deleted'>, data: Buffer)
   throw restoreError(rc, { fd: e.fd, code: 'IO', reason: `cannot create a copy of deleted ${e.path} (${tried.join('; ')})` });
 }
 
-export const deletedReopener: Reopener<'deleted'> = {
+export const deletedReopener: TargetReopener<'deleted'> = {
+  at: 'target',
   open(rc: KindRestoreContext, e: EntryOf<'deleted'>): number {
     const data = rc.ctx.blobs.get(e.blob);
     if (BigInt(data.length) !== e.size) {

@@ -3,18 +3,18 @@
  * device number is saved and checked, so a path that now names another device (or a
  * plain file) is refused rather than silently opened.
  */
-import type { DumpContext } from '../../types.js';
 import { devName, isChr, type FdFacts } from '../facts.js';
 import { isPathOnly, reopenFlags } from '../flags.js';
 import type { EntryOf } from '../schema.js';
-import { restoreError, savedPath, type KindRestoreContext, type Reopener } from './kind.js';
+import { restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type TargetReopener } from './kind.js';
 import { lstatOrNull } from './regular.js';
 
-export function dumpCharDevice(_ctx: DumpContext, f: FdFacts): EntryOf<'chr'> {
+export function dumpCharDevice(_dc: KindDumpContext, f: FdFacts): EntryOf<'chr'> {
   return { kind: 'chr', fd: f.fd, flags: f.flags, pos: f.pos, path: savedPath(f, f.link), rdev: f.stat.rdev };
 }
 
-export const charDeviceReopener: Reopener<'chr'> = {
+export const charDeviceReopener: TargetReopener<'chr'> = {
+  at: 'target',
   open(rc: KindRestoreContext, e: EntryOf<'chr'>): number {
     const st = lstatOrNull(e.path);
     if (!st) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} no longer exists` });

@@ -3,9 +3,10 @@
  * terminal): the restored process keeps what the restorer gave it at that number,
  * which is what "run it again under this shell" means.
  */
-import type { DumpContext, RestoreContext } from '../../types.js';
+import type { RestoreContext } from '../../types.js';
 import type { FdFacts } from '../facts.js';
 import type { EntryOf } from '../schema.js';
+import type { KindDumpContext } from './kind.js';
 
 /** Terminal character devices by major number: tty/ttyS (4), /dev/tty, console, ptmx (5), Unix98 pty slaves (136-143), BSD ptys (2, 3). */
 const TTY_MAJORS = new Set([2, 3, 4, 5, 136, 137, 138, 139, 140, 141, 142, 143]);
@@ -15,7 +16,7 @@ export function isTty(f: Pick<FdFacts, 'link' | 'stat'>): boolean {
   return TTY_MAJORS.has(Number((BigInt(f.stat.rdev) >> 8n) & 0xfffn)) || TTY_PATH.test(f.link);
 }
 
-export function dumpInherit(_ctx: DumpContext, f: FdFacts): EntryOf<'inherit'> {
+export function dumpInherit(_dc: KindDumpContext, f: FdFacts): EntryOf<'inherit'> {
   return { kind: 'inherit', fd: f.fd, link: f.link, tty: isTty(f) && f.link.startsWith('/') };
 }
 

@@ -1,30 +1,53 @@
 /**
  * What a file kind module provides. A dump rule (registry.ts) turns the facts about
- * one fd into a saved entry; a reopener rebuilds an entry of its kind in the target
- * by opening something there. 'inherit' and 'dup' entries need no opening: the
- * restore loop handles them itself.
+ * one fd into a saved entry; a reopener rebuilds an entry of its kind, either in the
+ * target (open a path there: 'target') or in the restorer (create a pipe or socket
+ * here, handed to the target with pidfd_getfd: 'local'). 'inherit' and 'dup' entries
+ * need no opening: the restore loop handles them itself.
  */
 import { CkptError, type ErrorCode } from '../../../common/errors.js';
 import type { DumpContext, RestoreContext } from '../../types.js';
 import type { FdFacts } from '../facts.js';
-import type { EntryOf, FdEntry } from '../schema.js';
+import type { DumpObjects } from '../objects.js';
+import type { EntryOf, FdEntry, PipeObject, UnixObject } from '../schema.js';
 import type { TargetFds } from '../target.js';
 
-export type ReopenKind = 'reg' | 'dir' | 'deleted' | 'chr';
+export type ReopenKind = 'reg' | 'dir' | 'deleted' | 'chr' | 'pipe' | 'fifo' | 'unix';
+
+export interface KindDumpContext {
+  ctx: DumpContext;
+  /** Pipes and sockets met so far in this process, saved once each beside the fd entries. */
+  objects: DumpObjects;
+}
 
 export interface KindRestoreContext {
   ctx: RestoreContext;
   target: TargetFds;
+  /** The saved pipe objects (by id) and unix sockets (by inode) of this process's state. */
+  pipes: ReadonlyMap<string, PipeObject>;
+  unix: ReadonlyMap<number, UnixObject>;
 }
 
-export interface Reopener<K extends ReopenKind> {
+export interface TargetReopener<K extends ReopenKind> {
+  at: 'target';
   /** Opens the entry's file in the target with its saved flags; returns the fd the target got. */
   open(rc: KindRestoreContext, entry: EntryOf<K>): number;
   /** Whether the saved offset must be set with lseek after opening. */
   seekable(entry: EntryOf<K>): boolean;
 }
 
-export type DumpFn = (ctx: DumpContext, facts: FdFacts) => FdEntry;
+export interface LocalReopener<K extends ReopenKind> {
+  at: 'local';
+  /**
+   * Creates the entry's open file description in the restorer, with its saved status
+   * flags; returns a new local fd, which the caller installs in the target and owns.
+   */
+  open(rc: KindRestoreContext, entry: EntryOf<K>): number;
+}
+
+export type Reopener<K extends ReopenKind> = TargetReopener<K> | LocalReopener<K>;
+
+export type DumpFn = (dc: KindDumpContext, facts: FdFacts) => FdEntry;
 
 export function dumpError(f: Pick<FdFacts, 'pid' | 'fd'>, err: { code: ErrorCode; reason: string }): CkptError {
   return new CkptError(err.code, `Cannot dump fd ${f.fd} of process ${f.pid}: ${err.reason}`);

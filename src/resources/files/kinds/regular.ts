@@ -1,10 +1,9 @@
 /** Regular files and directories that still have their name: reopened by path. */
 import { lstatSync, type Stats } from 'node:fs';
-import type { DumpContext } from '../../types.js';
 import type { FdFacts } from '../facts.js';
 import { isPathOnly, reopenFlags } from '../flags.js';
 import type { EntryOf } from '../schema.js';
-import { restoreError, savedPath, type KindRestoreContext, type Reopener } from './kind.js';
+import { restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type TargetReopener } from './kind.js';
 
 export function lstatOrNull(path: string): Stats | null {
   try {
@@ -14,15 +13,16 @@ export function lstatOrNull(path: string): Stats | null {
   }
 }
 
-export function dumpRegular(_ctx: DumpContext, f: FdFacts): EntryOf<'reg'> {
+export function dumpRegular(_dc: KindDumpContext, f: FdFacts): EntryOf<'reg'> {
   return { kind: 'reg', fd: f.fd, flags: f.flags, pos: f.pos, path: savedPath(f, f.link), size: BigInt(f.stat.size) };
 }
 
-export function dumpDirectory(_ctx: DumpContext, f: FdFacts): EntryOf<'dir'> {
+export function dumpDirectory(_dc: KindDumpContext, f: FdFacts): EntryOf<'dir'> {
   return { kind: 'dir', fd: f.fd, flags: f.flags, pos: f.pos, path: savedPath(f, f.link) };
 }
 
-export const regularReopener: Reopener<'reg'> = {
+export const regularReopener: TargetReopener<'reg'> = {
+  at: 'target',
   open(rc: KindRestoreContext, e: EntryOf<'reg'>): number {
     const st = lstatOrNull(e.path);
     if (!st) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} no longer exists` });
@@ -36,7 +36,8 @@ export const regularReopener: Reopener<'reg'> = {
   seekable: (e) => !isPathOnly(e.flags),
 };
 
-export const directoryReopener: Reopener<'dir'> = {
+export const directoryReopener: TargetReopener<'dir'> = {
+  at: 'target',
   open(rc: KindRestoreContext, e: EntryOf<'dir'>): number {
     const st = lstatOrNull(e.path);
     if (!st) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} no longer exists` });

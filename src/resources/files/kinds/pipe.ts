@@ -1,0 +1,144 @@
+/**
+ * Anonymous pipes and FIFOs. The data in a pipe's buffer belongs to the pipe object,
+ * not to an fd: dump copies it once per object with tee() from a grabbed copy of an
+ * end (the original keeps every byte), restore creates the object once for the whole
+ * tree in the restorer (pipe2, or the FIFO opened O_RDWR), refills it, and registers
+ * it in the shared table (`pipe:<ino>:r`/`:w`, `fifo:<dev>:<ino>`). Each open file
+ * description is then a fresh open of /proc/self/fd/<object> with its saved flags,
+ * handed to the target.
+ */
+import { openSync } from 'node:fs';
+import { closeFd, fcntl, F, FIONREAD, ioctlInt, isErrno, pipe2, readFd, tee, writeFd } from '../../../sys/index.js';
+import { grabFd } from '../../transfer.js';
+import { isFifo, type FdFacts } from '../facts.js';
+import { O } from '../flags.js';
+import { loadPayload, savePayload } from '../objects.js';
+import type { EntryOf, PipeObject } from '../schema.js';
+import { dumpError, restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type LocalReopener } from './kind.js';
+import { lstatOrNull } from './regular.js';
+
+const acc = (flags: number) => flags & O.ACCMODE;
+const ends = (flags: number) => ({ read: acc(flags) !== O.WRONLY, write: acc(flags) !== O.RDONLY });
+
+/** The bytes in the buffer of the pipe behind local fd `fd`, without consuming them. */
+function peekPipe(fd: number, flags: number, capacity: number): Buffer {
+  // tee needs a readable end; a write-only copy is reopened for reading through /proc.
+  const reader = ends(flags).read ? fd : openSync(`/proc/self/fd/${fd}`, O.RDONLY | O.NONBLOCK | O.CLOEXEC);
+  const [r, w] = pipe2(O.NONBLOCK | O.CLOEXEC);
+  try {
+    fcntl(w, F.SETPIPE_SZ, capacity);
+    let n = 0;
+    try {
+      n = tee(reader, w, capacity);
+    } catch (e) {
+      if (!isErrno(e, 'EAGAIN')) throw e; // empty
+    }
+    const out = Buffer.alloc(n);
+    for (let got = 0; got < n; ) got += readFd(r, out.subarray(got));
+    return out;
+  } finally {
+    closeFd(r);
+    closeFd(w);
+    if (reader !== fd) closeFd(reader);
+  }
+}
+
+/** Saves the pipe object `id` (once per process) from fd `f`. */
+function capturePipe(dc: KindDumpContext, f: FdFacts, id: string): void {
+  dc.objects.noteEnd(id, ends(f.flags));
+  if (dc.objects.pipes.has(id)) return;
+  const local = grabFd(f.pid, f.fd);
+  try {
+    const capacity = fcntl(local, F.GETPIPE_SZ);
+    const data = peekPipe(local, f.flags, capacity);
+    const name = `fd-${f.pid}-${id.replace(/:/g, '-')}.pipe`;
+    dc.objects.pipes.set(id, { id, capacity, data: savePayload(dc.ctx, name, data) });
+  } finally {
+    closeFd(local);
+  }
+}
+
+export function pipeIno(link: string): number | undefined {
+  const m = /^pipe:\[(\d+)\]$/.exec(link);
+  return m ? Number(m[1]) : undefined;
+}
+
+export function dumpPipe(dc: KindDumpContext, f: FdFacts): EntryOf<'pipe'> {
+  const ino = pipeIno(f.link);
+  if (ino === undefined) throw dumpError(f, { code: 'UNSUPPORTED', reason: `cannot read the pipe inode from ${f.link}` });
+  capturePipe(dc, f, `pipe:${ino}`);
+  return { kind: 'pipe', fd: f.fd, flags: f.flags, ino };
+}
+
+export function dumpFifo(dc: KindDumpContext, f: FdFacts): EntryOf<'fifo'> {
+  const path = savedPath(f, f.link);
+  capturePipe(dc, f, `fifo:${f.stat.dev}:${f.stat.ino}`);
+  return { kind: 'fifo', fd: f.fd, flags: f.flags, path, dev: f.stat.dev, ino: f.stat.ino };
+}
+
+/** Flags for opening one more description of a pipe the restorer holds (never blocks: both ends are held). */
+function descFlags(flags: number): number {
+  return (flags & (O.ACCMODE | O.NONBLOCK)) | O.CLOEXEC;
+}
+
+function savedObject(rc: KindRestoreContext, e: { fd: number }, id: string): PipeObject {
+  const obj = rc.pipes.get(id);
+  if (!obj) throw restoreError(rc, { fd: e.fd, code: 'BAD_IMAGE', reason: `its pipe ${id} is not saved` });
+  return obj;
+}
+
+/** Sets the capacity and writes the saved bytes into a new, empty pipe through its write end. */
+function refill(rc: KindRestoreContext, args: { fd: number; obj: PipeObject; w: number }): void {
+  const { obj, w } = args;
+  const e = { fd: args.fd };
+  const data = loadPayload(rc.ctx.blobs, obj.data);
+  if (typeof data === 'string') throw restoreError(rc, { fd: e.fd, code: 'BAD_IMAGE', reason: `the data of ${obj.id} ${data}` });
+  if (fcntl(w, F.GETPIPE_SZ) < obj.capacity) fcntl(w, F.SETPIPE_SZ, obj.capacity);
+  for (let off = 0; off < data.length; ) off += writeFd(w, data.subarray(off));
+}
+
+function reopenDesc(holder: number, flags: number): number {
+  return openSync(`/proc/self/fd/${holder}`, descFlags(flags));
+}
+
+export const pipeReopener: LocalReopener<'pipe'> = {
+  at: 'local',
+  open(rc, e) {
+    const key = `pipe:${e.ino}`;
+    let r = rc.ctx.shared.get(`${key}:r`);
+    if (r === undefined) {
+      const obj = savedObject(rc, e, key);
+      const [pr, pw] = pipe2(O.NONBLOCK | O.CLOEXEC);
+      rc.ctx.shared.set(`${key}:r`, pr);
+      rc.ctx.shared.set(`${key}:w`, pw);
+      refill(rc, { fd: e.fd, obj, w: pw });
+      r = pr;
+    }
+    return reopenDesc(r, e.flags);
+  },
+};
+
+export const fifoReopener: LocalReopener<'fifo'> = {
+  at: 'local',
+  open(rc, e) {
+    const key = `fifo:${e.dev}:${e.ino}`;
+    let holder = rc.ctx.shared.get(key);
+    if (holder === undefined) {
+      const obj = savedObject(rc, e, key);
+      const st = lstatOrNull(e.path);
+      if (!st) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} no longer exists` });
+      if (!isFifo(st)) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} is no longer a named pipe` });
+      // O_RDWR never waits for a peer; holding both ends lets every later open go through at once.
+      holder = openSync(e.path, O.RDWR | O.NONBLOCK | O.CLOEXEC);
+      rc.ctx.shared.set(key, holder);
+      const queued = ioctlInt(holder, FIONREAD);
+      if (queued > 0) {
+        // Someone outside kept the FIFO open: its buffer (with our data) outlived the dump.
+        rc.ctx.warn(`fd ${e.fd} of process ${rc.ctx.pid}: ${e.path} still holds ${queued} bytes; its saved data is not written again`);
+      } else {
+        refill(rc, { fd: e.fd, obj, w: holder });
+      }
+    }
+    return reopenDesc(holder, e.flags);
+  },
+};
