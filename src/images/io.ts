@@ -44,9 +44,9 @@ export function createFile(path: string): number {
 }
 
 /** Writes all of `data` at the current position (writeSync may write less). */
-export function writeAll(fd: number, data: Uint8Array): void {
+export function writeAll(fd: number, data: Uint8Array, pos?: number): void {
   let off = 0;
-  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, pos === undefined ? null : pos + off);
 }
 
 /** Reads exactly data.length bytes at `pos`; returns how many were there (short at EOF). */

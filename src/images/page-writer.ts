@@ -26,6 +26,7 @@ export class PageWriter {
   private fd: number | undefined;
   private readonly runs: PageRun[] = [];
   private dataBytes = 0; // bytes of page data written or staged so far
+  private written = 0; // bytes of page data in the file (positional writes: reserve() leaves holes to be filled)
   private stage: Buffer | undefined;
   private staged = 0;
   private readonly chunkSize: number;
@@ -85,6 +86,10 @@ export class PageWriter {
     return { nrRuns: this.runs.length, nrPages: this.dataBytes / PAGE_SIZE };
   }
 
+  get checksummed(): boolean {
+    return this.crcs !== undefined;
+  }
+
   get isOpen(): boolean {
     return this.state === 'open';
   }
@@ -96,11 +101,35 @@ export class PageWriter {
     if (this.state === 'open') this.state = 'failed';
   }
 
+  /**
+   * Reserves room for `len` bytes of pages at `vaddr` and returns where they go in the
+   * file; the caller fills that range itself (e.g. process_vm_readv straight into a
+   * shared mapping of the file: one copy instead of two). Only without checksums:
+   * the writer never sees the bytes.
+   */
+  reserve(vaddr: bigint, len: number): { fd: number; fileOffset: number } {
+    this.checkOpen();
+    if (this.crcs) throw new CkptError('USAGE', `Cannot reserve pages in ${this.path}: it is checksummed`);
+    if (len % PAGE_SIZE !== 0 || vaddr % BigInt(PAGE_SIZE) !== 0n) throw new CkptError('USAGE', `Cannot reserve pages in ${this.path}: not page-aligned`);
+    this.guard(() => this.flush());
+    const last = this.runs[this.runs.length - 1];
+    const lastEnd = last ? last.vaddr + BigInt(last.nrPages * PAGE_SIZE) : 0n;
+    if (vaddr < lastEnd) throw new CkptError('USAGE', `Cannot reserve pages in ${this.path}: 0x${vaddr.toString(16)} is below the previous run`);
+    const fileOffset = PAGE_SIZE + this.dataBytes;
+    if (last && vaddr === lastEnd) last.nrPages += len / PAGE_SIZE;
+    else this.runs.push({ vaddr, nrPages: len / PAGE_SIZE, fileOffset: BigInt(fileOffset) });
+    this.dataBytes += len;
+    this.guard(() => fs.ftruncateSync(this.fd!, PAGE_SIZE + this.dataBytes));
+    this.written = this.dataBytes;
+    return { fd: this.fd!, fileOffset };
+  }
+
   private put(data: Uint8Array): void {
     if (data.length >= STAGE_SIZE / 2) {
       // Big buffers go straight to the file: copying them would only cost time.
       this.flush();
-      writeAll(this.fd!, data);
+      writeAll(this.fd!, data, PAGE_SIZE + this.written);
+      this.written += data.length;
       return;
     }
     this.stage ??= Buffer.allocUnsafe(STAGE_SIZE);
@@ -111,7 +140,8 @@ export class PageWriter {
 
   private flush(): void {
     if (this.staged === 0) return;
-    writeAll(this.fd!, this.stage!.subarray(0, this.staged));
+    writeAll(this.fd!, this.stage!.subarray(0, this.staged), PAGE_SIZE + this.written);
+    this.written += this.staged;
     this.staged = 0;
   }
 

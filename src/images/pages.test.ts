@@ -162,3 +162,25 @@ test('a page file of a newer major or with a foreign header is refused', (t) => 
   fs.closeSync(fd);
   assert.throws(() => r.pages(7), badImage(/not a ckpt page file/));
 });
+
+test('reserve() leaves room the caller fills in place, between ordinary appends', (t) => {
+  const dir = tmp(t);
+  const w = ImageWriter.create(dir);
+  const pw = w.pages('r', { checksum: false });
+  const a = pages(2, 1);
+  const b = pages(3, 2);
+  const c = pages(1, 3);
+  pw.append(0x1000n, a);
+  const slot = pw.reserve(0x3000n, b.length); // contiguous with a: same run
+  pw.append(0x10000n, c);
+  fs.writeSync(slot.fd, b, 0, b.length, slot.fileOffset);
+  pw.close();
+  w.commit();
+  const r = ImageReader.open(dir);
+  t.after(() => r.close());
+  const pr = r.pages('r');
+  assert.deepEqual(pr.runs.map((x) => [x.vaddr, x.nrPages]), [[0x1000n, 5], [0x10000n, 1]]);
+  assert.ok(pr.read(pr.runs[0]!).equals(Buffer.concat([a, b])));
+  assert.ok(pr.read(pr.runs[1]!).equals(c));
+  assert.throws(() => ImageWriter.create(path.join(dir, '..', 'x')).pages(1).reserve(0x1000n, PAGE_SIZE), /checksummed/);
+});
