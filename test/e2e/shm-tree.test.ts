@@ -50,8 +50,8 @@ async function until(v: Victim, ok: () => boolean, what: string): Promise<void> 
 test('a parent and child keep sharing anonymous, memfd and SysV memory after dump and restore', async (t: TestContext) => {
   const v = startVictim('shm-tree');
   victims.push(v);
-  const m = /READY pid=(\d+) child=(\d+)/.exec(await v.waitFor(/READY pid=\d+ child=\d+/)) ?? /READY pid=(\d+) child=(\d+)/.exec(v.output());
-  const child = Number(m![2]);
+  const m = await v.waitFor(/READY pid=\d+ child=(\d+)/);
+  const child = Number(m[1]);
   pids.push(v.pid, child);
   await until(v, () => ticks(v.output(), 'child').length >= 5 && ticks(v.output(), 'parent').length >= 5, 'ticks before the dump');
   const before = { parent: sharedObjects(v.pid), child: sharedObjects(child) };

@@ -11,6 +11,7 @@ import { openPagemap, readAuxv, readPagemapRange, readSmaps, readStat, type Smap
 import type { DumpContext } from '../types.js';
 import { identify } from './files.js';
 import { dumpableSpans } from './pages.js';
+import { CowFilter, type ParentMemory } from './cow.js';
 import { ShmemTable, shmemKindOf } from './shmem.js';
 import { hasOwnPages, isShmemArea, type MappedFile, type MemoryState, type Vma } from './state.js';
 
@@ -24,6 +25,16 @@ export interface PageSink {
 export interface MemoryDumpStats {
   pages: number;
   bytes: number;
+  /** Pages left out because the parent's copy is the same page (copy-on-write after fork). */
+  sharedWithParent?: number;
+}
+
+export interface MemoryDumpOptions {
+  /**
+   * The parent of this process, dumped before it and still stopped. Only pass it when
+   * the restore will fork this process from its restored parent (see cow.ts).
+   */
+  parent?: ParentMemory;
 }
 
 function kindOf(e: SmapsEntry): Vma['kind'] {
@@ -111,7 +122,8 @@ class Reader {
   }
 }
 
-function dumpPages(ctx: DumpContext, vmas: Vma[], sink: PageSink): MemoryDumpStats {
+function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: CowFilter }): MemoryDumpStats {
+  const { sink, cow } = args;
   const pagemapFd = openPagemap(ctx.pid);
   const reader = new Reader(ctx.pid);
   const buf = Buffer.allocUnsafeSlow(CHUNK);
@@ -121,7 +133,9 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], sink: PageSink): MemoryDumpSta
       // Shared areas keep their contents in their file or shared memory object.
       if (!hasOwnPages(v)) continue;
       const backed = v.kind === 'file' || isShmemArea(v);
-      const spans = dumpableSpans(readPagemapRange(pagemapFd, v.start, v.end), { anonOnly: backed });
+      const pagemap = readPagemapRange(pagemapFd, v.start, v.end);
+      cow?.filter(v, pagemap);
+      const spans = dumpableSpans(pagemap, { anonOnly: backed });
       const viaMem = (v.prot & 1) === 0;
       // Gather spans into chunks of up to CHUNK bytes, one process_vm_readv each.
       let iovs: Iovec[] = [];
@@ -161,7 +175,7 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], sink: PageSink): MemoryDumpSta
   return stats;
 }
 
-export function dumpMemory(ctx: DumpContext, sink: PageSink): { state: MemoryState; stats: MemoryDumpStats } {
+export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOptions = {}): { state: MemoryState; stats: MemoryDumpStats } {
   const files = new FileTable(ctx.pid);
   const shmem = new ShmemTable(ctx);
   const vmas = readSmaps(ctx.pid).map((e) => toVma(e, { files, shmem }));
@@ -175,7 +189,15 @@ export function dumpMemory(ctx: DumpContext, sink: PageSink): { state: MemorySta
   }
   const deleted = exePath.endsWith(' (deleted)');
   const exe = files.add(deleted ? exePath.slice(0, -10) : exePath, deleted);
-  const stats = dumpPages(ctx, vmas, sink);
+  const cow = opts.parent ? new CowFilter(opts.parent) : undefined;
+  let stats: MemoryDumpStats;
+  try {
+    if (cow) for (const v of vmas) if (hasOwnPages(v)) cow.mark(v, (i) => files.files[i ?? -1]?.path);
+    stats = dumpPages(ctx, vmas, { sink, cow });
+    if (cow) stats.sharedWithParent = cow.omitted;
+  } finally {
+    cow?.close();
+  }
   const state: MemoryState = {
     vmas,
     files: files.files,

@@ -10,7 +10,8 @@ import { NR } from '../../sys/index.js';
 import { findSyscallSite, type RemoteTask } from '../../infect/index.js';
 import type { RestoreContext } from '../types.js';
 import { checkIdentity } from './files.js';
-import { findHole, placeVdso } from './layout.js';
+import { readMaps } from '../../proc/index.js';
+import { currentSpan, findHole, placeVdso, savedSpan } from './layout.js';
 import { attachSysv, SharedMaps } from './shared-maps.js';
 import { hasOwnPages, isKernelArea, type MemoryState, type Vma } from './state.js';
 
@@ -60,7 +61,8 @@ function checkRuns(pid: number, vmas: Vma[], pages: PageSource): Set<Vma> {
   return filled;
 }
 
-function mapAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>): void {
+function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<Vma>; inherited: boolean }): void {
+  const { filled, inherited } = opts;
   const r = ctx.remote;
   const fds = new Map<string, number>();
   attachSysv(ctx, state);
@@ -69,6 +71,11 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>): vo
     if (isKernelArea(v) || v.kind === 'sysv') continue;
     const len = v.end - v.start;
     const prot = filled.has(v) ? v.prot | 2 : v.prot;
+    if (v.inherited && inherited) {
+      // Kept as forked from the parent; writable while this process's own pages go in.
+      if (prot !== v.prot) r.call(NR.mprotect, [v.start, len, prot], 'mprotect');
+      continue;
+    }
     let flags = MAP.FIXED | (v.shared ? MAP.SHARED : MAP.PRIVATE);
     if (v.flags.includes('gd')) flags |= MAP.GROWSDOWN;
     if (v.flags.includes('nr')) flags |= MAP.NORESERVE;
@@ -161,16 +168,61 @@ function setMmMap(ctx: RestoreContext, state: MemoryState): void {
   r.call(NR.close, [exeFd], 'close');
 }
 
-export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource }): void {
+/**
+ * A process forked from its restored parent keeps the areas it inherited unchanged
+ * (Vma.inherited) and drops every other one; the vDSO is already in place.
+ */
+function keepInherited(ctx: RestoreContext, state: MemoryState): void {
+  const r = ctx.remote;
+  const keep = new Set(state.vmas.filter((v) => v.inherited).map((v) => `${v.start}-${v.end}`));
+  const cur = currentSpan(readMaps(ctx.pid));
+  const want = savedSpan(state.vmas);
+  if (cur && want && cur.start !== want.start) {
+    throw new CkptError('INTERNAL', `Cannot restore process ${ctx.pid}: forked with its vDSO at 0x${cur.start.toString(16)}, it had it at 0x${want.start.toString(16)}`);
+  }
+  const maps = readMaps(ctx.pid);
+  // Inject from the vDSO, which stays: a `syscall` (0f 05) in it.
+  const vdso = maps.find((m) => m.path === '[vdso]');
+  if (vdso) {
+    const code = r.read(vdso.start, Number(vdso.end - vdso.start));
+    for (let i = code.indexOf(0x0f); i >= 0 && i + 1 < code.length; i = code.indexOf(0x0f, i + 1)) {
+      if (code[i + 1] === 0x05) {
+        r.setSite(vdso.start + BigInt(i));
+        break;
+      }
+    }
+  }
+  for (const m of maps) {
+    if (KERNEL_NAMES.has(m.path) || keep.has(`${m.start}-${m.end}`)) continue;
+    if (m.start <= r.site && r.site < m.end) continue;
+    r.call(NR.munmap, [m.start, m.end - m.start], 'munmap');
+  }
+  r.dropScratch();
+}
+
+const KERNEL_NAMES = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']);
+
+/**
+ * Rebuilds the memory of ctx.pid. With `inherited`, the process was forked from its
+ * parent after the parent's memory was restored, and its dump was made with the
+ * parent (dumpMemory's `parent` option): areas marked inherited are kept as forked,
+ * with the pages still shared copy-on-write; only the process's own pages are written.
+ */
+export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource; inherited?: boolean }): void {
   const { state, pages } = args;
+  const inherited = args.inherited ?? false;
   const r = ctx.remote;
   const filled = checkRuns(ctx.pid, state.vmas, pages);
-  const oldSite = r.site;
-  placeVdso(r, state.vmas);
-  r.setSite(findSyscallSite(ctx.pid));
-  r.call(NR.munmap, [oldSite & ~(PAGE - 1n), PAGE], 'munmap');
+  if (inherited) {
+    keepInherited(ctx, state);
+  } else {
+    const oldSite = r.site;
+    placeVdso(r, state.vmas);
+    r.setSite(findSyscallSite(ctx.pid));
+    r.call(NR.munmap, [oldSite & ~(PAGE - 1n), PAGE], 'munmap');
+  }
   r.setScratchHint(findHole(ctx.pid, { vmas: state.vmas, size: SCRATCH }));
-  mapAreas(ctx, state, filled);
+  mapAreas(ctx, state, { filled, inherited });
   fillPages(ctx, pages);
   finishAreas(ctx, state, filled);
   setMmMap(ctx, state);

@@ -25,6 +25,11 @@ export const Vma = z.object({
   shm: z.number().int().min(0).optional(),
   /** smaps VmFlags (gd = grows down, nr = no reserve, dd = dontdump, …). */
   flags: z.array(z.string().max(4)).max(64),
+  /**
+   * A private area the process inherited from its parent at fork, unchanged since
+   * (see cow.ts): pages still shared with the parent are not in this process's page file.
+   */
+  inherited: z.boolean().optional(),
   /** The name for anonymous areas named with PR_SET_VMA_ANON_NAME ("[anon:x]"). */
   name: z.string().max(4096).optional(),
 });
