@@ -12,7 +12,20 @@ const state: FilesState = {
     { kind: 'chr', fd: 3, flags: 0o100000, pos: 0n, path: '/dev/null', rdev: 259 },
     { kind: 'reg', fd: 7, flags: 0o2102001, pos: (1n << 40n) + 5n, path: '/var/log/app.log', size: 1n << 41n },
     { kind: 'deleted', fd: 9, flags: 0o100002, pos: 1500n, path: '/tmp/gone.txt', blob: 'fd-1-9.deleted', mode: 0o640, uid: 1000, gid: 100, size: 3000n },
-    { kind: 'dir', fd: 14, flags: 0o2304000, pos: 0n, path: '/home/me' },
+    { kind: 'dir', fd: 14, flags: 0o2304000, pos: 0n, path: '/home/me', desc: 14 },
+    { kind: 'pipe', fd: 15, flags: 0o4000, ino: 4321, desc: 15 },
+    { kind: 'pipe', fd: 16, flags: 0o1, ino: 4321, desc: 16 },
+    { kind: 'fifo', fd: 17, flags: 0o2, path: '/tmp/f', dev: 64769, ino: 99, desc: 17 },
+    { kind: 'unix', fd: 18, flags: 0o4002, ino: 500, desc: 18 },
+    { kind: 'unix', fd: 19, flags: 0o2, ino: 501, desc: 19 },
+  ],
+  pipes: [
+    { id: 'pipe:4321', capacity: 131072, data: { size: 3, data: 'YWJj' } },
+    { id: 'fifo:64769:99', capacity: 65536, data: { size: 100000, blob: 'fd-1-fifo.pipe' } },
+  ],
+  unix: [
+    { ino: 500, peer: 501, type: 2, sndbuf: 212992, rcvbuf: 212992, lengths: [1, 2], data: { size: 3, data: 'YWJj' } },
+    { ino: 501, peer: 500, type: 2, sndbuf: 212992, rcvbuf: 212992, lengths: [], data: { size: 0, data: '' } },
   ],
 };
 
@@ -36,6 +49,10 @@ test('the schema refuses what a tampered image could carry', () => {
     ['blob name with a slash', withFd({ blob: '../../etc/shadow' }, 5)],
     ['mode beyond permission bits', withFd({ mode: 0o100644 }, 5)],
     ['inherit above fd 2', withFd({ fd: 4 }, 0)],
+    ['pipe end without its pipe', withFd({ ino: 1 }, 7)],
+    ['socket without its object', withFd({ ino: 7 }, 10)],
+    ['message lengths that do not add up', viaJson({ ...state, unix: [{ ...state.unix![0]!, lengths: [5] }, state.unix![1]] })],
+    ['payload with both data and blob', viaJson({ ...state, pipes: [{ ...state.pipes![0]!, data: { size: 3, data: 'YWJj', blob: 'x' } }, state.pipes![1]] })],
   ];
   for (const [why, value] of bad) assert.equal(files.schema.safeParse(value).success, false, why);
 });
