@@ -20,9 +20,14 @@ function restorerPidfd(remote: RemoteTask): number {
   return fd;
 }
 
-/** Gives the target our `localFd` as its fd number `fd` (replacing whatever is there). */
+/**
+ * Gives the target our `localFd` as its fd number `fd` (replacing whatever is there).
+ * The cached pidfd is dropped before the fd moves into place: kept open, it could sit
+ * on a number that this or a later fd must take.
+ */
 export function installLocalFd(remote: RemoteTask, args: { localFd: number; fd: number; cloexec: boolean }): void {
   const tmp = Number(remote.call(NR.pidfd_getfd, [restorerPidfd(remote), args.localFd, 0], 'pidfd_getfd'));
+  dropRestorerPidfd(remote);
   if (tmp !== args.fd) {
     remote.call(NR.dup3, [tmp, args.fd, args.cloexec ? O_CLOEXEC : 0], 'dup3');
     remote.call(NR.close, [tmp], 'close');
