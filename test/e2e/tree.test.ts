@@ -46,6 +46,7 @@ test('a tree of 10 processes (3 levels, 2 sessions, 3 groups, a zombie, a stoppe
   const d = dump(v.pid, { imagesDir: dir });
   assert.equal(d.processes, 10);
   for (const p of procs) await waitGone(p.pid);
+  await waitGone(Number(v.output().match(/ZOMBIE (\d+)/)![1]));
   const mark = v.output().length;
   const r = restore({ imagesDir: dir });
   rmSync(dir, { recursive: true, force: true });
