@@ -21,7 +21,6 @@ export interface ParentMemory {
   state: MemoryState;
 }
 
-const EXCLUSIVE_HI = 1 << 24; // bit 56
 const PRESENT_HI = 0x80000000; // bit 63
 const PFN_HI = 0x7fffff; // bits 32-54
 
@@ -60,7 +59,8 @@ export class CowFilter {
     const n = Math.min(pagemap.length, parent.length) >> 3;
     for (let i = 0; i < n; i++) {
       const hi = pagemap.readUInt32LE(i * 8 + 4);
-      if ((hi & PRESENT_HI) === 0 || (hi & EXCLUSIVE_HI) !== 0) continue;
+      // Same PFN in both decides; the exclusive bit (56) is only an estimate for large folios.
+      if ((hi & PRESENT_HI) === 0) continue;
       const lo = pagemap.readUInt32LE(i * 8);
       if (lo === 0 && (hi & PFN_HI) === 0) continue; // no PFN without CAP_SYS_ADMIN
       const phi = parent.readUInt32LE(i * 8 + 4);
