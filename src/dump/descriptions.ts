@@ -4,7 +4,7 @@
  * sorting every fd with kcmp(KCMP_FILE) as the order: O(N log N) kcmp calls.
  */
 import { isErrno, kcmp } from '../sys/index.js';
-import { listFds } from '../proc/index.js';
+import { listFds, readFdLink } from '../proc/index.js';
 import { groupByOrder, ItemGone } from '../resources/sharing/group.js';
 
 interface FdRef {
@@ -30,4 +30,21 @@ export function descriptionIds(pids: readonly number[]): DescriptionIds {
     for (const ref of g) ids.get(ref.pid)!.set(ref.fd, id + 1);
   });
   return ids;
+}
+
+/** How many fds of these processes point at each link (pipe:[ino], socket:[ino], paths). */
+export function linkCounts(pids: readonly number[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const pid of pids) {
+    for (const fd of listFds(pid)) {
+      let link: string;
+      try {
+        link = readFdLink(pid, fd);
+      } catch {
+        continue;
+      }
+      counts.set(link, (counts.get(link) ?? 0) + 1);
+    }
+  }
+  return counts;
 }

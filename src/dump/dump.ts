@@ -9,7 +9,7 @@ import { release as kernelRelease } from 'node:os';
 import { CkptError } from '../common/errors.js';
 import { isErrno, kill, NR, SIG } from '../sys/index.js';
 import { findSyscallSite, RemoteTask, type SeizedProcess } from '../infect/index.js';
-import { descriptionIds, type DescriptionIds } from './descriptions.js';
+import { descriptionIds, linkCounts, type DescriptionIds } from './descriptions.js';
 import { killTree, releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { ImageWriter } from '../images/index.js';
 import { dumpMemory } from '../resources/memory/dump.js';
@@ -75,6 +75,7 @@ interface CollectArgs {
   opts: DumpOptions;
   warnings: string[];
   descriptions: DescriptionIds;
+  links: Map<string, number>;
 }
 
 function collect(proc: SeizedProcess, args: CollectArgs): { pages: number; bytes: number } {
@@ -89,6 +90,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { pages: number; bytes
     remote,
     blobs: { put: (name, data) => (w.blob(name, data), name) },
     descriptionOf: (fd) => args.descriptions.get(pid)?.get(fd),
+    linkCount: (link) => args.links.get(link) ?? 0,
     pages: (id) => objectPages(w, { id, opts }),
     warn: (m) => warnings.push(m),
   };
@@ -117,9 +119,10 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
     frozenAt = performance.now();
     const alive = tree.entries.filter((e) => !e.zombie).map((e) => e.pid);
     const descriptions = descriptionIds(alive);
+    const links = linkCounts(alive);
     const stats = { pages: 0, bytes: 0 };
     for (const p of alive) {
-      const s = collect(tree.procs.get(p)!, { w, opts, warnings, descriptions });
+      const s = collect(tree.procs.get(p)!, { w, opts, warnings, descriptions, links });
       stats.pages += s.pages;
       stats.bytes += s.bytes;
     }

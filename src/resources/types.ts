@@ -55,6 +55,11 @@ export interface DumpContext {
    * number for every fd (in any process of the dump) that shares it (found with kcmp).
    */
   descriptionOf?(fd: number): number | undefined;
+  /**
+   * How many fds of the whole dumped tree point at `link` (e.g. "pipe:[123]"): a pipe
+   * on a standard fd whose other end is in the tree is part of it, not inherited.
+   */
+  linkCount?(link: string): number;
   /** The seized process; every thread is stopped. */
   proc: SeizedProcess;
   /** Injected syscalls run in the thread group leader. */

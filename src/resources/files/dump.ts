@@ -27,6 +27,7 @@ export function dumpFiles(ctx: DumpContext): FilesState {
   const dc: KindDumpContext = { ctx, objects: new DumpObjects() };
   for (const fd of listFds(ctx.pid)) {
     const facts = readFacts(ctx.pid, fd);
+    facts.inTree = (ctx.linkCount?.(facts.link) ?? 0) > 1;
     const rule = chooseRule(facts);
     // An inherited fd keeps whatever the restorer has at that number, shared or not.
     const of = rule.kind === 'inherit' ? undefined : dups.find(facts);

@@ -25,6 +25,8 @@ export interface FdFacts {
   stat: FdStat;
   flags: number;
   pos: bigint;
+  /** Another fd of the dumped tree (this process included) points at the same object link. */
+  inTree?: boolean;
 }
 
 export const DELETED_SUFFIX = ' (deleted)';

@@ -39,6 +39,8 @@ export const RULES: readonly FdRule[] = [
   { name: 'std-tty', kind: 'inherit', dump: dumpInherit, match: (f) => isStd(f) && isChr(f.stat) && isTty(f) },
   { name: 'tty', kind: 'unsupported', dump: unsupported('terminals'), match: (f) => isChr(f.stat) && isTty(f) },
   { name: 'char-device', kind: 'chr', dump: dumpCharDevice, match: (f) => isPath(f) && isChr(f.stat) },
+  // A pipe on a standard fd whose other end is in the tree (a shell pipeline) is part of the tree.
+  { name: 'std-pipe', kind: 'pipe', dump: dumpPipe, match: (f) => isStd(f) && f.link.startsWith('pipe:') && f.inTree === true },
   { name: 'std-other', kind: 'inherit', dump: dumpInherit, match: isStd },
   { name: 'pipe', kind: 'pipe', dump: dumpPipe, match: (f) => f.link.startsWith('pipe:') },
   // Unix socketpairs; other sockets are refused by dumpUnix, which knows which they are.
