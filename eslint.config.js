@@ -37,7 +37,7 @@ function layerRule(layer) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/victims/**', 'bin/**', 'scripts/**'] },
+  { ignores: ['dist/**', 'tmp/**', 'node_modules/**', 'test/victims/**', 'bin/**', 'scripts/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

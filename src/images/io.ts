@@ -34,10 +34,13 @@ export function tryIo<T>(what: string, fn: () => T): T {
   }
 }
 
-/** Creates a new file 0600 (never follows or reuses an existing one). */
+/**
+ * Creates a new file 0600 (never follows or reuses an existing one), read-write: the
+ * page writer's reserve() lets the dumper map the file to fill it.
+ */
 export function createFile(path: string): number {
   return tryIo(`create ${path}`, () => {
-    const fd = fs.openSync(path, 'wx', 0o600);
+    const fd = fs.openSync(path, 'wx+', 0o600);
     fs.fchmodSync(fd, 0o600); // the umask may have cleared bits we want; be explicit
     return fd;
   });

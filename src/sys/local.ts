@@ -27,3 +27,8 @@ export function vmReadInto(pid: number, args: { local: readonly Iovec[]; remote:
 export function preadAt(fd: number, args: { addr: bigint; len: number; pos: bigint }): number {
   return Number(call(NR.pread64, [fd, args.addr, args.len, args.pos], { name: 'pread' }));
 }
+
+/** fallocate(2): reserves the blocks now, so a full disk fails here and not on a page fault. */
+export function fallocate(fd: number, args: { offset: number; len: number }): void {
+  call(NR.fallocate, [fd, 0, args.offset, args.len], { name: 'fallocate' });
+}

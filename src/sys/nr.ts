@@ -72,6 +72,7 @@ export const NR = {
   tee: 276,
   vmsplice: 278,
   timerfd_create: 283,
+  fallocate: 285,
   eventfd2: 290,
   pipe2: 293,
   preadv: 295,

@@ -4,23 +4,21 @@
  * chunks (falling back to /proc/PID/mem, which can read PROT_NONE and exec-only
  * areas) and appended to the page file.
  */
-import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, readlinkSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
-import { NR, vmRead, type Iovec } from '../../sys/index.js';
+import { NR } from '../../sys/index.js';
 import { openPagemap, readAuxv, readPagemapRange, readSmaps, readStat, type SmapsEntry } from '../../proc/index.js';
 import type { DumpContext } from '../types.js';
 import { identify } from './files.js';
-import { dumpableSpans } from './pages.js';
+import { dumpableRuns } from './pages.js';
+import { copyPages, type PageRun, type PageSink } from './copy.js';
 import { CowFilter, type ParentMemory } from './cow.js';
 import { ShmemTable, shmemKindOf } from './shmem.js';
 import { hasOwnPages, isShmemArea, type MappedFile, type MemoryState, type Vma } from './state.js';
 
 const PAGE = 4096;
-const CHUNK = 4 * 1024 * 1024;
 
-export interface PageSink {
-  append(vaddr: bigint, data: Uint8Array): void;
-}
+export type { PageSink };
 
 export interface MemoryDumpStats {
   pages: number;
@@ -95,39 +93,10 @@ function toVma(e: SmapsEntry, tables: { files: FileTable; shmem: ShmemTable }): 
   return vma;
 }
 
-/** Reads [addr, addr+len) of the target, through /proc/PID/mem when process_vm_readv cannot. */
-class Reader {
-  private memFd = -1;
-  constructor(private pid: number) {}
-
-  read(buf: Buffer, iovs: Iovec[], viaMem: boolean): void {
-    if (!viaMem) {
-      try {
-        if (vmRead(this.pid, buf, iovs) === buf.length) return;
-      } catch {
-        // EFAULT on a page process_vm_readv refuses: read the slow way
-      }
-    }
-    if (this.memFd < 0) this.memFd = openSync(`/proc/${this.pid}/mem`, 'r');
-    let off = 0;
-    for (const v of iovs) {
-      const n = readSync(this.memFd, buf, off, v.len, v.base);
-      if (n !== v.len) throw new CkptError('INTERNAL', `Cannot read memory of process ${this.pid} at 0x${v.base.toString(16)}: short read`);
-      off += v.len;
-    }
-  }
-
-  close(): void {
-    if (this.memFd >= 0) closeSync(this.memFd);
-  }
-}
-
 function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: CowFilter }): MemoryDumpStats {
   const { sink, cow } = args;
   const pagemapFd = openPagemap(ctx.pid);
-  const reader = new Reader(ctx.pid);
-  const buf = Buffer.allocUnsafeSlow(CHUNK);
-  const stats = { pages: 0, bytes: 0 };
+  const runs: PageRun[] = [];
   try {
     for (const v of vmas) {
       // Shared areas keep their contents in their file or shared memory object.
@@ -135,44 +104,23 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
       const backed = v.kind === 'file' || isShmemArea(v);
       const pagemap = readPagemapRange(pagemapFd, v.start, v.end);
       cow?.filter(v, pagemap);
-      const spans = dumpableSpans(pagemap, { anonOnly: backed });
-      const viaMem = (v.prot & 1) === 0;
-      // Gather spans into chunks of up to CHUNK bytes, one process_vm_readv each.
-      let iovs: Iovec[] = [];
-      let fill = 0;
-      const flush = () => {
-        if (fill === 0) return;
-        const data = buf.subarray(0, fill);
-        reader.read(data, iovs, viaMem);
-        let off = 0;
-        for (const iov of iovs) {
-          sink.append(iov.base, data.subarray(off, off + iov.len));
-          off += iov.len;
-        }
-        stats.pages += fill / PAGE;
-        stats.bytes += fill;
-        iovs = [];
-        fill = 0;
-      };
-      for (let k = 0; k < spans.length; k += 2) {
-        let first = spans[k]!;
-        let count = spans[k + 1]!;
-        while (count > 0) {
-          const take = Math.min(count, (CHUNK - fill) / PAGE);
-          iovs.push({ base: v.start + BigInt(first * PAGE), len: take * PAGE });
-          fill += take * PAGE;
-          first += take;
-          count -= take;
-          if (fill === CHUNK || iovs.length === 1024) flush();
-        }
+      const found = dumpableRuns(pagemap, { anonOnly: backed });
+      const readable = (v.prot & 1) !== 0;
+      for (let k = 0; k < found.length; k += 3) {
+        const vaddr = v.start + BigInt(found[k]! * PAGE);
+        const len = found[k + 1]! * PAGE;
+        const viaMem = !readable || found[k + 2] === 0;
+        const last = runs.at(-1);
+        if (last && last.viaMem === viaMem && last.vaddr + BigInt(last.len) === vaddr) last.len += len;
+        else runs.push({ vaddr, len, viaMem });
       }
-      flush();
     }
   } finally {
     closeSync(pagemapFd);
-    reader.close();
   }
-  return stats;
+  copyPages(ctx.pid, { runs, sink });
+  const bytes = runs.reduce((n, r) => n + r.len, 0);
+  return { pages: bytes / PAGE, bytes };
 }
 
 export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOptions = {}): { state: MemoryState; stats: MemoryDumpStats } {

@@ -25,3 +25,31 @@ export function dumpableSpans(pagemap: Buffer, opts: { anonOnly: boolean }): num
   }
   return out;
 }
+
+const EXCLUSIVE = 0x01000000; // bit 56: mapped by this process only
+
+/**
+ * [firstPage, count, exclusive] triples, flattened: the dumpable spans split where
+ * exclusivity changes. A page that is not exclusive may be shared copy-on-write with
+ * another process; reading it with process_vm_readv would make the kernel unshare it
+ * (a read-only pin of a possibly shared anonymous page copies it), so such pages are
+ * read through /proc/PID/mem, which leaves them shared.
+ */
+export function dumpableRuns(pagemap: Buffer, opts: { anonOnly: boolean }): number[] {
+  const spans = dumpableSpans(pagemap, opts);
+  const n = pagemap.length >> 3;
+  const src = pagemap.byteOffset % 4 === 0 ? pagemap : new Uint8Array(pagemap);
+  const words = new Uint32Array(src.buffer, src.byteOffset, n * 2);
+  const out: number[] = [];
+  for (let k = 0; k < spans.length; k += 2) {
+    const end = spans[k]! + spans[k + 1]!;
+    let i = spans[k]!;
+    while (i < end) {
+      const ex = words[2 * i + 1]! & EXCLUSIVE;
+      const first = i;
+      while (i < end && (words[2 * i + 1]! & EXCLUSIVE) === ex) i++;
+      out.push(first, i - first, ex ? 1 : 0);
+    }
+  }
+  return out;
+}
