@@ -56,12 +56,7 @@ async function roundTrip(t: TestContext, opts: { keepFd: boolean }): Promise<voi
   const before = shape(maps(v.pid));
   assert.equal(before.length, 4, `four shared areas: ${before.join('\n')}`);
   const dir = tempDir('ckpt-shm-img-');
-  try {
-    dump(v.pid, { imagesDir: dir });
-  } catch (e) {
-    if (/memfd files are not supported/.test((e as Error).message)) return void t.skip('memfd fds are not supported by the files side yet');
-    throw e;
-  }
+  dump(v.pid, { imagesDir: dir });
   await waitGone(v.pid);
   const n = ticks(v.output()).length;
 

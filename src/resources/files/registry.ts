@@ -11,6 +11,7 @@ import { dumpInherit, isTty } from './kinds/inherit.js';
 import type { DumpFn, Reopener, ReopenKind } from './kinds/kind.js';
 import { dumpFifo, dumpPipe, fifoReopener, pipeReopener } from './kinds/pipe.js';
 import { dumpUnix, unixReopener } from './kinds/unix.js';
+import { dumpMemfd, memfdReopener } from './kinds/memfd.js';
 import { directoryReopener, dumpDirectory, dumpRegular, regularReopener } from './kinds/regular.js';
 import { anonName, unsupported } from './kinds/unsupported.js';
 
@@ -46,7 +47,7 @@ export const RULES: readonly FdRule[] = [
   // Unix socketpairs; other sockets are refused by dumpUnix, which knows which they are.
   { name: 'socket', kind: 'unix', dump: dumpUnix, match: (f) => f.link.startsWith('socket:') },
   { name: 'fifo', kind: 'fifo', dump: dumpFifo, match: (f) => isPath(f) && isFifo(f.stat) },
-  { name: 'memfd', kind: 'unsupported', dump: unsupported('memfd files'), match: isMemfd },
+  { name: 'memfd', kind: 'memfd', dump: dumpMemfd, match: isMemfd },
   { name: 'anon-inode', kind: 'unsupported', dump: unsupported(anonName), match: (f) => f.link.startsWith('anon_inode:') },
   { name: 'block-device', kind: 'unsupported', dump: unsupported('block devices'), match: (f) => isBlk(f.stat) },
   { name: 'other', kind: 'unsupported', dump: unsupported('files of this kind'), match: () => true },
@@ -65,4 +66,5 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   pipe: pipeReopener,
   fifo: fifoReopener,
   unix: unixReopener,
+  memfd: memfdReopener,
 };

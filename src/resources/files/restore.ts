@@ -29,6 +29,8 @@ function describe(e: FdEntry): string {
       return `pipe:[${e.ino}]`;
     case 'unix':
       return `socket:[${e.ino}]`;
+    case 'memfd':
+      return `/memfd:${e.obj.name ?? ''}`;
     default:
       return e.path;
   }

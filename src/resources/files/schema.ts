@@ -5,6 +5,7 @@
  * earlier fd.
  */
 import { z } from 'zod';
+import { ShmemObject } from '../memory/state.js';
 import { zBig } from '../../images/index.js';
 
 const PATH_MAX = 4096;
@@ -100,8 +101,11 @@ export const unixObject = z.object({
 /** An fd sharing its open file description (offset, flags) with an earlier fd. */
 export const dupEntry = z.object({ kind: z.literal('dup'), fd: zFd, of: zFd, cloexec: z.boolean() });
 
+/** A memfd: its contents are a shared memory object, saved once even when it is also mapped. */
+export const memfdEntry = z.object({ kind: z.literal('memfd'), ...fileBase, obj: ShmemObject });
+
 export const fdEntry = z.discriminatedUnion('kind', [
-  regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry,
+  regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
 ]);
 
 export const filesSchema = z

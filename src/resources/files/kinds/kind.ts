@@ -12,7 +12,7 @@ import type { DumpObjects } from '../objects.js';
 import type { EntryOf, FdEntry, PipeObject, UnixObject } from '../schema.js';
 import type { TargetFds } from '../target.js';
 
-export type ReopenKind = 'reg' | 'dir' | 'deleted' | 'chr' | 'pipe' | 'fifo' | 'unix';
+export type ReopenKind = 'reg' | 'dir' | 'deleted' | 'chr' | 'pipe' | 'fifo' | 'unix' | 'memfd';
 
 export interface KindDumpContext {
   ctx: DumpContext;

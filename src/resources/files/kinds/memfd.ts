@@ -1,0 +1,31 @@
+/**
+ * memfd fds. The memfd itself is a shared memory object of the memory module (saved
+ * once per inode, whether it is held as an fd, mapped, or both, so an fd and a mapping
+ * stay one object after restore). The restorer rebuilds the object once; each saved
+ * description is a fresh open of it, with its own flags and offset.
+ */
+import { openSync } from 'node:fs';
+import { call, NR } from '../../../sys/index.js';
+import { dumpMemfdFd, memfdLocalFd } from '../../memory/shmem.js';
+import type { FdFacts } from '../facts.js';
+import type { KindDumpContext, LocalReopener } from './kind.js';
+import type { EntryOf } from '../schema.js';
+
+const O_ACCMODE = 3;
+const O_CLOEXEC = 0o2000000;
+const O_NONBLOCK = 0o4000;
+const O_APPEND = 0o2000;
+
+export function dumpMemfd(dc: KindDumpContext, f: FdFacts): EntryOf<'memfd'> {
+  return { kind: 'memfd', fd: f.fd, flags: f.flags, pos: f.pos, obj: dumpMemfdFd(dc.ctx, f.fd) };
+}
+
+export const memfdReopener: LocalReopener<'memfd'> = {
+  at: 'local',
+  open(rc, e) {
+    const object = memfdLocalFd(rc.ctx, e.obj);
+    const fd = openSync(`/proc/self/fd/${object}`, (e.flags & (O_ACCMODE | O_NONBLOCK | O_APPEND)) | O_CLOEXEC);
+    call(NR.lseek, [fd, e.pos, 0 /* SEEK_SET */], { name: 'lseek(memfd)' });
+    return fd;
+  },
+};
