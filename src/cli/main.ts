@@ -4,7 +4,7 @@
  * (unexpected exception). CKPT_DEBUG=1 adds the stack trace.
  */
 import { Command, CommanderError } from 'commander';
-import { isCkptError } from '../api/index.js';
+import { isCkptError } from '../common/errors.js';
 import { COMMANDS } from './commands/index.js';
 
 const EXIT_USAGE = 2;
@@ -30,6 +30,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
+  // The bundle ships .map files; commands load after this, so their stacks name src/ lines.
+  if (process.env.CKPT_DEBUG === '1') process.setSourceMapsEnabled(true);
   try {
     await buildProgram().parseAsync([...argv], { from: 'user' });
   } catch (e) {

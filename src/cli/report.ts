@@ -6,7 +6,7 @@
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
-import { CkptError } from '../api/index.js';
+import { CkptError } from '../common/errors.js';
 
 export const DEFAULT_VERBOSITY = 2;
 

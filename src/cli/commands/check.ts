@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { check, type ProbeResult } from '../../api/index.js';
+import type { ProbeResult } from '../../api/index.js';
 import { printJson, println, table } from '../output.js';
 import type { CliCommand } from './types.js';
 
@@ -16,7 +16,9 @@ export const checkCommand: CliCommand = {
       .description('check what this kernel and our privileges allow')
       .option('--feature <name>', 'run one probe only; exit 0 if it passes, 1 if not')
       .option('--json', 'print the results as JSON')
-      .action((opts: { feature?: string; json?: boolean }) => {
+      // Loaded when the command runs: --help and other commands do not pay for it.
+      .action(async (opts: { feature?: string; json?: boolean }) => {
+        const { check } = await import('../../api/check/index.js');
         const report = check({ feature: opts.feature });
         if (!report.ok) process.exitCode = 1;
         if (opts.json) {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { dump } from '../../api/index.js';
 import { parsePid } from '../args.js';
 import { formatBytes, ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
@@ -28,8 +27,10 @@ export const dumpCommand: CliCommand = {
       .option('-o, --log-file <file>', 'also write the summary and warnings to FILE')
       .option('-v, --verbosity <n>', 'verbosity 0-4 (0: silent, 2: summary)', parseVerbosity)
       .option('--page-checksums', 'checksum page data too (restore --verify-pages checks it)')
-      .action((f: DumpFlags) => {
+      // Loaded when the command runs: --help and other commands do not pay for it.
+      .action(async (f: DumpFlags) => {
         const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
+        const { dump } = await import('../../api/dump.js');
         try {
           const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums });
           for (const w of r.warnings) out.warn(w);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { processTree, type ProcessNode } from '../../api/index.js';
+import type { ProcessNode } from '../../api/index.js';
 import { parsePid } from '../args.js';
 import { printJson, println, table } from '../output.js';
 import type { CliCommand } from './types.js';
@@ -23,7 +23,9 @@ export const psCommand: CliCommand = {
       .description('show the process tree under PID')
       .argument('<pid>', 'root of the tree', parsePid)
       .option('--json', 'print the tree as JSON')
-      .action((pid: number, opts: { json?: boolean }) => {
+      // Loaded when the command runs: --help and other commands do not pay for it.
+      .action(async (pid: number, opts: { json?: boolean }) => {
+        const { processTree } = await import('../../api/ps.js');
         const tree = processTree(pid);
         if (opts.json) {
           printJson(tree);

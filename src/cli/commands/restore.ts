@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { restore, waitForExit } from '../../api/index.js';
 import { ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
 
@@ -28,6 +27,8 @@ export const restoreCommand: CliCommand = {
       .option('-v, --verbosity <n>', 'verbosity 0-4 (3: say the restored pid)', parseVerbosity)
       .action(async (f: RestoreFlags) => {
         const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
+        // Loaded when the command runs: --help and other commands do not pay for it.
+        const { restore, waitForExit } = await import('../../api/restore.js');
         let pid: number;
         try {
           const r = restore({ imagesDir: f.imagesDir, shellJob: f.shellJob, pidfile: f.pidfile, verifyPages: f.verifyPages });

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { sharing } from '../../api/index.js';
 import { collectPids, parsePid } from '../args.js';
 import { printJson, println } from '../output.js';
 import type { CliCommand } from './types.js';
@@ -12,7 +11,9 @@ export const sharingCommand: CliCommand = {
       .description('show which kernel objects the processes in the trees under PIDs share (kcmp)')
       .argument('<pid...>', 'roots of the trees', (v: string, prev: number[] | undefined) => (prev ? collectPids(v, prev) : [parsePid(v)]))
       .option('--json', 'print the groups as JSON')
-      .action((pids: number[], opts: { json?: boolean }) => {
+      // Loaded when the command runs: --help and other commands do not pay for it.
+      .action(async (pids: number[], opts: { json?: boolean }) => {
+        const { sharing } = await import('../../api/sharing.js');
         const r = sharing(pids);
         if (opts.json) {
           printJson(r);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { show, type ShowReport, type ShowVma } from '../../api/index.js';
+import type { ShowReport, ShowVma } from '../../api/index.js';
 import { printJson, println, table } from '../output.js';
 import { formatBytes } from '../report.js';
 import type { CliCommand } from './types.js';
@@ -49,7 +49,9 @@ export const showCommand: CliCommand = {
       .description('decode the images in DIR (a summary, or everything with --json)')
       .argument('<dir>', 'directory with the images')
       .option('--json', 'print every image decoded, as JSON')
-      .action((dir: string, opts: { json?: boolean }) => {
+      // Loaded when the command runs: --help and other commands do not pay for it.
+      .action(async (dir: string, opts: { json?: boolean }) => {
+        const { show } = await import('../../api/show.js');
         const r = show(dir);
         if (opts.json) printJson(r);
         else for (const l of summary(r)) println(l);
