@@ -224,7 +224,7 @@ interface CliResult {
 }
 
 function cliAvailable(): string | undefined {
-  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
+  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
   if (!fs.existsSync(join(ROOT, 'dist/cli/main.js'))) return `skipped: build failed (${build.stdout.slice(0, 200)})`;
   const help = spawnSync('node', ['bin/ckpt.js', '--help'], { cwd: ROOT, encoding: 'utf8' });
   if (!/^\s+dump\b/m.test(help.stdout) || !/^\s+restore\b/m.test(help.stdout)) return 'skipped: the CLI has no dump/restore commands yet';
