@@ -13,6 +13,8 @@ import { descriptionIds, linkCounts, type DescriptionIds } from './descriptions.
 import { killTree, releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { ImageWriter } from '../images/index.js';
 import { dumpMemory } from '../resources/memory/dump.js';
+import type { ParentMemory } from '../resources/memory/cow.js';
+import type { MemoryState } from '../resources/memory/state.js';
 import { dumpCpu } from '../resources/thread/cpu.js';
 import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
@@ -76,9 +78,11 @@ interface CollectArgs {
   warnings: string[];
   descriptions: DescriptionIds;
   links: Map<string, number>;
+  /** The parent's memory, dumped already: pages still shared copy-on-write with it are left out. */
+  parent?: ParentMemory;
 }
 
-function collect(proc: SeizedProcess, args: CollectArgs): { pages: number; bytes: number } {
+function collect(proc: SeizedProcess, args: CollectArgs): { stats: { pages: number; bytes: number }; mem: MemoryState } {
   const { w, opts, warnings } = args;
   const pid = proc.pid;
   const remote = new RemoteTask(pid, { site: findSyscallSite(pid) });
@@ -97,14 +101,14 @@ function collect(proc: SeizedProcess, args: CollectArgs): { pages: number; bytes
   const resources: Record<string, unknown> = {};
   for (const { module } of RESOURCES) resources[module.name] = module.dump(ctx);
   const pw = w.pages(pid, { checksum: opts.pageChecksums ?? false });
-  const mem = dumpMemory(ctx, pw);
+  const mem = dumpMemory(ctx, pw, { parent: args.parent });
   pw.close();
   const others = proc.tids.filter((t) => t !== pid).map((tid) => dumpThread(ctx, tid));
   remote.finish();
   const core: CoreImage = { pid, threads: [{ ...dumpCpu(pid), comm: undefined }, ...others], resources };
   w.write({ ...coreImage(pid), value: core });
   w.write({ ...mmImage(pid), value: mem.state });
-  return mem.stats;
+  return { stats: mem.stats, mem: mem.state };
 }
 
 export function dump(pid: number, opts: DumpOptions): DumpResult {
@@ -121,8 +125,13 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
     const descriptions = descriptionIds(alive);
     const links = linkCounts(alive);
     const stats = { pages: 0, bytes: 0 };
-    for (const p of alive) {
-      const s = collect(tree.procs.get(p)!, { w, opts, warnings, descriptions, links });
+    const mems = new Map<number, MemoryState>();
+    for (const e of tree.entries) {
+      if (e.zombie) continue;
+      const parentMem = mems.get(e.ppid);
+      const parent = parentMem ? { pid: e.ppid, state: parentMem } : undefined;
+      const { stats: s, mem } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, parent });
+      mems.set(e.pid, mem);
       stats.pages += s.pages;
       stats.bytes += s.bytes;
     }

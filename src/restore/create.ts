@@ -10,7 +10,6 @@ import { CkptError } from '../common/errors.js';
 import { CLONE, encodeCloneArgs, isErrno, kill, NR, ptrace, PTRACE_EVENT, SIG } from '../sys/index.js';
 import { RemoteTask, TaskGoneError, waitStop, type Undo } from '../infect/index.js';
 import type { TreeEntry } from '../resources/images.js';
-import { BLANK_SYSCALL_SITE } from './blank.js';
 import { pidTaken } from './pid.js';
 
 export interface CloneArgs {
@@ -45,7 +44,8 @@ export function cloneProcess(parent: RemoteTask, args: CloneArgs): RemoteTask {
   });
   const st = waitStop(pid);
   if (st.event !== PTRACE_EVENT.STOP) throw new CkptError('INTERNAL', `Cannot restore process ${pid}: unexpected first stop (event ${st.event})`);
-  const remote = new RemoteTask(pid, { site: BLANK_SYSCALL_SITE });
+  // The child runs what its parent runs: the blank's code, or the vDSO once the parent's memory is rebuilt.
+  const remote = new RemoteTask(pid, { site: parent.site });
   if (entry.sid === pid) remote.call(NR.setsid, [], 'setsid');
   return remote;
 }

@@ -17,7 +17,14 @@ export interface BuiltProcess {
   threads: BuiltThread[];
 }
 
-export function rebuildProcess(ctx: RestoreContext, img: ProcessImages): BuiltProcess {
+export interface RebuildOptions {
+  /** Forked from its restored parent: keep the areas it inherited (copy-on-write). */
+  inherited: boolean;
+  /** Called once memory is rebuilt: children forked then share it copy-on-write. */
+  forkChildren(): void;
+}
+
+export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: RebuildOptions): BuiltProcess {
   const phase = (p: Phase) => {
     for (const r of img.resources) {
       if (r.phase !== p) continue;
@@ -27,7 +34,8 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages): BuiltPr
     }
   };
   phase('before-memory');
-  restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs } });
+  restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, inherited: opts.inherited });
+  opts.forkChildren();
   phase('after-memory');
   const threads = img.core.threads.slice(1).map((t) => restoreThread(ctx, t));
   phase('files');

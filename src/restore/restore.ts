@@ -14,6 +14,7 @@ import { LocalObjects } from '../resources/shared.js';
 import type { TreeEntry } from '../resources/images.js';
 import { BLANK_SYSCALL_SITE, startBlank } from './blank.js';
 import { becomeZombie, cloneProcess, joinGroup } from './create.js';
+import { isKernelArea } from '../resources/memory/state.js';
 import { loadTree } from './images.js';
 import { waitPidFree } from './pid.js';
 import { letRun, loadRegisters, rebuildProcess, type BuiltProcess } from './process.js';
@@ -32,15 +33,6 @@ export interface RestoreResult {
   processes: number;
   totalMs: number;
   warnings: string[];
-}
-
-function createTree(entries: TreeEntry[], args: { blank: RemoteTask; undo: Undo }): Map<number, RemoteTask> {
-  const remotes = new Map<number, RemoteTask>();
-  for (const e of entries) {
-    const parent = e.ppid === 0 ? args.blank : remotes.get(e.ppid)!;
-    remotes.set(e.pid, cloneProcess(parent, { entry: e, asOurChild: e.ppid === 0, undo: args.undo }));
-  }
-  return remotes;
 }
 
 /** Process groups, once every process exists: leaders first, then members. */
@@ -71,28 +63,38 @@ export function restore(opts: RestoreOptions): RestoreResult {
     const b = startBlank();
     undo.push('kill blank', () => kill(b.pid, SIG.SIGKILL));
     blank = seizeProcess(b.pid, { ptraceOptions: PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL });
-    const remotes = createTree(tree.entries, { blank: new RemoteTask(b.pid, { site: BLANK_SYSCALL_SITE }), undo });
+    const remotes = new Map<number, RemoteTask>();
+    const built: BuiltProcess[] = [];
+    const ctxFor = (pid: number, remote: RemoteTask): RestoreContext => ({
+      pid,
+      remote,
+      blobs: { get: (name) => reader.blob(name), path: (name) => `${opts.imagesDir}/${name}.blob` },
+      pages: (id) => {
+        const p = reader.pages(id);
+        return { path: p.path, runs: p.runs };
+      },
+      undo,
+      options: { shellJob: opts.shellJob ?? false },
+      shared,
+      warn,
+    });
+    // Parents first; a child is forked once its parent's memory is rebuilt, so that the
+    // pages they shared copy-on-write are shared again.
+    const build = (e: TreeEntry, parent: RemoteTask): void => {
+      const root = e.ppid === 0;
+      const remote = cloneProcess(parent, { entry: e, asOurChild: root, undo });
+      remotes.set(e.pid, remote);
+      const img = tree.procs.get(e.pid);
+      if (!img) return; // a zombie: it dies once the groups are in place
+      const inherited = !root && img.mem.vmas.some((v) => v.inherited && !isKernelArea(v));
+      const forkChildren = () => {
+        for (const c of tree.entries) if (c.ppid === e.pid) build(c, remote);
+      };
+      built.push(rebuildProcess(ctxFor(e.pid, remote), img, { inherited, forkChildren }));
+    };
+    build(tree.entries[0]!, new RemoteTask(b.pid, { site: BLANK_SYSCALL_SITE }));
     joinGroups(tree.entries, { remotes, warn });
     for (const e of tree.entries) if (e.zombie) becomeZombie(remotes.get(e.pid)!, e.zombie.status);
-    const built: BuiltProcess[] = [];
-    for (const e of tree.entries) {
-      const img = tree.procs.get(e.pid);
-      if (!img) continue;
-      const ctx: RestoreContext = {
-        pid: e.pid,
-        remote: remotes.get(e.pid)!,
-        blobs: { get: (name) => reader.blob(name), path: (name) => `${opts.imagesDir}/${name}.blob` },
-        undo,
-        options: { shellJob: opts.shellJob ?? false },
-        shared,
-        pages: (id) => {
-          const p = reader.pages(id);
-          return { path: p.path, runs: p.runs };
-        },
-        warn,
-      };
-      built.push(rebuildProcess(ctx, img));
-    }
     for (const p of built) loadRegisters(p);
     if (opts.pidfile) writeFileSync(opts.pidfile, `${tree.root}\n`, { mode: 0o644 });
     for (const p of built) letRun(p);

@@ -1,7 +1,8 @@
 /**
  * Copy-on-write sharing after fork at dump (shm-cow.c): with the parent given, the
  * child's dump leaves out the 7 MiB it still shares with its parent and keeps the
- * 1 MiB it rewrote; its area is marked inherited. (todo: see the test.)
+ * 1 MiB it rewrote; its area is marked inherited. After a full dump and restore the
+ * two share those pages again, and each finds its own contents.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,9 @@ import { ImageWriter } from '../../src/images/index.js';
 import { readPagemap } from '../../src/proc/index.js';
 import { dumpMemory } from '../../src/resources/memory/dump.js';
 import type { DumpContext } from '../../src/resources/types.js';
-import { startVictim, type Victim } from '../helpers/victim.js';
+import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
 
 const victims: Victim[] = [];
 const dirs: string[] = [];
@@ -40,24 +43,26 @@ function dumpOne(pid: number, w: ImageWriter, parent?: NonNullable<Parameters<ty
   }
 }
 
-// todo: reading the parent's pages with process_vm_readv (a FOLL_PIN read) makes the
-// kernel unshare every copy-on-write anonymous page it touches, so by the time the
-// child is dumped its pages have other PFNs. The PFN comparison must happen before
-// any page of the pair is read (or pages must be read through /proc/PID/mem).
-test('a child dumped with its parent leaves out the pages it still shares copy-on-write', { todo: 'process_vm_readv unshares CoW pages' }, async () => {
+/** Pages of the 8 MiB area that parent and child map from one physical page. */
+function sharedPages(a: number, b: number, area: bigint): number {
+  const pa = readPagemap(a, area, area + (8n << 20n));
+  const pb = readPagemap(b, area, area + (8n << 20n));
+  let k = 0;
+  for (let i = 0; i < pa.length; i += 8) {
+    if (pa.readUInt32LE(i + 4) >>> 31 && pa.readUInt32LE(i) === pb.readUInt32LE(i) && pa.readUInt32LE(i + 4) === pb.readUInt32LE(i + 4)) k++;
+  }
+  return k;
+}
+
+// Pages that may be shared are read through /proc/PID/mem: process_vm_readv (a
+// read-only pin) would make the kernel unshare them before the child is compared.
+test('a child dumped with its parent leaves out the pages it still shares copy-on-write', async () => {
   const v = startVictim('shm-cow');
   victims.push(v);
   const m = await v.waitFor(/READY pid=\d+ child=(\d+) area=0x([0-9a-f]+)/);
   child = Number(m[1]);
   const area = BigInt(`0x${m[2]}`);
-  const same = () => {
-    const a = readPagemap(v.pid, area, area + (8n << 20n));
-    const b = readPagemap(child, area, area + (8n << 20n));
-    let k = 0;
-    for (let i = 0; i < a.length; i += 8) if (a.readUInt32LE(i + 4) >>> 31 && a.readUInt32LE(i) === b.readUInt32LE(i) && a.readUInt32LE(i + 4) === b.readUInt32LE(i + 4)) k++;
-    return k;
-  };
-  assert.ok(same() >= 7 * 256, 'the victim shares 7 MiB copy-on-write before the dump');
+  assert.ok(sharedPages(v.pid, child, area) >= 7 * 256, 'the victim shares 7 MiB copy-on-write before the dump');
   const dir = mkdtempSync(join(tmpdir(), 'ckpt-cow-'));
   dirs.push(dir);
   const w = ImageWriter.create(dir);
@@ -75,4 +80,28 @@ test('a child dumped with its parent leaves out the pages it still shares copy-o
     parent.proc.release();
     w.abort();
   }
+});
+
+test('after dump and restore, parent and child share their unchanged pages again and each has its own contents', async () => {
+  const v = startVictim('shm-cow');
+  victims.push(v);
+  const m = await v.waitFor(/READY pid=\d+ child=(\d+) area=0x([0-9a-f]+)/);
+  const kid = Number(m[1]);
+  const area = BigInt(`0x${m[2]}`);
+  await v.waitFor(/CHILD pid=/);
+  const dir = mkdtempSync(join(tmpdir(), 'ckpt-cow2-'));
+  dirs.push(dir);
+  rmSync(dir, { recursive: true });
+  const d = dump(v.pid, { imagesDir: dir });
+  assert.ok(d.pages < 2 * 2048, `the child's shared pages are not saved twice (${d.pages} pages)`);
+  await waitGone(v.pid);
+  await waitGone(kid);
+  restore({ imagesDir: dir });
+  child = kid;
+  const shared = sharedPages(v.pid, kid, area);
+  assert.ok(shared >= 7 * 256, `parent and child share at least 7 MiB again (${shared} pages)`);
+  process.kill(v.pid, 'SIGUSR1');
+  process.kill(kid, 'SIGUSR1');
+  await v.waitFor(/PASS parent[\s\S]*PASS child|PASS child[\s\S]*PASS parent/);
+  assert.doesNotMatch(v.output(), /FAIL/);
 });

@@ -5,6 +5,7 @@
  * straight from the page cache), protections set back, then the mm layout
  * (PR_SET_MM_MAP) so /proc/PID/{cmdline,environ,exe} and brk are as before.
  */
+import { readlinkSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { NR } from '../../sys/index.js';
 import { findSyscallSite, type RemoteTask } from '../../infect/index.js';
@@ -153,7 +154,15 @@ function setMmMap(ctx: RestoreContext, state: MemoryState): void {
   const r = ctx.remote;
   const exe = state.files[state.exe];
   if (!exe) throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: no executable in the image`);
-  const exeFd = openIn(r, exe.path, O_RDONLY);
+  // A process forked from its restored parent has the right executable already, and the
+  // kernel refuses to replace it while it is mapped (EBUSY): then -1 leaves it as it is.
+  let current = '';
+  try {
+    current = readlinkSync(`/proc/${ctx.pid}/exe`);
+  } catch {
+    // no executable link yet
+  }
+  const exeFd = current === exe.path ? -1 : openIn(r, exe.path, O_RDONLY);
   const auxv = Buffer.from(state.auxv, 'base64');
   const m = state.mm;
   const map = Buffer.alloc(104);
@@ -165,7 +174,7 @@ function setMmMap(ctx: RestoreContext, state: MemoryState): void {
   map.writeInt32LE(exeFd, 100);
   const mapAddr = r.put(map, 0);
   r.call(NR.prctl, [35 /* PR_SET_MM */, 14 /* PR_SET_MM_MAP */, mapAddr, 104, 0], 'prctl(PR_SET_MM_MAP)');
-  r.call(NR.close, [exeFd], 'close');
+  if (exeFd >= 0) r.call(NR.close, [exeFd], 'close');
 }
 
 /**
@@ -174,7 +183,6 @@ function setMmMap(ctx: RestoreContext, state: MemoryState): void {
  */
 function keepInherited(ctx: RestoreContext, state: MemoryState): void {
   const r = ctx.remote;
-  const keep = new Set(state.vmas.filter((v) => v.inherited).map((v) => `${v.start}-${v.end}`));
   const cur = currentSpan(readMaps(ctx.pid));
   const want = savedSpan(state.vmas);
   if (cur && want && cur.start !== want.start) {
@@ -192,10 +200,19 @@ function keepInherited(ctx: RestoreContext, state: MemoryState): void {
       }
     }
   }
+  // The parent's areas may have merged (adjacent, alike) since its dump: unmap exactly
+  // what no inherited area covers, whatever the current boundaries are.
+  const kept = state.vmas.filter((v) => v.inherited && !isKernelArea(v)).sort((a, b) => (a.start < b.start ? -1 : 1));
   for (const m of maps) {
-    if (KERNEL_NAMES.has(m.path) || keep.has(`${m.start}-${m.end}`)) continue;
+    if (KERNEL_NAMES.has(m.path)) continue;
     if (m.start <= r.site && r.site < m.end) continue;
-    r.call(NR.munmap, [m.start, m.end - m.start], 'munmap');
+    let at = m.start;
+    for (const k of kept) {
+      if (k.end <= at || k.start >= m.end) continue;
+      if (k.start > at) r.call(NR.munmap, [at, k.start - at], 'munmap');
+      at = k.end;
+    }
+    if (at < m.end) r.call(NR.munmap, [at, m.end - at], 'munmap');
   }
   r.dropScratch();
 }
@@ -219,7 +236,9 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
     const oldSite = r.site;
     placeVdso(r, state.vmas);
     r.setSite(findSyscallSite(ctx.pid));
-    r.call(NR.munmap, [oldSite & ~(PAGE - 1n), PAGE], 'munmap');
+    // The page we injected from, unless it is the vDSO itself (a process forked from a restored parent).
+    const inKernelArea = readMaps(ctx.pid).some((m) => KERNEL_NAMES.has(m.path) && m.start <= oldSite && oldSite < m.end);
+    if (!inKernelArea) r.call(NR.munmap, [oldSite & ~(PAGE - 1n), PAGE], 'munmap');
   }
   r.setScratchHint(findHole(ctx.pid, { vmas: state.vmas, size: SCRATCH }));
   mapAreas(ctx, state, { filled, inherited });
