@@ -36,6 +36,10 @@ export function shmemKindOf(e: Pick<SmapsEntry, 'path' | 'deleted'>): { kind: Sh
   if (e.path === '/dev/zero') return { kind: 'shmem' };
   if (e.path.startsWith('/memfd:')) return { kind: 'memfd', name: e.path.slice(7) };
   if (SYSV_PATH.test(e.path)) return { kind: 'sysv' };
+  // Any other file mapped after its last name went (a POSIX semaphore in /dev/shm, a
+  // replaced library): its contents can only come from the image; it comes back as a
+  // memfd named after it.
+  if (e.path.startsWith('/')) return { kind: 'memfd', name: e.path.slice(e.path.lastIndexOf('/') + 1) };
   return undefined;
 }
 

@@ -1,0 +1,45 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
+import { readChildren } from '../../src/proc/index.js';
+import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
+
+const victims: Victim[] = [];
+const workers: number[] = [];
+after(async () => {
+  for (const w of workers) {
+    try {
+      process.kill(w, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  for (const v of victims) await v.cleanup();
+});
+
+test('python3 multiprocessing Pool (fork, pipes, a semaphore in /dev/shm) keeps working through its queue after restore', async () => {
+  const script = new URL('../victims/py-mp.py', import.meta.url).pathname;
+  const v = startVictim('/usr/bin/env', { args: ['python3', script] });
+  victims.push(v);
+  await v.waitFor(/ROUND 3 /, 30_000);
+  const kids = readChildren(v.pid);
+  workers.push(...kids);
+  assert.ok(kids.length >= 3, `the pool runs its worker processes (${kids.length})`);
+  const dir = join(tmpdir(), `ckpt-pymp-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  const d = dump(v.pid, { imagesDir: dir });
+  assert.equal(d.processes, kids.length + 1);
+  await waitGone(v.pid);
+  for (const k of kids) await waitGone(k);
+  const last = Number([...v.output().matchAll(/ROUND (\d+) /g)].at(-1)![1]);
+  const r = restore({ imagesDir: dir });
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(r.pid, v.pid);
+  assert.deepEqual(readChildren(v.pid), kids, 'the same workers, with the same PIDs');
+  await v.waitFor(new RegExp(`ROUND ${last + 5} `), 30_000);
+  assert.doesNotMatch(v.output(), /FAIL/);
+});
