@@ -35,6 +35,8 @@ export interface DumpResult {
   pid: number;
   /** Processes in the dumped tree (zombies included). */
   processes: number;
+  /** Their PIDs, parents before children. */
+  pids: number[];
   imagesDir: string;
   pages: number;
   bytes: number;
@@ -141,7 +143,7 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
     if (opts.leaveRunning) releaseTree(tree);
     else killTree(tree);
     const end = performance.now();
-    return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, ...stats, frozenMs: end - frozenAt, totalMs: end - t0, warnings };
+    return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: end - frozenAt, totalMs: end - t0, warnings };
   } catch (e) {
     w.abort();
     if (tree) releaseTree(tree);

@@ -68,3 +68,41 @@ test('a tree of 10 processes (3 levels, 2 sessions, 3 groups, a zombie, a stoppe
   assert.match(text, /PASS R shared offset/);
   assert.match(text, /PASS B3 continued/);
 });
+
+test('a process forking and reaping children without pause is dumped consistently and carries on after restore', async () => {
+  const v = startVictim('forker');
+  victims.push(v);
+  await v.waitFor(/TICK PASS/);
+  const dir = join(tmpdir(), `ckpt-forker-${process.pid}`);
+  let dumped: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    rmSync(dir, { recursive: true, force: true });
+    dumped = dump(v.pid, { imagesDir: dir, leaveRunning: i < 3 }).pids;
+  }
+  // A child caught mid-life (alive or a zombie) is part of the tree and dies with it.
+  for (const p of dumped) await waitGone(p);
+  const mark = v.output().length;
+  restore({ imagesDir: dir });
+  rmSync(dir, { recursive: true, force: true });
+  const ticks = () => [...v.output().slice(mark).matchAll(/TICK (\w+) reaped=(\d+)/g)];
+  for (let i = 0; i < 500 && ticks().length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(ticks().length >= 3, 'it keeps forking after restore');
+  assert.doesNotMatch(v.output(), /FAIL/);
+});
+
+test('restoring a tree while one of its PIDs is in use fails before anything is built', async () => {
+  const v = startVictim('tree');
+  victims.push(v);
+  await v.waitFor(/STOPPING B3/);
+  const procs = [...v.output().matchAll(/PROC (\S+) (\d+)/g)].map((m) => Number(m[2]));
+  pids.push(...procs);
+  const dir = join(tmpdir(), `ckpt-tree-taken-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  dump(v.pid, { imagesDir: dir, leaveRunning: true });
+  try {
+    assert.throws(() => restore({ imagesDir: dir }), { code: 'PID_TAKEN', message: new RegExp(`Cannot restore process ${v.pid}: PID ${v.pid} is in use`) });
+    for (const p of procs) assert.notEqual(state(p), 'Z', `process ${p} of the original runs on`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
