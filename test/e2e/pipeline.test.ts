@@ -6,10 +6,13 @@ import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { readChildren } from '../../src/proc/index.js';
-import { startVictim, waitGone, VICTIM_BIN, type Victim } from '../helpers/victim.js';
+import { startVictim, waitGone, VICTIM_BIN, type Victim, killAll } from '../helpers/victim.js';
 
 const victims: Victim[] = [];
 after(async () => {
+  killAll('seq-producer');
+  killAll('seq-consumer');
+
   for (const v of victims) await v.cleanup();
 });
 

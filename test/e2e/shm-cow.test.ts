@@ -14,7 +14,7 @@ import { ImageWriter } from '../../src/images/index.js';
 import { readPagemap } from '../../src/proc/index.js';
 import { dumpMemory } from '../../src/resources/memory/dump.js';
 import type { DumpContext } from '../../src/resources/types.js';
-import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
+import { startVictim, waitGone, type Victim, killAll } from '../helpers/victim.js';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 
@@ -22,6 +22,8 @@ const victims: Victim[] = [];
 const dirs: string[] = [];
 let child = 0;
 after(async () => {
+  killAll('shm-cow');
+
   if (child) process.kill(child, 'SIGKILL');
   for (const v of victims) await v.cleanup();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });

@@ -6,7 +6,7 @@
  * (init on these machines reaps lazily, up to ~2 s).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setChildSubreaper, wait4, WAIT, kill as sysKill } from '../../src/sys/index.js';
@@ -107,4 +107,20 @@ export function startVictim(name: string, opts: { args?: string[]; cwd?: string;
   const pid = Number(r.stdout.trim());
   if (!pid) throw new Error(`cannot start victim ${name}: ${r.stderr}`);
   return wrapPid(pid, dir, log);
+}
+
+/**
+ * Kills every process running test/victims/bin/NAME: trees restored by a test can
+ * leave members the test never learned the PIDs of (workers, a stopped child).
+ */
+export function killAll(name: string): void {
+  const exe = join(VICTIM_BIN, name);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/exe`) === exe) sysKill(Number(entry), 9);
+    } catch {
+      // gone, or not ours to read
+    }
+  }
 }
