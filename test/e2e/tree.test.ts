@@ -31,7 +31,7 @@ const sharingOf = (ps: number[]) => {
   return { groups: r.groups, files: r.files.map((f) => f.fds.filter((x) => x.fd >= 3)).filter((f) => f.length > 1) };
 };
 
-test('a tree of 10 processes (3 levels, 2 sessions, 3 groups, a zombie, a stopped child, shared offset, CLONE_FILES) survives dump and restore', async () => {
+test('a tree of 10 processes (3 levels, 2 sessions, 3 groups, a zombie, a stopped child, shared offset, CLONE_FILES, a shared counter page, a memfd, a SysV segment, queued datagrams) survives dump and restore', async () => {
   const v = startVictim('tree');
   victims.push(v);
   await v.waitFor(/READY/);
@@ -70,6 +70,9 @@ test('a tree of 10 processes (3 levels, 2 sessions, 3 groups, a zombie, a stoppe
   assert.match(text, /PASS R shared table/);
   assert.match(text, /PASS R shared offset/);
   assert.match(text, /PASS B3 continued/);
+  for (const p of procs) assert.match(text, new RegExp(`PASS ${p.name} shared memory`), `${p.name} sees the memfd and the SysV segment`);
+  assert.match(text, /PASS A datagrams/);
+  assert.match(text, /PASS R shared counter/);
 });
 
 test('a process forking and reaping children without pause is dumped consistently and carries on after restore', async () => {

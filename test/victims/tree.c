@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/wait.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
 
 static volatile sig_atomic_t poked;
 static void on_usr1(int s) { (void)s; poked = 1; }
@@ -13,6 +16,19 @@ static pid_t my_pid, my_ppid, my_pgid, my_sid;
 static const char *my_name;
 static int shared_fd;          /* fork-inherited: one description for R and A */
 static pid_t zombie_pid;
+static volatile unsigned long *counter; /* MAP_SHARED|MAP_ANONYMOUS: every process adds one per poke */
+static int memfd;                       /* inherited memfd with known contents */
+static char *sysv;                      /* SysV segment attached before the forks */
+static int dgram[2];                    /* socketpair: R queues datagrams for A */
+static const int sizes[3] = {5, 17, 300};
+
+static void check_shared(void) {
+  __sync_fetch_and_add(counter, 1);
+  char buf[16] = {0};
+  if (pread(memfd, buf, 10, 0) != 10 || memcmp(buf, "memfd-data", 10)) say("FAIL %s memfd\n", my_name);
+  else if (strcmp(sysv, "sysv-data")) say("FAIL %s sysv\n", my_name);
+  else say("PASS %s shared memory\n", my_name);
+}
 
 static void record(const char *name) {
   my_name = name;
@@ -34,11 +50,20 @@ static off_t offset(void) { return lseek(shared_fd, 0, SEEK_CUR); }
 static void wait_poke(void) { while (!poked) pause(); poked = 0; }
 
 static void child_loop(void (*extra)(void)) {
-  for (;;) { wait_poke(); check_ids(); if (extra) extra(); say("DONE %s\n", my_name); }
+  for (;;) { wait_poke(); check_ids(); check_shared(); if (extra) extra(); say("DONE %s\n", my_name); }
 }
 
+static int a_got_dgrams;
 static void a_extra(void) { /* one byte through the shared description: R must see its offset move */
   if (write(shared_fd, "a", 1) != 1) say("FAIL A write\n");
+  if (a_got_dgrams++) return;
+  char buf[512];
+  for (int i = 0; i < 3; i++) {
+    ssize_t n = recv(dgram[1], buf, sizeof buf, MSG_DONTWAIT);
+    if (n != sizes[i] || buf[0] != 'a' + i) { say("FAIL A datagram %d: %zd bytes\n", i, n); return; }
+  }
+  if (recv(dgram[1], buf, sizeof buf, MSG_DONTWAIT) >= 0) { say("FAIL A extra datagram\n"); return; }
+  say("PASS A datagrams\n");
 }
 
 static int c_main(void *arg) { (void)arg; record("C"); child_loop(NULL); return 0; }
@@ -90,6 +115,16 @@ int main(void) {
   shared_fd = mkstemp(path);
   unlink(path);
   record("R");
+  counter = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  memfd = memfd_create("tree-memfd", 0);
+  if (write(memfd, "memfd-data", 10) != 10) say("FAIL memfd write\n");
+  int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+  sysv = shmat(shmid, NULL, 0);
+  shmctl(shmid, IPC_RMID, NULL); /* gone once every process detaches */
+  strcpy(sysv, "sysv-data");
+  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, dgram)) say("FAIL socketpair\n");
+  char msg[300];
+  for (int i = 0; i < 3; i++) { memset(msg, 'a' + i, sizeof msg); send(dgram[0], msg, sizes[i], 0); }
   spawn("A", a);
   spawn("B", b);
   zombie_pid = fork();
@@ -106,12 +141,17 @@ int main(void) {
   for (;;) {
     off_t before = offset();
     wait_poke();
+    unsigned long c0 = *counter;
     check_ids();
+    check_shared();
     r_extra();
     /* A writes one byte after its own poke; give it a moment */
     off_t after = before;
     for (int i = 0; i < 200 && after == before; i++) { usleep(10000); after = offset(); }
     if (after == before + 1) say("PASS R shared offset\n"); else say("FAIL R shared offset %ld -> %ld\n", (long)before, (long)after);
+    /* all nine live processes add one to the shared counter per poke (B3 once continued) */
+    for (int i = 0; i < 300 && *counter < c0 + 9; i++) usleep(10000);
+    if (*counter >= c0 + 9) say("PASS R shared counter %lu\n", *counter); else say("FAIL R shared counter %lu -> %lu\n", c0, *counter);
     say("DONE R\n");
   }
 }
