@@ -29,6 +29,8 @@ export interface DumpOptions {
   pageChecksums?: boolean;
   /** How long to wait for a thread to stop, ms. */
   timeoutMs?: number;
+  /** Page data written so far and an estimate of the total (resident memory), in bytes. */
+  onProgress?: (p: { bytes: number; total: number }) => void;
 }
 
 export interface DumpResult {
@@ -82,6 +84,7 @@ interface CollectArgs {
   links: Map<string, number>;
   /** The parent's memory, dumped already: pages still shared copy-on-write with it are left out. */
   parent?: ParentMemory;
+  progress?: (bytes: number) => void;
 }
 
 function collect(proc: SeizedProcess, args: CollectArgs): { stats: { pages: number; bytes: number }; mem: MemoryState } {
@@ -98,6 +101,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: { pages: numb
     descriptionOf: (fd) => args.descriptions.get(pid)?.get(fd),
     linkCount: (link) => args.links.get(link) ?? 0,
     pages: (id) => objectPages(w, { id, opts }),
+    progress: args.progress,
     warn: (m) => warnings.push(m),
   };
   const resources: Record<string, unknown> = {};
@@ -128,11 +132,12 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
     const links = linkCounts(alive);
     const stats = { pages: 0, bytes: 0 };
     const mems = new Map<number, MemoryState>();
+    const progress = progressOf(alive, opts);
     for (const e of tree.entries) {
       if (e.zombie) continue;
       const parentMem = mems.get(e.ppid);
       const parent = parentMem ? { pid: e.ppid, state: parentMem } : undefined;
-      const { stats: s, mem } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, parent });
+      const { stats: s, mem } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, parent, progress });
       mems.set(e.pid, mem);
       stats.pages += s.pages;
       stats.bytes += s.bytes;
@@ -150,6 +155,26 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
     if (tree && (isErrno(e, 'ESRCH') || !isAlive(pid))) throw new CkptError('NO_PROCESS', `Cannot dump process ${pid}: it exited during the dump`, { cause: e });
     throw e;
   }
+}
+
+/** Progress in bytes against the resident memory of the tree (an estimate: pages shared or file-backed are not written). */
+function progressOf(pids: number[], opts: DumpOptions): ((n: number) => void) | undefined {
+  const report = opts.onProgress;
+  if (!report) return undefined;
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      total += Number(/^RssAnon:\s+(\d+)/m.exec(status)?.[1] ?? 0) * 1024;
+    } catch {
+      // gone: the dump will say so
+    }
+  }
+  let bytes = 0;
+  return (n) => {
+    bytes += n;
+    report({ bytes, total: Math.max(total, bytes) });
+  };
 }
 
 /**

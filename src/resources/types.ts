@@ -60,6 +60,8 @@ export interface DumpContext {
    * on a standard fd whose other end is in the tree is part of it, not inherited.
    */
   linkCount?(link: string): number;
+  /** Called as page data is written, with the bytes just written (for a progress bar). */
+  progress?(bytes: number): void;
   /** The seized process; every thread is stopped. */
   proc: SeizedProcess;
   /** Injected syscalls run in the thread group leader. */

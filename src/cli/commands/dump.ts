@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parsePid } from '../args.js';
 import { formatBytes, ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
+import { dumpProgress } from '../progress.js';
 
 interface DumpFlags {
   tree: number;
@@ -31,12 +32,15 @@ export const dumpCommand: CliCommand = {
       .action(async (f: DumpFlags) => {
         const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
         const { dump } = await import('../../api/dump.js');
+        const bar = await dumpProgress({ enabled: out.level >= 2 });
         try {
-          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums });
+          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums, onProgress: bar.onProgress });
+          bar.stop();
           for (const w of r.warnings) out.warn(w);
           out.say(`dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);
           out.say(`images in ${r.imagesDir}${f.leaveRunning ? `; pid ${r.pid} left running` : ''}`, 3);
         } catch (e) {
+          bar.stop();
           out.error(e);
           throw e;
         }

@@ -48,7 +48,14 @@ function short(pid: number, at: bigint): CkptError {
 }
 
 /** In place: reserve every run, map the reserved region, read into it. */
-function copyInPlace(pid: number, args: { runs: PageRun[]; sink: PageSink; mem: MemFile }): void {
+interface CopyArgs {
+  runs: PageRun[];
+  sink: PageSink;
+  /** Bytes just copied, for progress reports. */
+  onBytes?: (n: number) => void;
+}
+
+function copyInPlace(pid: number, args: CopyArgs & { mem: MemFile }): void {
   const { runs, sink, mem } = args;
   const slots = runs.map((r) => sink.reserve!(r.vaddr, r.len));
   const fd = slots[0]!.fd;
@@ -78,6 +85,7 @@ function copyInPlace(pid: number, args: { runs: PageRun[]; sink: PageSink; mem: 
           if (preadAt(mem.get(), { addr: local[i]!.base, len: remote[i]!.len, pos: remote[i]!.base }) !== remote[i]!.len) throw short(pid, remote[i]!.base);
         }
       }
+      args.onBytes?.(bytes);
       local = [];
       remote = [];
       bytes = 0;
@@ -86,6 +94,7 @@ function copyInPlace(pid: number, args: { runs: PageRun[]; sink: PageSink; mem: 
       const addr = map + BigInt(slots[i]!.fileOffset - base);
       if (r.viaMem) {
         if (preadAt(mem.get(), { addr, len: r.len, pos: r.vaddr }) !== r.len) throw short(pid, r.vaddr);
+        args.onBytes?.(r.len);
         return;
       }
       local.push({ base: addr, len: r.len });
@@ -100,7 +109,7 @@ function copyInPlace(pid: number, args: { runs: PageRun[]; sink: PageSink; mem: 
 }
 
 /** Through a buffer, for sinks that must see the bytes (checksums). */
-function copyBuffered(pid: number, args: { runs: PageRun[]; sink: PageSink; mem: MemFile }): void {
+function copyBuffered(pid: number, args: CopyArgs & { mem: MemFile }): void {
   const buf = Buffer.allocUnsafeSlow(CHUNK);
   for (const r of args.runs) {
     for (let off = 0; off < r.len; off += CHUNK) {
@@ -117,11 +126,12 @@ function copyBuffered(pid: number, args: { runs: PageRun[]; sink: PageSink; mem:
       }
       if (got !== len && readSync(args.mem.get(), data, 0, len, at) !== len) throw short(pid, at);
       args.sink.append(at, data);
+      args.onBytes?.(len);
     }
   }
 }
 
-export function copyPages(pid: number, args: { runs: PageRun[]; sink: PageSink }): void {
+export function copyPages(pid: number, args: CopyArgs): void {
   if (args.runs.length === 0) return;
   const mem = new MemFile(pid);
   try {

@@ -118,7 +118,7 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
   } finally {
     closeSync(pagemapFd);
   }
-  copyPages(ctx.pid, { runs, sink });
+  copyPages(ctx.pid, { runs, sink, onBytes: ctx.progress });
   const bytes = runs.reduce((n, r) => n + r.len, 0);
   return { pages: bytes / PAGE, bytes };
 }
