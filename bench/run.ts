@@ -1,5 +1,8 @@
 /**
- * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases]`
+ * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --only mem,cli,threads,tree,cow]`
+ *
+ * Sections: mem and cli (below), threads (bench/threads.ts), tree (bench/tree.ts) and
+ * cow (bench/cow.ts); all run by default, `--only` picks some, `--no-SECTION` drops one.
  *
  * Dump and restore speed against the raw copy speed of this machine, measured in the
  * same run: for each case a fresh victim is dumped (in-process API, images in
@@ -14,14 +17,15 @@ import { join } from 'node:path';
 import { dump } from '../src/dump/dump.js';
 import { restore } from '../src/restore/restore.js';
 import { kill as sysKill } from '../src/sys/index.js';
-import { reapIfChild, startVictim, waitGone, wrapPid, type Victim } from '../test/helpers/victim.js';
+import { startVictim, waitGone, wrapPid, type Victim } from '../test/helpers/victim.js';
 import { measurePhases, type PhaseTimes } from './phases.js';
+import { reportCow, runCow, type CowResult } from './cow.js';
+import { reportThreads, runThreads, type ThreadsRow } from './threads.js';
+import { reportTree, runTree, type TreeRow } from './tree.js';
+import { MiB, SIGUSR1, cleanupSync, drop, f0, f1, f2, hrMs, livePids, median, rmDir, shmDir, table, track, waitForNew } from './util.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
-const SHM = '/dev/shm';
 const CHUNK = 4 * 1024 * 1024;
-const MiB = 1024 * 1024;
-const SIGUSR1 = 10;
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -29,70 +33,13 @@ const noCli = argv.includes('--no-cli');
 const noPhases = argv.includes('--no-phases');
 const repsArg = argv.indexOf('--reps');
 const reps = (full: number) => (repsArg >= 0 ? Number(argv[repsArg + 1]) : quick ? 1 : full);
-
-// ---- cleanup: every victim pid and every directory we make, even on error or ^C ----
-
-const livePids = new Set<number>();
-const liveDirs = new Set<string>();
-
-function cleanupSync(): void {
-  for (const pid of livePids) {
-    try {
-      sysKill(pid, 9);
-    } catch {
-      // already gone
-    }
-    reapIfChild(pid);
-  }
-  livePids.clear();
-  for (const d of liveDirs) fs.rmSync(d, { recursive: true, force: true });
-  liveDirs.clear();
-}
-process.on('exit', cleanupSync);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    cleanupSync();
-    process.exit(130);
-  });
-}
-
-function track(v: Victim): Victim {
-  livePids.add(v.pid);
-  liveDirs.add(v.dir);
-  return v;
-}
-
-async function drop(v: Victim): Promise<void> {
-  await v.cleanup();
-  livePids.delete(v.pid);
-  liveDirs.delete(v.dir);
-}
-
-function shmDir(tag: string): string {
-  const d = fs.mkdtempSync(join(SHM, `ckpt-bench-${tag}-`));
-  liveDirs.add(d);
-  return d;
-}
-
-function rmDir(d: string): void {
-  fs.rmSync(d, { recursive: true, force: true });
-  liveDirs.delete(d);
-}
-
-// ---- measuring ----
-
-function hrMs(fn: () => void): number {
-  const t0 = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t0) / 1e6;
-}
-
-function median(xs: number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+/** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow; `--only a,b` runs those alone. */
+const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow'] as const;
+type Section = (typeof SECTIONS)[number];
+const onlyArg = argv.indexOf('--only');
+const only = onlyArg >= 0 ? (argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
+for (const o of only) if (!(SECTIONS as readonly string[]).includes(o)) throw new Error(`--only: unknown section ${o} (one of ${SECTIONS.join(', ')})`);
+const want = (s: Section) => only.includes(s) && !argv.includes(`--no-${s}`);
 
 function rssKiB(pid: number): number {
   const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
@@ -126,17 +73,6 @@ function rawCopy(bytes: number, dir: string): RawTimes {
   fs.closeSync(rfd);
   fs.rmSync(file);
   return { write: Number(t1 - t0) / 1e6, writeFsync: Number(t2 - t0) / 1e6, read };
-}
-
-/** Waits for `pattern` in output the victim writes from now on. */
-async function waitForNew(v: Victim, opts: { pattern: RegExp; from: number; timeoutMs?: number }): Promise<string> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 20000);
-  for (;;) {
-    const m = v.output().slice(opts.from).match(opts.pattern);
-    if (m) return m[0];
-    if (Date.now() > deadline) throw new Error(`pid ${v.pid}: no ${opts.pattern} after restore; output:\n${v.output().slice(-500)}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 interface CaseSpec {
@@ -278,19 +214,34 @@ async function runCli(n: number): Promise<CliResult> {
 
 // ---- output ----
 
-const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
-const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
-const f2 = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '-');
-
-function table(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' | ')} |`;
-  return [line(head), `|${w.map((n, i) => (i === 0 ? ` ${'-'.repeat(n)} ` : ` ${'-'.repeat(n - 1)}: `)).join('|')}|`, ...rows.map(line)].join('\n');
+function uptime(): string {
+  return spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
 }
 
-function report(cases: CaseResult[], cli: CliResult, totalMs: number): void {
-  console.log(`\nckpt bench${quick ? ' (--quick)' : ''}: ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}, Node ${process.version}`);
-  console.log('images and raw files in /dev/shm (tmpfs); medians; raw write includes fsync (the page writer fsyncs)\n');
+interface Results {
+  cases: CaseResult[];
+  cli?: CliResult;
+  threads?: ThreadsRow[];
+  tree?: TreeRow[];
+  cow?: CowResult;
+  loadBefore: string;
+  totalMs: number;
+}
+
+function report(res: Results): void {
+  console.log(`\nckpt bench${quick ? ' (--quick)' : ''} [${only.filter((o) => want(o as Section)).join(', ')}]: ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}, Node ${process.version}`);
+  console.log(`load before: ${res.loadBefore}`);
+  if (res.cases.length) reportMem(res.cases);
+  if (res.cli) reportCli(res.cli);
+  if (res.threads) reportThreads(res.threads);
+  if (res.tree) reportTree(res.tree);
+  if (res.cow) reportCow(res.cow);
+  console.log(`\nload after: ${uptime()}`);
+  console.log(`bench took ${(res.totalMs / 1000).toFixed(1)} s`);
+}
+
+function reportMem(cases: CaseResult[]): void {
+  console.log('\nimages and raw files in /dev/shm (tmpfs); medians; raw write includes fsync (the page writer fsyncs)\n');
   const rows = cases.map((c) => {
     const w = median(c.raw.map((r) => r.writeFsync));
     const r = median(c.raw.map((x) => x.read));
@@ -320,6 +271,9 @@ function report(cases: CaseResult[], cli: CliResult, totalMs: number): void {
       ['pread into fresh anonymous memory (= restore preadv)', f1(p.preadFresh)],
     ]));
   }
+}
+
+function reportCli(cli: CliResult): void {
   console.log('\nCLI, small process (counter), wall time of the whole command:');
   if (cli.note) console.log(`  ${cli.note}`);
   else {
@@ -331,26 +285,34 @@ function report(cases: CaseResult[], cli: CliResult, totalMs: number): void {
     ]));
     console.log(`  restored process says ${cli.verified}`);
   }
-  console.log(`\nbench took ${(totalMs / 1000).toFixed(1)} s`);
 }
 
 async function main(): Promise<void> {
   const t0 = performance.now();
+  const loadBefore = uptime();
   const b = spawnSync('node', [join(ROOT, 'scripts/build-victims.mjs')], { stdio: 'inherit' });
   if (b.status !== 0) throw new Error('cannot build the victims');
-  const specs: CaseSpec[] = [
-    { name: 'small (counter)', victim: 'counter', args: [], reps: reps(5), check: 'tick', phases: false },
-    { name: '256 MiB', victim: 'bench-mem', args: ['256'], reps: reps(3), check: 'usr1', phases: quick && !noPhases },
-  ];
-  if (!quick) specs.push({ name: '1 GiB', victim: 'bench-mem', args: ['1024'], reps: reps(3), check: 'usr1', phases: !noPhases });
-  const cases: CaseResult[] = [];
-  for (const s of specs) {
-    process.stderr.write(`bench: ${s.name} x${s.reps}\n`);
-    cases.push(await runCase(s));
+  const res: Results = { cases: [], loadBefore, totalMs: 0 };
+  if (want('mem')) {
+    const specs: CaseSpec[] = [
+      { name: 'small (counter)', victim: 'counter', args: [], reps: reps(5), check: 'tick', phases: false },
+      { name: '256 MiB', victim: 'bench-mem', args: ['256'], reps: reps(3), check: 'usr1', phases: quick && !noPhases },
+    ];
+    if (!quick) specs.push({ name: '1 GiB', victim: 'bench-mem', args: ['1024'], reps: reps(3), check: 'usr1', phases: !noPhases });
+    for (const s of specs) {
+      process.stderr.write(`bench: ${s.name} x${s.reps}\n`);
+      res.cases.push(await runCase(s));
+    }
   }
-  process.stderr.write('bench: CLI\n');
-  const cli: CliResult = noCli ? { note: 'skipped (--no-cli)', nodeStart: [], version: [], dump: [], restore: [], verified: '' } : await runCli(reps(5));
-  report(cases, cli, performance.now() - t0);
+  if (want('cli')) {
+    process.stderr.write('bench: CLI\n');
+    res.cli = noCli ? { note: 'skipped (--no-cli)', nodeStart: [], version: [], dump: [], restore: [], verified: '' } : await runCli(reps(5));
+  }
+  if (want('threads')) res.threads = await runThreads({ reps: reps(3), counts: quick ? [1, 100] : [1, 8, 100, 1000] });
+  if (want('tree')) res.tree = await runTree({ reps: reps(3), sizes: [1, 100] });
+  if (want('cow')) res.cow = await runCow({ reps: reps(3), mib: quick ? 128 : 512, kids: 4 });
+  res.totalMs = performance.now() - t0;
+  report(res);
 }
 
 try {
