@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
 import { isErrno, kill, ptrace, PTRACE_EVENT, PTRACE_O, SysError, wait4, WAIT } from '../sys/index.js';
 import { Undo } from './undo.js';
-import { TaskGoneError, waitStop, type StopStatus } from './wait.js';
+import { sleepSync, TaskGoneError, type StopStatus } from './wait.js';
 
 export interface SeizeOptions {
   /** How long to wait for one thread to stop (ms). */
@@ -73,18 +73,50 @@ export class SeizedProcess {
   }
 }
 
-/** Waits for the interrupt stop of a freshly seized thread, passing through any signal it was about to take. */
-function waitInterruptStop(tid: number, timeoutMs: number): StopStatus {
-  for (;;) {
-    const st = waitStop(tid, { timeoutMs });
-    if (st.event === PTRACE_EVENT.STOP) return st;
-    if (st.event === 0 && st.signal !== (SIGTRAP | 0x80)) {
-      // Signal-delivery stop: hand the signal back; the pending interrupt stops it again right after.
-      ptrace.cont(tid, st.signal);
-      continue;
+/**
+ * Waits for the interrupt stops of freshly seized threads, all at once: each pass polls
+ * every pending thread (WNOHANG), so a thousand threads cost one short sleep, not a
+ * thousand. A signal-delivery stop is handed back; the pending interrupt stops the
+ * thread again right after. A thread that exits is reported as TaskGoneError.
+ */
+function collectStops(tids: number[], timeoutMs: number): Map<number, StopStatus | TaskGoneError> {
+  const out = new Map<number, StopStatus | TaskGoneError>();
+  const pending = new Set(tids);
+  const deadline = Date.now() + timeoutMs;
+  let pause = 0.02;
+  while (pending.size > 0) {
+    let progressed = false;
+    for (const tid of pending) {
+      let st;
+      try {
+        st = wait4(tid, WAIT.ALL | WAIT.NOHANG);
+      } catch (e) {
+        if (!isErrno(e, 'ECHILD') && !isErrno(e, 'ESRCH')) throw e;
+        st = undefined;
+      }
+      if (st?.kind === 'none') continue;
+      progressed = true;
+      if (st?.kind !== 'stopped') {
+        out.set(tid, new TaskGoneError(tid, st));
+        pending.delete(tid);
+      } else if (st.event === PTRACE_EVENT.STOP) {
+        out.set(tid, st);
+        pending.delete(tid);
+      } else {
+        ptrace.cont(tid, st.event === 0 && st.signal !== (SIGTRAP | 0x80) ? st.signal : 0);
+      }
     }
-    ptrace.cont(tid, 0);
+    if (pending.size === 0) break;
+    if (Date.now() > deadline) {
+      throw new CkptError('TIMEOUT', `Cannot stop task ${[...pending][0]}: no stop within ${timeoutMs} ms`);
+    }
+    if (progressed) pause = 0.02;
+    else {
+      sleepSync(pause);
+      pause = Math.min(pause * 2, 2);
+    }
   }
+  return out;
 }
 
 export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProcess {
@@ -116,14 +148,12 @@ export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProces
         seized.push(tid);
         ptrace.interrupt(tid);
       }
-      for (const tid of seized) {
-        try {
-          const stop = waitInterruptStop(tid, timeoutMs);
-          proc.tasks.set(tid, { tid, stop, groupStopped: stop.signal !== SIGTRAP });
-        } catch (e) {
-          if (e instanceof TaskGoneError && tid !== pid) continue; // a thread exited: not part of the process any more
-          throw e;
+      for (const [tid, stop] of collectStops(seized, timeoutMs)) {
+        if (stop instanceof TaskGoneError) {
+          if (tid !== pid) continue; // a thread exited: not part of the process any more
+          throw stop;
         }
+        proc.tasks.set(tid, { tid, stop, groupStopped: stop.signal !== SIGTRAP });
       }
     }
     if (!proc.tasks.has(pid)) throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: it exited`);
