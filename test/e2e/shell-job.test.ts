@@ -1,0 +1,50 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dump } from '../../src/dump/dump.js';
+import { startVictim, waitGone, VICTIM_BIN, killAll, type Victim } from '../helpers/victim.js';
+
+const victims: Victim[] = [];
+const children: ChildProcess[] = [];
+after(async () => {
+  killAll('ttyv');
+  for (const c of children) c.kill('SIGKILL');
+  for (const v of victims) await v.cleanup();
+});
+
+const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
+async function until(f: string, re: RegExp): Promise<RegExpMatchArray> {
+  for (let i = 0; i < 500; i++) {
+    const m = read(f).match(re);
+    if (m) return m;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail(`no ${re} in ${f}:\n${read(f)}`);
+}
+
+test('a job on a terminal comes back on the restoring terminal with --shell-job and counts on', async () => {
+  // script(1) gives each side its own pseudo-terminal, as a shell would.
+  const v = startVictim('/usr/bin/script', { args: ['-qfec', join(VICTIM_BIN, 'ttyv'), 'before.log'] });
+  victims.push(v);
+  const before = join(v.dir, 'before.log');
+  const pid = Number((await until(before, /READY pid=(\d+) tty=\/dev\/pts/))[1]);
+  await until(before, /COUNT 3 PASS/);
+  const dir = join(tmpdir(), `ckpt-shelljob-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  dump(pid, { imagesDir: dir });
+  await waitGone(pid);
+  const last = Math.max(...[...read(before).matchAll(/COUNT (\d+)/g)].map((m) => Number(m[1])));
+
+  const afterLog = join(v.dir, 'after.log');
+  const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+  const restore = `${process.execPath} --import tsx ${cli} restore -D ${dir} --shell-job`;
+  children.push(spawn('/usr/bin/script', ['-qfec', restore, afterLog], { stdio: 'ignore', cwd: new URL('../..', import.meta.url).pathname }));
+  const next = await until(afterLog, /COUNT (\d+) (PASS|FAIL)/);
+  assert.ok(Number(next[1]) > last, `it counts on from ${last} (${next[0]})`);
+  await until(afterLog, new RegExp(`COUNT ${Number(next[1]) + 3} `));
+  assert.doesNotMatch(read(afterLog), /FAIL/, 'its stdin and stdout are a terminal again');
+  rmSync(dir, { recursive: true, force: true });
+});
