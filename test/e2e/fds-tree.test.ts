@@ -12,19 +12,13 @@ import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
-import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
+import { startVictim, waitGone, type Victim, killQuietly } from '../helpers/victim.js';
 
 const victims: Victim[] = [];
 const pids: number[] = [];
 const dirs: string[] = [];
 after(async () => {
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  killQuietly(pids);
   for (const v of victims) await v.cleanup();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });

@@ -6,18 +6,12 @@ import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { readChildren } from '../../src/proc/index.js';
-import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
+import { startVictim, waitGone, type Victim, killQuietly } from '../helpers/victim.js';
 
 const victims: Victim[] = [];
 const workers: number[] = [];
 after(async () => {
-  for (const w of workers) {
-    try {
-      process.kill(w, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  killQuietly(workers);
   for (const v of victims) await v.cleanup();
 });
 

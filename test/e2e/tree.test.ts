@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { findSharing } from '../../src/resources/sharing/index.js';
-import { startVictim, waitGone, type Victim, killAll } from '../helpers/victim.js';
+import { startVictim, waitGone, type Victim, killAll, killQuietly } from '../helpers/victim.js';
 
 const victims: Victim[] = [];
 const pids: number[] = [];
@@ -14,13 +14,7 @@ after(async () => {
   killAll('tree');
   killAll('forker');
 
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  killQuietly(pids);
   for (const v of victims) await v.cleanup();
 });
 

@@ -124,3 +124,14 @@ export function killAll(name: string): void {
     }
   }
 }
+
+/** SIGKILL to each pid that still exists (processes a test learned of, restored or forked). */
+export function killQuietly(pids: Iterable<number>): void {
+  for (const p of pids) {
+    try {
+      sysKill(p, 9);
+    } catch {
+      // gone
+    }
+  }
+}
