@@ -100,6 +100,12 @@ export const NR = {
   shutdown: 48,
   setsockopt: 54,
   getsockopt: 55,
+  clock_gettime: 228,
+  epoll_ctl: 233,
+  timerfd_settime: 286,
+  timerfd_gettime: 287,
+  signalfd4: 289,
+  epoll_create1: 291,
 } as const;
 
 export type SyscallName = keyof typeof NR;
