@@ -14,6 +14,10 @@ import { dumpUnix, unixReopener } from './kinds/unix.js';
 import { dumpMemfd, memfdReopener } from './kinds/memfd.js';
 import { directoryReopener, dumpDirectory, dumpRegular, regularReopener } from './kinds/regular.js';
 import { anonName, unsupported } from './kinds/unsupported.js';
+import { dumpEventfd, eventfdReopener } from './kinds/eventfd.js';
+import { dumpTimerfd, timerfdReopener } from './kinds/timerfd.js';
+import { dumpSignalfd, signalfdReopener } from './kinds/signalfd.js';
+import { dumpEpoll, epollReopener } from './kinds/epoll.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -26,6 +30,8 @@ export interface FdRule {
 
 const isPath = (f: FdFacts) => f.link.startsWith('/');
 const isMemfd = (f: FdFacts) => f.link.startsWith('/memfd:');
+/** `anon_inode:[name]`, the link of an eventfd, timerfd, signalfd, epoll… */
+const isAnon = (name: string) => (f: FdFacts) => f.link === `anon_inode:[${name}]`;
 /** The standard descriptors may be inherited from the restorer when they cannot be reopened. */
 const isStd = (f: FdFacts) => f.fd <= 2;
 
@@ -48,6 +54,11 @@ export const RULES: readonly FdRule[] = [
   { name: 'socket', kind: 'unix', dump: dumpUnix, match: (f) => f.link.startsWith('socket:') },
   { name: 'fifo', kind: 'fifo', dump: dumpFifo, match: (f) => isPath(f) && isFifo(f.stat) },
   { name: 'memfd', kind: 'memfd', dump: dumpMemfd, match: isMemfd },
+  { name: 'eventfd', kind: 'eventfd', dump: dumpEventfd, match: isAnon('eventfd') },
+  { name: 'timerfd', kind: 'timerfd', dump: dumpTimerfd, match: isAnon('timerfd') },
+  { name: 'signalfd', kind: 'signalfd', dump: dumpSignalfd, match: isAnon('signalfd') },
+  { name: 'epoll', kind: 'epoll', dump: dumpEpoll, match: isAnon('eventpoll') },
+  // inotify, fanotify, pidfd, io_uring, perf_event, bpf-map…
   { name: 'anon-inode', kind: 'unsupported', dump: unsupported(anonName), match: (f) => f.link.startsWith('anon_inode:') },
   { name: 'block-device', kind: 'unsupported', dump: unsupported('block devices'), match: (f) => isBlk(f.stat) },
   { name: 'other', kind: 'unsupported', dump: unsupported('files of this kind'), match: () => true },
@@ -67,4 +78,8 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   fifo: fifoReopener,
   unix: unixReopener,
   memfd: memfdReopener,
+  eventfd: eventfdReopener,
+  timerfd: timerfdReopener,
+  signalfd: signalfdReopener,
+  epoll: epollReopener,
 };

@@ -13,6 +13,7 @@ import { closeFd, SysError } from '../../sys/index.js';
 import { grabFd } from '../transfer.js';
 import type { RestoreContext } from '../types.js';
 import { isCloexec } from './flags.js';
+import { restoreEpollWatches } from './kinds/epoll.js';
 import { restoreInherit } from './kinds/inherit.js';
 import { restoreError, type KindRestoreContext, type Reopener, type ReopenKind } from './kinds/kind.js';
 import { REOPENERS } from './registry.js';
@@ -31,6 +32,12 @@ function describe(e: FdEntry): string {
       return `socket:[${e.ino}]`;
     case 'memfd':
       return `/memfd:${e.obj.name ?? ''}`;
+    case 'eventfd':
+    case 'timerfd':
+    case 'signalfd':
+      return `anon_inode:[${e.kind}]`;
+    case 'epoll':
+      return 'anon_inode:[eventpoll]';
     default:
       return e.path;
   }
@@ -95,6 +102,8 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
       throw restoreError(ctx, { fd: e.fd, code: 'SYSCALL', reason: `${err.syscall} of ${describe(e)} failed with ${err.errnoName}`, cause: err });
     }
   }
+  // Epoll watches name the target's own fd numbers: added once all of them are in place.
+  restoreEpollWatches(rc, state.fds);
   // On failure the process is killed anyway; only a finished table must not keep our pidfd.
   rc.target.dispose();
 }

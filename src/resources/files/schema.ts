@@ -104,8 +104,44 @@ export const dupEntry = z.object({ kind: z.literal('dup'), fd: zFd, of: zFd, clo
 /** A memfd: its contents are a shared memory object, saved once even when it is also mapped. */
 export const memfdEntry = z.object({ kind: z.literal('memfd'), ...fileBase, obj: ShmemObject });
 
+/** A timespec as fdinfo prints it: (sec, nsec). */
+const zTimespec = z.object({ sec: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), nsec: z.number().int().min(0).max(999_999_999) });
+const zU64 = zBig.refine((v) => v >= 0n && v < 1n << 64n, 'expected an unsigned 64-bit integer');
+
+/** An eventfd (`anon_inode:[eventfd]`): its counter and whether it reads in semaphore mode. */
+export const eventfdEntry = z.object({
+  kind: z.literal('eventfd'),
+  ...streamBase,
+  count: zU64.refine((v) => v <= 0xfffffffffffffffen, 'an eventfd count is at most 2^64-2'),
+  semaphore: z.boolean(),
+});
+/**
+ * A timerfd (`anon_inode:[timerfd]`): its clock, the time left until it next expires
+ * (relative, whatever flags it was set with), its interval, and the expirations not read yet.
+ */
+export const timerfdEntry = z.object({
+  kind: z.literal('timerfd'),
+  ...streamBase,
+  clockid: z.number().int().min(0).max(15),
+  /** timerfd_settime flags: TFD_TIMER_ABSTIME (1), TFD_TIMER_CANCEL_ON_SET (2). */
+  settime: z.number().int().min(0).max(3),
+  value: zTimespec,
+  interval: zTimespec,
+  ticks: zU64,
+});
+/** A signalfd (`anon_inode:[signalfd]`): the signals it reads (bit n-1 = signal n). */
+export const signalfdEntry = z.object({ kind: z.literal('signalfd'), ...streamBase, sigmask: zU64 });
+/** One epoll watch: the watched fd's number in this process, its event mask (EPOLLET… included) and user data. */
+export const epollWatch = z.object({ tfd: zFd, events: z.number().int().min(0).max(0xffffffff), data: zU64 });
+/**
+ * An epoll instance (`anon_inode:[eventpoll]`) and the watches on fds of this process;
+ * they are added back once every fd of the process is in place.
+ */
+export const epollEntry = z.object({ kind: z.literal('epoll'), ...streamBase, watches: z.array(epollWatch).max(1 << 20) });
+
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
+  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry,
 ]);
 
 export const filesSchema = z
@@ -145,4 +181,5 @@ export type EntryOf<K extends FdKindName> = Extract<FdEntry, { kind: K }>;
 export type PipeObject = z.output<typeof pipeObject>;
 export type UnixObject = z.output<typeof unixObject>;
 export type Payload = z.output<typeof payload>;
+export type EpollWatch = z.output<typeof epollWatch>;
 export type FilesState = z.output<typeof filesSchema>;

@@ -12,7 +12,9 @@ import type { DumpObjects } from '../objects.js';
 import type { EntryOf, FdEntry, PipeObject, UnixObject } from '../schema.js';
 import type { TargetFds } from '../target.js';
 
-export type ReopenKind = 'reg' | 'dir' | 'deleted' | 'chr' | 'pipe' | 'fifo' | 'unix' | 'memfd';
+export type ReopenKind =
+  | 'reg' | 'dir' | 'deleted' | 'chr' | 'pipe' | 'fifo' | 'unix' | 'memfd'
+  | 'eventfd' | 'timerfd' | 'signalfd' | 'epoll';
 
 export interface KindDumpContext {
   ctx: DumpContext;
