@@ -1,7 +1,9 @@
 /* The anon_inode fd kinds: an eventfd (count 5), a semaphore eventfd (count 3), a
  * timerfd armed for 3 s with a 500 ms interval, a signalfd for SIGUSR2 (blocked, one
  * pending), and an epoll watching the eventfd (EPOLLIN, data 0x1234) and a pipe read
- * end holding 3 bytes (EPOLLIN|EPOLLET, data 0x5678). On SIGUSR1 it checks them all,
+ * end holding 3 bytes (EPOLLIN|EPOLLET, data 0x5678); also a one-shot timerfd that
+ * expired once and was not read, and a second epoll whose only watch is on an fd
+ * closed since (the dump warns about it). On SIGUSR1 it checks them all,
  * printing "PASS name" or "FAIL name: why" per check, then "DONE". */
 #include "victim.h"
 #include <fcntl.h>
@@ -13,7 +15,7 @@
 static volatile sig_atomic_t go;
 static void on_usr1(int s) { (void)s; go = 1; }
 
-static int efd, esem, tfd, sfd, ep, pp[2];
+static int efd, esem, tfd, tfd1, sfd, ep, ep2, pp[2];
 
 static void report(const char *name, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void report(const char *name, int ok, const char *fmt, ...) {
@@ -81,6 +83,11 @@ static void check_timerfd(void) {
   uint64_t ticks = 0;
   double t0 = now_s();
   ssize_t n = read(tfd, &ticks, 8); /* blocking: at most ~3 s */
+  uint64_t once = 0;
+  n = read(tfd1, &once, 8);
+  r = timerfd_gettime(tfd1, &its);
+  report("timerfd-expired", n == 8 && once == 1 && r == 0 && its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0,
+         "the expired one-shot timer read %zd, %llu ticks", n, (unsigned long long)once);
   report("timerfd-read", n == 8 && ticks >= 1, "read gave %zd, %llu ticks after %.2f s", n, (unsigned long long)ticks, now_s() - t0);
 }
 
@@ -114,6 +121,16 @@ int main(void) {
     say("SETUP FAIL epoll %s\n", strerror(errno));
     return 1;
   }
+  tfd1 = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+  struct itimerspec shot = {.it_value = {0, 1000000}};
+  if (tfd1 < 0 || timerfd_settime(tfd1, 0, &shot, NULL)) return 1;
+  usleep(20000);
+  /* A watch on a closed fd: the pipe lives on as pp[0], so the kernel keeps the watch. */
+  ep2 = epoll_create1(0);
+  int gone = dup(pp[0]);
+  struct epoll_event e3 = {.events = EPOLLIN, .data.u64 = 7};
+  if (ep2 < 0 || gone < 0 || epoll_ctl(ep2, EPOLL_CTL_ADD, gone, &e3)) return 1;
+  close(gone);
   say("READY pid=%d\n", getpid());
   while (!go) pause();
   check_epoll(); /* before the eventfd is read: it must still be ready */
