@@ -8,6 +8,7 @@
  * with its original registers, so that on resume the kernel itself decides whether an
  * interrupted syscall restarts (-ERESTART*), exactly as after SIGSTOP/SIGCONT.
  */
+import { readFileSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
 import {
   ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, type Arg, type Regs, signed, encodeRegs, REG_NAMES,
@@ -21,6 +22,29 @@ const PAGE = 4096;
 /** Byte offsets in user_regs_struct. */
 const REG = Object.fromEntries(REG_NAMES.map((n, i) => [n, i * 8])) as Record<(typeof REG_NAMES)[number], number>;
 const ARG_REGS = [REG.rdi, REG.rsi, REG.rdx, REG.r10, REG.r8, REG.r9];
+
+/**
+ * loop: load rax, rdi, rsi, rdx, r10, r8, r9 from the entry at rbx; syscall; store rax
+ * at rbx+56; stop if it is an error; rbx += 64; loop while --r12; then int3.
+ */
+const BATCH_STUB = Buffer.from([
+  0x48, 0x8b, 0x03, 0x48, 0x8b, 0x7b, 0x08, 0x48, 0x8b, 0x73, 0x10, 0x48, 0x8b, 0x53, 0x18, 0x4c, 0x8b, 0x53, 0x20,
+  0x4c, 0x8b, 0x43, 0x28, 0x4c, 0x8b, 0x4b, 0x30, 0x0f, 0x05, 0x48, 0x89, 0x43, 0x38, 0x48, 0x3d, 0x01, 0xf0, 0xff,
+  0xff, 0x73, 0x09, 0x48, 0x83, 0xc3, 0x40, 0x49, 0xff, 0xcc, 0x75, 0xce, 0xcc,
+]);
+/** The table of calls and the code live in the last BATCH_TAIL bytes of the scratch area. */
+const BATCH_TAIL = 4096;
+const BATCH_MAX = (BATCH_TAIL - 128) / 64;
+const BATCH_SCRATCH = 16384;
+
+function ignoresSigtrap(tid: number): boolean {
+  try {
+    const ign = /^SigIgn:\s*([0-9a-f]+)/m.exec(readFileSync(`/proc/${tid}/status`, 'utf8'))?.[1];
+    return ign !== undefined && ((BigInt(`0x${ign}`) >> 4n) & 1n) === 1n;
+  } catch {
+    return true;
+  }
+}
 
 export interface TraceEvent {
   event: number;
@@ -49,6 +73,9 @@ export class RemoteTask {
   /** The scratch area belongs to another RemoteTask of the same process (see shareScratch). */
   private borrowed = false;
   private injected = false;
+  /** Calls queued by batch(), run together with one stop. */
+  private queue: { nr: number; args: readonly Arg[]; name: string }[] | undefined;
+  private arena = 0;
   private finished = false;
   count = 0;
 
@@ -76,8 +103,12 @@ export class RemoteTask {
   }
 
   /** Runs syscall nr with args; returns the raw (signed) result, -errno on failure. */
-  raw(nr: number, args: readonly Arg[] = []): bigint {
+  raw(nr: number, args: readonly Arg[] = [], name = `syscall ${nr}`): bigint {
     if (this.finished) throw new CkptError('INTERNAL', `Cannot inject into task ${this.tid}: session finished`);
+    if (this.queue) {
+      this.queue.push({ nr, args, name });
+      return 0n;
+    }
     const buf = this.regsBuf;
     buf.writeBigUInt64LE(BigInt(nr), REG.rax);
     buf.writeBigUInt64LE(0xffffffffffffffffn, REG.orig_rax);
@@ -107,7 +138,7 @@ export class RemoteTask {
 
   /** Runs a syscall and throws a SysError naming it if it fails. */
   call(nr: number, args: readonly Arg[], name: string): bigint {
-    const r = this.raw(nr, args);
+    const r = this.raw(nr, args, name);
     if (r < 0n && r > -4096n) throw new SysError(`${name} (injected)`, Number(-r), this.tid);
     return r;
   }
@@ -127,20 +158,21 @@ export class RemoteTask {
 
   /** A scratch area of at least `size` bytes in the target, for syscall arguments. */
   scratch(size: number): bigint {
+    if (this.queue) return this.arenaSlice(size);
     if (size <= this.scratchSize) return this.scratchAddr;
     if (this.scratchAddr !== 0n && !this.borrowed) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
     this.borrowed = false;
     const len = Math.ceil(size / PAGE) * PAGE;
-    // PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS (|MAP_FIXED_NOREPLACE at the hint)
+    // MAP_PRIVATE|MAP_ANONYMOUS (|MAP_FIXED_NOREPLACE at the hint); executable for batch()'s code.
     const flags = this.scratchHint === 0n ? 0x22 : 0x22 | 0x100000;
-    this.scratchAddr = BigInt.asUintN(64, this.call(NR.mmap, [this.scratchHint, len, 3, flags, -1, 0], 'mmap'));
+    this.scratchAddr = BigInt.asUintN(64, this.call(NR.mmap, [this.scratchHint, len, 7, flags, -1, 0], 'mmap'));
     this.scratchSize = len;
     return this.scratchAddr;
   }
 
   /** Copies data into scratch memory (at `offset`) and returns its address in the target. */
   put(data: Buffer, offset = 0): bigint {
-    const base = this.scratch(offset + data.length) + BigInt(offset);
+    const base = this.queue ? this.arenaSlice(data.length) : this.scratch(offset + data.length) + BigInt(offset);
     this.write(base, data);
     return base;
   }
@@ -168,7 +200,80 @@ export class RemoteTask {
   }
 
   read(addr: bigint, len: number): Buffer {
+    if (this.queue) throw new CkptError('INTERNAL', `Cannot read task ${this.tid} memory inside a batch: the calls have not run yet`);
     return readMemory(this.tid, addr, len);
+  }
+
+  /**
+   * Runs the syscalls `fn` makes (through call/raw/put/scratch) together: they are
+   * queued, then executed by a few bytes of code in the scratch area that loops over
+   * a table of calls and stops with int3 after the last, or at the first error, which
+   * is then thrown as call() would. One stop instead of two per call. Only for calls
+   * whose results are not used (each returns 0n while queued) and that need no memory
+   * read back; a process that ignores SIGTRAP (int3 would reset that) gets them one by one.
+   */
+  batch(fn: () => void): void {
+    if (this.queue) return fn();
+    this.scratch(BATCH_SCRATCH);
+    this.queue = [];
+    this.arena = 0;
+    let queued: NonNullable<typeof this.queue>;
+    try {
+      fn();
+    } finally {
+      queued = this.queue;
+      this.queue = undefined;
+    }
+    if (queued.length === 0) return;
+    if (queued.length > BATCH_MAX || ignoresSigtrap(this.tid)) {
+      for (const q of queued) this.call(q.nr, q.args, q.name);
+      return;
+    }
+    this.runBatch(queued);
+  }
+
+  private arenaSlice(size: number): bigint {
+    const at = this.arena;
+    this.arena += Math.ceil(Math.max(size, 1) / 64) * 64;
+    if (this.arena > this.scratchSize - BATCH_TAIL) throw new CkptError('INTERNAL', `Cannot batch syscalls in task ${this.tid}: arguments exceed the scratch area`);
+    return this.scratchAddr + BigInt(at);
+  }
+
+  private runBatch(queued: { nr: number; args: readonly Arg[]; name: string }[]): void {
+    const table = this.scratchAddr + BigInt(this.scratchSize - BATCH_TAIL);
+    const code = this.scratchAddr + BigInt(this.scratchSize - BATCH_STUB.length);
+    const t = Buffer.alloc(queued.length * 64);
+    queued.forEach((q, i) => {
+      t.writeBigUInt64LE(BigInt(q.nr), i * 64);
+      for (let k = 0; k < 6; k++) t.writeBigUInt64LE(BigInt.asUintN(64, BigInt(q.args[k] ?? 0)), i * 64 + 8 + k * 8);
+    });
+    this.write(table, t);
+    this.write(code, BATCH_STUB);
+    const buf = this.regsBuf;
+    buf.writeBigUInt64LE(code, REG.rip);
+    buf.writeBigUInt64LE(table, REG.rbx);
+    buf.writeBigUInt64LE(BigInt(queued.length), REG.r12);
+    buf.writeBigUInt64LE(0xffffffffffffffffn, REG.orig_rax);
+    ptrace.setRegsRaw(this.tid, buf);
+    buf.writeBigUInt64LE(this.savedRegs.rbx, REG.rbx);
+    buf.writeBigUInt64LE(this.savedRegs.r12, REG.r12);
+    this.injected = true;
+    this.count += queued.length;
+    ptrace.cont(this.tid);
+    for (;;) {
+      const st = waitStop(this.tid);
+      if (st.event === 0 && st.signal === SIGTRAP) break;
+      if (st.event === PTRACE_EVENT.STOP) {
+        ptrace.cont(this.tid);
+        continue;
+      }
+      throw new CkptError('INTERNAL', `Cannot run batched syscalls in task ${this.tid}: unexpected stop (signal ${st.signal}, event ${st.event})`);
+    }
+    const results = readMemory(this.tid, table, t.length);
+    queued.forEach((q, i) => {
+      const r = results.readBigInt64LE(i * 64 + 56);
+      if (r < 0n && r > -4096n) throw new SysError(`${q.name} (injected)`, Number(-r), this.tid);
+    });
   }
 
   /** Frees the scratch area and returns the thread to its original registers and mask, stopped. */

@@ -95,3 +95,34 @@ test('seizing a PID that does not exist is a clear error', () => {
 test('seizing a kernel thread is refused', () => {
   assert.throws(() => seizeProcess(2), { code: 'KERNEL_THREAD' });
 });
+
+test('batched injected syscalls run together and stop at the first failure, which is reported', async () => {
+  const v = startVictim('counter');
+  victims.push(v);
+  await v.waitFor(/TICK/);
+  const comm = () => readFileSync(`/proc/${v.pid}/comm`, 'utf8').trim();
+  const proc = seizeProcess(v.pid);
+  try {
+    const task = new RemoteTask(v.pid, { site: findSyscallSite(v.pid) });
+    task.batch(() => {
+      task.call(NR.getpid, [], 'getpid');
+      task.call(NR.prctl, [15 /* PR_SET_NAME */, task.put(Buffer.from('batched\0'))], 'prctl');
+    });
+    assert.equal(comm(), 'batched');
+    assert.throws(
+      () => task.batch(() => {
+        task.call(NR.munmap, [1, 4096], 'munmap');
+        task.call(NR.prctl, [15, task.put(Buffer.from('never\0'))], 'prctl');
+      }),
+      /munmap \(injected\) on pid \d+: EINVAL/,
+    );
+    assert.equal(comm(), 'batched', 'nothing after the failing call ran');
+    assert.equal(task.call(NR.getpid, [], 'getpid'), BigInt(v.pid), 'single injections work after a batch');
+    task.finish();
+  } finally {
+    proc.release();
+  }
+  const seen = lastTick(v);
+  await v.waitFor(new RegExp(`TICK pid=\\d+ counter=(?!${seen}\\b)\\d+`));
+  assert.ok(lastTick(v) >= seen, 'the victim carries on unharmed');
+});

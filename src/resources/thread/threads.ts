@@ -65,15 +65,18 @@ export function restoreThread(ctx: RestoreContext, thread: ThreadCpu): BuiltThre
   remote.shareScratch(r);
   const tctx: RestoreContext = { ...ctx, remote };
   const saved = thread.resources ?? {};
-  for (const m of perThread()) {
-    if (!(m.name in saved)) continue;
-    const parsed = m.schema.safeParse(saved[m.name]);
-    if (!parsed.success) throw new CkptError('BAD_IMAGE', `Cannot restore thread ${thread.tid}: its ${m.name} state is invalid`);
-    m.restore(tctx, parsed.data);
-  }
-  if (thread.comm !== undefined) {
-    remote.call(NR.prctl, [15 /* PR_SET_NAME */, remote.put(Buffer.from(`${thread.comm.slice(0, 15)}\0`), 0)], 'prctl(PR_SET_NAME)');
-  }
+  // None of these calls needs a result: run them with one stop (RemoteTask.batch).
+  remote.batch(() => {
+    for (const m of perThread()) {
+      if (!(m.name in saved)) continue;
+      const parsed = m.schema.safeParse(saved[m.name]);
+      if (!parsed.success) throw new CkptError('BAD_IMAGE', `Cannot restore thread ${thread.tid}: its ${m.name} state is invalid`);
+      m.restore(tctx, parsed.data);
+    }
+    if (thread.comm !== undefined) {
+      remote.call(NR.prctl, [15 /* PR_SET_NAME */, remote.put(Buffer.from(`${thread.comm.slice(0, 15)}\0`), 0)], 'prctl(PR_SET_NAME)');
+    }
+  });
   const mask = saved['sigmask'] ? finalSigmask(saved['sigmask'] as SigmaskState) : 0n;
   return { remote, thread, mask };
 }
