@@ -4,7 +4,7 @@
  * `show` also tells whether a set is readable. 64-bit values become hex strings.
  */
 import { ImageReader, PAGE_SIZE, type InventoryEntry } from '../images/index.js';
-import { coreImage, mmImage, TOOL_IMAGE } from '../resources/images.js';
+import { coreImage, mmImage, TOOL_IMAGE, type TreeEntry } from '../resources/images.js';
 import type { MemoryState, Vma } from '../resources/memory/state.js';
 import { RESOURCES } from '../resources/registry.js';
 
@@ -22,8 +22,12 @@ export interface ShowVma {
 
 export interface ShowThread {
   tid: number;
+  /** The thread's name (threads other than the leader). */
+  comm?: string;
   regs: Record<string, string>;
   xstateBytes: number;
+  /** Per-thread state (signal mask, own pending signals, altstack, futex pointers, rseq). */
+  resources?: Record<string, unknown>;
 }
 
 export interface ShowProcess {
@@ -43,7 +47,7 @@ export interface ShowReport {
   dir: string;
   format: string;
   inventory: InventoryEntry[];
-  process: { tool: string; rootPid: number; pids: number[]; kernel: string; createdAt: string };
+  process: { tool: string; rootPid: number; pids: number[]; tree: TreeEntry[]; kernel: string; createdAt: string };
   processes: ShowProcess[];
 }
 
@@ -91,8 +95,10 @@ function showProcess(r: ImageReader, pid: number): ShowProcess {
     core: {
       threads: core.threads.map((t) => ({
         tid: t.tid,
+        comm: t.comm,
         regs: Object.fromEntries(Object.entries(t.regs).map(([k, v]) => [k, hex(BigInt.asUintN(64, v as bigint))])),
         xstateBytes: Buffer.from(t.xstate, 'base64').length,
+        resources: t.resources ? showResources(t.resources) : undefined,
       })),
       resources: showResources(core.resources),
     },
@@ -117,7 +123,8 @@ export function show(dir: string): ShowReport {
       format: `${r.version.major}.${r.version.minor}`,
       inventory: r.list(),
       process: tool,
-      processes: tool.pids.map((pid) => showProcess(r, pid)),
+      // Zombies have only their tree entry (with the exit status): it is in `process.tree`.
+      processes: tool.tree.filter((e) => !e.zombie).map((e) => showProcess(r, e.pid)),
     };
   } finally {
     r.close();

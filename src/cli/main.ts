@@ -32,6 +32,11 @@ export function buildProgram(): Command {
 export async function main(argv: readonly string[]): Promise<void> {
   // The bundle ships .map files; commands load after this, so their stacks name src/ lines.
   if (process.env.CKPT_DEBUG === '1') process.setSourceMapsEnabled(true);
+  // `ckpt show DIR | head`: a reader that goes away is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   try {
     await buildProgram().parseAsync([...argv], { from: 'user' });
   } catch (e) {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
+import { show } from '../../src/api/show.js';
 import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
 
 const victims: Victim[] = [];
@@ -27,6 +28,9 @@ for (const n of [8, 100]) {
     dirs.push(dir);
     rmSync(dir, { recursive: true });
     dump(v.pid, { imagesDir: dir });
+    const threads = show(dir).processes[0]!.core.threads;
+    assert.equal(threads.length, n + 1, 'show lists every thread');
+    assert.ok(threads.slice(1).every((t) => /^worker-\d+$/.test(t.comm ?? '') && t.resources?.['sigmask']), 'with its name and saved state');
     await waitGone(v.pid);
     const lastTick = Number([...v.output().matchAll(/TICK (\d+) /g)].at(-1)![1]);
     const r = restore({ imagesDir: dir });

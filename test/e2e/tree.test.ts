@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
+import { show } from '../../src/api/show.js';
 import { findSharing } from '../../src/resources/sharing/index.js';
 import { startVictim, waitGone, type Victim, killAll, killQuietly } from '../helpers/victim.js';
 
@@ -42,6 +43,10 @@ test('a tree of 10 processes (3 levels, 2 sessions, 3 groups, a zombie, a stoppe
   rmSync(dir, { recursive: true, force: true });
   const d = dump(v.pid, { imagesDir: dir });
   assert.equal(d.processes, 10);
+  const shown = show(dir);
+  assert.equal(shown.process.tree.length, 10);
+  assert.equal(shown.processes.length, 9, 'show decodes the nine live processes');
+  assert.equal(shown.process.tree.filter((e) => e.zombie?.status === 42 << 8).length, 1, 'and lists the zombie with its status');
   for (const p of procs) await waitGone(p.pid);
   await waitGone(Number(v.output().match(/ZOMBIE (\d+)/)![1]));
   const mark = v.output().length;

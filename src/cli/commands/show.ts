@@ -31,9 +31,17 @@ function groupVmas(vmas: ShowVma[]): string[][] {
 // Enough to see what a set holds at a glance; --json has everything.
 function summary(r: ShowReport): string[] {
   const lines = [`${r.dir}: ckpt image format ${r.format}, ${r.inventory.length} files, dumped ${r.process.createdAt} on Linux ${r.process.kernel}`];
+  const zombies = r.process.tree.filter((e) => e.zombie);
+  if (r.process.tree.length > 1) lines.push(`tree of ${r.process.tree.length} processes (${zombies.length} zombie(s)), root ${r.process.rootPid}`);
+  for (const z of zombies) lines.push(`pid ${z.pid}: zombie of ${z.ppid}, wait status ${z.zombie!.status}`);
   for (const p of r.processes) {
     const t = p.core.threads[0];
-    lines.push(`pid ${p.pid}: ${p.mm.exe ?? '?'}, ${p.core.threads.length} thread(s), rip ${t?.regs.rip ?? '?'}`);
+    const e = r.process.tree.find((x) => x.pid === p.pid);
+    const ids = e ? `, ppid ${e.ppid || '-'}, pgid ${e.pgid}, sid ${e.sid}${e.stopped ? ', stopped' : ''}` : '';
+    lines.push(`pid ${p.pid}: ${p.mm.exe ?? '?'}, ${p.core.threads.length} thread(s), rip ${t?.regs.rip ?? '?'}${ids}`);
+    for (const th of p.core.threads) {
+      lines.push(`  thread ${th.tid}${th.comm ? ` (${th.comm})` : ''}: rip ${th.regs.rip}, rsp ${th.regs.rsp}, fs_base ${th.regs.fs_base}, xsave ${th.xstateBytes} bytes`);
+    }
     lines.push(`  memory: ${p.mm.vmas.length} areas, ${p.pagemap.pages} pages (${formatBytes(p.pagemap.bytes)}) in ${p.pagemap.runs} runs`);
     for (const l of table(groupVmas(p.mm.vmas))) lines.push(`    ${l}`);
     lines.push(`  resources: ${Object.keys(p.core.resources).join(', ')}`);
