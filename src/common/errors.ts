@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'PERMISSION' // we lack a privilege the operation needs
   | 'BAD_IMAGE' // an image is missing, truncated, corrupted, or of another format
   | 'PID_TAKEN' // a PID needed at restore is in use
+  | 'ADDRESS_IN_USE' // a socket address needed at restore is taken
   | 'FILE_CHANGED' // a file the image refers to differs from the one seen at dump
   | 'TIMEOUT'
   | 'IO' // reading or writing a file of ours failed (disk full, I/O error, read-only fs)

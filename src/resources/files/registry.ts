@@ -11,6 +11,7 @@ import { dumpInherit, isTty } from './kinds/inherit.js';
 import type { DumpFn, Reopener, ReopenKind } from './kinds/kind.js';
 import { dumpFifo, dumpPipe, fifoReopener, pipeReopener } from './kinds/pipe.js';
 import { dumpUnix, unixReopener } from './kinds/unix.js';
+import { dumpInet, inetReopener, isInetSocket } from './kinds/inet.js';
 import { dumpMemfd, memfdReopener } from './kinds/memfd.js';
 import { directoryReopener, dumpDirectory, dumpRegular, regularReopener } from './kinds/regular.js';
 import { anonName, unsupported } from './kinds/unsupported.js';
@@ -50,6 +51,7 @@ export const RULES: readonly FdRule[] = [
   { name: 'std-pipe', kind: 'pipe', dump: dumpPipe, match: (f) => isStd(f) && f.link.startsWith('pipe:') && f.inTree === true },
   { name: 'std-other', kind: 'inherit', dump: dumpInherit, match: isStd },
   { name: 'pipe', kind: 'pipe', dump: dumpPipe, match: (f) => f.link.startsWith('pipe:') },
+  { name: 'inet', kind: 'inet', dump: dumpInet, match: isInetSocket },
   // Unix socketpairs; other sockets are refused by dumpUnix, which knows which they are.
   { name: 'socket', kind: 'unix', dump: dumpUnix, match: (f) => f.link.startsWith('socket:') },
   { name: 'fifo', kind: 'fifo', dump: dumpFifo, match: (f) => isPath(f) && isFifo(f.stat) },
@@ -82,4 +84,5 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   timerfd: timerfdReopener,
   signalfd: signalfdReopener,
   epoll: epollReopener,
+  inet: inetReopener,
 };

@@ -30,6 +30,7 @@ function describe(e: FdEntry): string {
       return `pipe:[${e.ino}]`;
     case 'unix':
       return `socket:[${e.ino}]`;
+    case 'inet': return `${e.protocol === 6 ? 'TCP' : 'UDP'} socket`;
     case 'memfd':
       return `/memfd:${e.obj.name ?? ''}`;
     case 'eventfd':

@@ -139,9 +139,55 @@ export const epollWatch = z.object({ tfd: zFd, events: z.number().int().min(0).m
  */
 export const epollEntry = z.object({ kind: z.literal('epoll'), ...streamBase, watches: z.array(epollWatch).max(1 << 20) });
 
+/** An IPv4/IPv6 socket address: the raw address in hex (8 or 32 digits) and the port. */
+export const inetAddr = z
+  .object({
+    family: z.union([z.literal(2), z.literal(10)]),
+    addr: z.string().regex(/^([0-9a-f]{8}|[0-9a-f]{32})$/),
+    port: z.number().int().min(0).max(65535),
+    flowinfo: z.number().int().min(0).max(0xffffffff).optional(),
+    scope: z.number().int().min(0).max(0xffffffff).optional(),
+  })
+  .refine((a) => a.addr.length === (a.family === 2 ? 8 : 32), 'address length does not match the family');
+/** A socket option that differed from a fresh socket's (only the ones kinds/inet.ts knows are set back). */
+export const inetOpt = z.object({ level: z.number().int().min(0).max(0xffff), name: z.number().int().min(0).max(0xffff), value: z.number().int() });
+/** The TCP_REPAIR state of an established connection: sequence numbers, queued data, options, window. */
+export const tcpRepairState = z.object({
+  sendSeq: z.number().int().min(0).max(0xffffffff),
+  recvSeq: z.number().int().min(0).max(0xffffffff),
+  /** Sent but not acknowledged, then not yet sent: the whole send queue. */
+  sendQueue: payload,
+  /** Bytes of the send queue not yet sent (the rest was sent and awaits acknowledgement). */
+  unsent: z.number().int().min(0),
+  recvQueue: payload,
+  mss: z.number().int().min(0).max(0xffff),
+  sndWscale: z.number().int().min(0).max(14).optional(),
+  rcvWscale: z.number().int().min(0).max(14).optional(),
+  sack: z.boolean(),
+  timestamps: z.boolean(),
+  /** TCP_REPAIR_WINDOW: snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup (u32 each), as saved. */
+  window: z.array(z.number().int().min(0).max(0xffffffff)).length(5).optional(),
+  /** TCP_TIMESTAMP at dump (the restored socket's clock is shifted to go on from it). */
+  timestamp: z.number().int().min(0).max(0xffffffff).optional(),
+});
+/** A TCP or UDP socket (IPv4/IPv6): listener, bound/unbound, connected UDP, or established TCP (`tcp`). */
+export const inetEntry = z.object({
+  kind: z.literal('inet'),
+  ...streamBase,
+  family: z.union([z.literal(2), z.literal(10)]),
+  protocol: z.union([z.literal(6), z.literal(17)]),
+  state: z.enum(['bound', 'listen', 'connected', 'established']),
+  /** Absent when unbound (bound to the wildcard address with port 0). */
+  local: inetAddr.optional(),
+  peer: inetAddr.optional(),
+  backlog: z.number().int().min(0).max(0x7fffffff).optional(),
+  opts: z.array(inetOpt).max(64),
+  tcp: tcpRepairState.optional(),
+});
+
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
-  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry,
+  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry,
 ]);
 
 export const filesSchema = z
@@ -182,4 +228,6 @@ export type PipeObject = z.output<typeof pipeObject>;
 export type UnixObject = z.output<typeof unixObject>;
 export type Payload = z.output<typeof payload>;
 export type EpollWatch = z.output<typeof epollWatch>;
+export type InetOpt = z.output<typeof inetOpt>;
+export type TcpRepairState = z.output<typeof tcpRepairState>;
 export type FilesState = z.output<typeof filesSchema>;

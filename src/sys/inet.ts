@@ -1,0 +1,188 @@
+/**
+ * IPv4/IPv6 sockets in this process: socket, bind, listen, connect, getsockname and
+ * getpeername with sockaddr_in/sockaddr_in6 codecs, getsockopt into a buffer, and the
+ * NETLINK_SOCK_DIAG INET_DIAG dump (state, queues, inode) of TCP and UDP sockets.
+ */
+import { call, callNum } from './call.js';
+import { addressOf } from './native.js';
+import { NR } from './nr.js';
+import { recv, send, SOCK } from './socket.js';
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const IPPROTO = { IP: 0, TCP: 6, UDP: 17, IPV6: 41 } as const;
+export const SO_INET = { TYPE: 3, REUSEADDR: 2, BROADCAST: 6, KEEPALIVE: 9, REUSEPORT: 15, PROTOCOL: 38, DOMAIN: 39 } as const;
+export const TCP_OPT = {
+  NODELAY: 1, MAXSEG: 2, KEEPIDLE: 4, KEEPINTVL: 5, KEEPCNT: 6, INFO: 11, QUICKACK: 12,
+  REPAIR: 19, REPAIR_QUEUE: 20, QUEUE_SEQ: 21, REPAIR_OPTIONS: 22, REPAIR_WINDOW: 29, USER_TIMEOUT: 18,
+} as const;
+/** TCP states (include/net/tcp_states.h). */
+export const TCP_STATE = { ESTABLISHED: 1, TIME_WAIT: 6, CLOSE: 7, LISTEN: 10 } as const;
+
+const NR_INET = { connect: 42, accept4: 288, bind: 49, listen: 50, getsockname: 51, getpeername: 52, getxattr: 191 } as const;
+
+/** An IPv4 or IPv6 socket address; `addr` is the raw address bytes in hex (8 or 32 digits). */
+export interface InetAddr {
+  family: typeof AF_INET | typeof AF_INET6;
+  addr: string;
+  port: number;
+  flowinfo?: number;
+  scope?: number;
+}
+
+export function encodeSockaddr(a: InetAddr): Buffer {
+  const raw = Buffer.from(a.addr, 'hex');
+  if (a.family === AF_INET) {
+    const b = Buffer.alloc(16);
+    b.writeUInt16LE(AF_INET, 0);
+    b.writeUInt16BE(a.port, 2);
+    raw.copy(b, 4, 0, 4);
+    return b;
+  }
+  const b = Buffer.alloc(28);
+  b.writeUInt16LE(AF_INET6, 0);
+  b.writeUInt16BE(a.port, 2);
+  b.writeUInt32BE(a.flowinfo ?? 0, 4);
+  raw.copy(b, 8, 0, 16);
+  b.writeUInt32LE(a.scope ?? 0, 24);
+  return b;
+}
+
+export function decodeSockaddr(b: Buffer): InetAddr | undefined {
+  const fam = b.readUInt16LE(0);
+  if (fam === AF_INET) return { family: AF_INET, port: b.readUInt16BE(2), addr: b.subarray(4, 8).toString('hex') };
+  if (fam === AF_INET6) {
+    const a: InetAddr = { family: AF_INET6, port: b.readUInt16BE(2), addr: b.subarray(8, 24).toString('hex') };
+    const flow = b.readUInt32BE(4);
+    const scope = b.readUInt32LE(24);
+    if (flow) a.flowinfo = flow;
+    if (scope) a.scope = scope;
+    return a;
+  }
+  return undefined;
+}
+
+/** "127.0.0.1:80", "[::1]:80" */
+export function formatAddr(a: InetAddr): string {
+  const raw = Buffer.from(a.addr, 'hex');
+  if (a.family === AF_INET) return `${[...raw].join('.')}:${a.port}`;
+  const groups = Array.from({ length: 8 }, (_, i) => raw.readUInt16BE(i * 2));
+  // The longest run of two or more zero groups becomes "::".
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = (g: number[]) => g.map((x) => x.toString(16)).join(':');
+  const s = best < 0 ? hex(groups) : `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLen))}`;
+  return `[${s}]:${a.port}`;
+}
+
+export function inetSocket(family: number, type: number, protocol: number): number {
+  return callNum(NR.socket, [family, type | SOCK.CLOEXEC, protocol], { name: 'socket' });
+}
+
+export function bindInet(fd: number, a: InetAddr): void {
+  const sa = encodeSockaddr(a);
+  call(NR_INET.bind, [fd, addressOf(sa), sa.length], { name: 'bind' });
+}
+
+export function connectInet(fd: number, a: InetAddr): void {
+  const sa = encodeSockaddr(a);
+  call(NR_INET.connect, [fd, addressOf(sa), sa.length], { name: 'connect' });
+}
+
+export function listenSocket(fd: number, backlog: number): void {
+  call(NR_INET.listen, [fd, backlog], { name: 'listen' });
+}
+
+function nameCall(nr: number, fd: number, what: string): InetAddr | undefined {
+  const b = Buffer.alloc(128);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(b.length);
+  call(nr, [fd, addressOf(b), addressOf(len)], { name: what });
+  return decodeSockaddr(b);
+}
+
+export const getsockname = (fd: number) => nameCall(NR_INET.getsockname, fd, 'getsockname');
+export const getpeername = (fd: number) => nameCall(NR_INET.getpeername, fd, 'getpeername');
+
+/** getsockopt into a buffer of `size` bytes; returns the bytes the kernel wrote. */
+export function getsockoptBuf(fd: number, opt: { level: number; name: number; size: number }): Buffer {
+  const buf = Buffer.alloc(opt.size);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(opt.size);
+  call(NR.getsockopt, [fd, opt.level, opt.name, addressOf(buf), addressOf(len)], { name: `getsockopt(${opt.level}, ${opt.name})` });
+  return buf.subarray(0, len.readUInt32LE(0));
+}
+
+export function setsockoptBuf(fd: number, opt: { level: number; name: number; value: Buffer }): void {
+  call(NR.setsockopt, [fd, opt.level, opt.name, addressOf(opt.value), opt.value.length], { name: `setsockopt(${opt.level}, ${opt.name})` });
+}
+
+/** The `system.sockprotoname` xattr of a socket inode reached by path ("TCP", "UDPv6", "UNIX"…), or undefined. */
+export function sockProtoName(path: string): string | undefined {
+  const p = Buffer.from(`${path}\0`);
+  const name = Buffer.from('system.sockprotoname\0');
+  const out = Buffer.alloc(64);
+  try {
+    const n = callNum(NR_INET.getxattr, [addressOf(p), addressOf(name), addressOf(out), out.length], { name: 'getxattr' });
+    return out.subarray(0, n).toString('latin1').replace(/\0+$/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+export interface InetDiag {
+  family: number;
+  state: number;
+  ino: number;
+  rqueue: number;
+  wqueue: number;
+  sport: number;
+  dport: number;
+}
+
+const NETLINK_SOCK_DIAG = 4;
+const SOCK_DIAG_BY_FAMILY = 20;
+
+/** Every socket of `family`/`protocol` in this network namespace (INET_DIAG, all states). */
+export function inetDiagAll(family: number, protocol: number): InetDiag[] {
+  const fd = callNum(NR.socket, [16, SOCK.DGRAM | SOCK.CLOEXEC, NETLINK_SOCK_DIAG], { name: 'socket(NETLINK_SOCK_DIAG)' });
+  try {
+    const req = Buffer.alloc(16 + 56);
+    req.writeUInt32LE(req.length, 0);
+    req.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4);
+    req.writeUInt16LE(1 | 0x300, 6); // NLM_F_REQUEST | NLM_F_DUMP
+    req.writeUInt32LE(1, 8);
+    req.writeUInt8(family, 16);
+    req.writeUInt8(protocol, 17);
+    req.writeUInt32LE(0xffffffff, 20); // idiag_states: all
+    send(fd, req);
+    const out: InetDiag[] = [];
+    const buf = Buffer.alloc(1 << 16);
+    for (;;) {
+      const n = recv(fd, buf);
+      if (n === 0) return out;
+      for (let off = 0; off + 16 <= n; ) {
+        const len = buf.readUInt32LE(off);
+        const type = buf.readUInt16LE(off + 4);
+        if (type === 3) return out; // NLMSG_DONE
+        if (type === 2) throw new Error(`sock_diag: error ${-buf.readInt32LE(off + 16)}`); // NLMSG_ERROR
+        const m = off + 16;
+        out.push({
+          family: buf.readUInt8(m), state: buf.readUInt8(m + 1),
+          sport: buf.readUInt16BE(m + 4), dport: buf.readUInt16BE(m + 6),
+          rqueue: buf.readUInt32LE(m + 56), wqueue: buf.readUInt32LE(m + 60), ino: buf.readUInt32LE(m + 68),
+        });
+        if (len < 16) break;
+        off += (len + 3) & ~3;
+      }
+    }
+  } finally {
+    call(NR.close, [fd], { name: 'close' });
+  }
+}

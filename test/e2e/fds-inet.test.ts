@@ -1,0 +1,87 @@
+/**
+ * TCP listeners (IPv4, IPv6) and UDP sockets through the real engine: the restored
+ * sockets have their addresses, options and flags, accept new connections and carry
+ * datagrams (fd-inet.c checks itself). A connection left in a listener's accept queue
+ * is warned about at dump; a restore while the original still holds the port fails
+ * with ADDRESS_IN_USE.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, createServer } from 'node:net';
+import { statSync, truncateSync } from 'node:fs';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
+import { kill, SIG } from '../../src/sys/index.js';
+import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
+
+const cleanups = useCleanups();
+
+/** Connects to host:port and resolves with everything the server sent before closing. */
+function fetchReply(host: string, port: number): { reply: Promise<string>; ready: Promise<void> } {
+  const s = connect({ host, port });
+  let got = '';
+  s.on('data', (d) => (got += d.toString()));
+  const ready = new Promise<void>((res, rej) => { s.once('connect', () => res()); s.once('error', rej); });
+  // The victim resets each connection after answering (no TIME_WAIT on its ports): close comes after an error.
+  s.on('error', () => {});
+  const reply = new Promise<string>((res) => s.once('close', () => res(got)));
+  return { reply, ready };
+}
+
+async function check(v: Victim, ports: { l4: number; l6: number }, n: number): Promise<string> {
+  const a = fetchReply('127.0.0.1', ports.l4);
+  const b = fetchReply('::1', ports.l6);
+  await Promise.all([a.ready, b.ready]);
+  kill(v.pid, SIG.SIGUSR1);
+  await v.waitFor(new RegExp(`(CHECK [^\\n]*\\n[^]*?){${n}}`));
+  const lines = [...v.output().matchAll(/^CHECK .*$/gm)].map((x) => x[0]);
+  assert.equal(await a.reply, 'OK4');
+  assert.equal(await b.reply, 'OK6');
+  return lines[n - 1]!;
+}
+
+test('TCP listeners and UDP sockets keep their addresses, options and flags', async () => {
+  const v = startVictim('fd-inet');
+  cleanups.push(() => v.cleanup());
+  const m = await v.waitFor(/PORTS l4=(\d+) l6=(\d+) u1=(\d+) u2=(\d+)/);
+  await v.waitFor(/READY pid=\d+/);
+  const ports = { l4: Number(m[1]), l6: Number(m[2]) };
+  const dir = cleanups.tempDir('ckpt-inet-img-');
+
+  // A connection nobody accepts: it cannot be carried over, and the dump says so.
+  const pending = connect({ host: '127.0.0.1', port: ports.l4 });
+  pending.on('error', () => {});
+  cleanups.push(() => void pending.destroy());
+  await new Promise((r) => pending.once('connect', r));
+  const r = dump(v.pid, { imagesDir: dir, leaveRunning: true });
+  assert.equal(r.warnings.length, 1, r.warnings.join('\n'));
+  assert.match(r.warnings[0]!, /fd \d+ of process \d+ \(127\.0\.0\.1:\d+\): 1 connection\(s\) waiting to be accepted are lost/);
+  const logAtDump = statSync(v.log).size;
+
+  // The leaveRunning dump left the original working (and accepts the pending one too).
+  assert.equal(await check(v, ports, 1), 'CHECK PASS');
+  pending.destroy();
+  await v.kill();
+  await waitGone(v.pid);
+  truncateSync(v.log, logAtDump);
+
+  // Someone else took the IPv6 port meanwhile: the restore cannot bind it, and says which.
+  const squatter = createServer();
+  await new Promise<void>((res) => squatter.listen({ host: '::1', port: ports.l6, ipv6Only: true }, res));
+  assert.throws(() => restore({ imagesDir: dir }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'ADDRESS_IN_USE', e.message);
+    assert.match(e.message, new RegExp(`^Cannot restore fd \\d+ of process ${v.pid}: \\[::1\\]:${ports.l6} is in use$`));
+    return true;
+  });
+  await new Promise((res) => squatter.close(res));
+  await waitGone(v.pid);
+
+  const res = restore({ imagesDir: dir });
+  const rv = wrapPid(res.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.equal(rv.pid, v.pid);
+  assert.deepEqual(res.warnings, []);
+  assert.equal(await check(rv, ports, 1), 'CHECK PASS');
+  assert.equal(await check(rv, ports, 2), 'CHECK PASS');
+});
