@@ -17,6 +17,12 @@ export const TCP_OPT = {
   REPAIR: 19, REPAIR_QUEUE: 20, QUEUE_SEQ: 21, REPAIR_OPTIONS: 22, REPAIR_WINDOW: 29, USER_TIMEOUT: 18,
 } as const;
 /** TCP states (include/net/tcp_states.h). */
+/** SIOCINQ, SIOCOUTQ, SIOCOUTQNSD: bytes in the receive queue, the send queue, and not yet sent. */
+export const SIOC = { INQ: 0x541b, OUTQ: 0x5411, OUTQNSD: 0x894b } as const;
+export const TCP_REPAIR_Q = { NO: 0, RECV: 1, SEND: 2 } as const;
+/** TCP_REPAIR values: on, off (with a window probe), off without the probe. */
+export const REPAIR = { ON: 1, OFF: 0, OFF_NO_WP: -1 } as const;
+export const TCP_TIMESTAMP = 24;
 export const TCP_STATE = { ESTABLISHED: 1, TIME_WAIT: 6, CLOSE: 7, LISTEN: 10 } as const;
 
 const NR_INET = { connect: 42, accept4: 288, bind: 49, listen: 50, getsockname: 51, getpeername: 52, getxattr: 191 } as const;
@@ -144,6 +150,9 @@ export interface InetDiag {
   wqueue: number;
   sport: number;
   dport: number;
+  /** Raw addresses in hex (8 digits for IPv4, 32 for IPv6). */
+  src: string;
+  dst: string;
 }
 
 const NETLINK_SOCK_DIAG = 4;
@@ -176,6 +185,8 @@ export function inetDiagAll(family: number, protocol: number): InetDiag[] {
         out.push({
           family: buf.readUInt8(m), state: buf.readUInt8(m + 1),
           sport: buf.readUInt16BE(m + 4), dport: buf.readUInt16BE(m + 6),
+          src: buf.subarray(m + 8, m + (family === AF_INET ? 12 : 24)).toString('hex'),
+          dst: buf.subarray(m + 24, m + (family === AF_INET ? 28 : 40)).toString('hex'),
           rqueue: buf.readUInt32LE(m + 56), wqueue: buf.readUInt32LE(m + 60), ino: buf.readUInt32LE(m + 68),
         });
         if (len < 16) break;

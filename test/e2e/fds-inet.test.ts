@@ -1,7 +1,8 @@
 /**
- * TCP listeners (IPv4, IPv6) and UDP sockets through the real engine: the restored
- * sockets have their addresses, options and flags, accept new connections and carry
- * datagrams (fd-inet.c checks itself). A connection left in a listener's accept queue
+ * TCP listeners (IPv4, IPv6), UDP sockets and a TCP connection with bytes in flight
+ * both ways, through the real engine: the restored sockets have their addresses,
+ * options and flags, accept new connections, carry datagrams, and the connection
+ * delivers exactly its bytes and then new ones (fd-inet.c checks itself). A connection left in a listener's accept queue
  * is warned about at dump; a restore while the original still holds the port fails
  * with ADDRESS_IN_USE.
  */
@@ -41,42 +42,54 @@ async function check(v: Victim, ports: { l4: number; l6: number }, n: number): P
   return lines[n - 1]!;
 }
 
-test('TCP listeners and UDP sockets keep their addresses, options and flags', async () => {
+async function startInet(): Promise<{ v: Victim; ports: { l4: number; l6: number } }> {
   const v = startVictim('fd-inet');
   cleanups.push(() => v.cleanup());
   const m = await v.waitFor(/PORTS l4=(\d+) l6=(\d+) u1=(\d+) u2=(\d+)/);
   await v.waitFor(/READY pid=\d+/);
-  const ports = { l4: Number(m[1]), l6: Number(m[2]) };
-  const dir = cleanups.tempDir('ckpt-inet-img-');
+  return { v, ports: { l4: Number(m[1]), l6: Number(m[2]) } };
+}
 
+test('a leave-running dump leaves the sockets working, TCP connections in flight included', async () => {
+  const { v, ports } = await startInet();
+  const r = dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-inet-img-'), leaveRunning: true });
+  assert.deepEqual(r.warnings, []);
+  // The connection was in repair mode during the dump: it is back to normal, its bytes all there.
+  assert.equal(await check(v, ports, 1), 'CHECK PASS');
+  assert.equal(await check(v, ports, 2), 'CHECK PASS');
+});
+
+test('TCP listeners, UDP sockets and a TCP connection keep their addresses, options, flags and bytes', async () => {
+  const { v, ports } = await startInet();
+  const dir = cleanups.tempDir('ckpt-inet-img-');
   // A connection nobody accepts: it cannot be carried over, and the dump says so.
   const pending = connect({ host: '127.0.0.1', port: ports.l4 });
   pending.on('error', () => {});
   cleanups.push(() => void pending.destroy());
   await new Promise((r) => pending.once('connect', r));
-  const r = dump(v.pid, { imagesDir: dir, leaveRunning: true });
+  const logAtDump = statSync(v.log).size;
+  const r = dump(v.pid, { imagesDir: dir });
   assert.equal(r.warnings.length, 1, r.warnings.join('\n'));
   assert.match(r.warnings[0]!, /fd \d+ of process \d+ \(127\.0\.0\.1:\d+\): 1 connection\(s\) waiting to be accepted are lost/);
-  const logAtDump = statSync(v.log).size;
-
-  // The leaveRunning dump left the original working (and accepts the pending one too).
-  assert.equal(await check(v, ports, 1), 'CHECK PASS');
   pending.destroy();
-  await v.kill();
   await waitGone(v.pid);
   truncateSync(v.log, logAtDump);
 
   // Someone else took the IPv6 port meanwhile: the restore cannot bind it, and says which.
   const squatter = createServer();
   await new Promise<void>((res) => squatter.listen({ host: '::1', port: ports.l6, ipv6Only: true }, res));
-  assert.throws(() => restore({ imagesDir: dir }), (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'ADDRESS_IN_USE', e.message);
-    assert.match(e.message, new RegExp(`^Cannot restore fd \\d+ of process ${v.pid}: \\[::1\\]:${ports.l6} is in use$`));
-    return true;
-  });
-  await new Promise((res) => squatter.close(res));
+  try {
+    assert.throws(() => restore({ imagesDir: dir }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'ADDRESS_IN_USE', e.message);
+      assert.match(e.message, new RegExp(`^Cannot restore fd \\d+ of process ${v.pid}: \\[::1\\]:${ports.l6} is in use$`));
+      return true;
+    });
+  } finally {
+    await new Promise((res) => squatter.close(res));
+  }
   await waitGone(v.pid);
 
+  // The dump killed the original with its connection in repair mode: no FIN, no TIME_WAIT.
   const res = restore({ imagesDir: dir });
   const rv = wrapPid(res.pid, v.dir, v.log);
   cleanups.push(() => rv.kill());

@@ -2,7 +2,9 @@
  * "PORTS l4=N l6=N u1=N u2=N". On SIGUSR1 it checks its sockets kept their addresses,
  * options and flags, accepts one connection on each listener (the test connects
  * first) and answers "OK4"/"OK6" on it, and sends a datagram each way between the UDP
- * sockets. Prints "CHECK PASS" or "CHECK FAIL: why". */
+ * sockets. A TCP connection within the process (client tc, accepted ts) has bytes in
+ * flight both ways: the first check reads them (exact bytes and order), every check
+ * then sends new data both ways. Prints "CHECK PASS" or "CHECK FAIL: why". */
 #include "victim.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -16,7 +18,8 @@ static void on_usr1(int s) { (void)s; go = 1; }
 static char fail[4096];
 #define CHECK(c, ...) do { if (!(c) && !fail[0]) snprintf(fail, sizeof fail, __VA_ARGS__); } while (0)
 
-static int l4, l6, u1, u2;
+static int l4, l6, u1, u2, tc, ts, checks, to_client;
+#define TO_SERVER 3000
 static struct sockaddr_storage n_l4, n_l6, n_u1, n_u2, p_u2;
 
 static int opt(int fd, int level, int name) {
@@ -76,6 +79,46 @@ static void udp_pair(void) {
   CHECK(r == 4 && memcmp(b, "pong", 4) == 0, "udp: u2 got %zd bytes", r);
 }
 
+static unsigned char pat(int seed, int i) { return (unsigned char)(seed * 31 + i * 7 + i / 251); }
+
+static void read_exact(int fd, int n, int seed, const char *what) {
+  static unsigned char b[1 << 20];
+  int have = 0;
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  while (have < n) {
+    if (poll(&p, 1, 5000) != 1) { CHECK(0, "%s: %d of %d bytes, then nothing", what, have, n); return; }
+    ssize_t r = recv(fd, b + have, n - have, MSG_DONTWAIT);
+    if (r <= 0) { CHECK(0, "%s: recv %zd after %d of %d bytes (%s)", what, r, have, n, strerror(errno)); return; }
+    have += r;
+  }
+  for (int i = 0; i < n; i++) if (b[i] != pat(seed, i)) { CHECK(0, "%s: byte %d differs", what, i); return; }
+  char c;
+  CHECK(recv(fd, &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN, "%s: more bytes than sent", what);
+}
+
+static int write_pat(int fd, int n, int seed) {
+  static unsigned char b[1 << 20];
+  for (int i = 0; i < n; i++) b[i] = pat(seed, i);
+  int off = 0;
+  while (off < n) {
+    ssize_t r = send(fd, b + off, n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (r <= 0) break;
+    off += r;
+  }
+  return off;
+}
+
+static void tcp_pair(void) {
+  if (checks++ == 0) {
+    read_exact(ts, TO_SERVER, 70, "tcp client->server in flight");
+    read_exact(tc, to_client, 71, "tcp server->client in flight");
+  }
+  CHECK(write_pat(tc, 1000, 72) == 1000, "tcp: client send: %s", strerror(errno));
+  read_exact(ts, 1000, 72, "tcp client->server new");
+  CHECK(write_pat(ts, 2000, 73) == 2000, "tcp: server send: %s", strerror(errno));
+  read_exact(tc, 2000, 73, "tcp server->client new");
+}
+
 int main(void) {
   signal(SIGUSR1, on_usr1);
   int one = 1, rcv = 65536;
@@ -102,10 +145,24 @@ int main(void) {
   if (connect(u2, (struct sockaddr *)&n_u1, sizeof(struct sockaddr_in))) { say("SETUP FAIL u2 %s\n", strerror(errno)); return 1; }
   name_of(l4, &n_l4);
   name_of(l6, &n_l6);
+  /* A connection within the process, with bytes in flight both ways: the client's small
+   * receive buffer leaves part of what the server sends in the server's send queue. */
+  int small = 4096;
+  tc = socket(AF_INET, SOCK_STREAM, 0);
+  setsockopt(tc, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  if (connect(tc, (struct sockaddr *)&n_l4, sizeof(struct sockaddr_in))) { say("SETUP FAIL tc %s\n", strerror(errno)); return 1; }
+  struct pollfd lp = {.fd = l4, .events = POLLIN};
+  poll(&lp, 1, 5000);
+  ts = accept(l4, NULL, NULL);
+  if (ts < 0) { say("SETUP FAIL ts %s\n", strerror(errno)); return 1; }
+  if (write_pat(tc, TO_SERVER, 70) != TO_SERVER) { say("SETUP FAIL tc write\n"); return 1; }
+  to_client = write_pat(ts, 200000, 71);
+  usleep(50000);
   name_of(u2, &n_u2);
   socklen_t plen = sizeof p_u2;
   getpeername(u2, (struct sockaddr *)&p_u2, &plen);
   int rcv6 = opt(l6, SOL_SOCKET, SO_RCVBUF);
+  say("TCP to_client=%d\n", to_client);
   say("PORTS l4=%d l6=%d u1=%d u2=%d\n", port_of(&n_l4), port_of(&n_l6), port_of(&n_u1), port_of(&n_u2));
   say("READY pid=%d\n", getpid());
   for (;;) {
@@ -135,6 +192,7 @@ int main(void) {
     accept_all(l4, "OK4", "l4");
     accept_all(l6, "OK6", "l6");
     udp_pair();
+    tcp_pair();
     if (fail[0]) say("CHECK FAIL: %s\n", fail);
     else say("CHECK PASS\n");
   }

@@ -138,7 +138,9 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
     if (state === TCP_STATE.ESTABLISHED) {
       const peer = getpeername(local);
       if (!peer || !base.local) throw unsupported(f, 'an established TCP connection without addresses');
-      return { ...base, state: 'established', peer, tcp: dumpEstablished(dc, f, { fd: local, local: base.local, peer }) };
+      // Buffer sizes of a connection differ from a fresh socket's by autotuning: setting them would lock them.
+      const opts = base.opts.filter((o) => !(o.level === SOL_SOCKET && (o.name === SO.SNDBUF || o.name === SO.RCVBUF)));
+      return { ...base, opts, state: 'established', peer, tcp: dumpEstablished(dc, f, { fd: local, local: base.local, peer }) };
     }
     throw unsupported(f, `TCP sockets in state ${state} (neither listening, established nor closed) are not supported yet`);
   } finally {
@@ -184,7 +186,8 @@ function inUse(pid: number, e: EntryOf<'inet'>, cause: unknown): CkptError {
   try {
     const on = inetDiagAll(e.family, e.protocol).filter((d) => d.sport === e.local?.port);
     if (e.protocol === IPPROTO.TCP && on.length > 0 && on.every((d) => d.state === TCP_STATE.TIME_WAIT)) {
-      why = ' (by connections in TIME_WAIT, left by the original; the socket had no SO_REUSEADDR)';
+      const reuse = e.opts.some((o) => o.level === SOL_SOCKET && o.name === SO_INET.REUSEADDR && o.value);
+      why = ` (by connections in TIME_WAIT left by the original${reuse ? '' : ', and the socket has no SO_REUSEADDR'})`;
     }
   } catch {
     // no diag: the plain message
@@ -201,6 +204,8 @@ export const inetReopener: LocalReopener<'inet'> = {
       for (const o of e.opts) setOpt(fd, o);
       if (e.state === 'established') {
         restoreEstablished(rc, { e, fd });
+        // Leaving repair mode resets SO_REUSEADDR: the options go on again.
+        for (const o of e.opts) setOpt(fd, o);
       } else if (e.local) {
         // A TCP port may still have connections of the dead original in TIME_WAIT: bind as
         // SO_REUSEADDR does (a live listener on the port still refuses), then put the option back.
