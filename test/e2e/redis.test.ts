@@ -1,0 +1,115 @@
+/**
+ * redis-server, a real program with a TCP listener, an epoll loop and background
+ * threads: keys set before the dump are there after restore, a counter goes on, and a
+ * client connection kept open across the dump and restore (its peer, the test, is
+ * outside the dumped tree) carries on. Skipped when redis-server is not installed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
+import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
+
+const REDIS = '/usr/bin/redis-server';
+const cleanups = useCleanups();
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen({ host: '127.0.0.1', port: 0 }, r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** A minimal RESP client: one command at a time, replies as strings (bulk, simple, integer, error). */
+class Resp {
+  private buf = '';
+  private waiting: ((s: string) => void) | undefined;
+  constructor(readonly sock: Socket) {
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      this.buf += d;
+      this.pump();
+    });
+  }
+  static async open(port: number): Promise<Resp> {
+    const s = connect({ host: '127.0.0.1', port });
+    await new Promise<void>((res, rej) => { s.once('connect', res); s.once('error', rej); });
+    return new Resp(s);
+  }
+  private pump(): void {
+    if (!this.waiting) return;
+    const m = /^([+\-:])(.*)\r\n/.exec(this.buf) ?? /^\$(-1)\r\n/.exec(this.buf);
+    let reply: string | undefined;
+    let used = 0;
+    if (m) {
+      reply = m[1] === '-1' ? '(nil)' : m[1] === '-' ? `ERR ${m[2]}` : m[2];
+      used = m[0].length;
+    } else {
+      const b = /^\$(\d+)\r\n/.exec(this.buf);
+      if (b && this.buf.length >= b[0].length + Number(b[1]) + 2) {
+        reply = this.buf.slice(b[0].length, b[0].length + Number(b[1]));
+        used = b[0].length + Number(b[1]) + 2;
+      }
+    }
+    if (reply === undefined) return;
+    this.buf = this.buf.slice(used);
+    const w = this.waiting;
+    this.waiting = undefined;
+    w(reply);
+  }
+  cmd(...args: string[]): Promise<string> {
+    const p = new Promise<string>((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`no reply to ${args.join(' ')}`)), 10_000);
+      this.waiting = (s) => { clearTimeout(t); res(s); };
+    });
+    this.sock.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+    this.pump();
+    return p;
+  }
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+test('redis-server keeps its keys and counts on after dump and restore', { skip: existsSync(REDIS) ? false : `${REDIS} is not installed (apt-get install redis-server)` }, async () => {
+  const port = await freePort();
+  const v = startVictim(REDIS, { args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'notice'] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/Ready to accept connections/, 20_000);
+  const c = await Resp.open(port);
+  assert.equal(await c.cmd('SET', 'greeting', 'hello'), 'OK');
+  assert.equal(await c.cmd('RPUSH', 'list', 'a', 'b', 'c'), '3');
+  assert.equal(await c.cmd('INCR', 'counter'), '1');
+  c.close();
+  // A connection that stays open across the dump and restore: its peer (we) is outside the tree.
+  const kept = await Resp.open(port);
+  assert.equal(await kept.cmd('INCR', 'counter'), '2');
+  await new Promise((r) => setTimeout(r, 100));
+
+  const dir = cleanups.tempDir('ckpt-redis-img-');
+  const d = dump(v.pid, { imagesDir: dir });
+  assert.equal(d.warnings.length, 1, d.warnings.join('\n'));
+  assert.match(d.warnings[0]!, new RegExp(`the TCP connection 127\\.0\\.0\\.1:${port} → 127\\.0\\.0\\.1:\\d+ goes to a peer outside the dump`));
+  await waitGone(v.pid);
+  const res = restore({ imagesDir: dir });
+  const rv = wrapPid(res.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.deepEqual(res.warnings, []);
+
+  const c2 = await Resp.open(port);
+  assert.equal(await c2.cmd('GET', 'greeting'), 'hello');
+  assert.equal(await c2.cmd('LINDEX', 'list', '2'), 'c');
+  assert.equal(await c2.cmd('INCR', 'counter'), '3');
+  // The kept connection resumes where it was.
+  assert.equal(await kept.cmd('INCR', 'counter'), '4');
+  assert.equal(await kept.cmd('GET', 'greeting'), 'hello');
+  c2.close();
+  kept.close();
+  const c3 = await Resp.open(port);
+  assert.equal(await c3.cmd('PING'), 'PONG');
+  c3.close();
+});
