@@ -142,7 +142,8 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
       const opts = base.opts.filter((o) => !(o.level === SOL_SOCKET && (o.name === SO.SNDBUF || o.name === SO.RCVBUF)));
       return { ...base, opts, state: 'established', peer, tcp: dumpEstablished(dc, f, { fd: local, local: base.local, peer }) };
     }
-    throw unsupported(f, `TCP sockets in state ${state} (neither listening, established nor closed) are not supported yet`);
+    const names = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING'];
+    throw unsupported(f, `TCP sockets in state ${names[state] ?? state} (${formatAddr(name)}: connecting or half-closed) are not supported yet`);
   } finally {
     closeFd(local);
   }
