@@ -1,4 +1,4 @@
-import { test, after } from 'node:test';
+import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,9 +10,11 @@ import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
 
 const victims: Victim[] = [];
 const dirs: string[] = [];
-after(async () => {
-  for (const v of victims) await v.cleanup();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+// After each test, not at the end: a victim left running (the thread churner above
+// all) would eat through the 32768 PIDs here and take a TID a later test restores.
+afterEach(async () => {
+  for (const v of victims.splice(0)) await v.cleanup();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 const taskIds = (pid: number) => readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b);

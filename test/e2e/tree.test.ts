@@ -1,4 +1,4 @@
-import { test, after } from 'node:test';
+import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,12 +11,12 @@ import { startVictim, waitGone, type Victim, killAll, killQuietly } from '../hel
 
 const victims: Victim[] = [];
 const pids: number[] = [];
-after(async () => {
+// After each test: the forker would otherwise eat PIDs that a later test restores.
+afterEach(async () => {
   killAll('tree');
   killAll('forker');
-
-  killQuietly(pids);
-  for (const v of victims) await v.cleanup();
+  killQuietly(pids.splice(0));
+  for (const v of victims.splice(0)) await v.cleanup();
 });
 
 const state = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0];

@@ -43,7 +43,7 @@ export function reapIfChild(pid: number): void {
   }
 }
 
-export async function waitGone(pid: number, timeoutMs = 5000): Promise<void> {
+export async function waitGone(pid: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (existsSync(`/proc/${pid}`)) {
     reapIfChild(pid);
