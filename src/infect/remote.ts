@@ -277,13 +277,20 @@ export class RemoteTask {
   }
 
   /** Frees the scratch area and returns the thread to its original registers and mask, stopped. */
-  finish(opts: { regs?: Regs; mask?: bigint } = {}): void {
+  /**
+   * `direct`: set the registers where the thread stands (a syscall-exit or trap stop)
+   * instead of going back to an interrupt stop first, which saves a round trip. The
+   * kernel then applies no syscall-restart logic, so the caller must pass registers
+   * already rewound for a restart (see resources/thread/cpu.ts): right for a thread
+   * that did not exist before (restore), never for one that runs on after a dump.
+   */
+  finish(opts: { regs?: Regs; mask?: bigint; direct?: boolean } = {}): void {
     if (this.finished) return;
     if (this.scratchAddr !== 0n) {
       if (!this.borrowed) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
       this.scratchAddr = 0n;
     }
-    if (this.injected) {
+    if (this.injected && !opts.direct) {
       // Back into an interrupt stop inside the signal path (see the file comment).
       ptrace.interrupt(this.tid);
       ptrace.cont(this.tid);

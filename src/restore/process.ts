@@ -5,7 +5,7 @@
 import { ptrace } from '../sys/index.js';
 import type { RemoteTask } from '../infect/index.js';
 import { restoreMemory } from '../resources/memory/restore.js';
-import { restoreXstate, resumeRegs } from '../resources/thread/cpu.js';
+import { restoreXstate, resumeRegs, rewoundRegs } from '../resources/thread/cpu.js';
 import { restoreThread, type BuiltThread } from '../resources/thread/threads.js';
 import type { Phase } from '../resources/registry.js';
 import type { RestoreContext } from '../resources/types.js';
@@ -51,7 +51,8 @@ export function loadRegisters(b: BuiltProcess): void {
   b.remote.finish({ regs: resumeRegs(cpu.regs), mask: b.img.mask });
   restoreXstate(b.img.pid, cpu);
   for (const t of b.threads) {
-    t.remote.finish({ regs: resumeRegs(t.thread.regs), mask: t.mask });
+    // A new thread: its interrupted syscall is rewound here, saving a stop per thread.
+    t.remote.finish({ regs: rewoundRegs(t.thread.regs), mask: t.mask, direct: true });
     restoreXstate(t.thread.tid, t.thread);
   }
 }
