@@ -30,17 +30,17 @@ function threadComm(pid: number, tid: number): string | undefined {
 export function dumpThread(ctx: DumpContext, tid: number): ThreadCpu {
   const remote = new RemoteTask(tid, { site: ctx.remote.site });
   remote.shareScratch(ctx.remote);
+  // The thread gets its registers back when the process is released (a leave-running
+  // or failed dump); a dump that kills the process skips that round trip per thread.
+  ctx.proc.undo.push(`restore registers of thread ${tid}`, () => remote.finish());
   const tctx: DumpContext = { ...ctx, remote };
   const resources: Record<string, unknown> = {};
-  try {
-    for (const m of perThread()) resources[m.name] = m.dump(tctx);
-  } finally {
-    remote.finish();
-  }
+  for (const m of perThread()) resources[m.name] = m.dump(tctx);
   // The shared queue is the process's: saved once, with the leader.
   const p = resources['pending'] as PendingState | undefined;
   if (p) p.shared = [];
-  return { ...dumpCpu(tid), comm: threadComm(ctx.pid, tid), resources };
+  // Registers as they were before we borrowed the thread; injection leaves the xsave area alone.
+  return { ...dumpCpu(tid), regs: remote.savedRegs, comm: threadComm(ctx.pid, tid), resources };
 }
 
 export interface BuiltThread {
