@@ -75,6 +75,8 @@ export class RemoteTask {
   private injected = false;
   /** Calls queued by batch(), run together with one stop. */
   private queue: { nr: number; args: readonly Arg[]; name: string }[] | undefined;
+  /** Whether int3 may be used (SIGTRAP not ignored); signal dispositions are per process. */
+  private trapOk: boolean | undefined;
   private arena = 0;
   private finished = false;
   count = 0;
@@ -184,6 +186,8 @@ export class RemoteTask {
    */
   shareScratch(owner: RemoteTask, size = 16384): void {
     const addr = owner.scratch(size);
+    owner.trapOk ??= !ignoresSigtrap(owner.tid);
+    this.trapOk = owner.trapOk;
     this.scratchAddr = addr;
     this.scratchSize = owner.scratchSize;
     this.borrowed = true;
@@ -225,7 +229,8 @@ export class RemoteTask {
       this.queue = undefined;
     }
     if (queued.length === 0) return;
-    if (queued.length > BATCH_MAX || ignoresSigtrap(this.tid)) {
+    this.trapOk ??= !ignoresSigtrap(this.tid);
+    if (queued.length > BATCH_MAX || !this.trapOk) {
       for (const q of queued) this.call(q.nr, q.args, q.name);
       return;
     }
