@@ -268,7 +268,9 @@ export class RemoteTask {
     for (;;) {
       const st = waitStop(this.tid);
       if (st.event === 0 && st.signal === SIGTRAP) break;
-      if (st.event === PTRACE_EVENT.STOP) {
+      if (st.event !== 0) {
+        // A job-control trap, or a task created by a batched clone (it waits in its own first stop).
+        if (st.event !== PTRACE_EVENT.STOP) this.onEvent?.({ event: st.event, msg: ptrace.getEventMsg(this.tid) });
         ptrace.cont(this.tid);
         continue;
       }

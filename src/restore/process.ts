@@ -6,7 +6,7 @@ import { ptrace } from '../sys/index.js';
 import type { RemoteTask } from '../infect/index.js';
 import { restoreMemory } from '../resources/memory/restore.js';
 import { restoreXstate, resumeRegs, rewoundRegs } from '../resources/thread/cpu.js';
-import { restoreThread, type BuiltThread } from '../resources/thread/threads.js';
+import { restoreThreads, type BuiltThread } from '../resources/thread/threads.js';
 import type { Phase } from '../resources/registry.js';
 import type { RestoreContext } from '../resources/types.js';
 import type { ProcessImages } from './images.js';
@@ -37,7 +37,7 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, inherited: opts.inherited });
   opts.forkChildren();
   phase('after-memory');
-  const threads = img.core.threads.slice(1).map((t) => restoreThread(ctx, t));
+  const threads = restoreThreads(ctx, img.core.threads.slice(1));
   phase('files');
   phase('after-files');
   phase('finish');

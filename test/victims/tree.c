@@ -150,7 +150,7 @@ int main(void) {
     for (int i = 0; i < 200 && after == before; i++) { usleep(10000); after = offset(); }
     if (after == before + 1) say("PASS R shared offset\n"); else say("FAIL R shared offset %ld -> %ld\n", (long)before, (long)after);
     /* all nine live processes add one to the shared counter per poke (B3 once continued) */
-    for (int i = 0; i < 300 && *counter < c0 + 9; i++) usleep(10000);
+    for (int i = 0; i < 1000 && *counter < c0 + 9; i++) usleep(10000);
     if (*counter >= c0 + 9) say("PASS R shared counter %lu\n", *counter); else say("FAIL R shared counter %lu -> %lu\n", c0, *counter);
     say("DONE R\n");
   }

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
-import { CLONE, encodeCloneArgs, NR, PTRACE_EVENT } from '../../sys/index.js';
+import { CLONE, encodeCloneArgs, isErrno, NR, PTRACE_EVENT } from '../../sys/index.js';
 import { RemoteTask, waitStop } from '../../infect/index.js';
 import { RESOURCES } from '../registry.js';
 import type { PendingState } from '../process/pending.js';
@@ -49,16 +49,39 @@ export interface BuiltThread {
   mask: bigint;
 }
 
-/** Creates a thread with its old TID in the process being rebuilt and restores its per-thread state. */
-export function restoreThread(ctx: RestoreContext, thread: ThreadCpu): BuiltThread {
+/** clone3 calls per batch: each needs 192 bytes of arguments in the scratch area. */
+const CLONES_PER_BATCH = 50;
+
+/**
+ * Creates the threads with their old TIDs in the process being rebuilt: the leader
+ * runs the clone3 calls as one batch (a new thread, traced from birth, waits in its
+ * first stop and never runs the batch code), then each thread gets its own state.
+ */
+export function restoreThreads(ctx: RestoreContext, threads: ThreadCpu[]): BuiltThread[] {
   const r = ctx.remote;
-  const setTid = Buffer.alloc(4);
-  setTid.writeInt32LE(thread.tid);
   const flags = CLONE.VM | CLONE.FS | CLONE.FILES | CLONE.SIGHAND | CLONE.THREAD | CLONE.SYSVSEM;
-  const args = encodeCloneArgs({ flags, setTid: r.put(setTid, 0), setTidSize: 1n });
-  const got = r.raw(NR.clone3, [r.put(args, 64), args.length]);
-  if (got === -17n) throw new CkptError('PID_TAKEN', `Cannot restore thread ${thread.tid} of process ${ctx.pid}: TID ${thread.tid} is in use`);
-  if (got !== BigInt(thread.tid)) throw new CkptError('INTERNAL', `Cannot restore thread ${thread.tid} of process ${ctx.pid}: clone3 returned ${got}`);
+  for (let i = 0; i < threads.length; i += CLONES_PER_BATCH) {
+    const group = threads.slice(i, i + CLONES_PER_BATCH);
+    try {
+      r.batch(() => {
+        for (const t of group) {
+          const setTid = Buffer.alloc(4);
+          setTid.writeInt32LE(t.tid);
+          const args = encodeCloneArgs({ flags, setTid: r.put(setTid), setTidSize: 1n });
+          r.call(NR.clone3, [r.put(args), args.length], `clone3(TID ${t.tid})`);
+        }
+      });
+    } catch (e) {
+      const tid = /TID (\d+)/.exec((e as Error).message)?.[1];
+      if (isErrno(e, 'EEXIST')) throw new CkptError('PID_TAKEN', `Cannot restore thread ${tid} of process ${ctx.pid}: TID ${tid} is in use`);
+      throw e;
+    }
+  }
+  return threads.map((t) => setUpThread(ctx, t));
+}
+
+function setUpThread(ctx: RestoreContext, thread: ThreadCpu): BuiltThread {
+  const r = ctx.remote;
   const st = waitStop(thread.tid);
   if (st.event !== PTRACE_EVENT.STOP) throw new CkptError('INTERNAL', `Cannot restore thread ${thread.tid}: unexpected first stop (event ${st.event})`);
   const remote = new RemoteTask(thread.tid, { site: r.site });
