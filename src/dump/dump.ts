@@ -4,9 +4,9 @@
  * any failure the images written so far are removed and the process is released
  * exactly as it was.
  */
-import { readFileSync } from 'node:fs';
 import { release as kernelRelease } from 'node:os';
 import { CkptError } from '../common/errors.js';
+import { readStat, readStatus } from '../proc/index.js';
 import { isErrno, kill, NR, SIG } from '../sys/index.js';
 import { findSyscallSite, RemoteTask, type SeizedProcess } from '../infect/index.js';
 import { descriptionIds, linkCounts, type DescriptionIds } from './descriptions.js';
@@ -164,8 +164,7 @@ function progressOf(pids: number[], opts: DumpOptions): ((n: number) => void) | 
   let total = 0;
   for (const pid of pids) {
     try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      total += Number(/^RssAnon:\s+(\d+)/m.exec(status)?.[1] ?? 0) * 1024;
+      total += Number.parseInt(readStatus(pid).raw['RssAnon'] ?? '0', 10) * 1024;
     } catch {
       // gone: the dump will say so
     }
@@ -183,13 +182,10 @@ function progressOf(pids: number[], opts: DumpOptions): ((n: number) => void) | 
  */
 function isAlive(pid: number): boolean {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat[stat.lastIndexOf(')') + 2];
+    const { state } = readStat(pid);
     if (state === 'Z' || state === 'X') return false;
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const pending = /^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)/gm;
-    for (const m of status.matchAll(pending)) if ((BigInt(`0x${m[1]}`) >> 8n) & 1n) return false;
-    return true;
+    const { sigPnd, shdPnd } = readStatus(pid);
+    return (((sigPnd | shdPnd) >> 8n) & 1n) === 0n;
   } catch {
     return false;
   }

@@ -4,7 +4,6 @@
  * fork while it runs, so once every known process is stopped the tree cannot change.
  * Zombies cannot be seized; they are recorded with their exit status.
  */
-import { readFileSync } from 'node:fs';
 import { CkptError, isCkptError } from '../common/errors.js';
 import { kcmp } from '../sys/index.js';
 import { readChildren, readStat } from '../proc/index.js';
@@ -16,12 +15,6 @@ export interface SeizedTree {
   /** Parents before children. */
   entries: TreeEntry[];
   procs: Map<number, SeizedProcess>;
-}
-
-function exitStatus(pid: number): number {
-  // Field 52 of stat: the exit code in waitpid(2) form.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[49] ?? 0);
 }
 
 function shares(type: 'FILES' | 'FS' | 'VM', a: number, b: number): boolean {
@@ -52,7 +45,7 @@ export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): Seiz
     const stat = readStat(pid);
     const base = { pid, ppid, pgid: stat.pgrp, sid: stat.session, sharesFiles: false, sharesFs: false, stopped: false };
     if (stat.state === 'Z') {
-      entries.push({ ...base, zombie: { status: exitStatus(pid) } });
+      entries.push({ ...base, zombie: { status: stat.exitCode } }); // stat's exit code is in waitpid(2) form
       return;
     }
     const proc = seizeProcess(pid, { timeoutMs: opts.timeoutMs });

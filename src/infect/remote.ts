@@ -8,8 +8,8 @@
  * with its original registers, so that on resume the kernel itself decides whether an
  * interrupted syscall restarts (-ERESTART*), exactly as after SIGSTOP/SIGCONT.
  */
-import { readFileSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
+import { readStatus } from '../proc/index.js';
 import {
   ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, type Arg, type Regs, signed, encodeRegs, REG_NAMES,
 } from '../sys/index.js';
@@ -39,8 +39,7 @@ const BATCH_SCRATCH = 16384;
 
 function ignoresSigtrap(tid: number): boolean {
   try {
-    const ign = /^SigIgn:\s*([0-9a-f]+)/m.exec(readFileSync(`/proc/${tid}/status`, 'utf8'))?.[1];
-    return ign !== undefined && ((BigInt(`0x${ign}`) >> 4n) & 1n) === 1n;
+    return ((readStatus(tid).sigIgn >> 4n) & 1n) === 1n;
   } catch {
     return true;
   }

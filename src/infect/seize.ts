@@ -4,8 +4,8 @@
  * it runs, so once every known thread is stopped and a scan finds nothing new, the
  * set is complete). Every seized thread registers its detach on the undo stack.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
+import { isKernelThread, listTasks, readStat } from '../proc/index.js';
 import { isErrno, kill, ptrace, PTRACE_EVENT, PTRACE_O, SysError, wait4, WAIT } from '../sys/index.js';
 import { Undo } from './undo.js';
 import { sleepSync, TaskGoneError, type StopStatus } from './wait.js';
@@ -27,26 +27,27 @@ export interface SeizedTask {
 
 const SIGTRAP = 5;
 
+function noProcess(pid: number, e: unknown): CkptError {
+  return new CkptError('NO_PROCESS', `Cannot seize process ${pid}: no such process`, { cause: e });
+}
+
 function listTids(pid: number): number[] {
   try {
-    return readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b);
-  } catch {
-    throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: no such process`);
+    return listTasks(pid);
+  } catch (e) {
+    throw noProcess(pid, e);
   }
 }
 
 function checkSeizable(pid: number): void {
-  let stat: string;
+  let stat;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: no such process`);
+    stat = readStat(pid);
+  } catch (e) {
+    throw noProcess(pid, e);
   }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const state = fields[0];
-  const flags = Number(fields[6]);
-  if (flags & 0x00200000) throw new CkptError('KERNEL_THREAD', `Cannot seize process ${pid}: it is a kernel thread`);
-  if (state === 'Z' || state === 'X') throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: it is a zombie`);
+  if (isKernelThread(stat)) throw new CkptError('KERNEL_THREAD', `Cannot seize process ${pid}: it is a kernel thread`);
+  if (stat.state === 'Z' || stat.state === 'X') throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: it is a zombie`);
 }
 
 export class SeizedProcess {

@@ -4,8 +4,8 @@
  * two bytes need not start an instruction in the original code. Using existing code
  * means nothing in the target is modified (no COW of text pages).
  */
-import { readFileSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
+import { readMaps } from '../proc/index.js';
 import { vmRead } from '../sys/index.js';
 
 interface ExecArea {
@@ -15,12 +15,7 @@ interface ExecArea {
 }
 
 function execAreas(pid: number): ExecArea[] {
-  const out: ExecArea[] = [];
-  for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (!m || m[3]![0] !== 'r' || m[3]![2] !== 'x') continue;
-    out.push({ start: BigInt(`0x${m[1]}`), end: BigInt(`0x${m[2]}`), path: m[4] ?? '' });
-  }
+  const out: ExecArea[] = readMaps(pid).filter((m) => m.prot.read && m.prot.exec);
   // The vDSO first: it is small and always has one; then the rest in address order.
   return out.sort((a, b) => Number(b.path === '[vdso]') - Number(a.path === '[vdso]'));
 }

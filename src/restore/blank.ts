@@ -7,8 +7,9 @@
  * The `syscall` instruction in its loop is where the first injected syscalls run.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
+import { readStat } from '../proc/index.js';
 import { call, NR, addressOf } from '../sys/index.js';
 import { sleepSync } from '../infect/index.js';
 
@@ -74,7 +75,7 @@ export function startBlank(opts: { timeoutMs?: number } = {}): Blank {
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   for (;;) {
     try {
-      if (readlinkSync(`/proc/${pid}/exe`).startsWith(`/memfd:${BLANK_NAME}`) && readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') S ')) return { pid };
+      if (readlinkSync(`/proc/${pid}/exe`).startsWith(`/memfd:${BLANK_NAME}`) && readStat(pid).state === 'S') return { pid };
     } catch {
       // not there yet, or exec failed
     }

@@ -1,13 +1,12 @@
 /** Making sure a PID is free before restore asks for it with clone3(set_tid). */
-import { readFileSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
+import { readStat } from '../proc/index.js';
 import { sleepSync } from '../infect/index.js';
 
 function holder(pid: number): { comm: string; zombie: boolean } | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const close = stat.lastIndexOf(')');
-    return { comm: stat.slice(stat.indexOf('(') + 1, close), zombie: stat[close + 2] === 'Z' };
+    const stat = readStat(pid);
+    return { comm: stat.comm, zombie: stat.state === 'Z' };
   } catch {
     return undefined;
   }
