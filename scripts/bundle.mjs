@@ -1,12 +1,18 @@
 #!/usr/bin/env node
-// Bundles the CLI (src/cli/main.ts) into dist/bin/: one ESM entry plus one chunk per
-// lazily loaded command, so `ckpt --version` reads one small file and `ckpt dump`
-// reads what dump needs. Loading ~200 separate modules (zod alone is ~100) cost
-// more than running a small dump; see docs/performance.md "CLI start-up".
+// Bundles the CLI (src/cli/main.ts) into dist/bin/ckpt.cjs: one CommonJS file that
+// bin/ckpt.js compiles with a V8 code cache (see bin/ckpt.js and docs/performance.md,
+// "CLI start-up"). Loading ~200 separate modules (zod alone is ~100) cost more than
+// running a small dump; compiling the bundle again on every run cost ~20 ms more.
+// Each command's API module is still evaluated only when the command runs: esbuild
+// turns `await import('../../api/dump.js')` into a lazy init of that part of the file,
+// so `ckpt --version` builds no zod schema and loads no koffi.
 // koffi stays external: it loads a native addon from its own package directory.
 // `npm run build` (and so `npm ci` through prepare) runs this after tsc.
+// `node scripts/bundle.mjs [OUTDIR]` (default dist/bin; the e2e test bundles aside).
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -27,15 +33,22 @@ const zodEnglishOnly = {
     }));
   },
 };
-const outdir = `${root}dist/bin`;
+
+// The first line names the bundle's content: bin/ckpt.js keys its code cache on it (V8
+// itself checks only the source length). Same length before and after, so the source
+// map's lines stay right.
+const HASH_LINE = `// ckpt-bundle sha256:${'0'.repeat(64)}`;
+
+const outdir = resolve(root, process.argv[2] ?? 'dist/bin');
 rmSync(outdir, { recursive: true, force: true });
+mkdirSync(outdir, { recursive: true });
+const outfile = `${outdir}/ckpt.cjs`;
 await build({
   absWorkingDir: root,
-  entryPoints: { ckpt: 'src/cli/main.ts' },
-  outdir,
+  entryPoints: ['src/cli/main.ts'],
+  outfile,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   external: ['koffi'],
@@ -45,8 +58,11 @@ await build({
   keepNames: false,
   sourcemap: 'linked',
   legalComments: 'none',
-  // commander is CommonJS: its require() calls of node builtins need a real require.
-  banner: { js: "import { createRequire as __ckptRequire } from 'node:module'; const require = __ckptRequire(import.meta.url);" },
+  banner: { js: HASH_LINE },
   plugins: [zodEnglishOnly],
   logLevel: 'warning',
 });
+const code = readFileSync(outfile, 'utf8');
+if (!code.startsWith(`${HASH_LINE}\n`)) throw new Error(`${outfile} does not start with the hash line`);
+const hash = createHash('sha256').update(code).digest('hex');
+writeFileSync(outfile, `// ckpt-bundle sha256:${hash}${code.slice(HASH_LINE.length)}`);

@@ -30,7 +30,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
-  // The bundle ships .map files; commands load after this, so their stacks name src/ lines.
+  // With the tsc output, commands load after this, so their stacks name src/ lines
+  // (bin/ckpt.js turns maps on before it loads the bundle).
   if (process.env.CKPT_DEBUG === '1') process.setSourceMapsEnabled(true);
   // `ckpt show DIR | head`: a reader that goes away is not an error.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -53,4 +54,5 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-await main(process.argv.slice(2));
+// No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
+void main(process.argv.slice(2));
