@@ -3,6 +3,7 @@ import { parsePid } from '../args.js';
 import { formatBytes, ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
 import { dumpProgress } from '../progress.js';
+import { zodForOneShot } from '../zod.js';
 
 interface DumpFlags {
   tree: number;
@@ -31,6 +32,7 @@ export const dumpCommand: CliCommand = {
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (f: DumpFlags) => {
         const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
+        await zodForOneShot();
         const { dump } = await import('../../api/dump.js');
         const bar = await dumpProgress({ enabled: out.level >= 2 });
         try {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
+import { zodForOneShot } from '../zod.js';
 
 interface RestoreFlags {
   imagesDir: string;
@@ -27,6 +28,7 @@ export const restoreCommand: CliCommand = {
       .option('-v, --verbosity <n>', 'verbosity 0-4 (3: say the restored pid)', parseVerbosity)
       .action(async (f: RestoreFlags) => {
         const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
+        await zodForOneShot();
         // Loaded when the command runs: --help and other commands do not pay for it.
         const { restore, waitForExit } = await import('../../api/restore.js');
         let pid: number;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { collectPids, parsePid } from '../args.js';
 import { printJson, println } from '../output.js';
 import type { CliCommand } from './types.js';
+import { zodForOneShot } from '../zod.js';
 
 export const sharingCommand: CliCommand = {
   name: 'sharing',
@@ -13,6 +14,7 @@ export const sharingCommand: CliCommand = {
       .option('--json', 'print the groups as JSON')
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (pids: number[], opts: { json?: boolean }) => {
+        await zodForOneShot();
         const { sharing } = await import('../../api/sharing.js');
         const r = sharing(pids);
         if (opts.json) {

@@ -3,6 +3,7 @@ import type { ShowReport, ShowVma } from '../../api/index.js';
 import { printJson, println, table } from '../output.js';
 import { formatBytes } from '../report.js';
 import type { CliCommand } from './types.js';
+import { zodForOneShot } from '../zod.js';
 
 /** Consecutive areas of one file (or one kind) on one line: a library is 5 areas, one line. */
 function groupVmas(vmas: ShowVma[]): string[][] {
@@ -59,6 +60,7 @@ export const showCommand: CliCommand = {
       .option('--json', 'print every image decoded, as JSON')
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (dir: string, opts: { json?: boolean }) => {
+        await zodForOneShot();
         const { show } = await import('../../api/show.js');
         const r = show(dir);
         if (opts.json) printJson(r);
