@@ -192,6 +192,17 @@ export class RemoteTask {
     this.borrowed = true;
   }
 
+  /**
+   * Unmaps the scratch area now; a later call maps a new one. Before a scan of the
+   * target's memory (smaps at dump), so that ckpt's own area is not taken for the
+   * program's.
+   */
+  releaseScratch(): void {
+    if (this.scratchAddr !== 0n && !this.borrowed) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
+    this.dropScratch();
+    this.borrowed = false;
+  }
+
   /** Forgets the scratch area without unmapping it (the caller unmapped it, or replaced the memory map). */
   dropScratch(): void {
     this.scratchAddr = 0n;

@@ -56,9 +56,18 @@ async function moreTicks(v: Victim, base: number, n: number): Promise<void> {
   }
 }
 
+/** The memory map as the program sees it: ranges, permissions, offsets and names. */
+function layout(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n').map((l) => {
+    const [range, perms, offset, , , ...path] = l.split(/\s+/);
+    return [range, perms, offset, path.join(' ')].join(' ');
+  });
+}
+
 test('the counter continues from its count under the same PID after dump and restore', async () => {
   const { v, countFile } = await startCounter();
   const dir = tempDir('ckpt-dr-img-');
+  const mapsBefore = layout(v.pid);
   dump(v.pid, { imagesDir: dir });
   await waitGone(v.pid);
   const before = ticks(v.output());
@@ -67,6 +76,8 @@ test('the counter continues from its count under the same PID after dump and res
 
   const rv = restored(dir, v);
   assert.equal(rv.pid, v.pid, 'same PID');
+  // Nothing of ckpt's own (scratch areas, the page file) is left in the memory map.
+  assert.deepEqual(layout(rv.pid), mapsBefore, 'the same memory map as before the dump');
   await moreTicks(rv, before.length, 3);
   assert.ok(rv.alive());
   const all = ticks(rv.output());

@@ -126,6 +126,8 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
 export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOptions = {}): { state: MemoryState; stats: MemoryDumpStats } {
   const files = new FileTable(ctx.pid);
   const shmem = new ShmemTable(ctx);
+  // Resources dumped before memory may have left ckpt's scratch area in the target.
+  ctx.remote.releaseScratch();
   const vmas = readSmaps(ctx.pid).map((e) => toVma(e, { files, shmem }));
   const stat = readStat(ctx.pid);
   const brk = BigInt.asUintN(64, ctx.remote.call(NR.brk, [0], 'brk'));
