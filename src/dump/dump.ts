@@ -12,7 +12,7 @@ import { findSyscallSite, RemoteTask, type SeizedProcess } from '../infect/index
 import { descriptionIds, linkCounts, type DescriptionIds } from './descriptions.js';
 import { killTree, releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { ImageWriter } from '../images/index.js';
-import { dumpMemory } from '../resources/memory/dump.js';
+import { dumpMemory, type MemoryDumpStats } from '../resources/memory/dump.js';
 import type { ParentMemory } from '../resources/memory/cow.js';
 import type { MemoryState } from '../resources/memory/state.js';
 import { dumpCpu } from '../resources/thread/cpu.js';
@@ -42,6 +42,8 @@ export interface DumpResult {
   imagesDir: string;
   pages: number;
   bytes: number;
+  /** Of `bytes`, how many the dumped processes wrote into their page files themselves, in parallel with ckpt. */
+  bytesByTarget: number;
   /** Time the process was stopped, ms. */
   frozenMs: number;
   totalMs: number;
@@ -87,7 +89,7 @@ interface CollectArgs {
   progress?: (bytes: number) => void;
 }
 
-function collect(proc: SeizedProcess, args: CollectArgs): { stats: { pages: number; bytes: number }; mem: MemoryState } {
+function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState } {
   const { w, opts, warnings } = args;
   const pid = proc.pid;
   const remote = new RemoteTask(pid, { site: findSyscallSite(pid) });
@@ -130,7 +132,7 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
     const alive = tree.entries.filter((e) => !e.zombie).map((e) => e.pid);
     const descriptions = descriptionIds(alive);
     const links = linkCounts(alive);
-    const stats = { pages: 0, bytes: 0 };
+    const stats = { pages: 0, bytes: 0, bytesByTarget: 0 };
     const mems = new Map<number, MemoryState>();
     const progress = progressOf(alive, opts);
     for (const e of tree.entries) {
@@ -141,6 +143,7 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
       mems.set(e.pid, mem);
       stats.pages += s.pages;
       stats.bytes += s.bytes;
+      stats.bytesByTarget += s.byTarget;
     }
     const image = { tool: 'ckpt' as const, rootPid: pid, pids: tree.entries.map((e) => e.pid), tree: tree.entries };
     w.write({ ...TOOL_IMAGE, value: { ...image, kernel: kernelRelease(), createdAt: new Date().toISOString() } });

@@ -13,7 +13,7 @@ import { readStatus } from '../proc/index.js';
 import {
   ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, type Arg, type Regs, signed, encodeRegs, REG_NAMES,
 } from '../sys/index.js';
-import { waitStop, type StopStatus } from './wait.js';
+import { pollStop, waitStop, type StopStatus } from './wait.js';
 
 const SIGTRAP = 5;
 const SYSCALL_STOP = SIGTRAP | 0x80;
@@ -72,6 +72,8 @@ export class RemoteTask {
   /** The scratch area belongs to another RemoteTask of the same process (see shareScratch). */
   private borrowed = false;
   private injected = false;
+  /** A call started by begin() whose result is not collected yet. */
+  private running = false;
   /** Calls queued by batch(), run together with one stop. */
   private queue: { nr: number; args: readonly Arg[]; name: string }[] | undefined;
   /** Whether int3 may be used (SIGTRAP not ignored); signal dispositions are per process. */
@@ -105,11 +107,22 @@ export class RemoteTask {
 
   /** Runs syscall nr with args; returns the raw (signed) result, -errno on failure. */
   raw(nr: number, args: readonly Arg[] = [], name = `syscall ${nr}`): bigint {
-    if (this.finished) throw new CkptError('INTERNAL', `Cannot inject into task ${this.tid}: session finished`);
     if (this.queue) {
       this.queue.push({ nr, args, name });
       return 0n;
     }
+    this.begin(nr, args, name);
+    return this.end();
+  }
+
+  /**
+   * Starts syscall nr and returns while the thread runs it, so that ckpt can work at
+   * the same time (a long copy split between the target and us); end() or poll()
+   * collects the result. Nothing else may be injected into this thread meanwhile.
+   */
+  begin(nr: number, args: readonly Arg[], name: string): void {
+    if (this.finished) throw new CkptError('INTERNAL', `Cannot inject into task ${this.tid}: session finished`);
+    if (this.queue || this.running) throw new CkptError('INTERNAL', `Cannot start ${name} in task ${this.tid}: another call is queued or running`);
     const buf = this.regsBuf;
     buf.writeBigUInt64LE(BigInt(nr), REG.rax);
     buf.writeBigUInt64LE(0xffffffffffffffffn, REG.orig_rax);
@@ -128,12 +141,29 @@ export class RemoteTask {
     }
     this.expectSyscallStop(first);
     ptrace.syscallStep(this.tid);
+    this.running = true;
+  }
+
+  /** Waits for the call begin() started; returns its raw result. */
+  end(): bigint {
+    return this.collect(false)!;
+  }
+
+  /** The result of the call begin() started if it has finished, else undefined (does not block). */
+  poll(): bigint | undefined {
+    return this.collect(true);
+  }
+
+  private collect(noWait: boolean): bigint | undefined {
+    if (!this.running) throw new CkptError('INTERNAL', `Cannot collect a result from task ${this.tid}: no call is running`);
     for (;;) {
-      const st = waitStop(this.tid);
+      const st = noWait ? pollStop(this.tid) : waitStop(this.tid);
+      if (!st) return undefined;
       if (st.signal === SYSCALL_STOP) break;
       this.handleOtherStop(st);
       ptrace.syscallStep(this.tid);
     }
+    this.running = false;
     return signed(ptrace.peekUser(this.tid, REG.rax));
   }
 
@@ -303,6 +333,8 @@ export class RemoteTask {
    */
   finish(opts: { regs?: Regs; mask?: bigint; direct?: boolean } = {}): void {
     if (this.finished) return;
+    // A call begun and abandoned (an error on our side of a shared copy) ends first.
+    if (this.running) this.end();
     if (this.scratchAddr !== 0n) {
       if (!this.borrowed) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
       this.scratchAddr = 0n;

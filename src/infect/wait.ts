@@ -56,3 +56,17 @@ export function waitStop(tid: number, opts: { timeoutMs?: number } = {}): StopSt
   if (st.kind === 'stopped') return st;
   throw new TaskGoneError(tid, st);
 }
+
+/** The stop tid is in, if it has stopped since the last wait; never blocks. */
+export function pollStop(tid: number): StopStatus | undefined {
+  let st: WaitStatus;
+  try {
+    st = wait4(tid, WAIT.ALL | WAIT.NOHANG);
+  } catch (e) {
+    if (isErrno(e, 'ECHILD') || isErrno(e, 'ESRCH')) throw new TaskGoneError(tid);
+    throw e;
+  }
+  if (st.kind === 'none') return undefined;
+  if (st.kind === 'stopped') return st;
+  throw new TaskGoneError(tid, st);
+}

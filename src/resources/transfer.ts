@@ -4,7 +4,7 @@
  * and we take a copy of one of its fds with pidfd_getfd (directly). Both leave the
  * open file description shared, offset and flags included.
  */
-import { NR, pidfdGetfd, pidfdOpen, closeFd } from '../sys/index.js';
+import { NR, pidfdGetfd, pidfdOpen, closeFd, sendFd } from '../sys/index.js';
 import type { RemoteTask } from '../infect/index.js';
 
 const O_CLOEXEC = 0o2000000;
@@ -47,6 +47,52 @@ export function dropRestorerPidfd(remote: RemoteTask): void {
   if (fd === undefined) return;
   remote.call(NR.close, [fd], 'close');
   pidfds.delete(remote);
+}
+
+const AF_UNIX = 1;
+const SOCK_STREAM_CLOEXEC = 1 | O_CLOEXEC;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+
+/**
+ * Gives the target process `pid` a copy of our `localFd` (close-on-exec) through a unix
+ * socket pair it creates: we take one end with pidfd_getfd and send the fd over it.
+ * Unlike borrowLocalFd this needs no ptrace right of the target over ckpt, so it works
+ * for a target that runs as another user than ckpt. Returns the fd number in the target.
+ */
+export function passLocalFd(remote: RemoteTask, args: { pid: number; localFd: number }): number {
+  const pair = remote.scratch(256);
+  remote.call(NR.socketpair, [AF_UNIX, SOCK_STREAM_CLOEXEC, 0, pair], 'socketpair');
+  const ends = remote.read(pair, 8);
+  const sender = ends.readInt32LE(0);
+  const receiver = ends.readInt32LE(4);
+  try {
+    const ours = grabFd(args.pid, sender);
+    try {
+      sendFd(ours, args.localFd);
+    } finally {
+      closeFd(ours);
+    }
+    // struct msghdr at +0, one iovec at +64, one data byte at +96, control at +128.
+    const msg = Buffer.alloc(160);
+    msg.writeBigUInt64LE(pair + 64n, 16);
+    msg.writeBigUInt64LE(1n, 24);
+    msg.writeBigUInt64LE(pair + 128n, 32);
+    msg.writeBigUInt64LE(24n, 40);
+    msg.writeBigUInt64LE(pair + 96n, 64);
+    msg.writeBigUInt64LE(1n, 72);
+    remote.write(pair, msg);
+    remote.call(NR.recvmsg, [receiver, pair, MSG_CMSG_CLOEXEC], 'recvmsg(SCM_RIGHTS)');
+    const cmsg = remote.read(pair + 128n, 24);
+    if (cmsg.readInt32LE(8) !== SOL_SOCKET || cmsg.readInt32LE(12) !== SCM_RIGHTS || cmsg.readBigUInt64LE(0) < 20n) {
+      throw new Error(`process ${args.pid} received no fd over its socket pair`);
+    }
+    return cmsg.readInt32LE(16);
+  } finally {
+    remote.raw(NR.close, [sender]);
+    remote.raw(NR.close, [receiver]);
+  }
 }
 
 /** A local copy of fd `fd` of process `pid` (the same open file description). */

@@ -76,6 +76,7 @@ export const NR = {
   eventfd2: 290,
   pipe2: 293,
   preadv: 295,
+  pwritev: 296,
   rt_tgsigqueueinfo: 297,
   prlimit64: 302,
   setns: 308,

@@ -10,6 +10,7 @@ import { NR } from './nr.js';
 export const AF = { UNIX: 1, NETLINK: 16 } as const;
 export const SOCK = { STREAM: 1, DGRAM: 2, SEQPACKET: 5, NONBLOCK: 0o4000, CLOEXEC: 0o2000000 } as const;
 export const SOL_SOCKET = 1;
+export const SCM_RIGHTS = 1;
 export const SO = { SNDBUF: 7, RCVBUF: 8, SNDBUFFORCE: 32, RCVBUFFORCE: 33, PEEK_OFF: 42 } as const;
 export const MSG = { OOB: 1, PEEK: 2, CTRUNC: 8, TRUNC: 0x20, DONTWAIT: 0x40, NOSIGNAL: 0x4000 } as const;
 export const F = { GETFL: 3, SETFL: 4, DUPFD_CLOEXEC: 1030, SETPIPE_SZ: 1031, GETPIPE_SZ: 1032 } as const;
@@ -53,6 +54,26 @@ export function recvmsgPlain(fd: number, buf: Buffer, flags: number): { n: numbe
   const msgFlags = msg.readInt32LE(48);
   void iov; // keep alive until here
   return { n, msgFlags };
+}
+
+/** Sends one byte with `fd` attached (SCM_RIGHTS) on a unix socket. */
+export function sendFd(sock: number, fd: number): void {
+  const byte = Buffer.from([0]);
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(addressOf(byte), 0);
+  iov.writeBigUInt64LE(1n, 8);
+  const control = Buffer.alloc(24); // CMSG_SPACE(sizeof(int))
+  control.writeBigUInt64LE(20n, 0); // CMSG_LEN(sizeof(int))
+  control.writeInt32LE(SOL_SOCKET, 8);
+  control.writeInt32LE(SCM_RIGHTS, 12);
+  control.writeInt32LE(fd, 16);
+  const msg = Buffer.alloc(56);
+  msg.writeBigUInt64LE(addressOf(iov), 16);
+  msg.writeBigUInt64LE(1n, 24);
+  msg.writeBigUInt64LE(addressOf(control), 32);
+  msg.writeBigUInt64LE(24n, 40);
+  callNum(NR.sendmsg, [sock, addressOf(msg), MSG.NOSIGNAL], { name: 'sendmsg(SCM_RIGHTS)' });
+  void [byte, iov, control]; // keep alive until here
 }
 
 export function shutdownSocket(fd: number, how: number): void {

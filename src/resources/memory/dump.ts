@@ -25,6 +25,8 @@ export interface MemoryDumpStats {
   bytes: number;
   /** Pages left out because the parent's copy is the same page (copy-on-write after fork). */
   sharedWithParent?: number;
+  /** Bytes the target wrote into the page file itself, in parallel with ckpt (copy.ts). */
+  byTarget: number;
 }
 
 export interface MemoryDumpOptions {
@@ -111,16 +113,16 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
         const len = found[k + 1]! * PAGE;
         const viaMem = !readable || found[k + 2] === 0;
         const last = runs.at(-1);
-        if (last && last.viaMem === viaMem && last.vaddr + BigInt(last.len) === vaddr) last.len += len;
-        else runs.push({ vaddr, len, viaMem });
+        if (last && last.viaMem === viaMem && last.readable === readable && last.vaddr + BigInt(last.len) === vaddr) last.len += len;
+        else runs.push({ vaddr, len, viaMem, readable });
       }
     }
   } finally {
     closeSync(pagemapFd);
   }
-  copyPages(ctx.pid, { runs, sink, onBytes: ctx.progress });
+  const byTarget = copyPages(ctx.pid, { runs, sink, onBytes: ctx.progress, remote: ctx.remote });
   const bytes = runs.reduce((n, r) => n + r.len, 0);
-  return { pages: bytes / PAGE, bytes };
+  return { pages: bytes / PAGE, bytes, byTarget };
 }
 
 export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOptions = {}): { state: MemoryState; stats: MemoryDumpStats } {

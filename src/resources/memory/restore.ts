@@ -5,9 +5,11 @@
  * straight from the page cache), protections set back, then the mm layout
  * (PR_SET_MM_MAP) so /proc/PID/{cmdline,environ,exe} and brk are as before.
  */
-import { readlinkSync } from 'node:fs';
+import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
-import { NR } from '../../sys/index.js';
+import { addressOf, NR } from '../../sys/index.js';
+import { vmWriteFrom } from '../../sys/local.js';
+import { iovecsOf, shareCopy, unitsOf } from './split.js';
 import { findSyscallSite, type RemoteTask } from '../../infect/index.js';
 import type { RestoreContext } from '../types.js';
 import { checkIdentity } from './files.js';
@@ -26,6 +28,10 @@ const AT_FDCWD = -100;
 const SCRATCH = 64n * 1024n;
 const MAX_IOV = 1024;
 const MAX_PREADV = 1 << 30;
+/** Below this many bytes the target fills its memory alone (mapping the page file costs more than sharing saves). */
+const SHARE_MIN = 32 * 1024 * 1024;
+/** ckpt's side of a shared fill goes through a buffer this big, small enough to stay in cache. */
+const LOCAL_BUFFER = 1 << 20;
 
 export interface PageSource {
   path: string;
@@ -122,10 +128,23 @@ function fillPages(ctx: RestoreContext, pages: PageSource): void {
   const r = ctx.remote;
   const fd = openIn(r, pages.path, O_RDONLY);
   const iovBase = r.scratch(MAX_IOV * 16 + 8192) + 8192n;
+  const bytes = pages.runs.reduce((n, run) => n + run.nrPages * 4096, 0);
+  if (bytes >= SHARE_MIN) fillShared(ctx, { pages, fd, iovBase });
+  else fillByTarget(ctx, { pages, fd, iovBase });
+  r.call(NR.close, [fd], 'close');
+}
+
+function truncated(ctx: RestoreContext, args: { path: string; got: number; bytes: number; at: bigint | number }): CkptError {
+  return new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: page image ${args.path} is truncated (read ${args.got} of ${args.bytes} bytes at ${args.at})`);
+}
+
+/** The target reads every page itself: one preadv for runs that follow each other in the file. */
+function fillByTarget(ctx: RestoreContext, args: { pages: PageSource; fd: number; iovBase: bigint }): void {
+  const { pages, fd, iovBase } = args;
+  const r = ctx.remote;
   const iov = Buffer.alloc(MAX_IOV * 16);
   let k = 0;
   while (k < pages.runs.length) {
-    // One preadv for runs that follow each other in the file.
     const first = pages.runs[k]!;
     let n = 0;
     let bytes = 0;
@@ -143,11 +162,46 @@ function fillPages(ctx: RestoreContext, pages: PageSource): void {
     }
     r.write(iovBase, iov.subarray(0, n * 16));
     const got = Number(r.call(NR.preadv, [fd, iovBase, n, first.fileOffset], 'preadv(pages)'));
-    if (got !== bytes) {
-      throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: page image ${pages.path} is truncated (read ${got} of ${bytes} bytes at ${first.fileOffset})`);
-    }
+    if (got !== bytes) throw truncated(ctx, { path: pages.path, got, bytes, at: first.fileOffset });
   }
-  r.call(NR.close, [fd], 'close');
+}
+
+/**
+ * A big fill shared between the target (preadv, from the front) and ckpt (from the
+ * back: pread into a small buffer that stays in cache, then process_vm_writev), so
+ * that two CPUs fault in and copy the target's fresh memory at once (split.ts).
+ */
+function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; iovBase: bigint }): void {
+  const { pages, fd: remoteFd, iovBase } = args;
+  const r = ctx.remote;
+  const file = openSync(pages.path, 'r');
+  try {
+    const buf = Buffer.allocUnsafeSlow(LOCAL_BUFFER);
+    const bufAddr = addressOf(buf);
+    const units = unitsOf(pages.runs.map((run) => ({ vaddr: run.vaddr, len: run.nrPages * 4096, fileOffset: Number(run.fileOffset), remoteOk: true })));
+    shareCopy({
+      units,
+      remote: r,
+      begin: (group) => {
+        const { iov, count } = iovecsOf(group);
+        r.write(iovBase, iov);
+        r.begin(NR.preadv, [remoteFd, iovBase, count, group[0]!.fileStart], 'preadv(pages)');
+      },
+      local: (u) => {
+        for (const s of u.segs) {
+          for (let off = 0; off < s.len; off += buf.length) {
+            const n = Math.min(buf.length, s.len - off);
+            const got = readSync(file, buf, 0, n, s.fileOffset + off);
+            if (got !== n) throw truncated(ctx, { path: pages.path, got, bytes: n, at: s.fileOffset + off });
+            const put = vmWriteFrom(ctx.pid, { local: [{ base: bufAddr, len: n }], remote: [{ base: s.vaddr + BigInt(off), len: n }] });
+            if (put !== n) throw new CkptError('INTERNAL', `Cannot restore process ${ctx.pid}: wrote ${put} of ${n} bytes of memory at 0x${(s.vaddr + BigInt(off)).toString(16)}`);
+          }
+        }
+      },
+    });
+  } finally {
+    closeSync(file);
+  }
 }
 
 function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>): void {

@@ -1,0 +1,89 @@
+/**
+ * Big page copies shared between ckpt and the target (src/resources/memory/split.ts):
+ * at dump the target writes part of its own memory into the page file, at restore it
+ * reads part of the page file into its memory, while ckpt copies the rest. The
+ * victim (test/victims/bench-mem: every word of its area holds a value derived from
+ * its index) checks its whole area on SIGUSR1, so a unit copied to the wrong place,
+ * twice or not at all shows up as FAIL.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
+import { kill, SIG } from '../../src/sys/index.js';
+import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
+
+const cleanups = useCleanups();
+const MiB = 1024 * 1024;
+const VICTIM = join(new URL('../victims/bin/', import.meta.url).pathname, 'bench-mem');
+
+async function check(v: Victim): Promise<string> {
+  const from = v.output().length;
+  kill(v.pid, SIG.SIGUSR1);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const m = v.output().slice(from).match(/(PASS|FAIL)[^\n]*/);
+    if (m) return m[0];
+    if (Date.now() > deadline) throw new Error(`pid ${v.pid}: no PASS/FAIL after SIGUSR1; output:\n${v.output()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function uid(pid: number): number {
+  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m);
+  return Number(m?.[1]);
+}
+
+async function start(prefix: string[], mib: number): Promise<Victim> {
+  const v = startVictim(prefix.length ? prefix[0]! : VICTIM, { args: [...prefix.slice(1), ...(prefix.length ? [VICTIM] : []), String(mib)] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+/, 60_000);
+  return v;
+}
+
+test('a 96 MiB process of another user: it writes part of its pages itself, and reads part back at restore', { timeout: 120_000 }, async () => {
+  const v = await start(['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'], 96);
+  assert.equal(uid(v.pid), 65534, 'the victim runs as nobody');
+  const dir = cleanups.tempDir('ckpt-shared-');
+  const d = dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  assert.ok(d.bytes >= 96 * MiB);
+  assert.ok(d.bytesByTarget > 0 && d.bytesByTarget < d.bytes, `the target wrote ${d.bytesByTarget} of ${d.bytes} bytes, ckpt the rest`);
+
+  const r = restore({ imagesDir: dir });
+  const rv = wrapPid(r.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.equal(rv.pid, v.pid);
+  assert.equal(uid(rv.pid), 65534, 'restored as nobody');
+  assert.match(await check(rv), /^PASS/);
+});
+
+test('a process with a file size limit below its page file is not made to write it (no SIGXFSZ), and runs on', { timeout: 120_000 }, async () => {
+  const v = await start(['/usr/bin/prlimit', '--fsize=1048576', '--'], 64);
+  const dir = cleanups.tempDir('ckpt-shared-');
+  const d = dump(v.pid, { imagesDir: dir, leaveRunning: true });
+  const logAtDump = v.output().length;
+  assert.equal(d.bytesByTarget, 0, 'ckpt copied every page itself');
+  assert.ok(v.alive(), 'the original runs on');
+  assert.match(await check(v), /^PASS/);
+  await v.kill();
+  // The restored process writes its log from where the original stood at the dump.
+  truncateSync(v.log, logAtDump);
+
+  const r = restore({ imagesDir: dir });
+  const rv = wrapPid(r.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.match(await check(rv), /^PASS/);
+  assert.match(readFileSync(`/proc/${rv.pid}/limits`, 'utf8'), /^Max file size\s+1048576\s/m, 'its limit is restored');
+});
+
+test('a small process is copied by ckpt alone (the handover costs more than it saves)', { timeout: 60_000 }, async () => {
+  const v = await start([], 8);
+  const dir = cleanups.tempDir('ckpt-shared-');
+  const d = dump(v.pid, { imagesDir: dir, leaveRunning: true });
+  assert.equal(d.bytesByTarget, 0);
+  assert.match(await check(v), /^PASS/);
+});
