@@ -5,11 +5,12 @@
  *
  *  - seize + release: PTRACE_SEIZE/INTERRUPT and detach, no memory touched;
  *  - process_vm_readv only: the area into a reused 4 MiB buffer (no file);
- *  - readv + writeSync: what memory/dump.ts + PageWriter do, without the rest;
+ *  - readv + writeSync: the old two-copy dump path (into a buffer, then write(2));
  *  - readv into an mmap'd image file: process_vm_readv straight into a MAP_SHARED
- *    mapping of a fallocate'd tmpfs file (one copy instead of two, no write(2));
- *  - pread into fresh anonymous memory: what the restored process's injected preadv
- *    does (allocate the target's pages and copy the page cache into them).
+ *    mapping of a fallocate'd tmpfs file: ckpt's side of a dump (all of it below
+ *    32 MiB; above, the target writes part itself in parallel, memory/split.ts);
+ *  - pread into fresh anonymous memory: the target's side of a restore (allocate
+ *    its pages and copy the page cache into them), done alone, on one CPU.
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';

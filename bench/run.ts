@@ -266,9 +266,9 @@ function reportMem(cases: CaseResult[]): void {
     console.log(table(['piece', 'ms'], [
       ['seize + release', f1(p.seizeRelease)],
       ['process_vm_readv into a 4 MiB buffer (no file)', f1(p.vmReadOnly)],
-      ['process_vm_readv + writeSync 4 MiB + fsync (= dump hot path)', f1(p.readWrite)],
-      ['prototype: process_vm_readv into mmap of fallocated file', f1(p.readIntoMmap)],
-      ['pread into fresh anonymous memory (= restore preadv)', f1(p.preadFresh)],
+      ['process_vm_readv + writeSync 4 MiB + fsync (the old two-copy path)', f1(p.readWrite)],
+      ['process_vm_readv into mmap of fallocated file (= ckpt alone, dump)', f1(p.readIntoMmap)],
+      ['pread into fresh anonymous memory (= target alone, restore)', f1(p.preadFresh)],
     ]));
   }
 }
