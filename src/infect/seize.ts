@@ -5,7 +5,7 @@
  * set is complete). Every seized thread registers its detach on the undo stack.
  */
 import { CkptError } from '../common/errors.js';
-import { isKernelThread, listTasks, readStat } from '../proc/index.js';
+import { isKernelThread, listTasks, readStat, readTaskStat } from '../proc/index.js';
 import { isErrno, kill, ptrace, PTRACE_EVENT, PTRACE_O, SysError, wait4, WAIT } from '../sys/index.js';
 import { Undo } from './undo.js';
 import { sleepSync, TaskGoneError, type StopStatus } from './wait.js';
@@ -120,6 +120,15 @@ function collectStops(tids: number[], timeoutMs: number): Map<number, StopStatus
   return out;
 }
 
+function threadGone(pid: number, tid: number): boolean {
+  try {
+    const { state } = readTaskStat(pid, tid);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
+
 export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProcess {
   checkSeizable(pid);
   const timeoutMs = opts.timeoutMs ?? 10_000;
@@ -136,6 +145,8 @@ export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProces
           ptrace.seize(tid, options);
         } catch (e) {
           if (isErrno(e, 'ESRCH')) continue; // exited between scan and seize
+          // ptrace refuses a thread that has just exited (exit_state set) with EPERM, not ESRCH.
+          if (isErrno(e, 'EPERM') && tid !== pid && threadGone(pid, tid)) continue;
           if (isErrno(e, 'EPERM')) throw new CkptError('PERMISSION', `Cannot seize process ${pid} (thread ${tid}): not permitted (is it traced already, or owned by another user?)`, { cause: e });
           throw e;
         }
