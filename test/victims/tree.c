@@ -140,8 +140,9 @@ int main(void) {
   say("READY %d\n", getpid());
   for (;;) {
     off_t before = offset();
-    wait_poke();
+    /* read before the poke: the others may add theirs before R wakes */
     unsigned long c0 = *counter;
+    wait_poke();
     check_ids();
     check_shared();
     r_extra();
