@@ -56,13 +56,35 @@ function readCache(file, header, uid) {
   }
 }
 
+/**
+ * Creates `dir` (0700) and the missing directories above it, but only inside a
+ * directory of ours: root with HOME pointing at another user's home must not leave
+ * root-owned directories there. Throws if it cannot.
+ */
+function makeDir(dir, uid) {
+  const missing = [];
+  let top = dir;
+  for (;;) {
+    try {
+      fs.lstatSync(top);
+      break;
+    } catch {
+      missing.unshift(top);
+      top = path.dirname(top);
+    }
+  }
+  if (missing.length > 0 && fs.statSync(top).uid !== uid) throw new Error(`${top} is not ours`);
+  for (const d of missing) fs.mkdirSync(d, { mode: 0o700 });
+}
+
 /** Writes the cache atomically (a new file renamed into place). Never throws. */
 function writeCache(dir, file, header, data) {
   const tmp = `${file}.${process.pid}.tmp`;
+  const uid = process.geteuid();
   let fd;
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (!safe(fs.lstatSync(dir), process.geteuid())) return;
+    makeDir(dir, uid);
+    if (!safe(fs.lstatSync(dir), uid)) return;
     // O_EXCL: never through a file or link someone left in our way.
     fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
     fs.writeSync(fd, header, null, 'latin1');

@@ -178,6 +178,20 @@ test('a cache anyone else could have written is never read', () => {
   }
 });
 
+test("no directory is created inside one that is not ours (root with another user's HOME)", () => {
+  const home = join(top, 'alice');
+  mkdirSync(home, { mode: 0o755 });
+  chownSync(home, 65534, 65534);
+  version(join(home, '.cache', 'ckpt'));
+  assert.deepEqual(readdirSync(home), []);
+  const r = spawnSync(process.execPath, [join(install, 'bin/ckpt.js'), '--version'], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, HOME: home },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(readdirSync(home), []);
+});
+
 test('no cache when turned off, when the run failed, or with CKPT_DEBUG=1 (which maps stacks to src/)', () => {
   const dir = cacheDir();
   assert.equal(ckpt(dir, ['--version'], { CKPT_CODE_CACHE: '0' }).status, 0);
