@@ -11,9 +11,10 @@
 // written after a successful run of that command (so it holds what the run compiled),
 // in $CKPT_CACHE_DIR, or $XDG_CACHE_HOME/ckpt, or ~/.cache/ckpt. A cache is code: it
 // is read only from a directory and a file owned by us and writable by nobody else,
-// and only if its first line names this very bundle (its SHA-256, size and mtime),
-// this Node and these V8 flags. Anything else (missing, stale, corrupt, unsafe,
-// unwritable) means a plain compile, silently. CKPT_CODE_CACHE=0 turns it off;
+// only if its first line names this very bundle (its SHA-256, size and mtime) and this
+// Node, and V8 uses it only if its own checks pass (V8 version, flags, checksum).
+// Anything else (missing, stale, corrupt, unsafe, unwritable) means a plain compile,
+// silently. CKPT_CODE_CACHE=0 turns it off;
 // CKPT_DEBUG=1 too (plain require(), so that stack traces can use the source map).
 const fs = require('node:fs');
 const path = require('node:path');
