@@ -113,9 +113,12 @@ export function shareCopy(args: SharedCopy): { byTarget: number } {
       done(units[lo++]!);
     }
     if (lo > hi) return;
+    // Fewer units per call as the work runs out, so that neither side waits long for
+    // the other at the end (guided scheduling).
+    const most = Math.max(1, Math.min(UNITS_PER_CALL, Math.floor((hi - lo + 1) / 3)));
     const group = [units[lo++]!];
     let segs = group[0]!.segs.length;
-    while (lo <= hi && group.length < UNITS_PER_CALL) {
+    while (lo <= hi && group.length < most) {
       const u = units[lo]!;
       if (!u.remoteOk || u.fileStart !== group.at(-1)!.fileEnd || segs + u.segs.length > MAX_IOV) break;
       group.push(u);
