@@ -50,6 +50,21 @@ interface RawTimes {
   write: number;
   writeFsync: number;
   read: number;
+  /** test/victims/bench-fill: fresh anonymous memory filled from the page file by 2 threads in C. */
+  fill2?: number;
+}
+
+/** The best this machine does at restore's job: fill fresh memory from `file` with two threads (bench-fill.c). */
+function fillFresh(file: string): number {
+  const r = spawnSync(join(ROOT, 'test/victims/bin/bench-fill'), [file, '2'], { encoding: 'utf8' });
+  const m = r.stdout.match(/FILL ms=([\d.]+)/);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** The biggest page file of an image set (the process's own pages). */
+function pageFile(imagesDir: string): string {
+  const files = fs.readdirSync(imagesDir).filter((n) => /^pages-\d+\.img$/.test(n)).map((n) => join(imagesDir, n));
+  return files.sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0]!;
 }
 
 /** Writes `bytes` to a new tmpfs file in 4 MiB writeSync calls (then fsync), reads it back, deletes it. */
@@ -121,7 +136,9 @@ async function runCase(spec: CaseSpec): Promise<CaseResult> {
       // Baseline right here, twice: the first pass may pay for guest memory the host
       // has taken back (free page reporting, see docs/performance.md); keep the second.
       rawCopy(d!.bytes, dir);
-      res.raw.push(rawCopy(d!.bytes, dir));
+      const raw = rawCopy(d!.bytes, dir);
+      raw.fill2 = fillFresh(pageFile(imagesDir));
+      res.raw.push(raw);
       let pid = 0;
       const restoreMs = hrMs(() => {
         pid = restore({ imagesDir }).pid;
@@ -247,17 +264,19 @@ function reportMem(cases: CaseResult[]): void {
     const r = median(c.raw.map((x) => x.read));
     const d = median(c.dump);
     const rs = median(c.restore);
+    const fill = median(c.raw.map((x) => x.fill2 ?? NaN));
     return [
-      `${c.spec.name} (n=${c.dump.length})`, `${f1(c.bytes / MiB)} MiB`, f1(d), f1(median(c.frozen)), f1(w), f2(d / w), f1(rs), f1(r), f2(rs / r),
+      `${c.spec.name} (n=${c.dump.length})`, `${f1(c.bytes / MiB)} MiB`, f1(d), f1(median(c.frozen)), f1(w), f2(d / w), f1(rs), f1(r), f2(rs / r), f1(fill), f2(fill / r),
     ];
   });
-  console.log(table(['case', 'pages', 'dump ms', 'frozen ms', 'raw write ms', 'dump/raw', 'restore ms', 'raw read ms', 'restore/raw'], rows));
+  console.log(table(['case', 'pages', 'dump ms', 'frozen ms', 'raw write ms', 'dump/raw', 'restore ms', 'raw read ms', 'restore/raw', '2-CPU fill ms', 'fill/raw'], rows));
+  console.log('2-CPU fill: fresh anonymous memory filled from the page file by 2 threads in C (test/victims/bench-fill.c), the floor for restore here');
   console.log('\ntargets: dump/raw <= 1.3x and restore/raw <= 1.5x for 1 GiB; small process < 60 ms CLI wall');
   const nofsync = cases.map((c) => `${c.spec.name}: ${f1(median(c.raw.map((r) => r.write)))} ms`).join(', ');
   console.log(`raw write without fsync: ${nofsync}`);
   for (const c of cases) {
     console.log(`${c.spec.name}: victim VmRSS ${f0(c.rssBefore / 1024)} MiB before dump, ${f0(c.rssAfter / 1024)} MiB after restore; restored process says ${c.verified}`);
-    console.log(`  all runs: dump ${c.dump.map(f0).join(' ')} ms; restore ${c.restore.map(f0).join(' ')} ms; raw write ${c.raw.map((r) => f0(r.writeFsync)).join(' ')} ms`);
+    console.log(`  all runs: dump ${c.dump.map(f0).join(' ')} ms; restore ${c.restore.map(f0).join(' ')} ms; raw write ${c.raw.map((r) => f0(r.writeFsync)).join(' ')} ms; raw read ${c.raw.map((r) => f0(r.read)).join(' ')} ms; 2-CPU fill ${c.raw.map((r) => f0(r.fill2 ?? NaN)).join(' ')} ms`);
   }
   for (const c of cases) {
     const p = c.phases;
