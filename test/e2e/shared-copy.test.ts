@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, truncateSync } from 'node:fs';
+import { readdirSync, readFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
@@ -47,6 +47,15 @@ async function start(prefix: string[], mib: number): Promise<Victim> {
 test('a 96 MiB process of another user: it writes part of its pages itself, and reads part back at restore', { timeout: 120_000 }, async () => {
   const v = await start(['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'], 96);
   assert.equal(uid(v.pid), 65534, 'the victim runs as nobody');
+  // First leaving it running: the fd and scratch memory the target used are gone after.
+  const fds = readdirSync(`/proc/${v.pid}/fd`).sort();
+  const maps = readFileSync(`/proc/${v.pid}/maps`, 'utf8');
+  const first = dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-shared-'), leaveRunning: true });
+  assert.ok(first.bytesByTarget > 0);
+  assert.deepEqual(readdirSync(`/proc/${v.pid}/fd`).sort(), fds, 'same fds after a leave-running dump');
+  assert.equal(readFileSync(`/proc/${v.pid}/maps`, 'utf8'), maps, 'same memory map after a leave-running dump');
+  assert.match(await check(v), /^PASS/);
+
   const dir = cleanups.tempDir('ckpt-shared-');
   const d = dump(v.pid, { imagesDir: dir });
   await waitGone(v.pid);
@@ -78,6 +87,24 @@ test('a process with a file size limit below its page file is not made to write 
   cleanups.push(() => rv.kill());
   assert.match(await check(rv), /^PASS/);
   assert.match(readFileSync(`/proc/${rv.pid}/limits`, 'utf8'), /^Max file size\s+1048576\s/m, 'its limit is restored');
+});
+
+test('a process with no free fd cannot take the page file: ckpt copies alone, and the process runs on', { timeout: 120_000 }, async () => {
+  // Four fds: 0-2 and one free, and a socket pair needs two.
+  const v = await start(['/usr/bin/prlimit', '--nofile=4', '--'], 48);
+  const dir = cleanups.tempDir('ckpt-shared-');
+  const d = dump(v.pid, { imagesDir: dir, leaveRunning: true });
+  const logAtDump = v.output().length;
+  assert.equal(d.bytesByTarget, 0, 'the handover failed (EMFILE), so ckpt copied every page');
+  assert.deepEqual(readdirSync(`/proc/${v.pid}/fd`).sort(), ['0', '1', '2'], 'no fd of ckpt left behind');
+  assert.match(await check(v), /^PASS/);
+  await v.kill();
+  truncateSync(v.log, logAtDump);
+  const r = restore({ imagesDir: dir });
+  const rv = wrapPid(r.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.match(await check(rv), /^PASS/);
+  assert.match(readFileSync(`/proc/${rv.pid}/limits`, 'utf8'), /^Max open files\s+4\s/m, 'its limit is restored');
 });
 
 test('a small process is copied by ckpt alone (the handover costs more than it saves)', { timeout: 60_000 }, async () => {
