@@ -49,3 +49,36 @@ test('python3 with a dict and a growing list keeps its invariants across dump an
   for (let i = 1; i < all.length; i++) assert.equal(all[i], all[i - 1]! + 50, `n grows by 50 per line (line ${i})`);
   assert.ok(rv.alive());
 });
+
+function rounds(text: string): number[] {
+  assert.doesNotMatch(text, /FAIL/, 'no FAIL line');
+  return [...text.matchAll(/^round=(\d+) ok$/gm)].map((m) => Number(m[1]));
+}
+
+test('python3 with a 96 MiB heap: its page copy is shared with it, and its digests still match after restore', { timeout: 120_000, skip: PYTHON ? false : 'no python3' }, async () => {
+  const v = startVictim(PYTHON!, { args: [new URL('../victims/py-big.py', import.meta.url).pathname, '96'] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+/, 60_000);
+  await v.waitFor(/(^round=\d+ ok\n[^]*){2}/m, 30_000);
+
+  const dir = mkdtempSync(join(tmpdir(), 'ckpt-dr-pybig-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const d = dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  assert.ok(d.bytes > 96 * 1024 * 1024, `dumped ${d.bytes} bytes`);
+  assert.ok(d.bytesByTarget > 0, 'python3 wrote part of its own pages');
+  const before = rounds(v.output());
+
+  const r = restore({ imagesDir: dir });
+  const rv = wrapPid(r.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.equal(r.pid, v.pid, 'same PID');
+  const deadline = Date.now() + 30_000;
+  while (rounds(rv.output()).length < before.length + 3) {
+    if (Date.now() > deadline) assert.fail(`no new rounds after restore:\n${rv.output().slice(-2000)}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  const all = rounds(rv.output());
+  for (let i = 1; i < all.length; i++) assert.equal(all[i], all[i - 1]! + 1, `rounds follow each other (line ${i})`);
+  assert.ok(rv.alive());
+});
