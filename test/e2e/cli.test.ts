@@ -114,3 +114,18 @@ test('restore while the PID is still in use: refused, the original runs on', asy
   assert.ok(v.alive());
   assert.ok(ticks(v).every((t) => t.mem === 'PASS'));
 });
+
+test('dump -v 3 of a 64 MiB process says where the images are and how much the process wrote itself; leave-running keeps it whole', async () => {
+  const v = startVictim('bench-mem', { args: ['64'] });
+  victims.push(v);
+  await v.waitFor(/READY pid=\d+/, 30_000);
+  const images = join(tmp(), 'images');
+  const d = ckpt('dump', '-t', String(v.pid), '-D', images, '-R', '-v', '3');
+  assert.equal(d.status, 0, d.stderr);
+  assert.match(d.stderr, /^[\d.]+ MiB of the pages written by the dumped processes themselves, alongside ckpt$/m);
+  assert.match(d.stderr, new RegExp(`^images in ${images}; pid ${v.pid} left running$`, 'm'));
+  const from = v.output().length;
+  process.kill(v.pid, 'SIGUSR1');
+  await v.waitFor(new RegExp(`^[^]{${from}}[^]*(PASS|FAIL)`), 30_000);
+  assert.match(v.output().slice(from), /^PASS/m, 'the process checks its memory after the dump');
+});

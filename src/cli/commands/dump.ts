@@ -40,6 +40,7 @@ export const dumpCommand: CliCommand = {
           bar.stop();
           for (const w of r.warnings) out.warn(w);
           out.say(`dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);
+          if (r.bytesByTarget > 0) out.say(`${formatBytes(r.bytesByTarget)} of the pages written by the dumped processes themselves, alongside ckpt`, 3);
           out.say(`images in ${r.imagesDir}${f.leaveRunning ? `; pid ${r.pid} left running` : ''}`, 3);
         } catch (e) {
           bar.stop();
