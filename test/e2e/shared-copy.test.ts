@@ -70,13 +70,19 @@ test('a 96 MiB process of another user: it writes part of its pages itself, and 
   assert.match(await check(rv), /^PASS/);
 });
 
-test('a process with a file size limit below its page file is not made to write it (no SIGXFSZ), and runs on', { timeout: 120_000 }, async () => {
-  const v = await start(['/usr/bin/prlimit', '--fsize=1048576', '--'], 64);
+/**
+ * Dumps v leaving it running and checks that ckpt copied every page itself (`why`),
+ * that v runs on with its memory intact and nothing of ckpt's left in it, then
+ * restores the images and checks the restored memory and `limit` in its limits.
+ */
+async function aloneAndBack(v: Victim, opts: { why: string; limit: RegExp }): Promise<void> {
+  const fds = readdirSync(`/proc/${v.pid}/fd`).sort();
   const dir = cleanups.tempDir('ckpt-shared-');
   const d = dump(v.pid, { imagesDir: dir, leaveRunning: true });
   const logAtDump = v.output().length;
-  assert.equal(d.bytesByTarget, 0, 'ckpt copied every page itself');
+  assert.equal(d.bytesByTarget, 0, opts.why);
   assert.ok(v.alive(), 'the original runs on');
+  assert.deepEqual(readdirSync(`/proc/${v.pid}/fd`).sort(), fds, 'no fd of ckpt left behind');
   assert.match(await check(v), /^PASS/);
   await v.kill();
   // The restored process writes its log from where the original stood at the dump.
@@ -86,25 +92,18 @@ test('a process with a file size limit below its page file is not made to write 
   const rv = wrapPid(r.pid, v.dir, v.log);
   cleanups.push(() => rv.kill());
   assert.match(await check(rv), /^PASS/);
-  assert.match(readFileSync(`/proc/${rv.pid}/limits`, 'utf8'), /^Max file size\s+1048576\s/m, 'its limit is restored');
+  assert.match(readFileSync(`/proc/${rv.pid}/limits`, 'utf8'), opts.limit, 'its limit is restored');
+}
+
+test('a process with a file size limit below its page file is not made to write it (no SIGXFSZ), and runs on', { timeout: 120_000 }, async () => {
+  const v = await start(['/usr/bin/prlimit', '--fsize=1048576', '--'], 64);
+  await aloneAndBack(v, { why: 'ckpt copied every page itself', limit: /^Max file size\s+1048576\s/m });
 });
 
 test('a process with no free fd cannot take the page file: ckpt copies alone, and the process runs on', { timeout: 120_000 }, async () => {
   // Four fds: 0-2 and one free, and a socket pair needs two.
   const v = await start(['/usr/bin/prlimit', '--nofile=4', '--'], 48);
-  const dir = cleanups.tempDir('ckpt-shared-');
-  const d = dump(v.pid, { imagesDir: dir, leaveRunning: true });
-  const logAtDump = v.output().length;
-  assert.equal(d.bytesByTarget, 0, 'the handover failed (EMFILE), so ckpt copied every page');
-  assert.deepEqual(readdirSync(`/proc/${v.pid}/fd`).sort(), ['0', '1', '2'], 'no fd of ckpt left behind');
-  assert.match(await check(v), /^PASS/);
-  await v.kill();
-  truncateSync(v.log, logAtDump);
-  const r = restore({ imagesDir: dir });
-  const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  assert.match(await check(rv), /^PASS/);
-  assert.match(readFileSync(`/proc/${rv.pid}/limits`, 'utf8'), /^Max open files\s+4\s/m, 'its limit is restored');
+  await aloneAndBack(v, { why: 'the handover failed (EMFILE), so ckpt copied every page', limit: /^Max open files\s+4\s/m });
 });
 
 test('a small process is copied by ckpt alone (the handover costs more than it saves)', { timeout: 60_000 }, async () => {
