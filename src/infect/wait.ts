@@ -33,40 +33,35 @@ export class TaskGoneError extends CkptError {
  * otherwise, so a task stuck in uninterruptible sleep cannot hang the dump forever.
  */
 export function waitStop(tid: number, opts: { timeoutMs?: number } = {}): StopStatus {
-  const flags = WAIT.ALL;
-  let st: WaitStatus;
+  if (opts.timeoutMs === undefined) return stopOf(tid, wait4Task(tid, WAIT.ALL))!;
+  const deadline = Date.now() + opts.timeoutMs;
+  let pause = 0.05;
+  for (;;) {
+    const st = pollStop(tid);
+    if (st) return st;
+    if (Date.now() > deadline) throw new CkptError('TIMEOUT', `Cannot stop task ${tid}: no stop within ${opts.timeoutMs} ms`);
+    sleepSync(pause);
+    pause = Math.min(pause * 2, 5);
+  }
+}
+
+function wait4Task(tid: number, flags: number): WaitStatus {
   try {
-    if (opts.timeoutMs === undefined) {
-      st = wait4(tid, flags);
-    } else {
-      const deadline = Date.now() + opts.timeoutMs;
-      let pause = 0.05;
-      for (;;) {
-        st = wait4(tid, flags | WAIT.NOHANG);
-        if (st.kind !== 'none') break;
-        if (Date.now() > deadline) throw new CkptError('TIMEOUT', `Cannot stop task ${tid}: no stop within ${opts.timeoutMs} ms`);
-        sleepSync(pause);
-        pause = Math.min(pause * 2, 5);
-      }
-    }
+    return wait4(tid, flags);
   } catch (e) {
     if (isErrno(e, 'ECHILD') || isErrno(e, 'ESRCH')) throw new TaskGoneError(tid);
     throw e;
   }
+}
+
+/** The stop in `st`, undefined if there is none yet; an exit is a TaskGoneError. */
+function stopOf(tid: number, st: WaitStatus): StopStatus | undefined {
+  if (st.kind === 'none') return undefined;
   if (st.kind === 'stopped') return st;
   throw new TaskGoneError(tid, st);
 }
 
 /** The stop tid is in, if it has stopped since the last wait; never blocks. */
 export function pollStop(tid: number): StopStatus | undefined {
-  let st: WaitStatus;
-  try {
-    st = wait4(tid, WAIT.ALL | WAIT.NOHANG);
-  } catch (e) {
-    if (isErrno(e, 'ECHILD') || isErrno(e, 'ESRCH')) throw new TaskGoneError(tid);
-    throw e;
-  }
-  if (st.kind === 'none') return undefined;
-  if (st.kind === 'stopped') return st;
-  throw new TaskGoneError(tid, st);
+  return stopOf(tid, wait4Task(tid, WAIT.ALL | WAIT.NOHANG));
 }
