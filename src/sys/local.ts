@@ -23,13 +23,6 @@ export function vmReadInto(pid: number, args: { local: readonly Iovec[]; remote:
   return Number(call(NR.process_vm_readv, [pid, addressOf(l), args.local.length, addressOf(r), args.remote.length, 0], { name: 'process_vm_readv', pid }));
 }
 
-/** process_vm_writev with local sources given as addresses (e.g. a Buffer's). */
-export function vmWriteFrom(pid: number, args: { local: readonly Iovec[]; remote: readonly Iovec[] }): number {
-  const l = encodeIovecs(args.local);
-  const r = encodeIovecs(args.remote);
-  return Number(call(NR.process_vm_writev, [pid, addressOf(l), args.local.length, addressOf(r), args.remote.length, 0], { name: 'process_vm_writev', pid }));
-}
-
 /** pread(2) into a local address. */
 export function preadAt(fd: number, args: { addr: bigint; len: number; pos: bigint }): number {
   return Number(call(NR.pread64, [fd, args.addr, args.len, args.pos], { name: 'pread' }));

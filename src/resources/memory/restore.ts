@@ -7,8 +7,7 @@
  */
 import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
-import { addressOf, NR } from '../../sys/index.js';
-import { vmWriteFrom } from '../../sys/local.js';
+import { NR, vmWrite } from '../../sys/index.js';
 import { iovecsOf, shareCopy, unitsOf } from './split.js';
 import { findSyscallSite, type RemoteTask } from '../../infect/index.js';
 import type { RestoreContext } from '../types.js';
@@ -28,7 +27,7 @@ const AT_FDCWD = -100;
 const SCRATCH = 64n * 1024n;
 const MAX_IOV = 1024;
 const MAX_PREADV = 1 << 30;
-/** Below this many bytes the target fills its memory alone (mapping the page file costs more than sharing saves). */
+/** Below this many bytes the target fills its memory alone (ckpt's extra open and calls cost more than sharing saves). */
 const SHARE_MIN = 32 * 1024 * 1024;
 /** ckpt's side of a shared fill goes through a buffer this big, small enough to stay in cache. */
 const LOCAL_BUFFER = 1 << 20;
@@ -177,7 +176,6 @@ function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; 
   const file = openSync(pages.path, 'r');
   try {
     const buf = Buffer.allocUnsafeSlow(LOCAL_BUFFER);
-    const bufAddr = addressOf(buf);
     const units = unitsOf(pages.runs.map((run) => ({ vaddr: run.vaddr, len: run.nrPages * 4096, fileOffset: Number(run.fileOffset), remoteOk: true })));
     shareCopy({
       units,
@@ -193,7 +191,7 @@ function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; 
             const n = Math.min(buf.length, s.len - off);
             const got = readSync(file, buf, 0, n, s.fileOffset + off);
             if (got !== n) throw truncated(ctx, { path: pages.path, got, bytes: n, at: s.fileOffset + off });
-            const put = vmWriteFrom(ctx.pid, { local: [{ base: bufAddr, len: n }], remote: [{ base: s.vaddr + BigInt(off), len: n }] });
+            const put = vmWrite(ctx.pid, buf.subarray(0, n), [{ base: s.vaddr + BigInt(off), len: n }]);
             if (put !== n) throw new CkptError('INTERNAL', `Cannot restore process ${ctx.pid}: wrote ${put} of ${n} bytes of memory at 0x${(s.vaddr + BigInt(off)).toString(16)}`);
           }
         }
