@@ -4,7 +4,8 @@
  * and we take a copy of one of its fds with pidfd_getfd (directly). Both leave the
  * open file description shared, offset and flags included.
  */
-import { NR, pidfdGetfd, pidfdOpen, closeFd, sendFd } from '../sys/index.js';
+import { CkptError } from '../common/errors.js';
+import { AF, NR, pidfdGetfd, pidfdOpen, closeFd, SCM_RIGHTS, sendFd, SOCK, SOL_SOCKET } from '../sys/index.js';
 import type { RemoteTask } from '../infect/index.js';
 
 const O_CLOEXEC = 0o2000000;
@@ -49,11 +50,7 @@ export function dropRestorerPidfd(remote: RemoteTask): void {
   pidfds.delete(remote);
 }
 
-const AF_UNIX = 1;
-const SOCK_STREAM_CLOEXEC = 1 | O_CLOEXEC;
 const MSG_CMSG_CLOEXEC = 0x40000000;
-const SOL_SOCKET = 1;
-const SCM_RIGHTS = 1;
 
 /**
  * Gives the target process `pid` a copy of our `localFd` (close-on-exec) through a unix
@@ -63,7 +60,7 @@ const SCM_RIGHTS = 1;
  */
 export function passLocalFd(remote: RemoteTask, args: { pid: number; localFd: number }): number {
   const pair = remote.scratch(256);
-  remote.call(NR.socketpair, [AF_UNIX, SOCK_STREAM_CLOEXEC, 0, pair], 'socketpair');
+  remote.call(NR.socketpair, [AF.UNIX, SOCK.STREAM | SOCK.CLOEXEC, 0, pair], 'socketpair');
   const ends = remote.read(pair, 8);
   const sender = ends.readInt32LE(0);
   const receiver = ends.readInt32LE(4);
@@ -86,7 +83,7 @@ export function passLocalFd(remote: RemoteTask, args: { pid: number; localFd: nu
     remote.call(NR.recvmsg, [receiver, pair, MSG_CMSG_CLOEXEC], 'recvmsg(SCM_RIGHTS)');
     const cmsg = remote.read(pair + 128n, 24);
     if (cmsg.readInt32LE(8) !== SOL_SOCKET || cmsg.readInt32LE(12) !== SCM_RIGHTS || cmsg.readBigUInt64LE(0) < 20n) {
-      throw new Error(`process ${args.pid} received no fd over its socket pair`);
+      throw new CkptError('INTERNAL', `Cannot pass an fd to process ${args.pid}: nothing arrived over its socket pair`);
     }
     return cmsg.readInt32LE(16);
   } finally {
