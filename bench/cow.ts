@@ -8,11 +8,9 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { dump } from '../src/dump/dump.js';
-import { restore } from '../src/restore/restore.js';
 import { kill as sysKill } from '../src/sys/index.js';
 import { startVictim, wrapPid } from '../test/helpers/victim.js';
-import { MiB, SIGUSR1, allGone, f0, f1, hrMs, killAll, liveDirs, livePids, median, rmDir, shmDir, table, track, waitForCount } from './util.js';
+import { MiB, SIGUSR1, f0, f1, killAll, liveDirs, livePids, median, rmDir, shmDir, table, timedTreeCycle, track, waitForCount } from './util.js';
 
 export interface Mem {
   rss: number;
@@ -57,27 +55,16 @@ async function one(opts: { mib: number; kids: number; rep: number }, res: CowRes
     for (const p of pids) livePids.add(p);
     res.procs = pids.length;
     const before = memOf(pids);
-    const imagesDir = join(dir, 'img');
-    let d: ReturnType<typeof dump> | undefined;
-    const dumpMs = hrMs(() => {
-      d = dump(v.pid, { imagesDir });
-    });
-    await allGone(pids);
-    const from = v.output().length;
-    let r: ReturnType<typeof restore> | undefined;
-    const restoreMs = hrMs(() => {
-      r = restore({ imagesDir });
-    });
-    for (const p of pids) livePids.add(p);
+    const { d, r, dumpMs, restoreMs, from } = await timedTreeCycle(v, { pids, imagesDir: join(dir, 'img') });
     res.dump.push(dumpMs);
-    res.frozen.push(d!.frozenMs);
+    res.frozen.push(d.frozenMs);
     res.restore.push(restoreMs);
-    res.pages = d!.pages;
-    res.bytes = d!.bytes;
+    res.pages = d.pages;
+    res.bytes = d.bytes;
     if (opts.rep === 0) {
       res.before = before;
       res.after = memOf(pids);
-      const root = wrapPid(r!.pid, v.dir, v.log);
+      const root = wrapPid(r.pid, v.dir, v.log);
       for (const p of pids) sysKill(p, SIGUSR1);
       res.verified = await waitForCount(root, { pattern: /(PASS|FAIL) \S+ \d+.*/g, from, count: pids.length, timeoutMs: 60000 });
       res.afterCheck = memOf(pids);

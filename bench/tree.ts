@@ -6,11 +6,9 @@
  * and the counts travel up the restored pipes to the root, which prints PASS/FAIL.
  */
 import { join } from 'node:path';
-import { dump } from '../src/dump/dump.js';
-import { restore } from '../src/restore/restore.js';
 import { kill as sysKill } from '../src/sys/index.js';
 import { startVictim, wrapPid, type Victim } from '../test/helpers/victim.js';
-import { SIGUSR1, allGone, f1, f3, hrMs, killAll, liveDirs, livePids, median, rmDir, shmDir, table, track, waitForNew } from './util.js';
+import { SIGUSR1, f1, f3, killAll, liveDirs, livePids, median, rmDir, shmDir, table, timedTreeCycle, track, waitForNew } from './util.js';
 
 export interface TreeRow {
   procs: number;
@@ -35,29 +33,17 @@ async function one(procs: number, rep: number, row: TreeRow): Promise<void> {
     pids = [...v.output().matchAll(/PROC \d+ (\d+)/g)].map((m) => Number(m[1]));
     for (const p of pids) livePids.add(p);
     if (pids.length !== procs) throw new Error(`bench-tree: ${pids.length} PROC lines for ${procs} processes`);
-    const imagesDir = join(dir, 'img');
-    let d: ReturnType<typeof dump> | undefined;
-    const dumpMs = hrMs(() => {
-      d = dump(v.pid, { imagesDir });
-    });
-    await allGone(pids);
-    const from = v.output().length;
-    let r: ReturnType<typeof restore> | undefined;
-    const restoreMs = hrMs(() => {
-      r = restore({ imagesDir });
-    });
-    // Same PIDs (clone3 set_tid); the root is our child, the rest are its descendants.
-    for (const p of pids) livePids.add(p);
+    const { d, r, dumpMs, restoreMs, from } = await timedTreeCycle(v, { pids, imagesDir: join(dir, 'img') });
     row.dump.push(dumpMs);
-    row.frozen.push(d!.frozenMs);
-    row.seize.push(d!.totalMs - d!.frozenMs);
+    row.frozen.push(d.frozenMs);
+    row.seize.push(d.totalMs - d.frozenMs);
     row.restore.push(restoreMs);
-    row.pages = d!.pages;
-    row.bytes = d!.bytes;
-    row.dumped = d!.processes;
-    row.restored = r!.processes;
+    row.pages = d.pages;
+    row.bytes = d.bytes;
+    row.dumped = d.processes;
+    row.restored = r.processes;
     if (rep === 0) {
-      const root: Victim = wrapPid(r!.pid, v.dir, v.log);
+      const root: Victim = wrapPid(r.pid, v.dir, v.log);
       for (const p of pids) sysKill(p, SIGUSR1);
       row.verified = await waitForNew(root, { pattern: /(PASS|FAIL) tree.*/, from, timeoutMs: 30000 });
     }

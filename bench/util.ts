@@ -4,6 +4,8 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { dump, type DumpResult } from '../src/dump/dump.js';
+import { restore, type RestoreResult } from '../src/restore/restore.js';
 import { kill as sysKill } from '../src/sys/index.js';
 import { reapIfChild, waitGone, type Victim } from '../test/helpers/victim.js';
 
@@ -84,6 +86,35 @@ export function rmDir(d: string): void {
 }
 
 // ---- measuring ----
+
+export interface TreeCycle {
+  d: DumpResult;
+  r: RestoreResult;
+  dumpMs: number;
+  restoreMs: number;
+  /** Length of the victim's output before the restore: what the restored tree writes comes after. */
+  from: number;
+}
+
+/**
+ * Dumps the tree of `v` (which kills it) into `imagesDir`, waits until every one of
+ * `pids` is gone, restores it, and registers the pids again (same PIDs after restore).
+ */
+export async function timedTreeCycle(v: Victim, args: { pids: number[]; imagesDir: string }): Promise<TreeCycle> {
+  let d: DumpResult | undefined;
+  const dumpMs = hrMs(() => {
+    d = dump(v.pid, { imagesDir: args.imagesDir });
+  });
+  await allGone(args.pids);
+  const from = v.output().length;
+  let r: RestoreResult | undefined;
+  const restoreMs = hrMs(() => {
+    r = restore({ imagesDir: args.imagesDir });
+  });
+  // Same PIDs (clone3 set_tid); the root is our child, the rest are its descendants.
+  for (const p of args.pids) livePids.add(p);
+  return { d: d!, r: r!, dumpMs, restoreMs, from };
+}
 
 export function hrMs(fn: () => void): number {
   const t0 = process.hrtime.bigint();
