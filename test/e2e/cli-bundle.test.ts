@@ -5,36 +5,31 @@
  * restore through the bundle, and every way a code cache can be missing, stale,
  * corrupt or unsafe: the CLI must then run exactly as without one, silently.
  */
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
-  chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync,
+  chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMMANDS } from '../../src/cli/commands/index.js';
-import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
+import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
 const root = new URL('../..', import.meta.url).pathname;
-const victims: Victim[] = [];
+const cleanups = useCleanups();
 let top = '';
 let install = '';
 
 before(() => {
-  top = mkdtempSync(join(tmpdir(), 'ckpt-bundle-'));
+  top = cleanups.tempDir('ckpt-bundle-');
   install = join(top, 'ckpt');
   mkdirSync(join(install, 'bin'), { recursive: true });
   for (const f of ['ckpt.js', 'package.json']) copyFileSync(join(root, 'bin', f), join(install, 'bin', f));
   symlinkSync(join(root, 'node_modules'), join(install, 'node_modules'));
   const b = spawnSync(process.execPath, [join(root, 'scripts/bundle.mjs'), join(install, 'dist/bin')], { cwd: root, encoding: 'utf8' });
   assert.equal(b.status, 0, b.stderr);
-});
-
-after(async () => {
-  for (const v of victims) await v.cleanup();
-  if (top) rmSync(top, { recursive: true, force: true });
 });
 
 let dirs = 0;
@@ -228,7 +223,7 @@ test('dump and restore -d of a counter through the bundle, with a cold then a wa
   const cached: number[] = [];
   for (let round = 0; round < 2; round++) {
     const v = startVictim('counter');
-    victims.push(v);
+    cleanups.push(() => v.cleanup());
     await v.waitFor(/READY/);
     await v.waitFor(/TICK/);
     const images = join(top, `images-${round}`);
@@ -241,7 +236,7 @@ test('dump and restore -d of a counter through the bundle, with a cold then a wa
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout + r.stderr, '');
     const restored = wrapPid(v.pid, v.dir, v.log);
-    victims.push(restored);
+    cleanups.push(() => restored.cleanup());
     const deadline = Date.now() + 10_000;
     while ((v.output().match(/^TICK /gm) ?? []).length < seen + 2) {
       assert.ok(Date.now() < deadline, `no TICK after restore:\n${v.output()}`);

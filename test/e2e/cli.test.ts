@@ -3,27 +3,17 @@
  * stale dist does not matter) against the C counter victim. Covers dump/show/restore
  * and the one-line errors for a missing process, a missing image dir and a PID in use.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
 const root = new URL('../..', import.meta.url).pathname;
-const victims: Victim[] = [];
-const dirs: string[] = [];
-after(async () => {
-  for (const v of victims) await v.cleanup();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'ckpt-cli-'));
-  dirs.push(d);
-  return d;
-}
+const cleanups = useCleanups();
+const tmp = () => cleanups.tempDir('ckpt-cli-');
 
 function ckpt(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], { cwd: root, encoding: 'utf8' });
@@ -44,7 +34,7 @@ async function ticksAtLeast(v: Victim, n: number, timeoutMs = 10000): Promise<vo
 async function counter(): Promise<{ v: Victim; countFile: string }> {
   const countFile = join(tmp(), 'count');
   const v = startVictim('counter', { args: [countFile] });
-  victims.push(v);
+  cleanups.push(() => v.cleanup());
   await ticksAtLeast(v, 2);
   return { v, countFile };
 }
@@ -117,7 +107,7 @@ test('restore while the PID is still in use: refused, the original runs on', asy
 
 test('dump -v 3 of a 64 MiB process says where the images are and how much the process wrote itself; leave-running keeps it whole', async () => {
   const v = startVictim('bench-mem', { args: ['64'] });
-  victims.push(v);
+  cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+/, 30_000);
   const images = join(tmp(), 'images');
   const d = ckpt('dump', '-t', String(v.pid), '-D', images, '-R', '-v', '3');

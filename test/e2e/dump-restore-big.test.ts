@@ -4,20 +4,15 @@
  * ymm15, signal handler/mask/pending, a seeked file and an unlinked file. The victim
  * checks itself on SIGUSR1 after restore.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = useCleanups();
 
 const CHECKS = [
   'big-memory', 'file-mapping', 'file-mapping-cow', 'file-mapping-perms', 'holed-area', 'hole-perms', 'ro-area',
@@ -33,8 +28,7 @@ test('a 256 MiB process with mappings, ymm15, signals and files checks itself af
   const pre = v.output();
   assert.doesNotMatch(pre, /FAIL/, 'the victim passes its checks before the dump');
 
-  const dir = mkdtempSync(join(tmpdir(), 'ckpt-dr-big-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = cleanups.tempDir('ckpt-dr-big-');
   const d = dump(v.pid, { imagesDir: dir });
   assert.ok(d.bytes >= 256 * 1024 * 1024, `dumped ${d.bytes} bytes`);
   await waitGone(v.pid);

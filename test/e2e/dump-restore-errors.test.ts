@@ -4,32 +4,24 @@
  * failed dump leaves the target running unharmed (or dead, when it was killed) and no
  * partial images.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, closeSync, readSync,
-  rmSync, statSync, truncateSync, writeSync,
+  appendFileSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, closeSync, readSync,
+  statSync, truncateSync, writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCkptError, type ErrorCode } from '../../src/common/errors.js';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, VICTIM_BIN, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
-function tempDir(prefix = 'ckpt-dr-err-'): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
+const cleanups = useCleanups();
+const tempDir = (prefix = 'ckpt-dr-err-') => cleanups.tempDir(prefix);
 
 /** sha256 over the names and contents of every file in DIR. */
 function dirSha(dir: string): string {

@@ -2,21 +2,18 @@
  * A real program: python3 holding state in a dict and a growing list, checking its own
  * invariants every 100 ms (test/victims/dr-dict.py), keeps working after dump and restore.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
 const PYTHON = (process.env.PATH ?? '/usr/bin').split(':').map((d) => join(d, 'python3')).find((p) => p.startsWith('/') && existsSync(p));
 const SCRIPT = new URL('../victims/dr-dict.py', import.meta.url).pathname;
-const cleanups: (() => Promise<void> | void)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = useCleanups();
 
 function lines(text: string): number[] {
   assert.doesNotMatch(text, /FAIL/, 'no FAIL line');
@@ -30,8 +27,7 @@ test('python3 with a dict and a growing list keeps its invariants across dump an
   await v.waitFor(/(^n=\d+ sum=\d+ ok\n[^]*){3}/m);
   assert.deepEqual(readdirSync(`/proc/${v.pid}/task`), [String(v.pid)], 'python3 runs single-threaded');
 
-  const dir = mkdtempSync(join(tmpdir(), 'ckpt-dr-py-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = cleanups.tempDir('ckpt-dr-py-');
   dump(v.pid, { imagesDir: dir });
   await waitGone(v.pid);
   const before = lines(v.output());
@@ -61,8 +57,7 @@ test('python3 with a 96 MiB heap: its page copy is shared with it, and its diges
   await v.waitFor(/READY pid=\d+/, 60_000);
   await v.waitFor(/(^round=\d+ ok\n[^]*){2}/m, 30_000);
 
-  const dir = mkdtempSync(join(tmpdir(), 'ckpt-dr-pybig-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = cleanups.tempDir('ckpt-dr-pybig-');
   const d = dump(v.pid, { imagesDir: dir });
   await waitGone(v.pid);
   assert.ok(d.bytes > 96 * 1024 * 1024, `dumped ${d.bytes} bytes`);

@@ -3,28 +3,18 @@
  * is restarted) the way it would have without the checkpoint, never failing with
  * EINTR or returning early. The victims report PASS/FAIL per return.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-const cleanups: (() => Promise<void> | void)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'ckpt-dr-wait-'));
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
+const cleanups = useCleanups();
+const tempDir = () => cleanups.tempDir('ckpt-dr-wait-');
 
 function passes(text: string): number {
   return (text.match(/^PASS /gm) ?? []).length;

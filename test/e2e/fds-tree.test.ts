@@ -4,39 +4,26 @@
  * pipe and socket is one object again, and a write by the child moves the offset the
  * parent sees (one open file description, not two copies).
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readlinkSync } from 'node:fs';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
-import { startVictim, waitGone, type Victim, killQuietly } from '../helpers/victim.js';
+import { startVictim, waitGone, killQuietly } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
-const victims: Victim[] = [];
-const pids: number[] = [];
-const dirs: string[] = [];
-after(async () => {
-  killQuietly(pids);
-  for (const v of victims) await v.cleanup();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-}
+const cleanups = useCleanups();
+const tempDir = (prefix: string) => cleanups.tempDir(prefix);
 
 const links = (pid: number, fds: number[]) => fds.map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`));
 
 test('a parent and child keep their pipes, socketpair, data in flight and shared offset', async () => {
   const v = startVictim('fd-pipes2', { args: [tempDir('ckpt-fds-tree-')] });
-  victims.push(v);
+  cleanups.push(() => v.cleanup());
   const m = await v.waitFor(/READY pid=\d+ child=(\d+)/);
   const child = Number(m[1]);
-  pids.push(v.pid, child);
+  cleanups.push(() => killQuietly([v.pid, child])); // before the victim's cleanup
   // parent: 3 file, 5 down[1], 6 up[0], 8 sp[0]; child: 3 file, 4 down[0], 7 up[1], 9 sp[1]
   const before = { parent: links(v.pid, [3, 5, 6, 8]), child: links(child, [3, 4, 7, 9]) };
 

@@ -3,11 +3,10 @@
  * them into the same process, and let the victim check itself. (The full restore
  * engine builds a new process instead; the pair is the same.)
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import { LocalObjects } from '../../src/resources/shared.js';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findSyscallSite, RemoteTask, seizeProcess, Undo, type SeizedProcess } from '../../src/infect/index.js';
 import { bigintReplacer } from '../../src/images/bigint.js';
@@ -15,16 +14,13 @@ import { files, type FilesState } from '../../src/resources/files/index.js';
 import type { BlobSink, BlobSource, DumpContext, RestoreContext } from '../../src/resources/types.js';
 import { kill, NR, SIG } from '../../src/sys/index.js';
 import { startVictim, type Victim } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = useCleanups();
 
 /** Blobs in a temp directory, like an image directory would hold them. */
 function tempBlobs(): BlobSink & BlobSource {
-  const dir = mkdtempSync(join(tmpdir(), 'ckpt-blobs-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = cleanups.tempDir('ckpt-blobs-');
   return {
     put: (name, data) => (writeFileSync(join(dir, name), data), name),
     get: (name) => readFileSync(join(dir, name)),

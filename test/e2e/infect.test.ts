@@ -1,14 +1,12 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { seizeProcess, findSyscallSite, RemoteTask } from '../../src/infect/index.js';
 import { ptrace, readMemory, NR, NT } from '../../src/sys/index.js';
 import { startVictim, type Victim } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
-const victims: Victim[] = [];
-after(async () => {
-  for (const v of victims) await v.cleanup();
-});
+const cleanups = useCleanups();
 
 function lastTick(v: Victim): number {
   const ticks = [...v.output().matchAll(/TICK pid=\d+ counter=(\d+) mem=(\w+)/g)];
@@ -25,7 +23,7 @@ function inMapping(pid: number, addr: bigint, pred: (perms: string, path: string
 
 test('seize a running victim, read its registers and memory, inject syscalls, release it unharmed', async () => {
   const v = startVictim('counter');
-  victims.push(v);
+  cleanups.push(() => v.cleanup());
   const ready = await v.waitFor(/READY pid=(\d+) counter=(0x[0-9a-f]+) buf=(0x[0-9a-f]+) len=(\d+) sum=\d+ tls=(0x[0-9a-f]+)/);
   await v.waitFor(/TICK/);
   const [bufAddr, len, tls] = [BigInt(ready[3]!), Number(ready[4]), BigInt(ready[5]!)];
@@ -69,7 +67,7 @@ test('seize a running victim, read its registers and memory, inject syscalls, re
 for (const mode of ['ns', 'pipe', 'poll']) {
   test(`a victim blocked in ${mode === 'ns' ? 'nanosleep' : mode === 'pipe' ? 'read() on a pipe' : 'poll()'} carries on after injection without EINTR`, async () => {
     const v = startVictim('sleeper', { args: [mode] });
-    victims.push(v);
+    cleanups.push(() => v.cleanup());
     await v.waitFor(/PASS n=2/, 5000);
     for (let i = 0; i < 5; i++) {
       const proc = seizeProcess(v.pid);
@@ -98,7 +96,7 @@ test('seizing a kernel thread is refused', () => {
 
 test('batched injected syscalls run together and stop at the first failure, which is reported', async () => {
   const v = startVictim('counter');
-  victims.push(v);
+  cleanups.push(() => v.cleanup());
   await v.waitFor(/TICK/);
   const comm = () => readFileSync(`/proc/${v.pid}/comm`, 'utf8').trim();
   const proc = seizeProcess(v.pid);

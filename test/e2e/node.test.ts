@@ -1,21 +1,19 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
-import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
+import { startVictim, waitGone } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
-const victims: Victim[] = [];
-after(async () => {
-  for (const v of victims) await v.cleanup();
-});
+const cleanups = useCleanups();
 
 test('a Node.js program (event loop, worker threads, epoll, eventfds, pipes) counts on after dump and restore', async () => {
   const script = new URL('../victims/node-counter.mjs', import.meta.url).pathname;
   const v = startVictim(process.execPath, { args: [script, 'count.txt'] });
-  victims.push(v);
+  cleanups.push(() => v.cleanup());
   await v.waitFor(/COUNT 5 PASS/, 30_000);
   assert.ok(readdirSync(`/proc/${v.pid}/task`).length > 1, 'node runs several threads');
   const dir = join(tmpdir(), `ckpt-node-${process.pid}`);

@@ -1,4 +1,4 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,19 +6,18 @@ import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { readChildren } from '../../src/proc/index.js';
-import { startVictim, waitGone, VICTIM_BIN, type Victim, killAll } from '../helpers/victim.js';
+import { startVictim, waitGone, VICTIM_BIN, killAll } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
-const victims: Victim[] = [];
-after(async () => {
-  killAll('seq-producer');
-  killAll('seq-consumer');
-
-  for (const v of victims) await v.cleanup();
-});
+const cleanups = useCleanups();
 
 test('a bash pipeline (C producer | grep | C consumer) is dumped mid-stream with data in its pipes and loses or repeats nothing after restore', async () => {
   const v = startVictim('/bin/bash', { args: ['-c', `${VICTIM_BIN}seq-producer | grep --line-buffered seq | ${VICTIM_BIN}seq-consumer consumer.log; echo "bash: pipeline ended $?"`] });
-  victims.push(v);
+  cleanups.push(() => v.cleanup());
+  cleanups.push(() => { // before the victim's cleanup
+    killAll('seq-producer');
+    killAll('seq-consumer');
+  });
   const log = join(v.dir, 'consumer.log');
   const consumerLog = () => {
     try {

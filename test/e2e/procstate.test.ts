@@ -5,11 +5,10 @@
  * state into a second instance that never set it (both run with ASLR off, so the two
  * have the same addresses).
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import { LocalObjects } from '../../src/resources/shared.js';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { findSyscallSite, RemoteTask, seizeProcess, Undo, type SeizedProcess } from '../../src/infect/index.js';
 import { bigintReplacer } from '../../src/images/bigint.js';
@@ -24,13 +23,9 @@ import { encodeStack, SS_DISABLE } from '../../src/resources/process/sigaltstack
 import { SIG_IGN } from '../../src/resources/process/sigactions.js';
 import type { DumpContext, Resource, RestoreContext } from '../../src/resources/types.js';
 import { startVictim, VICTIM_BIN, type Victim } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
-const victims: Victim[] = [];
-const dirs: string[] = [];
-after(async () => {
-  for (const v of victims) await v.cleanup();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const cleanups = useCleanups();
 
 const SIGRT1 = 35; // glibc's SIGRTMIN + 1
 const bit = (n: number): bigint => 1n << BigInt(n);
@@ -50,11 +45,10 @@ interface Started {
 }
 
 async function startProcstate(opts: { dir?: string; blank?: boolean } = {}): Promise<Started> {
-  const dir = opts.dir ?? realpathSync(mkdtempSync(join(tmpdir(), 'ckpt-procstate-')));
-  if (!opts.dir) dirs.push(dir);
+  const dir = opts.dir ?? realpathSync(cleanups.tempDir('ckpt-procstate-'));
   const args = ['x86_64', '-R', join(VICTIM_BIN, 'procstate'), dir, ...(opts.blank ? ['blank'] : [])];
   const v = startVictim('/usr/bin/setarch', { args });
-  victims.push(v);
+  cleanups.push(() => v.cleanup());
   const m = await v.waitFor(/READY pid=\d+ usr1=(0x[0-9a-f]+) tidvar=(0x[0-9a-f]+) head=(0x[0-9a-f]+)/);
   return { v, dir, addrs: { usr1: BigInt(m[1]!), tidvar: BigInt(m[2]!), head: BigInt(m[3]!) } };
 }

@@ -1,10 +1,12 @@
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { reapIfChild, startVictim, waitGone, type Victim } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+const cleanups = useCleanups();
 
 function ckpt(...args: string[]) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, encoding: 'utf8' });
@@ -51,15 +53,14 @@ let truth: Truth;
 
 before(async () => {
   victim = startVictim('sharing-tree');
+  cleanups.push(async () => {
+    await victim.cleanup();
+    // The children die with their parent (PDEATHSIG) and are reparented to us: reap them.
+    for (const p of truth?.procs ?? []) await waitGone(p.pid);
+  });
   await victim.waitFor(/^READY$/m);
   assert.doesNotMatch(victim.output(), /FAIL/);
   truth = parseTruth(victim.output());
-});
-
-after(async () => {
-  await victim.cleanup();
-  // The children die with their parent (PDEATHSIG) and are reparented to us: reap them.
-  for (const p of truth?.procs ?? []) await waitGone(p.pid);
 });
 
 test('ps --json shows the tree with pids, ppids, pgid, sid and thread counts', () => {

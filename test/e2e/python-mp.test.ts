@@ -1,4 +1,4 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,22 +6,18 @@ import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { readChildren } from '../../src/proc/index.js';
-import { startVictim, waitGone, type Victim, killQuietly } from '../helpers/victim.js';
+import { startVictim, waitGone, killQuietly } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
-const victims: Victim[] = [];
-const workers: number[] = [];
-after(async () => {
-  killQuietly(workers);
-  for (const v of victims) await v.cleanup();
-});
+const cleanups = useCleanups();
 
 test('python3 multiprocessing Pool (fork, pipes, a semaphore in /dev/shm) keeps working through its queue after restore', async () => {
   const script = new URL('../victims/py-mp.py', import.meta.url).pathname;
   const v = startVictim('/usr/bin/env', { args: ['python3', script] });
-  victims.push(v);
+  cleanups.push(() => v.cleanup());
   await v.waitFor(/ROUND 3 /, 30_000);
   const kids = readChildren(v.pid);
-  workers.push(...kids);
+  cleanups.push(() => killQuietly(kids)); // before the victim's cleanup
   assert.ok(kids.length >= 3, `the pool runs its worker processes (${kids.length})`);
   const dir = join(tmpdir(), `ckpt-pymp-${process.pid}`);
   rmSync(dir, { recursive: true, force: true });

@@ -1,19 +1,15 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
-import { startVictim, waitGone, VICTIM_BIN, killAll, type Victim } from '../helpers/victim.js';
+import { startVictim, waitGone, VICTIM_BIN, killAll } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
-const victims: Victim[] = [];
+const cleanups = useCleanups();
 const children: ChildProcess[] = [];
-after(async () => {
-  killAll('ttyv');
-  for (const c of children) c.kill('SIGKILL');
-  for (const v of victims) await v.cleanup();
-});
 
 const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
 async function until(f: string, re: RegExp): Promise<RegExpMatchArray> {
@@ -28,7 +24,11 @@ async function until(f: string, re: RegExp): Promise<RegExpMatchArray> {
 test('a job on a terminal comes back on the restoring terminal with --shell-job and counts on', async () => {
   // script(1) gives each side its own pseudo-terminal, as a shell would.
   const v = startVictim('/usr/bin/script', { args: ['-qfec', join(VICTIM_BIN, 'ttyv'), 'before.log'] });
-  victims.push(v);
+  cleanups.push(() => v.cleanup());
+  cleanups.push(() => { // before the victim's cleanup
+    killAll('ttyv');
+    for (const c of children) c.kill('SIGKILL');
+  });
   const before = join(v.dir, 'before.log');
   const pid = Number((await until(before, /READY pid=(\d+) tty=\/dev\/pts/))[1]);
   await until(before, /COUNT 3 PASS/);

@@ -4,11 +4,9 @@
  * 1 MiB it rewrote; its area is marked inherited. After a full dump and restore the
  * two share those pages again, and each finds its own contents.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { findSyscallSite, RemoteTask, seizeProcess } from '../../src/infect/index.js';
 import { ImageWriter } from '../../src/images/index.js';
 import { readPagemap } from '../../src/proc/index.js';
@@ -17,16 +15,17 @@ import type { DumpContext } from '../../src/resources/types.js';
 import { startVictim, waitGone, type Victim, killAll } from '../helpers/victim.js';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
+const cleanups = useCleanups();
+// One step for the victims: the last child seen and every shm-cow are killed before any victim's cleanup.
 const victims: Victim[] = [];
-const dirs: string[] = [];
 let child = 0;
-after(async () => {
+cleanups.push(async () => {
   killAll('shm-cow');
 
   if (child) process.kill(child, 'SIGKILL');
   for (const v of victims) await v.cleanup();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 function dumpOne(pid: number, w: ImageWriter, parent?: NonNullable<Parameters<typeof dumpMemory>[2]>['parent']) {
@@ -65,8 +64,7 @@ test('a child dumped with its parent leaves out the pages it still shares copy-o
   child = Number(m[1]);
   const area = BigInt(`0x${m[2]}`);
   assert.ok(sharedPages(v.pid, child, area) >= 7 * 256, 'the victim shares 7 MiB copy-on-write before the dump');
-  const dir = mkdtempSync(join(tmpdir(), 'ckpt-cow-'));
-  dirs.push(dir);
+  const dir = cleanups.tempDir('ckpt-cow-');
   const w = ImageWriter.create(dir);
   const parent = dumpOne(v.pid, w);
   try {
@@ -91,8 +89,7 @@ test('after dump and restore, parent and child share their unchanged pages again
   const kid = Number(m[1]);
   const area = BigInt(`0x${m[2]}`);
   await v.waitFor(/CHILD pid=/);
-  const dir = mkdtempSync(join(tmpdir(), 'ckpt-cow2-'));
-  dirs.push(dir);
+  const dir = cleanups.tempDir('ckpt-cow2-');
   rmSync(dir, { recursive: true });
   const d = dump(v.pid, { imagesDir: dir });
   assert.ok(d.pages < 2 * 2048, `the child's shared pages are not saved twice (${d.pages} pages)`);

@@ -4,23 +4,15 @@
  * again (same inode in both processes' maps) and each process must keep seeing the
  * other's counters move (the victim fails when they freeze).
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { startVictim, waitGone, type Victim, killQuietly } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
 
-const victims: Victim[] = [];
-const pids: number[] = [];
-const dirs: string[] = [];
-after(async () => {
-  killQuietly(pids);
-  for (const v of victims) await v.cleanup();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const cleanups = useCleanups();
 
 const ticks = (text: string, role: string) => [...text.matchAll(new RegExp(`^TICK ${role} (\\d+) other=(\\d+) ok$`, 'gm'))].map((m) => ({ n: Number(m[1]), other: Number(m[2]) }));
 
@@ -43,17 +35,16 @@ async function until(v: Victim, ok: () => boolean, what: string): Promise<void> 
 
 test('a parent and child keep sharing anonymous, memfd and SysV memory after dump and restore', async () => {
   const v = startVictim('shm-tree');
-  victims.push(v);
+  cleanups.push(() => v.cleanup());
   const m = await v.waitFor(/READY pid=\d+ child=(\d+)/);
   const child = Number(m[1]);
-  pids.push(v.pid, child);
+  cleanups.push(() => killQuietly([v.pid, child])); // before the victim's cleanup
   await until(v, () => ticks(v.output(), 'child').length >= 5 && ticks(v.output(), 'parent').length >= 5, 'ticks before the dump');
   const before = { parent: sharedObjects(v.pid), child: sharedObjects(child) };
   assert.equal(before.parent.length, 3);
   assert.deepEqual(before.child, before.parent, 'one object each, mapped by both');
 
-  const dir = mkdtempSync(join(tmpdir(), 'ckpt-shm-tree-'));
-  dirs.push(dir);
+  const dir = cleanups.tempDir('ckpt-shm-tree-');
   dump(v.pid, { imagesDir: dir });
   await waitGone(v.pid);
   await waitGone(child);
