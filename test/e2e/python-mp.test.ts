@@ -17,7 +17,8 @@ test('python3 multiprocessing Pool (fork, pipes, a semaphore in /dev/shm) keeps 
   cleanups.push(() => v.cleanup());
   await v.waitFor(/ROUND 3 /, 30_000);
   const kids = readChildren(v.pid);
-  cleanups.push(() => killQuietly(kids)); // before the victim's cleanup
+  // The pool parent first: killed while it lives, a worker is replaced by a new one that outlives the test.
+  cleanups.push(() => killQuietly([v.pid, ...kids]));
   assert.ok(kids.length >= 3, `the pool runs its worker processes (${kids.length})`);
   const dir = join(tmpdir(), `ckpt-pymp-${process.pid}`);
   rmSync(dir, { recursive: true, force: true });
