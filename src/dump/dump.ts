@@ -92,7 +92,7 @@ interface CollectArgs {
 function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState } {
   const { w, opts, warnings } = args;
   const pid = proc.pid;
-  const remote = new RemoteTask(pid, { site: findSyscallSite(pid) });
+  const remote = new RemoteTask(pid, { site: findSyscallSite(pid), recoverable: true });
   proc.undo.push(`restore registers of ${pid}`, () => remote.finish());
   if (proc.tasks.get(pid)?.groupStopped) leaveGroupStop(proc, remote);
   const ctx: DumpContext = {

@@ -3,3 +3,4 @@ export * from './wait.js';
 export * from './seize.js';
 export * from './site.js';
 export * from './remote.js';
+export * from './frame.js';

@@ -7,12 +7,30 @@
  * `finish()` puts the thread back into an interrupt stop in the kernel's signal path
  * with its original registers, so that on resume the kernel itself decides whether an
  * interrupted syscall restarts (-ERESTART*), exactly as after SIGSTOP/SIGCONT.
+ *
+ * A dump borrows threads that must run on whatever happens to ckpt: if ckpt is killed
+ * (SIGKILL, OOM), the kernel lets its tracees go with the registers they have at that
+ * moment. With `recoverable`, a thread is never left with registers that would not
+ * bring it back: before the first call its registers are pointed at an rt_sigreturn
+ * gadget already in its code (`mov $15, %eax; syscall`, libc's __restore_rt) with rsp
+ * on a signal frame holding its real registers, mask and xsave area (frame.ts), written
+ * on its own stack below the red zone. Each call is then made by letting the thread
+ * enter that rt_sigreturn and, at the syscall-entry stop, changing the call number and
+ * arguments, with rip back on the gadget. Whenever ckpt vanishes, the thread finishes
+ * the call in progress, returns through the frame and carries on where it was. Scratch
+ * memory for arguments is taken from the stack too, below the frame, so nothing is
+ * left behind either; a thread with too little stack gets a mapped scratch area (left
+ * mapped if ckpt dies). Only a process with no gadget in its code needs one injected
+ * mmap and munmap the old way (the thread's only exposed moments).
  */
 import { CkptError } from '../common/errors.js';
 import { readStatus } from '../proc/index.js';
 import {
-  ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, type Arg, type Regs, signed, encodeRegs, REG_NAMES,
+  ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, NT, type Arg, type Regs, signed, encodeRegs, REG_NAMES,
 } from '../sys/index.js';
+import { readMaps } from '../proc/index.js';
+import { buildSigframe, SIGRETURN_GADGETS, sigframeSize } from './frame.js';
+import { findSigreturnGadget } from './site.js';
 import { pollStop, waitStop, type StopStatus } from './wait.js';
 
 const SIGTRAP = 5;
@@ -36,6 +54,20 @@ const BATCH_STUB = Buffer.from([
 const BATCH_TAIL = 4096;
 const BATCH_MAX = (BATCH_TAIL - 128) / 64;
 const BATCH_SCRATCH = 16384;
+/** The x86_64 ABI lets a function keep data in the 128 bytes below rsp. */
+const RED_ZONE = 128n;
+/** Scratch taken from a recoverable thread's stack when there is room (dump's largest use: 16 KiB of iovecs). */
+const STACK_SCRATCH = 20480;
+const ENOSYS = 38n;
+
+/** Where a recoverable thread's frame and scratch may go: below its red zone, inside the area holding rsp. */
+function stackRoom(tid: number, rsp: bigint): { low: bigint; top: bigint } | undefined {
+  const top = rsp - RED_ZONE;
+  const area = readMaps(tid).find((m) => m.start <= top && top < m.end && m.prot.read && m.prot.write && !m.shared);
+  return area ? { low: area.start, top } : undefined;
+}
+
+const alignDown = (v: bigint, a: bigint) => v - (v % a);
 
 function ignoresSigtrap(tid: number): boolean {
   try {
@@ -56,6 +88,12 @@ export interface RemoteOptions {
   site: bigint;
   /** Called for ptrace events seen while a syscall runs (e.g. the child of an injected clone3). */
   onEvent?: (e: TraceEvent) => void;
+  /**
+   * The thread must come back by itself if ckpt dies while it is borrowed (dump):
+   * true, or the address of an rt_sigreturn gadget found already (findSigreturnGadget).
+   * Batches then run call by call.
+   */
+  recoverable?: boolean | bigint;
 }
 
 export class RemoteTask {
@@ -80,6 +118,14 @@ export class RemoteTask {
   private trapOk: boolean | undefined;
   private arena = 0;
   private finished = false;
+  /** Recoverable mode: the rt_sigreturn gadget the thread stands on, and rsp on its frame. */
+  private gadget = 0n;
+  private frameRsp = 0n;
+  /** Scratch on the thread's own stack (recoverable mode), used while it is large enough. */
+  private stackScratch: { addr: bigint; size: number } | undefined;
+  private scratchOnStack = false;
+  /** A page mapped the old way for a process with no gadget (or no stack room): unmapped by finish(). */
+  private bootstrap: { addr: bigint; size: number } | undefined;
   count = 0;
 
   constructor(tid: number, opts: RemoteOptions) {
@@ -89,8 +135,48 @@ export class RemoteTask {
     this.savedRegs = ptrace.getRegs(tid);
     this.regsBuf = encodeRegs(this.savedRegs);
     this.savedMask = ptrace.getSigmask(tid);
+    // After arming: a thread left alone from now on returns through its frame, which also restores the mask.
+    if (opts.recoverable) this.arm(opts.recoverable === true ? findSigreturnGadget(tid) : opts.recoverable);
     // Signals stay blocked while we borrow the thread, so none is delivered mid-injection.
     ptrace.setSigmask(tid, ALL_SIGNALS);
+  }
+
+  /** The gadget this thread returns through (recoverable mode), for the other threads of the process. */
+  get sigreturnGadget(): bigint | undefined {
+    return this.gadget === 0n || this.bootstrap ? undefined : this.gadget;
+  }
+
+  /** Writes the frame and points the thread at the gadget (see the file comment). */
+  private arm(found: bigint | undefined): void {
+    const xstate = ptrace.getRegset(this.tid, NT.X86_XSTATE);
+    const frameBytes = BigInt(sigframeSize(xstate.length));
+    const room = stackRoom(this.tid, this.savedRegs.rsp);
+    let frameAt: bigint | undefined;
+    if (room && room.top - room.low >= frameBytes + 256n) {
+      frameAt = alignDown(room.top - frameBytes, 64n);
+      const scratchAt = alignDown(frameAt - BigInt(STACK_SCRATCH), 64n);
+      if (scratchAt - 256n >= room.low) this.stackScratch = { addr: scratchAt, size: STACK_SCRATCH };
+    }
+    let gadget = found;
+    if (gadget === undefined || frameAt === undefined) {
+      // The old way, once: a page for what the process lacks (the gadget's code, or room for the frame).
+      const size = Number(frameBytes) + 8192;
+      const page = BigInt.asUintN(64, this.call(NR.mmap, [0, size, 7, 0x22, -1, 0], 'mmap(recovery)'));
+      this.bootstrap = { addr: page, size };
+      if (gadget === undefined) {
+        this.write(page, SIGRETURN_GADGETS[0]!);
+        gadget = page;
+      }
+      frameAt ??= page + 4096n;
+    }
+    this.write(frameAt, buildSigframe({ at: frameAt, regs: this.savedRegs, mask: this.savedMask, xstate }));
+    this.gadget = gadget;
+    this.frameRsp = frameAt + 8n;
+    const buf = this.regsBuf;
+    buf.writeBigUInt64LE(gadget, REG.rip);
+    buf.writeBigUInt64LE(this.frameRsp, REG.rsp);
+    buf.writeBigUInt64LE(0xffffffffffffffffn, REG.orig_rax);
+    ptrace.setRegsRaw(this.tid, buf);
   }
 
   setSite(site: bigint): void {
@@ -123,6 +209,7 @@ export class RemoteTask {
   begin(nr: number, args: readonly Arg[], name: string): void {
     if (this.finished) throw new CkptError('INTERNAL', `Cannot inject into task ${this.tid}: session finished`);
     if (this.queue || this.running) throw new CkptError('INTERNAL', `Cannot start ${name} in task ${this.tid}: another call is queued or running`);
+    if (this.gadget !== 0n) return this.beginAtGadget(nr, args, name);
     const buf = this.regsBuf;
     buf.writeBigUInt64LE(BigInt(nr), REG.rax);
     buf.writeBigUInt64LE(0xffffffffffffffffn, REG.orig_rax);
@@ -140,6 +227,36 @@ export class RemoteTask {
       first = waitStop(this.tid);
     }
     this.expectSyscallStop(first);
+    ptrace.syscallStep(this.tid);
+    this.running = true;
+  }
+
+  /**
+   * Recoverable mode: the thread runs the gadget up to the entry of rt_sigreturn, where
+   * the call becomes ours; rip goes back on the gadget, so the thread comes back to the
+   * same place (and, left alone, returns through its frame) whatever happens.
+   */
+  private beginAtGadget(nr: number, args: readonly Arg[], name: string): void {
+    ptrace.syscallStep(this.tid);
+    let first = waitStop(this.tid);
+    while (first.event === PTRACE_EVENT.STOP && first.signal !== SYSCALL_STOP) {
+      ptrace.syscallStep(this.tid);
+      first = waitStop(this.tid);
+    }
+    this.expectSyscallStop(first);
+    const entered = ptrace.peekUser(this.tid, REG.orig_rax);
+    if (entered !== BigInt(NR.rt_sigreturn)) {
+      throw new CkptError('INTERNAL', `Cannot inject ${name} into task ${this.tid}: it entered syscall ${signed(entered)}, not rt_sigreturn`);
+    }
+    const buf = this.regsBuf;
+    buf.writeBigUInt64LE(BigInt(nr), REG.orig_rax);
+    buf.writeBigUInt64LE(BigInt.asUintN(64, -ENOSYS), REG.rax);
+    ARG_REGS.forEach((off, i) => buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(args[i] ?? 0)), off));
+    buf.writeBigUInt64LE(this.gadget, REG.rip);
+    buf.writeBigUInt64LE(this.frameRsp, REG.rsp);
+    ptrace.setRegsRaw(this.tid, buf);
+    this.injected = true;
+    this.count++;
     ptrace.syscallStep(this.tid);
     this.running = true;
   }
@@ -191,8 +308,15 @@ export class RemoteTask {
   scratch(size: number): bigint {
     if (this.queue) return this.arenaSlice(size);
     if (size <= this.scratchSize) return this.scratchAddr;
-    if (this.scratchAddr !== 0n && !this.borrowed) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
+    this.unmapScratch();
     this.borrowed = false;
+    this.scratchOnStack = false;
+    if (this.stackScratch && size <= this.stackScratch.size) {
+      this.scratchAddr = this.stackScratch.addr;
+      this.scratchSize = this.stackScratch.size;
+      this.scratchOnStack = true;
+      return this.scratchAddr;
+    }
     const len = Math.ceil(size / PAGE) * PAGE;
     // MAP_PRIVATE|MAP_ANONYMOUS (|MAP_FIXED_NOREPLACE at the hint); executable for batch()'s code.
     const flags = this.scratchHint === 0n ? 0x22 : 0x22 | 0x100000;
@@ -214,6 +338,8 @@ export class RemoteTask {
    * must outlive this task's use of it.
    */
   shareScratch(owner: RemoteTask, size = 16384): void {
+    // A recoverable thread with room on its stack uses that: nothing to map, nothing left behind.
+    if (this.stackScratch && size <= this.stackScratch.size) return;
     const addr = owner.scratch(size);
     owner.trapOk ??= !ignoresSigtrap(owner.tid);
     this.trapOk = owner.trapOk;
@@ -228,15 +354,21 @@ export class RemoteTask {
    * program's.
    */
   releaseScratch(): void {
-    if (this.scratchAddr !== 0n && !this.borrowed) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
+    this.unmapScratch();
     this.dropScratch();
     this.borrowed = false;
+  }
+
+  /** Unmaps the scratch area if it is a mapping of this task's own. */
+  private unmapScratch(): void {
+    if (this.scratchAddr !== 0n && !this.borrowed && !this.scratchOnStack) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
   }
 
   /** Forgets the scratch area without unmapping it (the caller unmapped it, or replaced the memory map). */
   dropScratch(): void {
     this.scratchAddr = 0n;
     this.scratchSize = 0;
+    this.scratchOnStack = false;
   }
 
   write(addr: bigint, data: Buffer): void {
@@ -258,7 +390,7 @@ export class RemoteTask {
    */
   batch(fn: () => void): void {
     if (this.queue) return fn();
-    this.scratch(BATCH_SCRATCH);
+    this.scratch(this.stackScratch ? Math.min(BATCH_SCRATCH, this.stackScratch.size) : BATCH_SCRATCH);
     this.queue = [];
     this.arena = 0;
     let queued: NonNullable<typeof this.queue>;
@@ -270,7 +402,8 @@ export class RemoteTask {
     }
     if (queued.length === 0) return;
     this.trapOk ??= !ignoresSigtrap(this.tid);
-    if (queued.length > BATCH_MAX || !this.trapOk) {
+    // A recoverable thread never runs code of ours: its calls go one by one through the gadget.
+    if (queued.length > BATCH_MAX || !this.trapOk || this.gadget !== 0n) {
       for (const q of queued) this.call(q.nr, q.args, q.name);
       return;
     }
@@ -335,9 +468,13 @@ export class RemoteTask {
     if (this.finished) return;
     // A call begun and abandoned (an error on our side of a shared copy) ends first.
     if (this.running) this.end();
-    if (this.scratchAddr !== 0n) {
-      if (!this.borrowed) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
-      this.scratchAddr = 0n;
+    this.unmapScratch();
+    this.dropScratch();
+    if (this.bootstrap) {
+      // The frame or gadget lives in it: the thread goes back to the old way for this last call.
+      this.gadget = 0n;
+      this.call(NR.munmap, [this.bootstrap.addr, this.bootstrap.size], 'munmap(recovery)');
+      this.bootstrap = undefined;
     }
     if (this.injected && !opts.direct) {
       // Back into an interrupt stop inside the signal path (see the file comment).
@@ -349,8 +486,9 @@ export class RemoteTask {
         ptrace.cont(this.tid, st.event === 0 && st.signal !== SYSCALL_STOP ? st.signal : 0);
       }
     }
-    ptrace.setRegs(this.tid, opts.regs ?? this.savedRegs);
+    // Mask first: until the registers are back, a thread left alone still returns through its frame.
     ptrace.setSigmask(this.tid, opts.mask ?? this.savedMask);
+    ptrace.setRegs(this.tid, opts.regs ?? this.savedRegs);
     this.finished = true;
   }
 }

@@ -7,6 +7,7 @@
 import { CkptError } from '../common/errors.js';
 import { readMaps } from '../proc/index.js';
 import { vmRead } from '../sys/index.js';
+import { SIGRETURN_GADGETS } from './frame.js';
 
 interface ExecArea {
   start: bigint;
@@ -36,4 +37,31 @@ export function findSyscallSite(pid: number): bigint {
     }
   }
   throw new CkptError('UNSUPPORTED', `Cannot inject into process ${pid}: no syscall instruction in its executable mappings`);
+}
+
+/**
+ * Where an `rt_sigreturn` gadget (`mov $15, %eax; syscall`) is in the target's code,
+ * e.g. libc's __restore_rt; undefined if no executable mapping has one.
+ */
+export function findSigreturnGadget(pid: number): bigint | undefined {
+  const CHUNK = 1 << 20;
+  for (const area of execAreas(pid)) {
+    if (area.path === '[vsyscall]') continue;
+    const buf = Buffer.alloc(CHUNK + 16);
+    // Chunks overlap by 16 bytes so that no gadget is cut in two.
+    for (let at = area.start; at < area.end; at += BigInt(CHUNK)) {
+      const len = Number(area.end - at < BigInt(CHUNK + 16) ? area.end - at : BigInt(CHUNK + 16));
+      let n: number;
+      try {
+        n = vmRead(pid, buf, [{ base: at, len }]);
+      } catch {
+        break;
+      }
+      for (const g of SIGRETURN_GADGETS) {
+        const i = buf.subarray(0, n).indexOf(g);
+        if (i >= 0) return at + BigInt(i);
+      }
+    }
+  }
+  return undefined;
 }

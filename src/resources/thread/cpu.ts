@@ -33,23 +33,9 @@ export function restoreXstate(tid: number, cpu: ThreadCpu): void {
   ptrace.setRegset(tid, NT.X86_XSTATE, Buffer.from(cpu.xstate, 'base64'));
 }
 
-const ERESTARTSYS = -512n;
-const ERESTARTNOHAND = -514n;
-
 /**
  * Registers for a thread let go straight from a syscall stop (RemoteTask.finish with
  * `direct`): an interrupted syscall is rewound by hand to run again, as the kernel
- * would on the way out of a stop with no signal to deliver (orig_rax -1: nothing left
- * for the kernel to restart).
+ * would on the way out of a stop with no signal to deliver.
  */
-export function rewoundRegs(saved: Regs): Regs {
-  const regs = { ...saved };
-  const rax = signed(regs.rax);
-  const restart = rax === ERESTARTSYS || rax === ERESTARTNOINTR || rax === ERESTARTNOHAND || rax === ERESTART_RESTARTBLOCK;
-  if (signed(regs.orig_rax) >= 0n && restart) {
-    regs.rax = regs.orig_rax;
-    regs.rip = BigInt.asUintN(64, regs.rip - 2n);
-  }
-  regs.orig_rax = BigInt.asUintN(64, -1n);
-  return regs;
-}
+export { rewoundRegs } from '../../infect/index.js';
