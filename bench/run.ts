@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --only mem,cli,threads,tree,cow]`
+ * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --only mem,cli,threads,tree,cow,check]`
  *
  * Sections: mem and cli (below), threads (bench/threads.ts), tree (bench/tree.ts) and
  * cow (bench/cow.ts); all run by default, `--only` picks some, `--no-SECTION` drops one.
@@ -20,6 +20,7 @@ import { kill as sysKill } from '../src/sys/index.js';
 import { startVictim, waitGone, wrapPid, type Victim } from '../test/helpers/victim.js';
 import { measurePhases, type PhaseTimes } from './phases.js';
 import { reportCow, runCow, type CowResult } from './cow.js';
+import { reportCheck, runCheck, type CheckRow } from './check.js';
 import { reportThreads, runThreads, type ThreadsRow } from './threads.js';
 import { reportTree, runTree, type TreeRow } from './tree.js';
 import { MiB, SIGUSR1, cleanupSync, drop, f0, f1, f2, hrMs, livePids, median, rmDir, shmDir, table, track, waitForNew } from './util.js';
@@ -33,8 +34,8 @@ const noCli = argv.includes('--no-cli');
 const noPhases = argv.includes('--no-phases');
 const repsArg = argv.indexOf('--reps');
 const reps = (full: number) => (repsArg >= 0 ? Number(argv[repsArg + 1]) : quick ? 1 : full);
-/** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow; `--only a,b` runs those alone. */
-const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow'] as const;
+/** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow, check; `--only a,b` runs those alone. */
+const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow', 'check'] as const;
 type Section = (typeof SECTIONS)[number];
 const onlyArg = argv.indexOf('--only');
 const only = onlyArg >= 0 ? (argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
@@ -241,6 +242,7 @@ interface Results {
   threads?: ThreadsRow[];
   tree?: TreeRow[];
   cow?: CowResult;
+  check?: CheckRow[];
   loadBefore: string;
   totalMs: number;
 }
@@ -253,6 +255,7 @@ function report(res: Results): void {
   if (res.threads) reportThreads(res.threads);
   if (res.tree) reportTree(res.tree);
   if (res.cow) reportCow(res.cow);
+  if (res.check) reportCheck(res.check);
   console.log(`\nload after: ${uptime()}`);
   console.log(`bench took ${(res.totalMs / 1000).toFixed(1)} s`);
 }
@@ -330,6 +333,7 @@ async function main(): Promise<void> {
   if (want('threads')) res.threads = await runThreads({ reps: reps(3), counts: quick ? [1, 100] : [1, 8, 100, 1000] });
   if (want('tree')) res.tree = await runTree({ reps: reps(3), sizes: [1, 100] });
   if (want('cow')) res.cow = await runCow({ reps: reps(3), mib: quick ? 128 : 512, kids: 4 });
+  if (want('check')) res.check = await runCheck({ reps: reps(5) });
   res.totalMs = performance.now() - t0;
   report(res);
 }

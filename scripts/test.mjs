@@ -37,8 +37,11 @@ if (group === 'all' || group === 'e2e') {
   files.push(...find('test/e2e'));
 }
 files.sort();
+// Every restore in the suite reads the restored processes back and compares them with
+// the images before they run (restore --check), so each test is also an audit.
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
   cwd: root,
   stdio: 'inherit',
+  env: { CKPT_CHECK: '1', ...process.env },
 });
 process.exit(r.status ?? 1);

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'IO' // reading or writing a file of ours failed (disk full, I/O error, read-only fs)
   | 'USAGE' // bad command-line or API input
+  | 'CHECK_FAILED' // restore --check: a restored process differs from its images
   | 'INTERNAL';
 
 export class CkptError extends Error {

@@ -9,7 +9,7 @@ import { CkptError } from '../common/errors.js';
 import { readStat, readStatus } from '../proc/index.js';
 import { isErrno, kill, NR, SIG } from '../sys/index.js';
 import { findSyscallSite, RemoteTask, type SeizedProcess } from '../infect/index.js';
-import { descriptionIds, linkCounts, type DescriptionIds } from './descriptions.js';
+import { descriptionIds, linkCounts, type DescriptionIds } from '../resources/sharing/descriptions.js';
 import { killTree, releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { ImageWriter } from '../images/index.js';
 import { dumpMemory, type MemoryDumpStats } from '../resources/memory/dump.js';

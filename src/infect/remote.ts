@@ -142,6 +142,10 @@ export class RemoteTask {
   }
 
   /** The gadget this thread returns through (recoverable mode), for the other threads of the process. */
+  get recoverable(): boolean {
+    return this.gadget !== 0n;
+  }
+
   get sigreturnGadget(): bigint | undefined {
     return this.gadget === 0n || this.bootstrap ? undefined : this.gadget;
   }

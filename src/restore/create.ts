@@ -78,3 +78,17 @@ export function becomeZombie(remote: RemoteTask, status: number): void {
   }
   throw new CkptError('INTERNAL', `Cannot restore zombie ${tid}: it did not exit`);
 }
+
+/**
+ * A zombie made at restore sends its parent a SIGCHLD that the parent had already had
+ * (or never wanted) at dump: it stays pending while the parent is held, and is taken
+ * out of the queue unless one was pending at dump. A standard signal does not queue
+ * twice, so a saved pending SIGCHLD is not doubled either.
+ */
+export function dropExitSignal(parent: RemoteTask, opts: { wasPending: boolean }): void {
+  if (opts.wasPending) return;
+  const set = Buffer.alloc(8);
+  set.writeBigUInt64LE(1n << BigInt(SIG.SIGCHLD - 1));
+  const r = parent.raw(NR.rt_sigtimedwait, [parent.put(set, 0), 0, parent.put(Buffer.alloc(16), 64), 8], 'rt_sigtimedwait(SIGCHLD)');
+  if (r < 0n && r !== -11n /* EAGAIN: none arrived */) throw new CkptError('INTERNAL', `Cannot take the SIGCHLD of a restored zombie out of process ${parent.tid}'s queue: error ${-r}`);
+}

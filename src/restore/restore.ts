@@ -13,8 +13,10 @@ import type { RestoreContext } from '../resources/types.js';
 import { LocalObjects } from '../resources/shared.js';
 import type { TreeEntry } from '../resources/images.js';
 import { BLANK_SYSCALL_SITE, startBlank } from './blank.js';
-import { becomeZombie, cloneProcess, joinGroup } from './create.js';
+import { becomeZombie, cloneProcess, dropExitSignal, joinGroup } from './create.js';
+import type { PendingState } from '../resources/process/pending.js';
 import { isKernelArea } from '../resources/memory/state.js';
+import { checkRestored } from './check.js';
 import { loadTree } from './images.js';
 import { waitPidFree } from './pid.js';
 import { letRun, loadRegisters, rebuildProcess, type BuiltProcess } from './process.js';
@@ -25,6 +27,12 @@ export interface RestoreOptions {
   pidfile?: string;
   /** Verify page checksums before restoring (when the dump wrote them). */
   verifyPages?: boolean;
+  /**
+   * Before letting the processes run, read them back and compare with the images
+   * (check.ts); any difference fails the restore. Default: on when the environment
+   * has CKPT_CHECK=1 (the test suite sets it), else off.
+   */
+  check?: boolean;
 }
 
 export interface RestoreResult {
@@ -94,8 +102,14 @@ export function restore(opts: RestoreOptions): RestoreResult {
     };
     build(tree.entries[0]!, new RemoteTask(b.pid, { site: BLANK_SYSCALL_SITE }));
     joinGroups(tree.entries, { remotes, warn });
-    for (const e of tree.entries) if (e.zombie) becomeZombie(remotes.get(e.pid)!, e.zombie.status);
+    for (const e of tree.entries) {
+      if (!e.zombie) continue;
+      becomeZombie(remotes.get(e.pid)!, e.zombie.status);
+      const pending = tree.procs.get(e.ppid)?.resources.find((r) => r.module.name === 'pending')?.state as PendingState | undefined;
+      dropExitSignal(remotes.get(e.ppid)!, { wasPending: pending?.shared.some((s) => s.signo === SIG.SIGCHLD) ?? false });
+    }
     for (const p of built) loadRegisters(p);
+    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader });
     if (opts.pidfile) writeFileSync(opts.pidfile, `${tree.root}\n`, { mode: 0o644 });
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);

@@ -108,7 +108,7 @@ test('read(0) blocked at dump reads the new stdin after a CLI restore', { timeou
     await new Promise((r) => setTimeout(r, 20));
   }
   cli.stdin.write('hello\n');
-  await rv.waitFor(/^PASS read n=1 data=hello$/m, 20_000);
+  await rv.waitFor(/^PASS read n=1 data=hello$/m, 20_000).catch((e: Error) => assert.fail(`${e.message}\nckpt restore: ${stderr}`));
   cli.stdin.write('again\n');
   await rv.waitFor(/^PASS read n=2 data=again$/m, 20_000);
   cli.stdin.end();

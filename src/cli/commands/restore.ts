@@ -9,6 +9,7 @@ interface RestoreFlags {
   pidfile?: string;
   shellJob?: boolean;
   verifyPages?: boolean;
+  check?: boolean;
   logFile?: string;
   verbosity?: number;
 }
@@ -24,6 +25,7 @@ export const restoreCommand: CliCommand = {
       .option('--pidfile <file>', 'write the PID of the restored process to FILE')
       .option('--shell-job', 'the process was a job of a shell: attach it to our terminal')
       .option('--verify-pages', 'check the page checksums before restoring (dump --page-checksums)')
+      .option('--check', 'before the process runs, read it back and compare it with the images; fail on any difference')
       .option('-o, --log-file <file>', 'also write messages to FILE')
       .option('-v, --verbosity <n>', 'verbosity 0-4 (3: say the restored pid)', parseVerbosity)
       .action(async (f: RestoreFlags) => {
@@ -33,7 +35,7 @@ export const restoreCommand: CliCommand = {
         const { restore, waitForExit } = await import('../../api/restore.js');
         let pid: number;
         try {
-          const r = restore({ imagesDir: f.imagesDir, shellJob: f.shellJob, pidfile: f.pidfile, verifyPages: f.verifyPages });
+          const r = restore({ imagesDir: f.imagesDir, shellJob: f.shellJob, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check });
           pid = r.pid;
           for (const w of r.warnings) out.warn(w);
           // Quiet by default: without -d the restored program's own output is what matters.

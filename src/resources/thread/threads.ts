@@ -28,7 +28,7 @@ function threadComm(pid: number, tid: number): string | undefined {
 
 /** Dumps a non-leader thread; the process is seized and every thread stopped. */
 export function dumpThread(ctx: DumpContext, tid: number): ThreadCpu {
-  const remote = new RemoteTask(tid, { site: ctx.remote.site, recoverable: ctx.remote.sigreturnGadget ?? true });
+  const remote = new RemoteTask(tid, { site: ctx.remote.site, recoverable: ctx.remote.recoverable && (ctx.remote.sigreturnGadget ?? true) });
   remote.shareScratch(ctx.remote);
   // The thread gets its registers back when the process is released (a leave-running
   // or failed dump); a dump that kills the process skips that round trip per thread.

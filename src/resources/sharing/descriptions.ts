@@ -3,9 +3,9 @@
  * same description (inherited across fork, passed, dup'ed) get the same id. Found by
  * sorting every fd with kcmp(KCMP_FILE) as the order: O(N log N) kcmp calls.
  */
-import { isErrno, kcmp } from '../sys/index.js';
-import { listFds, readFdLink } from '../proc/index.js';
-import { groupByOrder, ItemGone } from '../resources/sharing/group.js';
+import { isErrno, kcmp } from '../../sys/index.js';
+import { listFds, readFdLink } from '../../proc/index.js';
+import { groupByOrder, ItemGone } from './group.js';
 
 interface FdRef {
   pid: number;

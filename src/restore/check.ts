@@ -1,0 +1,349 @@
+/**
+ * `restore --check`: once every process is rebuilt and before any runs, read each one
+ * back with the collectors the dump uses (every resource module, memory with its page
+ * contents, every thread's registers and state, the tree) and compare with the images,
+ * field by field. Any difference fails the restore, naming the process and the field.
+ * A module added to the registry is checked with no change here, so state that a
+ * restore drops cannot go unnoticed.
+ *
+ * Fields that legitimately differ are made comparable first (see `canonical`): inode
+ * numbers and open-description ids are new after a restore, so each is replaced by
+ * the order in which it first appears; only the pattern of sharing is compared.
+ */
+import { readSync, statSync } from 'node:fs';
+import { CkptError } from '../common/errors.js';
+import { readMaps, readStat } from '../proc/index.js';
+import { NT, ptrace, type Regs } from '../sys/index.js';
+import { RemoteTask, SeizedProcess } from '../infect/index.js';
+import type { ImageReader } from '../images/index.js';
+import { dumpMemory } from '../resources/memory/dump.js';
+import type { ShmemObject } from '../resources/memory/state.js';
+import { descriptionIds, linkCounts } from '../resources/sharing/descriptions.js';
+import { resumeRegs, rewoundRegs } from '../resources/thread/cpu.js';
+import { dumpThread } from '../resources/thread/threads.js';
+import type { DumpContext, ObjectPageSink } from '../resources/types.js';
+import type { TreeEntry } from '../resources/images.js';
+import type { BuiltProcess } from './process.js';
+
+const PAGE = 4096;
+const MAX_REPORTED = 8;
+
+interface Run {
+  vaddr: bigint;
+  nrPages: number;
+  fileOffset: bigint;
+}
+
+interface SavedPages {
+  runs: readonly Run[];
+  open: () => number;
+}
+
+function runAt(runs: readonly Run[], at: bigint): Run | undefined {
+  let lo = 0;
+  let hi = runs.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = runs[mid]!;
+    if (at < r.vaddr) hi = mid - 1;
+    else if (at >= r.vaddr + BigInt(r.nrPages * PAGE)) lo = mid + 1;
+    else return r;
+  }
+  return undefined;
+}
+
+/** A page sink that compares what the dump collectors read with a saved page file. */
+class PageCheck {
+  private covered = 0;
+  private readonly total: number;
+  constructor(
+    private readonly what: string,
+    private readonly file: SavedPages,
+    private readonly more: {
+      /** Where differences are reported. */
+      diffs: string[];
+      /** Bytes the kernel itself rewrites while the process is rebuilt (each thread's struct rseq). */
+      ignored?: readonly { start: bigint; end: bigint }[];
+      /**
+       * The ancestors' page files, nearest first: a page a child still shared with its
+       * parent at dump is in the parent's file (or further up), not in the child's.
+       */
+      ancestors?: readonly SavedPages[];
+      pid?: number;
+    },
+  ) {
+    this.total = file.runs.reduce((n, r) => n + r.nrPages, 0);
+  }
+
+  append(vaddr: bigint, data: Uint8Array): void {
+    let at = vaddr;
+    let off = 0;
+    while (off < data.length) {
+      const own = runAt(this.file.runs, at);
+      const from = own ? this.file : this.more.ancestors?.find((a) => runAt(a.runs, at));
+      const run = own ?? (from ? runAt(from.runs, at) : undefined);
+      if (!run || !from) {
+        this.diff(`${this.what}: page at 0x${at.toString(16)}${this.area(at)} is present after restore but was not saved`);
+        at += BigInt(PAGE);
+        off += PAGE;
+        continue;
+      }
+      const len = Math.min(data.length - off, Number(run.vaddr + BigInt(run.nrPages * PAGE) - at));
+      const expected = Buffer.alloc(len);
+      const n = readSync(from.open(), expected, 0, len, Number(run.fileOffset + (at - run.vaddr)));
+      const got = Buffer.from(data.buffer, data.byteOffset + off, len);
+      if (n !== len || !expected.equals(got)) {
+        const i = this.firstDifference(expected, got, at);
+        if (i >= 0) this.diff(`${this.what}: memory at 0x${(at + BigInt(i)).toString(16)}${this.area(at)} differs from the saved page`);
+      }
+      if (own) this.covered += len / PAGE;
+      at += BigInt(len);
+      off += len;
+    }
+  }
+
+  finish(): void {
+    if (this.covered < this.total) this.diff(`${this.what}: ${this.total - this.covered} saved pages are missing after restore`);
+  }
+
+  /** " (in [heap])": where an address is, for messages. */
+  private area(at: bigint): string {
+    if (this.more.pid === undefined) return '';
+    const m = readMaps(this.more.pid).find((e) => e.start <= at && at < e.end);
+    return m ? ` (in ${m.path || 'anonymous memory'} ${m.shared ? 's' : 'p'})` : '';
+  }
+
+  private firstDifference(a: Buffer, b: Buffer, base: bigint): number {
+    const ignored = this.more.ignored ?? [];
+    for (let i = 0; i < a.length; i++) {
+      if (a[i] === b[i]) continue;
+      const addr = base + BigInt(i);
+      if (!ignored.some((r) => r.start <= addr && addr < r.end)) return i;
+    }
+    return -1;
+  }
+
+  private diff(m: string): void {
+    this.more.diffs.push(m);
+  }
+}
+
+/**
+ * Inode numbers and description ids are new after a restore: each is replaced by the
+ * order of its first appearance, per key, so that only the pattern of sharing counts.
+ */
+const RELABELED: Record<string, string> = { ino: 'inode', peer: 'inode', inode: 'inode', desc: 'desc', shmid: 'shmid' };
+/** "pipe:[123]", "socket:[123]", "pipe:123", "memfd-123": the number is an inode. */
+const LINK = /^((?:pipe|socket|anon_inode:\w+|mqueue|fifo|memfd|shmem)[:-]\[?(?:\d+:)?)(\d+)(\]?)$/;
+const LIVE_TCP = new Set(['sendSeq', 'recvSeq', 'sendQueue', 'unsent', 'recvQueue', 'window', 'timestamp']);
+/** O_LARGEFILE: set by the kernel on every file a 64-bit process opens; it changes nothing there. */
+const O_LARGEFILE = 0o100000;
+
+function canonical(value: unknown, labels: Map<string, Map<string, number>>, key = ''): unknown {
+  const label = (k: string, v: string) => {
+    let m = labels.get(k);
+    if (!m) labels.set(k, (m = new Map()));
+    if (!m.has(v)) m.set(v, m.size + 1);
+    return `#${m.get(v)}`;
+  };
+  if (key === 'flags' && typeof value === 'number') return value & ~O_LARGEFILE;
+  // Images hold 64-bit values as decimal strings until a schema reads them.
+  if (typeof value === 'bigint') return String(value);
+  // epoll lists its watches in the order of its tree, which is by file address: new files, new order.
+  if (key === 'watches' && Array.isArray(value)) {
+    return [...value].sort((a: { tfd: number }, b: { tfd: number }) => a.tfd - b.tfd).map((v) => canonical(v, labels, key));
+  }
+  if (Array.isArray(value)) return value.map((v) => canonical(v, labels, key));
+  if (value !== null && typeof value === 'object') {
+    if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+    // Time left on a timer goes down while the process is rebuilt: only whether it is armed must match.
+    if (key === 'value' && isTime(value)) return Object.values(value).some((x) => BigInt(x as number) !== 0n) ? 'armed' : 'disarmed';
+    const out: Record<string, unknown> = {};
+    const live = 'sendSeq' in value && 'recvQueue' in value;
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined) continue;
+      // A TCP connection talks to its peer as soon as it is restored: what is in flight and the window move on.
+      if (live && LIVE_TCP.has(k)) continue;
+      // A regular file's size is the file's, not the process's: it may grow after the dump.
+      if (k === 'size' && (value as { kind?: unknown }).kind === 'reg') continue;
+      // Dump bookkeeping: which pages were left to the parent's page file (see cow.ts).
+      if (k === 'inherited') continue;
+      // A standard fd handed over by the restorer is what the restorer gave, by design.
+      if ((k === 'link' || k === 'tty') && (value as { kind?: unknown }).kind === 'inherit') continue;
+      const space = RELABELED[k];
+      out[k] = space && (typeof v === 'number' || typeof v === 'bigint') ? label(space, String(v)) : canonical(v, labels, k);
+    }
+    return out;
+  }
+  if (typeof value === 'string') {
+    const m = LINK.exec(value);
+    if (m) return `${m[1]}${label('inode', m[2]!)}${m[3]}`;
+  }
+  return value;
+}
+
+function isTime(v: object): v is Record<string, number | bigint> {
+  const keys = Object.keys(v).sort().join(',');
+  return keys === 'nsec,sec' || keys === 'sec,usec';
+}
+
+/**
+ * Shared memory objects get new inodes at restore, and their page files are named by
+ * inode: which saved page file each restored object's pages are to be compared with.
+ */
+function savedObjectIds(img: BuiltProcess['img']): Map<string, string> {
+  const out = new Map<string, string>();
+  const pid = img.pid;
+  for (const v of img.mem.vmas) {
+    const obj = v.shm === undefined ? undefined : img.mem.shmem[v.shm];
+    if (!obj) continue;
+    const entry = readMaps(pid).find((m) => m.start === v.start);
+    if (entry) out.set(`${obj.kind}-${entry.inode}`, obj.pages);
+  }
+  const files = img.resources.find((r) => r.module.name === 'files')?.state as { fds?: { fd: number; obj?: ShmemObject }[] } | undefined;
+  for (const f of files?.fds ?? []) {
+    if (!f.obj) continue;
+    try {
+      out.set(`${f.obj.kind}-${statSync(`/proc/${pid}/fd/${f.fd}`).ino}`, f.obj.pages);
+    } catch {
+      // the fd is missing: the files comparison says so
+    }
+  }
+  return out;
+}
+
+/** Paths where a and b differ (at most `max`). */
+function differences(a: unknown, b: unknown, opts: { path: string; out: string[]; max: number }): void {
+  const { path, out, max } = opts;
+  if (out.length >= max) return;
+  const show = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x))?.slice(0, 120) ?? 'nothing';
+  if (typeof a !== typeof b || Array.isArray(a) !== Array.isArray(b) || a === null || b === null || typeof a !== 'object') {
+    if (a !== b) out.push(`${path}: saved ${show(a)}, restored ${show(b)}`);
+    return;
+  }
+  if (Array.isArray(a) && Array.isArray(b) && a.length !== b.length) {
+    out.push(`${path}: saved ${a.length} entries, restored ${b.length}`);
+    return;
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  for (const k of new Set([...Object.keys(ao), ...Object.keys(bo)])) differences(ao[k], bo[k], { path: `${path}.${k}`, out, max });
+}
+
+/** Returns a comparer that adds the differences it finds to `diffs`. */
+function comparer(diffs: string[]): (what: string, saved: unknown, restored: unknown) => void {
+  return (what, saved, restored) =>
+    differences(canonical(saved, new Map()), canonical(restored, new Map()), { path: what, out: diffs, max: diffs.length + MAX_REPORTED });
+}
+
+/** The kernel writes the current CPU into every thread's struct rseq on each return to user space. */
+function rseqAreas(img: BuiltProcess['img']): { start: bigint; end: bigint }[] {
+  return img.core.threads.flatMap((t, i) => {
+    const state = (i === 0 ? img.core.resources['rseq'] : t.resources?.['rseq']) as { rseq?: { abiPointer: bigint; abiSize: number } | null } | undefined;
+    const r = state?.rseq;
+    return r ? [{ start: BigInt(r.abiPointer), end: BigInt(r.abiPointer) + BigInt(Math.max(r.abiSize, 32)) }] : [];
+  });
+}
+
+function savedBlob(reader: ImageReader, name: string): Buffer | undefined {
+  try {
+    return reader.blob(name);
+  } catch {
+    return undefined;
+  }
+}
+
+const regsOf = (r: Regs) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, BigInt.asUintN(64, v)]));
+
+export interface CheckArgs {
+  built: BuiltProcess[];
+  entries: readonly TreeEntry[];
+  reader: ImageReader;
+}
+
+/** Reads every restored process back and compares it with its images; throws CHECK_FAILED naming the differences. */
+export function checkRestored(args: CheckArgs): void {
+  const { built, entries, reader } = args;
+  const pids = built.map((b) => b.img.pid);
+  const descriptions = descriptionIds(pids);
+  const links = linkCounts(pids);
+  const objectsSeen = new Set<string>();
+  const diffs: string[] = [];
+  const compare = comparer(diffs);
+  // `built` lists children before parents: the ancestors' page files are gathered first.
+  const savedPagesOf = new Map<number, SavedPages>(built.map(({ img }) => [img.pid, { runs: img.pages.runs, open: () => img.pages.fd() }]));
+  const parentOf = new Map(entries.map((e) => [e.pid, e.ppid]));
+  for (const e of entries) {
+    if (e.zombie) continue;
+    const stat = readStat(e.pid);
+    compare(`process ${e.pid} tree`, { pgid: e.pgid, sid: e.sid }, { pgid: stat.pgrp, sid: stat.session });
+  }
+  for (const b of built) {
+    const { img } = b;
+    const pid = img.pid;
+    const remote = new RemoteTask(pid, { site: b.remote.site });
+    const proc = new SeizedProcess(pid);
+    for (const tid of [pid, ...b.threads.map((t) => t.thread.tid)]) proc.tasks.set(tid, { tid, stop: { kind: 'stopped', signal: 0, event: 0 } as never, groupStopped: false });
+    const checks: PageCheck[] = [];
+    const objectIds = savedObjectIds(img);
+    const ctx: DumpContext = {
+      pid,
+      proc,
+      remote,
+      blobs: {
+        put: (name, data) => {
+          // A blob the images lack shows as a difference in the state that names it.
+          const saved = savedBlob(reader, name);
+          if (saved && !saved.equals(data) && !/-tcp\.(send|recv)$/.test(name)) diffs.push(`process ${pid}: saved data ${name} differs after restore`);
+          return name;
+        },
+      },
+      descriptionOf: (fd) => descriptions.get(pid)?.get(fd),
+      linkCount: (link) => links.get(link) ?? 0,
+      pages: (fresh): ObjectPageSink | undefined => {
+        const id = objectIds.get(fresh) ?? fresh;
+        if (objectsSeen.has(id)) return undefined;
+        objectsSeen.add(id);
+        const p = reader.pages(id);
+        const c = new PageCheck(`shared memory ${id}`, { runs: p.runs, open: () => p.fd() }, { diffs });
+        checks.push(c);
+        return { append: (offset, data) => c.append(offset, data), close: () => c.finish() };
+      },
+      warn: () => {},
+    };
+    try {
+      compare(`process ${pid} registers`, regsOf(resumeRegs(img.core.threads[0]!.regs)), regsOf(remote.savedRegs));
+      compare(`process ${pid} signal mask`, img.mask, remote.savedMask);
+      compare(`process ${pid} xstate`, img.core.threads[0]!.xstate, ptrace.getRegset(pid, NT.X86_XSTATE).toString('base64'));
+      for (const r of img.resources) {
+        const fresh = r.module.schema.parse(r.module.dump(ctx));
+        compare(`process ${pid} ${r.module.name}`, r.state, fresh);
+      }
+      const saved = savedPagesOf.get(pid)!;
+      const ancestors: SavedPages[] = [];
+      for (let p = img.entry.ppid; savedPagesOf.has(p); p = parentOf.get(p) ?? 0) ancestors.push(savedPagesOf.get(p)!);
+      const check = new PageCheck(`process ${pid} memory`, saved, { diffs, ignored: rseqAreas(img), ancestors, pid });
+      // Without `parent`: every present page is read, and one still shared with an ancestor is compared with its saved copy.
+      const mem = dumpMemory(ctx, check);
+      check.finish();
+      compare(`process ${pid} memory layout`, img.mem, mem.state);
+      for (const t of b.threads) {
+        const fresh = dumpThread(ctx, t.thread.tid);
+        const saved = t.thread;
+        // Per-thread states as their schemas read them, like the process's.
+        const parsed = (res: Record<string, unknown> | undefined) =>
+          Object.fromEntries(Object.entries(res ?? {}).map(([name, v]) => [name, img.resources.find((r) => r.module.name === name)?.module.schema.parse(v) ?? v]));
+        compare(`thread ${saved.tid} of ${pid} registers`, regsOf(rewoundRegs(saved.regs)), regsOf(fresh.regs));
+        compare(`thread ${saved.tid} of ${pid}`, { ...saved, regs: undefined, resources: parsed(saved.resources) }, { ...fresh, regs: undefined, resources: parsed(fresh.resources) });
+      }
+    } finally {
+      proc.undo.runAll();
+      remote.finish();
+    }
+    for (const c of checks) c.finish();
+  }
+  if (diffs.length > 0) {
+    const shown = diffs.slice(0, MAX_REPORTED).join('; ');
+    throw new CkptError('CHECK_FAILED', `Cannot restore: the restored processes differ from the images: ${shown}${diffs.length > MAX_REPORTED ? ` (and ${diffs.length - MAX_REPORTED} more)` : ''}`);
+  }
+}
