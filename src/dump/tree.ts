@@ -5,7 +5,7 @@
  * Zombies cannot be seized; they are recorded with their exit status.
  */
 import { CkptError, isCkptError } from '../common/errors.js';
-import { kcmp } from '../sys/index.js';
+import { kcmp, kill, SIG } from '../sys/index.js';
 import { readChildren, readStat } from '../proc/index.js';
 import { seizeProcess, killSeized, type SeizedProcess } from '../infect/index.js';
 import type { TreeEntry } from '../resources/images.js';
@@ -33,7 +33,11 @@ export function releaseTree(tree: Pick<SeizedTree, 'procs'>): void {
 
 export function killTree(tree: Pick<SeizedTree, 'procs'>): void {
   // Children first: a killed parent would hand its children to init before we kill them.
-  for (const p of [...tree.procs.values()].reverse()) killSeized(p);
+  const procs = [...tree.procs.values()].reverse();
+  for (const p of procs) for (const step of p.atKill) step();
+  // Every SIGKILL before any wait: a ckpt killed now cannot leave part of the tree running.
+  for (const p of procs) kill(p.pid, SIG.SIGKILL);
+  for (const p of procs) killSeized(p);
 }
 
 export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): SeizedTree {

@@ -54,6 +54,8 @@ export class SeizedProcess {
   readonly pid: number;
   readonly tasks = new Map<number, SeizedTask>();
   readonly undo = new Undo();
+  /** Run just before the process is killed at the end of a dump (not on release). */
+  readonly atKill: (() => void)[] = [];
 
   constructor(pid: number) {
     this.pid = pid;

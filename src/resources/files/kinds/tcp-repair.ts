@@ -59,16 +59,20 @@ export function dumpEstablished(dc: KindDumpContext, f: FdFacts, s: { fd: number
   } catch (e) {
     throw dumpError(f, { code: 'PERMISSION', reason: `cannot put the TCP connection ${formatAddr(s.local)} → ${formatAddr(s.peer)} in repair mode (${(e as Error).message}); it needs CAP_NET_ADMIN` });
   }
-  // From here on the socket is frozen. A kill closes it silently; a release puts it back.
+  // Repair mode only while the queues are read, so that a ckpt killed later leaves a
+  // working connection; the dump's kill turns it on again just before SIGKILL, so the
+  // socket closes silently (no FIN or RST to the peer) and the restore can bind its port.
   const { pid } = f;
-  dc.ctx.proc.undo.push(`TCP_REPAIR off on fd ${f.fd} of ${pid}`, () => {
+  const setRepair = (mode: number) => {
     const again = grabFd(pid, f.fd);
     try {
-      tcpSet(again, TCP_OPT.REPAIR, REPAIR.OFF);
+      tcpSet(again, TCP_OPT.REPAIR, mode);
     } finally {
       closeFd(again);
     }
-  });
+  };
+  dc.ctx.proc.undo.push(`TCP_REPAIR off on fd ${f.fd} of ${pid}`, () => setRepair(REPAIR.OFF));
+  dc.ctx.proc.atKill.push(() => setRepair(REPAIR.ON));
   const info = getsockoptBuf(fd, { level: IPPROTO.TCP, name: TCP_OPT.INFO, size: 8 });
   if (info.readUInt8(0) !== TCP_STATE.ESTABLISHED) throw dumpError(f, { code: 'UNSUPPORTED', reason: 'the TCP connection changed state during the dump' });
   const options = info.readUInt8(5);
@@ -87,7 +91,7 @@ export function dumpEstablished(dc: KindDumpContext, f: FdFacts, s: { fd: number
     );
   }
   const base = `fd-${f.pid}-${f.fd}-tcp`;
-  return {
+  const state: TcpRepairState = {
     recvSeq: r.seq, sendSeq: w.seq,
     recvQueue: savePayload(dc.ctx, `${base}.recv`, r.data),
     sendQueue: savePayload(dc.ctx, `${base}.send`, w.data),
@@ -99,6 +103,8 @@ export function dumpEstablished(dc: KindDumpContext, f: FdFacts, s: { fd: number
     ...(options & TCPI_OPT.TIMESTAMPS ? { timestamp: getsockoptInt(fd, IPPROTO.TCP, TCP_TIMESTAMP) >>> 0 } : {}),
     window: win.length === 20 ? [0, 4, 8, 12, 16].map((o) => win.readUInt32LE(o)) : undefined,
   };
+  tcpSet(fd, TCP_OPT.REPAIR, REPAIR.OFF);
+  return state;
 }
 
 function fillQueue(fd: number, args: { queue: number; data: Buffer }): void {
