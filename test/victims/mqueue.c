@@ -1,0 +1,134 @@
+/* POSIX message queues: a named queue (/ckpt-mq-PID, mq_maxmsg 8, mq_msgsize 128,
+ * mode 0640, O_NONBLOCK) holding "a" (prio 1), "b" and "c" (prio 5), opened a second
+ * time write-only; an unlinked queue registered for mq_notify(SIGEV_SIGNAL,
+ * SIGRTMIN+1, value 4242); and an unlinked queue a thread is blocked receiving on.
+ * With argument "thread" the second queue is registered for SIGEV_THREAD instead (a
+ * dump must refuse it). On SIGUSR1 it checks everything, printing "PASS name" or
+ * "FAIL name: why" per check, then "DONE". */
+#include "victim.h"
+#include <fcntl.h>
+#include <mqueue.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+static volatile sig_atomic_t go, notified, notified_code, notified_value;
+static void on_usr1(int s) { (void)s; go = 1; }
+static void on_rt(int s, siginfo_t *si, void *u) {
+  (void)s, (void)u;
+  notified = 1;
+  notified_code = si->si_code;
+  notified_value = si->si_value.sival_int;
+}
+static void on_thread(union sigval v) { (void)v; }
+
+static mqd_t q1, q1w, q2, q3;
+static char name[64];
+static volatile int got_w, recv_errno;
+
+static void report(const char *what, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report(const char *what, int ok, const char *fmt, ...) {
+  char why[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  if (ok) say("PASS %s\n", what);
+  else say("FAIL %s: %s\n", what, why);
+}
+
+static void *receiver(void *a) {
+  (void)a;
+  char buf[32];
+  ssize_t n = mq_receive(q3, buf, sizeof buf, NULL);
+  if (n == 1 && buf[0] == 'w') got_w = 1;
+  else recv_errno = n < 0 ? errno : -1;
+  return NULL;
+}
+
+static void check(void) {
+  struct mq_attr at;
+  mq_getattr(q1, &at);
+  report("mq-attr", at.mq_maxmsg == 8 && at.mq_msgsize == 128 && (at.mq_flags & O_NONBLOCK) && at.mq_curmsgs == 3,
+         "maxmsg %ld msgsize %ld flags 0%lo curmsgs %ld", at.mq_maxmsg, at.mq_msgsize, at.mq_flags, at.mq_curmsgs);
+  struct stat st, st2;
+  fstat(q1, &st);
+  report("mq-mode", (st.st_mode & 07777) == 0640 && st.st_nlink == 1, "mode 0%o nlink %lu", st.st_mode & 07777, (unsigned long)st.st_nlink);
+  const char *want[] = {"b", "c", "a"};
+  unsigned wantp[] = {5, 5, 1};
+  int ok = 1;
+  char buf[128], why[256] = "";
+  for (int i = 0; i < 3; i++) {
+    unsigned p = 0;
+    ssize_t n = mq_receive(q1, buf, sizeof buf, &p);
+    if (n != 1 || buf[0] != want[i][0] || p != wantp[i]) {
+      ok = 0;
+      snprintf(why, sizeof why, "message %d: %zd bytes '%c' prio %u (%s)", i, n, n > 0 ? buf[0] : '?', p, n < 0 ? strerror(errno) : "");
+      break;
+    }
+  }
+  report("mq-messages", ok, "%s", why);
+  ssize_t n = mq_receive(q1, buf, sizeof buf, NULL);
+  report("mq-nonblock", n < 0 && errno == EAGAIN, "a receive on the empty queue gave %zd (%s)", n, strerror(errno));
+  int r = mq_send(q1w, "x", 1, 2);
+  n = mq_receive(q1, buf, sizeof buf, NULL);
+  report("mq-same-queue", r == 0 && n == 1 && buf[0] == 'x', "send on the second open %d, receive %zd", r, n);
+  mqd_t again = mq_open(name, O_RDONLY);
+  fstat(again, &st2);
+  report("mq-name", again >= 0 && st2.st_ino == st.st_ino, "mq_open(%s) gave %d (%s)", name, again, strerror(errno));
+  fstat(q2, &st2);
+  mq_getattr(q2, &at);
+  report("mq-unlinked", st2.st_nlink == 0 && at.mq_maxmsg == 4 && at.mq_msgsize == 32, "nlink %lu maxmsg %ld msgsize %ld",
+         (unsigned long)st2.st_nlink, at.mq_maxmsg, at.mq_msgsize);
+  r = mq_send(q2, "n", 1, 0);
+  for (int i = 0; i < 2000 && !notified; i++) usleep(1000);
+  report("mq-notify", r == 0 && notified && notified_code == SI_MESGQ && notified_value == 4242, "send %d, notified %d code %d value %d",
+         r, notified, notified_code, notified_value);
+  r = mq_send(q3, "w", 1, 0);
+  for (int i = 0; i < 2000 && !got_w && !recv_errno; i++) usleep(1000);
+  report("mq-blocked-receive", got_w, "the blocked receiver got errno %d (%s)", recv_errno, strerror(recv_errno));
+  mq_unlink(name);
+}
+
+int main(int argc, char **argv) {
+  umask(0);
+  snprintf(name, sizeof name, "/ckpt-mq-%d", getpid());
+  struct mq_attr a1 = {.mq_maxmsg = 8, .mq_msgsize = 128}, a2 = {.mq_maxmsg = 4, .mq_msgsize = 32};
+  q1 = mq_open(name, O_CREAT | O_EXCL | O_RDWR | O_NONBLOCK, 0640, &a1);
+  q1w = mq_open(name, O_WRONLY);
+  if (q1 < 0 || q1w < 0) { say("mq_open: %s\n", strerror(errno)); return 1; }
+  mq_send(q1, "a", 1, 1);
+  mq_send(q1, "b", 1, 5);
+  mq_send(q1, "c", 1, 5);
+  char n2[80];
+  snprintf(n2, sizeof n2, "%s-2", name);
+  q2 = mq_open(n2, O_CREAT | O_RDWR, 0600, &a2);
+  q3 = mq_open(n2, O_RDWR);
+  mq_unlink(n2);
+  /* q3 is another queue: reopen it under a third name. */
+  mq_close(q3);
+  snprintf(n2, sizeof n2, "%s-3", name);
+  q3 = mq_open(n2, O_CREAT | O_RDWR, 0600, &a2);
+  mq_unlink(n2);
+  struct sigaction sa = {.sa_sigaction = on_rt, .sa_flags = SA_SIGINFO};
+  sigaction(SIGRTMIN + 1, &sa, NULL);
+  signal(SIGUSR1, on_usr1);
+  struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN + 1, .sigev_value.sival_int = 4242};
+  if (argc > 1 && strcmp(argv[1], "thread") == 0) {
+    ev.sigev_notify = SIGEV_THREAD;
+    ev.sigev_notify_function = on_thread;
+  }
+  if (mq_notify(q2, &ev) != 0) { say("mq_notify: %s\n", strerror(errno)); return 1; }
+  /* The receiver thread takes no signals: SIGUSR1 must wake main's pause(). */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  pthread_t t;
+  pthread_create(&t, NULL, receiver, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  usleep(50000);
+  say("READY pid=%d name=%s\n", getpid(), name);
+  while (!go) pause();
+  check();
+  say("DONE\n");
+  for (;;) pause();
+}
