@@ -16,3 +16,4 @@ export * from './codecs/siginfo.js';
 export * from './codecs/clone-args.js';
 export * from './socket.js';
 export * from './mqueue.js';
+export * from './sysvipc.js';
