@@ -14,9 +14,10 @@ import { restore } from '../../src/restore/restore.js';
 import { isCkptError } from '../../src/common/errors.js';
 import { kill, mqUnlink, SIG } from '../../src/sys/index.js';
 import { useCleanups } from '../helpers/cleanup.js';
-import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
+import { killAll, startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
+cleanups.push(() => killAll('mqueue'));
 const CHECKS = ['mq-attr', 'mq-mode', 'mq-messages', 'mq-nonblock', 'mq-same-queue', 'mq-name', 'mq-unlinked', 'mq-notify', 'mq-blocked-receive'];
 
 async function start(args: string[] = []): Promise<{ v: Victim; name: string }> {
@@ -34,20 +35,20 @@ async function start(args: string[] = []): Promise<{ v: Victim; name: string }> 
   return { v, name };
 }
 
-async function assertChecks(v: Victim): Promise<void> {
+async function assertChecks(v: Victim, more: string[] = []): Promise<void> {
   kill(v.pid, SIG.SIGUSR1);
   await v.waitFor(/^DONE$/m);
   const out = v.output();
   assert.doesNotMatch(out, /^FAIL/m, out);
-  for (const c of CHECKS) assert.match(out, new RegExp(`^PASS ${c}$`, 'm'), `check ${c}:\n${out}`);
+  for (const c of [...CHECKS, ...more]) assert.match(out, new RegExp(`^PASS ${c}$`, 'm'), `check ${c}:\n${out}`);
 }
 
-async function dumpKillRestore(opts: { unlink: boolean }): Promise<void> {
-  const { v, name } = await start();
+async function dumpKillRestore(opts: { unlink: boolean; fork?: boolean }): Promise<void> {
+  const { v, name } = await start(opts.fork ? ['fork'] : []);
   const dir = cleanups.tempDir('ckpt-mq-img-');
-  dump(v.pid, { imagesDir: dir });
+  const d = dump(v.pid, { imagesDir: dir });
   const logAtDump = statSync(v.log).size;
-  await waitGone(v.pid);
+  for (const pid of d.pids) await waitGone(pid);
   truncateSync(v.log, logAtDump);
   if (opts.unlink) mqUnlink(name);
   const r = restore({ imagesDir: dir });
@@ -55,11 +56,15 @@ async function dumpKillRestore(opts: { unlink: boolean }): Promise<void> {
   cleanups.push(() => rv.kill());
   assert.equal(rv.pid, v.pid);
   assert.deepEqual(r.warnings, []);
-  await assertChecks(rv);
+  await assertChecks(rv, opts.fork ? ['mq-tree'] : []);
 }
 
 test('message queues are restored with their messages, attributes and notification', async () => {
   await dumpKillRestore({ unlink: true });
+});
+
+test('processes of a tree sharing queues (inherited descriptions, a second open) share one queue again', async () => {
+  await dumpKillRestore({ unlink: true, fork: true });
 });
 
 test('a named queue that outlived the dumped process is kept when it is unchanged', async () => {

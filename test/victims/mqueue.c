@@ -3,7 +3,10 @@
  * time write-only; an unlinked queue registered for mq_notify(SIGEV_SIGNAL,
  * SIGRTMIN+1, value 4242); and an unlinked queue a thread is blocked receiving on.
  * With argument "thread" the second queue is registered for SIGEV_THREAD instead (a
- * dump must refuse it). On SIGUSR1 it checks everything, printing "PASS name" or
+ * dump must refuse it). With argument "fork" a child holds the same queues (inherited
+ * descriptions, and a second open of the named one): on SIGUSR2 it sends "k" on its
+ * own open of the named queue and "t" on the inherited unlinked one, which the parent
+ * must then receive. On SIGUSR1 it checks everything, printing "PASS name" or
  * "FAIL name: why" per check, then "DONE". */
 #include "victim.h"
 #include <fcntl.h>
@@ -11,8 +14,10 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
-static volatile sig_atomic_t go, notified, notified_code, notified_value;
+static volatile sig_atomic_t go, go2, notified, notified_code, notified_value;
 static void on_usr1(int s) { (void)s; go = 1; }
+static void on_usr2(int s) { (void)s; go2 = 1; }
+static pid_t child;
 static void on_rt(int s, siginfo_t *si, void *u) {
   (void)s, (void)u;
   notified = 1;
@@ -86,6 +91,22 @@ static void check(void) {
   r = mq_send(q3, "w", 1, 0);
   for (int i = 0; i < 2000 && !got_w && !recv_errno; i++) usleep(1000);
   report("mq-blocked-receive", got_w, "the blocked receiver got errno %d (%s)", recv_errno, strerror(recv_errno));
+  if (child > 0) {
+    kill(child, SIGUSR2);
+    unsigned p = 0;
+    n = -1;
+    for (int i = 0; i < 2000 && n < 0; i++) {
+      n = mq_receive(q1, buf, sizeof buf, &p);
+      if (n < 0) usleep(1000);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 2;
+    char b3[32];
+    ssize_t n3 = mq_timedreceive(q3, b3, sizeof b3, NULL, &ts);
+    report("mq-tree", n == 1 && buf[0] == 'k' && p == 9 && n3 == 1 && b3[0] == 't', "from the child: named %zd '%c' prio %u, unlinked %zd (%s)", n,
+           n > 0 ? buf[0] : '?', p, n3, strerror(errno));
+  }
   mq_unlink(name);
 }
 
@@ -118,6 +139,17 @@ int main(int argc, char **argv) {
     ev.sigev_notify_function = on_thread;
   }
   if (mq_notify(q2, &ev) != 0) { say("mq_notify: %s\n", strerror(errno)); return 1; }
+  if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+    signal(SIGUSR2, on_usr2);
+    child = fork();
+    if (child == 0) {
+      mqd_t own = mq_open(name, O_WRONLY);
+      while (!go2) pause();
+      mq_send(own, "k", 1, 9);
+      mq_send(q3, "t", 1, 0);
+      for (;;) pause();
+    }
+  }
   /* The receiver thread takes no signals: SIGUSR1 must wake main's pause(). */
   sigset_t all, old;
   sigfillset(&all);
