@@ -30,17 +30,6 @@ static mqd_t q1, q1w, q2, q3;
 static char name[64];
 static volatile int got_w, recv_errno;
 
-static void report(const char *what, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void report(const char *what, int ok, const char *fmt, ...) {
-  char why[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, sizeof why, fmt, ap);
-  va_end(ap);
-  if (ok) say("PASS %s\n", what);
-  else say("FAIL %s: %s\n", what, why);
-}
-
 static void *receiver(void *a) {
   (void)a;
   char buf[32];
@@ -53,11 +42,11 @@ static void *receiver(void *a) {
 static void check(void) {
   struct mq_attr at;
   mq_getattr(q1, &at);
-  report("mq-attr", at.mq_maxmsg == 8 && at.mq_msgsize == 128 && (at.mq_flags & O_NONBLOCK) && at.mq_curmsgs == 3,
+  verdict("mq-attr", at.mq_maxmsg == 8 && at.mq_msgsize == 128 && (at.mq_flags & O_NONBLOCK) && at.mq_curmsgs == 3,
          "maxmsg %ld msgsize %ld flags 0%lo curmsgs %ld", at.mq_maxmsg, at.mq_msgsize, at.mq_flags, at.mq_curmsgs);
   struct stat st, st2;
   fstat(q1, &st);
-  report("mq-mode", (st.st_mode & 07777) == 0640 && st.st_nlink == 1, "mode 0%o nlink %lu", st.st_mode & 07777, (unsigned long)st.st_nlink);
+  verdict("mq-mode", (st.st_mode & 07777) == 0640 && st.st_nlink == 1, "mode 0%o nlink %lu", st.st_mode & 07777, (unsigned long)st.st_nlink);
   const char *want[] = {"b", "c", "a"};
   unsigned wantp[] = {5, 5, 1};
   int ok = 1;
@@ -71,26 +60,26 @@ static void check(void) {
       break;
     }
   }
-  report("mq-messages", ok, "%s", why);
+  verdict("mq-messages", ok, "%s", why);
   ssize_t n = mq_receive(q1, buf, sizeof buf, NULL);
-  report("mq-nonblock", n < 0 && errno == EAGAIN, "a receive on the empty queue gave %zd (%s)", n, strerror(errno));
+  verdict("mq-nonblock", n < 0 && errno == EAGAIN, "a receive on the empty queue gave %zd (%s)", n, strerror(errno));
   int r = mq_send(q1w, "x", 1, 2);
   n = mq_receive(q1, buf, sizeof buf, NULL);
-  report("mq-same-queue", r == 0 && n == 1 && buf[0] == 'x', "send on the second open %d, receive %zd", r, n);
+  verdict("mq-same-queue", r == 0 && n == 1 && buf[0] == 'x', "send on the second open %d, receive %zd", r, n);
   mqd_t again = mq_open(name, O_RDONLY);
   fstat(again, &st2);
-  report("mq-name", again >= 0 && st2.st_ino == st.st_ino, "mq_open(%s) gave %d (%s)", name, again, strerror(errno));
+  verdict("mq-name", again >= 0 && st2.st_ino == st.st_ino, "mq_open(%s) gave %d (%s)", name, again, strerror(errno));
   fstat(q2, &st2);
   mq_getattr(q2, &at);
-  report("mq-unlinked", st2.st_nlink == 0 && at.mq_maxmsg == 4 && at.mq_msgsize == 32, "nlink %lu maxmsg %ld msgsize %ld",
+  verdict("mq-unlinked", st2.st_nlink == 0 && at.mq_maxmsg == 4 && at.mq_msgsize == 32, "nlink %lu maxmsg %ld msgsize %ld",
          (unsigned long)st2.st_nlink, at.mq_maxmsg, at.mq_msgsize);
   r = mq_send(q2, "n", 1, 0);
   for (int i = 0; i < 2000 && !notified; i++) usleep(1000);
-  report("mq-notify", r == 0 && notified && notified_code == SI_MESGQ && notified_value == 4242, "send %d, notified %d code %d value %d",
+  verdict("mq-notify", r == 0 && notified && notified_code == SI_MESGQ && notified_value == 4242, "send %d, notified %d code %d value %d",
          r, notified, notified_code, notified_value);
   r = mq_send(q3, "w", 1, 0);
   for (int i = 0; i < 2000 && !got_w && !recv_errno; i++) usleep(1000);
-  report("mq-blocked-receive", got_w, "the blocked receiver got errno %d (%s)", recv_errno, strerror(recv_errno));
+  verdict("mq-blocked-receive", got_w, "the blocked receiver got errno %d (%s)", recv_errno, strerror(recv_errno));
   if (child > 0) {
     kill(child, SIGUSR2);
     unsigned p = 0;
@@ -104,7 +93,7 @@ static void check(void) {
     ts.tv_sec += 2;
     char b3[32];
     ssize_t n3 = mq_timedreceive(q3, b3, sizeof b3, NULL, &ts);
-    report("mq-tree", n == 1 && buf[0] == 'k' && p == 9 && n3 == 1 && b3[0] == 't', "from the child: named %zd '%c' prio %u, unlinked %zd (%s)", n,
+    verdict("mq-tree", n == 1 && buf[0] == 'k' && p == 9 && n3 == 1 && b3[0] == 't', "from the child: named %zd '%c' prio %u, unlinked %zd (%s)", n,
            n > 0 ? buf[0] : '?', p, n3, strerror(errno));
   }
   mq_unlink(name);

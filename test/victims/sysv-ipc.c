@@ -20,17 +20,6 @@ static void on_usr1(int s) { (void)s; go = 1; }
 static int semid, msqid, msq2, semkey, msgkey;
 static volatile int semop_r = 1, semop_err, timed_r = 1, timed_err, msgrcv_r = -2, msgrcv_err;
 
-static void report(const char *what, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void report(const char *what, int ok, const char *fmt, ...) {
-  char why[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, sizeof why, fmt, ap);
-  va_end(ap);
-  if (ok) say("PASS %s\n", what);
-  else say("FAIL %s: %s\n", what, why);
-}
-
 static void *waiter(void *a) {
   (void)a;
   struct sembuf sb = {1, -1, 0};
@@ -66,19 +55,19 @@ static void wait_for(volatile int *v, int from) {
 static void check(void) {
   unsigned short vals[4] = {9, 9, 9, 9};
   semctl(semid, 0, GETALL, (union semun){.array = vals});
-  report("sem-values", vals[0] == 2 && vals[1] == 0 && vals[2] == 7 && vals[3] == 0, "values %u,%u,%u,%u", vals[0], vals[1], vals[2], vals[3]);
+  verdict("sem-values", vals[0] == 2 && vals[1] == 0 && vals[2] == 7 && vals[3] == 0, "values %u,%u,%u,%u", vals[0], vals[1], vals[2], vals[3]);
   struct semid_ds sd;
   int r = semctl(semid, 0, IPC_STAT, (union semun){.buf = &sd});
-  report("sem-perm", r == 0 && (sd.sem_perm.mode & 0777) == 0640 && sd.sem_perm.__key == semkey && semget(semkey, 0, 0) == semid,
+  verdict("sem-perm", r == 0 && (sd.sem_perm.mode & 0777) == 0640 && sd.sem_perm.__key == semkey && semget(semkey, 0, 0) == semid,
          "IPC_STAT %d mode 0%o key 0x%x", r, sd.sem_perm.mode & 0777, sd.sem_perm.__key);
   struct sembuf post = {1, 1, 0};
   semop(semid, &post, 1);
   wait_for(&semop_r, 1);
-  report("sem-blocked-semop", semop_r == 0, "semop returned %d (%s)", semop_r, strerror(semop_err));
+  verdict("sem-blocked-semop", semop_r == 0, "semop returned %d (%s)", semop_r, strerror(semop_err));
   post.sem_num = 3;
   semop(semid, &post, 1);
   wait_for(&timed_r, 1);
-  report("sem-blocked-semtimedop", timed_r == 0, "semtimedop returned %d (%s)", timed_r, strerror(timed_err));
+  verdict("sem-blocked-semtimedop", timed_r == 0, "semtimedop returned %d (%s)", timed_r, strerror(timed_err));
   const char *want[] = {"one", "two", "three"};
   long wantt[] = {1, 2, 1};
   int ok = 1;
@@ -94,15 +83,15 @@ static void check(void) {
   }
   struct msg m;
   ssize_t n = msgrcv(msqid, &m, sizeof m.text, 0, IPC_NOWAIT);
-  report("msg-messages", ok && n < 0 && errno == ENOMSG, "%s (then %zd)", why, n);
+  verdict("msg-messages", ok && n < 0 && errno == ENOMSG, "%s (then %zd)", why, n);
   struct msqid_ds qd;
   r = msgctl(msqid, IPC_STAT, &qd);
-  report("msg-perm", r == 0 && qd.msg_qbytes == 8000 && (qd.msg_perm.mode & 0777) == 0600 && msgget(msgkey, 0) == msqid,
+  verdict("msg-perm", r == 0 && qd.msg_qbytes == 8000 && (qd.msg_perm.mode & 0777) == 0600 && msgget(msgkey, 0) == msqid,
          "IPC_STAT %d qbytes %lu mode 0%o", r, (unsigned long)qd.msg_qbytes, qd.msg_perm.mode & 0777);
   struct msg w = {5, "wake"};
   msgsnd(msq2, &w, 4, 0);
   wait_for(&msgrcv_r, -2);
-  report("msg-blocked-msgrcv", msgrcv_r == 4, "msgrcv returned %d (%s)", msgrcv_r, strerror(msgrcv_err));
+  verdict("msg-blocked-msgrcv", msgrcv_r == 4, "msgrcv returned %d (%s)", msgrcv_r, strerror(msgrcv_err));
   semctl(semid, 0, IPC_RMID);
   msgctl(msqid, IPC_RMID, NULL);
   msgctl(msq2, IPC_RMID, NULL);

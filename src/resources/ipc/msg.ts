@@ -8,22 +8,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
-import { IPC, ipcRemove, isErrno, msgCopy, msgget, msgSend, msgSet, msgStat, type MsgStat, type SysvMessage } from '../../sys/index.js';
+import { IPC, ipcRemove, msgCopy, msgget, msgSend, msgSet, msgStat, type MsgStat, type SysvMessage } from '../../sys/index.js';
 import type { Undo } from '../../infect/index.js';
 import type { SysvMsgQueue } from './state.js';
-import { createWithId } from './table.js';
-
-const hexKey = (key: number) => `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
-
-/** The queue with id `id` now, or undefined when there is none. */
-function statOrNone(id: number): MsgStat | undefined {
-  try {
-    return msgStat(id);
-  } catch (e) {
-    if (isErrno(e, 'EINVAL') || isErrno(e, 'EIDRM')) return undefined;
-    throw e;
-  }
-}
+import { createWithId, hexKey, keyHolder, statOrNone } from './table.js';
 
 function readMessages(id: number, st: MsgStat): SysvMessage[] {
   const msgmax = Number(readFileSync('/proc/sys/kernel/msgmax', 'utf8'));
@@ -34,7 +22,7 @@ function readMessages(id: number, st: MsgStat): SysvMessage[] {
 }
 
 export function dumpMsgQueue(id: number, blob: (name: string, data: Buffer) => void): SysvMsgQueue | undefined {
-  const st = statOrNone(id);
+  const st = statOrNone(() => msgStat(id));
   if (!st) return undefined;
   const msgs = readMessages(id, st);
   const q: SysvMsgQueue = {
@@ -59,7 +47,7 @@ export function savedMessages(q: SysvMsgQueue, blob: (name: string) => Buffer): 
 /** 'keep' (the saved queue is there unchanged) or 'create'; throws when the id or key is someone else's. */
 export function planMsgQueue(q: SysvMsgQueue, msgs: readonly SysvMessage[]): 'keep' | 'create' {
   const what = `SysV message queue ${q.id} (key ${hexKey(q.key)})`;
-  const st = statOrNone(q.id);
+  const st = statOrNone(() => msgStat(q.id));
   if (st) {
     const now = readMessages(q.id, st);
     const same =
@@ -68,14 +56,8 @@ export function planMsgQueue(q: SysvMsgQueue, msgs: readonly SysvMessage[]): 'ke
     if (same) return 'keep';
     throw new CkptError('FILE_CHANGED', `Cannot restore ${what}: id ${q.id} is in use by a queue that is not the saved one (key ${hexKey(st.key)}, ${now.length} messages); remove it (ipcrm -q ${q.id}) to restore the saved queue`);
   }
-  if (q.key !== 0) {
-    try {
-      const other = msgget(q.key, 0);
-      throw new CkptError('FILE_CHANGED', `Cannot restore ${what}: key ${hexKey(q.key)} is in use by queue ${other}`);
-    } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw e;
-    }
-  }
+  const other = q.key === 0 ? undefined : keyHolder(() => msgget(q.key, 0));
+  if (other !== undefined) throw new CkptError('FILE_CHANGED', `Cannot restore ${what}: key ${hexKey(q.key)} is in use by queue ${other}`);
   return 'create';
 }
 

@@ -5,31 +5,20 @@
  * on a set is not saved here: a waiting thread is restarted into its semop (cpu.ts).
  */
 import { CkptError } from '../../common/errors.js';
-import { IPC, ipcRemove, isErrno, semget, semGetAll, semSet, semSetAll, semStat, type SemStat } from '../../sys/index.js';
+import { IPC, ipcRemove, semget, semGetAll, semSet, semSetAll, semStat } from '../../sys/index.js';
 import type { Undo } from '../../infect/index.js';
 import type { SysvSemSet } from './state.js';
-import { createWithId } from './table.js';
-
-const hexKey = (key: number) => `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
-
-function statOrNone(id: number): SemStat | undefined {
-  try {
-    return semStat(id);
-  } catch (e) {
-    if (isErrno(e, 'EINVAL') || isErrno(e, 'EIDRM')) return undefined;
-    throw e;
-  }
-}
+import { createWithId, hexKey, keyHolder, statOrNone } from './table.js';
 
 export function dumpSemSet(id: number): SysvSemSet | undefined {
-  const st = statOrNone(id);
+  const st = statOrNone(() => semStat(id));
   if (!st) return undefined;
   return { key: st.key, id, mode: st.mode, uid: st.uid, gid: st.gid, values: semGetAll(id, st.nsems) };
 }
 
 export function planSemSet(s: SysvSemSet): 'keep' | 'create' {
   const what = `SysV semaphore set ${s.id} (key ${hexKey(s.key)})`;
-  const st = statOrNone(s.id);
+  const st = statOrNone(() => semStat(s.id));
   if (st) {
     const now = semGetAll(s.id, st.nsems);
     const same = st.key === s.key && st.mode === s.mode && st.uid === s.uid && st.gid === s.gid &&
@@ -37,14 +26,8 @@ export function planSemSet(s: SysvSemSet): 'keep' | 'create' {
     if (same) return 'keep';
     throw new CkptError('FILE_CHANGED', `Cannot restore ${what}: id ${s.id} is in use by a set that is not the saved one (key ${hexKey(st.key)}, values ${now.join(',')}); remove it (ipcrm -s ${s.id}) to restore the saved set`);
   }
-  if (s.key !== 0) {
-    try {
-      const other = semget(s.key, { nsems: 0, flags: 0 });
-      throw new CkptError('FILE_CHANGED', `Cannot restore ${what}: key ${hexKey(s.key)} is in use by set ${other}`);
-    } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw e;
-    }
-  }
+  const other = s.key === 0 ? undefined : keyHolder(() => semget(s.key, { nsems: 0, flags: 0 }));
+  if (other !== undefined) throw new CkptError('FILE_CHANGED', `Cannot restore ${what}: key ${hexKey(s.key)} is in use by set ${other}`);
   return 'create';
 }
 

@@ -4,6 +4,7 @@
  * (CONFIG_CHECKPOINT_RESTORE) and resets it to -1 once used.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isErrno } from '../../sys/index.js';
 
 export type IpcKind = 'msg' | 'sem' | 'shm';
 
@@ -32,6 +33,29 @@ export function createWithId<T>(kind: IpcKind, args: { id: number; create: () =>
     return args.create();
   } catch (e) {
     args.consume();
+    throw e;
+  }
+}
+
+/** A SysV key as ipcs prints it. */
+export const hexKey = (key: number): string => `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
+
+/** The result of an IPC_STAT of an id, or undefined when no object has that id (EINVAL, EIDRM). */
+export function statOrNone<T>(stat: () => T): T | undefined {
+  try {
+    return stat();
+  } catch (e) {
+    if (isErrno(e, 'EINVAL') || isErrno(e, 'EIDRM')) return undefined;
+    throw e;
+  }
+}
+
+/** The id of the object that holds a key now (a get without IPC_CREAT), or undefined (ENOENT). */
+export function keyHolder(get: () => number): number | undefined {
+  try {
+    return get();
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return undefined;
     throw e;
   }
 }
