@@ -78,10 +78,13 @@ export function checkSemUndo(pid: number, remote: RemoteTask): void {
   }
 }
 
-/** Nothing is saved: a dumped process has no adjustment, the same as a new process's empty list. */
-export const semUndo: Resource<Record<string, never>> = {
+/**
+ * Nothing is saved: a dumped process has no adjustment, the same as a new process's
+ * empty list. Optional, so that image sets from before this module still restore.
+ */
+export const semUndo: Resource<Record<string, never> | undefined> = {
   name: 'semundo',
-  schema: z.object({}).strict() as unknown as z.ZodType<Record<string, never>>,
+  schema: z.object({}).strict().optional() as unknown as z.ZodType<Record<string, never> | undefined>,
   dump(ctx) {
     checkSemUndo(ctx.pid, ctx.remote);
     return {};

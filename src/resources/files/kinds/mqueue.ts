@@ -99,11 +99,11 @@ function sigBit(signo: number): bigint {
  * Fires the registration of the (emptied) queue with a probe message, reads its value
  * from the signal queued to the stopped owner and takes that signal out again.
  */
-function fireNotification(ctx: DumpContext, args: { fd: number; info: QueueInfo; f: FdFacts }): Notify {
+function fireNotification(ctx: DumpContext, args: { fd: number; info: QueueInfo; f: FdFacts; msgsize: number }): Notify {
   const { info, f } = args;
   if (info.notify === SIGEV.NONE) {
     mqSend(args.fd, { prio: 0, data: Buffer.alloc(0) });
-    mqReceive(args.fd, 1 << 24);
+    mqReceive(args.fd, args.msgsize);
     return { notify: SIGEV.NONE, signo: 0, value: 0n };
   }
   const tid = ctx.remote.tid;
@@ -112,7 +112,7 @@ function fireNotification(ctx: DumpContext, args: { fd: number; info: QueueInfo;
     throw dumpError(f, { code: 'UNSUPPORTED', reason: `signal ${info.signo} of its message queue notification is already pending, so its value cannot be read` });
   }
   mqSend(args.fd, { prio: 0, data: Buffer.alloc(0) });
-  mqReceive(args.fd, 1 << 24);
+  mqReceive(args.fd, args.msgsize);
   const sent = ptrace.peekSiginfo(tid, { shared: true }).find((s) => s.signo === info.signo && s.code === SI_MESGQ);
   if (!sent) throw dumpError(f, { code: 'UNSUPPORTED', reason: `its message queue notification (signal ${info.signo}) did not arrive when fired` });
   const set = Buffer.alloc(8);
@@ -149,7 +149,7 @@ export function dumpMqueue(dc: { ctx: DumpContext }, f: FdFacts): EntryOf<'mqueu
     let notify: Notify | undefined;
     try {
       msgs = drain(q, { msgsize: attr.msgsize, max: attr.maxmsg * 2 });
-      if (ours) notify = fireNotification(ctx, { fd: q, info, f });
+      if (ours) notify = fireNotification(ctx, { fd: q, info, f, msgsize: attr.msgsize });
     } finally {
       putBack(q, msgs, what);
       if (notify) register(ctx.remote, { fd: f.fd, notify });
