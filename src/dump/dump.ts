@@ -15,10 +15,11 @@ import { ImageWriter } from '../images/index.js';
 import { dumpMemory, type MemoryDumpStats } from '../resources/memory/dump.js';
 import type { ParentMemory } from '../resources/memory/cow.js';
 import type { MemoryState } from '../resources/memory/state.js';
-import { dumpCpu } from '../resources/thread/cpu.js';
+import { dumpCpu, restartInterruptedWait } from '../resources/thread/cpu.js';
 import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
 import { RESOURCES } from '../resources/registry.js';
+import { dumpSysvIpc, IPC_IMAGE } from '../resources/ipc/index.js';
 import type { DumpContext, ObjectPageSink } from '../resources/types.js';
 
 export interface DumpOptions {
@@ -92,6 +93,7 @@ interface CollectArgs {
 function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState } {
   const { w, opts, warnings } = args;
   const pid = proc.pid;
+  for (const tid of proc.tids) restartInterruptedWait(tid);
   const remote = new RemoteTask(pid, { site: findSyscallSite(pid), recoverable: true });
   proc.undo.push(`restore registers of ${pid}`, () => remote.finish());
   if (proc.tasks.get(pid)?.groupStopped) leaveGroupStop(proc, remote);
@@ -132,6 +134,9 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
     const alive = tree.entries.filter((e) => !e.zombie).map((e) => e.pid);
     const descriptions = descriptionIds(alive);
     const links = linkCounts(alive);
+    // Namespace objects the tree uses, once per image set (it refuses SEM_UNDO before anything changes).
+    const tids = alive.flatMap((p) => tree!.procs.get(p)?.tids ?? []);
+    w.write({ ...IPC_IMAGE, value: dumpSysvIpc({ pids: alive, tids, blob: (name, data) => w.blob(name, data) }) });
     const stats = { pages: 0, bytes: 0, bytesByTarget: 0 };
     const mems = new Map<number, MemoryState>();
     const progress = progressOf(alive, opts);

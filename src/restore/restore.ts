@@ -18,6 +18,7 @@ import type { PendingState } from '../resources/process/pending.js';
 import { isKernelArea } from '../resources/memory/state.js';
 import { checkRestored } from './check.js';
 import { loadTree } from './images.js';
+import { IPC_IMAGE, restoreSysvIpc } from '../resources/ipc/index.js';
 import { waitPidFree } from './pid.js';
 import { letRun, loadRegisters, rebuildProcess, type BuiltProcess } from './process.js';
 
@@ -68,6 +69,8 @@ export function restore(opts: RestoreOptions): RestoreResult {
     const tree = loadTree(reader, opts);
     for (const e of tree.entries) waitPidFree(e.pid);
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
+    // SysV queues and semaphore sets the tree used: kept if still there unchanged, else made again.
+    if (reader.has(IPC_IMAGE.name)) restoreSysvIpc(reader.read(IPC_IMAGE), { blob: (name) => reader.blob(name), undo });
     const b = startBlank();
     undo.push('kill blank', () => kill(b.pid, SIG.SIGKILL));
     blank = seizeProcess(b.pid, { ptraceOptions: PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL });

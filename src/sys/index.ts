@@ -15,3 +15,5 @@ export * from './codecs/iovec.js';
 export * from './codecs/siginfo.js';
 export * from './codecs/clone-args.js';
 export * from './socket.js';
+export * from './mqueue.js';
+export * from './sysvipc.js';

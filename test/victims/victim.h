@@ -30,3 +30,15 @@ static inline double now_s(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+/* One self-check's verdict: "PASS what", or "FAIL what: why" (why formatted like printf). */
+static inline void verdict(const char *what, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline void verdict(const char *what, int ok, const char *fmt, ...) {
+  char why[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  if (ok) say("PASS %s\n", what);
+  else say("FAIL %s: %s\n", what, why);
+}

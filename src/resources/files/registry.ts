@@ -19,6 +19,7 @@ import { dumpEventfd, eventfdReopener } from './kinds/eventfd.js';
 import { dumpTimerfd, timerfdReopener } from './kinds/timerfd.js';
 import { dumpSignalfd, signalfdReopener } from './kinds/signalfd.js';
 import { dumpEpoll, epollReopener } from './kinds/epoll.js';
+import { dumpMqueue, isMqueue, mqueueReopener } from './kinds/mqueue.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -37,6 +38,8 @@ const isAnon = (name: string) => (f: FdFacts) => f.link === `anon_inode:[${name}
 const isStd = (f: FdFacts) => f.fd <= 2;
 
 export const RULES: readonly FdRule[] = [
+  // A POSIX message queue is a regular file of the mqueue fs: before the path rules.
+  { name: 'mqueue', kind: 'mqueue', dump: dumpMqueue, match: isMqueue },
   {
     // No name left: nlink 0, or this name was unlinked while another link lives on.
     name: 'deleted', kind: 'deleted', dump: dumpDeleted,
@@ -85,4 +88,5 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   signalfd: signalfdReopener,
   epoll: epollReopener,
   inet: inetReopener,
+  mqueue: mqueueReopener,
 };

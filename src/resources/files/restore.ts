@@ -15,6 +15,7 @@ import type { RestoreContext } from '../types.js';
 import { isCloexec } from './flags.js';
 import { restoreEpollWatches } from './kinds/epoll.js';
 import { restoreInherit } from './kinds/inherit.js';
+import { restoreMqueueNotify } from './kinds/mqueue.js';
 import { restoreError, type KindRestoreContext, type Reopener, type ReopenKind } from './kinds/kind.js';
 import { REOPENERS } from './registry.js';
 import type { EntryOf, FdEntry, FilesState } from './schema.js';
@@ -39,6 +40,8 @@ function describe(e: FdEntry): string {
       return `anon_inode:[${e.kind}]`;
     case 'epoll':
       return 'anon_inode:[eventpoll]';
+    case 'mqueue':
+      return `message queue ${e.name === undefined ? `inode ${e.ino} (unlinked)` : `/${e.name}`}`;
     default:
       return e.path;
   }
@@ -105,6 +108,8 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
   }
   // Epoll watches name the target's own fd numbers: added once all of them are in place.
   restoreEpollWatches(rc, state.fds);
+  // Any close of a queue fd by its owner drops its mq_notify registration: made once all are in place.
+  restoreMqueueNotify(rc, state.fds);
   // On failure the process is killed anyway; only a finished table must not keep our pidfd.
   rc.target.dispose();
 }

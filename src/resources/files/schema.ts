@@ -139,6 +139,28 @@ export const epollWatch = z.object({ tfd: zFd, events: z.number().int().min(0).m
  */
 export const epollEntry = z.object({ kind: z.literal('epoll'), ...streamBase, watches: z.array(epollWatch).max(1 << 20) });
 
+/**
+ * A POSIX message queue fd (kinds/mqueue.ts): the queue's name (absent once unlinked),
+ * attributes, owner, its messages in receive order and the mq_notify registration.
+ * `ino` identifies the queue: every entry of the tree with the same one is one queue.
+ */
+export const mqueueEntry = z.object({
+  kind: z.literal('mqueue'),
+  ...streamBase,
+  ino: zIno,
+  name: z.string().min(1).max(255).refine((n) => !n.includes('/') && !n.includes('\0') && n !== '.' && n !== '..', 'bad queue name').optional(),
+  maxmsg: z.number().int().min(1).max(65536),
+  msgsize: z.number().int().min(1).max(16 << 20),
+  mode: z.number().int().min(0).max(0o7777),
+  uid: z.number().int().min(0).max(0xffffffff),
+  gid: z.number().int().min(0).max(0xffffffff),
+  /** Each message's priority and length, in the order mq_receive gives them; their bytes are `data` concatenated. */
+  messages: z.array(z.object({ prio: z.number().int().min(0).max(32767), size: z.number().int().min(0).max(16 << 20) })).max(65536),
+  data: payload,
+  /** sigev_notify SIGEV_SIGNAL (0, with signo and value) or SIGEV_NONE (1). */
+  notify: z.object({ notify: z.union([z.literal(0), z.literal(1)]), signo: z.number().int().min(0).max(64), value: zU64 }).optional(),
+});
+
 /** An IPv4/IPv6 socket address: the raw address in hex (8 or 32 digits) and the port. */
 export const inetAddr = z
   .object({
@@ -187,7 +209,7 @@ export const inetEntry = z.object({
 
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
-  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry,
+  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry,
 ]);
 
 export const filesSchema = z

@@ -70,7 +70,12 @@ function createWithId(ctx: RestoreContext, seg: SysvSegment, size: number): numb
     // not allowed here: the kernel picks the id
   }
   const got = shmget(seg.key, size, IPC_CREAT | IPC_EXCL | seg.mode);
-  if (asked && got.id < 0) writeFileSync(NEXT_ID, '-1');
+  if (asked && got.id < 0) {
+    // The request stays pending after a failed get, and this kernel refuses a write of -1:
+    // use it up on a private segment, or the next shmget of anyone would take that id.
+    const tmp = shmget(0, 4096, IPC_CREAT | 0o600);
+    if (tmp.id >= 0) rawSyscall(NR_SHMCTL, [tmp.id, IPC_RMID, 0]);
+  }
   if (got.id >= 0) return got.id;
   if (got.errno === EEXIST) {
     const other = readRows().find((r) => r.key === seg.key);

@@ -7,7 +7,8 @@
  * (a sleep or poll starts its timeout anew), which the program cannot tell from a
  * stop and continue.
  */
-import { NT, ptrace, signed, type Regs } from '../../sys/index.js';
+import { readStatus } from '../../proc/index.js';
+import { NR, NT, ptrace, signed, type Regs } from '../../sys/index.js';
 import type { ThreadCpu } from './state.js';
 
 const ERESTARTNOINTR = -513n;
@@ -39,3 +40,23 @@ export function restoreXstate(tid: number, cpu: ThreadCpu): void {
  * would on the way out of a stop with no signal to deliver.
  */
 export { rewoundRegs } from '../../infect/index.js';
+
+const EINTR = -4n;
+/** Calls that end with a plain -EINTR when a stop (ours included) interrupts them: no -ERESTART* to rely on. */
+const EINTR_ON_STOP = new Set([BigInt(NR.semop), BigInt(NR.semtimedop)]);
+
+/**
+ * PTRACE_INTERRUPT wakes a thread blocked in semop/semtimedop, which then returns
+ * -EINTR instead of a restart code (signal(7): they fail with EINTR after a stop even
+ * without a handler). Left so, the program sees EINTR after a leave-running dump and
+ * after restore. When no signal waits to be delivered to the thread, the EINTR can only
+ * be our stop's, so the thread is given -ERESTARTNOINTR now: the call runs again on
+ * resume (a semtimedop with its whole timeout), and the dump saves it that way.
+ */
+export function restartInterruptedWait(tid: number): void {
+  const regs = ptrace.getRegs(tid);
+  if (!EINTR_ON_STOP.has(signed(regs.orig_rax)) || signed(regs.rax) !== EINTR) return;
+  const st = readStatus(tid);
+  if (((st.sigPnd | st.shdPnd) & ~st.sigBlk) !== 0n) return;
+  ptrace.setRegs(tid, { ...regs, rax: BigInt.asUintN(64, ERESTARTNOINTR) });
+}
