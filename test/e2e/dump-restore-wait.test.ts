@@ -81,6 +81,21 @@ test('poll(NULL, 0, 3000) goes on after restore: returns 0, no EINTR', { timeout
   assert.ok(rv.alive());
 });
 
+for (const mode of ['epoll', 'sigwait']) {
+  const call = mode === 'epoll' ? 'epoll_wait' : 'sigtimedwait';
+  test(`${call} (which a stop makes fail with EINTR) goes on through a leave-running dump and after restore`, { timeout: 60_000 }, async () => {
+    const v = await started('dr-wait', [mode]);
+    await new Promise((r) => setTimeout(r, 1000)); // in the middle of the first wait
+    const before = v.output();
+    dump(v.pid, { imagesDir: tempDir(), leaveRunning: true });
+    await newPasses(v, before, 1);
+    await new Promise((r) => setTimeout(r, 1000));
+    const { rv, before: atDump } = await dumpRestore(v);
+    await newPasses(rv, atDump, 1);
+    assert.ok(rv.alive());
+  });
+}
+
 test('read(0) blocked at dump reads the new stdin after a CLI restore', { timeout: 60_000 }, async () => {
   const v = await started('dr-wait', ['read', 'fifo']);
   // The victim makes the fifo and opens it O_RDWR as fd 0; nothing writes it, so it blocks in read(0).

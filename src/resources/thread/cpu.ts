@@ -43,12 +43,14 @@ export { rewoundRegs } from '../../infect/index.js';
 
 const EINTR = -4n;
 /** Calls that end with a plain -EINTR when a stop (ours included) interrupts them: no -ERESTART* to rely on. */
-const EINTR_ON_STOP = new Set([BigInt(NR.semop), BigInt(NR.semtimedop)]);
+const EINTR_ON_STOP = new Set(
+  [NR.semop, NR.semtimedop, NR.epoll_wait, NR.epoll_pwait, NR.epoll_pwait2, NR.rt_sigtimedwait, NR.io_getevents, NR.io_pgetevents].map(BigInt),
+);
 
 /**
- * PTRACE_INTERRUPT wakes a thread blocked in semop/semtimedop, which then returns
- * -EINTR instead of a restart code (signal(7): they fail with EINTR after a stop even
- * without a handler). Left so, the program sees EINTR after a leave-running dump and
+ * PTRACE_INTERRUPT wakes a thread blocked in semop/semtimedop, epoll_wait, sigtimedwait
+ * or io_getevents, which then returns -EINTR instead of a restart code (signal(7): they
+ * fail with EINTR after a stop even without a handler). Left so, the program sees EINTR after a leave-running dump and
  * after restore. When no signal waits to be delivered to the thread, the EINTR can only
  * be our stop's, so the thread is given -ERESTARTNOINTR now: the call runs again on
  * resume (a semtimedop with its whole timeout), and the dump saves it that way.
