@@ -32,3 +32,8 @@ async function roundTrip(features: string[], checks: number): Promise<void> {
 }
 
 test('a 2 TiB MAP_NORESERVE area with three pages written comes back with those pages', () => roundTrip(['sparse'], 5));
+
+test('mlock()ed, MAP_LOCKED and MLOCK_ONFAULT areas come back locked, also after the process dropped root', () =>
+  roundTrip(['mlock', 'setuid'], 6));
+
+test('mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT) locks the old areas and new ones after restore', () => roundTrip(['mlockall'], 2));

@@ -128,9 +128,23 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
   return { pages: bytes / PAGE, bytes, byTarget };
 }
 
+/**
+ * mlockall(MCL_FUTURE[|MCL_ONFAULT]) leaves VM_LOCKED[|VM_LOCKONFAULT] in mm->def_flags,
+ * which no /proc file shows; every new mapping gets them. So a fresh mapping shows
+ * them: ckpt's scratch area, mapped during this dump, is one (smaps VmFlags lo, lf).
+ */
+function readLockFuture(ctx: DumpContext): MemoryState['lockFuture'] {
+  const probe = ctx.remote.scratch(1);
+  const area = readSmaps(ctx.pid).find((e) => e.start <= probe && probe < e.end);
+  if (!area) throw new CkptError('INTERNAL', `Cannot dump process ${ctx.pid}: its scratch area at 0x${probe.toString(16)} is not in smaps`);
+  if (!area.vmFlags.includes('lo')) return undefined;
+  return area.vmFlags.includes('lf') ? 'onfault' : 'locked';
+}
+
 export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOptions = {}): { state: MemoryState; stats: MemoryDumpStats } {
   const files = new FileTable(ctx.pid);
   const shmem = new ShmemTable(ctx);
+  const lockFuture = readLockFuture(ctx);
   // Resources dumped before memory may have left ckpt's scratch area in the target.
   ctx.remote.releaseScratch();
   const vmas = readSmaps(ctx.pid).map((e) => toVma(e, { files, shmem }));
@@ -165,5 +179,6 @@ export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOpt
     auxv: readAuxv(ctx.pid).toString('base64'),
     exe,
   };
+  if (lockFuture) state.lockFuture = lockFuture;
   return { state, stats };
 }

@@ -202,6 +202,9 @@ function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; 
   }
 }
 
+const MLOCK_ONFAULT = 1;
+const MCL = { FUTURE: 2, ONFAULT: 4 } as const;
+
 function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>): void {
   for (const v of state.vmas) {
     if (isKernelArea(v)) continue;
@@ -211,7 +214,16 @@ function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>):
       const advice = MADV[f];
       if (advice !== undefined) ctx.remote.raw(NR.madvise, [v.start, len, advice]);
     }
+    // Locked once its pages are in (a plain mlock faults in the rest). The target still
+    // has the restorer's credentials (creds come last), so CAP_IPC_LOCK lets it lock
+    // whatever RLIMIT_MEMLOCK its owner has: the original was allowed these locks.
+    if (v.flags.includes('lo')) {
+      const how = v.flags.includes('lf') ? MLOCK_ONFAULT : 0;
+      ctx.remote.call(NR.mlock2, [v.start, len, how], `mlock2(0x${v.start.toString(16)})`);
+    }
   }
+  // MCL_FUTURE alone sets mm->def_flags and leaves the current areas as they are.
+  if (state.lockFuture) ctx.remote.call(NR.mlockall, [MCL.FUTURE | (state.lockFuture === 'onfault' ? MCL.ONFAULT : 0)], 'mlockall');
 }
 
 /** PR_SET_MM_MAP: struct prctl_mm_map (104 bytes) with auxv and the executable's fd. */
