@@ -37,3 +37,5 @@ test('mlock()ed, MAP_LOCKED and MLOCK_ONFAULT areas come back locked, also after
   roundTrip(['mlock', 'setuid'], 6));
 
 test('mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT) locks the old areas and new ones after restore', () => roundTrip(['mlockall'], 2));
+
+test('a read-only shared mapping of a file opened O_RDWR can still be made writable after restore', () => roundTrip(['mapfile'], 4));

@@ -14,7 +14,8 @@
  *   mlockall  mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT): an area mapped after the
  *             restore must be locked on fault.
  *   mapfile   a file opened O_RDWR and mapped MAP_SHARED PROT_READ: mprotect to
- *             PROT_WRITE must work after restore, and writes must reach the file.
+ *             PROT_WRITE must work after restore, and writes must reach the file;
+ *             a memfd mapped MAP_SHARED from a read-only fd must stay unwritable.
  *   setuid    after the setup, drop to uid/gid 65534 (locks must survive it).
  */
 #include "victim.h"
@@ -140,6 +141,7 @@ static void mlockall_check(void) {
 /* ---- mapfile ---- */
 static unsigned char *mapped;
 static int mapfd = -1;
+static unsigned char *ro_map;
 
 static void mapfile_setup(void) {
   int fd = open("mapped.dat", O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -151,12 +153,27 @@ static void mapfile_setup(void) {
   close(fd);
   mapfd = open("mapped.dat", O_RDONLY);
   MUST(mapfd);
+  /* A memfd mapped shared from a read-only fd: no VM_MAYWRITE. */
+  int mfd = memfd_create("ckpt-ro", 0);
+  MUST(mfd);
+  MUST(ftruncate(mfd, PG));
+  MUST(pwrite(mfd, "memfd", 5, 0));
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", mfd);
+  int ro = open(path, O_RDONLY);
+  MUST(ro);
+  ro_map = mmap(NULL, PG, PROT_READ, MAP_SHARED, ro, 0);
+  MUST(ro_map);
+  close(ro);
+  close(mfd);
 }
 
 static void mapfile_check(void) {
   check(memcmp(mapped, "before", 6) == 0, "shared file mapping contents", "reads %.6s", mapped);
   int r = mprotect(mapped, 2 * PG, PROT_READ | PROT_WRITE);
   check(r == 0, "mprotect(PROT_WRITE) of a shared mapping of a file opened O_RDWR", "%s", strerror(errno));
+  int ro = mprotect(ro_map, PG, PROT_READ | PROT_WRITE);
+  check(ro < 0 && errno == EACCES && memcmp(ro_map, "memfd", 5) == 0, "mprotect(PROT_WRITE) of a memfd mapped from a read-only fd still fails", "returned %d", ro);
   if (r != 0) return;
   memcpy(mapped + PG, "after", 5);
   char buf[6] = { 0 };

@@ -93,12 +93,21 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<V
     if (v.kind === 'file') {
       const file = state.files[v.file ?? -1];
       if (!file) throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: area at 0x${v.start.toString(16)} names no file`);
-      const mode = v.shared && v.prot & 2 ? O_RDWR : O_RDONLY;
+      // VM_MAYWRITE (VmFlags mw) of a shared file mapping says the file was open for
+      // writing: without it, mprotect(PROT_WRITE) of a read-only mapping fails (EACCES).
+      const mode = v.shared && (v.prot & 2 || v.flags.includes('mw')) ? O_RDWR : O_RDONLY;
       const key = `${mode}:${file.path}`;
       fd = fds.get(key) ?? openIn(r, file.path, mode);
       fds.set(key, fd);
     } else if (v.kind === 'shmem' || v.kind === 'memfd') {
       fd = objects.fdFor(v);
+      // The object is rebuilt writable; a shared mapping of it made from a read-only fd
+      // had no VM_MAYWRITE (nor has one of a write-sealed memfd): map it read-only too.
+      if (v.shared && !v.flags.includes('mw')) {
+        const ro = openIn(r, `/proc/self/fd/${fd}`, O_RDONLY);
+        fds.set(`ro:${ro}`, ro);
+        fd = ro;
+      }
     } else {
       flags |= MAP.ANONYMOUS;
     }
