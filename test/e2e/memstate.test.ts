@@ -3,33 +3,12 @@
  * feature up, waits for SIGUSR1 and then checks it itself (PASS/FAIL lines).
  */
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
-import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
-import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { selfCheckRoundTrip } from '../helpers/self-check.js';
 import { useCleanups } from '../helpers/cleanup.js';
 
 const cleanups = useCleanups();
 
-/** Starts memstate with `features`, dumps, restores, and returns the victim's check lines. */
-async function roundTrip(features: string[], checks: number): Promise<void> {
-  const v = startVictim('memstate', { args: features });
-  cleanups.push(() => v.cleanup());
-  await v.waitFor(/READY pid=\d+|SETUP FAIL.*/);
-  assert.doesNotMatch(v.output(), /SETUP FAIL/);
-  const dir = cleanups.tempDir('ckpt-memstate-');
-  dump(v.pid, { imagesDir: dir });
-  await waitGone(v.pid);
-  const r = restore({ imagesDir: dir });
-  const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  kill(r.pid, SIG.SIGUSR1);
-  await rv.waitFor(/DONE fails=\d+/);
-  const out = rv.output();
-  assert.doesNotMatch(out, /FAIL/, out);
-  assert.equal([...out.matchAll(/^PASS /gm)].length, checks, out);
-}
+const roundTrip = (features: string[], checks: number) => selfCheckRoundTrip('memstate', { args: features, checks, cleanups });
 
 test('a 2 TiB MAP_NORESERVE area with three pages written comes back with those pages', () => roundTrip(['sparse'], 5));
 

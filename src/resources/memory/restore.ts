@@ -19,7 +19,7 @@ import { hasOwnPages, isKernelArea, type MemoryState, type Vma } from './state.j
 
 const PAGE = 4096n;
 const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
-const MADV: Record<string, number> = { dd: 16, dc: 10, wf: 18, hg: 14, nh: 15 };
+const MADV: Record<string, number> = { dd: 16, dc: 10, wf: 18, hg: 14, nh: 15, mg: 12 /* MADV_MERGEABLE */ };
 const O_RDONLY = 0;
 const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;

@@ -21,7 +21,9 @@
  *                     signals); signals stay blocked until the final mask.
  *  - 'finish'         sigmask: injects nothing; the orchestrator passes
  *                     finalSigmask(state) to remote.finish({ mask }).
- *  - 'last'           creds: after everything that needs the restorer's privilege
+ *  - 'last'           sched: scheduling policy, affinity, oom_score_adj, set by ckpt
+ *                     on every thread once no more forks or clones are injected.
+ *                     creds: after everything that needs the restorer's privilege
  *                     (chroot, prlimit, PR_SET_MM …); call checkCredsRestorable()
  *                     at the start of the restore as well, to fail before building.
  */
@@ -34,6 +36,7 @@ import { limits } from './limits.js';
 import { misc } from './misc.js';
 import { pending } from './pending.js';
 import { rseq } from './rseq.js';
+import { sched } from './sched.js';
 import { seccomp } from './seccomp.js';
 import { sigactions } from './sigactions.js';
 import { sigaltstack } from './sigaltstack.js';
@@ -53,6 +56,7 @@ export const PROCESS_RESOURCES: readonly Resource<unknown>[] = [
   itimers, // late
   pending, // after sigactions, before finish
   sigmask, // via remote.finish({ mask: finalSigmask(state) })
+  sched, // last, before creds
   creds, // last
 ];
 
@@ -68,6 +72,7 @@ export const PROCESS_RESTORE_PHASE: Readonly<Record<string, RestorePhase>> = {
   itimers: 'after-files',
   pending: 'after-files',
   sigmask: 'finish',
+  sched: 'last',
   creds: 'last',
 };
 
@@ -79,6 +84,7 @@ export { limits, type LimitsState } from './limits.js';
 export { misc, type MiscState } from './misc.js';
 export { pending, type PendingState } from './pending.js';
 export { rseq, type RseqState } from './rseq.js';
+export { sched, type SchedState } from './sched.js';
 export { seccomp, type SeccompState } from './seccomp.js';
 export { sigactions, type SigactionsState } from './sigactions.js';
 export { sigaltstack, type SigaltstackState } from './sigaltstack.js';
