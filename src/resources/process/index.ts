@@ -17,6 +17,8 @@
  *                     restore's own fds, threads and mappings (also after threads).
  *                     itimers: as late as possible, so ITIMER_REAL is not eaten by the
  *                     restore itself.
+ *                     posixTimers: late for the same reason, and after threads (a
+ *                     timer may signal one thread).
  *                     pending: after sigactions (setting SIG_IGN discards pending
  *                     signals); signals stay blocked until the final mask.
  *  - 'finish'         sigmask: injects nothing; the orchestrator passes
@@ -35,6 +37,7 @@ import { itimers } from './itimers.js';
 import { limits } from './limits.js';
 import { misc } from './misc.js';
 import { pending } from './pending.js';
+import { posixTimers } from './posix-timers.js';
 import { rseq } from './rseq.js';
 import { sched } from './sched.js';
 import { seccomp } from './seccomp.js';
@@ -54,6 +57,7 @@ export const PROCESS_RESOURCES: readonly Resource<unknown>[] = [
   fs, // after files
   limits, // after files and threads
   itimers, // late
+  posixTimers, // late, after threads
   pending, // after sigactions, before finish
   sigmask, // via remote.finish({ mask: finalSigmask(state) })
   sched, // last, before creds
@@ -70,6 +74,7 @@ export const PROCESS_RESTORE_PHASE: Readonly<Record<string, RestorePhase>> = {
   fs: 'after-files',
   limits: 'after-files',
   itimers: 'after-files',
+  posixTimers: 'after-files',
   pending: 'after-files',
   sigmask: 'finish',
   sched: 'last',
@@ -83,6 +88,7 @@ export { itimers, type ItimersState } from './itimers.js';
 export { limits, type LimitsState } from './limits.js';
 export { misc, type MiscState } from './misc.js';
 export { pending, type PendingState } from './pending.js';
+export { posixTimers, type PosixTimersState } from './posix-timers.js';
 export { rseq, type RseqState } from './rseq.js';
 export { sched, type SchedState } from './sched.js';
 export { seccomp, type SeccompState } from './seccomp.js';
