@@ -44,7 +44,8 @@ const PosixTimer = z.object({
 });
 export type PosixTimer = z.infer<typeof PosixTimer>;
 
-export const posixTimersSchema = z.object({ timers: z.array(PosixTimer).max(100_000) });
+/** Absent from images of ckpt before it saved timers: none. */
+export const posixTimersSchema = z.object({ timers: z.array(PosixTimer).max(100_000) }).default({ timers: [] });
 export type PosixTimersState = z.infer<typeof posixTimersSchema>;
 
 /** struct itimerspec { timespec it_interval; timespec it_value; } */

@@ -44,12 +44,13 @@ const ThreadSched = z.object({
 });
 type ThreadSched = z.infer<typeof ThreadSched>;
 
+/** Absent from images of ckpt before it saved these: such an image restores none of them. */
 export const schedSchema = z.object({
   threads: z.array(ThreadSched).max(100_000),
-  oomScoreAdj: z.number().int().min(-1000).max(1000),
+  oomScoreAdj: z.number().int().min(-1000).max(1000).optional(),
   /** /proc/PID/coredump_filter (mm flags MMF_DUMP_*). */
-  coredumpFilter: z.number().int().min(0).max(0xffffffff),
-});
+  coredumpFilter: z.number().int().min(0).max(0xffffffff).optional(),
+}).default({ threads: [] });
 export type SchedState = z.infer<typeof schedSchema>;
 
 function readInt(pid: number, file: string, radix: 10 | 16): number {
@@ -136,8 +137,10 @@ export const sched: Resource<SchedState> = {
     for (const t of s.threads) {
       if (!existsSync(procPath(pid, `task/${t.tid}`))) throw new CkptError('BAD_IMAGE', `Cannot restore process ${pid}: its scheduling image names thread ${t.tid}, which it does not have`);
     }
-    writeKnob(pid, { file: 'coredump_filter', value: `0x${s.coredumpFilter.toString(16)}` });
-    writeKnob(pid, { file: 'oom_score_adj', value: String(s.oomScoreAdj), why: 'lowering it below the restorer\'s needs CAP_SYS_RESOURCE' });
+    if (s.coredumpFilter !== undefined) writeKnob(pid, { file: 'coredump_filter', value: `0x${s.coredumpFilter.toString(16)}` });
+    if (s.oomScoreAdj !== undefined) {
+      writeKnob(pid, { file: 'oom_score_adj', value: String(s.oomScoreAdj), why: 'lowering it below the restorer\'s needs CAP_SYS_RESOURCE' });
+    }
     for (const t of s.threads) {
       setAffinity(pid, t);
       setSched(pid, t);
