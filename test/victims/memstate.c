@@ -26,21 +26,8 @@
 #define PG 4096UL
 #define SPARSE (2UL << 40)
 
-static int fails;
 static volatile sig_atomic_t go;
 static void on_usr1(int sig) { (void)sig; go = 1; }
-
-static void check(int ok, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void check(int ok, const char *what, const char *fmt, ...) {
-  if (ok) { say("PASS %s\n", what); return; }
-  fails++;
-  char detail[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(detail, sizeof detail, fmt, ap);
-  va_end(ap);
-  say("FAIL %s (%s)\n", what, detail);
-}
 
 #define MUST(x) do { if ((long)(x) < 0 || (void *)(long)(x) == MAP_FAILED) { say("SETUP FAIL %s: %s\n", #x, strerror(errno)); exit(2); } } while (0)
 
@@ -88,10 +75,10 @@ static void sparse_check(void) {
     for (unsigned long j = 0; j < PG; j += 64) if (sparse[sparse_at[i] + j] != (unsigned char)(i * 7 + j / 64 + 1)) bad++;
     char what[64];
     snprintf(what, sizeof what, "sparse page at +0x%lx", sparse_at[i]);
-    check(bad == 0, what, "%lu bytes differ, first reads %d", bad, sparse[sparse_at[i]]);
+    self_check(bad == 0, what, "%lu bytes differ, first reads %d", bad, sparse[sparse_at[i]]);
   }
-  check(has_flag(sparse, "nr"), "sparse area still MAP_NORESERVE", "VmFlags lack nr");
-  check(sparse[PG] == 0 && sparse[SPARSE - 2 * PG] == 0, "sparse untouched pages read zero", "nonzero");
+  self_check(has_flag(sparse, "nr"), "sparse area still MAP_NORESERVE", "VmFlags lack nr");
+  self_check(sparse[PG] == 0 && sparse[SPARSE - 2 * PG] == 0, "sparse untouched pages read zero", "nonzero");
 }
 
 /* ---- mlock ---- */
@@ -114,12 +101,12 @@ static void mlock_setup(void) {
 }
 
 static void mlock_check(void) {
-  check(has_flag(locked, "lo") && !has_flag(locked, "lf") && locked[PG] == 0x11, "mlock()ed area locked", "not lo");
-  check(has_flag(maplocked, "lo") && maplocked[0] == 0x22, "MAP_LOCKED area locked", "not lo");
-  check(has_flag(onfault, "lo") && has_flag(onfault, "lf"), "MLOCK_ONFAULT area locked on fault", "not lo+lf");
+  self_check(has_flag(locked, "lo") && !has_flag(locked, "lf") && locked[PG] == 0x11, "mlock()ed area locked", "not lo");
+  self_check(has_flag(maplocked, "lo") && maplocked[0] == 0x22, "MAP_LOCKED area locked", "not lo");
+  self_check(has_flag(onfault, "lo") && has_flag(onfault, "lf"), "MLOCK_ONFAULT area locked on fault", "not lo+lf");
   unsigned char vec[8];
-  check(mincore(onfault, 8 * PG, vec) == 0 && !(vec[5] & 1), "MLOCK_ONFAULT pages not faulted in", "page 5 resident");
-  check(!has_flag(unlocked, "lo") && unlocked[0] == 0x33, "unlocked area not locked", "lo");
+  self_check(mincore(onfault, 8 * PG, vec) == 0 && !(vec[5] & 1), "MLOCK_ONFAULT pages not faulted in", "page 5 resident");
+  self_check(!has_flag(unlocked, "lo") && unlocked[0] == 0x33, "unlocked area not locked", "lo");
 }
 
 /* ---- mlockall ---- */
@@ -132,9 +119,9 @@ static void mlockall_setup(void) {
 }
 
 static void mlockall_check(void) {
-  check(has_flag(before_all, "lo") && has_flag(before_all, "lf"), "area present at mlockall locked on fault", "not lo+lf");
+  self_check(has_flag(before_all, "lo") && has_flag(before_all, "lf"), "area present at mlockall locked on fault", "not lo+lf");
   void *fresh = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  check(fresh != MAP_FAILED && has_flag(fresh, "lo") && has_flag(fresh, "lf"), "area mapped after restore locked (MCL_FUTURE|MCL_ONFAULT)", "not lo+lf");
+  self_check(fresh != MAP_FAILED && has_flag(fresh, "lo") && has_flag(fresh, "lf"), "area mapped after restore locked (MCL_FUTURE|MCL_ONFAULT)", "not lo+lf");
   if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
 }
 
@@ -169,15 +156,15 @@ static void mapfile_setup(void) {
 }
 
 static void mapfile_check(void) {
-  check(memcmp(mapped, "before", 6) == 0, "shared file mapping contents", "reads %.6s", mapped);
+  self_check(memcmp(mapped, "before", 6) == 0, "shared file mapping contents", "reads %.6s", mapped);
   int r = mprotect(mapped, 2 * PG, PROT_READ | PROT_WRITE);
-  check(r == 0, "mprotect(PROT_WRITE) of a shared mapping of a file opened O_RDWR", "%s", strerror(errno));
+  self_check(r == 0, "mprotect(PROT_WRITE) of a shared mapping of a file opened O_RDWR", "%s", strerror(errno));
   int ro = mprotect(ro_map, PG, PROT_READ | PROT_WRITE);
-  check(ro < 0 && errno == EACCES && memcmp(ro_map, "memfd", 5) == 0, "mprotect(PROT_WRITE) of a memfd mapped from a read-only fd still fails", "returned %d", ro);
+  self_check(ro < 0 && errno == EACCES && memcmp(ro_map, "memfd", 5) == 0, "mprotect(PROT_WRITE) of a memfd mapped from a read-only fd still fails", "returned %d", ro);
   if (r != 0) return;
   memcpy(mapped + PG, "after", 5);
   char buf[6] = { 0 };
-  check(pread(mapfd, buf, 5, PG) == 5 && memcmp(buf, "after", 5) == 0, "write through the mapping reaches the file", "file reads %.5s", buf);
+  self_check(pread(mapfd, buf, 5, PG) == 5 && memcmp(buf, "after", 5) == 0, "write through the mapping reaches the file", "file reads %.5s", buf);
 }
 
 int main(int argc, char **argv) {
@@ -205,7 +192,7 @@ int main(int argc, char **argv) {
   if (on_mlock) mlock_check();
   if (on_mlockall) mlockall_check();
   if (on_mapfile) mapfile_check();
-  if (on_setuid) check(getuid() == 65534, "uid", "%d", getuid());
-  say("DONE fails=%d\n", fails);
+  if (on_setuid) self_check(getuid() == 65534, "uid", "%d", getuid());
+  say("DONE fails=%d\n", self_check_fails);
   return 0;
 }

@@ -17,22 +17,9 @@
 
 struct attr { uint32_t size, policy; uint64_t flags; int32_t nice; uint32_t prio; uint64_t runtime, deadline, period; uint32_t umin, umax; };
 
-static int fails;
 static volatile sig_atomic_t go;
 static volatile pid_t worker_tid;
 static void on_usr1(int sig) { (void)sig; go = 1; }
-
-static void check(int ok, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void check(int ok, const char *what, const char *fmt, ...) {
-  if (ok) { say("PASS %s\n", what); return; }
-  fails++;
-  char detail[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(detail, sizeof detail, fmt, ap);
-  va_end(ap);
-  say("FAIL %s (%s)\n", what, detail);
-}
 
 #define MUST(x) do { if ((long)(x) < 0) { say("SETUP FAIL %s: %s\n", #x, strerror(errno)); exit(2); } } while (0)
 
@@ -90,18 +77,18 @@ int main(void) {
   while (!go) pause();
 
   struct attr a;
-  check(getattr(0, &a) == 0 && a.policy == SCHED_RR && a.prio == 5, "main thread SCHED_RR priority 5", "policy %u prio %u", a.policy, a.prio);
-  check((a.flags & 1) != 0, "main thread SCHED_RESET_ON_FORK", "flags 0x%lx", (unsigned long)a.flags);
+  self_check(getattr(0, &a) == 0 && a.policy == SCHED_RR && a.prio == 5, "main thread SCHED_RR priority 5", "policy %u prio %u", a.policy, a.prio);
+  self_check((a.flags & 1) != 0, "main thread SCHED_RESET_ON_FORK", "flags 0x%lx", (unsigned long)a.flags);
   errno = 0;
   int nice = getpriority(PRIO_PROCESS, 0); /* sched_getattr shows no nice for SCHED_RR */
-  check(nice == 7 && errno == 0, "main thread nice 7", "nice %d", nice);
-  check(getattr(worker_tid, &a) == 0 && a.policy == SCHED_BATCH && a.nice == 4, "worker SCHED_BATCH nice 4", "policy %u nice %d", a.policy, a.nice);
+  self_check(nice == 7 && errno == 0, "main thread nice 7", "nice %d", nice);
+  self_check(getattr(worker_tid, &a) == 0 && a.policy == SCHED_BATCH && a.nice == 4, "worker SCHED_BATCH nice 4", "policy %u nice %d", a.policy, a.nice);
   cpu_set_t set;
   CPU_ZERO(&set);
   int aff = sched_getaffinity(worker_tid, sizeof set, &set);
-  check(aff == 0 && CPU_COUNT(&set) == 1 && CPU_ISSET(0, &set), "worker affinity CPU 0", "%d CPUs", CPU_COUNT(&set));
-  check(read_num("/proc/self/oom_score_adj", 10) == 321, "oom_score_adj 321", "%ld", read_num("/proc/self/oom_score_adj", 10));
-  check(read_num("/proc/self/coredump_filter", 16) == 0x27, "coredump_filter 0x27", "0x%lx", read_num("/proc/self/coredump_filter", 16));
-  say("DONE fails=%d\n", fails);
+  self_check(aff == 0 && CPU_COUNT(&set) == 1 && CPU_ISSET(0, &set), "worker affinity CPU 0", "%d CPUs", CPU_COUNT(&set));
+  self_check(read_num("/proc/self/oom_score_adj", 10) == 321, "oom_score_adj 321", "%ld", read_num("/proc/self/oom_score_adj", 10));
+  self_check(read_num("/proc/self/coredump_filter", 16) == 0x27, "coredump_filter 0x27", "0x%lx", read_num("/proc/self/coredump_filter", 16));
+  say("DONE fails=%d\n", self_check_fails);
   return 0;
 }

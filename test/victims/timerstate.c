@@ -19,7 +19,6 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 
-static int fails;
 static volatile sig_atomic_t go;
 static volatile int alarms, a_hits, a_bad, d_hits, d_bad;
 static volatile pid_t worker_tid;
@@ -34,18 +33,6 @@ static void on_a(int sig, siginfo_t *si, void *uc) {
 static void on_d(int sig, siginfo_t *si, void *uc) {
   (void)sig; (void)uc;
   if (si->si_code == SI_TIMER && si->si_value.sival_int == 333 && gettid() == worker_tid) d_hits++; else d_bad++;
-}
-
-static void check(int ok, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void check(int ok, const char *what, const char *fmt, ...) {
-  if (ok) { say("PASS %s\n", what); return; }
-  fails++;
-  char detail[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(detail, sizeof detail, fmt, ap);
-  va_end(ap);
-  say("FAIL %s (%s)\n", what, detail);
 }
 
 #define MUST(x) do { if ((long)(x) < 0) { say("SETUP FAIL %s: %s\n", #x, strerror(errno)); exit(2); } } while (0)
@@ -126,18 +113,18 @@ int main(void) {
   while (!go) pause();
 
   struct itimerspec its;
-  check(timer_gettime(ta, &its) == 0 && its.it_interval.tv_nsec == 200000000, "timer A keeps its id and interval", "%s", strerror(errno));
-  check(timer_gettime(tb, &its) == 0 && its.it_value.tv_sec > 900 && its.it_value.tv_sec <= 1000 && its.it_interval.tv_sec == 0,
+  self_check(timer_gettime(ta, &its) == 0 && its.it_interval.tv_nsec == 200000000, "timer A keeps its id and interval", "%s", strerror(errno));
+  self_check(timer_gettime(tb, &its) == 0 && its.it_value.tv_sec > 900 && its.it_value.tv_sec <= 1000 && its.it_interval.tv_sec == 0,
         "timer B (SIGEV_NONE) keeps its time left", "%ld s left", (long)its.it_value.tv_sec);
   errno = 0;
-  check(timer_gettime(tc, &its) < 0 && errno == EINVAL, "deleted timer C stays deleted", "errno %d", errno);
-  check(timer_gettime(td, &its) == 0 && its.it_interval.tv_nsec == 200000000, "timer D keeps its id and interval", "%s", strerror(errno));
-  check(timer_gettime(te, &its) == 0 && its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0, "timer E exists, disarmed", "%s", strerror(errno));
-  check(grows(&a_hits, 2) && a_bad == 0, "timer A fires with its value", "%d hits, %d bad", a_hits, a_bad);
-  check(grows(&d_hits, 2) && d_bad == 0, "timer D fires to the worker thread with its value", "%d hits, %d bad", d_hits, d_bad);
+  self_check(timer_gettime(tc, &its) < 0 && errno == EINVAL, "deleted timer C stays deleted", "errno %d", errno);
+  self_check(timer_gettime(td, &its) == 0 && its.it_interval.tv_nsec == 200000000, "timer D keeps its id and interval", "%s", strerror(errno));
+  self_check(timer_gettime(te, &its) == 0 && its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0, "timer E exists, disarmed", "%s", strerror(errno));
+  self_check(grows(&a_hits, 2) && a_bad == 0, "timer A fires with its value", "%d hits, %d bad", a_hits, a_bad);
+  self_check(grows(&d_hits, 2) && d_bad == 0, "timer D fires to the worker thread with its value", "%d hits, %d bad", d_hits, d_bad);
   struct itimerval rv;
-  check(getitimer(ITIMER_REAL, &rv) == 0 && rv.it_interval.tv_usec == 200000, "ITIMER_REAL interval", "%ld us", (long)rv.it_interval.tv_usec);
-  check(grows(&alarms, 2), "ITIMER_REAL fires", "%d alarms", alarms);
-  say("DONE fails=%d\n", fails);
+  self_check(getitimer(ITIMER_REAL, &rv) == 0 && rv.it_interval.tv_usec == 200000, "ITIMER_REAL interval", "%ld us", (long)rv.it_interval.tv_usec);
+  self_check(grows(&alarms, 2), "ITIMER_REAL fires", "%d alarms", alarms);
+  say("DONE fails=%d\n", self_check_fails);
   return 0;
 }
