@@ -86,7 +86,8 @@ export const posixTimers: Resource<PosixTimersState> = {
   schema: posixTimersSchema,
   dump(ctx) {
     const pid = ctx.pid;
-    const listed = readTimers(pid);
+    // /proc lists them in hash order: by id, so a dump reads the same whatever the order of creation.
+    const listed = readTimers(pid).sort((a, b) => a.id - b.id);
     if (listed.length === 0) return { timers: [] };
     if (restoreIds(ctx.remote, RESTORE_IDS.GET) < 0n) throw noRestoreIds(pid, 'dump');
     const timers = listed.map((p): PosixTimer => {
