@@ -40,6 +40,27 @@ export function killTree(tree: Pick<SeizedTree, 'procs'>): void {
   for (const p of procs) killSeized(p);
 }
 
+/**
+ * A process group or session is recreated from its leader's pid (setpgid/setsid in
+ * the process with that pid). One whose leader is not in the dump (it exited, or lives
+ * outside) could only be joined to the parent's, a silent change: refused. The root's
+ * own group and session are outside by nature (the shell's job); restore puts it
+ * into the restorer's (or the terminal's with --shell-job).
+ */
+function refuseLostGroups(entries: TreeEntry[]): void {
+  const root = entries[0]!;
+  const pids = new Set(entries.map((e) => e.pid));
+  for (const e of entries) {
+    const what = e.zombie ? 'zombie' : 'process';
+    if (e.pgid !== root.pgid && !pids.has(e.pgid)) {
+      throw new CkptError('UNSUPPORTED', `Cannot dump ${what} ${e.pid}: its process group ${e.pgid} has no leader in the dump, so it cannot be made again`);
+    }
+    if (e.sid !== root.sid && !pids.has(e.sid)) {
+      throw new CkptError('UNSUPPORTED', `Cannot dump ${what} ${e.pid}: its session ${e.sid} has no leader in the dump, so it cannot be made again`);
+    }
+  }
+}
+
 export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): SeizedTree {
   const procs = new Map<number, SeizedProcess>();
   const entries: TreeEntry[] = [];
@@ -83,6 +104,7 @@ export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): Seiz
         }
       }
     }
+    refuseLostGroups(entries);
     return { root, entries, procs };
   } catch (e) {
     releaseTree({ procs });

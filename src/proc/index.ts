@@ -11,3 +11,4 @@ export * from './pagemap.js';
 export * from './limits.js';
 export * from './auxv.js';
 export { procPath, malformed } from './procfs.js';
+export * from './timers.js';

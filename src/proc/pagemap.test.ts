@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync } from 'node:fs';
 import {
-  decodePagemapEntry, openPagemap, presentPageRuns, presentPageSpans, readPagemap, readPagemapRange,
+  decodePagemapEntry, openPagemap, populatedWindows, presentPageRuns, presentPageSpans, readPagemap, readPagemapRange,
 } from './pagemap.js';
 import { readMaps } from './maps.js';
 
@@ -80,6 +80,29 @@ test('readPagemap(self) and readPagemapRange on the stack', () => {
     const page = readPagemapRange(fd, stack.end - 4096n, stack.end);
     assert.equal(page.length, 8);
     assert.deepEqual(page, buf.subarray(buf.length - 8));
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test('populatedWindows covers every present page of an area in windows of at most the given size', () => {
+  const area = readMaps(process.pid).find((m) => m.path === '[heap]') ?? readMaps(process.pid).find((m) => m.path === '[stack]');
+  assert.ok(area !== undefined);
+  const fd = openPagemap(process.pid);
+  try {
+    assert.deepEqual(populatedWindows(fd, { start: area.start, end: area.end }), [{ start: area.start, end: area.end }], 'a small area is one window');
+    const window = 4n * 4096n;
+    const windows = populatedWindows(fd, { start: area.start, end: area.end }, window);
+    const present = presentPageRuns(readPagemapRange(fd, area.start, area.end), area.start);
+    assert.ok(present.length > 0);
+    for (const w of windows) assert.ok(w.start >= area.start && w.end <= area.end && w.end - w.start <= window && w.start < w.end);
+    for (let i = 1; i < windows.length; i++) assert.ok(windows[i]!.start >= windows[i - 1]!.end, 'sorted, not overlapping');
+    for (const r of present) {
+      for (let p = 0; p < r.pages; p++) {
+        const at = r.start + BigInt(p) * 4096n;
+        assert.ok(windows.some((w) => w.start <= at && at < w.end), `page 0x${at.toString(16)} in a window`);
+      }
+    }
   } finally {
     closeSync(fd);
   }

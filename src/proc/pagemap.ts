@@ -1,4 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { CkptError } from '../common/errors.js';
+import { isErrno } from '../sys/error.js';
+import { PAGE_IS, pagemapScan } from '../sys/ioctl.js';
 import { procError } from './procfs.js';
 
 /** One decoded /proc/PID/pagemap entry (Documentation/admin-guide/mm/pagemap.rst). */
@@ -115,6 +118,9 @@ export function openPagemap(pid: number): number {
   }
 }
 
+/** Largest single read(2) of pagemap: Node throws at 2^31 bytes and truncates 2^32 to 0. */
+const MAX_READ = 1 << 30;
+
 /** Entries for the pages of [start, end) (page-aligned addresses), 8 bytes each. */
 export function readPagemapRange(fd: number, start: bigint, end: bigint): Buffer {
   const size = Number((end - start) >> PAGE_SHIFT) * ENTRY_SIZE;
@@ -122,12 +128,61 @@ export function readPagemapRange(fd: number, start: bigint, end: bigint): Buffer
   const base = (start >> PAGE_SHIFT) * BigInt(ENTRY_SIZE);
   let done = 0;
   while (done < size) {
-    const got = readSync(fd, buf, done, size - done, base + BigInt(done));
+    const got = readSync(fd, buf, done, Math.min(MAX_READ, size - done), base + BigInt(done));
     // pagemap returns fewer bytes only past the end of the address space.
     if (got === 0) break;
     done += got;
   }
   return done === size ? buf : buf.subarray(0, done);
+}
+
+/** Address space one pagemap window covers at most: 1 GiB, 2 MiB of entries. */
+export const PAGEMAP_WINDOW = 1n << 30n;
+
+export interface AddressRange {
+  start: bigint;
+  end: bigint;
+}
+
+/**
+ * The parts of [start, end) that may hold present or swapped pages, cut into windows
+ * of at most `window` bytes, so that no caller reads (or allocates) 8 bytes for every
+ * page of a huge sparse area (a 2 TiB MAP_NORESERVE area has 2^29 entries, 4 GiB).
+ * Areas up to one window are returned whole; bigger ones are scanned with the
+ * PAGEMAP_SCAN ioctl, which walks only the populated page tables. A kernel without it
+ * (before 6.7: ENOTTY) gets every window of the area.
+ */
+export function populatedWindows(fd: number, range: AddressRange, window = PAGEMAP_WINDOW): AddressRange[] {
+  if (range.end - range.start <= window) return [range];
+  let found: AddressRange[];
+  try {
+    found = scanPopulated(fd, range);
+  } catch (e) {
+    if (!isErrno(e, 'ENOTTY')) throw e;
+    found = [range];
+  }
+  const out: AddressRange[] = [];
+  for (const r of found) {
+    for (let at = r.start; at < r.end; at += window) out.push({ start: at, end: at + window < r.end ? at + window : r.end });
+  }
+  return out;
+}
+
+function scanPopulated(fd: number, range: AddressRange): AddressRange[] {
+  const out: AddressRange[] = [];
+  let at = range.start;
+  while (at < range.end) {
+    const want = PAGE_IS.PRESENT | PAGE_IS.SWAPPED;
+    const { regions, walkEnd } = pagemapScan(fd, { start: at, end: range.end, maxRegions: 512, categoryAnyofMask: want, returnMask: want });
+    for (const r of regions) {
+      const last = out.at(-1);
+      if (last && last.end === r.start) last.end = r.end;
+      else out.push({ start: r.start, end: r.end });
+    }
+    if (walkEnd <= at) throw new CkptError('INTERNAL', `Cannot scan pagemap: PAGEMAP_SCAN made no progress at 0x${at.toString(16)}`);
+    at = walkEnd;
+  }
+  return out;
 }
 
 export function readPagemap(pid: number, start: bigint, end: bigint): Buffer {

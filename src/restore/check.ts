@@ -147,6 +147,8 @@ function canonical(value: unknown, labels: Map<string, Map<string, number>>, key
     return `#${m.get(v)}`;
   };
   if (key === 'flags' && typeof value === 'number') return value & ~O_LARGEFILE;
+  // Time left on an interval or POSIX timer (itimers, posixTimers), as for `value` below.
+  if ((key === 'valueUs' || key === 'valueNs') && typeof value === 'bigint') return value !== 0n ? 'armed' : 'disarmed';
   // Images hold 64-bit values as decimal strings until a schema reads them.
   if (typeof value === 'bigint') return String(value);
   // epoll lists its watches in the order of its tree, which is by file address: new files, new order.
@@ -210,6 +212,32 @@ function savedObjectIds(img: BuiltProcess['img']): Map<string, string> {
     }
   }
   return out;
+}
+
+const SI_TIMER = -2;
+
+/**
+ * POSIX timers are armed before the check and run while it reads: a timer signal
+ * queued since (si_code SI_TIMER, beyond those in the image) is the timer working,
+ * not a difference. Every saved signal must still be there.
+ */
+function withoutNewTimerSignals(saved: unknown, fresh: unknown): unknown {
+  type Sig = { code: number; info: string };
+  type Queues = { shared?: Sig[]; thread?: Sig[] };
+  if (!saved || !fresh || typeof fresh !== 'object') return fresh;
+  const s = saved as Queues;
+  const f = { ...(fresh as Queues) };
+  for (const q of ['shared', 'thread'] as const) {
+    const left = new Map<string, number>();
+    for (const x of s[q] ?? []) left.set(x.info, (left.get(x.info) ?? 0) + 1);
+    const keep = (x: Sig) => {
+      const n = left.get(x.info) ?? 0;
+      left.set(x.info, n - 1);
+      return n > 0 || x.code !== SI_TIMER;
+    };
+    if (f[q]) f[q] = f[q].filter(keep);
+  }
+  return f;
 }
 
 /** Paths where a and b differ (at most `max`). */
@@ -316,7 +344,8 @@ export function checkRestored(args: CheckArgs): void {
       compare(`process ${pid} signal mask`, img.mask, remote.savedMask);
       compare(`process ${pid} xstate`, img.core.threads[0]!.xstate, ptrace.getRegset(pid, NT.X86_XSTATE).toString('base64'));
       for (const r of img.resources) {
-        const fresh = r.module.schema.parse(r.module.dump(ctx));
+        let fresh: unknown = r.module.schema.parse(r.module.dump(ctx));
+        if (r.module.name === 'pending') fresh = withoutNewTimerSignals(r.state, fresh);
         compare(`process ${pid} ${r.module.name}`, r.state, fresh);
       }
       const saved = savedPagesOf.get(pid)!;
@@ -334,7 +363,10 @@ export function checkRestored(args: CheckArgs): void {
         const parsed = (res: Record<string, unknown> | undefined) =>
           Object.fromEntries(Object.entries(res ?? {}).map(([name, v]) => [name, img.resources.find((r) => r.module.name === name)?.module.schema.parse(v) ?? v]));
         compare(`thread ${saved.tid} of ${pid} registers`, regsOf(rewoundRegs(saved.regs)), regsOf(fresh.regs));
-        compare(`thread ${saved.tid} of ${pid}`, { ...saved, regs: undefined, resources: parsed(saved.resources) }, { ...fresh, regs: undefined, resources: parsed(fresh.resources) });
+        const savedRes = parsed(saved.resources);
+        const freshRes = parsed(fresh.resources);
+        if (freshRes['pending']) freshRes['pending'] = withoutNewTimerSignals(savedRes['pending'], freshRes['pending']);
+        compare(`thread ${saved.tid} of ${pid}`, { ...saved, regs: undefined, resources: savedRes }, { ...fresh, regs: undefined, resources: freshRes });
       }
     } finally {
       proc.undo.runAll();

@@ -10,6 +10,7 @@ export * from './memory.js';
 export * from './pidfd.js';
 export * from './kcmp.js';
 export * from './process.js';
+export * from './sched.js';
 export * from './codecs/regs.js';
 export * from './codecs/iovec.js';
 export * from './codecs/siginfo.js';

@@ -28,21 +28,9 @@ static volatile sig_atomic_t got_usr1, got_usr2;
 static int tidvar;
 static struct robust_list_head myhead;
 static char altstack[64 * 1024];
-static int fails;
 
 static void h_usr1(int sig, siginfo_t *si, void *uc) { (void)sig; (void)si; (void)uc; got_usr1 = 1; }
 static void h_usr2(int sig) { (void)sig; got_usr2++; }
-
-static void check(int ok, const char *what, const char *fmt, ...) {
-  if (ok) { say("PASS %s\n", what); return; }
-  fails++;
-  char detail[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(detail, sizeof detail, fmt, ap);
-  va_end(ap);
-  say("FAIL %s (%s)\n", what, detail);
-}
 
 static int caps(struct __user_cap_data_struct d[2]) {
   struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -118,23 +106,23 @@ static void check_sigactions(void) {
   struct sigaction o;
   sigaction(SIGUSR1, NULL, &o);
   int want = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-  check(o.sa_sigaction == h_usr1 && (o.sa_flags & want) == want, "sigaction SIGUSR1", "handler %p flags %#x", (void *)o.sa_sigaction, o.sa_flags);
-  check(sigismember(&o.sa_mask, SIGUSR2) && sigismember(&o.sa_mask, SIGALRM) && !sigismember(&o.sa_mask, SIGHUP), "sigaction SIGUSR1 mask", "wrong mask");
+  self_check(o.sa_sigaction == h_usr1 && (o.sa_flags & want) == want, "sigaction SIGUSR1", "handler %p flags %#x", (void *)o.sa_sigaction, o.sa_flags);
+  self_check(sigismember(&o.sa_mask, SIGUSR2) && sigismember(&o.sa_mask, SIGALRM) && !sigismember(&o.sa_mask, SIGHUP), "sigaction SIGUSR1 mask", "wrong mask");
   sigaction(SIGUSR2, NULL, &o);
-  check(o.sa_handler == h_usr2 && !(o.sa_flags & SA_SIGINFO), "sigaction SIGUSR2", "handler %p flags %#x", (void *)o.sa_handler, o.sa_flags);
+  self_check(o.sa_handler == h_usr2 && !(o.sa_flags & SA_SIGINFO), "sigaction SIGUSR2", "handler %p flags %#x", (void *)o.sa_handler, o.sa_flags);
   sigaction(SIGINT, NULL, &o);
-  check(o.sa_handler == SIG_IGN, "sigaction SIGINT ignored", "handler %p", (void *)o.sa_handler);
+  self_check(o.sa_handler == SIG_IGN, "sigaction SIGINT ignored", "handler %p", (void *)o.sa_handler);
   sigaction(SIGHUP, NULL, &o);
-  check(o.sa_handler == SIG_DFL, "sigaction SIGHUP default", "handler %p", (void *)o.sa_handler);
+  self_check(o.sa_handler == SIG_DFL, "sigaction SIGHUP default", "handler %p", (void *)o.sa_handler);
 }
 
 static void check_signals(void) {
   sigset_t s;
   sigprocmask(SIG_BLOCK, NULL, &s);
-  check(sigismember(&s, SIGTERM) && sigismember(&s, RTSIG) && !sigismember(&s, SIGUSR1), "blocked mask", "TERM %d RT %d USR1 %d",
+  self_check(sigismember(&s, SIGTERM) && sigismember(&s, RTSIG) && !sigismember(&s, SIGUSR1), "blocked mask", "TERM %d RT %d USR1 %d",
         sigismember(&s, SIGTERM), sigismember(&s, RTSIG), sigismember(&s, SIGUSR1));
   sigpending(&s);
-  check(sigismember(&s, SIGTERM) && sigismember(&s, RTSIG), "pending set", "TERM %d RT %d", sigismember(&s, SIGTERM), sigismember(&s, RTSIG));
+  self_check(sigismember(&s, SIGTERM) && sigismember(&s, RTSIG), "pending set", "TERM %d RT %d", sigismember(&s, SIGTERM), sigismember(&s, RTSIG));
   struct timespec zero = { 0, 0 };
   sigset_t one;
   sigemptyset(&one);
@@ -145,71 +133,71 @@ static void check_signals(void) {
     n++;
     good &= si.si_code == SI_QUEUE && si.si_value.sival_int == QVALUE;
   }
-  check(n == 1 && good, "pending SIGRTMIN+1 queued once with its value", "count %d value ok %d", n, good);
+  self_check(n == 1 && good, "pending SIGRTMIN+1 queued once with its value", "count %d value ok %d", n, good);
   sigemptyset(&one);
   sigaddset(&one, SIGTERM);
   int sig = sigtimedwait(&one, &si, &zero);
-  check(sig == SIGTERM && (si.si_code == SI_TKILL || si.si_code == SI_USER), "pending SIGTERM from tgkill()", "sig %d code %d", sig, sig > 0 ? si.si_code : 0);
+  self_check(sig == SIGTERM && (si.si_code == SI_TKILL || si.si_code == SI_USER), "pending SIGTERM from tgkill()", "sig %d code %d", sig, sig > 0 ? si.si_code : 0);
   stack_t ss;
   sigaltstack(NULL, &ss);
-  check(ss.ss_sp == altstack && ss.ss_size == sizeof altstack && ss.ss_flags == 0, "sigaltstack", "sp %p size %zu flags %d", ss.ss_sp, ss.ss_size, ss.ss_flags);
+  self_check(ss.ss_sp == altstack && ss.ss_size == sizeof altstack && ss.ss_flags == 0, "sigaltstack", "sp %p size %zu flags %d", ss.ss_sp, ss.ss_size, ss.ss_flags);
 }
 
 static void check_process(const char *dir) {
   struct itimerval it;
   getitimer(ITIMER_VIRTUAL, &it);
-  check(it.it_interval.tv_sec == 2000 && it.it_interval.tv_usec == 0 && it.it_value.tv_sec > 900 && it.it_value.tv_sec <= 1000,
+  self_check(it.it_interval.tv_sec == 2000 && it.it_interval.tv_usec == 0 && it.it_value.tv_sec > 900 && it.it_value.tv_sec <= 1000,
         "itimer virtual", "interval %ld value %ld", (long)it.it_interval.tv_sec, (long)it.it_value.tv_sec);
   mode_t m = umask(0);
   umask(m);
-  check(m == 027, "umask", "%03o", m);
+  self_check(m == 027, "umask", "%03o", m);
   char cwd[4096] = "";
-  check(getcwd(cwd, sizeof cwd) && strcmp(cwd, dir) == 0, "cwd", "%s", cwd);
+  self_check(getcwd(cwd, sizeof cwd) && strcmp(cwd, dir) == 0, "cwd", "%s", cwd);
   char name[16] = "";
   prctl(PR_GET_NAME, name);
-  check(strcmp(name, "procstate-x") == 0, "comm", "%s", name);
+  self_check(strcmp(name, "procstate-x") == 0, "comm", "%s", name);
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
-  check(rl.rlim_cur == 200, "RLIMIT_NOFILE soft", "%llu", (unsigned long long)rl.rlim_cur);
+  self_check(rl.rlim_cur == 200, "RLIMIT_NOFILE soft", "%llu", (unsigned long long)rl.rlim_cur);
   getrlimit(RLIMIT_CORE, &rl);
-  check(rl.rlim_cur == 0 && rl.rlim_max == 0, "RLIMIT_CORE", "%llu/%llu", (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+  self_check(rl.rlim_cur == 0 && rl.rlim_max == 0, "RLIMIT_CORE", "%llu/%llu", (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
   int v = -1;
   prctl(PR_GET_PDEATHSIG, &v);
-  check(v == SIGWINCH, "pdeath signal", "%d", v);
+  self_check(v == SIGWINCH, "pdeath signal", "%d", v);
   int *tid_addr = NULL;
   prctl(PR_GET_TID_ADDRESS, &tid_addr);
-  check(tid_addr == &tidvar, "clear_child_tid", "%p", (void *)tid_addr);
+  self_check(tid_addr == &tidvar, "clear_child_tid", "%p", (void *)tid_addr);
   long slack = prctl(PR_GET_TIMERSLACK);
-  check(slack == 12345, "timer slack", "%ld", slack);
+  self_check(slack == 12345, "timer slack", "%ld", slack);
   struct robust_list_head *head = NULL;
   size_t len = 0;
   syscall(SYS_get_robust_list, 0, &head, &len);
-  check(head == &myhead && len == sizeof myhead, "robust list", "%p %zu", (void *)head, len);
-  check(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1, "THP disabled", "no");
+  self_check(head == &myhead && len == sizeof myhead, "robust list", "%p %zu", (void *)head, len);
+  self_check(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1, "THP disabled", "no");
   v = -1;
   prctl(PR_GET_CHILD_SUBREAPER, &v);
-  check(v == 1, "child subreaper", "%d", v);
+  self_check(v == 1, "child subreaper", "%d", v);
   int p = personality(0xffffffff);
-  check(p == ADDR_NO_RANDOMIZE, "personality", "%#x", p);
+  self_check(p == ADDR_NO_RANDOMIZE, "personality", "%#x", p);
   struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
-  check(__rseq_size == 0 || (int)rs->cpu_id >= 0, "rseq registered", "cpu_id %d", (int)rs->cpu_id);
+  self_check(__rseq_size == 0 || (int)rs->cpu_id >= 0, "rseq registered", "cpu_id %d", (int)rs->cpu_id);
 }
 
 static void check_creds(void) {
   gid_t g[16];
   int n = getgroups(16, g);
-  check(n == 2 && ((g[0] == 1234 && g[1] == 5678) || (g[0] == 5678 && g[1] == 1234)), "groups", "%d groups", n);
-  check(prctl(PR_CAPBSET_READ, CAP_SYS_BOOT) == 0 && prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN) == 1, "bounding set", "BOOT %d",
+  self_check(n == 2 && ((g[0] == 1234 && g[1] == 5678) || (g[0] == 5678 && g[1] == 1234)), "groups", "%d groups", n);
+  self_check(prctl(PR_CAPBSET_READ, CAP_SYS_BOOT) == 0 && prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN) == 1, "bounding set", "BOOT %d",
         prctl(PR_CAPBSET_READ, CAP_SYS_BOOT));
   struct __user_cap_data_struct d[2];
   caps(d);
-  check(!(d[0].effective & (1u << CAP_NET_RAW)) && (d[0].permitted & (1u << CAP_NET_RAW)) && (d[0].effective & (1u << CAP_SYS_ADMIN)),
+  self_check(!(d[0].effective & (1u << CAP_NET_RAW)) && (d[0].permitted & (1u << CAP_NET_RAW)) && (d[0].effective & (1u << CAP_SYS_ADMIN)),
         "capabilities eff/prm", "eff %#x prm %#x", d[0].effective, d[0].permitted);
-  check(d[0].inheritable == 1u << CAP_NET_BIND_SERVICE, "capabilities inh", "%#x", d[0].inheritable);
-  check(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE, 0, 0) == 1, "ambient", "not set");
-  check(prctl(PR_GET_KEEPCAPS) == 1, "keepcaps", "off");
-  check(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1, "no_new_privs", "off");
-  check(getuid() == 0 && geteuid() == 0 && getgid() == 0, "uid/gid", "%d %d", getuid(), getgid());
+  self_check(d[0].inheritable == 1u << CAP_NET_BIND_SERVICE, "capabilities inh", "%#x", d[0].inheritable);
+  self_check(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE, 0, 0) == 1, "ambient", "not set");
+  self_check(prctl(PR_GET_KEEPCAPS) == 1, "keepcaps", "off");
+  self_check(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1, "no_new_privs", "off");
+  self_check(getuid() == 0 && geteuid() == 0 && getgid() == 0, "uid/gid", "%d %d", getuid(), getgid());
 }
 
 int main(int argc, char **argv) {
@@ -223,6 +211,6 @@ int main(int argc, char **argv) {
   check_signals();
   check_process(dir);
   check_creds();
-  say("DONE fails=%d\n", fails);
+  say("DONE fails=%d\n", self_check_fails);
   return 0;
 }

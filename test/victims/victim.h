@@ -42,3 +42,16 @@ static inline void verdict(const char *what, int ok, const char *fmt, ...) {
   if (ok) say("PASS %s\n", what);
   else say("FAIL %s: %s\n", what, why);
 }
+
+/* verdict() with the failures counted, for a final "DONE fails=N". */
+static int self_check_fails;
+static inline void self_check(int ok, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline void self_check(int ok, const char *what, const char *fmt, ...) {
+  char detail[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  if (!ok) self_check_fails++;
+  verdict(what, ok, "%s", detail);
+}

@@ -52,10 +52,14 @@ export class CowFilter {
     return true;
   }
 
-  /** Clears the entries of `pagemap` (the child's, for area v) whose page the parent maps too. */
-  filter(v: Vma, pagemap: Buffer): void {
+  /**
+   * Clears the entries of `pagemap` (the child's, for the part of area v from `start`)
+   * whose page the parent maps too.
+   */
+  filter(v: Vma, window: { start: bigint; pagemap: Buffer }): void {
     if (!v.inherited) return;
-    const parent = readPagemapRange(this.fd, v.start, v.end);
+    const { start, pagemap } = window;
+    const parent = readPagemapRange(this.fd, start, start + BigInt(pagemap.length / 8) * 4096n);
     const n = Math.min(pagemap.length, parent.length) >> 3;
     for (let i = 0; i < n; i++) {
       const hi = pagemap.readUInt32LE(i * 8 + 4);

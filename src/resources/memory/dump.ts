@@ -7,7 +7,7 @@
 import { closeSync, readlinkSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { NR } from '../../sys/index.js';
-import { openPagemap, readAuxv, readPagemapRange, readSmaps, readStat, type SmapsEntry } from '../../proc/index.js';
+import { openPagemap, populatedWindows, readAuxv, readPagemapRange, readSmaps, readStat, type SmapsEntry } from '../../proc/index.js';
 import type { DumpContext } from '../types.js';
 import { identify } from './files.js';
 import { dumpableRuns } from './pages.js';
@@ -104,17 +104,20 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
       // Shared areas keep their contents in their file or shared memory object.
       if (!hasOwnPages(v)) continue;
       const backed = v.kind === 'file' || isShmemArea(v);
-      const pagemap = readPagemapRange(pagemapFd, v.start, v.end);
-      cow?.filter(v, pagemap);
-      const found = dumpableRuns(pagemap, { anonOnly: backed });
       const readable = (v.prot & 1) !== 0;
-      for (let k = 0; k < found.length; k += 3) {
-        const vaddr = v.start + BigInt(found[k]! * PAGE);
-        const len = found[k + 1]! * PAGE;
-        const viaMem = !readable || found[k + 2] === 0;
-        const last = runs.at(-1);
-        if (last && last.viaMem === viaMem && last.readable === readable && last.vaddr + BigInt(last.len) === vaddr) last.len += len;
-        else runs.push({ vaddr, len, viaMem, readable });
+      // Window by window: a huge sparse area is scanned, not read whole (pagemap.ts).
+      for (const w of populatedWindows(pagemapFd, v)) {
+        const pagemap = readPagemapRange(pagemapFd, w.start, w.end);
+        cow?.filter(v, { start: w.start, pagemap });
+        const found = dumpableRuns(pagemap, { anonOnly: backed });
+        for (let k = 0; k < found.length; k += 3) {
+          const vaddr = w.start + BigInt(found[k]! * PAGE);
+          const len = found[k + 1]! * PAGE;
+          const viaMem = !readable || found[k + 2] === 0;
+          const last = runs.at(-1);
+          if (last && last.viaMem === viaMem && last.readable === readable && last.vaddr + BigInt(last.len) === vaddr) last.len += len;
+          else runs.push({ vaddr, len, viaMem, readable });
+        }
       }
     }
   } finally {
@@ -125,9 +128,23 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
   return { pages: bytes / PAGE, bytes, byTarget };
 }
 
+/**
+ * mlockall(MCL_FUTURE[|MCL_ONFAULT]) leaves VM_LOCKED[|VM_LOCKONFAULT] in mm->def_flags,
+ * which no /proc file shows; every new mapping gets them. So a fresh mapping shows
+ * them: ckpt's scratch area, mapped during this dump, is one (smaps VmFlags lo, lf).
+ */
+function readLockFuture(ctx: DumpContext): MemoryState['lockFuture'] {
+  const probe = ctx.remote.scratch(1);
+  const area = readSmaps(ctx.pid).find((e) => e.start <= probe && probe < e.end);
+  if (!area) throw new CkptError('INTERNAL', `Cannot dump process ${ctx.pid}: its scratch area at 0x${probe.toString(16)} is not in smaps`);
+  if (!area.vmFlags.includes('lo')) return undefined;
+  return area.vmFlags.includes('lf') ? 'onfault' : 'locked';
+}
+
 export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOptions = {}): { state: MemoryState; stats: MemoryDumpStats } {
   const files = new FileTable(ctx.pid);
   const shmem = new ShmemTable(ctx);
+  const lockFuture = readLockFuture(ctx);
   // Resources dumped before memory may have left ckpt's scratch area in the target.
   ctx.remote.releaseScratch();
   const vmas = readSmaps(ctx.pid).map((e) => toVma(e, { files, shmem }));
@@ -162,5 +179,6 @@ export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOpt
     auxv: readAuxv(ctx.pid).toString('base64'),
     exe,
   };
+  if (lockFuture) state.lockFuture = lockFuture;
   return { state, stats };
 }

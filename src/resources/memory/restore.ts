@@ -19,7 +19,7 @@ import { hasOwnPages, isKernelArea, type MemoryState, type Vma } from './state.j
 
 const PAGE = 4096n;
 const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
-const MADV: Record<string, number> = { dd: 16, dc: 10, wf: 18, hg: 14, nh: 15 };
+const MADV: Record<string, number> = { dd: 16, dc: 10, wf: 18, hg: 14, nh: 15, mg: 12 /* MADV_MERGEABLE */ };
 const O_RDONLY = 0;
 const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
@@ -93,12 +93,21 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<V
     if (v.kind === 'file') {
       const file = state.files[v.file ?? -1];
       if (!file) throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: area at 0x${v.start.toString(16)} names no file`);
-      const mode = v.shared && v.prot & 2 ? O_RDWR : O_RDONLY;
+      // VM_MAYWRITE (VmFlags mw) of a shared file mapping says the file was open for
+      // writing: without it, mprotect(PROT_WRITE) of a read-only mapping fails (EACCES).
+      const mode = v.shared && (v.prot & 2 || v.flags.includes('mw')) ? O_RDWR : O_RDONLY;
       const key = `${mode}:${file.path}`;
       fd = fds.get(key) ?? openIn(r, file.path, mode);
       fds.set(key, fd);
     } else if (v.kind === 'shmem' || v.kind === 'memfd') {
       fd = objects.fdFor(v);
+      // The object is rebuilt writable; a shared mapping of it made from a read-only fd
+      // had no VM_MAYWRITE (nor has one of a write-sealed memfd): map it read-only too.
+      if (v.shared && !v.flags.includes('mw')) {
+        const ro = openIn(r, `/proc/self/fd/${fd}`, O_RDONLY);
+        fds.set(`ro:${ro}`, ro);
+        fd = ro;
+      }
     } else {
       flags |= MAP.ANONYMOUS;
     }
@@ -202,6 +211,9 @@ function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; 
   }
 }
 
+const MLOCK_ONFAULT = 1;
+const MCL = { FUTURE: 2, ONFAULT: 4 } as const;
+
 function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>): void {
   for (const v of state.vmas) {
     if (isKernelArea(v)) continue;
@@ -211,7 +223,16 @@ function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>):
       const advice = MADV[f];
       if (advice !== undefined) ctx.remote.raw(NR.madvise, [v.start, len, advice]);
     }
+    // Locked once its pages are in (a plain mlock faults in the rest). The target still
+    // has the restorer's credentials (creds come last), so CAP_IPC_LOCK lets it lock
+    // whatever RLIMIT_MEMLOCK its owner has: the original was allowed these locks.
+    if (v.flags.includes('lo')) {
+      const how = v.flags.includes('lf') ? MLOCK_ONFAULT : 0;
+      ctx.remote.call(NR.mlock2, [v.start, len, how], `mlock2(0x${v.start.toString(16)})`);
+    }
   }
+  // MCL_FUTURE alone sets mm->def_flags and leaves the current areas as they are.
+  if (state.lockFuture) ctx.remote.call(NR.mlockall, [MCL.FUTURE | (state.lockFuture === 'onfault' ? MCL.ONFAULT : 0)], 'mlockall');
 }
 
 /** PR_SET_MM_MAP: struct prctl_mm_map (104 bytes) with auxv and the executable's fd. */

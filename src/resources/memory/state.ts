@@ -102,6 +102,11 @@ export const MemoryState = z.object({
   auxv: z.string().max(8192),
   /** Index into files of the executable (/proc/PID/exe). */
   exe: z.number().int().min(0),
+  /**
+   * mlockall(MCL_FUTURE) was in force: new mappings are locked ('locked'), or locked
+   * on fault with MCL_ONFAULT ('onfault'). Locked areas themselves carry VmFlags lo/lf.
+   */
+  lockFuture: z.enum(['locked', 'onfault']).optional(),
 });
 export type MemoryState = z.infer<typeof MemoryState>;
 

@@ -17,11 +17,15 @@
  *                     restore's own fds, threads and mappings (also after threads).
  *                     itimers: as late as possible, so ITIMER_REAL is not eaten by the
  *                     restore itself.
+ *                     posixTimers: late for the same reason, and after threads (a
+ *                     timer may signal one thread).
  *                     pending: after sigactions (setting SIG_IGN discards pending
  *                     signals); signals stay blocked until the final mask.
  *  - 'finish'         sigmask: injects nothing; the orchestrator passes
  *                     finalSigmask(state) to remote.finish({ mask }).
- *  - 'last'           creds: after everything that needs the restorer's privilege
+ *  - 'last'           sched: scheduling policy, affinity, oom_score_adj, set by ckpt
+ *                     on every thread once no more forks or clones are injected.
+ *                     creds: after everything that needs the restorer's privilege
  *                     (chroot, prlimit, PR_SET_MM …); call checkCredsRestorable()
  *                     at the start of the restore as well, to fail before building.
  */
@@ -33,7 +37,9 @@ import { itimers } from './itimers.js';
 import { limits } from './limits.js';
 import { misc } from './misc.js';
 import { pending } from './pending.js';
+import { posixTimers } from './posix-timers.js';
 import { rseq } from './rseq.js';
+import { sched } from './sched.js';
 import { seccomp } from './seccomp.js';
 import { sigactions } from './sigactions.js';
 import { sigaltstack } from './sigaltstack.js';
@@ -51,8 +57,10 @@ export const PROCESS_RESOURCES: readonly Resource<unknown>[] = [
   fs, // after files
   limits, // after files and threads
   itimers, // late
+  posixTimers, // late, after threads
   pending, // after sigactions, before finish
   sigmask, // via remote.finish({ mask: finalSigmask(state) })
+  sched, // last, before creds
   creds, // last
 ];
 
@@ -66,8 +74,10 @@ export const PROCESS_RESTORE_PHASE: Readonly<Record<string, RestorePhase>> = {
   fs: 'after-files',
   limits: 'after-files',
   itimers: 'after-files',
+  posixTimers: 'after-files',
   pending: 'after-files',
   sigmask: 'finish',
+  sched: 'last',
   creds: 'last',
 };
 
@@ -78,7 +88,9 @@ export { itimers, type ItimersState } from './itimers.js';
 export { limits, type LimitsState } from './limits.js';
 export { misc, type MiscState } from './misc.js';
 export { pending, type PendingState } from './pending.js';
+export { posixTimers, type PosixTimersState } from './posix-timers.js';
 export { rseq, type RseqState } from './rseq.js';
+export { sched, type SchedState } from './sched.js';
 export { seccomp, type SeccompState } from './seccomp.js';
 export { sigactions, type SigactionsState } from './sigactions.js';
 export { sigaltstack, type SigaltstackState } from './sigaltstack.js';

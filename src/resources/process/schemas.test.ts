@@ -8,6 +8,8 @@ import { decodeStack, encodeStack } from './sigaltstack.js';
 import { decodeItimerval, encodeItimerval } from './itimers.js';
 import { encodeCapset } from './creds.js';
 import { finalSigmask } from './sigmask.js';
+import { schedSchema } from './sched.js';
+import { posixTimersSchema } from './posix-timers.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 const siginfo = Buffer.alloc(128);
@@ -36,6 +38,19 @@ const SAMPLES: Record<string, unknown> = {
   },
   pending: { tid: 10, shared: [{ signo: 35, code: -1, info: siginfo.toString('base64') }], thread: [] },
   sigmask: { tid: 10, mask: U64_MAX },
+  posixTimers: {
+    timers: [
+      { id: 0, clock: 1, signo: 36, value: 0x6fn, notify: 'signal', intervalNs: 200_000_000n, valueNs: 123n },
+      { id: 3, clock: -6, signo: 37, value: U64_MAX, notify: 'signal', tid: 11, intervalNs: 0n, valueNs: 0n },
+    ],
+  },
+  sched: {
+    threads: [{
+      tid: 10, policy: 2, flags: 1n, nice: 7, priority: 5, runtime: 0n, deadline: 0n, period: 0n, utilMin: 0, utilMax: 0, cpus: '03',
+    }],
+    oomScoreAdj: 321,
+    coredumpFilter: 0x27,
+  },
   creds: {
     uid: [1000, 1000, 1000, 1000],
     gid: [0, 0, 0, 4294967295],
@@ -103,4 +118,10 @@ test('capset data splits capabilities into low and high 32-bit words', () => {
 
 test('the final mask never blocks SIGKILL or SIGSTOP', () => {
   assert.equal(finalSigmask({ tid: 1, mask: U64_MAX }), U64_MAX & ~((1n << 8n) | (1n << 18n)));
+});
+
+test('images from before sched and POSIX timers were saved parse as nothing to restore', () => {
+  assert.deepEqual(schedSchema.parse(undefined), { threads: [] });
+  assert.deepEqual(posixTimersSchema.parse(undefined), { timers: [] });
+  assert.equal(schedSchema.safeParse({ threads: [{ tid: 1, policy: 0, flags: '0', nice: 40 }] }).success, false, 'nice out of range');
 });

@@ -1,0 +1,20 @@
+/**
+ * Memory-area state through dump and restore (memstate.c): the victim sets each
+ * feature up, waits for SIGUSR1 and then checks it itself (PASS/FAIL lines).
+ */
+import { test } from 'node:test';
+import { selfCheckRoundTrip } from '../helpers/self-check.js';
+import { useCleanups } from '../helpers/cleanup.js';
+
+const cleanups = useCleanups();
+
+const roundTrip = (features: string[], checks: number) => selfCheckRoundTrip('memstate', { args: features, checks, cleanups });
+
+test('a 2 TiB MAP_NORESERVE area with three pages written comes back with those pages', () => roundTrip(['sparse'], 5));
+
+test('mlock()ed, MAP_LOCKED and MLOCK_ONFAULT areas come back locked, also after the process dropped root', () =>
+  roundTrip(['mlock', 'setuid'], 6));
+
+test('mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT) locks the old areas and new ones after restore', () => roundTrip(['mlockall'], 2));
+
+test('a read-only shared mapping of a file opened O_RDWR can still be made writable after restore', () => roundTrip(['mapfile'], 4));

@@ -1,0 +1,198 @@
+/*
+ * Victim for memory-area state that must survive dump and restore (issue 10):
+ *
+ *   memstate FEATURE...   sets up each feature, prints READY, waits for SIGUSR1, then
+ *                         checks each feature and prints "PASS what" or
+ *                         "FAIL what (detail)", then "DONE fails=N".
+ *
+ * Features:
+ *   sparse    a 2 TiB MAP_NORESERVE area with pages written at its start, middle
+ *             and end (and nothing else).
+ *   mlock     an mlock()ed area, a MAP_LOCKED area and an mlock2(MLOCK_ONFAULT)
+ *             area; each must come back locked (smaps VmFlags lo / lf), and an
+ *             unlocked area must stay unlocked.
+ *   mlockall  mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT): an area mapped after the
+ *             restore must be locked on fault.
+ *   mapfile   a file opened O_RDWR and mapped MAP_SHARED PROT_READ: mprotect to
+ *             PROT_WRITE must work after restore, and writes must reach the file;
+ *             a memfd mapped MAP_SHARED from a read-only fd must stay unwritable.
+ *   setuid    after the setup, drop to uid/gid 65534 (locks must survive it).
+ */
+#include "victim.h"
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#define PG 4096UL
+#define SPARSE (2UL << 40)
+
+static volatile sig_atomic_t go;
+static void on_usr1(int sig) { (void)sig; go = 1; }
+
+#define MUST(x) do { if ((long)(x) < 0 || (void *)(long)(x) == MAP_FAILED) { say("SETUP FAIL %s: %s\n", #x, strerror(errno)); exit(2); } } while (0)
+
+/* The VmFlags line of the smaps entry containing addr (empty if none). */
+static void vmflags(void *addr, char *out, size_t n) {
+  out[0] = 0;
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (!f) return;
+  char line[512];
+  int in = 0;
+  unsigned long a = (unsigned long)addr;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long s, e;
+    if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) in = s <= a && a < e;
+    else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+      snprintf(out, n, "%s", line + 8);
+      out[strcspn(out, "\n")] = 0;
+      break;
+    }
+  }
+  fclose(f);
+}
+
+static int has_flag(void *addr, const char *flag) {
+  char fl[512], want[8];
+  vmflags(addr, fl, sizeof fl);
+  snprintf(want, sizeof want, " %s ", flag);
+  strcat(fl, " ");
+  return strstr(fl, want) != NULL;
+}
+
+/* ---- sparse ---- */
+static unsigned char *sparse;
+static const unsigned long sparse_at[] = { 0, SPARSE / 2, SPARSE - PG };
+
+static void sparse_setup(void) {
+  sparse = mmap(NULL, SPARSE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  MUST(sparse);
+  for (unsigned i = 0; i < 3; i++) for (unsigned long j = 0; j < PG; j += 64) sparse[sparse_at[i] + j] = (unsigned char)(i * 7 + j / 64 + 1);
+}
+
+static void sparse_check(void) {
+  for (unsigned i = 0; i < 3; i++) {
+    unsigned long bad = 0;
+    for (unsigned long j = 0; j < PG; j += 64) if (sparse[sparse_at[i] + j] != (unsigned char)(i * 7 + j / 64 + 1)) bad++;
+    char what[64];
+    snprintf(what, sizeof what, "sparse page at +0x%lx", sparse_at[i]);
+    self_check(bad == 0, what, "%lu bytes differ, first reads %d", bad, sparse[sparse_at[i]]);
+  }
+  self_check(has_flag(sparse, "nr"), "sparse area still MAP_NORESERVE", "VmFlags lack nr");
+  self_check(sparse[PG] == 0 && sparse[SPARSE - 2 * PG] == 0, "sparse untouched pages read zero", "nonzero");
+}
+
+/* ---- mlock ---- */
+static unsigned char *locked, *maplocked, *onfault, *unlocked;
+
+static void mlock_setup(void) {
+  locked = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  MUST(locked);
+  memset(locked, 0x11, 4 * PG);
+  MUST(mlock(locked, 4 * PG));
+  maplocked = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED, -1, 0);
+  MUST(maplocked);
+  maplocked[0] = 0x22;
+  onfault = mmap(NULL, 8 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  MUST(onfault);
+  MUST(syscall(SYS_mlock2, onfault, 8 * PG, 1 /* MLOCK_ONFAULT */));
+  unlocked = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  MUST(unlocked);
+  unlocked[0] = 0x33;
+}
+
+static void mlock_check(void) {
+  self_check(has_flag(locked, "lo") && !has_flag(locked, "lf") && locked[PG] == 0x11, "mlock()ed area locked", "not lo");
+  self_check(has_flag(maplocked, "lo") && maplocked[0] == 0x22, "MAP_LOCKED area locked", "not lo");
+  self_check(has_flag(onfault, "lo") && has_flag(onfault, "lf"), "MLOCK_ONFAULT area locked on fault", "not lo+lf");
+  unsigned char vec[8];
+  self_check(mincore(onfault, 8 * PG, vec) == 0 && !(vec[5] & 1), "MLOCK_ONFAULT pages not faulted in", "page 5 resident");
+  self_check(!has_flag(unlocked, "lo") && unlocked[0] == 0x33, "unlocked area not locked", "lo");
+}
+
+/* ---- mlockall ---- */
+static unsigned char *before_all;
+
+static void mlockall_setup(void) {
+  before_all = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  MUST(before_all);
+  MUST(mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT));
+}
+
+static void mlockall_check(void) {
+  self_check(has_flag(before_all, "lo") && has_flag(before_all, "lf"), "area present at mlockall locked on fault", "not lo+lf");
+  void *fresh = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  self_check(fresh != MAP_FAILED && has_flag(fresh, "lo") && has_flag(fresh, "lf"), "area mapped after restore locked (MCL_FUTURE|MCL_ONFAULT)", "not lo+lf");
+  if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
+}
+
+/* ---- mapfile ---- */
+static unsigned char *mapped;
+static int mapfd = -1;
+static unsigned char *ro_map;
+
+static void mapfile_setup(void) {
+  int fd = open("mapped.dat", O_RDWR | O_CREAT | O_TRUNC, 0644);
+  MUST(fd);
+  MUST(ftruncate(fd, 2 * PG));
+  MUST(pwrite(fd, "before", 6, 0));
+  mapped = mmap(NULL, 2 * PG, PROT_READ, MAP_SHARED, fd, 0);
+  MUST(mapped);
+  close(fd);
+  mapfd = open("mapped.dat", O_RDONLY);
+  MUST(mapfd);
+  /* A memfd mapped shared from a read-only fd: no VM_MAYWRITE. */
+  int mfd = memfd_create("ckpt-ro", 0);
+  MUST(mfd);
+  MUST(ftruncate(mfd, PG));
+  MUST(pwrite(mfd, "memfd", 5, 0));
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", mfd);
+  int ro = open(path, O_RDONLY);
+  MUST(ro);
+  ro_map = mmap(NULL, PG, PROT_READ, MAP_SHARED, ro, 0);
+  MUST(ro_map);
+  close(ro);
+  close(mfd);
+}
+
+static void mapfile_check(void) {
+  self_check(memcmp(mapped, "before", 6) == 0, "shared file mapping contents", "reads %.6s", mapped);
+  int r = mprotect(mapped, 2 * PG, PROT_READ | PROT_WRITE);
+  self_check(r == 0, "mprotect(PROT_WRITE) of a shared mapping of a file opened O_RDWR", "%s", strerror(errno));
+  int ro = mprotect(ro_map, PG, PROT_READ | PROT_WRITE);
+  self_check(ro < 0 && errno == EACCES && memcmp(ro_map, "memfd", 5) == 0, "mprotect(PROT_WRITE) of a memfd mapped from a read-only fd still fails", "returned %d", ro);
+  if (r != 0) return;
+  memcpy(mapped + PG, "after", 5);
+  char buf[6] = { 0 };
+  self_check(pread(mapfd, buf, 5, PG) == 5 && memcmp(buf, "after", 5) == 0, "write through the mapping reaches the file", "file reads %.5s", buf);
+}
+
+int main(int argc, char **argv) {
+  int on_sparse = 0, on_mlock = 0, on_mlockall = 0, on_mapfile = 0, on_setuid = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "sparse")) on_sparse = 1;
+    else if (!strcmp(argv[i], "mlock")) on_mlock = 1;
+    else if (!strcmp(argv[i], "mlockall")) on_mlockall = 1;
+    else if (!strcmp(argv[i], "mapfile")) on_mapfile = 1;
+    else if (!strcmp(argv[i], "setuid")) on_setuid = 1;
+    else { say("SETUP FAIL unknown feature %s\n", argv[i]); return 2; }
+  }
+  signal(SIGUSR1, on_usr1);
+  if (on_sparse) sparse_setup();
+  if (on_mlock) mlock_setup();
+  if (on_mapfile) mapfile_setup();
+  if (on_mlockall) mlockall_setup();
+  if (on_setuid) {
+    MUST(setgid(65534));
+    MUST(setuid(65534));
+  }
+  say("READY pid=%d\n", getpid());
+  while (!go) pause();
+  if (on_sparse) sparse_check();
+  if (on_mlock) mlock_check();
+  if (on_mlockall) mlockall_check();
+  if (on_mapfile) mapfile_check();
+  if (on_setuid) self_check(getuid() == 65534, "uid", "%d", getuid());
+  say("DONE fails=%d\n", self_check_fails);
+  return 0;
+}
