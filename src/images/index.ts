@@ -4,6 +4,7 @@ export { FORMAT_VERSION, MAX_META_PAYLOAD, type FormatVersion } from './format.j
 export { zBig } from './bigint.js';
 export { crc32 } from './crc32.js';
 export { createImageDir } from './image-dir.js';
+export { openImage } from './io.js';
 export { type FileType, type InventoryEntry } from './layout.js';
 export { PAGE_SIZE, type PageRun } from './pagemap.js';
 export { PageWriter, type PageWriterOptions } from './page-writer.js';

@@ -5,7 +5,8 @@
  * straight from the page cache), protections set back, then the mm layout
  * (PR_SET_MM_MAP) so /proc/PID/{cmdline,environ,exe} and brk are as before.
  */
-import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, readlinkSync, readSync } from 'node:fs';
+import { openImage } from '../../images/index.js';
 import { CkptError } from '../../common/errors.js';
 import { NR, vmWrite } from '../../sys/index.js';
 import { iovecsOf, shareCopy, unitsOf } from './split.js';
@@ -23,6 +24,7 @@ const MADV: Record<string, number> = { dd: 16, dc: 10, wf: 18, hg: 14, nh: 15 };
 const O_RDONLY = 0;
 const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
+const O_NOFOLLOW = 0o400000;
 const AT_FDCWD = -100;
 const SCRATCH = 64n * 1024n;
 const MAX_IOV = 1024;
@@ -125,7 +127,7 @@ const MMAPS_PER_BATCH = 48;
 function fillPages(ctx: RestoreContext, pages: PageSource): void {
   if (pages.runs.length === 0) return;
   const r = ctx.remote;
-  const fd = openIn(r, pages.path, O_RDONLY);
+  const fd = openIn(r, pages.path, O_RDONLY | O_NOFOLLOW);
   const iovBase = r.scratch(MAX_IOV * 16 + 8192) + 8192n;
   const bytes = pages.runs.reduce((n, run) => n + run.nrPages * 4096, 0);
   if (bytes >= SHARE_MIN) fillShared(ctx, { pages, fd, iovBase });
@@ -173,7 +175,7 @@ function fillByTarget(ctx: RestoreContext, args: { pages: PageSource; fd: number
 function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; iovBase: bigint }): void {
   const { pages, fd: remoteFd, iovBase } = args;
   const r = ctx.remote;
-  const file = openSync(pages.path, 'r');
+  const file = openImage(pages.path);
   try {
     const buf = Buffer.allocUnsafeSlow(LOCAL_BUFFER);
     const units = unitsOf(pages.runs.map((run) => ({ vaddr: run.vaddr, len: run.nrPages * 4096, fileOffset: Number(run.fileOffset), remoteOk: true })));
