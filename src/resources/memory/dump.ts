@@ -161,6 +161,7 @@ export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOpt
     },
     auxv: readAuxv(ctx.pid).toString('base64'),
     exe,
+    pages: stats.pages,
   };
   return { state, stats };
 }

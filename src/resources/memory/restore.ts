@@ -13,10 +13,11 @@ import { iovecsOf, shareCopy, unitsOf } from './split.js';
 import { findSyscallSite, type RemoteTask } from '../../infect/index.js';
 import type { RestoreContext } from '../types.js';
 import { checkIdentity } from './files.js';
+import { checkRuns } from './check.js';
 import { readMaps } from '../../proc/index.js';
 import { currentSpan, findHole, placeVdso, savedSpan } from './layout.js';
 import { attachSysv, SharedMaps } from './shared-maps.js';
-import { hasOwnPages, isKernelArea, type MemoryState, type Vma } from './state.js';
+import { isKernelArea, type MemoryState, type Vma } from './state.js';
 
 const PAGE = 4096n;
 const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
@@ -47,26 +48,6 @@ export function checkMappedFiles(state: MemoryState, who: string): void {
 function openIn(remote: RemoteTask, path: string, flags: number): number {
   const addr = remote.put(Buffer.from(`${path}\0`));
   return Number(remote.call(NR.openat, [AT_FDCWD, addr, flags | O_CLOEXEC, 0], `openat(${path})`));
-}
-
-/** Image runs are untrusted: each must fall inside one area whose contents we restore. */
-function checkRuns(pid: number, vmas: Vma[], pages: PageSource): Set<Vma> {
-  const sorted = vmas.filter(hasOwnPages).sort((a, b) => (a.start < b.start ? -1 : 1));
-  const filled = new Set<Vma>();
-  let i = 0;
-  for (const run of pages.runs) {
-    const end = run.vaddr + BigInt(run.nrPages) * PAGE;
-    // A run may span adjacent areas (the writer merges contiguous appends).
-    let at = run.vaddr;
-    while (at < end) {
-      while (i < sorted.length && sorted[i]!.end <= at) i++;
-      const v = sorted[i];
-      if (!v || v.start > at) throw new CkptError('BAD_IMAGE', `Cannot restore process ${pid}: page image has pages at 0x${at.toString(16)}, outside any saved area`);
-      filled.add(v);
-      at = v.end < end ? v.end : end;
-    }
-  }
-  return filled;
 }
 
 function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<Vma>; inherited: boolean }): void {

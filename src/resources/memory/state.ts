@@ -102,6 +102,11 @@ export const MemoryState = z.object({
   auxv: z.string().max(8192),
   /** Index into files of the executable (/proc/PID/exe). */
   exe: z.number().int().min(0),
+  /**
+   * Pages the dump wrote to this process's page file (format 1.1 on): restore refuses a
+   * pagemap that lists another number (emptied, or taken from another dump).
+   */
+  pages: z.number().int().min(0).max(2 ** 44).optional(),
 });
 export type MemoryState = z.infer<typeof MemoryState>;
 
