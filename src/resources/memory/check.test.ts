@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isCkptError } from '../../common/errors.js';
 import { checkLayout, checkPageCount, checkRuns } from './check.js';
-import type { MemoryState, Vma } from './state.js';
+import { MemoryState, type Vma } from './state.js';
 
 const area = (start: bigint, end: bigint, more: Partial<Vma> = {}): Vma => ({
   start, end, prot: 3, shared: false, kind: 'anon', offset: 0n, flags: [], ...more,
@@ -56,4 +56,14 @@ test('page runs must fall in private areas of the layout, and number as many pag
   checkPageCount(7, s, { runs: [] }); // no count recorded (images before 1.1)
   checkPageCount(7, { ...s, pages: 3 }, { runs: [{ vaddr: 0x600000n, nrPages: 1 }, { vaddr: 0x7ffd0000n, nrPages: 2 }] });
   assert.throws(() => checkPageCount(7, { ...s, pages: 3 }, { runs: [] }), badImage(/its pagemap lists 0 pages, the dump saved 3/));
+});
+
+test('negative addresses in the layout are refused by the schema, not wrapped or thrown at as a RangeError later', () => {
+  const json = JSON.parse(JSON.stringify(state(good), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
+  assert.equal(MemoryState.safeParse(json).success, true);
+  (json.mm as Record<string, string>).startStack = '-1';
+  assert.equal(MemoryState.safeParse(json).success, false);
+  json.mm = state(good).mm;
+  (json.vmas as Record<string, string>[])[0]!.start = '-4096';
+  assert.equal(MemoryState.safeParse(json).success, false);
 });
