@@ -6,8 +6,8 @@
  */
 import { CkptError, isCkptError } from '../common/errors.js';
 import { kcmp, kill, SIG } from '../sys/index.js';
-import { readChildren, readStat } from '../proc/index.js';
-import { seizeProcess, killSeized, type SeizedProcess } from '../infect/index.js';
+import { readChildren, readStat, readStatus, type ProcStat } from '../proc/index.js';
+import { nameOf, seizeProcess, killSeized, type SeizedProcess } from '../infect/index.js';
 import type { TreeEntry } from '../resources/images.js';
 
 export interface SeizedTree {
@@ -61,7 +61,36 @@ function refuseLostGroups(entries: TreeEntry[]): void {
   }
 }
 
+/** The stat of PID if it is a zombie now (undefined if it is gone or alive). */
+function zombieStat(pid: number): ProcStat | undefined {
+  try {
+    const stat = readStat(pid);
+    return stat.state === 'Z' ? stat : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * ckpt cannot dump a tree it runs in: it would seize itself (the kernel refuses) or
+ * stop the process that waits for it. Refuse before anything is seized.
+ */
+function checkOutsideTree(root: number): void {
+  for (let pid = process.pid, depth = 0; pid > 1 && depth < 4096; depth++) {
+    if (pid === root) {
+      const self = pid === process.pid ? 'it is ckpt itself' : `ckpt (process ${process.pid}) runs inside its tree, under ${nameOf(pid)}`;
+      throw new CkptError('USAGE', `Cannot dump process ${root}: ${self}`);
+    }
+    try {
+      pid = readStatus(pid).ppid;
+    } catch {
+      return;
+    }
+  }
+}
+
 export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): SeizedTree {
+  checkOutsideTree(root);
   const procs = new Map<number, SeizedProcess>();
   const entries: TreeEntry[] = [];
   const known = new Set<number>();
@@ -69,11 +98,17 @@ export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): Seiz
     known.add(pid);
     const stat = readStat(pid);
     const base = { pid, ppid, pgid: stat.pgrp, sid: stat.session, sharesFiles: false, sharesFs: false, stopped: false };
-    if (stat.state === 'Z') {
-      entries.push({ ...base, zombie: { status: stat.exitCode } }); // stat's exit code is in waitpid(2) form
-      return;
+    const zombie = (s: ProcStat) => void entries.push({ ...base, zombie: { status: s.exitCode } }); // stat's exit code is in waitpid(2) form
+    if (stat.state === 'Z') return zombie(stat);
+    let proc: SeizedProcess;
+    try {
+      proc = seizeProcess(pid, { timeoutMs: opts.timeoutMs });
+    } catch (e) {
+      // A child that exits while we seize it stays a zombie of its stopped parent: part of the tree.
+      const now = ppid !== 0 && isCkptError(e, 'NO_PROCESS') ? zombieStat(pid) : undefined;
+      if (!now) throw e;
+      return zombie(now);
     }
-    const proc = seizeProcess(pid, { timeoutMs: opts.timeoutMs });
     procs.set(pid, proc);
     const stopped = proc.tasks.get(pid)?.groupStopped ?? false;
     if (ppid !== 0 && shares('VM', pid, ppid)) {

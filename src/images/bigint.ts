@@ -16,6 +16,9 @@ export const zBig = z
   .transform((v) => BigInt(v))
   .refine((v) => v >= MIN && v <= MAX, 'integer out of 64-bit range');
 
+/** An unsigned 64-bit field (addresses, lengths): a negative value in an image is refused, not wrapped. */
+export const zU64 = zBig.refine((v) => v >= 0n, 'expected an unsigned 64-bit integer');
+
 /** JSON.stringify replacer: bigint → decimal string (the form zBig reads). */
 export function bigintReplacer(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString(10) : value;

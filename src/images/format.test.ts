@@ -33,6 +33,7 @@ test('a metadata header round-trips and a newer major is refused with a clear me
   assert.deepEqual([h.kind, h.payloadLength, h.version], ['core', 2, FORMAT_VERSION]);
   const newer = Buffer.from(img);
   newer.writeUInt32LE(2, 8);
+  newer.writeUInt32LE(0, 12);
   assert.throws(() => parseMetaHeader('D/core-1.img', newer, newer.length), {
     message: 'Cannot read D/core-1.img: image format 2.0 is newer than this ckpt understands (1.x)',
   });

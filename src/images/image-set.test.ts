@@ -1,5 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -83,6 +84,7 @@ test('an image of a newer major format is refused with the versions', (t) => {
   const f = path.join(dir, 'core-123.img');
   const buf = fs.readFileSync(f);
   buf.writeUInt32LE(2, 8);
+  buf.writeUInt32LE(0, 12);
   fs.writeFileSync(f, buf);
   assert.throws(() => ImageReader.open(dir).read(CORE), {
     code: 'BAD_IMAGE',
@@ -151,6 +153,23 @@ test('a listed file that is missing or replaced by a symlink is refused at open'
   assert.throws(() => ImageReader.open(dir), badImage(/unlinked-7\.blob: missing/));
   fs.symlinkSync('/etc/passwd', f);
   assert.throws(() => ImageReader.open(dir), badImage(/not a regular file/));
+});
+
+test('a symlinked inventory, or an image replaced by a symlink or a FIFO after open, is refused', (t) => {
+  const dir = tmp(t);
+  dumpCore(dir);
+  const r = ImageReader.open(dir);
+  const core = path.join(dir, 'core-123.img');
+  fs.renameSync(core, `${core}.real`);
+  fs.symlinkSync(`${core}.real`, core);
+  assert.throws(() => r.read(CORE), badImage(/core-123\.img: it is a symbolic link/));
+  fs.rmSync(core);
+  execFileSync('mkfifo', [core]);
+  assert.throws(() => r.read(CORE), badImage(/core-123\.img: not a regular file/));
+  const inv = path.join(dir, 'inventory.img');
+  fs.renameSync(inv, `${inv}.real`);
+  fs.symlinkSync(`${inv}.real`, inv);
+  assert.throws(() => ImageReader.open(dir), badImage(/inventory\.img: it is a symbolic link/));
 });
 
 test('blobFrom writes a stream', async (t) => {

@@ -1,9 +1,10 @@
 // The on-disk image format of a checkpoint directory (see docs/image-format.md).
 // Knows nothing about processes or syscalls: resources/ decides what goes in.
 export { FORMAT_VERSION, MAX_META_PAYLOAD, type FormatVersion } from './format.js';
-export { zBig } from './bigint.js';
+export { zBig, zU64 } from './bigint.js';
 export { crc32 } from './crc32.js';
 export { createImageDir } from './image-dir.js';
+export { openImage } from './io.js';
 export { type FileType, type InventoryEntry } from './layout.js';
 export { PAGE_SIZE, type PageRun } from './pagemap.js';
 export { PageWriter, type PageWriterOptions } from './page-writer.js';

@@ -46,6 +46,29 @@ export function createFile(path: string): number {
   });
 }
 
+/**
+ * Opens an image file to read it: never through a symbolic link (O_NOFOLLOW), never
+ * blocking on a FIFO put in its place (O_NONBLOCK), and only a regular file.
+ */
+export function openImage(path: string): number {
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new CkptError('BAD_IMAGE', `Cannot read ${path}: it is a symbolic link`);
+    throw ioError(`open ${path}`, e);
+  }
+  let regular = false;
+  try {
+    regular = fs.fstatSync(fd).isFile();
+  } finally {
+    if (!regular) closeQuietly(fd);
+  }
+  if (!regular) throw new CkptError('BAD_IMAGE', `Cannot read ${path}: not a regular file`);
+  return fd;
+}
+
 /** Writes all of `data` at the current position (writeSync may write less). */
 export function writeAll(fd: number, data: Uint8Array, pos?: number): void {
   let off = 0;

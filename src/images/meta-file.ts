@@ -9,7 +9,7 @@ import { crc32 } from './crc32.js';
 import {
   badImage, checkPayload, encodeMetaImage, MAX_HEADER_LENGTH, MAX_META_PAYLOAD, parseMetaHeader,
 } from './format.js';
-import { closeQuietly, createFile, preadFull, tryIo, writeAll } from './io.js';
+import { closeQuietly, createFile, openImage, preadFull, tryIo, writeAll } from './io.js';
 
 /** What a written file contributes to the inventory. */
 export interface WrittenFile {
@@ -66,7 +66,7 @@ export function writeMetaFile(path: string, kind: string, payload: Buffer): Writ
 
 /** Reads an image file, checking header, kind and payload CRC; returns the payload. */
 export function readMetaFile(path: string, kind: string): { payload: Buffer; file: WrittenFile } {
-  const fd = tryIo(`open ${path}`, () => fs.openSync(path, 'r'));
+  const fd = openImage(path);
   try {
     return tryIo(`read ${path}`, () => {
       const size = fs.fstatSync(fd).size;

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { CkptError } from '../common/errors.js';
 import { crc32 } from './crc32.js';
 import { badImage } from './format.js';
-import { closeQuietly, preadFull, tryIo } from './io.js';
+import { closeQuietly, openImage, preadFull, tryIo } from './io.js';
 import { checkPagesHeader, chunkMismatch, PAGE_SIZE, type PageRun, type Pagemap, runBytes, validatePagemap } from './pagemap.js';
 
 const READ_SIZE = 4 * 1024 * 1024;
@@ -22,7 +22,7 @@ export class PageReader {
   constructor(path: string, map: Pagemap) {
     this.path = path;
     this.map = map;
-    const fd = tryIo(`open ${path}`, () => fs.openSync(path, 'r'));
+    const fd = openImage(path);
     try {
       this.size = tryIo(`read ${path}`, () => fs.fstatSync(fd).size);
       const head = Buffer.alloc(Math.min(this.size, PAGE_SIZE));

@@ -65,7 +65,8 @@ export function runBytes(run: PageRun): number {
 
 /**
  * Checks that a pagemap fits its page file: runs page-aligned, sorted and
- * non-overlapping in vaddr, inside the 64-bit address space and inside the file;
+ * non-overlapping in vaddr, inside the 64-bit address space, inside the file and
+ * apart in it;
  * one CRC per chunk of the data region.
  */
 export function validatePagemap(where: string, map: Pagemap, fileSize: number): void {
@@ -88,6 +89,14 @@ export function validatePagemap(where: string, map: Pagemap, fileSize: number): 
     }
     prevEnd = run.vaddr + len;
   });
+  // Two runs reading the same file bytes would be one page restored twice (or a copy
+  // of another's): each page of the file belongs to at most one run.
+  const byOffset = map.runs.map((run, i) => ({ i, from: run.fileOffset, to: run.fileOffset + BigInt(runBytes(run)) }));
+  byOffset.sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+  for (let k = 1; k < byOffset.length; k++) {
+    const [a, b] = [byOffset[k - 1]!, byOffset[k]!];
+    if (b.from < a.to) throw badImage(where, `runs ${a.i} and ${b.i} share file bytes from offset ${b.from}`);
+  }
   if (map.checksum) {
     const chunks = Math.ceil((fileSize - PAGE_SIZE) / map.checksum.chunkSize);
     if (map.checksum.crcs.length !== chunks) {

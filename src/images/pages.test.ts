@@ -120,7 +120,7 @@ const run = (i: number, patch: object): Pagemap => ({
   runs: ok.runs.map((r, j) => (i === j ? { ...r, ...patch } : r)),
 });
 
-test('pagemap validation rejects overlapping, unordered, unaligned and out-of-file runs', () => {
+test('pagemap validation rejects overlapping, unordered, unaligned, out-of-file runs and runs sharing file bytes', () => {
   const size = 4 * 4096;
   validatePagemap('p', ok, size);
   const cases: [Pagemap, RegExp, number?][] = [
@@ -130,6 +130,9 @@ test('pagemap validation rejects overlapping, unordered, unaligned and out-of-fi
     [run(0, { fileOffset: 0n }), /past the header/],
     [run(0, { fileOffset: 4097n }), /page-aligned/],
     [run(1, { fileOffset: 4n * 4096n }), /past the end of the file/],
+    [run(1, { fileOffset: 2n * 4096n }), /runs 0 and 1 share file bytes from offset 8192/],
+    [run(1, { fileOffset: 4096n }), /runs 0 and 1 share file bytes from offset 4096/],
+    [run(0, { fileOffset: 3n * 4096n, nrPages: 1 }), /runs 1 and 0 share file bytes|runs 0 and 1 share file bytes/],
     [run(1, { vaddr: (1n << 64n) - 4096n, nrPages: 2 }), /end of the address space/],
     [{ ...ok, checksum: { ...ok.checksum!, crcs: [0] } }, /1 chunk checksums for 3 chunks/],
     [ok, /not a whole number of pages/, size + 1],
@@ -152,9 +155,9 @@ test('a page file of a newer major or with a foreign header is refused', (t) => 
   writeSample(dir);
   const f = path.join(dir, 'pages-7.img');
   const fd = fs.openSync(f, 'r+');
-  const two = Buffer.alloc(4);
-  two.writeUInt32LE(2);
-  fs.writeSync(fd, two, 0, 4, 8);
+  const two = Buffer.alloc(8);
+  two.writeUInt32LE(2); // major 2, minor 0
+  fs.writeSync(fd, two, 0, 8, 8);
   const r = ImageReader.open(dir);
   t.after(() => r.close());
   assert.throws(() => r.pages(7), badImage(/pages-7\.img: image format 2\.0 is newer than this ckpt understands \(1\.x\)/));

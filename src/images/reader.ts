@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { CkptError } from '../common/errors.js';
 import { crc32 } from './crc32.js';
 import { badImage, checkVersion, type FormatVersion, hex } from './format.js';
-import { closeQuietly, ioError, preadFull, tryIo } from './io.js';
+import { closeQuietly, ioError, openImage, preadFull, tryIo } from './io.js';
 import {
   blobFile, type FileType, imageFile, INVENTORY_FILE, INVENTORY_KIND, Inventory, type InventoryEntry, pagemapName, pagesFile,
 } from './layout.js';
@@ -82,7 +82,7 @@ export class ImageReader {
     const size = where.entry.size;
     if (size > MAX_BLOB_READ) throw badImage(where.path, `blob of ${size} bytes is too big to read at once`);
     const buf = Buffer.allocUnsafe(size);
-    const fd = tryIo(`open ${where.path}`, () => fs.openSync(where.path, 'r'));
+    const fd = openImage(where.path);
     try {
       if (tryIo(`read ${where.path}`, () => preadFull(fd, buf, 0)) !== size) throw badImage(where.path, 'truncated');
     } finally {

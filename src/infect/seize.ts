@@ -5,7 +5,7 @@
  * set is complete). Every seized thread registers its detach on the undo stack.
  */
 import { CkptError } from '../common/errors.js';
-import { isKernelThread, listTasks, readStat, readTaskStat } from '../proc/index.js';
+import { isKernelThread, listTasks, readStat, readStatus, readTaskStatus } from '../proc/index.js';
 import { isErrno, kill, ptrace, PTRACE_EVENT, PTRACE_O, SysError, wait4, WAIT } from '../sys/index.js';
 import { Undo } from './undo.js';
 import { sleepSync, TaskGoneError, type StopStatus } from './wait.js';
@@ -47,6 +47,7 @@ function checkSeizable(pid: number): void {
     throw noProcess(pid, e);
   }
   if (isKernelThread(stat)) throw new CkptError('KERNEL_THREAD', `Cannot seize process ${pid}: it is a kernel thread`);
+  if (pid === process.pid) throw new CkptError('USAGE', `Cannot seize process ${pid}: it is ckpt itself`);
   if (stat.state === 'Z' || stat.state === 'X') throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: it is a zombie`);
 }
 
@@ -106,7 +107,11 @@ function collectStops(tids: number[], timeoutMs: number): Map<number, StopStatus
         out.set(tid, st);
         pending.delete(tid);
       } else {
-        ptrace.cont(tid, st.event === 0 && st.signal !== (SIGTRAP | 0x80) ? st.signal : 0);
+        try {
+          ptrace.cont(tid, st.event === 0 && st.signal !== (SIGTRAP | 0x80) ? st.signal : 0);
+        } catch (e) {
+          if (!isErrno(e, 'ESRCH')) throw e; // killed meanwhile: the next wait4 reports its exit
+        }
       }
     }
     if (pending.size === 0) break;
@@ -122,13 +127,38 @@ function collectStops(tids: number[], timeoutMs: number): Map<number, StopStatus
   return out;
 }
 
-function threadGone(pid: number, tid: number): boolean {
+/** "process N (comm)", or just "process N" when it is gone. */
+export function nameOf(pid: number): string {
   try {
-    const { state } = readTaskStat(pid, tid);
-    return state === 'Z' || state === 'X';
+    return `process ${pid} (${readStatus(pid).name})`;
   } catch {
-    return true;
+    return `process ${pid}`;
   }
+}
+
+/**
+ * Why PTRACE_SEIZE of `tid` failed with EPERM. The kernel says EPERM for a task that
+ * is exiting (exit_state set: a zombie, or on its way to being reaped), one that is
+ * traced already, and one we may not trace. 'gone' means the first: the caller skips
+ * the thread, or reports the process as exited (a child in a tree is then a zombie).
+ * /proc shows exit_state at once (state Z or X), so one look tells them apart.
+ */
+function seizeRefused(pid: number, tid: number, e: unknown): 'gone' | CkptError {
+  const what = tid === pid ? `process ${pid}` : `process ${pid} (thread ${tid})`;
+  let status;
+  try {
+    status = readTaskStatus(pid, tid);
+  } catch {
+    return 'gone';
+  }
+  if (status.state === 'Z' || status.state === 'X') return 'gone';
+  if (status.tracerPid === process.pid) {
+    return new CkptError('INTERNAL', `Cannot seize ${what}: this ckpt process traces it already`, { cause: e });
+  }
+  if (status.tracerPid !== 0) {
+    return new CkptError('PERMISSION', `Cannot seize ${what}: it is traced by ${nameOf(status.tracerPid)}`, { cause: e });
+  }
+  return new CkptError('PERMISSION', `Cannot seize ${what}: not permitted (owned by another user, or ptrace is restricted)`, { cause: e });
 }
 
 export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProcess {
@@ -147,10 +177,11 @@ export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProces
           ptrace.seize(tid, options);
         } catch (e) {
           if (isErrno(e, 'ESRCH')) continue; // exited between scan and seize
-          // ptrace refuses a thread that has just exited (exit_state set) with EPERM, not ESRCH.
-          if (isErrno(e, 'EPERM') && tid !== pid && threadGone(pid, tid)) continue;
-          if (isErrno(e, 'EPERM')) throw new CkptError('PERMISSION', `Cannot seize process ${pid} (thread ${tid}): not permitted (is it traced already, or owned by another user?)`, { cause: e });
-          throw e;
+          if (!isErrno(e, 'EPERM')) throw e;
+          const why = seizeRefused(pid, tid, e);
+          if (why !== 'gone') throw why;
+          if (tid === pid) throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: it exited`, { cause: e });
+          continue; // a thread that is exiting is not part of the process any more
         }
         proc.undo.push(`detach ${tid}`, () => {
           try {

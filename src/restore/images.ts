@@ -5,6 +5,7 @@
 import { CkptError } from '../common/errors.js';
 import type { ImageReader, PageReader } from '../images/index.js';
 import { checkMappedFiles } from '../resources/memory/restore.js';
+import { checkLayout, checkPageCount, checkRuns } from '../resources/memory/check.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage, type TreeEntry } from '../resources/images.js';
 import type { MemoryState } from '../resources/memory/state.js';
 import { checkCredsRestorable, finalSigmask, type CredsState, type SigmaskState } from '../resources/process/index.js';
@@ -44,6 +45,9 @@ function loadProcess(r: ImageReader, entry: TreeEntry, opts: { verifyPages?: boo
   const stateOf = <T>(name: string) => resources.find((x) => x.module.name === name)?.state as T;
   checkCredsRestorable(pid, stateOf<CredsState>('creds'));
   const pages = r.pages(pid);
+  checkLayout(pid, mem);
+  checkRuns(pid, mem.vmas, pages);
+  checkPageCount(pid, mem, pages);
   if (opts.verifyPages) pages.verify();
   checkMappedFiles(mem, `process ${pid}`);
   return { pid, entry, core, mem, pages, resources, mask: finalSigmask(stateOf<SigmaskState>('sigmask')) };

@@ -178,6 +178,7 @@ export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOpt
     },
     auxv: readAuxv(ctx.pid).toString('base64'),
     exe,
+    pages: stats.pages,
   };
   if (lockFuture) state.lockFuture = lockFuture;
   return { state, stats };

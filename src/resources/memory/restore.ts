@@ -5,17 +5,19 @@
  * straight from the page cache), protections set back, then the mm layout
  * (PR_SET_MM_MAP) so /proc/PID/{cmdline,environ,exe} and brk are as before.
  */
-import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, readlinkSync, readSync } from 'node:fs';
+import { openImage } from '../../images/index.js';
 import { CkptError } from '../../common/errors.js';
 import { NR, vmWrite } from '../../sys/index.js';
 import { iovecsOf, shareCopy, unitsOf } from './split.js';
 import { findSyscallSite, type RemoteTask } from '../../infect/index.js';
 import type { RestoreContext } from '../types.js';
 import { checkIdentity } from './files.js';
+import { checkRuns } from './check.js';
 import { readMaps } from '../../proc/index.js';
 import { currentSpan, findHole, placeVdso, savedSpan } from './layout.js';
 import { attachSysv, SharedMaps } from './shared-maps.js';
-import { hasOwnPages, isKernelArea, type MemoryState, type Vma } from './state.js';
+import { isKernelArea, type MemoryState, type Vma } from './state.js';
 
 const PAGE = 4096n;
 const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
@@ -23,6 +25,7 @@ const MADV: Record<string, number> = { dd: 16, dc: 10, wf: 18, hg: 14, nh: 15, m
 const O_RDONLY = 0;
 const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
+const O_NOFOLLOW = 0o400000;
 const AT_FDCWD = -100;
 const SCRATCH = 64n * 1024n;
 const MAX_IOV = 1024;
@@ -45,26 +48,6 @@ export function checkMappedFiles(state: MemoryState, who: string): void {
 function openIn(remote: RemoteTask, path: string, flags: number): number {
   const addr = remote.put(Buffer.from(`${path}\0`));
   return Number(remote.call(NR.openat, [AT_FDCWD, addr, flags | O_CLOEXEC, 0], `openat(${path})`));
-}
-
-/** Image runs are untrusted: each must fall inside one area whose contents we restore. */
-function checkRuns(pid: number, vmas: Vma[], pages: PageSource): Set<Vma> {
-  const sorted = vmas.filter(hasOwnPages).sort((a, b) => (a.start < b.start ? -1 : 1));
-  const filled = new Set<Vma>();
-  let i = 0;
-  for (const run of pages.runs) {
-    const end = run.vaddr + BigInt(run.nrPages) * PAGE;
-    // A run may span adjacent areas (the writer merges contiguous appends).
-    let at = run.vaddr;
-    while (at < end) {
-      while (i < sorted.length && sorted[i]!.end <= at) i++;
-      const v = sorted[i];
-      if (!v || v.start > at) throw new CkptError('BAD_IMAGE', `Cannot restore process ${pid}: page image has pages at 0x${at.toString(16)}, outside any saved area`);
-      filled.add(v);
-      at = v.end < end ? v.end : end;
-    }
-  }
-  return filled;
 }
 
 function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<Vma>; inherited: boolean }): void {
@@ -134,7 +117,7 @@ const MMAPS_PER_BATCH = 48;
 function fillPages(ctx: RestoreContext, pages: PageSource): void {
   if (pages.runs.length === 0) return;
   const r = ctx.remote;
-  const fd = openIn(r, pages.path, O_RDONLY);
+  const fd = openIn(r, pages.path, O_RDONLY | O_NOFOLLOW);
   const iovBase = r.scratch(MAX_IOV * 16 + 8192) + 8192n;
   const bytes = pages.runs.reduce((n, run) => n + run.nrPages * 4096, 0);
   if (bytes >= SHARE_MIN) fillShared(ctx, { pages, fd, iovBase });
@@ -182,7 +165,7 @@ function fillByTarget(ctx: RestoreContext, args: { pages: PageSource; fd: number
 function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; iovBase: bigint }): void {
   const { pages, fd: remoteFd, iovBase } = args;
   const r = ctx.remote;
-  const file = openSync(pages.path, 'r');
+  const file = openImage(pages.path);
   try {
     const buf = Buffer.allocUnsafeSlow(LOCAL_BUFFER);
     const units = unitsOf(pages.runs.map((run) => ({ vaddr: run.vaddr, len: run.nrPages * 4096, fileOffset: Number(run.fileOffset), remoteOk: true })));

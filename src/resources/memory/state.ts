@@ -1,6 +1,6 @@
 /** The saved shape of a process's memory layout (pages themselves live in the page file). */
 import { z } from 'zod';
-import { zBig } from '../../images/index.js';
+import { zU64 } from '../../images/index.js';
 
 /**
  * shmem: a mapping of a shared memory object without a name (MAP_SHARED|MAP_ANONYMOUS,
@@ -11,8 +11,8 @@ import { zBig } from '../../images/index.js';
 export const VMA_KINDS = ['anon', 'file', 'heap', 'stack', 'vdso', 'vvar', 'vvar_vclock', 'vsyscall', 'shmem', 'memfd', 'sysv'] as const;
 
 export const Vma = z.object({
-  start: zBig,
-  end: zBig,
+  start: zU64,
+  end: zU64,
   /** PROT_READ | PROT_WRITE | PROT_EXEC bits. */
   prot: z.number().int().min(0).max(7),
   shared: z.boolean(),
@@ -20,7 +20,7 @@ export const Vma = z.object({
   /** Index into MemoryState.files for file mappings. */
   file: z.number().int().min(0).optional(),
   /** File offset; for shmem, memfd and sysv areas the offset in the object. */
-  offset: zBig,
+  offset: zU64,
   /** Index into MemoryState.shmem for shmem, memfd and sysv areas. */
   shm: z.number().int().min(0).optional(),
   /** smaps VmFlags (gd = grows down, nr = no reserve, dd = dontdump, …). */
@@ -78,17 +78,17 @@ export const ShmemObject = z.object({
 export type ShmemObject = z.infer<typeof ShmemObject>;
 
 export const MmLayout = z.object({
-  startCode: zBig,
-  endCode: zBig,
-  startData: zBig,
-  endData: zBig,
-  startBrk: zBig,
-  brk: zBig,
-  startStack: zBig,
-  argStart: zBig,
-  argEnd: zBig,
-  envStart: zBig,
-  envEnd: zBig,
+  startCode: zU64,
+  endCode: zU64,
+  startData: zU64,
+  endData: zU64,
+  startBrk: zU64,
+  brk: zU64,
+  startStack: zU64,
+  argStart: zU64,
+  argEnd: zU64,
+  envStart: zU64,
+  envEnd: zU64,
 });
 export type MmLayout = z.infer<typeof MmLayout>;
 
@@ -107,6 +107,11 @@ export const MemoryState = z.object({
    * on fault with MCL_ONFAULT ('onfault'). Locked areas themselves carry VmFlags lo/lf.
    */
   lockFuture: z.enum(['locked', 'onfault']).optional(),
+  /**
+   * Pages the dump wrote to this process's page file (format 1.1 on): restore refuses a
+   * pagemap that lists another number (emptied, or taken from another dump).
+   */
+  pages: z.number().int().min(0).max(2 ** 44).optional(),
 });
 export type MemoryState = z.infer<typeof MemoryState>;
 
