@@ -168,8 +168,9 @@ function canonical(value: unknown, labels: Map<string, Map<string, number>>, key
       if (live && LIVE_TCP.has(k)) continue;
       // A regular file's size is the file's, not the process's: it may grow after the dump.
       if (k === 'size' && (value as { kind?: unknown }).kind === 'reg') continue;
-      // Dump bookkeeping: which pages were left to the parent's page file (see cow.ts).
-      if (k === 'inherited') continue;
+      // Dump bookkeeping: which pages were left to the parent's page file (see cow.ts), and
+      // how many went to this process's own; the pages themselves are compared one by one.
+      if (k === 'inherited' || (k === 'pages' && typeof v === 'number')) continue;
       // A standard fd handed over by the restorer is what the restorer gave, by design.
       if ((k === 'link' || k === 'tty') && (value as { kind?: unknown }).kind === 'inherit') continue;
       const space = RELABELED[k];
