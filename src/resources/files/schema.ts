@@ -57,7 +57,7 @@ export const deletedEntry = z.object({
 });
 /** A character device reopened by path; rdev is checked so the path still means the same device. */
 export const chrEntry = z.object({ kind: z.literal('chr'), ...fileBase, path: zPath, rdev: z.number().int().min(0) });
-/** fds 0-2 that cannot be reopened (pipe, socket, tty…): the restored process keeps the restorer's. */
+/** fds 0-2 that lead outside the tree (pipe, socket, tty…): restored only from an fd of ckpt (--inherit-fd, --shell-job). */
 export const inheritEntry = z.object({
   kind: z.literal('inherit'),
   /** Only the standard descriptors: the restorer's other fds are not the target's business. */
@@ -65,6 +65,8 @@ export const inheritEntry = z.object({
   /** What it was at dump, e.g. "pipe:[123]" or "/dev/pts/3", for messages. */
   link: z.string().max(PATH_MAX),
   tty: z.boolean(),
+  /** FD_CLOEXEC at dump (absent in older images: not set). */
+  cloexec: z.boolean().optional(),
 });
 /** An end of an anonymous pipe (`pipe:[ino]`); which end is the access mode in `flags`. Its data is in `pipes`. */
 export const pipeEntry = z.object({ kind: z.literal('pipe'), ...streamBase, ino: zIno });
