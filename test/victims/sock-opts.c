@@ -224,6 +224,14 @@ int main(int argc, char **argv) {
   SETUP(send(dp[1], "dg", 2, 0) == 2, "dgram send");
   SETUP(shutdown(dp[0], SHUT_RD) == 0, "shutdown dp[0]");
 
+  /* TCP in state CLOSE: bound, never connected; and never bound. */
+  int tb = socket(AF_INET, SOCK_STREAM, 0), tn = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in tba = lo4(0), now;
+  socklen_t tblen = sizeof tba;
+  SETUP(bind(tb, (struct sockaddr *)&tba, sizeof tba) == 0, "bind tb");
+  getsockname(tb, (struct sockaddr *)&tba, &tblen);
+  seti(tn, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY (unbound)");
+
   snapshot();
   say("READY pid=%d\n", getpid());
   for (;;) {
@@ -257,6 +265,13 @@ int main(int argc, char **argv) {
     /* Datagram pair: d keeps its datagram but takes no more. */
     CHECK(send(dp[1], "z", 1, MSG_DONTWAIT) < 0, "unix dgram: SHUT_RD lost (a send went through)");
     CHECK(recv(dp[0], b, sizeof b, MSG_DONTWAIT) == 2, "unix dgram: the queued datagram is gone");
+    /* The closed sockets: tb keeps its port and can listen on it; tn is unbound and can connect. */
+    tblen = sizeof now;
+    CHECK(getsockname(tb, (struct sockaddr *)&now, &tblen) == 0 && now.sin_port == tba.sin_port, "tb: lost its port");
+    CHECK(listen(tb, 1) == 0, "tb: listen: %s", strerror(errno));
+    tblen = sizeof now;
+    CHECK(getsockname(tn, (struct sockaddr *)&now, &tblen) == 0 && now.sin_port == 0, "tn: bound after restore");
+    CHECK(connect(tn, (struct sockaddr *)&tba, sizeof tba) == 0, "tn: connect: %s", strerror(errno));
     if (fail[0]) say("CHECK FAIL: %s\n", fail);
     else say("CHECK PASS\n");
   }
