@@ -23,7 +23,7 @@ import { O } from '../flags.js';
 import type { DumpObjects } from '../objects.js';
 import type { EntryOf, SockOpt } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
-import { applySockOpts, freshInet, OptRefused, pendingError, readSockOpts, restoreShutdown, type SockKind } from './sockopts.js';
+import { applySockOpts, freshInet, OptRefused, pendingError, readSockOpts, restoreShutdown, SO_BUF_LOCK, type SockKind } from './sockopts.js';
 import { dumpEstablished, restoreEstablished } from './tcp-repair.js';
 
 const PROTO_NAMES = new Set(['TCP', 'UDP', 'TCPv6', 'UDPv6']);
@@ -116,8 +116,6 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
     closeFd(local);
   }
 }
-
-const SO_BUF_LOCK = 72;
 
 function savedOpts(f: FdFacts, k: SockKind & { fd: number; fresh: () => number }): SockOpt[] {
   try {

@@ -43,6 +43,8 @@ export interface OptRow {
   refuse?: string;
 }
 
+/** Which buffer sizes the program fixed (SOCK_SNDBUF_LOCK 1, SOCK_RCVBUF_LOCK 2); setting a size sets its bit. */
+export const SO_BUF_LOCK = 72;
 const TCP = IPPROTO.TCP;
 const IP = IPPROTO.IP;
 const V6 = IPPROTO.IPV6;
@@ -80,7 +82,7 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('SO_RCVLOWAT', [SOL_SOCKET, 18], { on: ALL, codec: 'int', phase: 'state' }),
   row('SO_SNDBUF', [SOL_SOCKET, SO.SNDBUF], { on: INET, codec: 'int', phase: 'state', tunedWhenEstablished: true }),
   row('SO_RCVBUF', [SOL_SOCKET, SO.RCVBUF], { on: INET, codec: 'int', phase: 'state', tunedWhenEstablished: true }),
-  row('SO_BUF_LOCK', [SOL_SOCKET, 72], { on: ALL, codec: 'int', phase: 'state', always: true }),
+  row('SO_BUF_LOCK', [SOL_SOCKET, SO_BUF_LOCK], { on: ALL, codec: 'int', phase: 'state', always: true }),
   row('SO_RCVTIMEO', [SOL_SOCKET, 20], { on: ALL, codec: 'raw', size: 16, phase: 'state' }),
   row('SO_SNDTIMEO', [SOL_SOCKET, 21], { on: ALL, codec: 'raw', size: 16, phase: 'state' }),
   row('SO_TIMESTAMPING', [SOL_SOCKET, 37], { on: ALL, codec: 'raw', size: 8, phase: 'state' }),

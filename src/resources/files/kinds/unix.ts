@@ -14,7 +14,7 @@ import {
 } from '../../../sys/index.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
 import { grabFd } from '../../transfer.js';
-import { applySockOpts, OptRefused, pendingError, readSockOpts, restoreShutdown } from './sockopts.js';
+import { applySockOpts, OptRefused, pendingError, readSockOpts, restoreShutdown, setBufSize, SO_BUF_LOCK } from './sockopts.js';
 import type { FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import { loadPayload, savePayload } from '../objects.js';
@@ -160,16 +160,6 @@ export function dumpUnix(dc: KindDumpContext, f: FdFacts): EntryOf<'unix'> {
   return { kind: 'unix', fd: f.fd, flags: f.flags, ino };
 }
 
-/** Sets a buffer size as saved (getsockopt reports twice what setsockopt was given); FORCE needs CAP_NET_ADMIN. */
-function setBuf(fd: number, opt: { force: number; plain: number }, value: number): void {
-  try {
-    setsockoptInt(fd, { level: SOL_SOCKET, name: opt.force, value: value >> 1 });
-  } catch {
-    setsockoptInt(fd, { level: SOL_SOCKET, name: opt.plain, value: value >> 1 });
-  }
-}
-const SNDBUF = { force: SO.SNDBUFFORCE, plain: SO.SNDBUF };
-const RCVBUF = { force: SO.RCVBUFFORCE, plain: SO.RCVBUF };
 
 /** Queues `obj`'s saved messages at its socket by sending them from the peer end `from`. */
 function queueAt(rc: KindRestoreContext, args: { e: EntryOf<'unix'>; obj: UnixObject; from: number }): void {
@@ -180,7 +170,7 @@ function queueAt(rc: KindRestoreContext, args: { e: EntryOf<'unix'>; obj: UnixOb
   const prev = getsockoptInt(from, SOL_SOCKET, SO.SNDBUF);
   // Setting a size locks it: the sender's lock bits are put back with its size.
   const lock = readBufLock(from);
-  setBuf(from, SNDBUF, Math.max(prev, 2 * data.length + (1 << 20))); // room for it all, whatever the peer's limit
+  setBufSize(from, { name: SO.SNDBUF, value: Math.max(prev, 2 * data.length + (1 << 20)) }); // room for it all, whatever the peer's limit
   try {
     let off = 0;
     for (const len of obj.lengths) {
@@ -193,12 +183,10 @@ function queueAt(rc: KindRestoreContext, args: { e: EntryOf<'unix'>; obj: UnixOb
       }
     }
   } finally {
-    setBuf(from, SNDBUF, prev);
+    setBufSize(from, { name: SO.SNDBUF, value: prev });
     if (lock !== undefined) setsockoptInt(from, { level: SOL_SOCKET, name: SO_BUF_LOCK, value: lock });
   }
 }
-
-const SO_BUF_LOCK = 72;
 
 function readBufLock(fd: number): number | undefined {
   try {
@@ -223,8 +211,8 @@ export const unixReopener: LocalReopener<'unix'> = {
     }
     if (rc.ctx.shared.get(`${key}:queued`) === undefined) {
       const peerFd = rc.ctx.shared.get(`unix:${obj.peer}`)!;
-      setBuf(mine, SNDBUF, obj.sndbuf);
-      setBuf(mine, RCVBUF, obj.rcvbuf);
+      setBufSize(mine, { name: SO.SNDBUF, value: obj.sndbuf });
+      setBufSize(mine, { name: SO.RCVBUF, value: obj.rcvbuf });
       queueAt(rc, { e, obj, from: peerFd });
       try {
         applySockOpts(mine, { opts: obj.opts ?? [], phase: 'bind' });
