@@ -21,9 +21,9 @@ import { grabFd } from '../../transfer.js';
 import { fdPath, type FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import type { DumpObjects } from '../objects.js';
-import type { EntryOf, SockOpt } from '../schema.js';
+import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
-import { applySockOpts, freshInet, OptRefused, pendingError, readSockOpts, restoreShutdown, SO_BUF_LOCK, type SockKind } from './sockopts.js';
+import { applySockOpts, freshInet, pendingError, readSockOpts, restoreShutdown, SO_BUF_LOCK } from './sockopts.js';
 import { dumpEstablished, restoreEstablished } from './tcp-repair.js';
 
 const PROTO_NAMES = new Set(['TCP', 'UDP', 'TCPv6', 'UDPv6']);
@@ -78,7 +78,7 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
     const base = {
       kind: 'inet' as const, fd: f.fd, flags: f.flags, family: family as 2 | 10, protocol: protocol as 6 | 17,
       local: isAny(name) ? undefined : name,
-      opts: savedOpts(f, { fd: local, ...kind, established: state === TCP_STATE.ESTABLISHED, fresh: freshInet(family, type, protocol) }),
+      opts: readSockOpts(f, { fd: local, ...kind, established: state === TCP_STATE.ESTABLISHED, fresh: freshInet(family, type, protocol) }),
       ...(diag?.shutdown ? { shutdown: diag.shutdown } : {}),
     };
     const where = `fd ${f.fd} of process ${f.pid} (${formatAddr(name)})`;
@@ -114,15 +114,6 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
     throw unsupported(f, `TCP sockets in state ${names[state ?? 0] ?? state} (${formatAddr(name)}: connecting or half-closed) are not supported yet`);
   } finally {
     closeFd(local);
-  }
-}
-
-function savedOpts(f: FdFacts, k: SockKind & { fd: number; fresh: () => number }): SockOpt[] {
-  try {
-    return readSockOpts(k.fd, k);
-  } catch (e) {
-    if (e instanceof OptRefused) throw unsupported(f, e.message);
-    throw e;
   }
 }
 

@@ -13,7 +13,9 @@ import {
   attachSocketFilter, getSocketFilter, getsockoptBuf, inetSocket, IPPROTO, POLL, pollNow, setsockoptBuf,
 } from '../../../sys/inet.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
+import type { FdFacts } from '../facts.js';
 import type { SockOpt } from '../schema.js';
+import { dumpError } from './kind.js';
 
 /** What a socket is, for choosing its rows: the protocol, the family, and whether it is a live connection. */
 export interface SockKind {
@@ -211,14 +213,14 @@ function readRow(fd: number, r: OptRow): number | string | undefined {
   }
 }
 
-/** Why an option cannot be saved, to be turned into a dump error by the caller. */
-export class OptRefused extends Error {}
-
 /**
- * The options of socket `fd` that differ from a fresh socket's (`fresh()` makes one
- * of the same kind), in table order. Throws OptRefused for a value ckpt cannot set back.
+ * The options of fd `f` (read on `k.fd`, a copy of it) that differ from a fresh
+ * socket's (`k.fresh()` makes one of the same kind), in table order. A value ckpt
+ * cannot set back fails the dump, naming the option.
  */
-export function readSockOpts(fd: number, k: SockKind & { fresh: () => number }): SockOpt[] {
+export function readSockOpts(f: FdFacts, k: SockKind & { fd: number; fresh: () => number }): SockOpt[] {
+  const { fd } = k;
+  const refuse = (why: string) => dumpError(f, { code: 'UNSUPPORTED', reason: `${why} (${f.link})` });
   const rows = rowsFor(k);
   const ref = k.fresh();
   const out: SockOpt[] = [];
@@ -228,8 +230,8 @@ export function readSockOpts(fd: number, k: SockKind & { fresh: () => number }):
       if (mine === undefined) continue;
       const dflt = readRow(ref, r);
       if (mine === dflt && !r.always) continue;
-      if (mine === 'ebpf') throw new OptRefused('an eBPF socket filter (SO_ATTACH_BPF) is attached; only classic BPF filters (SO_ATTACH_FILTER) can be saved');
-      if (r.refuse) throw new OptRefused(`${r.name} is set (${r.refuse})`);
+      if (mine === 'ebpf') throw refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached; only classic BPF filters (SO_ATTACH_FILTER) can be saved');
+      if (r.refuse) throw refuse(`${r.name} is set (${r.refuse})`);
       out.push(typeof mine === 'number' ? { level: r.level, name: r.opt, value: mine } : { level: r.level, name: r.opt, raw: mine });
     }
   } finally {

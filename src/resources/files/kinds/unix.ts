@@ -14,11 +14,11 @@ import {
 } from '../../../sys/index.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
 import { grabFd } from '../../transfer.js';
-import { applySockOpts, OptRefused, pendingError, readSockOpts, restoreShutdown, setBufSize, SO_BUF_LOCK } from './sockopts.js';
+import { applySockOpts, pendingError, readSockOpts, restoreShutdown, setBufSize, SO_BUF_LOCK } from './sockopts.js';
 import type { FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import { loadPayload, savePayload } from '../objects.js';
-import type { EntryOf, SockOpt, UnixObject } from '../schema.js';
+import type { EntryOf, UnixObject } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type KindRestoreContext, type LocalReopener } from './kind.js';
 
 const TCP_LISTEN = 10;
@@ -69,15 +69,6 @@ const freshUnix = (type: number) => () => {
   closeFd(b);
   return a;
 };
-
-function savedOpts(f: FdFacts, s: { fd: number; type: number }): SockOpt[] {
-  try {
-    return readSockOpts(s.fd, { proto: 'unix', fresh: freshUnix(s.type) });
-  } catch (e) {
-    if (e instanceof OptRefused) throw unsupported(f, e.message);
-    throw e;
-  }
-}
 
 /** One peek with no control buffer: SCM_RIGHTS or credentials in the message show up as MSG_CTRUNC. */
 function peekOnce(f: FdFacts, fd: number, buf: Buffer): number | undefined {
@@ -139,7 +130,7 @@ export function dumpUnix(dc: KindDumpContext, f: FdFacts): EntryOf<'unix'> {
     try {
       const pending = pendingError(local);
       if (pending) throw unsupported(f, pending);
-      const opts = savedOpts(f, { fd: local, type: d.type });
+      const opts = readSockOpts(f, { fd: local, proto: 'unix', fresh: freshUnix(d.type) });
       const msgs = peekQueue(dc, f, { fd: local, type: d.type });
       const shutdown = shutdownOf(d);
       const peerShutdown = shutdownOf(dc.objects.unixDiag().get(peer)!);
