@@ -120,7 +120,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
       dropExitSignal(remotes.get(e.ppid)!, { wasPending: pending?.shared.some((s) => s.signo === SIG.SIGCHLD) ?? false });
     }
     for (const p of built) loadRegisters(p);
-    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader });
+    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader, inheritFds });
     if (opts.pidfile) writeFileSync(opts.pidfile, `${tree.root}\n`, { mode: 0o644 });
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);

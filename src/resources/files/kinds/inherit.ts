@@ -13,7 +13,7 @@ import { CkptError } from '../../../common/errors.js';
 import type { RestoreContext } from '../../types.js';
 import { isCloexec } from '../flags.js';
 import type { FdFacts } from '../facts.js';
-import type { EntryOf, FdEntry } from '../schema.js';
+import type { EntryOf, FdEntry, FilesState } from '../schema.js';
 import type { KindDumpContext } from './kind.js';
 
 /** Terminal character devices by major number: tty/ttyS (4), /dev/tty, console, ptmx (5), Unix98 pty slaves (136-143), BSD ptys (2, 3). */
@@ -61,11 +61,32 @@ function resourceKey(e: FdEntry): string | undefined {
   }
 }
 
-/** The fd of ckpt that `--inherit-fd` gives for entry `e`, if any. */
-export function inheritedFd(ctx: RestoreContext, e: FdEntry): number | undefined {
+function givenFd(e: FdEntry, inheritFds: readonly InheritFd[] | undefined): number | undefined {
   const key = resourceKey(e);
   if (key === undefined) return undefined;
-  return ctx.options.inheritFds?.find((i) => norm(i.key) === norm(key))?.fd;
+  return inheritFds?.find((i) => norm(i.key) === norm(key))?.fd;
+}
+
+/** The fd of ckpt that `--inherit-fd` gives for entry `e`, if any. */
+export function inheritedFd(ctx: RestoreContext, e: FdEntry): number | undefined {
+  return givenFd(e, ctx.options.inheritFds);
+}
+
+/**
+ * `state` without the fds that `saved` (the image's table) had replaced by
+ * `--inherit-fd`, nor the pipe and socket objects only they used: what a restore
+ * check compares, since those fds are by request what the user gave.
+ */
+export function withoutGivenFds(state: FilesState, args: { saved: FilesState; inheritFds: readonly InheritFd[] }): FilesState {
+  const given = new Set(args.saved.fds.filter((e) => givenFd(e, args.inheritFds) !== undefined).map((e) => e.fd));
+  if (given.size === 0) return state;
+  const fds = state.fds.filter((e) => !given.has(e.fd));
+  const pipeIds = new Set(fds.flatMap((e) => (e.kind === 'pipe' ? [`pipe:${e.ino}`] : e.kind === 'fifo' ? [`fifo:${e.dev}:${e.ino}`] : [])));
+  const socks = new Set(fds.flatMap((e) => (e.kind === 'unix' ? [e.ino] : [])));
+  // As the dump writes them: an empty list of objects is left out.
+  const pipes = (state.pipes ?? []).filter((p) => pipeIds.has(p.id));
+  const unix = (state.unix ?? []).filter((u) => socks.has(u.ino));
+  return { fds, ...(pipes.length > 0 ? { pipes } : {}), ...(unix.length > 0 ? { unix } : {}) };
 }
 
 /**
