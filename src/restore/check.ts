@@ -10,6 +10,8 @@
  * numbers and open-description ids are new after a restore, so each is replaced by
  * the order in which it first appears; only the pattern of sharing is compared.
  */
+import { withoutGivenFds, type InheritFd } from '../resources/files/kinds/inherit.js';
+import type { FilesState } from '../resources/files/schema.js';
 import { readSync, statSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
 import { readMaps, readStat } from '../proc/index.js';
@@ -288,6 +290,8 @@ export interface CheckArgs {
   built: BuiltProcess[];
   entries: readonly TreeEntry[];
   reader: ImageReader;
+  /** --inherit-fd: the fds it replaced are what the user gave, not what was saved. */
+  inheritFds?: readonly InheritFd[];
 }
 
 /** Reads every restored process back and compares it with its images; throws CHECK_FAILED naming the differences. */
@@ -347,7 +351,12 @@ export function checkRestored(args: CheckArgs): void {
       for (const r of img.resources) {
         let fresh: unknown = r.module.schema.parse(r.module.dump(ctx));
         if (r.module.name === 'pending') fresh = withoutNewTimerSignals(r.state, fresh);
-        compare(`process ${pid} ${r.module.name}`, r.state, fresh);
+        if (r.module.name === 'files' && args.inheritFds?.length) {
+          const given = { saved: r.state as FilesState, inheritFds: args.inheritFds };
+          compare(`process ${pid} files`, withoutGivenFds(r.state as FilesState, given), withoutGivenFds(fresh as FilesState, given));
+        } else {
+          compare(`process ${pid} ${r.module.name}`, r.state, fresh);
+        }
       }
       const saved = savedPagesOf.get(pid)!;
       const ancestors: SavedPages[] = [];

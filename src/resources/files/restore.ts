@@ -1,7 +1,7 @@
 /**
  * Restore of the fd table by injected syscalls in the process being rebuilt. It
- * starts with the restorer's fds: everything not saved is closed, inherited fds are
- * left alone, and every other entry is put in place. An entry whose open file
+ * starts with the restorer's fds: everything not saved is closed, and every entry is
+ * put in place (standard fds that led outside the tree from an fd of ckpt: inherit.ts). An entry whose open file
  * description is already in the shared table (opened for an earlier process of the
  * tree) gets a copy of it; otherwise it is opened — in the target (paths: opened
  * wherever the kernel puts it, moved to its number with dup3, seeked) or in the
@@ -14,7 +14,7 @@ import { grabFd } from '../transfer.js';
 import type { RestoreContext } from '../types.js';
 import { isCloexec } from './flags.js';
 import { restoreEpollWatches } from './kinds/epoll.js';
-import { restoreInherit } from './kinds/inherit.js';
+import { inheritedFd, stdioSource } from './kinds/inherit.js';
 import { restoreMqueueNotify } from './kinds/mqueue.js';
 import { restoreError, type KindRestoreContext, type Reopener, type ReopenKind } from './kinds/kind.js';
 import { REOPENERS } from './registry.js';
@@ -73,11 +73,19 @@ function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): void {
   if (key !== undefined) rc.ctx.shared.set(key, grabFd(rc.ctx.pid, e.fd));
 }
 
-function restoreEntry(rc: KindRestoreContext, e: FdEntry, present: ReadonlySet<number>): void {
+/** Whether the fd is close-on-exec, whatever the entry's kind. */
+const cloexecOf = (e: FdEntry) => ('flags' in e ? isCloexec(e.flags) : (e.cloexec ?? false));
+
+function restoreEntry(rc: KindRestoreContext, e: FdEntry): void {
+  // What goes there is decided first (--inherit-fd, --shell-job); it is put in place as any local fd.
+  const given = inheritedFd(rc.ctx, e) ?? (e.kind === 'inherit' ? stdioSource(rc.ctx, e) : undefined);
+  if (given !== undefined) {
+    rc.target.install(given, { fd: e.fd, cloexec: cloexecOf(e) });
+    return;
+  }
   switch (e.kind) {
     case 'inherit':
-      restoreInherit(rc.ctx, { ...e, present: present.has(e.fd) });
-      return;
+      return; // stdioSource gave an fd or threw
     case 'dup':
       rc.target.dup(e.of, { fd: e.fd, cloexec: e.cloexec });
       return;
@@ -97,10 +105,9 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
   const current = listFds(ctx.pid);
   // Saved numbers that are open now get replaced atomically by dup3; the rest must go.
   rc.target.closeAll(current.filter((fd) => !saved.has(fd)));
-  const present = new Set(current);
   for (const e of state.fds) {
     try {
-      restoreEntry(rc, e, present);
+      restoreEntry(rc, e);
     } catch (err) {
       if (!(err instanceof SysError)) throw err;
       throw restoreError(ctx, { fd: e.fd, code: 'SYSCALL', reason: `${err.syscall} of ${describe(e)} failed with ${err.errnoName}`, cause: err });
