@@ -25,12 +25,12 @@ export interface RebuildOptions {
 }
 
 export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: RebuildOptions): BuiltProcess {
-  const phase = (p: Phase) => {
+  const phase = (p: Phase, c: RestoreContext = ctx) => {
     for (const r of img.resources) {
       if (r.phase !== p) continue;
       // A shared fd table was rebuilt with the parent that shares it.
       if (r.module.name === 'files' && img.entry.sharesFiles) continue;
-      r.module.restore(ctx, r.state);
+      r.module.restore(c, r.state);
     }
   };
   phase('before-memory');
@@ -42,6 +42,8 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   phase('after-files');
   phase('finish');
   phase('last');
+  // Credentials are per thread, and the threads were cloned with the restorer's: each sets its own.
+  for (const t of threads) phase('last', { ...ctx, remote: t.remote });
   return { img, remote: ctx.remote, threads };
 }
 

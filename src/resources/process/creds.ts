@@ -13,10 +13,17 @@
  * securebits; the bounding set (needs CAP_SETPCAP, still held); capset; ambient
  * capabilities (must be in permitted and inheritable); no_new_privs; dumpable last,
  * since a uid change resets it.
+ *
+ * Credentials are per thread in the kernel, and a raw setresuid/capset (as injected
+ * here, without glibc's setxid broadcast) changes only the calling thread. The threads
+ * are cloned from the leader long before this runs, with the restorer's credentials:
+ * the orchestrator runs this restore in every thread (restoreCreds takes the thread's
+ * RemoteTask). Dump refuses a process whose threads' credentials differ.
  */
 import { z } from 'zod';
 import { zBig } from '../../images/index.js';
-import { readStatus, type ProcStatus } from '../../proc/index.js';
+import { listTasks, readStatus, readTaskStatus, type ProcStatus } from '../../proc/index.js';
+import { CkptError } from '../../common/errors.js';
 import { NR, PR } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
@@ -132,11 +139,31 @@ export function checkCredsRestorable(pid: number, state: CredsState): void {
   checkPrivilege(state, { pid });
 }
 
+function credsKey(st: ProcStatus): string {
+  return JSON.stringify([st.uid, st.gid, [...st.groups].sort(), st.capInh, st.capPrm, st.capEff, st.capBnd, st.capAmb, st.noNewPrivs], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** One set of credentials is saved per process: threads with their own (a raw setfsuid in one thread) are refused. */
+function checkThreadsAlike(pid: number, leader: ProcStatus): void {
+  const want = credsKey(leader);
+  for (const tid of listTasks(pid)) {
+    if (tid === pid) continue;
+    let st: ProcStatus;
+    try {
+      st = readTaskStatus(pid, tid);
+    } catch {
+      continue; // exited while we looked: it has no credentials to lose
+    }
+    if (credsKey(st) !== want) throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid}: thread ${tid} has credentials other than the leader's (per-thread credentials are not saved)`);
+  }
+}
+
 export const creds: Resource<CredsState> = {
   name: 'creds',
   schema: credsSchema,
   dump(ctx) {
     const st = readStatus(ctx.pid);
+    checkThreadsAlike(ctx.pid, st);
     return {
       uid: st.uid,
       gid: st.gid,
@@ -150,17 +177,20 @@ export const creds: Resource<CredsState> = {
   restore(ctx, s) {
     checkCredsRestorable(ctx.pid, s);
     const r = ctx.remote;
-    let cur = readStatus(ctx.pid);
+    // The task being changed: the leader, or a thread when the orchestrator runs this per thread.
+    let cur = readTaskStatus(ctx.pid, r.tid);
     if (!sameIds(cur, s)) {
       // Keep every capability across the uid change; the saved securebits come right after.
       setSecurebits(r, SECBIT_NO_SETUID_FIXUP);
       setIds(r, cur, s);
     }
     setSecurebits(r, s.securebits);
-    cur = readStatus(ctx.pid);
+    cur = readTaskStatus(ctx.pid, r.tid);
     setCaps(r, cur, s);
+    const leader = r.tid === ctx.pid; // process-wide things (dumpable, warnings) once, from the leader
     if (s.noNewPrivs && !cur.noNewPrivs) prctl(r, [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'PR_SET_NO_NEW_PRIVS');
-    else if (!s.noNewPrivs && cur.noNewPrivs) ctx.warn(`Cannot clear no_new_privs of process ${ctx.pid}: it is set for good; the process keeps it`);
+    if (!leader) return;
+    if (!s.noNewPrivs && cur.noNewPrivs) ctx.warn(`Cannot clear no_new_privs of process ${ctx.pid}: it is set for good; the process keeps it`);
     if (s.dumpable <= 1) prctl(r, [PR.SET_DUMPABLE, s.dumpable], 'PR_SET_DUMPABLE');
     else ctx.warn(`Cannot restore dumpable=${s.dumpable} (suid_dumpable) of process ${ctx.pid}: prctl accepts only 0 or 1; it stays as the uid change left it`);
   },
