@@ -12,6 +12,7 @@ import {
   blobFile, type FileType, imageFile, INVENTORY_FILE, INVENTORY_KIND, Inventory, type InventoryEntry, pagemapName, pagesFile,
 } from './layout.js';
 import { decodePayload, readMetaFile } from './meta-file.js';
+import { imageOwnership, type ImageOwnership } from './owner.js';
 import { PageReader } from './page-reader.js';
 import { Pagemap } from './pagemap.js';
 import type { ImageSpec } from './writer.js';
@@ -50,6 +51,11 @@ export class ImageReader {
   /** Every file of the set, as the inventory lists it. */
   list(): InventoryEntry[] {
     return [...this.entries.values()].map((e) => ({ ...e }));
+  }
+
+  /** Who could have written this set: owners of the directory and of every file (owner.ts). */
+  ownership(): ImageOwnership {
+    return imageOwnership(this.dir, [INVENTORY_FILE, ...this.entries.keys()]);
   }
 
   /** Whether metadata image NAME was written (e.g. optional kinds such as pipes). */

@@ -8,6 +8,7 @@ import { restoreMemory } from '../resources/memory/restore.js';
 import { restoreXstate, resumeRegs, rewoundRegs } from '../resources/thread/cpu.js';
 import { restoreThreads, type BuiltThread } from '../resources/thread/threads.js';
 import type { Phase } from '../resources/registry.js';
+import { inTargetAs } from '../resources/process/fscreds.js';
 import type { RestoreContext } from '../resources/types.js';
 import type { ProcessImages } from './images.js';
 
@@ -38,7 +39,8 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   opts.forkChildren();
   phase('after-memory');
   const threads = restoreThreads(ctx, img.core.threads.slice(1));
-  phase('files');
+  // Paths are opened with the process's own credentials when the images are not trusted.
+  inTargetAs(ctx.remote, { pid: ctx.pid, as: ctx.openAs }, () => phase('files'));
   phase('after-files');
   phase('finish');
   phase('last');

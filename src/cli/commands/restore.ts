@@ -10,6 +10,7 @@ interface RestoreFlags {
   shellJob?: boolean;
   verifyPages?: boolean;
   check?: boolean;
+  trustImages?: boolean;
   logFile?: string;
   verbosity?: number;
 }
@@ -26,6 +27,7 @@ export const restoreCommand: CliCommand = {
       .option('--shell-job', 'the process was a job of a shell: attach it to our terminal')
       .option('--verify-pages', 'check the page checksums before restoring (dump --page-checksums)')
       .option('--check', 'before the process runs, read it back and compare it with the images; fail on any difference')
+      .option('--trust-images', 'restore images another user owns as if they were ours (docs/security.md)')
       .option('-o, --log-file <file>', 'also write messages to FILE')
       .option('-v, --verbosity <n>', 'verbosity 0-4 (3: say the restored pid)', parseVerbosity)
       .action(async (f: RestoreFlags) => {
@@ -35,7 +37,7 @@ export const restoreCommand: CliCommand = {
         const { restore, waitForExit } = await import('../../api/restore.js');
         let pid: number;
         try {
-          const r = restore({ imagesDir: f.imagesDir, shellJob: f.shellJob, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check });
+          const r = restore({ imagesDir: f.imagesDir, shellJob: f.shellJob, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages });
           pid = r.pid;
           for (const w of r.warnings) out.warn(w);
           // Quiet by default: without -d the restored program's own output is what matters.

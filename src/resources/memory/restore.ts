@@ -12,6 +12,7 @@ import { iovecsOf, shareCopy, unitsOf } from './split.js';
 import { findSyscallSite, type RemoteTask } from '../../infect/index.js';
 import type { RestoreContext } from '../types.js';
 import { checkIdentity } from './files.js';
+import { inTargetAs } from '../process/fscreds.js';
 import { readMaps } from '../../proc/index.js';
 import { currentSpan, findHole, placeVdso, savedSpan } from './layout.js';
 import { attachSysv, SharedMaps } from './shared-maps.js';
@@ -77,33 +78,36 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<V
   // mmap in batches: one stop per batch instead of two per area (a thread's stack
   // and guard page are two areas, so this is most of a many-threaded restore).
   const maps: { v: Vma; args: bigint[] }[] = [];
-  for (const v of state.vmas) {
-    if (isKernelArea(v) || v.kind === 'sysv') continue;
-    const len = v.end - v.start;
-    const prot = filled.has(v) ? v.prot | 2 : v.prot;
-    if (v.inherited && inherited) {
-      // Kept as forked from the parent; writable while this process's own pages go in.
-      if (prot !== v.prot) r.call(NR.mprotect, [v.start, len, prot], 'mprotect');
-      continue;
+  // Mapped files are opened with the process's own credentials when the images are not trusted.
+  inTargetAs(r, { pid: ctx.pid, as: ctx.openAs }, () => {
+    for (const v of state.vmas) {
+      if (isKernelArea(v) || v.kind === 'sysv') continue;
+      const len = v.end - v.start;
+      const prot = filled.has(v) ? v.prot | 2 : v.prot;
+      if (v.inherited && inherited) {
+        // Kept as forked from the parent; writable while this process's own pages go in.
+        if (prot !== v.prot) r.call(NR.mprotect, [v.start, len, prot], 'mprotect');
+        continue;
+      }
+      let flags = MAP.FIXED | (v.shared ? MAP.SHARED : MAP.PRIVATE);
+      if (v.flags.includes('gd')) flags |= MAP.GROWSDOWN;
+      if (v.flags.includes('nr')) flags |= MAP.NORESERVE;
+      let fd = -1;
+      if (v.kind === 'file') {
+        const file = state.files[v.file ?? -1];
+        if (!file) throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: area at 0x${v.start.toString(16)} names no file`);
+        const mode = v.shared && v.prot & 2 ? O_RDWR : O_RDONLY;
+        const key = `${mode}:${file.path}`;
+        fd = fds.get(key) ?? openIn(r, file.path, mode);
+        fds.set(key, fd);
+      } else if (v.kind === 'shmem' || v.kind === 'memfd') {
+        fd = objects.fdFor(v);
+      } else {
+        flags |= MAP.ANONYMOUS;
+      }
+      maps.push({ v, args: [v.start, len, BigInt(prot), BigInt(flags), BigInt(fd), fd >= 0 ? v.offset : 0n] });
     }
-    let flags = MAP.FIXED | (v.shared ? MAP.SHARED : MAP.PRIVATE);
-    if (v.flags.includes('gd')) flags |= MAP.GROWSDOWN;
-    if (v.flags.includes('nr')) flags |= MAP.NORESERVE;
-    let fd = -1;
-    if (v.kind === 'file') {
-      const file = state.files[v.file ?? -1];
-      if (!file) throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: area at 0x${v.start.toString(16)} names no file`);
-      const mode = v.shared && v.prot & 2 ? O_RDWR : O_RDONLY;
-      const key = `${mode}:${file.path}`;
-      fd = fds.get(key) ?? openIn(r, file.path, mode);
-      fds.set(key, fd);
-    } else if (v.kind === 'shmem' || v.kind === 'memfd') {
-      fd = objects.fdFor(v);
-    } else {
-      flags |= MAP.ANONYMOUS;
-    }
-    maps.push({ v, args: [v.start, len, BigInt(prot), BigInt(flags), BigInt(fd), fd >= 0 ? v.offset : 0n] });
-  }
+  });
   // MAP_FIXED either maps exactly there or fails, and a failure stops its batch.
   for (let i = 0; i < maps.length; i += MMAPS_PER_BATCH) {
     r.batch(() => {
@@ -227,7 +231,7 @@ function setMmMap(ctx: RestoreContext, state: MemoryState): void {
   } catch {
     // no executable link yet
   }
-  const exeFd = current === exe.path ? -1 : openIn(r, exe.path, O_RDONLY);
+  const exeFd = current === exe.path ? -1 : inTargetAs(r, { pid: ctx.pid, as: ctx.openAs }, () => openIn(r, exe.path, O_RDONLY));
   const auxv = Buffer.from(state.auxv, 'base64');
   const m = state.mm;
   const map = Buffer.alloc(104);

@@ -24,11 +24,11 @@ import { z } from 'zod';
 import { zBig } from '../../images/index.js';
 import { listTasks, readStatus, readTaskStatus, type ProcStatus } from '../../proc/index.js';
 import { CkptError } from '../../common/errors.js';
-import { NR, PR } from '../../sys/index.js';
+import { encodeCapset, NR, PR } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
 import { callIn } from './inject.js';
-import { capBit, checkPrivilege } from './privilege.js';
+import { capBit, checkPrivilege, type PrivilegeLimit } from './privilege.js';
 
 const PR_GET_SECUREBITS = 27;
 const PR_SET_SECUREBITS = 28;
@@ -36,7 +36,6 @@ const PR_CAPBSET_DROP = 24;
 const PR_CAP_AMBIENT_RAISE = 2;
 const PR_CAP_AMBIENT_CLEAR_ALL = 4;
 const SECBIT_NO_SETUID_FIXUP = 1 << 2;
-const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 const LAST_CAP = 63;
 
 type Quad = [number, number, number, number];
@@ -65,21 +64,6 @@ export const credsSchema: z.ZodType<CredsState> = z.object({
   noNewPrivs: z.boolean(),
   dumpable: z.number().int().min(0).max(2),
 });
-
-/** capset(2) arguments: a v3 header and two data structs (low and high 32 capability bits). */
-export function encodeCapset(caps: CredsState['caps'], pid = 0): { header: Buffer; data: Buffer } {
-  const header = Buffer.alloc(8);
-  header.writeUInt32LE(LINUX_CAPABILITY_VERSION_3, 0);
-  header.writeInt32LE(pid, 4);
-  const data = Buffer.alloc(24);
-  for (let i = 0; i < 2; i++) {
-    const part = (v: bigint): number => Number(BigInt.asUintN(32, v >> BigInt(32 * i)));
-    data.writeUInt32LE(part(caps.eff), i * 12);
-    data.writeUInt32LE(part(caps.prm), i * 12 + 4);
-    data.writeUInt32LE(part(caps.inh), i * 12 + 8);
-  }
-  return { header, data };
-}
 
 function prctl(remote: RemoteTask, args: (number | bigint)[], what: string): bigint {
   return remote.call(NR.prctl, args, `prctl(${what})`);
@@ -135,8 +119,8 @@ function setSecurebits(r: RemoteTask, bits: number): void {
 }
 
 /** The orchestrator may call this before building anything, to fail early; restore calls it again. */
-export function checkCredsRestorable(pid: number, state: CredsState): void {
-  checkPrivilege(state, { pid });
+export function checkCredsRestorable(pid: number, state: CredsState, limit?: PrivilegeLimit): void {
+  checkPrivilege(state, { pid, limit });
 }
 
 function credsKey(st: ProcStatus): string {
