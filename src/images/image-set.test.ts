@@ -109,6 +109,14 @@ test('a directory without an inventory is an incomplete dump', (t) => {
   });
 });
 
+test('a missing or foreign directory is named as such, not as an incomplete dump', (t) => {
+  const dir = tmp(t);
+  assert.throws(() => ImageReader.open(path.join(dir, 'nope')), { code: 'USAGE', message: /: the directory does not exist$/ });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'notes.txt'), 'x');
+  assert.throws(() => ImageReader.open(dir), { code: 'USAGE', message: /: not a ckpt image directory \(no inventory.img\)$/ });
+});
+
 test('abort removes what the writer made, and the dir it created', (t) => {
   const dir = tmp(t);
   const w = ImageWriter.create(dir);

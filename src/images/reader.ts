@@ -35,10 +35,13 @@ export class ImageReader {
 
   /** Opens a committed checkpoint directory; refuses an incomplete or foreign one. */
   static open(dir: string): ImageReader {
-    const st = tryIo(`read images in ${dir}`, () => fs.statSync(dir));
+    const st = statDir(dir);
     if (!st.isDirectory()) throw new CkptError('USAGE', `Cannot read images in ${dir}: not a directory`);
     const invPath = path.join(dir, INVENTORY_FILE);
     if (!fs.existsSync(invPath)) {
+      // Image files without an inventory are a dump that was cut short; nothing of ours is a wrong directory.
+      const ours = tryIo(`read images in ${dir}`, () => fs.readdirSync(dir)).some((n) => n.endsWith('.img') || n.endsWith('.img.tmp'));
+      if (!ours) throw new CkptError('USAGE', `Cannot read images in ${dir}: not a ckpt image directory (no ${INVENTORY_FILE})`);
       throw new CkptError('BAD_IMAGE', `Cannot read images in ${dir}: no inventory (the dump did not complete)`);
     }
     const { payload } = readMetaFile(invPath, INVENTORY_KIND);
@@ -112,6 +115,15 @@ export class ImageReader {
     const entry = this.entries.get(file);
     if (!entry || entry.type !== type) throw badImage(p, `not in the inventory as ${type === 'image' ? 'an' : 'a'} ${type} file`);
     return { path: p, entry };
+  }
+}
+
+function statDir(dir: string): fs.Stats {
+  try {
+    return fs.statSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CkptError('USAGE', `Cannot read images in ${dir}: the directory does not exist`);
+    throw ioError(`read images in ${dir}`, e);
   }
 }
 

@@ -5,7 +5,7 @@
  * built, so that a bad path fails the restore while nothing exists yet. The PID is
  * written once the tree is ready; a failed restore removes the file it created.
  */
-import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
 
 /** Not in node's fs.constants: the blank process (and so the restored one) must not inherit it. */
@@ -26,12 +26,21 @@ const REASONS: Record<string, string> = {
   EISDIR: 'it is a directory',
 };
 
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
 export function createPidfile(path: string): Pidfile {
   let fd: number;
   try {
     fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | O_CLOEXEC, 0o644);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? '';
+    let code = (e as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST' && isSymlink(path)) code = 'ELOOP'; // O_EXCL refuses a symlink with EEXIST
     const kind = code === 'EACCES' || code === 'EPERM' ? 'PERMISSION' : 'USAGE';
     throw new CkptError(kind, `Cannot create pidfile ${path}: ${REASONS[code] ?? (e as Error).message}${code ? ` (${code})` : ''}`, { cause: e });
   }
