@@ -13,7 +13,7 @@ import { closeQuietly, ioError, tryIo } from './io.js';
  */
 export function createImageDir(dir: string): { created: boolean } {
   const what = `create image directory ${dir}`;
-  tryIo(what, () => fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true }));
+  mkdirParents(path.dirname(path.resolve(dir)), what);
   let created = true;
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
@@ -28,6 +28,22 @@ export function createImageDir(dir: string): { created: boolean } {
   }
   tryIo(what, () => fs.chmodSync(dir, 0o700)); // mkdir's mode is filtered by the umask
   return { created };
+}
+
+/**
+ * mkdir -p, one component at a time. Not fs.mkdirSync's `recursive`: on Node 20 it
+ * spins forever where mkdir says ENOENT for a parent that exists (under /proc).
+ */
+function mkdirParents(dir: string, what: string): void {
+  let at = '/';
+  for (const part of dir.split('/').filter(Boolean)) {
+    at = path.join(at, part);
+    try {
+      fs.mkdirSync(at, { mode: 0o755 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(what, e);
+    }
+  }
 }
 
 /** fsync a directory so that renames and new entries in it are durable. */
