@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CkptError } from '../common/errors.js';
-import { closeQuietly, ioError, tryIo } from './io.js';
+import { ioError, tryIo } from './io.js';
 
 /**
  * Creates `dir` with mode 0700 (parents with the default mode). An existing empty
@@ -43,18 +43,6 @@ function mkdirParents(dir: string, what: string): void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(what, e);
     }
-  }
-}
-
-/** fsync a directory so that renames and new entries in it are durable. */
-export function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = tryIo(`sync ${dir}`, () => fs.openSync(dir, 'r'));
-    const f = fd;
-    tryIo(`sync ${dir}`, () => fs.fsyncSync(f));
-  } finally {
-    closeQuietly(fd);
   }
 }
 

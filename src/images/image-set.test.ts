@@ -117,6 +117,22 @@ test('a missing or foreign directory is named as such, not as an incomplete dump
   assert.throws(() => ImageReader.open(dir), { code: 'USAGE', message: /: not a ckpt image directory \(no inventory.img\)$/ });
 });
 
+test('renaming the directory during a dump does not split the set: files go where the directory is', (t) => {
+  const dir = tmp(t);
+  const w = ImageWriter.create(dir);
+  w.write({ ...CORE, value: core });
+  const moved = `${dir}-moved`;
+  fs.renameSync(dir, moved);
+  t.after(() => fs.rmSync(moved, { recursive: true, force: true }));
+  fs.mkdirSync(dir); // an impostor at the old name gets nothing
+  w.blob('late', Buffer.from('late'));
+  w.commit();
+  assert.deepEqual(fs.readdirSync(dir), []);
+  const r = ImageReader.open(moved);
+  assert.equal(readImage(r, CORE).pid, core.pid);
+  assert.equal(r.blob('late').toString(), 'late');
+});
+
 test('abort removes what the writer made, and the dir it created', (t) => {
   const dir = tmp(t);
   const w = ImageWriter.create(dir);
