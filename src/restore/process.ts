@@ -43,9 +43,11 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   inTargetAs(ctx.remote, { pid: ctx.pid, as: ctx.openAs }, () => phase('files'));
   phase('after-files');
   phase('finish');
-  phase('last');
-  // Credentials are per thread, and the threads were cloned with the restorer's: each sets its own.
+  // Credentials are per thread, and the threads were cloned with the restorer's: each
+  // sets its own, the leader last, since any uid change resets the (per-process)
+  // dumpable flag that the leader's restore sets.
   for (const t of threads) phase('last', { ...ctx, remote: t.remote });
+  phase('last');
   return { img, remote: ctx.remote, threads };
 }
 
