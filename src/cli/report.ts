@@ -4,9 +4,12 @@
  * line also goes to the -o/--log-file, whatever the level, so a quiet run still
  * leaves a record.
  */
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { constants, openSync, writeSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { CkptError } from '../common/errors.js';
+
+/** Not in node's fs.constants: the blank process (and so the restored one) must not inherit it. */
+const O_CLOEXEC = 0o2000000;
 
 export const DEFAULT_VERBOSITY = 2;
 
@@ -23,12 +26,15 @@ export interface ReportOptions {
 export class Reporter {
   readonly level: number;
   private readonly logFile: string | undefined;
+  private readonly fd: number | undefined;
 
   constructor(opts: ReportOptions) {
     this.level = opts.verbosity ?? DEFAULT_VERBOSITY;
     this.logFile = opts.logFile;
-    // Truncate now (like CRIU): a log that cannot be written is an error before any work is done.
-    if (this.logFile) this.log('', { truncate: true });
+    // Opened (and truncated, like CRIU) now: a log that cannot be written is an error
+    // before any work is done. O_NOFOLLOW: a symlink planted at the name is refused,
+    // never followed into another file (root's ckpt would truncate it).
+    if (this.logFile) this.fd = openLog(this.logFile);
   }
 
   /** A line on stderr when the level is at least `minLevel`, and in the log file always. */
@@ -46,13 +52,24 @@ export class Reporter {
     this.log(`ckpt: ${e instanceof Error ? e.message : String(e)}\n`);
   }
 
-  private log(text: string, opts: { truncate?: boolean } = {}): void {
-    if (!this.logFile) return;
+  private log(text: string): void {
+    if (this.fd === undefined) return;
     try {
-      (opts.truncate ? writeFileSync : appendFileSync)(this.logFile, text, { mode: 0o600 });
+      writeSync(this.fd, text);
     } catch (e) {
-      throw new CkptError('USAGE', `Cannot write log file ${this.logFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      throw new CkptError('IO', `Cannot write log file ${this.logFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
+  }
+}
+
+function openLog(path: string): number {
+  try {
+    const { O_WRONLY, O_CREAT, O_TRUNC, O_APPEND, O_NOFOLLOW } = constants;
+    return openSync(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ELOOP' ? 'it is a symbolic link (ELOOP)' : code ?? String(e);
+    throw new CkptError('USAGE', `Cannot write log file ${path}: ${why}`);
   }
 }
 

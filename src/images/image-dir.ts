@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CkptError } from '../common/errors.js';
-import { closeQuietly, ioError, tryIo } from './io.js';
+import { ioError, tryIo } from './io.js';
 
 /**
  * Creates `dir` with mode 0700 (parents with the default mode). An existing empty
@@ -13,7 +13,7 @@ import { closeQuietly, ioError, tryIo } from './io.js';
  */
 export function createImageDir(dir: string): { created: boolean } {
   const what = `create image directory ${dir}`;
-  tryIo(what, () => fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true }));
+  mkdirParents(path.dirname(path.resolve(dir)), what);
   let created = true;
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
@@ -30,15 +30,19 @@ export function createImageDir(dir: string): { created: boolean } {
   return { created };
 }
 
-/** fsync a directory so that renames and new entries in it are durable. */
-export function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = tryIo(`sync ${dir}`, () => fs.openSync(dir, 'r'));
-    const f = fd;
-    tryIo(`sync ${dir}`, () => fs.fsyncSync(f));
-  } finally {
-    closeQuietly(fd);
+/**
+ * mkdir -p, one component at a time. Not fs.mkdirSync's `recursive`: on Node 20 it
+ * spins forever where mkdir says ENOENT for a parent that exists (under /proc).
+ */
+function mkdirParents(dir: string, what: string): void {
+  let at = '/';
+  for (const part of dir.split('/').filter(Boolean)) {
+    at = path.join(at, part);
+    try {
+      fs.mkdirSync(at, { mode: 0o755 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(what, e);
+    }
   }
 }
 

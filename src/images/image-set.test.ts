@@ -111,6 +111,30 @@ test('a directory without an inventory is an incomplete dump', (t) => {
   });
 });
 
+test('a missing or foreign directory is named as such, not as an incomplete dump', (t) => {
+  const dir = tmp(t);
+  assert.throws(() => ImageReader.open(path.join(dir, 'nope')), { code: 'USAGE', message: /: the directory does not exist$/ });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'notes.txt'), 'x');
+  assert.throws(() => ImageReader.open(dir), { code: 'USAGE', message: /: not a ckpt image directory \(no inventory.img\)$/ });
+});
+
+test('renaming the directory during a dump does not split the set: files go where the directory is', (t) => {
+  const dir = tmp(t);
+  const w = ImageWriter.create(dir);
+  w.write({ ...CORE, value: core });
+  const moved = `${dir}-moved`;
+  fs.renameSync(dir, moved);
+  t.after(() => fs.rmSync(moved, { recursive: true, force: true }));
+  fs.mkdirSync(dir); // an impostor at the old name gets nothing
+  w.blob('late', Buffer.from('late'));
+  w.commit();
+  assert.deepEqual(fs.readdirSync(dir), []);
+  const r = ImageReader.open(moved);
+  assert.equal(readImage(r, CORE).pid, core.pid);
+  assert.equal(r.blob('late').toString(), 'late');
+});
+
 test('abort removes what the writer made, and the dir it created', (t) => {
   const dir = tmp(t);
   const w = ImageWriter.create(dir);

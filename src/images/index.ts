@@ -11,6 +11,7 @@ export { PageWriter, type PageWriterOptions } from './page-writer.js';
 export { PageReader } from './page-reader.js';
 export { ImageWriter, type ImageSpec } from './writer.js';
 export { ImageReader, MAX_BLOB_READ } from './reader.js';
+export { type ImageOwnership } from './owner.js';
 
 import type { z } from 'zod';
 import type { ImageReader } from './reader.js';

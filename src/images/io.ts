@@ -36,10 +36,11 @@ export function tryIo<T>(what: string, fn: () => T): T {
 
 /**
  * Creates a new file 0600 (never follows or reuses an existing one), read-write: the
- * page writer's reserve() lets the dumper map the file to fill it.
+ * page writer's reserve() lets the dumper map the file to fill it. `path` may be
+ * /proc/self/fd/N/name (ImageWriter's directory fd); errors name `shown`.
  */
-export function createFile(path: string): number {
-  return tryIo(`create ${path}`, () => {
+export function createFile(path: string, shown = path): number {
+  return tryIo(`create ${shown}`, () => {
     const fd = fs.openSync(path, 'wx+', 0o600);
     fs.fchmodSync(fd, 0o600); // the umask may have cleared bits we want; be explicit
     return fd;

@@ -50,9 +50,9 @@ export function decodePayload<S extends z.ZodType>(where: string, schema: S, pay
 }
 
 /** Writes a complete image file (0600, fsync'd) and returns its size and CRC. */
-export function writeMetaFile(path: string, kind: string, payload: Buffer): WrittenFile {
-  const bytes = encodeMetaImage(kind, payload);
-  const fd = createFile(path);
+export function writeMetaFile(path: string, args: { kind: string; payload: Buffer; at?: string }): WrittenFile {
+  const bytes = encodeMetaImage(args.kind, args.payload);
+  const fd = createFile(args.at ?? path, path);
   try {
     tryIo(`write ${path}`, () => {
       writeAll(fd, bytes);

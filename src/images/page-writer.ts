@@ -36,7 +36,8 @@ export class PageWriter {
   private state: 'open' | 'closed' | 'failed' = 'open';
   private readonly done: PagesDone;
 
-  constructor(path: string, args: { options: PageWriterOptions; done: PagesDone }) {
+  /** `args.at`: where to create the file, if not `path` (e.g. /proc/self/fd/N/name). */
+  constructor(path: string, args: { options: PageWriterOptions; done: PagesDone; at?: string }) {
     this.path = path;
     this.done = args.done;
     this.chunkSize = args.options.chunkSize ?? DEFAULT_CHUNK_SIZE;
@@ -44,7 +45,7 @@ export class PageWriter {
       throw new CkptError('USAGE', `Cannot write ${path}: chunk size ${this.chunkSize} is not a power of two ≥ ${PAGE_SIZE}`);
     }
     this.crcs = args.options.checksum === false ? undefined : [];
-    this.fd = createFile(path);
+    this.fd = createFile(args.at ?? path, path);
     this.guard(() => writeAll(this.fd!, encodePagesHeader()));
   }
 

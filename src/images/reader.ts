@@ -12,6 +12,7 @@ import {
   blobFile, type FileType, imageFile, INVENTORY_FILE, INVENTORY_KIND, Inventory, type InventoryEntry, pagemapName, pagesFile,
 } from './layout.js';
 import { decodePayload, readMetaFile } from './meta-file.js';
+import { imageOwnership, type ImageOwnership } from './owner.js';
 import { PageReader } from './page-reader.js';
 import { Pagemap } from './pagemap.js';
 import type { ImageSpec } from './writer.js';
@@ -34,10 +35,13 @@ export class ImageReader {
 
   /** Opens a committed checkpoint directory; refuses an incomplete or foreign one. */
   static open(dir: string): ImageReader {
-    const st = tryIo(`read images in ${dir}`, () => fs.statSync(dir));
+    const st = statDir(dir);
     if (!st.isDirectory()) throw new CkptError('USAGE', `Cannot read images in ${dir}: not a directory`);
     const invPath = path.join(dir, INVENTORY_FILE);
     if (!fs.existsSync(invPath)) {
+      // Image files without an inventory are a dump that was cut short; nothing of ours is a wrong directory.
+      const ours = tryIo(`read images in ${dir}`, () => fs.readdirSync(dir)).some((n) => n.endsWith('.img') || n.endsWith('.img.tmp'));
+      if (!ours) throw new CkptError('USAGE', `Cannot read images in ${dir}: not a ckpt image directory (no ${INVENTORY_FILE})`);
       throw new CkptError('BAD_IMAGE', `Cannot read images in ${dir}: no inventory (the dump did not complete)`);
     }
     const { payload } = readMetaFile(invPath, INVENTORY_KIND);
@@ -50,6 +54,11 @@ export class ImageReader {
   /** Every file of the set, as the inventory lists it. */
   list(): InventoryEntry[] {
     return [...this.entries.values()].map((e) => ({ ...e }));
+  }
+
+  /** Who could have written this set: owners of the directory and of every file (owner.ts). */
+  ownership(): ImageOwnership {
+    return imageOwnership(this.dir, [INVENTORY_FILE, ...this.entries.keys()]);
   }
 
   /** Whether metadata image NAME was written (e.g. optional kinds such as pipes). */
@@ -106,6 +115,15 @@ export class ImageReader {
     const entry = this.entries.get(file);
     if (!entry || entry.type !== type) throw badImage(p, `not in the inventory as ${type === 'image' ? 'an' : 'a'} ${type} file`);
     return { path: p, entry };
+  }
+}
+
+function statDir(dir: string): fs.Stats {
+  try {
+    return fs.statSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CkptError('USAGE', `Cannot read images in ${dir}: the directory does not exist`);
+    throw ioError(`read images in ${dir}`, e);
   }
 }
 

@@ -1,13 +1,20 @@
 // ImageWriter: the one object a dump writes a checkpoint directory through.
 // Every file it creates is recorded, so abort() can remove exactly those; commit()
 // writes the inventory last, which is what makes the set valid.
+//
+// Every file is created relative to ONE fd of the directory, opened once: renaming
+// or replacing the directory (or a parent) during a dump cannot split the set
+// across two places. Node's fs has no openat() and this layer uses no syscalls, so
+// files are named /proc/self/fd/N/<name>: the kernel resolves the magic link to the
+// directory the fd holds, whatever its path is now, and the file is then created
+// with O_EXCL (a symlink there is never followed). Messages name the path given.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { z } from 'zod';
 import { CkptError } from '../common/errors.js';
 import { crc32 } from './crc32.js';
 import { FORMAT_VERSION } from './format.js';
-import { createImageDir, fsyncDir, removeQuietly } from './image-dir.js';
+import { createImageDir, removeQuietly } from './image-dir.js';
 import { closeQuietly, createFile, tryIo, writeAll } from './io.js';
 import {
   blobFile, type FileType, imageFile, INVENTORY_FILE, INVENTORY_KIND, Inventory, type InventoryEntry, pagemapName, pagesFile,
@@ -28,26 +35,44 @@ const INVENTORY_TMP = `${INVENTORY_FILE}.tmp`;
 export class ImageWriter {
   readonly dir: string;
   private readonly createdDir: boolean;
+  /** fd of the directory, and /proc/self/fd/<it>: every file is created through it. */
+  private readonly dirFd: number;
+  private readonly base: string;
   /** Files in write order; null until the file is complete. */
   private readonly files = new Map<string, InventoryEntry | null>();
   private readonly pageWriters: PageWriter[] = [];
   private state: 'open' | 'committed' | 'aborted' = 'open';
 
-  private constructor(dir: string, createdDir: boolean) {
+  private constructor(dir: string, args: { created: boolean; dirFd: number }) {
     this.dir = dir;
-    this.createdDir = createdDir;
+    this.createdDir = args.created;
+    this.dirFd = args.dirFd;
+    this.base = `/proc/self/fd/${args.dirFd}`;
   }
 
   /** Creates the checkpoint directory (see createImageDir) and a writer for it. */
   static create(dir: string): ImageWriter {
-    return new ImageWriter(dir, createImageDir(dir).created);
+    const { created } = createImageDir(dir);
+    let dirFd: number;
+    try {
+      dirFd = tryIo(`open image directory ${dir}`, () => fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW));
+    } catch (e) {
+      removeQuietly(dir, { files: [], rmdir: created });
+      throw e;
+    }
+    return new ImageWriter(dir, { created, dirFd });
+  }
+
+  /** Where to create FILE (through the directory fd), and how to name it. */
+  private at(file: string): { at: string; shown: string } {
+    return { at: path.join(this.base, file), shown: path.join(this.dir, file) };
   }
 
   /** Validates `value` against `schema` and writes it as image NAME.img. */
   write<S extends z.ZodType>(spec: ImageSpec<S> & { value: z.output<S> }): void {
     const file = this.reserve(imageFile(spec.name));
-    const where = path.join(this.dir, file);
-    const done = writeMetaFile(where, spec.kind, encodePayload(where, spec.schema, spec.value));
+    const { at, shown } = this.at(file);
+    const done = writeMetaFile(shown, { kind: spec.kind, payload: encodePayload(shown, spec.schema, spec.value), at });
     this.complete(file, { type: 'image', ...done });
   }
 
@@ -55,6 +80,7 @@ export class ImageWriter {
   pages(id: string | number, options: PageWriterOptions = {}): PageWriter {
     const file = this.reserve(pagesFile(id));
     const pw = new PageWriter(path.join(this.dir, file), {
+      at: this.at(file).at,
       options,
       done: ({ size, pagemap }) => {
         this.complete(file, { type: 'pages', size, crc32: null });
@@ -98,12 +124,14 @@ export class ImageWriter {
       entries.push(entry);
     }
     const inventory = { format: { ...FORMAT_VERSION }, files: entries };
-    const tmp = path.join(this.dir, INVENTORY_TMP);
+    const tmp = this.at(INVENTORY_TMP);
     this.files.set(INVENTORY_TMP, null); // so abort() removes it if the rename never happens
-    writeMetaFile(tmp, INVENTORY_KIND, encodePayload(tmp, Inventory, inventory));
-    tryIo(`write ${path.join(this.dir, INVENTORY_FILE)}`, () => fs.renameSync(tmp, path.join(this.dir, INVENTORY_FILE)));
+    writeMetaFile(tmp.shown, { kind: INVENTORY_KIND, payload: encodePayload(tmp.shown, Inventory, inventory), at: tmp.at });
+    const inv = this.at(INVENTORY_FILE);
+    tryIo(`write ${inv.shown}`, () => fs.renameSync(tmp.at, inv.at));
     this.files.delete(INVENTORY_TMP);
-    fsyncDir(this.dir);
+    tryIo(`sync ${this.dir}`, () => fs.fsyncSync(this.dirFd));
+    closeQuietly(this.dirFd);
     this.state = 'committed';
   }
 
@@ -115,14 +143,17 @@ export class ImageWriter {
     if (this.state !== 'open') return;
     this.state = 'aborted';
     for (const pw of this.pageWriters) pw.discard();
-    removeQuietly(this.dir, { files: this.files.keys(), rmdir: this.createdDir });
+    // Files through the fd (wherever the directory is now); the directory by its name.
+    removeQuietly(this.base, { files: this.files.keys(), rmdir: false });
+    closeQuietly(this.dirFd);
+    if (this.createdDir) removeQuietly(this.dir, { files: [], rmdir: true });
   }
 
   /** An open blob file: finish() makes it part of the set; fail() leaves it for abort(). */
   private blobSink(name: string): { write(chunk: Uint8Array): void; finish(): void; fail(): void } {
     const file = this.reserve(blobFile(name));
-    const where = path.join(this.dir, file);
-    const fd = createFile(where);
+    const { at, shown: where } = this.at(file);
+    const fd = createFile(at, where);
     let size = 0;
     let crc = 0;
     return {

@@ -83,6 +83,14 @@ export interface RestoreOptions {
   inheritFds?: readonly { fd: number; key: string }[];
 }
 
+/** What decides which paths a process may open: its fs ids, groups and effective capabilities. */
+export interface OpenCreds {
+  fsuid: number;
+  fsgid: number;
+  groups: number[];
+  capEff: bigint;
+}
+
 export interface RestoreContext {
   /** PID of the process being rebuilt (its old PID). */
   pid: number;
@@ -94,6 +102,12 @@ export interface RestoreContext {
   options: RestoreOptions;
   /** Objects shared across the processes of this restore. */
   shared: SharedObjects;
+  /**
+   * Set when the images are not trusted (owned by another user, docs/security.md): every
+   * path the images name is opened with these credentials, the process's own, instead
+   * of the restorer's (process/fscreds.ts).
+   */
+  openAs?: OpenCreds;
   /** Page file `id` of the image set (BAD_IMAGE if it is missing or invalid). */
   pages?(id: string): ObjectPages;
   warn(message: string): void;

@@ -8,7 +8,10 @@ import { checkMappedFiles } from '../resources/memory/restore.js';
 import { checkLayout, checkPageCount, checkRuns } from '../resources/memory/check.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage, type TreeEntry } from '../resources/images.js';
 import type { MemoryState } from '../resources/memory/state.js';
-import { checkCredsRestorable, finalSigmask, type CredsState, type SigmaskState } from '../resources/process/index.js';
+import { checkCredsRestorable, finalSigmask, restorerPrivilege, type CredsState, type SigmaskState } from '../resources/process/index.js';
+import { locallyAs, openCredsOf } from '../resources/process/fscreds.js';
+import { userPrivilege, type PrivilegeLimit } from '../resources/process/privilege.js';
+import type { OpenCreds } from '../resources/types.js';
 import { RESOURCES, type Phase } from '../resources/registry.js';
 import type { Resource } from '../resources/types.js';
 
@@ -20,6 +23,8 @@ export interface ProcessImages {
   pages: PageReader;
   resources: { module: Resource<unknown>; phase: Phase; state: unknown }[];
   mask: bigint;
+  /** The process's own credentials for opening paths, when the images are not trusted. */
+  openAs?: OpenCreds;
 }
 
 export interface TreeImages {
@@ -29,7 +34,7 @@ export interface TreeImages {
   procs: Map<number, ProcessImages>;
 }
 
-function loadProcess(r: ImageReader, entry: TreeEntry, opts: { verifyPages?: boolean }): ProcessImages {
+function loadProcess(r: ImageReader, entry: TreeEntry, opts: { verifyPages?: boolean; limit: PrivilegeLimit }): ProcessImages {
   const pid = entry.pid;
   const core = r.read(coreImage(pid));
   const mem = r.read(mmImage(pid));
@@ -43,14 +48,17 @@ function loadProcess(r: ImageReader, entry: TreeEntry, opts: { verifyPages?: boo
     return { module: m, phase, state: parsed.data };
   });
   const stateOf = <T>(name: string) => resources.find((x) => x.module.name === name)?.state as T;
-  checkCredsRestorable(pid, stateOf<CredsState>('creds'));
+  const creds = stateOf<CredsState>('creds');
+  checkCredsRestorable(pid, creds, opts.limit);
+  const openAs = opts.limit.owner ? openCredsOf(creds) : undefined;
   const pages = r.pages(pid);
   checkLayout(pid, mem);
   checkRuns(pid, mem.vmas, pages);
   checkPageCount(pid, mem, pages);
   if (opts.verifyPages) pages.verify();
-  checkMappedFiles(mem, `process ${pid}`);
-  return { pid, entry, core, mem, pages, resources, mask: finalSigmask(stateOf<SigmaskState>('sigmask')) };
+  // Read with the process's credentials too: whether a file changed says something about it.
+  locallyAs(openAs, () => checkMappedFiles(mem, `process ${pid}`));
+  return { pid, entry, core, mem, pages, resources, mask: finalSigmask(stateOf<SigmaskState>('sigmask')), openAs };
 }
 
 /** The tree must be a tree: one root, every parent listed before its children. */
@@ -65,10 +73,33 @@ function checkTree(dir: string, root: number, entries: TreeEntry[]): void {
   }
 }
 
-export function loadTree(r: ImageReader, opts: { imagesDir: string; verifyPages?: boolean }): TreeImages {
+/**
+ * Whose privilege the restore is held to (docs/security.md). Images only the restorer
+ * (or root) could have written are trusted: the restore is held to the restorer's own
+ * privilege. Images another user could have written are held to that user's too, and
+ * their paths are opened with each process's own credentials. `trustImages` says the
+ * restorer vouches for them anyway.
+ */
+export function imageTrust(r: ImageReader, opts: { imagesDir: string; trustImages?: boolean }): PrivilegeLimit {
+  if (opts.trustImages) return {};
+  const own = process.geteuid?.() ?? 0;
+  const o = r.ownership();
+  const hint = 'make them private to their owner, or pass --trust-images if you vouch for them';
+  if (o.writableByOthers !== undefined) {
+    throw new CkptError('PERMISSION', `Cannot restore ${opts.imagesDir}: ${o.writableByOthers} is writable by group or others, so anyone may have changed the images; ${hint}`);
+  }
+  const others = o.uids.filter((u) => u !== own && u !== 0);
+  if (others.length === 0) return {};
+  if (others.length > 1) throw new CkptError('PERMISSION', `Cannot restore ${opts.imagesDir}: its files belong to several users (${others.join(', ')}); ${hint}`);
+  const uid = others[0]!;
+  return { owner: { uid, have: userPrivilege(uid, { extraGid: o.gid, capBnd: restorerPrivilege().capBnd }) } };
+}
+
+export function loadTree(r: ImageReader, opts: { imagesDir: string; verifyPages?: boolean; trustImages?: boolean }): TreeImages {
+  const limit = imageTrust(r, opts);
   const tool = r.read(TOOL_IMAGE);
   checkTree(opts.imagesDir, tool.rootPid, tool.tree);
   const procs = new Map<number, ProcessImages>();
-  for (const e of tool.tree) if (!e.zombie) procs.set(e.pid, loadProcess(r, e, opts));
+  for (const e of tool.tree) if (!e.zombie) procs.set(e.pid, loadProcess(r, e, { verifyPages: opts.verifyPages, limit }));
   return { root: tool.rootPid, entries: tool.tree, procs };
 }

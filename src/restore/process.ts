@@ -8,6 +8,7 @@ import { restoreMemory } from '../resources/memory/restore.js';
 import { restoreXstate, resumeRegs, rewoundRegs } from '../resources/thread/cpu.js';
 import { restoreThreads, type BuiltThread } from '../resources/thread/threads.js';
 import type { Phase } from '../resources/registry.js';
+import { inTargetAs } from '../resources/process/fscreds.js';
 import type { RestoreContext } from '../resources/types.js';
 import type { ProcessImages } from './images.js';
 
@@ -25,12 +26,12 @@ export interface RebuildOptions {
 }
 
 export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: RebuildOptions): BuiltProcess {
-  const phase = (p: Phase) => {
+  const phase = (p: Phase, c: RestoreContext = ctx) => {
     for (const r of img.resources) {
       if (r.phase !== p) continue;
       // A shared fd table was rebuilt with the parent that shares it.
       if (r.module.name === 'files' && img.entry.sharesFiles) continue;
-      r.module.restore(ctx, r.state);
+      r.module.restore(c, r.state);
     }
   };
   phase('before-memory');
@@ -38,9 +39,14 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   opts.forkChildren();
   phase('after-memory');
   const threads = restoreThreads(ctx, img.core.threads.slice(1));
-  phase('files');
+  // Paths are opened with the process's own credentials when the images are not trusted.
+  inTargetAs(ctx.remote, { pid: ctx.pid, as: ctx.openAs }, () => phase('files'));
   phase('after-files');
   phase('finish');
+  // Credentials are per thread, and the threads were cloned with the restorer's: each
+  // sets its own, the leader last, since any uid change resets the (per-process)
+  // dumpable flag that the leader's restore sets.
+  for (const t of threads) phase('last', { ...ctx, remote: t.remote });
   phase('last');
   return { img, remote: ctx.remote, threads };
 }

@@ -5,7 +5,6 @@
  * injected syscalls, load registers last and let the whole tree run at once. Any
  * failure kills everything that was built and leaves the images untouched.
  */
-import { writeFileSync } from 'node:fs';
 import { kill, PTRACE_O, SIG } from '../sys/index.js';
 import { RemoteTask, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
 import { ImageReader } from '../images/index.js';
@@ -21,6 +20,7 @@ import { checkRestored } from './check.js';
 import { loadTree } from './images.js';
 import { IPC_IMAGE, restoreSysvIpc } from '../resources/ipc/index.js';
 import { waitPidFree } from './pid.js';
+import { createPidfile } from './pidfile.js';
 import { letRun, loadRegisters, rebuildProcess, type BuiltProcess } from './process.js';
 
 export interface RestoreOptions {
@@ -41,6 +41,12 @@ export interface RestoreOptions {
    * has CKPT_CHECK=1 (the test suite sets it), else off.
    */
   check?: boolean;
+  /**
+   * The images come from a trusted source even if another user owns them: restore the
+   * credentials they ask for (up to the restorer's own) and open their paths with the
+   * restorer's privilege. Off by default (docs/security.md).
+   */
+  trustImages?: boolean;
 }
 
 export interface RestoreResult {
@@ -74,6 +80,8 @@ export function restore(opts: RestoreOptions): RestoreResult {
   let blank: SeizedProcess | undefined;
   try {
     const inheritFds = (opts.inheritFd ?? []).map(parseInheritFd);
+    const pidfile = opts.pidfile === undefined ? undefined : createPidfile(opts.pidfile);
+    if (pidfile) undo.push('remove pidfile', () => pidfile.discard());
     const tree = loadTree(reader, opts);
     for (const e of tree.entries) waitPidFree(e.pid);
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
@@ -95,6 +103,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
       undo,
       options: { shellJob: opts.shellJob ?? false, inheritFds },
       shared,
+      openAs: tree.procs.get(pid)?.openAs,
       warn,
     });
     // Parents first; a child is forked once its parent's memory is rebuilt, so that the
@@ -121,7 +130,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
     }
     for (const p of built) loadRegisters(p);
     if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader, inheritFds });
-    if (opts.pidfile) writeFileSync(opts.pidfile, `${tree.root}\n`, { mode: 0o644 });
+    pidfile?.write(tree.root);
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);
     undo.clear();

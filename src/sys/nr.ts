@@ -43,6 +43,7 @@ export const NR = {
   setpgid: 109,
   getppid: 110,
   setsid: 112,
+  getgroups: 115,
   setgroups: 116,
   setresuid: 117,
   setresgid: 119,

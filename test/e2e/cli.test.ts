@@ -84,10 +84,10 @@ test('dump of a missing process: one line, exit 1, no image dir left', () => {
   assert.equal(existsSync(images), false);
 });
 
-test('restore of a missing dir: one line, exit 1', () => {
+test('restore of a missing dir: one line, a usage error (exit 2)', () => {
   const r = ckpt('restore', '-D', '/nonexistent/ckpt-images');
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /^ckpt: .+\n$/);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^ckpt: .+: the directory does not exist\n$/);
 });
 
 test('restore while the PID is still in use: refused, the original runs on', async () => {

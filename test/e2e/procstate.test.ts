@@ -229,7 +229,7 @@ test('restore the state of one victim into a fresh instance that never set it', 
     const groupsBefore = readStatus(b.v.pid).groups;
     assert.throws(() => creds.restore(rctx, greedy), {
       code: 'PERMISSION',
-      message: `Cannot restore process ${b.v.pid}: its image asks for more privilege than the restorer has (CAP_SYS_RESOURCE)`,
+      message: `Cannot restore process ${b.v.pid}: its image asks for more privilege than the restorer has (permitted capability CAP_SYS_RESOURCE)`,
     });
     assert.deepEqual(readStatus(b.v.pid).groups, groupsBefore, 'nothing changed');
 

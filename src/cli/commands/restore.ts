@@ -11,6 +11,7 @@ interface RestoreFlags {
   inheritFd?: string[];
   verifyPages?: boolean;
   check?: boolean;
+  trustImages?: boolean;
   logFile?: string;
   verbosity?: number;
 }
@@ -28,6 +29,7 @@ export const restoreCommand: CliCommand = {
       .option('--inherit-fd <fd[N]:resource>', 'give our fd N to the fds the dump recorded as RESOURCE (pipe:[ino], socket:[ino], a path); repeatable', (v: string, all: string[] = []) => [...all, v])
       .option('--verify-pages', 'check the page checksums before restoring (dump --page-checksums)')
       .option('--check', 'before the process runs, read it back and compare it with the images; fail on any difference')
+      .option('--trust-images', 'restore images another user owns as if they were ours (docs/security.md)')
       .option('-o, --log-file <file>', 'also write messages to FILE')
       .option('-v, --verbosity <n>', 'verbosity 0-4 (3: say the restored pid)', parseVerbosity)
       .action(async (f: RestoreFlags) => {
@@ -37,7 +39,9 @@ export const restoreCommand: CliCommand = {
         const { restore, waitForExit } = await import('../../api/restore.js');
         let pid: number;
         try {
-          const r = restore({ imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check });
+          const r = restore({
+            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages,
+          });
           pid = r.pid;
           for (const w of r.warnings) out.warn(w);
           // Quiet by default: without -d the restored program's own output is what matters.

@@ -11,6 +11,7 @@
 import { listFds } from '../../proc/index.js';
 import { closeFd, SysError } from '../../sys/index.js';
 import { grabFd } from '../transfer.js';
+import { locallyAs } from '../process/fscreds.js';
 import type { RestoreContext } from '../types.js';
 import { isCloexec } from './flags.js';
 import { restoreEpollWatches } from './kinds/epoll.js';
@@ -57,7 +58,10 @@ function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): void {
   }
   const reopener = REOPENERS[e.kind] as Reopener<ReopenKind>;
   if (reopener.at === 'local') {
-    const local = reopener.open(rc, e);
+    // What ckpt itself opens, creates or binds for the process, it does with the
+    // process's credentials (process/fscreds.ts). Not around target reopeners: their
+    // injected calls need ckpt's CAP_SYS_PTRACE once the target changed its fsuid.
+    const local = locallyAs(rc.ctx.openAs, () => reopener.open(rc, e));
     try {
       rc.target.install(local, to);
     } finally {
@@ -110,7 +114,9 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
       restoreEntry(rc, e);
     } catch (err) {
       if (!(err instanceof SysError)) throw err;
-      throw restoreError(ctx, { fd: e.fd, code: 'SYSCALL', reason: `${err.syscall} of ${describe(e)} failed with ${err.errnoName}`, cause: err });
+      // EACCES/EPERM: the process (whose credentials open its files, process/fscreds.ts) may not have it.
+      const code = err.errnoName === 'EACCES' || err.errnoName === 'EPERM' ? 'PERMISSION' : 'SYSCALL';
+      throw restoreError(ctx, { fd: e.fd, code, reason: `${err.syscall} of ${describe(e)} failed with ${err.errnoName}`, cause: err });
     }
   }
   // Epoll watches name the target's own fd numbers: added once all of them are in place.

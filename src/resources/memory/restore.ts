@@ -14,6 +14,7 @@ import { findSyscallSite, type RemoteTask } from '../../infect/index.js';
 import type { RestoreContext } from '../types.js';
 import { checkIdentity } from './files.js';
 import { checkRuns } from './check.js';
+import { inTargetAs } from '../process/fscreds.js';
 import { readMaps } from '../../proc/index.js';
 import { currentSpan, findHole, placeVdso, savedSpan } from './layout.js';
 import { attachSysv, SharedMaps } from './shared-maps.js';
@@ -60,42 +61,45 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<V
   // mmap in batches: one stop per batch instead of two per area (a thread's stack
   // and guard page are two areas, so this is most of a many-threaded restore).
   const maps: { v: Vma; args: bigint[] }[] = [];
-  for (const v of state.vmas) {
-    if (isKernelArea(v) || v.kind === 'sysv') continue;
-    const len = v.end - v.start;
-    const prot = filled.has(v) ? v.prot | 2 : v.prot;
-    if (v.inherited && inherited) {
-      // Kept as forked from the parent; writable while this process's own pages go in.
-      if (prot !== v.prot) r.call(NR.mprotect, [v.start, len, prot], 'mprotect');
-      continue;
-    }
-    let flags = MAP.FIXED | (v.shared ? MAP.SHARED : MAP.PRIVATE);
-    if (v.flags.includes('gd')) flags |= MAP.GROWSDOWN;
-    if (v.flags.includes('nr')) flags |= MAP.NORESERVE;
-    let fd = -1;
-    if (v.kind === 'file') {
-      const file = state.files[v.file ?? -1];
-      if (!file) throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: area at 0x${v.start.toString(16)} names no file`);
-      // VM_MAYWRITE (VmFlags mw) of a shared file mapping says the file was open for
-      // writing: without it, mprotect(PROT_WRITE) of a read-only mapping fails (EACCES).
-      const mode = v.shared && (v.prot & 2 || v.flags.includes('mw')) ? O_RDWR : O_RDONLY;
-      const key = `${mode}:${file.path}`;
-      fd = fds.get(key) ?? openIn(r, file.path, mode);
-      fds.set(key, fd);
-    } else if (v.kind === 'shmem' || v.kind === 'memfd') {
-      fd = objects.fdFor(v);
-      // The object is rebuilt writable; a shared mapping of it made from a read-only fd
-      // had no VM_MAYWRITE (nor has one of a write-sealed memfd): map it read-only too.
-      if (v.shared && !v.flags.includes('mw')) {
-        const ro = openIn(r, `/proc/self/fd/${fd}`, O_RDONLY);
-        fds.set(`ro:${ro}`, ro);
-        fd = ro;
+  // Mapped files are opened with the process's own credentials when the images are not trusted.
+  inTargetAs(r, { pid: ctx.pid, as: ctx.openAs }, () => {
+    for (const v of state.vmas) {
+      if (isKernelArea(v) || v.kind === 'sysv') continue;
+      const len = v.end - v.start;
+      const prot = filled.has(v) ? v.prot | 2 : v.prot;
+      if (v.inherited && inherited) {
+        // Kept as forked from the parent; writable while this process's own pages go in.
+        if (prot !== v.prot) r.call(NR.mprotect, [v.start, len, prot], 'mprotect');
+        continue;
       }
-    } else {
-      flags |= MAP.ANONYMOUS;
+      let flags = MAP.FIXED | (v.shared ? MAP.SHARED : MAP.PRIVATE);
+      if (v.flags.includes('gd')) flags |= MAP.GROWSDOWN;
+      if (v.flags.includes('nr')) flags |= MAP.NORESERVE;
+      let fd = -1;
+      if (v.kind === 'file') {
+        const file = state.files[v.file ?? -1];
+        if (!file) throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: area at 0x${v.start.toString(16)} names no file`);
+        // VM_MAYWRITE (VmFlags mw) of a shared file mapping says the file was open for
+        // writing: without it, mprotect(PROT_WRITE) of a read-only mapping fails (EACCES).
+        const mode = v.shared && (v.prot & 2 || v.flags.includes('mw')) ? O_RDWR : O_RDONLY;
+        const key = `${mode}:${file.path}`;
+        fd = fds.get(key) ?? openIn(r, file.path, mode);
+        fds.set(key, fd);
+      } else if (v.kind === 'shmem' || v.kind === 'memfd') {
+        fd = objects.fdFor(v);
+        // The object is rebuilt writable; a shared mapping of it made from a read-only fd
+        // had no VM_MAYWRITE (nor has one of a write-sealed memfd): map it read-only too.
+        if (v.shared && !v.flags.includes('mw')) {
+          const ro = openIn(r, `/proc/self/fd/${fd}`, O_RDONLY);
+          fds.set(`ro:${ro}`, ro);
+          fd = ro;
+        }
+      } else {
+        flags |= MAP.ANONYMOUS;
+      }
+      maps.push({ v, args: [v.start, len, BigInt(prot), BigInt(flags), BigInt(fd), fd >= 0 ? v.offset : 0n] });
     }
-    maps.push({ v, args: [v.start, len, BigInt(prot), BigInt(flags), BigInt(fd), fd >= 0 ? v.offset : 0n] });
-  }
+  });
   // MAP_FIXED either maps exactly there or fails, and a failure stops its batch.
   for (let i = 0; i < maps.length; i += MMAPS_PER_BATCH) {
     r.batch(() => {
@@ -231,7 +235,7 @@ function setMmMap(ctx: RestoreContext, state: MemoryState): void {
   } catch {
     // no executable link yet
   }
-  const exeFd = current === exe.path ? -1 : openIn(r, exe.path, O_RDONLY);
+  const exeFd = current === exe.path ? -1 : inTargetAs(r, { pid: ctx.pid, as: ctx.openAs }, () => openIn(r, exe.path, O_RDONLY));
   const auxv = Buffer.from(state.auxv, 'base64');
   const m = state.mm;
   const map = Buffer.alloc(104);

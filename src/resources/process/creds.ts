@@ -13,15 +13,22 @@
  * securebits; the bounding set (needs CAP_SETPCAP, still held); capset; ambient
  * capabilities (must be in permitted and inheritable); no_new_privs; dumpable last,
  * since a uid change resets it.
+ *
+ * Credentials are per thread in the kernel, and a raw setresuid/capset (as injected
+ * here, without glibc's setxid broadcast) changes only the calling thread. The threads
+ * are cloned from the leader long before this runs, with the restorer's credentials:
+ * the orchestrator runs this restore in every thread (restoreCreds takes the thread's
+ * RemoteTask). Dump refuses a process whose threads' credentials differ.
  */
 import { z } from 'zod';
 import { zBig } from '../../images/index.js';
-import { readStatus, type ProcStatus } from '../../proc/index.js';
-import { NR, PR } from '../../sys/index.js';
+import { listTasks, readStatus, readTaskStatus, type ProcStatus } from '../../proc/index.js';
+import { CkptError } from '../../common/errors.js';
+import { encodeCapset, NR, PR } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
 import { callIn } from './inject.js';
-import { capBit, checkPrivilege } from './privilege.js';
+import { capBit, checkPrivilege, type PrivilegeLimit } from './privilege.js';
 
 const PR_GET_SECUREBITS = 27;
 const PR_SET_SECUREBITS = 28;
@@ -29,7 +36,6 @@ const PR_CAPBSET_DROP = 24;
 const PR_CAP_AMBIENT_RAISE = 2;
 const PR_CAP_AMBIENT_CLEAR_ALL = 4;
 const SECBIT_NO_SETUID_FIXUP = 1 << 2;
-const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 const LAST_CAP = 63;
 
 type Quad = [number, number, number, number];
@@ -58,21 +64,6 @@ export const credsSchema: z.ZodType<CredsState> = z.object({
   noNewPrivs: z.boolean(),
   dumpable: z.number().int().min(0).max(2),
 });
-
-/** capset(2) arguments: a v3 header and two data structs (low and high 32 capability bits). */
-export function encodeCapset(caps: CredsState['caps'], pid = 0): { header: Buffer; data: Buffer } {
-  const header = Buffer.alloc(8);
-  header.writeUInt32LE(LINUX_CAPABILITY_VERSION_3, 0);
-  header.writeInt32LE(pid, 4);
-  const data = Buffer.alloc(24);
-  for (let i = 0; i < 2; i++) {
-    const part = (v: bigint): number => Number(BigInt.asUintN(32, v >> BigInt(32 * i)));
-    data.writeUInt32LE(part(caps.eff), i * 12);
-    data.writeUInt32LE(part(caps.prm), i * 12 + 4);
-    data.writeUInt32LE(part(caps.inh), i * 12 + 8);
-  }
-  return { header, data };
-}
 
 function prctl(remote: RemoteTask, args: (number | bigint)[], what: string): bigint {
   return remote.call(NR.prctl, args, `prctl(${what})`);
@@ -128,8 +119,27 @@ function setSecurebits(r: RemoteTask, bits: number): void {
 }
 
 /** The orchestrator may call this before building anything, to fail early; restore calls it again. */
-export function checkCredsRestorable(pid: number, state: CredsState): void {
-  checkPrivilege(state, { pid });
+export function checkCredsRestorable(pid: number, state: CredsState, limit?: PrivilegeLimit): void {
+  checkPrivilege(state, { pid, limit });
+}
+
+function credsKey(st: ProcStatus): string {
+  return JSON.stringify([st.uid, st.gid, [...st.groups].sort(), st.capInh, st.capPrm, st.capEff, st.capBnd, st.capAmb, st.noNewPrivs], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** One set of credentials is saved per process: threads with their own (a raw setfsuid in one thread) are refused. */
+function checkThreadsAlike(pid: number, leader: ProcStatus): void {
+  const want = credsKey(leader);
+  for (const tid of listTasks(pid)) {
+    if (tid === pid) continue;
+    let st: ProcStatus;
+    try {
+      st = readTaskStatus(pid, tid);
+    } catch {
+      continue; // exited while we looked: it has no credentials to lose
+    }
+    if (credsKey(st) !== want) throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid}: thread ${tid} has credentials other than the leader's (per-thread credentials are not saved)`);
+  }
 }
 
 export const creds: Resource<CredsState> = {
@@ -137,6 +147,7 @@ export const creds: Resource<CredsState> = {
   schema: credsSchema,
   dump(ctx) {
     const st = readStatus(ctx.pid);
+    checkThreadsAlike(ctx.pid, st);
     return {
       uid: st.uid,
       gid: st.gid,
@@ -150,17 +161,20 @@ export const creds: Resource<CredsState> = {
   restore(ctx, s) {
     checkCredsRestorable(ctx.pid, s);
     const r = ctx.remote;
-    let cur = readStatus(ctx.pid);
+    // The task being changed: the leader, or a thread when the orchestrator runs this per thread.
+    let cur = readTaskStatus(ctx.pid, r.tid);
     if (!sameIds(cur, s)) {
       // Keep every capability across the uid change; the saved securebits come right after.
       setSecurebits(r, SECBIT_NO_SETUID_FIXUP);
       setIds(r, cur, s);
     }
     setSecurebits(r, s.securebits);
-    cur = readStatus(ctx.pid);
+    cur = readTaskStatus(ctx.pid, r.tid);
     setCaps(r, cur, s);
+    const leader = r.tid === ctx.pid; // process-wide things (dumpable, warnings) once, from the leader
     if (s.noNewPrivs && !cur.noNewPrivs) prctl(r, [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'PR_SET_NO_NEW_PRIVS');
-    else if (!s.noNewPrivs && cur.noNewPrivs) ctx.warn(`Cannot clear no_new_privs of process ${ctx.pid}: it is set for good; the process keeps it`);
+    if (!leader) return;
+    if (!s.noNewPrivs && cur.noNewPrivs) ctx.warn(`Cannot clear no_new_privs of process ${ctx.pid}: it is set for good; the process keeps it`);
     if (s.dumpable <= 1) prctl(r, [PR.SET_DUMPABLE, s.dumpable], 'PR_SET_DUMPABLE');
     else ctx.warn(`Cannot restore dumpable=${s.dumpable} (suid_dumpable) of process ${ctx.pid}: prctl accepts only 0 or 1; it stays as the uid change left it`);
   },

@@ -18,6 +18,7 @@ import { readProcLink } from '../../proc/procfs.js';
 import { isErrno, NR } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource, RestoreContext } from '../types.js';
+import { inTargetAs } from './fscreds.js';
 import { callIn, cString } from './inject.js';
 
 export interface FsState {
@@ -71,8 +72,12 @@ export const fs: Resource<FsState> = {
     return { cwd: dirOf(ctx.pid, 'cwd'), root: dirOf(ctx.pid, 'root'), umask: readUmask(ctx) };
   },
   restore(ctx, s) {
-    enter(ctx, { nr: NR.chdir, name: 'chdir', path: s.cwd, what: 'working directory' });
-    if (s.root !== '/') enter(ctx, { nr: NR.chroot, name: 'chroot', path: s.root, what: 'root directory' });
+    // With the process's own credentials when the images are not trusted: a working
+    // directory inside a directory it could not enter would give it what is below.
+    inTargetAs(ctx.remote, { pid: ctx.pid, as: ctx.openAs }, () => {
+      enter(ctx, { nr: NR.chdir, name: 'chdir', path: s.cwd, what: 'working directory' });
+      if (s.root !== '/') enter(ctx, { nr: NR.chroot, name: 'chroot', path: s.root, what: 'root directory' });
+    });
     ctx.remote.call(NR.umask, [s.umask], 'umask');
   },
 };

@@ -4,6 +4,7 @@
  * the user running ckpt does not hold. This compares an image's credentials with the
  * restorer's own, before anything is changed.
  */
+import { readFileSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { readStatus } from '../../proc/index.js';
 
@@ -56,28 +57,78 @@ function firstCap(mask: bigint): number | undefined {
   return undefined;
 }
 
-/** What the image asks for that the restorer lacks, in words; undefined if nothing. */
+const ID_FIELDS = ['real', 'effective', 'saved', 'filesystem'];
+const CAP_SETS = [['prm', 'permitted'], ['eff', 'effective'], ['inh', 'inheritable'], ['amb', 'ambient']] as const;
+
+/** What the image asks for that `have` lacks, naming the field (e.g. "effective uid 0"); undefined if nothing. */
 export function excessPrivilege(req: CredsRequest, have: Privilege): string | undefined {
   const may = (c: string): boolean => (have.capEff & capBit(CAP[c] ?? 0)) !== 0n;
   if (!may('CAP_SETUID')) {
-    const uid = req.uid.find((u) => !have.uid.includes(u));
-    if (uid !== undefined) return `uid ${uid}`;
+    const i = req.uid.findIndex((u) => !have.uid.includes(u));
+    if (i >= 0) return `${ID_FIELDS[i] ?? ''} uid ${req.uid[i]}`;
   }
   if (!may('CAP_SETGID')) {
-    const gid = req.gid.find((g) => !have.gid.includes(g));
-    if (gid !== undefined) return `gid ${gid}`;
+    const i = req.gid.findIndex((g) => !have.gid.includes(g));
+    if (i >= 0) return `${ID_FIELDS[i] ?? ''} gid ${req.gid[i]}`;
     const group = req.groups.find((g) => !have.groups.includes(g));
-    if (group !== undefined) return `group ${group}`;
+    if (group !== undefined) return `supplementary group ${group}`;
   }
   // Any capability the process could use (or regain through exec) counts.
-  const wanted = req.caps.prm | req.caps.eff | req.caps.inh | req.caps.amb;
-  const cap = firstCap(wanted & ~have.capEff) ?? firstCap(req.caps.bnd & ~have.capBnd);
-  return cap === undefined ? undefined : capName(cap);
+  for (const [set, name] of CAP_SETS) {
+    const cap = firstCap(req.caps[set] & ~have.capEff);
+    if (cap !== undefined) return `${name} capability ${capName(cap)}`;
+  }
+  const cap = firstCap(req.caps.bnd & ~have.capBnd);
+  return cap === undefined ? undefined : `bounding capability ${capName(cap)}`;
 }
 
-/** Throws PERMISSION if restoring `req` into process `pid` would grant more than the restorer has. */
-export function checkPrivilege(req: CredsRequest, opts: { pid: number; have?: Privilege }): void {
+/** Whose privilege a restore is held to: the restorer's own, or also an image owner's (see docs/security.md). */
+export interface PrivilegeLimit {
+  /** The images' owner when it is neither the restorer nor root: the restore may not exceed what it has. */
+  owner?: { uid: number; have: Privilege };
+}
+
+/** Throws PERMISSION if restoring `req` into process `pid` would grant more than the restorer (or the images' owner) has. */
+export function checkPrivilege(req: CredsRequest, opts: { pid: number; have?: Privilege; limit?: PrivilegeLimit }): void {
   const excess = excessPrivilege(req, opts.have ?? restorerPrivilege());
-  if (excess === undefined) return;
-  throw new CkptError('PERMISSION', `Cannot restore process ${opts.pid}: its image asks for more privilege than the restorer has (${excess})`);
+  if (excess !== undefined) {
+    throw new CkptError('PERMISSION', `Cannot restore process ${opts.pid}: its image asks for more privilege than the restorer has (${excess})`);
+  }
+  const owner = opts.limit?.owner;
+  if (!owner) return;
+  const beyond = excessPrivilege(req, owner.have);
+  if (beyond === undefined) return;
+  throw new CkptError(
+    'PERMISSION',
+    `Cannot restore process ${opts.pid}: its image asks for more privilege than the images' owner (uid ${owner.uid}) has (${beyond}); restore images from others only with --trust-images`,
+  );
+}
+
+function readLines(path: string): string[][] {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * What an ordinary user holds: its uid, its primary group and the groups /etc/group
+ * lists it in (plus `extraGid`, the group of its image files), no capabilities, and a
+ * bounding set no larger than ours (which only limits what exec can give back).
+ * Only the local files are read (not LDAP & co.): a user they do not describe gets
+ * fewer groups, so a restore is refused rather than given too much.
+ */
+export function userPrivilege(uid: number, opts: { extraGid?: number; capBnd: bigint }): Privilege {
+  const pw = readLines('/etc/passwd').find((f) => Number(f[2]) === uid && f[2] !== '');
+  const gids = new Set<number>();
+  if (pw && pw[3] !== undefined && /^\d+$/.test(pw[3])) gids.add(Number(pw[3]));
+  if (opts.extraGid !== undefined) gids.add(opts.extraGid);
+  const name = pw?.[0];
+  for (const g of readLines('/etc/group')) {
+    const members = (g[3] ?? '').split(',');
+    if (name !== undefined && members.includes(name) && /^\d+$/.test(g[2] ?? '')) gids.add(Number(g[2]));
+  }
+  const list = [...gids];
+  return { uid: [uid], gid: list, groups: list, capEff: 0n, capBnd: opts.capBnd };
 }

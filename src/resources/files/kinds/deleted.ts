@@ -13,6 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import { DELETED_SUFFIX, fdPath, type FdFacts } from '../facts.js';
 import { isPathOnly, reopenFlags } from '../flags.js';
 import type { EntryOf } from '../schema.js';
+import { locallyAs } from '../../process/fscreds.js';
 import { dumpError, restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type TargetReopener } from './kind.js';
 
 export function dumpDeleted({ ctx }: KindDumpContext, f: FdFacts): EntryOf<'deleted'> {
@@ -92,15 +93,18 @@ export const deletedReopener: TargetReopener<'deleted'> = {
     if (BigInt(data.length) !== e.size) {
       throw restoreError(rc, { fd: e.fd, code: 'BAD_IMAGE', reason: `the saved content of deleted ${e.path} has ${data.length} bytes, not ${e.size}` });
     }
-    const copy = createCopy(rc, e, data);
+    // Created, given away and chmod'ed with the process's credentials when the images are
+    // not trusted: never a root-owned (or setuid) file made from an image's bytes.
+    const as = rc.ctx.openAs;
+    const copy = locallyAs(as, () => createCopy(rc, e, data));
     try {
       try {
-        chownSync(copy.path, e.uid, e.gid);
+        locallyAs(as, () => chownSync(copy.path, e.uid, e.gid));
       } catch (err) {
         rc.ctx.warn(`fd ${e.fd} of process ${rc.ctx.pid}: cannot give deleted ${e.path} its owner ${e.uid}:${e.gid} (${errnoCode(err)})`);
       }
       const fd = rc.target.open(copy.path, reopenFlags(e.flags, { directory: false }));
-      chmodSync(copy.path, e.mode);
+      locallyAs(as, () => chmodSync(copy.path, e.mode));
       return fd;
     } finally {
       copy.remove();

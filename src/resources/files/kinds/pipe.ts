@@ -50,7 +50,15 @@ function capturePipe(dc: KindDumpContext, f: FdFacts, id: string): void {
   const local = grabFd(f.pid, f.fd);
   try {
     const capacity = fcntl(local, F.GETPIPE_SZ);
-    const data = peekPipe(local, f.flags, capacity);
+    let data: Buffer;
+    try {
+      data = peekPipe(local, f.flags, capacity);
+    } catch (e) {
+      // A write-only end is reopened for reading through /proc: the pipe's owner (its creator) only.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EPERM') throw e;
+      throw dumpError(f, { code: 'PERMISSION', reason: `cannot read what ${f.link} holds: only its owner may open it for reading (${code})` });
+    }
     const name = `fd-${f.pid}-${id.replace(/:/g, '-')}.pipe`;
     dc.objects.pipes.set(id, { id, capacity, data: savePayload(dc.ctx, name, data) });
   } finally {
