@@ -33,6 +33,7 @@ export const NR = {
   wait4: 61,
   kill: 62,
   fcntl: 72,
+  flock: 73,
   fchdir: 81,
   umask: 95,
   ptrace: 101,

@@ -12,6 +12,7 @@ import { DupFinder } from './dups.js';
 import { readFacts } from './facts.js';
 import { isCloexec } from './flags.js';
 import { dumpError, type KindDumpContext } from './kinds/kind.js';
+import { LockCollector } from './locks.js';
 import { DumpObjects } from './objects.js';
 import { chooseRule } from './registry.js';
 import type { FdEntry, FilesState } from './schema.js';
@@ -25,6 +26,7 @@ export function dumpFiles(ctx: DumpContext): FilesState {
   const fds: FdEntry[] = [];
   const dups = new DupFinder(ctx.pid);
   const dc: KindDumpContext = { ctx, objects: new DumpObjects() };
+  const locks = new LockCollector();
   for (const fd of listFds(ctx.pid)) {
     const facts = readFacts(ctx.pid, fd);
     facts.inTree = (ctx.linkCount?.(facts.link) ?? 0) > 1;
@@ -33,9 +35,11 @@ export function dumpFiles(ctx: DumpContext): FilesState {
     const of = rule.kind === 'inherit' ? undefined : dups.find(facts);
     if (of !== undefined) {
       fds.push({ kind: 'dup', fd, of, cloexec: isCloexec(facts.flags) });
+      locks.add(facts, { via: of, restored: true });
       continue;
     }
     const entry = rule.dump(dc, facts);
+    locks.add(facts, { via: fd, restored: entry.kind !== 'inherit' });
     if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
       const desc = descOf(ctx, fd);
       if (desc !== undefined) entry.desc = desc;
@@ -47,6 +51,7 @@ export function dumpFiles(ctx: DumpContext): FilesState {
   const state: FilesState = { fds };
   if (dc.objects.pipes.size > 0) state.pipes = [...dc.objects.pipes.values()];
   if (dc.objects.unix.size > 0) state.unix = [...dc.objects.unix.values()];
+  if (locks.locks.length > 0) state.locks = locks.locks;
   return state;
 }
 

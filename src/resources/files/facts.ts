@@ -25,6 +25,8 @@ export interface FdFacts {
   stat: FdStat;
   flags: number;
   pos: bigint;
+  /** fdinfo's "lock:" lines: the locks held through this open file (see proc/locks.ts). */
+  locks?: string[];
   /** Another fd of the dumped tree (this process included) points at the same object link. */
   inTree?: boolean;
 }
@@ -44,7 +46,8 @@ export function readFacts(pid: number, fd: number): FdFacts {
   } catch (e) {
     throw new CkptError('SYSCALL', `Cannot dump fd ${fd} of process ${pid}: cannot stat ${link}: ${(e as Error).message}`, { cause: e });
   }
-  return { pid, fd, link, stat, flags: info.flags, pos: info.pos };
+  const locks = info.lines.filter((l) => l.startsWith('lock:'));
+  return { pid, fd, link, stat, flags: info.flags, pos: info.pos, locks };
 }
 
 const typeOf = (s: FdStat) => s.mode & constants.S_IFMT;

@@ -17,6 +17,7 @@ import { restoreEpollWatches } from './kinds/epoll.js';
 import { restoreInherit } from './kinds/inherit.js';
 import { restoreMqueueNotify } from './kinds/mqueue.js';
 import { restoreError, type KindRestoreContext, type Reopener, type ReopenKind } from './kinds/kind.js';
+import { restoreLocks } from './locks.js';
 import { REOPENERS } from './registry.js';
 import type { EntryOf, FdEntry, FilesState } from './schema.js';
 import { TargetFds } from './target.js';
@@ -47,13 +48,14 @@ function describe(e: FdEntry): string {
   }
 }
 
-function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): void {
+/** Puts one entry in place; true when this process opened its description (not taken from another). */
+function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): boolean {
   const to = { fd: e.fd, cloexec: isCloexec(e.flags) };
   const key = e.desc === undefined ? undefined : `desc:${e.desc}`;
   const known = key === undefined ? undefined : rc.ctx.shared.get(key);
   if (known !== undefined) {
     rc.target.install(known, to);
-    return;
+    return false;
   }
   const reopener = REOPENERS[e.kind] as Reopener<ReopenKind>;
   if (reopener.at === 'local') {
@@ -64,25 +66,27 @@ function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): void {
       if (key !== undefined) rc.ctx.shared.set(key, local);
       else closeFd(local);
     }
-    return;
+    return true;
   }
   const tmp = reopener.open(rc, e);
   rc.target.place(tmp, to);
   if (reopener.seekable(e) && 'pos' in e) rc.target.seek(e.fd, e.pos);
   // Later processes of the tree on this description take a copy of ours.
   if (key !== undefined) rc.ctx.shared.set(key, grabFd(rc.ctx.pid, e.fd));
+  return true;
 }
 
-function restoreEntry(rc: KindRestoreContext, e: FdEntry, present: ReadonlySet<number>): void {
+/** Puts one entry in place; true when this process opened its description. */
+function restoreEntry(rc: KindRestoreContext, e: FdEntry, present: ReadonlySet<number>): boolean {
   switch (e.kind) {
     case 'inherit':
       restoreInherit(rc.ctx, { ...e, present: present.has(e.fd) });
-      return;
+      return false;
     case 'dup':
       rc.target.dup(e.of, { fd: e.fd, cloexec: e.cloexec });
-      return;
+      return false;
     default:
-      reopen(rc, e);
+      return reopen(rc, e);
   }
 }
 
@@ -98,9 +102,10 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
   // Saved numbers that are open now get replaced atomically by dup3; the rest must go.
   rc.target.closeAll(current.filter((fd) => !saved.has(fd)));
   const present = new Set(current);
+  const opened = new Set<number>();
   for (const e of state.fds) {
     try {
-      restoreEntry(rc, e, present);
+      if (restoreEntry(rc, e, present)) opened.add(e.fd);
     } catch (err) {
       if (!(err instanceof SysError)) throw err;
       throw restoreError(ctx, { fd: e.fd, code: 'SYSCALL', reason: `${err.syscall} of ${describe(e)} failed with ${err.errnoName}`, cause: err });
@@ -110,6 +115,8 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
   restoreEpollWatches(rc, state.fds);
   // Any close of a queue fd by its owner drops its mq_notify registration: made once all are in place.
   restoreMqueueNotify(rc, state.fds);
+  // Last: closing any fd of a file drops the process's POSIX locks on it.
+  restoreLocks(rc, { locks: state.locks ?? [], opened });
   // On failure the process is killed anyway; only a finished table must not keep our pidfd.
   rc.target.dispose();
 }

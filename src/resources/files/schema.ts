@@ -207,6 +207,19 @@ export const inetEntry = z.object({
   tcp: tcpRepairState.optional(),
 });
 
+/**
+ * A file lock held through fd `fd` (the first fd of its open file description in this
+ * process): flock(2) and OFD locks and leases belong to the description, POSIX record
+ * locks to the process's fd table. Bytes `start`..`end` inclusive; no `end`: to EOF.
+ */
+export const fileLock = z.object({
+  kind: z.enum(['flock', 'posix', 'ofd', 'lease']),
+  fd: zFd,
+  type: z.enum(['read', 'write']),
+  start: zBig.refine((v) => v >= 0n && v < 1n << 63n, 'expected an offset'),
+  end: zBig.refine((v) => v >= 0n && v < 1n << 63n, 'expected an offset').optional(),
+});
+
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
   eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry,
@@ -217,6 +230,7 @@ export const filesSchema = z
     fds: z.array(fdEntry).max(1 << 20),
     pipes: z.array(pipeObject).max(1 << 20).optional(),
     unix: z.array(unixObject).max(1 << 20).optional(),
+    locks: z.array(fileLock).max(1 << 20).optional(),
   })
   .superRefine((s, ctx) => {
     const seen = new Set<number>();
@@ -236,6 +250,10 @@ export const filesSchema = z
         (e.kind === 'unix' && !socks.has(e.ino));
       if (missing) ctx.addIssue({ code: 'custom', path: ['fds', i, 'ino'], message: `fd ${e.fd}: its ${e.kind} object is not saved` });
     }
+    for (const [i, l] of (s.locks ?? []).entries()) {
+      if (!seen.has(l.fd)) ctx.addIssue({ code: 'custom', path: ['locks', i, 'fd'], message: `a lock is held through fd ${l.fd}, which is not saved` });
+      if (l.end !== undefined && l.end < l.start) ctx.addIssue({ code: 'custom', path: ['locks', i, 'end'], message: `a lock ends before it starts` });
+    }
     for (const [i, u] of (s.unix ?? []).entries()) {
       if (u.lengths.reduce((a, b) => a + b, 0) !== u.data.size) {
         ctx.addIssue({ code: 'custom', path: ['unix', i, 'lengths'], message: `socket ${u.ino}: message lengths do not add up to its data` });
@@ -253,3 +271,4 @@ export type EpollWatch = z.output<typeof epollWatch>;
 export type InetOpt = z.output<typeof inetOpt>;
 export type TcpRepairState = z.output<typeof tcpRepairState>;
 export type FilesState = z.output<typeof filesSchema>;
+export type FileLock = z.output<typeof fileLock>;
