@@ -33,6 +33,11 @@ export interface FdFacts {
 
 export const DELETED_SUFFIX = ' (deleted)';
 
+/** The link of an fd without the " (deleted)" the kernel appends once the name is gone. */
+export function withoutDeletedSuffix(link: string): string {
+  return link.endsWith(DELETED_SUFFIX) ? link.slice(0, -DELETED_SUFFIX.length) : link;
+}
+
 export function fdPath(pid: number, fd: number): string {
   return `/proc/${pid}/fd/${fd}`;
 }

@@ -39,24 +39,54 @@ const fileBase = { fd: zFd, flags: zFlags, pos: zBig, desc: zDesc };
 const streamBase = { fd: zFd, flags: zFlags, desc: zDesc };
 const zIno = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
-/** A regular file reopened by path. `size` is what it had at dump (for a warning if it shrank). */
-export const regEntry = z.object({ kind: z.literal('reg'), ...fileBase, path: zPath, size: zBig });
+/**
+ * A file whose name this fd used was removed while it keeps another name: reopened by
+ * its file handle (name_to_handle_at) on the mount at `mount`, checked to be inode `ino`.
+ */
+const fileHandle = z.object({
+  mount: zPath,
+  type: z.number().int(),
+  bytes: z.string().regex(/^([0-9a-f]{2}){1,128}$/),
+  ino: zIno,
+});
+/** A regular file reopened by path (or by `handle`). `size` is what it had at dump (for a warning if it shrank). */
+export const regEntry = z.object({ kind: z.literal('reg'), ...fileBase, path: zPath, size: zBig, handle: fileHandle.optional() });
 export const dirEntry = z.object({ kind: z.literal('dir'), ...fileBase, path: zPath });
-/** A file with no name left (unlinked, O_TMPFILE): its content is the blob. */
-export const deletedEntry = z.object({
-  kind: z.literal('deleted'),
-  ...fileBase,
-  /** Where it lived, without the " (deleted)" suffix; the restored copy is created next to it. */
-  path: zPath,
-  blob: zBlobName,
-  /** Permission bits (st_mode & 07777). */
+/**
+ * A file with no name left (unlinked, O_TMPFILE): its content is saved once per inode,
+ * sparse, in page file `pages` (keyed by file offset); images of older versions hold it
+ * in `blob`. Every description of one inode (`dev`, `ino`) opens one recreated file.
+ */
+export const deletedEntry = z
+  .object({
+    kind: z.literal('deleted'),
+    ...fileBase,
+    /** Where it lived, without the " (deleted)" suffix; the restored copy is created next to it. */
+    path: zPath,
+    blob: zBlobName.optional(),
+    pages: zBlobName.optional(),
+    dev: z.number().int().min(0).optional(),
+    ino: z.number().int().min(0).optional(),
+    /** Permission bits (st_mode & 07777). */
+    mode: z.number().int().min(0).max(0o7777),
+    uid: z.number().int().min(0).max(0xffffffff),
+    gid: z.number().int().min(0).max(0xffffffff),
+    size: zBig.refine((v) => v >= 0n && v < 1n << 53n, 'expected a file size'),
+  })
+  .refine((e) => (e.blob === undefined) !== (e.pages === undefined), 'exactly one of blob and pages');
+/**
+ * A FIFO or device node whose name was removed: it is recreated (mknod) under a free
+ * name, opened and removed again, with these permission bits and owner.
+ */
+const removedNode = z.object({
   mode: z.number().int().min(0).max(0o7777),
   uid: z.number().int().min(0).max(0xffffffff),
   gid: z.number().int().min(0).max(0xffffffff),
-  size: zBig,
 });
 /** A character device reopened by path; rdev is checked so the path still means the same device. */
-export const chrEntry = z.object({ kind: z.literal('chr'), ...fileBase, path: zPath, rdev: z.number().int().min(0) });
+export const chrEntry = z.object({
+  kind: z.literal('chr'), ...fileBase, path: zPath, rdev: z.number().int().min(0), deleted: removedNode.optional(),
+});
 /** fds 0-2 that cannot be reopened (pipe, socket, tty…): the restored process keeps the restorer's. */
 export const inheritEntry = z.object({
   kind: z.literal('inherit'),
@@ -69,7 +99,9 @@ export const inheritEntry = z.object({
 /** An end of an anonymous pipe (`pipe:[ino]`); which end is the access mode in `flags`. Its data is in `pipes`. */
 export const pipeEntry = z.object({ kind: z.literal('pipe'), ...streamBase, ino: zIno });
 /** A named pipe reopened by path; its buffered data (the pipe object's) is in `pipes` under `fifo:dev:ino`. */
-export const fifoEntry = z.object({ kind: z.literal('fifo'), ...streamBase, path: zPath, dev: z.number().int().min(0), ino: zIno });
+export const fifoEntry = z.object({
+  kind: z.literal('fifo'), ...streamBase, path: zPath, dev: z.number().int().min(0), ino: zIno, deleted: removedNode.optional(),
+});
 /** One end of a unix socketpair; the socket itself (type, peer, queue) is in `unix`. */
 export const unixEntry = z.object({ kind: z.literal('unix'), ...streamBase, ino: zIno });
 
@@ -272,3 +304,4 @@ export type InetOpt = z.output<typeof inetOpt>;
 export type TcpRepairState = z.output<typeof tcpRepairState>;
 export type FilesState = z.output<typeof filesSchema>;
 export type FileLock = z.output<typeof fileLock>;
+export type RemovedNode = z.output<typeof removedNode>;

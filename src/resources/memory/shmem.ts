@@ -57,7 +57,7 @@ function lseek(fd: number, off: number, whence: number): number {
 }
 
 /** Appends every data range of the object open at `fd` (size bytes) to `sink`, page-aligned. */
-function copyObjectPages(fd: number, size: number, sink: { append(offset: bigint, data: Uint8Array): void }): void {
+export function copyObjectPages(fd: number, size: number, sink: { append(offset: bigint, data: Uint8Array): void }): void {
   const buf = Buffer.allocUnsafeSlow(CHUNK);
   let pos = 0;
   while (pos < size) {
@@ -198,8 +198,8 @@ function setOwnerAndMode(fd: number, obj: ShmemObject): void {
   if (obj.mode !== undefined && (st.mode & 0o7777) !== obj.mode) fchmodSync(fd, obj.mode);
 }
 
-/** Writes the object's saved pages into the local fd at their object offsets. */
-function fillObject(ctx: RestoreContext, fd: number, obj: ShmemObject): void {
+/** Writes the object's saved pages into the local fd at their object offsets (holes stay holes). */
+export function fillObject(ctx: RestoreContext, fd: number, obj: Pick<ShmemObject, 'pages' | 'size'>): void {
   if (!ctx.pages) throw new CkptError('INTERNAL', `Cannot restore process ${ctx.pid}: no access to object page files`);
   const src = ctx.pages(obj.pages);
   if (src.runs.length === 0) return;
