@@ -13,6 +13,7 @@ import { readFacts } from './facts.js';
 import { isCloexec } from './flags.js';
 import { dumpError, type KindDumpContext } from './kinds/kind.js';
 import { LockCollector } from './locks.js';
+import { dumpOwner } from './owner.js';
 import { DumpObjects } from './objects.js';
 import { chooseRule } from './registry.js';
 import type { FdEntry, FilesState } from './schema.js';
@@ -40,6 +41,10 @@ export function dumpFiles(ctx: DumpContext): FilesState {
     }
     const entry = rule.dump(dc, facts);
     locks.add(facts, { via: fd, restored: entry.kind !== 'inherit' });
+    if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
+      const owner = dumpOwner(facts);
+      if (owner) entry.owner = owner;
+    }
     if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
       const desc = descOf(ctx, fd);
       if (desc !== undefined) entry.desc = desc;

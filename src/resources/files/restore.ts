@@ -18,6 +18,7 @@ import { restoreInherit } from './kinds/inherit.js';
 import { restoreMqueueNotify } from './kinds/mqueue.js';
 import { restoreError, type KindRestoreContext, type Reopener, type ReopenKind } from './kinds/kind.js';
 import { restoreLocks } from './locks.js';
+import { restoreOwners } from './owner.js';
 import { REOPENERS } from './registry.js';
 import type { EntryOf, FdEntry, FilesState } from './schema.js';
 import { TargetFds } from './target.js';
@@ -117,6 +118,8 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
   restoreMqueueNotify(rc, state.fds);
   // Last: closing any fd of a file drops the process's POSIX locks on it.
   restoreLocks(rc, { locks: state.locks ?? [], opened });
+  // After the leases, which make the caller the owner.
+  restoreOwners(rc, { fds: state.fds, opened });
   // On failure the process is killed anyway; only a finished table must not keep our pidfd.
   rc.target.dispose();
 }

@@ -34,9 +34,18 @@ const zBlobName = z
  * registers it in the shared table; the others take a copy of that one.
  */
 const zDesc = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
-const fileBase = { fd: zFd, flags: zFlags, pos: zBig, desc: zDesc };
+/**
+ * Who gets the description's I/O signals (F_GETOWN_EX: a thread, process or process
+ * group) and which signal (F_GETSIG, 0 = SIGIO); absent when neither is set.
+ */
+export const fdOwner = z.object({
+  type: z.enum(['tid', 'pid', 'pgrp']),
+  id: z.number().int().min(0).max(0x7fffffff),
+  sig: z.number().int().min(0).max(64),
+});
+const fileBase = { fd: zFd, flags: zFlags, pos: zBig, desc: zDesc, owner: fdOwner.optional() };
 /** Kinds with no file offset (pipes, sockets). */
-const streamBase = { fd: zFd, flags: zFlags, desc: zDesc };
+const streamBase = { fd: zFd, flags: zFlags, desc: zDesc, owner: fdOwner.optional() };
 const zIno = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 /**
@@ -304,4 +313,5 @@ export type InetOpt = z.output<typeof inetOpt>;
 export type TcpRepairState = z.output<typeof tcpRepairState>;
 export type FilesState = z.output<typeof filesSchema>;
 export type FileLock = z.output<typeof fileLock>;
+export type FdOwner = z.output<typeof fdOwner>;
 export type RemovedNode = z.output<typeof removedNode>;
