@@ -172,8 +172,12 @@ export const timerfdEntry = z.object({
 });
 /** A signalfd (`anon_inode:[signalfd]`): the signals it reads (bit n-1 = signal n). */
 export const signalfdEntry = z.object({ kind: z.literal('signalfd'), ...streamBase, sigmask: zU64 });
-/** One epoll watch: the watched fd's number in this process, its event mask (EPOLLET… included) and user data. */
-export const epollWatch = z.object({ tfd: zFd, events: z.number().int().min(0).max(0xffffffff), data: zU64 });
+/**
+ * One epoll watch: the fd number it was added under, its event mask (EPOLLET… included)
+ * and user data. `via`: fd `tfd` was closed since (or is another file now); the watched
+ * file is this process's fd `via`.
+ */
+export const epollWatch = z.object({ tfd: zFd, events: z.number().int().min(0).max(0xffffffff), data: zU64, via: zFd.optional() });
 /**
  * An epoll instance (`anon_inode:[eventpoll]`) and the watches on fds of this process;
  * they are added back once every fd of the process is in place.
@@ -290,6 +294,11 @@ export const filesSchema = z
         (e.kind === 'fifo' && !pipes.has(`fifo:${e.dev}:${e.ino}`)) ||
         (e.kind === 'unix' && !socks.has(e.ino));
       if (missing) ctx.addIssue({ code: 'custom', path: ['fds', i, 'ino'], message: `fd ${e.fd}: its ${e.kind} object is not saved` });
+    }
+    for (const [i, e] of s.fds.entries()) {
+      if (e.kind !== 'epoll') continue;
+      const bad = e.watches.find((w) => w.via !== undefined && !seen.has(w.via));
+      if (bad) ctx.addIssue({ code: 'custom', path: ['fds', i, 'watches'], message: `an epoll watch is restored through fd ${bad.via}, which is not saved` });
     }
     for (const [i, l] of (s.locks ?? []).entries()) {
       if (!seen.has(l.fd)) ctx.addIssue({ code: 'custom', path: ['locks', i, 'fd'], message: `a lock is held through fd ${l.fd}, which is not saved` });
