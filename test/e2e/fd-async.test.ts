@@ -5,13 +5,9 @@
  * (or does not get) its signals when data arrives.
  */
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
-import { statSync, truncateSync } from 'node:fs';
-import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
 import { useCleanups } from '../helpers/cleanup.js';
-import { startVictim, waitGone } from '../helpers/victim.js';
+import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
+import { startVictim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 
@@ -19,18 +15,5 @@ test('O_ASYNC descriptions keep their owner and signal, and signal again when da
   const v = startVictim('fd-async');
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+/);
-  const dir = cleanups.tempDir('ckpt-async-img-');
-  const d = dump(v.pid, { imagesDir: dir });
-  assert.deepEqual(d.warnings, []);
-  const logAtDump = statSync(v.log).size;
-  await waitGone(v.pid);
-  truncateSync(v.log, logAtDump);
-
-  const r = restore({ imagesDir: dir });
-  assert.equal(r.pid, v.pid);
-  kill(v.pid, SIG.SIGUSR1);
-  await v.waitFor(/^DONE$/m);
-  const out = v.output();
-  assert.doesNotMatch(out, /^FAIL/m, out);
-  assert.match(out, /^PASS async$/m, out);
+  await selfCheckRoundTrip(v, { imagesDir: cleanups.tempDir('ckpt-async-img-'), pass: ['async'] });
 });

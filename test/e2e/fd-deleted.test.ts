@@ -7,13 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, statSync, truncateSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
 import { useCleanups } from '../helpers/cleanup.js';
-import { startVictim, waitGone } from '../helpers/victim.js';
+import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
+import { startVictim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 
@@ -22,19 +20,7 @@ async function roundTrip(mode: string): Promise<string> {
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+/);
   const dir = cleanups.tempDir('ckpt-deleted-img-');
-  const d = dump(v.pid, { imagesDir: dir });
-  assert.deepEqual(d.warnings, []);
-  const logAtDump = statSync(v.log).size;
-  await waitGone(v.pid);
-  truncateSync(v.log, logAtDump);
-
-  const r = restore({ imagesDir: dir });
-  assert.equal(r.pid, v.pid);
-  kill(v.pid, SIG.SIGUSR1);
-  await v.waitFor(/^DONE$/m);
-  const out = v.output();
-  assert.doesNotMatch(out, /^FAIL/m, out);
-  assert.match(out, /^PASS deleted$/m, out);
+  await selfCheckRoundTrip(v, { imagesDir: dir, pass: ['deleted'] });
   return dir;
 }
 

@@ -7,13 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, constants, openSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
 import { useCleanups } from '../helpers/cleanup.js';
-import { killQuietly, startVictim, waitGone } from '../helpers/victim.js';
+import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
+import { killQuietly, startVictim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 
@@ -23,22 +22,7 @@ test('flock, POSIX, OFD locks and a lease come back held by their owners; a wait
   const m = await v.waitFor(/READY pid=\d+ child=(\d+)/);
   const child = Number(m[1]);
   cleanups.push(() => killQuietly([v.pid, child]));
-  const dir = cleanups.tempDir('ckpt-locks-img-');
-
-  const d = dump(v.pid, { imagesDir: dir });
-  assert.deepEqual(d.warnings, []);
-  const logAtDump = statSync(v.log).size;
-  await waitGone(v.pid);
-  await waitGone(child);
-  truncateSync(v.log, logAtDump);
-
-  const r = restore({ imagesDir: dir });
-  assert.equal(r.pid, v.pid);
-  kill(v.pid, SIG.SIGUSR1);
-  await v.waitFor(/^DONE$/m);
-  const out = v.output();
-  assert.doesNotMatch(out, /^FAIL/m, out);
-  for (const c of ['probe', 'waiter', 'locks']) assert.match(out, new RegExp(`^PASS ${c}$`, 'm'), out);
+  await selfCheckRoundTrip(v, { imagesDir: cleanups.tempDir('ckpt-locks-img-'), pass: ['probe', 'waiter', 'locks'], alsoGone: [child] });
 });
 
 test('a lease being broken is refused at dump, naming it, and the process runs on', async () => {

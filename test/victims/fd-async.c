@@ -5,40 +5,17 @@
  * After restore: F_GETOWN_EX/F_GETSIG/F_GETFL read back as set; data written to fd 4
  * brings SIGRTMIN+3 with si_fd 3, data to fd 6 brings SIGIO, data to fd 8 brings nothing.
  */
-#include "victim.h"
+#include "selfcheck.h"
 #include <fcntl.h>
 #include <sys/socket.h>
 
-static volatile sig_atomic_t go, rt_count, rt_fd = -1, io_count;
-static void on_usr1(int s) { (void)s; go = 1; }
+static volatile sig_atomic_t rt_count, rt_fd = -1, io_count;
 static void on_rt(int s, siginfo_t *si, void *uc) {
   (void)s, (void)uc;
   rt_count++;
   rt_fd = si->si_fd;
 }
 static void on_io(int s) { (void)s; io_count++; }
-static int fails;
-
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fails++;                                                             \
-      say("FAIL " __VA_ARGS__);                                            \
-      say(" (line %d, errno %s)\n", __LINE__, strerror(errno));            \
-    }                                                                      \
-  } while (0)
-
-static void fatal(const char *what) {
-  say("FAIL setup: %s: %s\n", what, strerror(errno));
-  exit(2);
-}
-
-static void put_at(int fd, int want) {
-  if (fd < 0) fatal("open");
-  if (fd == want) return;
-  if (dup2(fd, want) < 0) fatal("dup2");
-  close(fd);
-}
 
 static void own(int fd, int type, pid_t who) {
   struct f_owner_ex ex = {.type = type, .pid = who};
@@ -60,8 +37,7 @@ static int wait_for(volatile sig_atomic_t *count, int want) {
 }
 
 int main(void) {
-  struct sigaction sa = {.sa_handler = on_usr1};
-  sigaction(SIGUSR1, &sa, NULL);
+  catch_usr1();
   struct sigaction rt = {.sa_sigaction = on_rt, .sa_flags = SA_SIGINFO};
   sigaction(SIGRTMIN + 3, &rt, NULL);
   struct sigaction io = {.sa_handler = on_io};

@@ -8,38 +8,13 @@
  *   fd 8  a deleted character device node (1,3 = /dev/null), mode 0620
  * argv[1] = "cwd": the working directory is an empty directory removed since.
  */
-#include "victim.h"
+#include "selfcheck.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #define GiB (1024L * 1024 * 1024)
 #define SPARSE_SIZE (3 * GiB)
-
-static volatile sig_atomic_t go;
-static void on_usr1(int s) { (void)s; go = 1; }
-static int fails;
-
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fails++;                                                             \
-      say("FAIL " __VA_ARGS__);                                            \
-      say(" (line %d, errno %s)\n", __LINE__, strerror(errno));            \
-    }                                                                      \
-  } while (0)
-
-static void fatal(const char *what) {
-  say("FAIL setup: %s: %s\n", what, strerror(errno));
-  exit(2);
-}
-
-static void put_at(int fd, int want) {
-  if (fd < 0) fatal("open");
-  if (fd == want) return;
-  if (dup2(fd, want) < 0) fatal("dup2");
-  close(fd);
-}
 
 static const off_t marks[] = {0, 1 << 20, SPARSE_SIZE - 10};
 
@@ -115,8 +90,7 @@ static void check_files(void) {
 }
 
 int main(int argc, char **argv) {
-  struct sigaction sa = {.sa_handler = on_usr1};
-  sigaction(SIGUSR1, &sa, NULL);
+  catch_usr1();
   int cwd_mode = argc > 1 && strcmp(argv[1], "cwd") == 0;
   put_at(open(".", O_RDONLY | O_DIRECTORY), 9);
   if (cwd_mode) {

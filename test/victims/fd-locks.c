@@ -14,36 +14,11 @@
  *
  * argv[1] = "breaking": only a write lease on fd 3 (lease.dat), SIGIO ignored; READY.
  */
-#include "victim.h"
+#include "selfcheck.h"
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-
-static volatile sig_atomic_t go;
-static void on_usr1(int s) { (void)s; go = 1; }
-static int fails;
-
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fails++;                                                             \
-      say("FAIL " __VA_ARGS__);                                            \
-      say(" (line %d, errno %s)\n", __LINE__, strerror(errno));            \
-    }                                                                      \
-  } while (0)
-
-static void fatal(const char *what) {
-  say("FAIL setup: %s: %s\n", what, strerror(errno));
-  exit(2);
-}
-
-static void put_at(int fd, int want) {
-  if (fd < 0) fatal("open");
-  if (fd == want) return;
-  if (dup2(fd, want) < 0) fatal("dup2");
-  close(fd);
-}
 
 static int open_file(const char *name, int flags) {
   int fd = open(name, flags | O_CREAT, 0644);
@@ -120,8 +95,7 @@ static __attribute__((noreturn)) void breaking(void) {
 }
 
 int main(int argc, char **argv) {
-  struct sigaction sa = {.sa_handler = on_usr1};
-  sigaction(SIGUSR1, &sa, NULL);
+  catch_usr1();
   if (argc > 1 && strcmp(argv[1], "breaking") == 0) breaking();
 
   volatile int *released = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -3,7 +3,7 @@
  *   fd 3  memfd "ckpt-mode"   5000 bytes, fchmod 0642, owner 1234:5678, seals SHRINK|GROW
  *   fd 4  memfd "ckpt-noexec" MFD_NOEXEC_SEAL (F_SEAL_EXEC), fchmod 0604, 10 bytes
  */
-#include "victim.h"
+#include "selfcheck.h"
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -15,31 +15,6 @@
 #define F_SEAL_EXEC 0x0020
 #endif
 
-static volatile sig_atomic_t go;
-static void on_usr1(int s) { (void)s; go = 1; }
-static int fails;
-
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fails++;                                                             \
-      say("FAIL " __VA_ARGS__);                                            \
-      say(" (line %d, errno %s)\n", __LINE__, strerror(errno));            \
-    }                                                                      \
-  } while (0)
-
-static void fatal(const char *what) {
-  say("FAIL setup: %s: %s\n", what, strerror(errno));
-  exit(2);
-}
-
-static void put_at(int fd, int want) {
-  if (fd < 0) fatal("open");
-  if (fd == want) return;
-  if (dup2(fd, want) < 0) fatal("dup2");
-  close(fd);
-}
-
 static void check_name(int fd, const char *want) {
   char path[64], link[256] = {0};
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
@@ -47,8 +22,7 @@ static void check_name(int fd, const char *want) {
 }
 
 int main(void) {
-  struct sigaction sa = {.sa_handler = on_usr1};
-  sigaction(SIGUSR1, &sa, NULL);
+  catch_usr1();
   unsigned char buf[5000];
   for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)(i * 7);
 
