@@ -7,10 +7,11 @@
  *   fd 9  posix.dat  O_RDONLY POSIX read 200-EOF      (a second description of the same file)
  *   fd 5  ofd.dat    O_RDWR   OFD write 0-6           (the child has it too)
  *   fd 6  lease.dat  O_RDONLY read lease
- * Child: POSIX write 50-59 on posix.dat, then waits in F_SETLKW for 10-14 (the parent's).
- * READY once /proc/locks shows the child waiting. After SIGUSR1 a forked probe checks from
+ * Child: POSIX write 50-59 on posix.dat, then waits in F_SETLKW for 10-14 (the parent's);
+ * a thread of it waits in flock(LOCK_EX) on flock.dat. READY once /proc/locks shows both
+ * waiting. After SIGUSR1 a forked probe checks from
  * other descriptions that every lock is held by its owner, and then the parent releases
- * 10-14: the child must get it only now (PASS waiter).
+ * 10-14 and the flock: the child must get them only now (PASS waiter).
  *
  * argv[1] = "breaking": only a write lease on fd 3 (lease.dat), SIGIO ignored; READY.
  */
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <pthread.h>
 #include <sys/wait.h>
 
 static int open_file(const char *name, int flags) {
@@ -64,19 +66,32 @@ static int probe(pid_t parent, pid_t child) {
   return fails;
 }
 
+/* A thread of the child waits in flock(LOCK_EX) on its own description of flock.dat. */
+static void *flock_waiter(void *arg) {
+  volatile int *released = arg;
+  int fd = open("flock.dat", O_RDWR);
+  int r = flock(fd, LOCK_EX);
+  CHECK(r == 0, "flock waiter: flock returned %d", r);
+  CHECK(released[1], "flock waiter: got the flock before the parent released it");
+  return NULL;
+}
+
 static int child_main(volatile int *released) {
   if (setlk(4, F_SETLK, F_WRLCK, 50, 10) < 0) fatal("child lock 50-59");
-  say("WAITING\n");
+  pthread_t t;
+  if (pthread_create(&t, NULL, flock_waiter, (void *)released) != 0) fatal("pthread_create");
   int r = setlk(4, F_SETLKW, F_WRLCK, 10, 5);
   CHECK(r == 0, "waiter: F_SETLKW returned %d", r);
-  CHECK(*released, "waiter: got 10-14 before the parent released it");
+  CHECK(released[0], "waiter: got 10-14 before the parent released it");
+  pthread_join(t, NULL);
   if (fails == 0) say("PASS waiter\n");
   return fails;
 }
 
-static int child_waiting(pid_t child) {
+/* Whether /proc/locks shows `pid` waiting for a lock of this class ("POSIX", "FLOCK"). */
+static int waiting(pid_t pid, const char *class) {
   char want[64];
-  snprintf(want, sizeof want, "-> POSIX  ADVISORY  WRITE %d ", child);
+  snprintf(want, sizeof want, "-> %-6s ADVISORY  WRITE %d ", class, pid);
   FILE *f = fopen("/proc/locks", "r");
   char line[256];
   int found = 0;
@@ -117,7 +132,7 @@ int main(int argc, char **argv) {
   pid_t child = fork();
   if (child < 0) fatal("fork");
   if (child == 0) _exit(child_main(released));
-  while (!child_waiting(child)) usleep(1000);
+  while (!waiting(child, "POSIX") || !waiting(child, "FLOCK")) usleep(1000);
   say("READY pid=%d child=%d\n", getpid(), child);
   while (!go) pause();
 
@@ -127,8 +142,10 @@ int main(int argc, char **argv) {
   int st;
   CHECK(waitpid(pr, &st, 0) == pr && WIFEXITED(st) && WEXITSTATUS(st) == 0, "probe failed (status %x)", st);
   if (fails == 0) say("PASS probe\n");
-  *released = 1;
+  released[0] = 1;
   if (setlk(4, F_SETLK, F_UNLCK, 10, 5) < 0) fatal("unlock 10-14");
+  released[1] = 1;
+  if (flock(3, LOCK_UN) < 0) fatal("flock(LOCK_UN)");
   CHECK(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0, "waiter failed (status %x)", st);
   if (fails == 0) say("PASS locks\n");
   say("DONE\n");
