@@ -6,6 +6,7 @@
  *   fd 6  "alias", unlinked, but the file keeps its other name "kept": not really deleted
  *   fd 7  a deleted FIFO with "hello" in its buffer
  *   fd 8  a deleted character device node (1,3 = /dev/null), mode 0620
+ *   fd 10 FIFO "fifo2-alias" with "world" in it, unlinked, but the FIFO keeps its name "fifo2"
  * argv[1] = "cwd": the working directory is an empty directory removed since.
  */
 #include "selfcheck.h"
@@ -41,6 +42,11 @@ static void setup_files(void) {
   put_at(open("fifo", O_RDWR | O_NONBLOCK), 7);
   if (write(7, "hello", 5) != 5) fatal("write fifo");
   unlink("fifo");
+
+  if (mkfifo("fifo2", 0600) < 0 || link("fifo2", "fifo2-alias") < 0) fatal("fifo2");
+  put_at(open("fifo2-alias", O_RDWR | O_NONBLOCK), 10);
+  if (write(10, "world", 5) != 5) fatal("write fifo2");
+  unlink("fifo2-alias");
 
   if (mknod("null", S_IFCHR | 0620, makedev(1, 3)) < 0) fatal("mknod");
   chmod("null", 0620);
@@ -81,6 +87,14 @@ static void check_files(void) {
         (long)st.st_nlink);
   CHECK(read(7, buf, sizeof buf) == 5 && strcmp(buf, "hello") == 0, "fifo: read \"%s\"", buf);
   CHECK(write(7, "again", 5) == 5 && read(7, buf, sizeof buf) == 5, "fifo: no longer a pipe");
+  /* fd 10: the FIFO still named fifo2: same inode, same pipe */
+  memset(buf, 0, sizeof buf);
+  CHECK(fstat(10, &st) == 0 && fstatat(9, "fifo2", &st2, 0) == 0 && st.st_ino == st2.st_ino,
+        "other fifo link: fd 10 is not the FIFO named fifo2");
+  CHECK(read(10, buf, sizeof buf) == 5 && strcmp(buf, "world") == 0, "other fifo link: read \"%s\"", buf);
+  int w = openat(9, "fifo2", O_WRONLY | O_NONBLOCK);
+  CHECK(w >= 0 && write(w, "via", 3) == 3 && read(10, buf, sizeof buf) == 3, "other fifo link: not the same pipe");
+  close(w);
   /* fd 8: deleted device node */
   CHECK(fstat(8, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3) && st.st_nlink == 0,
         "device: mode %o rdev %lx nlink %ld", st.st_mode, (unsigned long)st.st_rdev, (long)st.st_nlink);

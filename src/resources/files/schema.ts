@@ -110,6 +110,8 @@ export const pipeEntry = z.object({ kind: z.literal('pipe'), ...streamBase, ino:
 /** A named pipe reopened by path; its buffered data (the pipe object's) is in `pipes` under `fifo:dev:ino`. */
 export const fifoEntry = z.object({
   kind: z.literal('fifo'), ...streamBase, path: zPath, dev: z.number().int().min(0), ino: zIno, deleted: removedNode.optional(),
+  /** Unlinked from `path` but linked elsewhere: found by its file handle. */
+  handle: fileHandle.optional(),
 });
 /** One end of a unix socketpair; the socket itself (type, peer, queue) is in `unix`. */
 export const unixEntry = z.object({ kind: z.literal('unix'), ...streamBase, ino: zIno });
@@ -324,3 +326,4 @@ export type FilesState = z.output<typeof filesSchema>;
 export type FileLock = z.output<typeof fileLock>;
 export type FdOwner = z.output<typeof fdOwner>;
 export type RemovedNode = z.output<typeof removedNode>;
+export type SavedHandle = z.output<typeof fileHandle>;

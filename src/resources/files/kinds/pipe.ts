@@ -6,9 +6,10 @@
  * it in the shared table (`pipe:<ino>:r`/`:w`, `fifo:<dev>:<ino>`). Each open file
  * description is then a fresh open of /proc/self/fd/<object> with its saved flags,
  * handed to the target. A FIFO whose name was removed is recreated (mknod) under a
- * free name for the restorer to open, then removed again.
+ * free name for the restorer to open, then removed again; one still linked elsewhere is
+ * found by its file handle (handle.ts).
  */
-import { constants, openSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { closeFd, fcntl, F, FIONREAD, ioctlInt, isErrno, pipe2, readFd, tee, writeFd } from '../../../sys/index.js';
 import { grabFd } from '../../transfer.js';
 import { isFifo, withoutDeletedSuffix, type FdFacts } from '../facts.js';
@@ -16,6 +17,7 @@ import { nameGone, recreateNode, removedNode } from '../nameless.js';
 import { O } from '../flags.js';
 import { loadPayload, savePayload } from '../objects.js';
 import type { EntryOf, PipeObject } from '../schema.js';
+import { dumpHandle, openHandle } from './handle.js';
 import { dumpError, restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type LocalReopener } from './kind.js';
 import { lstatOrNull } from './regular.js';
 
@@ -74,13 +76,12 @@ export function dumpPipe(dc: KindDumpContext, f: FdFacts): EntryOf<'pipe'> {
 
 export function dumpFifo(dc: KindDumpContext, f: FdFacts): EntryOf<'fifo'> {
   const gone = nameGone(f);
-  if (gone && f.stat.nlink > 0) {
-    throw dumpError(f, { code: 'UNSUPPORTED', reason: `its FIFO ${f.link} was unlinked but still has ${f.stat.nlink} other name(s), which cannot be found` });
-  }
   const path = savedPath(f, gone ? withoutDeletedSuffix(f.link) : f.link);
   capturePipe(dc, f, `fifo:${f.stat.dev}:${f.stat.ino}`);
   const entry: EntryOf<'fifo'> = { kind: 'fifo', fd: f.fd, flags: f.flags, path, dev: f.stat.dev, ino: f.stat.ino };
-  if (gone) entry.deleted = removedNode(f);
+  // No name left: a new FIFO; this name gone but others left: the same FIFO, by handle.
+  if (gone && f.stat.nlink === 0) entry.deleted = removedNode(f);
+  if (gone && f.stat.nlink > 0) entry.handle = dumpHandle(f);
   return entry;
 }
 
@@ -88,6 +89,14 @@ export function dumpFifo(dc: KindDumpContext, f: FdFacts): EntryOf<'fifo'> {
 function openFifoHolder(rc: KindRestoreContext, e: EntryOf<'fifo'>): number {
   // O_RDWR never waits for a peer; holding both ends lets every later open go through at once.
   const flags = O.RDWR | O.NONBLOCK | O.CLOEXEC;
+  if (e.handle) {
+    const local = openHandle(rc, { ...e, handle: e.handle, type: constants.S_IFIFO });
+    try {
+      return openSync(`/proc/self/fd/${local}`, flags);
+    } finally {
+      closeSync(local);
+    }
+  }
   if (e.deleted) {
     const what = `fd ${e.fd} of process ${rc.ctx.pid}`;
     const node = recreateNode(rc.ctx, { what, path: e.path, type: constants.S_IFIFO, attrs: e.deleted });
