@@ -7,6 +7,7 @@
  * description are restored onto one.
  */
 import { listFds } from '../../proc/index.js';
+import { closeFd, pidfdOpen } from '../../sys/index.js';
 import type { DumpContext } from '../types.js';
 import { DupFinder } from './dups.js';
 import { readFacts } from './facts.js';
@@ -28,29 +29,33 @@ export function dumpFiles(ctx: DumpContext): FilesState {
   const dups = new DupFinder(ctx.pid);
   const dc: KindDumpContext = { ctx, objects: new DumpObjects() };
   const locks = new LockCollector();
-  for (const fd of listFds(ctx.pid)) {
-    const facts = readFacts(ctx.pid, fd);
-    facts.inTree = (ctx.linkCount?.(facts.link) ?? 0) > 1;
-    const rule = chooseRule(facts);
-    // An inherited fd keeps whatever the restorer has at that number, shared or not.
-    const of = rule.kind === 'inherit' ? undefined : dups.find(facts);
-    if (of !== undefined) {
-      fds.push({ kind: 'dup', fd, of, cloexec: isCloexec(facts.flags) });
-      locks.add(facts, { via: of, restored: true });
-      continue;
+  // One pidfd for the copies of all the process's fds (owner.ts).
+  const pidfd = pidfdOpen(ctx.pid);
+  try {
+    for (const fd of listFds(ctx.pid)) {
+      const facts = readFacts(ctx.pid, fd);
+      facts.inTree = (ctx.linkCount?.(facts.link) ?? 0) > 1;
+      const rule = chooseRule(facts);
+      // An inherited fd keeps whatever the restorer has at that number, shared or not.
+      const of = rule.kind === 'inherit' ? undefined : dups.find(facts);
+      if (of !== undefined) {
+        fds.push({ kind: 'dup', fd, of, cloexec: isCloexec(facts.flags) });
+        locks.add(facts, { via: of, restored: true });
+        continue;
+      }
+      const entry = rule.dump(dc, facts);
+      locks.add(facts, { via: fd, restored: entry.kind !== 'inherit' });
+      if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
+        const owner = dumpOwner(facts, pidfd);
+        if (owner) entry.owner = owner;
+        const desc = descOf(ctx, fd);
+        if (desc !== undefined) entry.desc = desc;
+      }
+      fds.push(entry);
+      dups.add(facts);
     }
-    const entry = rule.dump(dc, facts);
-    locks.add(facts, { via: fd, restored: entry.kind !== 'inherit' });
-    if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
-      const owner = dumpOwner(facts);
-      if (owner) entry.owner = owner;
-    }
-    if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
-      const desc = descOf(ctx, fd);
-      if (desc !== undefined) entry.desc = desc;
-    }
-    fds.push(entry);
-    dups.add(facts);
+  } finally {
+    closeFd(pidfd);
   }
   warnLonelyEnds(ctx, dc.objects, fds);
   const state: FilesState = { fds };

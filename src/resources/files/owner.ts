@@ -12,8 +12,7 @@
  * threads and children, or a process outside the tree that still runs; another one fails
  * the restore with ESRCH, named.
  */
-import { addressOf, call, closeFd, errnoName, NR } from '../../sys/index.js';
-import { grabFd } from '../transfer.js';
+import { addressOf, call, closeFd, errnoName, NR, pidfdGetfd } from '../../sys/index.js';
 import type { FdFacts } from './facts.js';
 import { O } from './flags.js';
 import { dumpError, restoreError, type KindRestoreContext } from './kinds/kind.js';
@@ -27,9 +26,12 @@ const F_SETOWN_EX = 15;
 const F_GETOWN_EX = 16;
 const OWNER_TYPES = ['tid', 'pid', 'pgrp'] as const; // F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP
 
-/** The owner and signal of fd `f`'s description, or undefined when neither is set. */
-export function dumpOwner(f: Pick<FdFacts, 'pid' | 'fd'>): FdOwner | undefined {
-  const local = grabFd(f.pid, f.fd);
+/**
+ * The owner and signal of fd `f`'s description, or undefined when neither is set.
+ * `pidfd`: a pidfd of the process, opened once for all its fds (~20 us each saved).
+ */
+export function dumpOwner(f: Pick<FdFacts, 'pid' | 'fd'>, pidfd: number): FdOwner | undefined {
+  const local = pidfdGetfd(pidfd, f.fd, { pid: f.pid });
   try {
     const ex = Buffer.alloc(8);
     call(NR.fcntl, [local, F_GETOWN_EX, addressOf(ex)], { name: 'fcntl(F_GETOWN_EX)', pid: f.pid });
