@@ -22,6 +22,13 @@ export function mknod(path: string, args: { mode: number; dev?: number }): void 
   call(NR.mknodat, [AT_FDCWD, addressOf(p), args.mode, args.dev ?? 0], { name: `mknod(${path})` });
 }
 
+/** linkat(AT_FDCWD, from, AT_FDCWD, to, AT_SYMLINK_FOLLOW): from may be a /proc/self/fd/N link of a linked file. */
+export function linkFollow(from: string, to: string): void {
+  const a = Buffer.from(`${from}\0`);
+  const b = Buffer.from(`${to}\0`);
+  call(NR.linkat, [AT_FDCWD, addressOf(a), AT_FDCWD, addressOf(b), AT_SYMLINK_FOLLOW], { name: `linkat(${to})` });
+}
+
 export interface FileHandle {
   type: number;
   /** The handle bytes, opaque to us. */

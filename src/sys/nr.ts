@@ -85,6 +85,7 @@ export const NR = {
   epoll_pwait2: 441,
   openat: 257,
   mknodat: 259,
+  linkat: 265,
   name_to_handle_at: 303,
   open_by_handle_at: 304,
   set_robust_list: 273,

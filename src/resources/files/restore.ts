@@ -98,6 +98,7 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
     target: new TargetFds(ctx.remote, state.fds.reduce((m, e) => Math.max(m, e.fd), 2)),
     pipes: new Map((state.pipes ?? []).map((p) => [p.id, p])),
     unix: new Map((state.unix ?? []).map((u) => [u.ino, u])),
+    fds: state.fds,
   };
   const current = listFds(ctx.pid);
   // Saved numbers that are open now get replaced atomically by dup3; the rest must go.

@@ -8,7 +8,7 @@
  * descriptions of the same inode (hard links, other opens, other processes) open that
  * same file again through a restorer fd on it, so they stay one file.
  */
-import { chmodSync, chownSync, closeSync, fstatSync, ftruncateSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fstatSync, ftruncateSync, linkSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { copyObjectPages, fillObject } from '../../memory/shmem.js';
 import { fdPath, withoutDeletedSuffix, type FdFacts } from '../facts.js';
 import { isPathOnly, O, reopenFlags } from '../flags.js';
@@ -83,17 +83,40 @@ function createCopy(rc: KindRestoreContext, e: EntryOf<'deleted'>): Nameless {
   });
 }
 
-/** ctx.shared key of the recreated file of a saved inode (an O_PATH fd of the restorer on it). */
-const inodeKey = (e: EntryOf<'deleted'>) => `deleted:${e.pages ?? e.blob}`;
+/**
+ * ctx.shared key of the recreated file of a saved inode (an O_PATH fd of the restorer
+ * on it), by the name it had (`path`), or any name (no `path`).
+ */
+const inodeKey = (e: EntryOf<'deleted'>, path?: string) => `deleted:${e.pages ?? e.blob}${path === undefined ? '' : `:${path}`}`;
+
+/**
+ * The other names this process's fds knew the inode of `e` by (hard links): linked to
+ * the copy before any is removed, so each fd reopens its own name, "(deleted)", as before.
+ */
+function linkOtherNames(rc: KindRestoreContext, e: EntryOf<'deleted'>, copy: Nameless): Nameless[] {
+  const names = new Set<string>();
+  for (const o of rc.fds ?? []) {
+    if (o.kind === 'deleted' && inodeKey(o) === inodeKey(e) && o.path !== e.path) names.add(o.path);
+  }
+  const made: Nameless[] = [];
+  for (const path of names) {
+    const name = createNameless(rc.ctx, { path, what: `fd ${e.fd} of process ${rc.ctx.pid}`, make: (p) => linkSync(copy.path, p) });
+    made.push(name);
+    rc.ctx.shared.set(inodeKey(e, path), openSync(name.path, O.PATH | O.CLOEXEC));
+  }
+  return made;
+}
 
 export const deletedReopener: TargetReopener<'deleted'> = {
   at: 'target',
   open(rc: KindRestoreContext, e: EntryOf<'deleted'>): number {
     const flags = reopenFlags(e.flags, { directory: false });
-    // Another description of an inode recreated already (a hard link, another open): the same file.
-    const known = rc.ctx.shared.get(inodeKey(e));
+    // Another description of an inode recreated already (a hard link, another open): the
+    // same file, through its own name if this process made it, else through any.
+    const known = rc.ctx.shared.get(inodeKey(e, e.path)) ?? rc.ctx.shared.get(inodeKey(e));
     if (known !== undefined) return rc.target.reopenLocal(known, flags);
     const copy = createCopy(rc, e);
+    const names = [copy];
     try {
       try {
         chownSync(copy.path, e.uid, e.gid);
@@ -102,10 +125,13 @@ export const deletedReopener: TargetReopener<'deleted'> = {
       }
       const fd = rc.target.open(copy.path, flags);
       chmodSync(copy.path, e.mode);
-      rc.ctx.shared.set(inodeKey(e), openSync(copy.path, O.PATH | O.CLOEXEC));
+      const local = openSync(copy.path, O.PATH | O.CLOEXEC);
+      rc.ctx.shared.set(inodeKey(e), local);
+      rc.ctx.shared.set(inodeKey(e, e.path), openSync(`/proc/self/fd/${local}`, O.PATH | O.CLOEXEC));
+      names.push(...linkOtherNames(rc, e, copy));
       return fd;
     } finally {
-      copy.remove();
+      for (const n of names) n.remove();
     }
   },
   seekable: (e) => !isPathOnly(e.flags),

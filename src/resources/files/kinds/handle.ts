@@ -6,10 +6,11 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { readMountinfo } from '../../../proc/index.js';
-import { isErrno, nameToHandle, openByHandle, SysError, type FileHandle } from '../../../sys/index.js';
+import { isErrno, linkFollow, nameToHandle, openByHandle, SysError, type FileHandle } from '../../../sys/index.js';
 import { fdPath, type FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import type { SavedHandle } from '../schema.js';
+import { createNameless, type Nameless } from '../nameless.js';
 import { dumpError, restoreError, type KindRestoreContext } from './kind.js';
 
 /** The file handle of fd `f`'s file, or a refusal naming why it cannot be had. */
@@ -50,4 +51,18 @@ export function openHandle(rc: KindRestoreContext, e: { fd: number; path: string
     throw gone(`is now inode ${st.ino}, not ${e.handle.ino}`);
   }
   return local;
+}
+
+/**
+ * The file of a saved handle under its old name again (a new link, at the old path if
+ * free): opened there, the fd reads "<path> (deleted)" once the caller removes the name,
+ * as it did, while the file keeps its other names.
+ */
+export function relinkHandle(rc: KindRestoreContext, e: { fd: number; path: string; handle: SavedHandle; type: number }): Nameless {
+  const local = openHandle(rc, e);
+  try {
+    return createNameless(rc.ctx, { path: e.path, what: `fd ${e.fd} of process ${rc.ctx.pid}`, make: (path) => linkFollow(`/proc/self/fd/${local}`, path) });
+  } finally {
+    closeSync(local);
+  }
 }

@@ -9,7 +9,7 @@
  * free name for the restorer to open, then removed again; one still linked elsewhere is
  * found by its file handle (handle.ts).
  */
-import { closeSync, constants, openSync } from 'node:fs';
+import { constants, openSync } from 'node:fs';
 import { closeFd, fcntl, F, FIONREAD, ioctlInt, isErrno, pipe2, readFd, tee, writeFd } from '../../../sys/index.js';
 import { grabFd } from '../../transfer.js';
 import { isFifo, withoutDeletedSuffix, type FdFacts } from '../facts.js';
@@ -17,7 +17,7 @@ import { nameGone, recreateNode, removedNode } from '../nameless.js';
 import { O } from '../flags.js';
 import { loadPayload, savePayload } from '../objects.js';
 import type { EntryOf, PipeObject } from '../schema.js';
-import { dumpHandle, openHandle } from './handle.js';
+import { dumpHandle, relinkHandle } from './handle.js';
 import { dumpError, restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type LocalReopener } from './kind.js';
 import { lstatOrNull } from './regular.js';
 
@@ -90,11 +90,11 @@ function openFifoHolder(rc: KindRestoreContext, e: EntryOf<'fifo'>): number {
   // O_RDWR never waits for a peer; holding both ends lets every later open go through at once.
   const flags = O.RDWR | O.NONBLOCK | O.CLOEXEC;
   if (e.handle) {
-    const local = openHandle(rc, { ...e, handle: e.handle, type: constants.S_IFIFO });
+    const name = relinkHandle(rc, { ...e, handle: e.handle, type: constants.S_IFIFO });
     try {
-      return openSync(`/proc/self/fd/${local}`, flags);
+      return openSync(name.path, flags);
     } finally {
-      closeSync(local);
+      name.remove();
     }
   }
   if (e.deleted) {

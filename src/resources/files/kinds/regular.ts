@@ -3,11 +3,11 @@
  * whose name this fd used was removed while the file keeps another name (a hard link)
  * is not deleted: it is reopened by its file handle (handle.ts).
  */
-import { closeSync, constants, lstatSync, type Stats } from 'node:fs';
+import { constants, lstatSync, type Stats } from 'node:fs';
 import { withoutDeletedSuffix, type FdFacts } from '../facts.js';
 import { isPathOnly, reopenFlags } from '../flags.js';
 import type { EntryOf, SavedHandle } from '../schema.js';
-import { dumpHandle, openHandle } from './handle.js';
+import { dumpHandle, relinkHandle } from './handle.js';
 import { restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type TargetReopener } from './kind.js';
 
 export function lstatOrNull(path: string): Stats | null {
@@ -28,13 +28,13 @@ export function dumpOtherLink(_dc: KindDumpContext, f: FdFacts): EntryOf<'reg'> 
   return { kind: 'reg', fd: f.fd, flags: f.flags, pos: f.pos, path, size: BigInt(f.stat.size), handle: dumpHandle(f) };
 }
 
-/** The file of a saved handle, found by the restorer (O_PATH) and opened by the target with its own rights. */
+/** The file of a saved handle, linked under its old name again, opened there by the target, unlinked. */
 function openByHandleIn(rc: KindRestoreContext, e: EntryOf<'reg'> & { handle: SavedHandle }): number {
-  const local = openHandle(rc, { ...e, type: constants.S_IFREG });
+  const name = relinkHandle(rc, { ...e, type: constants.S_IFREG });
   try {
-    return rc.target.reopenLocal(local, reopenFlags(e.flags, { directory: false }));
+    return rc.target.open(name.path, reopenFlags(e.flags, { directory: false }));
   } finally {
-    closeSync(local);
+    name.remove();
   }
 }
 
