@@ -81,6 +81,8 @@ export interface DumpContext {
 export interface RestoreOptions {
   /** --shell-job: the process may keep the restorer's terminal as its controlling tty. */
   shellJob: boolean;
+  /** --inherit-fd fd[N]:KEY: ckpt's fd N stands for the resource the dump recorded as KEY. */
+  inheritFds?: readonly { fd: number; key: string }[];
 }
 
 export interface RestoreContext {

@@ -10,6 +10,8 @@
  * numbers and open-description ids are new after a restore, so each is replaced by
  * the order in which it first appears; only the pattern of sharing is compared.
  */
+import { withoutGivenFds, type InheritFd } from '../resources/files/kinds/inherit.js';
+import type { FilesState } from '../resources/files/schema.js';
 import { readSync, statSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
 import { readMaps, readStat } from '../proc/index.js';
@@ -168,8 +170,9 @@ function canonical(value: unknown, labels: Map<string, Map<string, number>>, key
       if (live && LIVE_TCP.has(k)) continue;
       // A regular file's size is the file's, not the process's: it may grow after the dump.
       if (k === 'size' && (value as { kind?: unknown }).kind === 'reg') continue;
-      // Dump bookkeeping: which pages were left to the parent's page file (see cow.ts).
-      if (k === 'inherited') continue;
+      // Dump bookkeeping: which pages were left to the parent's page file (see cow.ts), and
+      // how many went to this process's own; the pages themselves are compared one by one.
+      if (k === 'inherited' || (k === 'pages' && typeof v === 'number')) continue;
       // A standard fd handed over by the restorer is what the restorer gave, by design.
       if ((k === 'link' || k === 'tty') && (value as { kind?: unknown }).kind === 'inherit') continue;
       const space = RELABELED[k];
@@ -299,6 +302,8 @@ export interface CheckArgs {
   built: BuiltProcess[];
   entries: readonly TreeEntry[];
   reader: ImageReader;
+  /** --inherit-fd: the fds it replaced are what the user gave, not what was saved. */
+  inheritFds?: readonly InheritFd[];
 }
 
 /** Reads every restored process back and compares it with its images; throws CHECK_FAILED naming the differences. */
@@ -358,7 +363,12 @@ export function checkRestored(args: CheckArgs): void {
       for (const r of img.resources) {
         let fresh: unknown = r.module.schema.parse(r.module.dump(ctx));
         if (r.module.name === 'pending') fresh = withoutNewTimerSignals(r.state, fresh);
-        compare(`process ${pid} ${r.module.name}`, r.state, fresh);
+        if (r.module.name === 'files' && args.inheritFds?.length) {
+          const given = { saved: r.state as FilesState, inheritFds: args.inheritFds };
+          compare(`process ${pid} files`, withoutGivenFds(r.state as FilesState, given), withoutGivenFds(fresh as FilesState, given));
+        } else {
+          compare(`process ${pid} ${r.module.name}`, r.state, fresh);
+        }
       }
       const saved = savedPagesOf.get(pid)!;
       const ancestors: SavedPages[] = [];

@@ -11,6 +11,7 @@ import { RemoteTask, seizeProcess, Undo, type SeizedProcess } from '../infect/in
 import { ImageReader } from '../images/index.js';
 import type { RestoreContext } from '../resources/types.js';
 import { LocalObjects } from '../resources/shared.js';
+import { parseInheritFd } from '../resources/files/kinds/inherit.js';
 import type { TreeEntry } from '../resources/images.js';
 import { BLANK_SYSCALL_SITE, startBlank } from './blank.js';
 import { becomeZombie, cloneProcess, dropExitSignal, joinGroup } from './create.js';
@@ -25,6 +26,12 @@ import { letRun, loadRegisters, rebuildProcess, type BuiltProcess } from './proc
 export interface RestoreOptions {
   imagesDir: string;
   shellJob?: boolean;
+  /**
+   * CRIU's `--inherit-fd`: `fd[N]:KEY` gives our fd N to every fd the dump recorded as
+   * KEY (`pipe:[123]`, `socket:[456]`, a path): how a standard fd that led outside the
+   * tree is restored.
+   */
+  inheritFd?: readonly string[];
   pidfile?: string;
   /** Verify page checksums before restoring (when the dump wrote them). */
   verifyPages?: boolean;
@@ -66,6 +73,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
   const shared = new LocalObjects();
   let blank: SeizedProcess | undefined;
   try {
+    const inheritFds = (opts.inheritFd ?? []).map(parseInheritFd);
     const tree = loadTree(reader, opts);
     for (const e of tree.entries) waitPidFree(e.pid);
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
@@ -85,7 +93,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
         return { path: p.path, runs: p.runs };
       },
       undo,
-      options: { shellJob: opts.shellJob ?? false },
+      options: { shellJob: opts.shellJob ?? false, inheritFds },
       shared,
       warn,
     });
@@ -112,7 +120,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
       dropExitSignal(remotes.get(e.ppid)!, { wasPending: pending?.shared.some((s) => s.signo === SIG.SIGCHLD) ?? false });
     }
     for (const p of built) loadRegisters(p);
-    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader });
+    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader, inheritFds });
     if (opts.pidfile) writeFileSync(opts.pidfile, `${tree.root}\n`, { mode: 0o644 });
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);

@@ -11,6 +11,8 @@ import { recv, send, SOCK } from './socket.js';
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const IPPROTO = { IP: 0, TCP: 6, UDP: 17, IPV6: 41 } as const;
+/** shutdown(2) `how` and the sk_shutdown bits sock_diag reports (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2). */
+export const SHUT = { RD: 0, WR: 1, RDWR: 2 } as const;
 export const SO_INET = { TYPE: 3, REUSEADDR: 2, BROADCAST: 6, KEEPALIVE: 9, REUSEPORT: 15, PROTOCOL: 38, DOMAIN: 39 } as const;
 export const TCP_OPT = {
   NODELAY: 1, MAXSEG: 2, KEEPIDLE: 4, KEEPINTVL: 5, KEEPCNT: 6, INFO: 11, QUICKACK: 12,
@@ -25,7 +27,7 @@ export const REPAIR = { ON: 1, OFF: 0, OFF_NO_WP: -1 } as const;
 export const TCP_TIMESTAMP = 24;
 export const TCP_STATE = { ESTABLISHED: 1, TIME_WAIT: 6, CLOSE: 7, LISTEN: 10 } as const;
 
-const NR_INET = { connect: 42, accept4: 288, bind: 49, listen: 50, getsockname: 51, getpeername: 52, getxattr: 191 } as const;
+const NR_INET = { poll: 7, connect: 42, accept4: 288, bind: 49, listen: 50, getsockname: 51, getpeername: 52, getxattr: 191 } as const;
 
 /** An IPv4 or IPv6 socket address; `addr` is the raw address bytes in hex (8 or 32 digits). */
 export interface InetAddr {
@@ -129,6 +131,47 @@ export function setsockoptBuf(fd: number, opt: { level: number; name: number; va
   call(NR.setsockopt, [fd, opt.level, opt.name, addressOf(opt.value), opt.value.length], { name: `setsockopt(${opt.level}, ${opt.name})` });
 }
 
+/** struct sock_filter is 8 bytes: code (u16), jt, jf (u8), k (u32). */
+const SOCK_FILTER_SIZE = 8;
+const SO_GET_FILTER = 26;
+const SO_ATTACH_FILTER = 26;
+
+/**
+ * The classic BPF program attached to a socket (SO_GET_FILTER), as raw sock_filter
+ * instructions; empty when none. optlen counts instructions, not bytes. An eBPF program
+ * (SO_ATTACH_BPF) has no classic form: the kernel answers EACCES.
+ */
+export function getSocketFilter(fd: number): Buffer {
+  const len = Buffer.alloc(4);
+  call(NR.getsockopt, [fd, SOL_SOCKET_INET, SO_GET_FILTER, 0, addressOf(len)], { name: 'getsockopt(SO_GET_FILTER)' });
+  const count = len.readUInt32LE(0);
+  if (count === 0) return Buffer.alloc(0);
+  const buf = Buffer.alloc(count * SOCK_FILTER_SIZE);
+  call(NR.getsockopt, [fd, SOL_SOCKET_INET, SO_GET_FILTER, addressOf(buf), addressOf(len)], { name: 'getsockopt(SO_GET_FILTER)' });
+  return buf.subarray(0, len.readUInt32LE(0) * SOCK_FILTER_SIZE);
+}
+
+/** Attaches a classic BPF program (raw sock_filter instructions) with SO_ATTACH_FILTER. */
+export function attachSocketFilter(fd: number, insns: Buffer): void {
+  const prog = Buffer.alloc(16); // struct sock_fprog: u16 len, pad, pointer
+  prog.writeUInt16LE(insns.length / SOCK_FILTER_SIZE, 0);
+  prog.writeBigUInt64LE(addressOf(insns), 8);
+  call(NR.setsockopt, [fd, SOL_SOCKET_INET, SO_ATTACH_FILTER, addressOf(prog), prog.length], { name: 'setsockopt(SO_ATTACH_FILTER)' });
+  void insns; // keep alive until here
+}
+
+const SOL_SOCKET_INET = 1;
+export const POLL = { IN: 1, ERR: 8, HUP: 0x10, RDHUP: 0x2000 } as const;
+
+/** poll(2) on one fd without waiting; returns revents. */
+export function pollNow(fd: number, events: number): number {
+  const p = Buffer.alloc(8);
+  p.writeInt32LE(fd, 0);
+  p.writeInt16LE(events, 4);
+  callNum(NR_INET.poll, [addressOf(p), 1, 0], { name: 'poll' });
+  return p.readUInt16LE(6);
+}
+
 /** The `system.sockprotoname` xattr of a socket inode reached by path ("TCP", "UDPv6", "UNIX"…), or undefined. */
 export function sockProtoName(path: string): string | undefined {
   const p = Buffer.from(`${path}\0`);
@@ -153,6 +196,21 @@ export interface InetDiag {
   /** Raw addresses in hex (8 digits for IPv4, 32 for IPv6). */
   src: string;
   dst: string;
+  /** sk_shutdown (INET_DIAG_SHUTDOWN): RCV_SHUTDOWN 1, SEND_SHUTDOWN 2. */
+  shutdown?: number;
+}
+
+const INET_DIAG_SHUTDOWN = 8;
+
+/** INET_DIAG_SHUTDOWN among the attributes after the 72-byte inet_diag_msg of a record. */
+function diagShutdown(buf: Buffer, range: { start: number; end: number }): number | undefined {
+  for (let a = range.start; a + 4 <= range.end; ) {
+    const alen = buf.readUInt16LE(a);
+    if (alen < 4) break;
+    if (buf.readUInt16LE(a + 2) === INET_DIAG_SHUTDOWN && alen >= 5) return buf.readUInt8(a + 4);
+    a += (alen + 3) & ~3;
+  }
+  return undefined;
 }
 
 const NETLINK_SOCK_DIAG = 4;
@@ -188,6 +246,7 @@ export function inetDiagAll(family: number, protocol: number): InetDiag[] {
           src: buf.subarray(m + 8, m + (family === AF_INET ? 12 : 24)).toString('hex'),
           dst: buf.subarray(m + 24, m + (family === AF_INET ? 28 : 40)).toString('hex'),
           rqueue: buf.readUInt32LE(m + 56), wqueue: buf.readUInt32LE(m + 60), ino: buf.readUInt32LE(m + 68),
+          shutdown: diagShutdown(buf, { start: m + 72, end: Math.min(off + len, n) }),
         });
         if (len < 16) break;
         off += (len + 3) & ~3;

@@ -96,7 +96,7 @@ for (const mode of ['epoll', 'sigwait']) {
   });
 }
 
-test('read(0) blocked at dump reads the new stdin after a CLI restore', { timeout: 60_000 }, async () => {
+test('read(0) blocked at dump reads the stdin it is given with --inherit-fd after a CLI restore', { timeout: 60_000 }, async () => {
   const v = await started('dr-wait', ['read', 'fifo']);
   // The victim makes the fifo and opens it O_RDWR as fd 0; nothing writes it, so it blocks in read(0).
   await new Promise((r) => setTimeout(r, 100));
@@ -105,7 +105,8 @@ test('read(0) blocked at dump reads the new stdin after a CLI restore', { timeou
   await waitGone(v.pid);
   const before = v.output();
 
-  const cli = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'restore', '-D', dir], {
+  // Its fd 0 was the FIFO: the CLI's own stdin takes its place only when asked.
+  const cli = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'restore', '-D', dir, '--inherit-fd', `fd[0]:${v.dir}/fifo`], {
     cwd: ROOT,
     stdio: ['pipe', 'inherit', 'pipe'],
   });

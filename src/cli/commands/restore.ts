@@ -8,6 +8,7 @@ interface RestoreFlags {
   restoreDetached?: boolean;
   pidfile?: string;
   shellJob?: boolean;
+  inheritFd?: string[];
   verifyPages?: boolean;
   check?: boolean;
   logFile?: string;
@@ -24,6 +25,7 @@ export const restoreCommand: CliCommand = {
       .option('-d, --restore-detached', 'exit as soon as the process runs (it is reparented to init)')
       .option('--pidfile <file>', 'write the PID of the restored process to FILE')
       .option('--shell-job', 'the process was a job of a shell: attach it to our terminal')
+      .option('--inherit-fd <fd[N]:resource>', 'give our fd N to the fds the dump recorded as RESOURCE (pipe:[ino], socket:[ino], a path); repeatable', (v: string, all: string[] = []) => [...all, v])
       .option('--verify-pages', 'check the page checksums before restoring (dump --page-checksums)')
       .option('--check', 'before the process runs, read it back and compare it with the images; fail on any difference')
       .option('-o, --log-file <file>', 'also write messages to FILE')
@@ -35,7 +37,7 @@ export const restoreCommand: CliCommand = {
         const { restore, waitForExit } = await import('../../api/restore.js');
         let pid: number;
         try {
-          const r = restore({ imagesDir: f.imagesDir, shellJob: f.shellJob, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check });
+          const r = restore({ imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check });
           pid = r.pid;
           for (const w of r.warnings) out.warn(w);
           // Quiet by default: without -d the restored program's own output is what matters.

@@ -55,6 +55,8 @@ export const RULES: readonly FdRule[] = [
   { name: 'char-device', kind: 'chr', dump: dumpCharDevice, match: (f) => isPath(f) && isChr(f.stat) },
   // A pipe on a standard fd whose other end is in the tree (a shell pipeline) is part of the tree.
   { name: 'std-pipe', kind: 'pipe', dump: dumpPipe, match: (f) => isStd(f) && f.link.startsWith('pipe:') && f.inTree === true },
+  // A FIFO is reopened by its path, whoever holds its other end.
+  { name: 'std-fifo', kind: 'fifo', dump: dumpFifo, match: (f) => isStd(f) && isPath(f) && isFifo(f.stat) },
   { name: 'std-other', kind: 'inherit', dump: dumpInherit, match: isStd },
   { name: 'pipe', kind: 'pipe', dump: dumpPipe, match: (f) => f.link.startsWith('pipe:') },
   { name: 'inet', kind: 'inet', dump: dumpInet, match: isInetSocket },

@@ -1,7 +1,7 @@
 /**
  * Restore of the fd table by injected syscalls in the process being rebuilt. It
- * starts with the restorer's fds: everything not saved is closed, inherited fds are
- * left alone, and every other entry is put in place. An entry whose open file
+ * starts with the restorer's fds: everything not saved is closed, and every entry is
+ * put in place (standard fds that led outside the tree from an fd of ckpt: inherit.ts). An entry whose open file
  * description is already in the shared table (opened for an earlier process of the
  * tree) gets a copy of it; otherwise it is opened — in the target (paths: opened
  * wherever the kernel puts it, moved to its number with dup3, seeked) or in the
@@ -14,7 +14,7 @@ import { grabFd } from '../transfer.js';
 import type { RestoreContext } from '../types.js';
 import { isCloexec } from './flags.js';
 import { restoreEpollWatches } from './kinds/epoll.js';
-import { restoreInherit } from './kinds/inherit.js';
+import { inheritedFd, stdioSource } from './kinds/inherit.js';
 import { restoreMqueueNotify } from './kinds/mqueue.js';
 import { restoreError, type KindRestoreContext, type Reopener, type ReopenKind } from './kinds/kind.js';
 import { restoreLocks } from './locks.js';
@@ -77,12 +77,20 @@ function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): boolean {
   return true;
 }
 
+/** Whether the fd is close-on-exec, whatever the entry's kind. */
+const cloexecOf = (e: FdEntry) => ('flags' in e ? isCloexec(e.flags) : (e.cloexec ?? false));
+
 /** Puts one entry in place; true when this process opened its description. */
-function restoreEntry(rc: KindRestoreContext, e: FdEntry, present: ReadonlySet<number>): boolean {
+function restoreEntry(rc: KindRestoreContext, e: FdEntry): boolean {
+  // What goes there is decided first (--inherit-fd, --shell-job); it is put in place as any local fd.
+  const given = inheritedFd(rc.ctx, e) ?? (e.kind === 'inherit' ? stdioSource(rc.ctx, e) : undefined);
+  if (given !== undefined) {
+    rc.target.install(given, { fd: e.fd, cloexec: cloexecOf(e) });
+    return false;
+  }
   switch (e.kind) {
     case 'inherit':
-      restoreInherit(rc.ctx, { ...e, present: present.has(e.fd) });
-      return false;
+      return false; // stdioSource gave an fd or threw
     case 'dup':
       rc.target.dup(e.of, { fd: e.fd, cloexec: e.cloexec });
       return false;
@@ -103,11 +111,10 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
   const current = listFds(ctx.pid);
   // Saved numbers that are open now get replaced atomically by dup3; the rest must go.
   rc.target.closeAll(current.filter((fd) => !saved.has(fd)));
-  const present = new Set(current);
   const opened = new Set<number>();
   for (const e of state.fds) {
     try {
-      if (restoreEntry(rc, e, present)) opened.add(e.fd);
+      if (restoreEntry(rc, e)) opened.add(e.fd);
     } catch (err) {
       if (!(err instanceof SysError)) throw err;
       throw restoreError(ctx, { fd: e.fd, code: 'SYSCALL', reason: `${err.syscall} of ${describe(e)} failed with ${err.errnoName}`, cause: err });

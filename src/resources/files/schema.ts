@@ -96,7 +96,7 @@ const removedNode = z.object({
 export const chrEntry = z.object({
   kind: z.literal('chr'), ...fileBase, path: zPath, rdev: z.number().int().min(0), deleted: removedNode.optional(),
 });
-/** fds 0-2 that cannot be reopened (pipe, socket, tty…): the restored process keeps the restorer's. */
+/** fds 0-2 that lead outside the tree (pipe, socket, tty…): restored only from an fd of ckpt (--inherit-fd, --shell-job). */
 export const inheritEntry = z.object({
   kind: z.literal('inherit'),
   /** Only the standard descriptors: the restorer's other fds are not the target's business. */
@@ -104,6 +104,8 @@ export const inheritEntry = z.object({
   /** What it was at dump, e.g. "pipe:[123]" or "/dev/pts/3", for messages. */
   link: z.string().max(PATH_MAX),
   tty: z.boolean(),
+  /** FD_CLOEXEC at dump (absent in older images: not set). */
+  cloexec: z.boolean().optional(),
 });
 /** An end of an anonymous pipe (`pipe:[ino]`); which end is the access mode in `flags`. Its data is in `pipes`. */
 export const pipeEntry = z.object({ kind: z.literal('pipe'), ...streamBase, ino: zIno });
@@ -129,6 +131,21 @@ export const pipeObject = z.object({
   data: payload,
 });
 
+/**
+ * A socket option that differed from a fresh socket's (kinds/sockopts.ts lists the ones
+ * set back): an int `value`, or the raw bytes getsockopt gave (`raw`, hex).
+ */
+export const sockOpt = z
+  .object({
+    level: z.number().int().min(0).max(0xffff),
+    name: z.number().int().min(0).max(0xffff),
+    value: z.number().int().optional(),
+    raw: z.string().max(1 << 16).regex(/^([0-9a-f]{2})*$/).optional(),
+  })
+  .refine((o) => (o.value === undefined) !== (o.raw === undefined), 'exactly one of value and raw');
+/** sk_shutdown as sock_diag reports it: RCV_SHUTDOWN 1, SEND_SHUTDOWN 2. */
+const zShutdown = z.number().int().min(0).max(3).optional();
+
 /** A unix socket of a socketpair: its receive queue, as messages (one chunk for a stream). */
 export const unixObject = z.object({
   ino: zIno,
@@ -136,6 +153,11 @@ export const unixObject = z.object({
   type: z.union([z.literal(1), z.literal(2), z.literal(5)]),
   sndbuf: z.number().int().min(0),
   rcvbuf: z.number().int().min(0),
+  /** Options other than the buffer sizes that differ from a fresh socketpair's (absent in older images). */
+  opts: z.array(sockOpt).max(256).optional(),
+  /** This end's sk_shutdown and its peer's (shutdown() is restored on both once both queues are refilled). */
+  shutdown: zShutdown,
+  peerShutdown: zShutdown,
   /** Length of each queued message, in order; their bytes are `data` concatenated. */
   lengths: z.array(z.number().int().min(0)).max(1 << 20),
   data: payload,
@@ -218,8 +240,6 @@ export const inetAddr = z
     scope: z.number().int().min(0).max(0xffffffff).optional(),
   })
   .refine((a) => a.addr.length === (a.family === 2 ? 8 : 32), 'address length does not match the family');
-/** A socket option that differed from a fresh socket's (only the ones kinds/inet.ts knows are set back). */
-export const inetOpt = z.object({ level: z.number().int().min(0).max(0xffff), name: z.number().int().min(0).max(0xffff), value: z.number().int() });
 /** The TCP_REPAIR state of an established connection: sequence numbers, queued data, options, window. */
 export const tcpRepairState = z.object({
   sendSeq: z.number().int().min(0).max(0xffffffff),
@@ -250,7 +270,8 @@ export const inetEntry = z.object({
   local: inetAddr.optional(),
   peer: inetAddr.optional(),
   backlog: z.number().int().min(0).max(0x7fffffff).optional(),
-  opts: z.array(inetOpt).max(64),
+  opts: z.array(sockOpt).max(256),
+  shutdown: zShutdown,
   tcp: tcpRepairState.optional(),
 });
 
@@ -320,7 +341,7 @@ export type PipeObject = z.output<typeof pipeObject>;
 export type UnixObject = z.output<typeof unixObject>;
 export type Payload = z.output<typeof payload>;
 export type EpollWatch = z.output<typeof epollWatch>;
-export type InetOpt = z.output<typeof inetOpt>;
+export type SockOpt = z.output<typeof sockOpt>;
 export type TcpRepairState = z.output<typeof tcpRepairState>;
 export type FilesState = z.output<typeof filesSchema>;
 export type FileLock = z.output<typeof fileLock>;

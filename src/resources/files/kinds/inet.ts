@@ -14,15 +14,16 @@ import {
 } from '../../../sys/index.js';
 import {
   AF_INET, AF_INET6, bindInet, connectInet, formatAddr, getpeername, getsockname, getsockoptBuf, inetDiagAll,
-  inetSocket, IPPROTO, listenSocket, SO_INET, sockProtoName, TCP_OPT, TCP_STATE, type InetAddr, type InetDiag,
+  inetSocket, IPPROTO, listenSocket, POLL, pollNow, SO_INET, sockProtoName, TCP_OPT, TCP_STATE, type InetAddr, type InetDiag,
 } from '../../../sys/inet.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
 import { grabFd } from '../../transfer.js';
 import { fdPath, type FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import type { DumpObjects } from '../objects.js';
-import type { EntryOf, InetOpt } from '../schema.js';
+import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
+import { applySockOpts, freshInet, pendingError, readSockOpts, restoreShutdown, SO_BUF_LOCK } from './sockopts.js';
 import { dumpEstablished, restoreEstablished } from './tcp-repair.js';
 
 const PROTO_NAMES = new Set(['TCP', 'UDP', 'TCPv6', 'UDPv6']);
@@ -30,45 +31,6 @@ const PROTO_NAMES = new Set(['TCP', 'UDP', 'TCPv6', 'UDPv6']);
 /** Whether the fd is a TCP or UDP socket (the `system.sockprotoname` xattr of its inode). */
 export function isInetSocket(f: FdFacts): boolean {
   return f.link.startsWith('socket:') && PROTO_NAMES.has(sockProtoName(fdPath(f.pid, f.fd)) ?? '');
-}
-
-/** The options saved when they differ from a fresh socket's: [level, name, families, protocols]. */
-const OPTS: readonly (readonly [number, number, string])[] = [
-  [SOL_SOCKET, SO_INET.REUSEADDR, 'all'],
-  [SOL_SOCKET, SO_INET.REUSEPORT, 'all'],
-  [SOL_SOCKET, SO_INET.KEEPALIVE, 'all'],
-  [SOL_SOCKET, SO_INET.BROADCAST, 'udp'],
-  [SOL_SOCKET, SO.SNDBUF, 'all'],
-  [SOL_SOCKET, SO.RCVBUF, 'all'],
-  [IPPROTO.TCP, TCP_OPT.NODELAY, 'tcp'],
-  [IPPROTO.TCP, TCP_OPT.KEEPIDLE, 'tcp'],
-  [IPPROTO.TCP, TCP_OPT.KEEPINTVL, 'tcp'],
-  [IPPROTO.TCP, TCP_OPT.KEEPCNT, 'tcp'],
-  [IPPROTO.TCP, TCP_OPT.USER_TIMEOUT, 'tcp'],
-  [IPPROTO.IP, 1 /* IP_TOS */, 'v4'],
-  [IPPROTO.IP, 2 /* IP_TTL */, 'v4'],
-  [IPPROTO.IPV6, 26 /* IPV6_V6ONLY */, 'v6'],
-  [IPPROTO.IPV6, 16 /* IPV6_UNICAST_HOPS */, 'v6'],
-];
-/** Every option a saved entry may name (checked by the schema). */
-export const INET_OPTS = new Set(OPTS.map(([l, n]) => `${l}:${n}`));
-
-function optsFor(family: number, protocol: number) {
-  return OPTS.filter(([, , w]) =>
-    w === 'all' || (w === 'tcp' && protocol === IPPROTO.TCP) || (w === 'udp' && protocol === IPPROTO.UDP) ||
-    (w === 'v4' && family === AF_INET) || (w === 'v6' && family === AF_INET6));
-}
-
-function readOpts(fd: number, kind: { family: number; protocol: number }): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [level, name] of optsFor(kind.family, kind.protocol)) {
-    try {
-      out.set(`${level}:${name}`, getsockoptInt(fd, level, name));
-    } catch {
-      // not supported by this socket or kernel: nothing to save
-    }
-  }
-  return out;
 }
 
 const diagCache = new WeakMap<DumpObjects, Map<string, Map<number, InetDiag>>>();
@@ -109,10 +71,15 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
     const diag = diagOf(dc, { family, protocol, ino });
     const name = getsockname(local);
     if (!name) throw unsupported(f, 'getsockname gave no IPv4/IPv6 address');
+    const pending = pendingError(local);
+    if (pending) throw unsupported(f, pending);
+    const state = protocol === IPPROTO.TCP ? getsockoptBuf(local, { level: IPPROTO.TCP, name: TCP_OPT.INFO, size: 8 }).readUInt8(0) : undefined;
+    const kind = { family: family as 2 | 10, proto: protocol === IPPROTO.TCP ? 'tcp' as const : 'udp' as const };
     const base = {
       kind: 'inet' as const, fd: f.fd, flags: f.flags, family: family as 2 | 10, protocol: protocol as 6 | 17,
       local: isAny(name) ? undefined : name,
-      opts: savedOpts(local, { family, type, protocol }),
+      opts: readSockOpts(f, { fd: local, ...kind, established: state === TCP_STATE.ESTABLISHED, fresh: freshInet(family, type, protocol) }),
+      ...(diag?.shutdown ? { shutdown: diag.shutdown } : {}),
     };
     const where = `fd ${f.fd} of process ${f.pid} (${formatAddr(name)})`;
     if (protocol === IPPROTO.UDP) {
@@ -126,7 +93,6 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
       if (queued > 0) dc.ctx.warn(`${where}: ${queued} bytes of queued UDP datagrams are not saved; the restored socket starts empty`);
       return { ...base, state: peer ? 'connected' : 'bound', peer };
     }
-    const state = getsockoptBuf(local, { level: IPPROTO.TCP, name: TCP_OPT.INFO, size: 8 }).readUInt8(0);
     if (state === TCP_STATE.LISTEN) {
       // A listener's idiag_wqueue is its backlog (sk_max_ack_backlog), idiag_rqueue its accept queue.
       if (diag && diag.rqueue > 0) {
@@ -134,51 +100,35 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
       }
       return { ...base, state: 'listen', backlog: diag?.wqueue ?? 128 };
     }
-    if (state === TCP_STATE.CLOSE) return { ...base, state: 'bound' };
+    if (state === TCP_STATE.CLOSE) return { ...base, state: 'bound', ...closedTcp(f, { fd: local, name, diag }) };
     if (state === TCP_STATE.ESTABLISHED) {
       const peer = getpeername(local);
       if (!peer || !base.local) throw unsupported(f, 'an established TCP connection without addresses');
-      // Buffer sizes of a connection differ from a fresh socket's by autotuning: setting them would lock them.
-      const opts = base.opts.filter((o) => !(o.level === SOL_SOCKET && (o.name === SO.SNDBUF || o.name === SO.RCVBUF)));
-      return { ...base, opts, state: 'established', peer, tcp: dumpEstablished(dc, f, { fd: local, local: base.local, peer }) };
+      // A connection's buffer sizes are the kernel's (autotuning) unless the program locked them.
+      const lock = base.opts.find((o) => o.level === SOL_SOCKET && o.name === SO_BUF_LOCK)?.value ?? 0;
+      const fixed = [...(lock & 1 ? [SO.SNDBUF] : []), ...(lock & 2 ? [SO.RCVBUF] : [])];
+      for (const name of fixed) base.opts.push({ level: SOL_SOCKET, name, value: getsockoptInt(local, SOL_SOCKET, name) });
+      return { ...base, state: 'established', peer, tcp: dumpEstablished(dc, f, { fd: local, local: base.local, peer }) };
     }
     const names = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING'];
-    throw unsupported(f, `TCP sockets in state ${names[state] ?? state} (${formatAddr(name)}: connecting or half-closed) are not supported yet`);
+    throw unsupported(f, `TCP sockets in state ${names[state ?? 0] ?? state} (${formatAddr(name)}: connecting or half-closed) are not supported yet`);
   } finally {
     closeFd(local);
   }
 }
 
-function savedOpts(fd: number, kind: { family: number; type: number; protocol: number }): InetOpt[] {
-  const mine = readOpts(fd, kind);
-  const fresh = inetSocket(kind.family, kind.type, kind.protocol);
-  let defaults;
-  try {
-    defaults = readOpts(fresh, kind);
-  } finally {
-    closeFd(fresh);
+/**
+ * A TCP socket in state CLOSE is restorable when it never had a connection: unbound,
+ * or bound (then sock_diag still lists it). One that was connected and then reset or
+ * closed (sk_shutdown set, or an address kept without being bound) keeps kernel state
+ * (a done connection, its socket layer state) no new socket can take: refused.
+ */
+function closedTcp(f: FdFacts, s: { fd: number; name: InetAddr; diag: InetDiag | undefined }): Record<string, never> {
+  const hup = pollNow(s.fd, POLL.RDHUP) & POLL.RDHUP;
+  if (s.diag?.shutdown || hup || (!isAny(s.name) && !s.diag)) {
+    throw unsupported(f, `TCP sockets in state CLOSE after a connection or a shutdown (${formatAddr(s.name)}) are not supported yet`);
   }
-  const out: InetOpt[] = [];
-  for (const [key, value] of mine) {
-    if (defaults.get(key) === value) continue;
-    const [level, name] = key.split(':').map(Number) as [number, number];
-    out.push({ level, name, value });
-  }
-  return out;
-}
-
-/** Sets a buffer size as saved (getsockopt reports twice what setsockopt was given); FORCE needs CAP_NET_ADMIN. */
-function setOpt(fd: number, o: InetOpt): void {
-  const force = o.level === SOL_SOCKET && o.name === SO.SNDBUF ? SO.SNDBUFFORCE : o.level === SOL_SOCKET && o.name === SO.RCVBUF ? SO.RCVBUFFORCE : undefined;
-  if (force === undefined) {
-    setsockoptInt(fd, o);
-    return;
-  }
-  try {
-    setsockoptInt(fd, { level: SOL_SOCKET, name: force, value: o.value >> 1 });
-  } catch {
-    setsockoptInt(fd, { level: SOL_SOCKET, name: o.name, value: o.value >> 1 });
-  }
+  return {};
 }
 
 function inUse(pid: number, e: EntryOf<'inet'>, cause: unknown): CkptError {
@@ -202,11 +152,11 @@ export const inetReopener: LocalReopener<'inet'> = {
     const type = e.protocol === IPPROTO.TCP ? SOCK.STREAM : SOCK.DGRAM;
     const fd = inetSocket(e.family, type, e.protocol);
     try {
-      for (const o of e.opts) setOpt(fd, o);
+      applySockOpts(fd, { opts: e.opts, phase: 'bind' });
       if (e.state === 'established') {
         restoreEstablished(rc, { e, fd });
         // Leaving repair mode resets SO_REUSEADDR: the options go on again.
-        for (const o of e.opts) setOpt(fd, o);
+        applySockOpts(fd, { opts: e.opts, phase: 'bind' });
       } else if (e.local) {
         // A TCP port may still have connections of the dead original in TIME_WAIT: bind as
         // SO_REUSEADDR does (a live listener on the port still refuses), then put the option back.
@@ -220,14 +170,17 @@ export const inetReopener: LocalReopener<'inet'> = {
         }
         if (reuse) setsockoptInt(fd, { level: SOL_SOCKET, name: SO_INET.REUSEADDR, value: 0 });
       }
+      applySockOpts(fd, { opts: e.opts, phase: 'state' });
       if (e.state === 'listen') listenSocket(fd, e.backlog ?? 128);
       if (e.state === 'connected' && e.peer) connectInet(fd, e.peer);
+      if (e.shutdown) restoreShutdown(fd, e.shutdown);
       const fl = fcntl(fd, F.GETFL);
       fcntl(fd, F.SETFL, (e.flags & O.NONBLOCK) ? fl | O.NONBLOCK : fl & ~O.NONBLOCK);
       return fd;
     } catch (err) {
       closeFd(fd);
       if (err instanceof CkptError && !(err.name === 'SysError')) throw err;
+      if (!(err instanceof CkptError)) throw restoreError(rc, { fd: e.fd, code: 'SYSCALL', reason: `${(err as Error).message} (${e.local ? formatAddr(e.local) : 'unbound'} socket)`, cause: err });
       if (isErrno(err, 'EADDRINUSE') && e.local) throw inUse(rc.ctx.pid, e, err);
       throw restoreError(rc, { fd: e.fd, code: 'SYSCALL', reason: `${(err as Error).message} (${e.local ? formatAddr(e.local) : 'unbound'} socket)`, cause: err });
     }

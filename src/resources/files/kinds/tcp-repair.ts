@@ -12,7 +12,7 @@
  * repair off without a window probe (the peer may not be restored yet).
  */
 import {
-  closeFd, getsockoptInt, ioctlInt, recv, send, MSG,
+  closeFd, getsockoptInt, ioctlInt, recv, send, MSG, SO, SOL_SOCKET,
 } from '../../../sys/index.js';
 import {
   bindInet, connectInet, formatAddr, getsockoptBuf, inetDiagAll, IPPROTO, REPAIR, setsockoptBuf, SIOC, TCP_OPT,
@@ -24,6 +24,7 @@ import type { FdFacts } from '../facts.js';
 import { loadPayload, savePayload } from '../objects.js';
 import type { EntryOf, TcpRepairState } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type KindRestoreContext } from './kind.js';
+import { setBufSize } from './sockopts.js';
 
 const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4 } as const;
 const TCPOPT = { MAXSEG: 2, WINDOW: 3, SACK_PERM: 4, TIMESTAMP: 8 } as const;
@@ -153,6 +154,11 @@ export function restoreEstablished(rc: KindRestoreContext, args: { e: EntryOf<'i
   setsockoptBuf(fd, { level: IPPROTO.TCP, name: TCP_OPT.REPAIR_OPTIONS, value: ob });
   if (t.timestamp !== undefined) tcpSet(fd, TCP_TIMESTAMP, t.timestamp | 0);
   fillQueue(fd, { queue: TCP_REPAIR_Q.RECV, data: recvData });
+  // The whole send queue is charged to the send buffer at once: make room (SO_BUF_LOCK, restored
+  // with the other options afterwards, puts the lock back as it was).
+  if (getsockoptInt(fd, SOL_SOCKET, SO.SNDBUF) < 2 * sendData.length + (1 << 16)) {
+    setBufSize(fd, { name: SO.SNDBUF, value: 2 * sendData.length + (1 << 20) });
+  }
   // The unsent part goes in as sent too: sending it for real now could reach a peer not restored
   // yet (and draw a reset); as "sent, not acknowledged" it is retransmitted in due course.
   fillQueue(fd, { queue: TCP_REPAIR_Q.SEND, data: sendData });

@@ -1,6 +1,6 @@
 /**
  * Unix socketpairs (stream, datagram, seqpacket), within one process or between
- * processes of the tree. The peer's inode comes from NETLINK_SOCK_DIAG (there is no
+ * processes of the tree, with their options (sockopts.ts) and shutdown state. The peer's inode comes from NETLINK_SOCK_DIAG (there is no
  * /proc field for it). Each socket's receive queue is read without consuming it from a
  * grabbed copy: SO_PEEK_OFF 0 and repeated MSG_PEEK, one message (with its boundary)
  * per call. Restore creates the pair in the restorer once for the whole tree
@@ -14,6 +14,7 @@ import {
 } from '../../../sys/index.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
 import { grabFd } from '../../transfer.js';
+import { applySockOpts, pendingError, readSockOpts, restoreShutdown, setBufSize, SO_BUF_LOCK } from './sockopts.js';
 import type { FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import { loadPayload, savePayload } from '../objects.js';
@@ -59,6 +60,15 @@ function checkedPair(dc: KindDumpContext, f: FdFacts, ino: number): { d: UnixDia
   if (peerName !== undefined) throw unsupported(f, `unix sockets connected to a named socket (${peerName}) are not supported yet`);
   return { d, peer };
 }
+
+const shutdownOf = (d: UnixDiag) => d.attrs.get(UNIX_DIAG.SHUTDOWN)?.readUInt8(0) ?? 0;
+
+/** A fresh socketpair end of `type`, the reference for option defaults. */
+const freshUnix = (type: number) => () => {
+  const [a, b] = socketpair(type);
+  closeFd(b);
+  return a;
+};
 
 /** One peek with no control buffer: SCM_RIGHTS or credentials in the message show up as MSG_CTRUNC. */
 function peekOnce(f: FdFacts, fd: number, buf: Buffer): number | undefined {
@@ -116,15 +126,21 @@ export function dumpUnix(dc: KindDumpContext, f: FdFacts): EntryOf<'unix'> {
   if (ino === undefined) throw unsupported(f, 'cannot read the socket inode');
   const { d, peer } = checkedPair(dc, f, ino);
   if (!dc.objects.unix.has(ino)) {
-    const shut = d.attrs.get(UNIX_DIAG.SHUTDOWN)?.readUInt8(0) ?? 0;
-    if (shut) dc.ctx.warn(`fd ${f.fd} of process ${f.pid}: the shutdown state (${shut}) of ${f.link} is not restored`);
     const local = grabFd(f.pid, f.fd);
     try {
+      const pending = pendingError(local);
+      if (pending) throw unsupported(f, pending);
+      const opts = readSockOpts(f, { fd: local, proto: 'unix', fresh: freshUnix(d.type) });
       const msgs = peekQueue(dc, f, { fd: local, type: d.type });
+      const shutdown = shutdownOf(d);
+      const peerShutdown = shutdownOf(dc.objects.unixDiag().get(peer)!);
       dc.objects.unix.set(ino, {
         ino, peer, type: d.type as UnixObject['type'],
         sndbuf: getsockoptInt(local, SOL_SOCKET, SO.SNDBUF),
         rcvbuf: getsockoptInt(local, SOL_SOCKET, SO.RCVBUF),
+        ...(opts.length > 0 ? { opts } : {}),
+        ...(shutdown ? { shutdown } : {}),
+        ...(peerShutdown ? { peerShutdown } : {}),
         lengths: msgs.map((m) => m.length),
         data: savePayload(dc.ctx, `fd-${f.pid}-unix-${ino}.queue`, Buffer.concat(msgs)),
       });
@@ -135,16 +151,6 @@ export function dumpUnix(dc: KindDumpContext, f: FdFacts): EntryOf<'unix'> {
   return { kind: 'unix', fd: f.fd, flags: f.flags, ino };
 }
 
-/** Sets a buffer size as saved (getsockopt reports twice what setsockopt was given); FORCE needs CAP_NET_ADMIN. */
-function setBuf(fd: number, opt: { force: number; plain: number }, value: number): void {
-  try {
-    setsockoptInt(fd, { level: SOL_SOCKET, name: opt.force, value: value >> 1 });
-  } catch {
-    setsockoptInt(fd, { level: SOL_SOCKET, name: opt.plain, value: value >> 1 });
-  }
-}
-const SNDBUF = { force: SO.SNDBUFFORCE, plain: SO.SNDBUF };
-const RCVBUF = { force: SO.RCVBUFFORCE, plain: SO.RCVBUF };
 
 /** Queues `obj`'s saved messages at its socket by sending them from the peer end `from`. */
 function queueAt(rc: KindRestoreContext, args: { e: EntryOf<'unix'>; obj: UnixObject; from: number }): void {
@@ -153,7 +159,9 @@ function queueAt(rc: KindRestoreContext, args: { e: EntryOf<'unix'>; obj: UnixOb
   if (typeof data === 'string') throw restoreError(rc, { fd: e.fd, code: 'BAD_IMAGE', reason: `the queue of socket ${obj.ino} ${data}` });
   if (data.length === 0) return;
   const prev = getsockoptInt(from, SOL_SOCKET, SO.SNDBUF);
-  setBuf(from, SNDBUF, Math.max(prev, 2 * data.length + (1 << 20))); // room for it all, whatever the peer's limit
+  // Setting a size locks it: the sender's lock bits are put back with its size.
+  const lock = readBufLock(from);
+  setBufSize(from, { name: SO.SNDBUF, value: Math.max(prev, 2 * data.length + (1 << 20)) }); // room for it all, whatever the peer's limit
   try {
     let off = 0;
     for (const len of obj.lengths) {
@@ -166,7 +174,16 @@ function queueAt(rc: KindRestoreContext, args: { e: EntryOf<'unix'>; obj: UnixOb
       }
     }
   } finally {
-    setBuf(from, SNDBUF, prev);
+    setBufSize(from, { name: SO.SNDBUF, value: prev });
+    if (lock !== undefined) setsockoptInt(from, { level: SOL_SOCKET, name: SO_BUF_LOCK, value: lock });
+  }
+}
+
+function readBufLock(fd: number): number | undefined {
+  try {
+    return getsockoptInt(fd, SOL_SOCKET, SO_BUF_LOCK);
+  } catch {
+    return undefined; // a kernel before 5.14
   }
 }
 
@@ -184,10 +201,22 @@ export const unixReopener: LocalReopener<'unix'> = {
       mine = a;
     }
     if (rc.ctx.shared.get(`${key}:queued`) === undefined) {
-      setBuf(mine, SNDBUF, obj.sndbuf);
-      setBuf(mine, RCVBUF, obj.rcvbuf);
-      queueAt(rc, { e, obj, from: rc.ctx.shared.get(`unix:${obj.peer}`)! });
+      const peerFd = rc.ctx.shared.get(`unix:${obj.peer}`)!;
+      setBufSize(mine, { name: SO.SNDBUF, value: obj.sndbuf });
+      setBufSize(mine, { name: SO.RCVBUF, value: obj.rcvbuf });
+      queueAt(rc, { e, obj, from: peerFd });
+      try {
+        applySockOpts(mine, { opts: obj.opts ?? [], phase: 'bind' });
+        applySockOpts(mine, { opts: obj.opts ?? [], phase: 'state' });
+      } catch (err) {
+        throw restoreError(rc, { fd: e.fd, code: 'SYSCALL', reason: `${(err as Error).message} (socket:[${e.ino}])`, cause: err });
+      }
       rc.ctx.shared.set(`${key}:queued`, fcntl(mine, F.DUPFD_CLOEXEC, 0));
+      // Both queues are refilled once the second end gets here: now either end may stop sending or receiving.
+      if (rc.ctx.shared.get(`unix:${obj.peer}:queued`) !== undefined) {
+        restoreShutdown(mine, obj.shutdown ?? 0);
+        restoreShutdown(peerFd, obj.peerShutdown ?? 0);
+      }
     }
     const fd = fcntl(mine, F.DUPFD_CLOEXEC, 0);
     // A socket has one open file description: its status flags are set once, here.
