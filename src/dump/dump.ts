@@ -103,6 +103,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
     remote,
     blobs: { put: (name, data) => (w.blob(name, data), name) },
     descriptionOf: (fd) => args.descriptions.get(pid)?.get(fd),
+    treeDescriptions: args.descriptions,
     linkCount: (link) => args.links.get(link) ?? 0,
     pages: (id) => objectPages(w, { id, opts }),
     progress: args.progress,

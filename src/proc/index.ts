@@ -12,3 +12,4 @@ export * from './limits.js';
 export * from './auxv.js';
 export { procPath, malformed } from './procfs.js';
 export * from './timers.js';
+export * from './locks.js';

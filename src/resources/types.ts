@@ -55,6 +55,8 @@ export interface DumpContext {
    * number for every fd (in any process of the dump) that shares it (found with kcmp).
    */
   descriptionOf?(fd: number): number | undefined;
+  /** In a tree dump: every process of the tree, by pid, with each fd's description id. */
+  treeDescriptions?: ReadonlyMap<number, ReadonlyMap<number, number>>;
   /**
    * How many fds of the whole dumped tree point at `link` (e.g. "pipe:[123]"): a pipe
    * on a standard fd whose other end is in the tree is part of it, not inherited.

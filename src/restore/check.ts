@@ -135,8 +135,8 @@ class PageCheck {
  * order of its first appearance, per key, so that only the pattern of sharing counts.
  */
 const RELABELED: Record<string, string> = { ino: 'inode', peer: 'inode', inode: 'inode', desc: 'desc', shmid: 'shmid' };
-/** "pipe:[123]", "socket:[123]", "pipe:123", "memfd-123": the number is an inode. */
-const LINK = /^((?:pipe|socket|anon_inode:\w+|mqueue|fifo|memfd|shmem)[:-]\[?(?:\d+:)?)(\d+)(\]?)$/;
+/** "pipe:[123]", "socket:[123]", "pipe:123", "memfd-123", "deleted-DEV-123": the number is an inode. */
+const LINK = /^((?:pipe|socket|anon_inode:\w+|mqueue|fifo|memfd|shmem|deleted)[:-]\[?(?:\d+[:-])?)(\d+)(\]?)$/;
 const LIVE_TCP = new Set(['sendSeq', 'recvSeq', 'sendQueue', 'unsent', 'recvQueue', 'window', 'timestamp']);
 /** O_LARGEFILE: set by the kernel on every file a 64-bit process opens; it changes nothing there. */
 const O_LARGEFILE = 0o100000;
@@ -205,8 +205,20 @@ function savedObjectIds(img: BuiltProcess['img']): Map<string, string> {
     const entry = readMaps(pid).find((m) => m.start === v.start);
     if (entry) out.set(`${obj.kind}-${entry.inode}`, obj.pages);
   }
-  const files = img.resources.find((r) => r.module.name === 'files')?.state as { fds?: { fd: number; obj?: ShmemObject }[] } | undefined;
+  const files = img.resources.find((r) => r.module.name === 'files')?.state as
+    | { fds?: { fd: number; kind: string; obj?: ShmemObject; pages?: string }[] }
+    | undefined;
   for (const f of files?.fds ?? []) {
+    if (f.kind === 'deleted' && f.pages !== undefined) {
+      // A deleted file's content is saved by inode too (kinds/deleted.ts).
+      try {
+        const st = statSync(`/proc/${pid}/fd/${f.fd}`);
+        out.set(`deleted-${st.dev}-${st.ino}`, f.pages);
+      } catch {
+        // the fd is missing: the files comparison says so
+      }
+      continue;
+    }
     if (!f.obj) continue;
     try {
       out.set(`${f.obj.kind}-${statSync(`/proc/${pid}/fd/${f.fd}`).ino}`, f.obj.pages);

@@ -77,18 +77,18 @@ export function clockGettime(clockid: number): Timespec {
 }
 
 /**
- * kcmp(pid, pid, KCMP_EPOLL_TFD, fd, {efd, tfd, toff}): the order of file `fd` of
- * `pid` and the file of the `toff`-th watch registered as fd number `tfd` in epoll
+ * kcmp(fdPid, pid, KCMP_EPOLL_TFD, fd, {efd, tfd, toff}): the order of file `fd` of
+ * `fdPid` (default `pid`) and the file of the `toff`-th watch registered as fd number `tfd` in epoll
  * `efd` of `pid` (0: the watch is on that very file); 'none' when there is no such watch.
  */
-export function kcmpEpollTfd(pid: number, args: { fd: number; efd: number; tfd: number; toff: number }): KcmpOrder | 'none' {
+export function kcmpEpollTfd(pid: number, args: { fd: number; efd: number; tfd: number; toff: number; fdPid?: number }): KcmpOrder | 'none' {
   const slot = Buffer.alloc(12);
   slot.writeUInt32LE(args.efd, 0);
   slot.writeUInt32LE(args.tfd, 4);
   slot.writeUInt32LE(args.toff, 8);
   let r: number;
   try {
-    r = callNum(NR.kcmp, [pid, pid, KCMP_EPOLL_TFD, args.fd, addressOf(slot)], { name: 'kcmp(KCMP_EPOLL_TFD)', pid });
+    r = callNum(NR.kcmp, [args.fdPid ?? pid, pid, KCMP_EPOLL_TFD, args.fd, addressOf(slot)], { name: 'kcmp(KCMP_EPOLL_TFD)', pid });
   } catch (e) {
     // EBADF: fd `fd` is not open; ENOENT: no such watch.
     if (isErrno(e, 'ENOENT') || isErrno(e, 'EBADF')) return 'none';

@@ -19,3 +19,4 @@ export * from './socket.js';
 export * from './mqueue.js';
 export * from './sysvipc.js';
 export * from './creds.js';
+export * from './fs.js';

@@ -10,6 +10,7 @@ import { readFileSync, readlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findSyscallSite, RemoteTask, seizeProcess, Undo, type SeizedProcess } from '../../src/infect/index.js';
 import { bigintReplacer } from '../../src/images/bigint.js';
+import { PageWriter, type PageRun } from '../../src/images/index.js';
 import { files, type FilesState } from '../../src/resources/files/index.js';
 import type { BlobSink, BlobSource, DumpContext, RestoreContext } from '../../src/resources/types.js';
 import { kill, NR, SIG } from '../../src/sys/index.js';
@@ -17,6 +18,20 @@ import { startVictim, type Victim } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
 
 const cleanups = useCleanups();
+
+/** Object page files (deleted files' content) in a temp directory, as an image set holds them. */
+function tempPages(): { dump: DumpContext['pages']; restore: RestoreContext['pages'] } {
+  const dir = cleanups.tempDir('ckpt-pages-');
+  const runs = new Map<string, PageRun[]>();
+  return {
+    dump: (id) => {
+      if (runs.has(id)) return undefined; // saved once
+      runs.set(id, []);
+      return new PageWriter(join(dir, id), { options: {}, done: ({ pagemap }) => void runs.set(id, pagemap.runs) });
+    },
+    restore: (id) => ({ path: join(dir, id), runs: runs.get(id) ?? [] }),
+  };
+}
 
 /** Blobs in a temp directory, like an image directory would hold them. */
 function tempBlobs(): BlobSink & BlobSource {
@@ -49,11 +64,12 @@ function seize(v: Victim): Session {
   const warnings: string[] = [];
   const blobs = tempBlobs();
   const warn = (m: string) => void warnings.push(m);
+  const pages = tempPages();
   return {
     proc, remote, warnings,
-    dumpCtx: { pid: v.pid, proc, remote, blobs, warn },
+    dumpCtx: { pid: v.pid, proc, remote, blobs, warn, pages: pages.dump },
     restoreCtx: { pid: v.pid, remote, blobs, undo: new Undo(), options: { shellJob: false },
-    shared: new LocalObjects(), warn },
+    shared: new LocalObjects(), warn, pages: pages.restore },
   };
 }
 
@@ -150,7 +166,7 @@ test('an unlinked file whose old name is taken again is recreated beside it, and
     writeFileSync(oldName, 'someone else\n');
     wreck(s, [9]);
     files.restore(s.restoreCtx, state);
-    assert.match(link(v.pid, 9), /\/\.ckpt-gone\.txt-\d+-9-[0-9a-f]+ \(deleted\)$/);
+    assert.match(link(v.pid, 9), /\/\.ckpt-gone\.txt-\d+-[0-9a-f]+ \(deleted\)$/);
     assert.equal(readFileSync(oldName, 'utf8'), 'someone else\n');
     s.remote.finish();
   } finally {

@@ -3,11 +3,12 @@
  * pending), and an epoll watching the eventfd (EPOLLIN, data 0x1234) and a pipe read
  * end holding 3 bytes (EPOLLIN|EPOLLET, data 0x5678); also a one-shot timerfd that
  * expired once and was not read, and a second epoll whose only watch is on an fd
- * closed since (the dump warns about it). On SIGUSR1 it checks them all,
+ * closed since (a dup of the pipe read end), whose number now holds /dev/null. On SIGUSR1 it checks them all,
  * printing "PASS name" or "FAIL name: why" per check, then "DONE". */
 #include "victim.h"
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -15,7 +16,7 @@
 static volatile sig_atomic_t go;
 static void on_usr1(int s) { (void)s; go = 1; }
 
-static int efd, esem, tfd, tfd1, sfd, ep, ep2, pp[2];
+static int efd, esem, tfd, tfd1, sfd, ep, ep2, pp[2], gone;
 
 static void report(const char *name, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void report(const char *name, int ok, const char *fmt, ...) {
@@ -26,6 +27,20 @@ static void report(const char *name, int ok, const char *fmt, ...) {
   va_end(ap);
   if (ok) say("PASS %s\n", name);
   else say("FAIL %s: %s\n", name, why);
+}
+
+/* The watch added under a closed fd number: still there, and that number still /dev/null. */
+static void check_epoll_closed(void) {
+  struct epoll_event ev[2];
+  int n = epoll_wait(ep2, ev, 2, 0);
+  report("epoll-closed-fd", n == 1 && ev[0].data.u64 == 7, "epoll_wait on the second epoll gave %d events", n);
+  struct stat st;
+  int ok = fstat(gone, &st) == 0 && S_ISCHR(st.st_mode) && fcntl(gone, F_GETFD) == 0;
+  report("epoll-closed-fd-number", ok, "fd %d is no longer /dev/null without FD_CLOEXEC", gone);
+  /* The old key (pipe, gone) is taken, so adding the pipe under that number again fails. */
+  struct epoll_event e = {.events = EPOLLIN};
+  int again = dup2(pp[0], gone) == gone && epoll_ctl(ep2, EPOLL_CTL_ADD, gone, &e) < 0 && errno == EEXIST;
+  report("epoll-closed-fd-key", again, "the watch is not keyed by fd %d any more", gone);
 }
 
 static void check_epoll(void) {
@@ -98,7 +113,25 @@ static void check_signalfd(void) {
          n < 0 ? strerror(errno) : "");
 }
 
-int main(void) {
+/* argv[1] = "unreachable": an epoll watch on a pipe whose only fd is in a child that
+ * does not share the epoll (the dump must refuse it). */
+static int unreachable(void) {
+  int p[2];
+  if (pipe(p) < 0) return 1;
+  pid_t child = fork();
+  if (child == 0) {
+    for (;;) pause();
+  }
+  int e = epoll_create1(0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1};
+  if (e < 0 || epoll_ctl(e, EPOLL_CTL_ADD, p[0], &ev)) return 1;
+  close(p[0]);
+  say("READY pid=%d child=%d epoll=%d watch=%d\n", getpid(), child, e, p[0]);
+  for (;;) pause();
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "unreachable") == 0) return unreachable();
   signal(SIGUSR1, on_usr1);
   efd = eventfd(5, EFD_NONBLOCK | EFD_CLOEXEC);
   esem = eventfd(3, EFD_SEMAPHORE | EFD_NONBLOCK);
@@ -127,12 +160,14 @@ int main(void) {
   usleep(20000);
   /* A watch on a closed fd: the pipe lives on as pp[0], so the kernel keeps the watch. */
   ep2 = epoll_create1(0);
-  int gone = dup(pp[0]);
+  gone = dup(pp[0]);
   struct epoll_event e3 = {.events = EPOLLIN, .data.u64 = 7};
   if (ep2 < 0 || gone < 0 || epoll_ctl(ep2, EPOLL_CTL_ADD, gone, &e3)) return 1;
   close(gone);
+  if (open("/dev/null", O_RDONLY) != gone) return 1; /* the number is taken by another file now */
   say("READY pid=%d\n", getpid());
   while (!go) pause();
+  check_epoll_closed(); /* before the pipe is read */
   check_epoll(); /* before the eventfd is read: it must still be ready */
   check_eventfds();
   check_signalfd();

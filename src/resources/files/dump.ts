@@ -7,11 +7,14 @@
  * description are restored onto one.
  */
 import { listFds } from '../../proc/index.js';
+import { closeFd, pidfdOpen } from '../../sys/index.js';
 import type { DumpContext } from '../types.js';
 import { DupFinder } from './dups.js';
 import { readFacts } from './facts.js';
 import { isCloexec } from './flags.js';
 import { dumpError, type KindDumpContext } from './kinds/kind.js';
+import { LockCollector } from './locks.js';
+import { dumpOwner } from './owner.js';
 import { DumpObjects } from './objects.js';
 import { chooseRule } from './registry.js';
 import type { FdEntry, FilesState } from './schema.js';
@@ -25,28 +28,40 @@ export function dumpFiles(ctx: DumpContext): FilesState {
   const fds: FdEntry[] = [];
   const dups = new DupFinder(ctx.pid);
   const dc: KindDumpContext = { ctx, objects: new DumpObjects() };
-  for (const fd of listFds(ctx.pid)) {
-    const facts = readFacts(ctx.pid, fd);
-    facts.inTree = (ctx.linkCount?.(facts.link) ?? 0) > 1;
-    const rule = chooseRule(facts);
-    // An inherited fd keeps whatever the restorer has at that number, shared or not.
-    const of = rule.kind === 'inherit' ? undefined : dups.find(facts);
-    if (of !== undefined) {
-      fds.push({ kind: 'dup', fd, of, cloexec: isCloexec(facts.flags) });
-      continue;
+  const locks = new LockCollector();
+  // One pidfd for the copies of all the process's fds (owner.ts).
+  const pidfd = pidfdOpen(ctx.pid);
+  try {
+    for (const fd of listFds(ctx.pid)) {
+      const facts = readFacts(ctx.pid, fd);
+      facts.inTree = (ctx.linkCount?.(facts.link) ?? 0) > 1;
+      const rule = chooseRule(facts);
+      // An inherited fd keeps whatever the restorer has at that number, shared or not.
+      const of = rule.kind === 'inherit' ? undefined : dups.find(facts);
+      if (of !== undefined) {
+        fds.push({ kind: 'dup', fd, of, cloexec: isCloexec(facts.flags) });
+        locks.add(facts, { via: of, restored: true });
+        continue;
+      }
+      const entry = rule.dump(dc, facts);
+      locks.add(facts, { via: fd, restored: entry.kind !== 'inherit' });
+      if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
+        const owner = dumpOwner(facts, pidfd);
+        if (owner) entry.owner = owner;
+        const desc = descOf(ctx, fd);
+        if (desc !== undefined) entry.desc = desc;
+      }
+      fds.push(entry);
+      dups.add(facts);
     }
-    const entry = rule.dump(dc, facts);
-    if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
-      const desc = descOf(ctx, fd);
-      if (desc !== undefined) entry.desc = desc;
-    }
-    fds.push(entry);
-    dups.add(facts);
+  } finally {
+    closeFd(pidfd);
   }
   warnLonelyEnds(ctx, dc.objects, fds);
   const state: FilesState = { fds };
   if (dc.objects.pipes.size > 0) state.pipes = [...dc.objects.pipes.values()];
   if (dc.objects.unix.size > 0) state.unix = [...dc.objects.unix.values()];
+  if (locks.locks.length > 0) state.locks = locks.locks;
   return state;
 }
 

@@ -25,11 +25,18 @@ export interface FdFacts {
   stat: FdStat;
   flags: number;
   pos: bigint;
+  /** fdinfo's "lock:" lines: the locks held through this open file (see proc/locks.ts). */
+  locks?: string[];
   /** Another fd of the dumped tree (this process included) points at the same object link. */
   inTree?: boolean;
 }
 
 export const DELETED_SUFFIX = ' (deleted)';
+
+/** The link of an fd without the " (deleted)" the kernel appends once the name is gone. */
+export function withoutDeletedSuffix(link: string): string {
+  return link.endsWith(DELETED_SUFFIX) ? link.slice(0, -DELETED_SUFFIX.length) : link;
+}
 
 export function fdPath(pid: number, fd: number): string {
   return `/proc/${pid}/fd/${fd}`;
@@ -44,7 +51,8 @@ export function readFacts(pid: number, fd: number): FdFacts {
   } catch (e) {
     throw new CkptError('SYSCALL', `Cannot dump fd ${fd} of process ${pid}: cannot stat ${link}: ${(e as Error).message}`, { cause: e });
   }
-  return { pid, fd, link, stat, flags: info.flags, pos: info.pos };
+  const locks = info.lines.filter((l) => l.startsWith('lock:'));
+  return { pid, fd, link, stat, flags: info.flags, pos: info.pos, locks };
 }
 
 const typeOf = (s: FdStat) => s.mode & constants.S_IFMT;

@@ -31,7 +31,7 @@ export const O = {
  * open is dropped: O_CREAT/O_EXCL/O_TRUNC would create or empty the file, O_TMPFILE
  * would create a new anonymous file, O_NOFOLLOW is moot for a resolved path, and
  * O_CLOEXEC belongs to the fd, not the file (dup3 sets it). O_ASYNC cannot be set
- * through open(2) at all (it needs F_SETOWN + F_SETFL), so it is not restored yet.
+ * through open(2) at all: owner.ts sets it with F_SETFL once the fds are in place.
  */
 const REOPEN_MASK =
   O.ACCMODE | O.APPEND | O.NONBLOCK | O.DSYNC | O.DIRECT | O.LARGEFILE | O.NOATIME | O.SYNC_BIT | O.PATH;

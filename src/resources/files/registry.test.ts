@@ -21,7 +21,7 @@ test('the registry picks a kind from the link and the inode', () => {
     [facts(7, '/var/log/app.log'), 'regular'],
     [facts(9, '/tmp/gone.txt (deleted)', { nlink: 0 }), 'deleted'],
     [facts(9, '/tmp/#123 (deleted)', { nlink: 0 }), 'deleted'], // O_TMPFILE
-    [facts(9, '/tmp/renamed (deleted)', { nlink: 2 }), 'deleted'], // this name gone, another link lives
+    [facts(9, '/tmp/renamed (deleted)', { nlink: 2 }), 'other-link'], // this name gone, another link lives
     [facts(4, '/memfd:buf (deleted)', { nlink: 0 }), 'memfd'],
     [facts(14, '/home/me', { mode: S.S_IFDIR | 0o755 }), 'directory'],
     [facts(5, '/dev/null', { mode: S.S_IFCHR | 0o666, rdev: mkdev(1, 3) }), 'char-device'],

@@ -4,7 +4,7 @@
  * inet sockets…) plugs in by adding a reopener and replacing its "unsupported"
  * rule, without touching the dump or restore loops.
  */
-import { DELETED_SUFFIX, isBlk, isChr, isDir, isFifo, isReg, type FdFacts } from './facts.js';
+import { isBlk, isChr, isDir, isFifo, isReg, type FdFacts } from './facts.js';
 import { charDeviceReopener, dumpCharDevice } from './kinds/device.js';
 import { deletedReopener, dumpDeleted } from './kinds/deleted.js';
 import { dumpInherit, isTty } from './kinds/inherit.js';
@@ -13,7 +13,8 @@ import { dumpFifo, dumpPipe, fifoReopener, pipeReopener } from './kinds/pipe.js'
 import { dumpUnix, unixReopener } from './kinds/unix.js';
 import { dumpInet, inetReopener, isInetSocket } from './kinds/inet.js';
 import { dumpMemfd, memfdReopener } from './kinds/memfd.js';
-import { directoryReopener, dumpDirectory, dumpRegular, regularReopener } from './kinds/regular.js';
+import { directoryReopener, dumpDirectory, dumpOtherLink, dumpRegular, regularReopener } from './kinds/regular.js';
+import { nameGone } from './nameless.js';
 import { anonName, unsupported } from './kinds/unsupported.js';
 import { dumpEventfd, eventfdReopener } from './kinds/eventfd.js';
 import { dumpTimerfd, timerfdReopener } from './kinds/timerfd.js';
@@ -41,10 +42,12 @@ export const RULES: readonly FdRule[] = [
   // A POSIX message queue is a regular file of the mqueue fs: before the path rules.
   { name: 'mqueue', kind: 'mqueue', dump: dumpMqueue, match: isMqueue },
   {
-    // No name left: nlink 0, or this name was unlinked while another link lives on.
-    name: 'deleted', kind: 'deleted', dump: dumpDeleted,
-    match: (f) => isPath(f) && isReg(f.stat) && !isMemfd(f) && (f.stat.nlink === 0 || f.link.endsWith(DELETED_SUFFIX)),
+    // This name was unlinked while another link lives on: the same file, reopened by handle.
+    name: 'other-link', kind: 'reg', dump: dumpOtherLink,
+    match: (f) => isPath(f) && isReg(f.stat) && !isMemfd(f) && f.stat.nlink > 0 && nameGone(f),
   },
+  // No name left (nlink 0): the content is saved.
+  { name: 'deleted', kind: 'deleted', dump: dumpDeleted, match: (f) => isPath(f) && isReg(f.stat) && !isMemfd(f) && f.stat.nlink === 0 },
   { name: 'regular', kind: 'reg', dump: dumpRegular, match: (f) => isPath(f) && isReg(f.stat) && !isMemfd(f) },
   { name: 'directory', kind: 'dir', dump: dumpDirectory, match: (f) => isPath(f) && isDir(f.stat) },
   { name: 'std-tty', kind: 'inherit', dump: dumpInherit, match: (f) => isStd(f) && isChr(f.stat) && isTty(f) },

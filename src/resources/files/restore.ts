@@ -18,6 +18,8 @@ import { restoreEpollWatches } from './kinds/epoll.js';
 import { inheritedFd, stdioSource } from './kinds/inherit.js';
 import { restoreMqueueNotify } from './kinds/mqueue.js';
 import { restoreError, type KindRestoreContext, type Reopener, type ReopenKind } from './kinds/kind.js';
+import { restoreLocks } from './locks.js';
+import { restoreOwners } from './owner.js';
 import { REOPENERS } from './registry.js';
 import type { EntryOf, FdEntry, FilesState } from './schema.js';
 import { TargetFds } from './target.js';
@@ -48,13 +50,14 @@ function describe(e: FdEntry): string {
   }
 }
 
-function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): void {
+/** Puts one entry in place; true when this process opened its description (not taken from another). */
+function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): boolean {
   const to = { fd: e.fd, cloexec: isCloexec(e.flags) };
   const key = e.desc === undefined ? undefined : `desc:${e.desc}`;
   const known = key === undefined ? undefined : rc.ctx.shared.get(key);
   if (known !== undefined) {
     rc.target.install(known, to);
-    return;
+    return false;
   }
   const reopener = REOPENERS[e.kind] as Reopener<ReopenKind>;
   if (reopener.at === 'local') {
@@ -68,33 +71,35 @@ function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): void {
       if (key !== undefined) rc.ctx.shared.set(key, local);
       else closeFd(local);
     }
-    return;
+    return true;
   }
   const tmp = reopener.open(rc, e);
   rc.target.place(tmp, to);
   if (reopener.seekable(e) && 'pos' in e) rc.target.seek(e.fd, e.pos);
   // Later processes of the tree on this description take a copy of ours.
   if (key !== undefined) rc.ctx.shared.set(key, grabFd(rc.ctx.pid, e.fd));
+  return true;
 }
 
 /** Whether the fd is close-on-exec, whatever the entry's kind. */
 const cloexecOf = (e: FdEntry) => ('flags' in e ? isCloexec(e.flags) : (e.cloexec ?? false));
 
-function restoreEntry(rc: KindRestoreContext, e: FdEntry): void {
+/** Puts one entry in place; true when this process opened its description. */
+function restoreEntry(rc: KindRestoreContext, e: FdEntry): boolean {
   // What goes there is decided first (--inherit-fd, --shell-job); it is put in place as any local fd.
   const given = inheritedFd(rc.ctx, e) ?? (e.kind === 'inherit' ? stdioSource(rc.ctx, e) : undefined);
   if (given !== undefined) {
     rc.target.install(given, { fd: e.fd, cloexec: cloexecOf(e) });
-    return;
+    return false;
   }
   switch (e.kind) {
     case 'inherit':
-      return; // stdioSource gave an fd or threw
+      return false; // stdioSource gave an fd or threw
     case 'dup':
       rc.target.dup(e.of, { fd: e.fd, cloexec: e.cloexec });
-      return;
+      return false;
     default:
-      reopen(rc, e);
+      return reopen(rc, e);
   }
 }
 
@@ -105,13 +110,15 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
     target: new TargetFds(ctx.remote, state.fds.reduce((m, e) => Math.max(m, e.fd), 2)),
     pipes: new Map((state.pipes ?? []).map((p) => [p.id, p])),
     unix: new Map((state.unix ?? []).map((u) => [u.ino, u])),
+    fds: state.fds,
   };
   const current = listFds(ctx.pid);
   // Saved numbers that are open now get replaced atomically by dup3; the rest must go.
   rc.target.closeAll(current.filter((fd) => !saved.has(fd)));
+  const opened = new Set<number>();
   for (const e of state.fds) {
     try {
-      restoreEntry(rc, e);
+      if (restoreEntry(rc, e)) opened.add(e.fd);
     } catch (err) {
       if (!(err instanceof SysError)) throw err;
       // EACCES/EPERM: the process (whose credentials open its files, process/fscreds.ts) may not have it.
@@ -123,6 +130,10 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
   restoreEpollWatches(rc, state.fds);
   // Any close of a queue fd by its owner drops its mq_notify registration: made once all are in place.
   restoreMqueueNotify(rc, state.fds);
+  // Last: closing any fd of a file drops the process's POSIX locks on it.
+  restoreLocks(rc, { locks: state.locks ?? [], opened });
+  // After the leases, which make the caller the owner.
+  restoreOwners(rc, { fds: state.fds, opened });
   // On failure the process is killed anyway; only a finished table must not keep our pidfd.
   rc.target.dispose();
 }

@@ -34,29 +34,68 @@ const zBlobName = z
  * registers it in the shared table; the others take a copy of that one.
  */
 const zDesc = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
-const fileBase = { fd: zFd, flags: zFlags, pos: zBig, desc: zDesc };
+/**
+ * Who gets the description's I/O signals (F_GETOWN_EX: a thread, process or process
+ * group) and which signal (F_GETSIG, 0 = SIGIO); absent when neither is set.
+ */
+export const fdOwner = z.object({
+  type: z.enum(['tid', 'pid', 'pgrp']),
+  id: z.number().int().min(0).max(0x7fffffff),
+  sig: z.number().int().min(0).max(64),
+});
+const fileBase = { fd: zFd, flags: zFlags, pos: zBig, desc: zDesc, owner: fdOwner.optional() };
 /** Kinds with no file offset (pipes, sockets). */
-const streamBase = { fd: zFd, flags: zFlags, desc: zDesc };
+const streamBase = { fd: zFd, flags: zFlags, desc: zDesc, owner: fdOwner.optional() };
 const zIno = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
-/** A regular file reopened by path. `size` is what it had at dump (for a warning if it shrank). */
-export const regEntry = z.object({ kind: z.literal('reg'), ...fileBase, path: zPath, size: zBig });
+/**
+ * A file whose name this fd used was removed while it keeps another name: reopened by
+ * its file handle (name_to_handle_at) on the mount at `mount`, checked to be inode `ino`.
+ */
+const fileHandle = z.object({
+  mount: zPath,
+  type: z.number().int(),
+  bytes: z.string().regex(/^([0-9a-f]{2}){1,128}$/),
+  ino: zIno,
+});
+/** A regular file reopened by path (or by `handle`). `size` is what it had at dump (for a warning if it shrank). */
+export const regEntry = z.object({ kind: z.literal('reg'), ...fileBase, path: zPath, size: zBig, handle: fileHandle.optional() });
 export const dirEntry = z.object({ kind: z.literal('dir'), ...fileBase, path: zPath });
-/** A file with no name left (unlinked, O_TMPFILE): its content is the blob. */
-export const deletedEntry = z.object({
-  kind: z.literal('deleted'),
-  ...fileBase,
-  /** Where it lived, without the " (deleted)" suffix; the restored copy is created next to it. */
-  path: zPath,
-  blob: zBlobName,
-  /** Permission bits (st_mode & 07777). */
+/**
+ * A file with no name left (unlinked, O_TMPFILE): its content is saved once per inode,
+ * sparse, in page file `pages` (keyed by file offset); images of older versions hold it
+ * in `blob`. Every description of one inode (`dev`, `ino`) opens one recreated file.
+ */
+export const deletedEntry = z
+  .object({
+    kind: z.literal('deleted'),
+    ...fileBase,
+    /** Where it lived, without the " (deleted)" suffix; the restored copy is created next to it. */
+    path: zPath,
+    blob: zBlobName.optional(),
+    pages: zBlobName.optional(),
+    dev: z.number().int().min(0).optional(),
+    ino: z.number().int().min(0).optional(),
+    /** Permission bits (st_mode & 07777). */
+    mode: z.number().int().min(0).max(0o7777),
+    uid: z.number().int().min(0).max(0xffffffff),
+    gid: z.number().int().min(0).max(0xffffffff),
+    size: zBig.refine((v) => v >= 0n && v < 1n << 53n, 'expected a file size'),
+  })
+  .refine((e) => (e.blob === undefined) !== (e.pages === undefined), 'exactly one of blob and pages');
+/**
+ * A FIFO or device node whose name was removed: it is recreated (mknod) under a free
+ * name, opened and removed again, with these permission bits and owner.
+ */
+const removedNode = z.object({
   mode: z.number().int().min(0).max(0o7777),
   uid: z.number().int().min(0).max(0xffffffff),
   gid: z.number().int().min(0).max(0xffffffff),
-  size: zBig,
 });
 /** A character device reopened by path; rdev is checked so the path still means the same device. */
-export const chrEntry = z.object({ kind: z.literal('chr'), ...fileBase, path: zPath, rdev: z.number().int().min(0) });
+export const chrEntry = z.object({
+  kind: z.literal('chr'), ...fileBase, path: zPath, rdev: z.number().int().min(0), deleted: removedNode.optional(),
+});
 /** fds 0-2 that lead outside the tree (pipe, socket, tty…): restored only from an fd of ckpt (--inherit-fd, --shell-job). */
 export const inheritEntry = z.object({
   kind: z.literal('inherit'),
@@ -71,7 +110,11 @@ export const inheritEntry = z.object({
 /** An end of an anonymous pipe (`pipe:[ino]`); which end is the access mode in `flags`. Its data is in `pipes`. */
 export const pipeEntry = z.object({ kind: z.literal('pipe'), ...streamBase, ino: zIno });
 /** A named pipe reopened by path; its buffered data (the pipe object's) is in `pipes` under `fifo:dev:ino`. */
-export const fifoEntry = z.object({ kind: z.literal('fifo'), ...streamBase, path: zPath, dev: z.number().int().min(0), ino: zIno });
+export const fifoEntry = z.object({
+  kind: z.literal('fifo'), ...streamBase, path: zPath, dev: z.number().int().min(0), ino: zIno, deleted: removedNode.optional(),
+  /** Unlinked from `path` but linked elsewhere: found by its file handle. */
+  handle: fileHandle.optional(),
+});
 /** One end of a unix socketpair; the socket itself (type, peer, queue) is in `unix`. */
 export const unixEntry = z.object({ kind: z.literal('unix'), ...streamBase, ino: zIno });
 
@@ -153,8 +196,12 @@ export const timerfdEntry = z.object({
 });
 /** A signalfd (`anon_inode:[signalfd]`): the signals it reads (bit n-1 = signal n). */
 export const signalfdEntry = z.object({ kind: z.literal('signalfd'), ...streamBase, sigmask: zU64 });
-/** One epoll watch: the watched fd's number in this process, its event mask (EPOLLET… included) and user data. */
-export const epollWatch = z.object({ tfd: zFd, events: z.number().int().min(0).max(0xffffffff), data: zU64 });
+/**
+ * One epoll watch: the fd number it was added under, its event mask (EPOLLET… included)
+ * and user data. `via`: fd `tfd` was closed since (or is another file now); the watched
+ * file is this process's fd `via`.
+ */
+export const epollWatch = z.object({ tfd: zFd, events: z.number().int().min(0).max(0xffffffff), data: zU64, via: zFd.optional() });
 /**
  * An epoll instance (`anon_inode:[eventpoll]`) and the watches on fds of this process;
  * they are added back once every fd of the process is in place.
@@ -228,6 +275,19 @@ export const inetEntry = z.object({
   tcp: tcpRepairState.optional(),
 });
 
+/**
+ * A file lock held through fd `fd` (the first fd of its open file description in this
+ * process): flock(2) and OFD locks and leases belong to the description, POSIX record
+ * locks to the process's fd table. Bytes `start`..`end` inclusive; no `end`: to EOF.
+ */
+export const fileLock = z.object({
+  kind: z.enum(['flock', 'posix', 'ofd', 'lease']),
+  fd: zFd,
+  type: z.enum(['read', 'write']),
+  start: zBig.refine((v) => v >= 0n && v < 1n << 63n, 'expected an offset'),
+  end: zBig.refine((v) => v >= 0n && v < 1n << 63n, 'expected an offset').optional(),
+});
+
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
   eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry,
@@ -238,6 +298,7 @@ export const filesSchema = z
     fds: z.array(fdEntry).max(1 << 20),
     pipes: z.array(pipeObject).max(1 << 20).optional(),
     unix: z.array(unixObject).max(1 << 20).optional(),
+    locks: z.array(fileLock).max(1 << 20).optional(),
   })
   .superRefine((s, ctx) => {
     const seen = new Set<number>();
@@ -257,6 +318,15 @@ export const filesSchema = z
         (e.kind === 'unix' && !socks.has(e.ino));
       if (missing) ctx.addIssue({ code: 'custom', path: ['fds', i, 'ino'], message: `fd ${e.fd}: its ${e.kind} object is not saved` });
     }
+    for (const [i, e] of s.fds.entries()) {
+      if (e.kind !== 'epoll') continue;
+      const bad = e.watches.find((w) => w.via !== undefined && !seen.has(w.via));
+      if (bad) ctx.addIssue({ code: 'custom', path: ['fds', i, 'watches'], message: `an epoll watch is restored through fd ${bad.via}, which is not saved` });
+    }
+    for (const [i, l] of (s.locks ?? []).entries()) {
+      if (!seen.has(l.fd)) ctx.addIssue({ code: 'custom', path: ['locks', i, 'fd'], message: `a lock is held through fd ${l.fd}, which is not saved` });
+      if (l.end !== undefined && l.end < l.start) ctx.addIssue({ code: 'custom', path: ['locks', i, 'end'], message: `a lock ends before it starts` });
+    }
     for (const [i, u] of (s.unix ?? []).entries()) {
       if (u.lengths.reduce((a, b) => a + b, 0) !== u.data.size) {
         ctx.addIssue({ code: 'custom', path: ['unix', i, 'lengths'], message: `socket ${u.ino}: message lengths do not add up to its data` });
@@ -274,3 +344,7 @@ export type EpollWatch = z.output<typeof epollWatch>;
 export type SockOpt = z.output<typeof sockOpt>;
 export type TcpRepairState = z.output<typeof tcpRepairState>;
 export type FilesState = z.output<typeof filesSchema>;
+export type FileLock = z.output<typeof fileLock>;
+export type FdOwner = z.output<typeof fdOwner>;
+export type RemovedNode = z.output<typeof removedNode>;
+export type SavedHandle = z.output<typeof fileHandle>;

@@ -28,6 +28,20 @@ export class TargetFds {
   }
 
   /**
+   * Opens a new description, with `flags`, of the file behind the restorer's fd
+   * `localFd` (an O_PATH fd will do), through the target's own /proc/self/fd: the
+   * target opens it with its own rights. Returns the fd the target got.
+   */
+  reopenLocal(localFd: number, flags: number): number {
+    const tmp = Number(this.remote.call(NR.pidfd_getfd, [this.restorerPidfd(), localFd, 0], 'pidfd_getfd'));
+    try {
+      return this.open(`/proc/self/fd/${tmp}`, flags);
+    } finally {
+      this.remote.call(NR.close, [tmp], 'close');
+    }
+  }
+
+  /**
    * Makes `from` appear as fd `to` with the given close-on-exec flag, and frees `from`.
    * `from` was a free number when it was opened, so it is never an fd already restored:
    * opening and placing one fd at a time cannot clobber another saved fd.

@@ -8,7 +8,7 @@
  * fills it with pwrite, and keeps its fd in ctx.shared under `<kind>:<ino>`; every
  * process then maps that one object, so writes by one are seen by the others.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, openSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { addressOf, NR, rawSyscall, SysError } from '../../sys/index.js';
 import type { SmapsEntry } from '../../proc/index.js';
@@ -57,7 +57,7 @@ function lseek(fd: number, off: number, whence: number): number {
 }
 
 /** Appends every data range of the object open at `fd` (size bytes) to `sink`, page-aligned. */
-function copyObjectPages(fd: number, size: number, sink: { append(offset: bigint, data: Uint8Array): void }): void {
+export function copyObjectPages(fd: number, size: number, sink: { append(offset: bigint, data: Uint8Array): void }): void {
   const buf = Buffer.allocUnsafeSlow(CHUNK);
   let pos = 0;
   while (pos < size) {
@@ -90,6 +90,7 @@ function saveObject(ctx: DumpContext, args: { fd: number; kind: ShmemKind; name?
   if (kind === 'memfd') {
     const r = rawSyscall(NR.fcntl, [fd, F_GET_SEALS, 0]);
     obj.seals = r.ret === -1n ? 0 : Number(r.ret);
+    Object.assign(obj, { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
   }
   if (kind === 'sysv') obj.sysv = readSysvSegment(ctx.pid, ino);
   if (!ctx.pages) throw new CkptError('UNSUPPORTED', `Cannot dump process ${ctx.pid}: ${args.via} is shared memory and this dump cannot save object pages`);
@@ -189,8 +190,16 @@ function createMemfd(obj: ShmemObject): number {
   }
 }
 
-/** Writes the object's saved pages into the local fd at their object offsets. */
-function fillObject(ctx: RestoreContext, fd: number, obj: ShmemObject): void {
+/** A memfd's saved owner and permission bits (a new one is ours, 0777 or 0666). */
+function setOwnerAndMode(fd: number, obj: ShmemObject): void {
+  const st = fstatSync(fd);
+  if (obj.uid !== undefined && obj.gid !== undefined && (st.uid !== obj.uid || st.gid !== obj.gid)) fchownSync(fd, obj.uid, obj.gid);
+  // After chown, which clears set-id bits.
+  if (obj.mode !== undefined && (st.mode & 0o7777) !== obj.mode) fchmodSync(fd, obj.mode);
+}
+
+/** Writes the object's saved pages into the local fd at their object offsets (holes stay holes). */
+export function fillObject(ctx: RestoreContext, fd: number, obj: Pick<ShmemObject, 'pages' | 'size'>): void {
   if (!ctx.pages) throw new CkptError('INTERNAL', `Cannot restore process ${ctx.pid}: no access to object page files`);
   const src = ctx.pages(obj.pages);
   if (src.runs.length === 0) return;
@@ -236,6 +245,8 @@ export function objectLocalFd(ctx: RestoreContext, obj: ShmemObject): number {
   }
   try {
     fillObject(ctx, fd, obj);
+    // Before the seals: F_SEAL_EXEC forbids changing the exec bits.
+    if (obj.kind === 'memfd') setOwnerAndMode(fd, obj);
     const seals = (obj.seals ?? 0) & ~F_SEAL_EXEC;
     if (obj.kind === 'memfd' && seals !== 0) {
       const r = rawSyscall(NR.fcntl, [fd, F_ADD_SEALS, seals]);

@@ -73,6 +73,10 @@ export const ShmemObject = z.object({
   name: z.string().max(4096).optional(),
   /** memfd seals (F_GET_SEALS). */
   seals: z.number().int().min(0).optional(),
+  /** memfd permission bits and owner (fchmod/fchown on a memfd are visible to its holders). */
+  mode: z.number().int().min(0).max(0o7777).optional(),
+  uid: z.number().int().min(0).max(0xffffffff).optional(),
+  gid: z.number().int().min(0).max(0xffffffff).optional(),
   sysv: SysvSegment.optional(),
 });
 export type ShmemObject = z.infer<typeof ShmemObject>;

@@ -1,113 +1,141 @@
 /**
  * Files whose name is gone (unlinked while open, O_TMPFILE): nothing to reopen, so
- * the content is saved as a blob. At restore the blob is written to a new file — at
- * the old path if that name is free, else next to it, else beside the images — the
- * target opens it, and it is unlinked again, so the process holds a nameless file
- * with the same content, offset and flags.
+ * the content is saved, once per inode and sparse (SEEK_DATA/SEEK_HOLE, in a page file
+ * keyed by file offset, streamed in chunks: no size limit). At restore the content is
+ * written to a new file — at the old path if that name is free, else next to it, else
+ * beside the images — with its holes, the target opens it, and it is unlinked again, so
+ * the process holds a nameless file with the same content, offset and flags. Other
+ * descriptions of the same inode (hard links, other opens, other processes) open that
+ * same file again through a restorer fd on it, so they stay one file.
  */
-import {
-  chmodSync, chownSync, closeSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync,
-} from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
-import { DELETED_SUFFIX, fdPath, type FdFacts } from '../facts.js';
-import { isPathOnly, reopenFlags } from '../flags.js';
+import { chmodSync, chownSync, closeSync, fstatSync, ftruncateSync, linkSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { copyObjectPages, fillObject } from '../../memory/shmem.js';
+import { fdPath, withoutDeletedSuffix, type FdFacts } from '../facts.js';
+import { isPathOnly, O, reopenFlags } from '../flags.js';
+import { createNameless, type Nameless } from '../nameless.js';
 import type { EntryOf } from '../schema.js';
 import { locallyAs } from '../../process/fscreds.js';
 import { dumpError, restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type TargetReopener } from './kind.js';
 
 export function dumpDeleted({ ctx }: KindDumpContext, f: FdFacts): EntryOf<'deleted'> {
-  const named = f.link.endsWith(DELETED_SUFFIX) ? f.link.slice(0, -DELETED_SUFFIX.length) : f.link;
-  const path = savedPath(f, named);
-  if (f.stat.nlink > 0) {
-    ctx.warn(`fd ${f.fd} of process ${f.pid}: ${path} was unlinked but its file has ${f.stat.nlink} other link(s); it is restored as a private copy`);
-  }
-  let data: Buffer;
+  const path = savedPath(f, withoutDeletedSuffix(f.link));
+  let local: number;
   try {
     // The magic link still opens the file after its last name is gone.
-    data = readFileSync(fdPath(f.pid, f.fd));
+    local = openSync(fdPath(f.pid, f.fd), 'r');
   } catch (e) {
     throw dumpError(f, { code: 'IO', reason: `cannot read the deleted file ${f.link}: ${(e as Error).message}` });
   }
-  const blob = ctx.blobs.put(`fd-${f.pid}-${f.fd}.deleted`, data);
-  const { mode, uid, gid } = statSync(fdPath(f.pid, f.fd));
-  return {
-    kind: 'deleted', fd: f.fd, flags: f.flags, pos: f.pos, path, blob,
-    mode: mode & 0o7777, uid, gid, size: BigInt(data.length),
-  };
+  try {
+    const st = fstatSync(local);
+    const pages = `deleted-${st.dev}-${st.ino}`;
+    if (!ctx.pages) throw dumpError(f, { code: 'UNSUPPORTED', reason: `this dump cannot save the content of the deleted file ${f.link}` });
+    // Saved once per dump, whichever fd of the tree meets the inode first.
+    const sink = ctx.pages(pages);
+    if (sink) {
+      copyObjectPages(local, st.size, sink);
+      sink.close();
+    }
+    return {
+      kind: 'deleted', fd: f.fd, flags: f.flags, pos: f.pos, path, pages, dev: st.dev, ino: st.ino,
+      mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: BigInt(st.size),
+    };
+  } finally {
+    closeSync(local);
+  }
 }
 
 function errnoCode(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? String(e);
 }
 
-/** Where the copy may be created, best first. */
-function candidates(rc: KindRestoreContext, e: EntryOf<'deleted'>): string[] {
-  const tag = `${rc.ctx.pid}-${e.fd}-${randomBytes(4).toString('hex')}`;
-  return [
-    e.path, // same name: /proc/PID/fd/N reads exactly as before
-    join(dirname(e.path), `.ckpt-${basename(e.path)}-${tag}`),
-    join(dirname(rc.ctx.blobs.path(e.blob)), `.ckpt-deleted-${tag}`),
-  ];
+/** Writes the saved content (holes kept) into `fd`, a new empty file. */
+function fill(rc: KindRestoreContext, e: EntryOf<'deleted'>, fd: number): void {
+  const size = Number(e.size);
+  if (e.pages !== undefined) {
+    ftruncateSync(fd, size);
+    fillObject(rc.ctx, fd, { pages: e.pages, size });
+    return;
+  }
+  const data = rc.ctx.blobs.get(e.blob!);
+  if (data.length !== size) {
+    throw restoreError(rc, { fd: e.fd, code: 'BAD_IMAGE', reason: `the saved content of deleted ${e.path} has ${data.length} bytes, not ${e.size}` });
+  }
+  writeFileSync(fd, data);
 }
 
-/** Writes the content to a new file (never an existing one); its removal is registered on the undo stack. */
-function createCopy(rc: KindRestoreContext, e: EntryOf<'deleted'>, data: Buffer): { path: string; remove(): void } {
-  const tried: string[] = [];
-  for (const path of candidates(rc, e)) {
-    let fd: number;
-    try {
+/** Writes the content to a new file (never an existing one) and returns it. */
+function createCopy(rc: KindRestoreContext, e: EntryOf<'deleted'>): Nameless {
+  return createNameless(rc.ctx, {
+    path: e.path,
+    what: `fd ${e.fd} of process ${rc.ctx.pid}`,
+    make(path) {
       // 0600 until the target has opened it: the saved mode may not let the owner open it as saved.
-      fd = openSync(path, 'wx', 0o600);
-    } catch (err) {
-      tried.push(`${path}: ${errnoCode(err)}`);
-      continue;
-    }
-    try {
-      writeFileSync(fd, data);
-    } catch (err) {
-      rmSync(path, { force: true }); // ours: created just now
-      tried.push(`${path}: ${errnoCode(err)}`);
-      continue;
-    } finally {
-      closeSync(fd);
-    }
-    let removed = false;
-    const remove = () => {
-      if (!removed) unlinkSync(path);
-      removed = true;
-    };
-    // Once unlinked, the name may be reused by someone else: the undo must not touch it then.
-    rc.ctx.undo.push(`remove ${path}`, () => {
-      if (!removed) rmSync(path, { force: true });
-    });
-    return { path, remove };
+      const fd = openSync(path, 'wx', 0o600);
+      try {
+        fill(rc, e, fd);
+      } catch (err) {
+        rmSync(path, { force: true }); // ours: created just now
+        throw err;
+      } finally {
+        closeSync(fd);
+      }
+    },
+  });
+}
+
+/**
+ * ctx.shared key of the recreated file of a saved inode (an O_PATH fd of the restorer
+ * on it), by the name it had (`path`), or any name (no `path`).
+ */
+const inodeKey = (e: EntryOf<'deleted'>, path?: string) => `deleted:${e.pages ?? e.blob}${path === undefined ? '' : `:${path}`}`;
+
+/**
+ * The other names this process's fds knew the inode of `e` by (hard links): linked to
+ * the copy before any is removed, so each fd reopens its own name, "(deleted)", as before.
+ */
+function linkOtherNames(rc: KindRestoreContext, e: EntryOf<'deleted'>, copy: Nameless): Nameless[] {
+  const names = new Set<string>();
+  for (const o of rc.fds ?? []) {
+    if (o.kind === 'deleted' && inodeKey(o) === inodeKey(e) && o.path !== e.path) names.add(o.path);
   }
-  throw restoreError(rc, { fd: e.fd, code: 'IO', reason: `cannot create a copy of deleted ${e.path} (${tried.join('; ')})` });
+  const made: Nameless[] = [];
+  for (const path of names) {
+    const name = createNameless(rc.ctx, { path, what: `fd ${e.fd} of process ${rc.ctx.pid}`, make: (p) => linkSync(copy.path, p) });
+    made.push(name);
+    rc.ctx.shared.set(inodeKey(e, path), openSync(name.path, O.PATH | O.CLOEXEC));
+  }
+  return made;
 }
 
 export const deletedReopener: TargetReopener<'deleted'> = {
   at: 'target',
   open(rc: KindRestoreContext, e: EntryOf<'deleted'>): number {
-    const data = rc.ctx.blobs.get(e.blob);
-    if (BigInt(data.length) !== e.size) {
-      throw restoreError(rc, { fd: e.fd, code: 'BAD_IMAGE', reason: `the saved content of deleted ${e.path} has ${data.length} bytes, not ${e.size}` });
-    }
+    const flags = reopenFlags(e.flags, { directory: false });
+    // Another description of an inode recreated already (a hard link, another open): the
+    // same file, through its own name if this process made it, else through any.
+    const known = rc.ctx.shared.get(inodeKey(e, e.path)) ?? rc.ctx.shared.get(inodeKey(e));
+    if (known !== undefined) return rc.target.reopenLocal(known, flags);
     // Created, given away and chmod'ed with the process's credentials when the images are
     // not trusted: never a root-owned (or setuid) file made from an image's bytes.
     const as = rc.ctx.openAs;
-    const copy = locallyAs(as, () => createCopy(rc, e, data));
+    const copy = locallyAs(as, () => createCopy(rc, e));
+    const names = [copy];
     try {
       try {
         locallyAs(as, () => chownSync(copy.path, e.uid, e.gid));
       } catch (err) {
         rc.ctx.warn(`fd ${e.fd} of process ${rc.ctx.pid}: cannot give deleted ${e.path} its owner ${e.uid}:${e.gid} (${errnoCode(err)})`);
       }
-      const fd = rc.target.open(copy.path, reopenFlags(e.flags, { directory: false }));
+      const fd = rc.target.open(copy.path, flags);
       locallyAs(as, () => chmodSync(copy.path, e.mode));
+      const local = openSync(copy.path, O.PATH | O.CLOEXEC);
+      rc.ctx.shared.set(inodeKey(e), local);
+      rc.ctx.shared.set(inodeKey(e, e.path), openSync(`/proc/self/fd/${local}`, O.PATH | O.CLOEXEC));
+      names.push(...locallyAs(as, () => linkOtherNames(rc, e, copy)));
       return fd;
     } finally {
-      copy.remove();
+      for (const n of names) n.remove();
     }
   },
   seekable: (e) => !isPathOnly(e.flags),

@@ -2,12 +2,17 @@
  * epoll instances (`anon_inode:[eventpoll]`). fdinfo lists one "tfd: N events: X
  * data: Y …" line per watch, where N is the fd number the watch was added under: the
  * kernel keys watches by (file, fd number), so a watch can only be re-added by the
- * target itself, as its own fd N on the same file. Dump keeps the watches that
- * kcmp(KCMP_EPOLL_TFD) confirms are on this process's fd N (a watch whose fd was
- * closed lives on while its file does, but cannot be added back: warned). Restore
- * creates an empty instance in the restorer, installs it like any fd, and once every
- * fd of the process is in place (restoreEpollWatches, called by restore.ts) adds each
- * watch by an injected epoll_ctl(EPOLL_CTL_ADD) with its saved events and data.
+ * target itself, naming its file as fd N. Restore creates an empty instance in the
+ * restorer, installs it like any fd, and once every fd of the process is in place
+ * (restoreEpollWatches, called by restore.ts) adds each watch by an injected
+ * epoll_ctl(EPOLL_CTL_ADD) with its saved events and data.
+ *
+ * kcmp(KCMP_EPOLL_TFD) tells which file a watch is on. A watch whose fd N was closed
+ * (or now names another file) lives on while its file does: if another fd of this
+ * process (`via`) holds that file, restore puts it at number N for the epoll_ctl (the
+ * fd there, if any, moved aside and back), then closes it again. If a process of the
+ * tree that shares this epoll holds the file as its fd N, that process's dump saves the
+ * watch. Otherwise the dump refuses, naming the watch.
  *
  * `events` is passed through as saved (EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE,
  * EPOLLWAKEUP included). Approximations: readiness is re-evaluated on add, so an
@@ -15,7 +20,7 @@
  * one-shot watch that already fired (events reduced to its flag bits) is re-armed
  * for EPOLLERR/EPOLLHUP, which the kernel always adds.
  */
-import { readFdinfo } from '../../../proc/index.js';
+import { listFds, readFdinfo } from '../../../proc/index.js';
 import { encodeEpollEvent, EPOLL_CLOEXEC, EPOLL_CTL, epollCreate1, kcmpEpollTfd } from '../../../sys/anonfd.js';
 import { closeFd, errnoName, ERRNO, F, fcntl, NR } from '../../../sys/index.js';
 import type { FdFacts } from '../facts.js';
@@ -25,6 +30,28 @@ import { dumpError, restoreError, type KindDumpContext, type KindRestoreContext,
 
 // "tfd: %8d events: %8x data: %16llx  pos:%lli ino:%lx sdev:%x"
 const WATCH = /^tfd:\s*(\d+)\s+events:\s*([0-9a-f]+)\s+data:\s*([0-9a-f]+)\b/i;
+
+interface WatchSlot {
+  efd: number;
+  tfd: number;
+  toff: number;
+}
+
+/** Another fd of process `pid` on the watched file, if any. */
+function otherFdOnFile(pid: number, slot: WatchSlot): number | undefined {
+  return listFds(pid).find((fd) => fd !== slot.tfd && kcmpEpollTfd(pid, { fd, ...slot }) === 0);
+}
+
+/** Whether another process of the tree shares this epoll and holds the watched file as its fd `tfd` (its dump saves the watch). */
+function savedByAnother(dc: KindDumpContext, f: FdFacts, slot: WatchSlot): boolean {
+  const desc = dc.ctx.descriptionOf?.(f.fd);
+  if (desc === undefined || !dc.ctx.treeDescriptions) return false;
+  for (const [pid, fds] of dc.ctx.treeDescriptions) {
+    if (pid === f.pid || ![...fds.values()].includes(desc)) continue;
+    if (kcmpEpollTfd(f.pid, { ...slot, fd: slot.tfd, fdPid: pid }) === 0) return true;
+  }
+  return false;
+}
 
 export function dumpEpoll(dc: KindDumpContext, f: FdFacts): EntryOf<'epoll'> {
   const watches: EpollWatch[] = [];
@@ -37,14 +64,20 @@ export function dumpEpoll(dc: KindDumpContext, f: FdFacts): EntryOf<'epoll'> {
     const tfd = Number(m[1]);
     const toff = underNumber.get(tfd) ?? 0;
     underNumber.set(tfd, toff + 1);
-    if (kcmpEpollTfd(f.pid, { fd: tfd, efd: f.fd, tfd, toff }) !== 0) {
-      dc.ctx.warn(
-        `fd ${f.fd} of process ${f.pid}: its epoll watch on fd ${tfd} is on a file this process no longer has open as fd ${tfd}; ` +
-          'it is not restored (unless another dumped process sharing the epoll has it)',
-      );
-      continue;
+    const watch: EpollWatch = { tfd, events: parseInt(m[2]!, 16), data: BigInt(`0x${m[3]}`) };
+    const slot = { efd: f.fd, tfd, toff };
+    if (kcmpEpollTfd(f.pid, { fd: tfd, ...slot }) !== 0) {
+      const via = otherFdOnFile(f.pid, slot);
+      if (via === undefined) {
+        if (savedByAnother(dc, f, slot)) continue;
+        throw dumpError(f, {
+          code: 'UNSUPPORTED',
+          reason: `its epoll watch on fd ${tfd} (events 0x${watch.events.toString(16)}) is on a file that fd ${tfd} no longer refers to, and no fd of this process holds that file`,
+        });
+      }
+      watch.via = via;
     }
-    watches.push({ tfd, events: parseInt(m[2]!, 16), data: BigInt(`0x${m[3]}`) });
+    watches.push(watch);
   }
   return { kind: 'epoll', fd: f.fd, flags: f.flags, watches };
 }
@@ -63,18 +96,48 @@ export const epollReopener: LocalReopener<'epoll'> = {
   },
 };
 
+const F_GETFD = 1;
+const F_DUPFD_CLOEXEC = 1030;
+const FD_CLOEXEC = 1;
+
+/**
+ * Runs `add` with the file of fd `via` at number `tfd` in the target: whatever fd
+ * `tfd` is now is moved above `above` and put back after, close-on-exec flag included.
+ */
+function withFileAt(rc: KindRestoreContext, args: { via: number; tfd: number; above: number }, add: () => bigint): bigint {
+  const remote = rc.ctx.remote;
+  const fdflags = remote.raw(NR.fcntl, [args.tfd, F_GETFD, 0]);
+  const aside = fdflags >= 0n ? Number(remote.call(NR.fcntl, [args.tfd, F_DUPFD_CLOEXEC, args.above + 1], 'fcntl(F_DUPFD_CLOEXEC)')) : undefined;
+  remote.call(NR.dup3, [args.via, args.tfd, O.CLOEXEC], 'dup3');
+  try {
+    return add();
+  } finally {
+    if (aside === undefined) {
+      remote.call(NR.close, [args.tfd], 'close');
+    } else {
+      remote.call(NR.dup3, [aside, args.tfd, (fdflags & BigInt(FD_CLOEXEC)) !== 0n ? O.CLOEXEC : 0], 'dup3');
+      remote.call(NR.close, [aside], 'close');
+    }
+  }
+}
+
 /**
  * Adds the saved watches of every epoll entry of the process, by epoll_ctl injected
- * into the target; call once all its fds are in place. An epoll shared with a process
- * restored earlier already has the watches both processes hold (inherited fds): EEXIST
- * is expected there.
+ * into the target; call once all its fds are in place, and before the locks (putting a
+ * file at a number and closing it again would drop the process's POSIX locks on it).
+ * An epoll shared with a process restored earlier already has the watches both
+ * processes hold (inherited fds): EEXIST is expected there.
  */
 export function restoreEpollWatches(rc: KindRestoreContext, fds: readonly FdEntry[]): void {
+  const above = fds.reduce((m, e) => Math.max(m, e.fd), 2);
   for (const e of fds) {
     if (e.kind !== 'epoll') continue;
     for (const w of e.watches) {
-      const addr = rc.ctx.remote.put(encodeEpollEvent(w.events, w.data));
-      const r = rc.ctx.remote.raw(NR.epoll_ctl, [e.fd, EPOLL_CTL.ADD, w.tfd, addr]);
+      const add = () => {
+        const addr = rc.ctx.remote.put(encodeEpollEvent(w.events, w.data));
+        return rc.ctx.remote.raw(NR.epoll_ctl, [e.fd, EPOLL_CTL.ADD, w.tfd, addr]);
+      };
+      const r = w.via === undefined ? add() : withFileAt(rc, { via: w.via, tfd: w.tfd, above }, add);
       if (r >= 0n || r === -BigInt(ERRNO.EEXIST!)) continue;
       throw restoreError(rc, {
         fd: e.fd,

@@ -28,6 +28,8 @@ export interface KindRestoreContext {
   /** The saved pipe objects (by id) and unix sockets (by inode) of this process's state. */
   pipes: ReadonlyMap<string, PipeObject>;
   unix: ReadonlyMap<number, UnixObject>;
+  /** Every saved fd of this process (a deleted file's other names in it are made at once). */
+  fds?: readonly FdEntry[];
 }
 
 export interface TargetReopener<K extends ReopenKind> {

@@ -5,15 +5,19 @@
  * tree in the restorer (pipe2, or the FIFO opened O_RDWR), refills it, and registers
  * it in the shared table (`pipe:<ino>:r`/`:w`, `fifo:<dev>:<ino>`). Each open file
  * description is then a fresh open of /proc/self/fd/<object> with its saved flags,
- * handed to the target.
+ * handed to the target. A FIFO whose name was removed is recreated (mknod) under a
+ * free name for the restorer to open, then removed again; one still linked elsewhere is
+ * found by its file handle (handle.ts).
  */
-import { openSync } from 'node:fs';
+import { constants, openSync } from 'node:fs';
 import { closeFd, fcntl, F, FIONREAD, ioctlInt, isErrno, pipe2, readFd, tee, writeFd } from '../../../sys/index.js';
 import { grabFd } from '../../transfer.js';
-import { isFifo, type FdFacts } from '../facts.js';
+import { isFifo, withoutDeletedSuffix, type FdFacts } from '../facts.js';
+import { nameGone, recreateNode, removedNode } from '../nameless.js';
 import { O } from '../flags.js';
 import { loadPayload, savePayload } from '../objects.js';
 import type { EntryOf, PipeObject } from '../schema.js';
+import { dumpHandle, relinkHandle } from './handle.js';
 import { dumpError, restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type LocalReopener } from './kind.js';
 import { lstatOrNull } from './regular.js';
 
@@ -79,9 +83,41 @@ export function dumpPipe(dc: KindDumpContext, f: FdFacts): EntryOf<'pipe'> {
 }
 
 export function dumpFifo(dc: KindDumpContext, f: FdFacts): EntryOf<'fifo'> {
-  const path = savedPath(f, f.link);
+  const gone = nameGone(f);
+  const path = savedPath(f, gone ? withoutDeletedSuffix(f.link) : f.link);
   capturePipe(dc, f, `fifo:${f.stat.dev}:${f.stat.ino}`);
-  return { kind: 'fifo', fd: f.fd, flags: f.flags, path, dev: f.stat.dev, ino: f.stat.ino };
+  const entry: EntryOf<'fifo'> = { kind: 'fifo', fd: f.fd, flags: f.flags, path, dev: f.stat.dev, ino: f.stat.ino };
+  // No name left: a new FIFO; this name gone but others left: the same FIFO, by handle.
+  if (gone && f.stat.nlink === 0) entry.deleted = removedNode(f);
+  if (gone && f.stat.nlink > 0) entry.handle = dumpHandle(f);
+  return entry;
+}
+
+/** The restorer's holder of a FIFO: its path opened O_RDWR, or a new FIFO if its name was removed. */
+function openFifoHolder(rc: KindRestoreContext, e: EntryOf<'fifo'>): number {
+  // O_RDWR never waits for a peer; holding both ends lets every later open go through at once.
+  const flags = O.RDWR | O.NONBLOCK | O.CLOEXEC;
+  if (e.handle) {
+    const name = relinkHandle(rc, { ...e, handle: e.handle, type: constants.S_IFIFO });
+    try {
+      return openSync(name.path, flags);
+    } finally {
+      name.remove();
+    }
+  }
+  if (e.deleted) {
+    const what = `fd ${e.fd} of process ${rc.ctx.pid}`;
+    const node = recreateNode(rc.ctx, { what, path: e.path, type: constants.S_IFIFO, attrs: e.deleted });
+    try {
+      return openSync(node.path, flags);
+    } finally {
+      node.finish();
+    }
+  }
+  const st = lstatOrNull(e.path);
+  if (!st) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} no longer exists` });
+  if (!isFifo(st)) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} is no longer a named pipe` });
+  return openSync(e.path, flags);
 }
 
 /** Flags for opening one more description of a pipe the restorer holds (never blocks: both ends are held). */
@@ -133,11 +169,7 @@ export const fifoReopener: LocalReopener<'fifo'> = {
     let holder = rc.ctx.shared.get(key);
     if (holder === undefined) {
       const obj = savedObject(rc, e, key);
-      const st = lstatOrNull(e.path);
-      if (!st) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} no longer exists` });
-      if (!isFifo(st)) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} is no longer a named pipe` });
-      // O_RDWR never waits for a peer; holding both ends lets every later open go through at once.
-      holder = openSync(e.path, O.RDWR | O.NONBLOCK | O.CLOEXEC);
+      holder = openFifoHolder(rc, e);
       rc.ctx.shared.set(key, holder);
       const queued = ioctlInt(holder, FIONREAD);
       if (queued > 0) {

@@ -1,8 +1,13 @@
-/** Regular files and directories that still have their name: reopened by path. */
-import { lstatSync, type Stats } from 'node:fs';
-import type { FdFacts } from '../facts.js';
+/**
+ * Regular files and directories that still have their name: reopened by path. A file
+ * whose name this fd used was removed while the file keeps another name (a hard link)
+ * is not deleted: it is reopened by its file handle (handle.ts).
+ */
+import { constants, lstatSync, type Stats } from 'node:fs';
+import { withoutDeletedSuffix, type FdFacts } from '../facts.js';
 import { isPathOnly, reopenFlags } from '../flags.js';
-import type { EntryOf } from '../schema.js';
+import type { EntryOf, SavedHandle } from '../schema.js';
+import { dumpHandle, relinkHandle } from './handle.js';
 import { restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type TargetReopener } from './kind.js';
 
 export function lstatOrNull(path: string): Stats | null {
@@ -17,6 +22,22 @@ export function dumpRegular(_dc: KindDumpContext, f: FdFacts): EntryOf<'reg'> {
   return { kind: 'reg', fd: f.fd, flags: f.flags, pos: f.pos, path: savedPath(f, f.link), size: BigInt(f.stat.size) };
 }
 
+/** A file unlinked from this fd's name but linked elsewhere: saved as its file handle. */
+export function dumpOtherLink(_dc: KindDumpContext, f: FdFacts): EntryOf<'reg'> {
+  const path = savedPath(f, withoutDeletedSuffix(f.link));
+  return { kind: 'reg', fd: f.fd, flags: f.flags, pos: f.pos, path, size: BigInt(f.stat.size), handle: dumpHandle(f) };
+}
+
+/** The file of a saved handle, linked under its old name again, opened there by the target, unlinked. */
+function openByHandleIn(rc: KindRestoreContext, e: EntryOf<'reg'> & { handle: SavedHandle }): number {
+  const name = relinkHandle(rc, { ...e, type: constants.S_IFREG });
+  try {
+    return rc.target.open(name.path, reopenFlags(e.flags, { directory: false }));
+  } finally {
+    name.remove();
+  }
+}
+
 export function dumpDirectory(_dc: KindDumpContext, f: FdFacts): EntryOf<'dir'> {
   return { kind: 'dir', fd: f.fd, flags: f.flags, pos: f.pos, path: savedPath(f, f.link) };
 }
@@ -24,6 +45,7 @@ export function dumpDirectory(_dc: KindDumpContext, f: FdFacts): EntryOf<'dir'> 
 export const regularReopener: TargetReopener<'reg'> = {
   at: 'target',
   open(rc: KindRestoreContext, e: EntryOf<'reg'>): number {
+    if (e.handle) return openByHandleIn(rc, { ...e, handle: e.handle });
     const st = lstatOrNull(e.path);
     if (!st) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} no longer exists` });
     if (!st.isFile()) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} is no longer a regular file` });
