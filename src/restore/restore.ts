@@ -7,7 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { kill, PTRACE_O, SIG } from '../sys/index.js';
-import { RemoteTask, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
+import { checkInterrupted, deferSignals, RemoteTask, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
 import { ImageReader } from '../images/index.js';
 import type { RestoreContext } from '../resources/types.js';
 import { LocalObjects } from '../resources/shared.js';
@@ -57,7 +57,17 @@ function joinGroups(entries: TreeEntry[], args: { remotes: Map<number, RemoteTas
   }
 }
 
+/**
+ * SIGINT, SIGTERM, SIGHUP and SIGPIPE are deferred while the restore runs (infect/
+ * interrupt.ts): one that comes before the tree is let go kills everything built; one
+ * that comes after lets the restore finish. Either way it is then delivered to us
+ * under its old disposition.
+ */
 export function restore(opts: RestoreOptions): RestoreResult {
+  return deferSignals(`restore ${opts.imagesDir}`, () => restoreTree(opts));
+}
+
+function restoreTree(opts: RestoreOptions): RestoreResult {
   const t0 = performance.now();
   const reader = ImageReader.open(opts.imagesDir);
   const warnings: string[] = [];
@@ -71,6 +81,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
     // SysV queues and semaphore sets the tree used: kept if still there unchanged, else made again.
     if (reader.has(IPC_IMAGE.name)) restoreSysvIpc(reader.read(IPC_IMAGE), { blob: (name) => reader.blob(name), undo });
+    checkInterrupted();
     const b = startBlank();
     undo.push('kill blank', () => kill(b.pid, SIG.SIGKILL));
     blank = seizeProcess(b.pid, { ptraceOptions: PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL });
@@ -92,6 +103,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
     // Parents first; a child is forked once its parent's memory is rebuilt, so that the
     // pages they shared copy-on-write are shared again.
     const build = (e: TreeEntry, parent: RemoteTask): void => {
+      checkInterrupted();
       const root = e.ppid === 0;
       const remote = cloneProcess(parent, { entry: e, asOurChild: root, undo });
       remotes.set(e.pid, remote);
@@ -113,6 +125,8 @@ export function restore(opts: RestoreOptions): RestoreResult {
     }
     for (const p of built) loadRegisters(p);
     if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader });
+    // The last point of return: once let go, the tree runs whatever comes.
+    checkInterrupted();
     if (opts.pidfile) writeFileSync(opts.pidfile, `${tree.root}\n`, { mode: 0o644 });
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);

@@ -18,3 +18,4 @@ export * from './codecs/clone-args.js';
 export * from './socket.js';
 export * from './mqueue.js';
 export * from './sysvipc.js';
+export * as signalFlag from './signal-flag.js';
