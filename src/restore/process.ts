@@ -3,11 +3,12 @@
  * files, then its registers. It stays stopped until the whole tree is ready.
  */
 import { ptrace } from '../sys/index.js';
-import type { RemoteTask } from '../infect/index.js';
+import { checkInterrupted, type RemoteTask } from '../infect/index.js';
 import { restoreMemory } from '../resources/memory/restore.js';
 import { restoreXstate, resumeRegs, rewoundRegs } from '../resources/thread/cpu.js';
 import { restoreThreads, type BuiltThread } from '../resources/thread/threads.js';
 import type { Phase } from '../resources/registry.js';
+import { armParentDeathKill, restoreParentDeathSignal, type MiscState } from '../resources/process/index.js';
 import type { RestoreContext } from '../resources/types.js';
 import type { ProcessImages } from './images.js';
 
@@ -26,6 +27,7 @@ export interface RebuildOptions {
 
 export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: RebuildOptions): BuiltProcess {
   const phase = (p: Phase) => {
+    checkInterrupted();
     for (const r of img.resources) {
       if (r.phase !== p) continue;
       // A shared fd table was rebuilt with the parent that shares it.
@@ -42,12 +44,16 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   phase('after-files');
   phase('finish');
   phase('last');
+  // The credentials just set clear the parent-death signal: armed again until the tree is let go.
+  armParentDeathKill(ctx.remote);
   return { img, remote: ctx.remote, threads };
 }
 
 /** Loads the final registers of every thread; the process stays stopped. */
 export function loadRegisters(b: BuiltProcess): void {
   const cpu = b.img.core.threads[0]!;
+  const misc = b.img.resources.find((r) => r.module.name === 'misc');
+  if (misc) restoreParentDeathSignal(b.remote, misc.state as MiscState);
   b.remote.finish({ regs: resumeRegs(cpu.regs), mask: b.img.mask });
   restoreXstate(b.img.pid, cpu);
   for (const t of b.threads) {

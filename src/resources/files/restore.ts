@@ -1,7 +1,7 @@
 /**
  * Restore of the fd table by injected syscalls in the process being rebuilt. It
- * starts with the restorer's fds: everything not saved is closed, inherited fds are
- * left alone, and every other entry is put in place. An entry whose open file
+ * starts with the blank's fds: everything not saved is closed, inherited fds (0-2) are
+ * taken from the restorer, and every other entry is put in place. An entry whose open file
  * description is already in the shared table (opened for an earlier process of the
  * tree) gets a copy of it; otherwise it is opened — in the target (paths: opened
  * wherever the kernel puts it, moved to its number with dup3, seeked) or in the
@@ -73,10 +73,10 @@ function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): void {
   if (key !== undefined) rc.ctx.shared.set(key, grabFd(rc.ctx.pid, e.fd));
 }
 
-function restoreEntry(rc: KindRestoreContext, e: FdEntry, present: ReadonlySet<number>): void {
+function restoreEntry(rc: KindRestoreContext, e: FdEntry): void {
   switch (e.kind) {
     case 'inherit':
-      restoreInherit(rc.ctx, { ...e, present: present.has(e.fd) });
+      restoreInherit(rc, e);
       return;
     case 'dup':
       rc.target.dup(e.of, { fd: e.fd, cloexec: e.cloexec });
@@ -97,10 +97,9 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
   const current = listFds(ctx.pid);
   // Saved numbers that are open now get replaced atomically by dup3; the rest must go.
   rc.target.closeAll(current.filter((fd) => !saved.has(fd)));
-  const present = new Set(current);
   for (const e of state.fds) {
     try {
-      restoreEntry(rc, e, present);
+      restoreEntry(rc, e);
     } catch (err) {
       if (!(err instanceof SysError)) throw err;
       throw restoreError(ctx, { fd: e.fd, code: 'SYSCALL', reason: `${err.syscall} of ${describe(e)} failed with ${err.errnoName}`, cause: err });

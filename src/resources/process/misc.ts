@@ -5,6 +5,11 @@
  *
  * comm, pdeath signal and timer slack belong to a thread; this saves the leader's.
  *
+ * The parent-death signal is SIGKILL while a process is being built (armParentDeathKill:
+ * it dies with a killed ckpt, issue 9), and gets its saved value only when the tree is
+ * let go (restoreParentDeathSignal). Changing credentials clears it (commit_creds), so
+ * it is armed again after the creds phase.
+ *
  * Order: early, before memory: personality (READ_IMPLIES_EXEC) and THP-disable change
  * how the restored areas are mapped and faulted, as they did in the original.
  */
@@ -12,7 +17,7 @@ import { z } from 'zod';
 import { zBig } from '../../images/index.js';
 import { malformed, procPath } from '../../proc/index.js';
 import { readProcText } from '../../proc/procfs.js';
-import { NR, PR } from '../../sys/index.js';
+import { NR, PR, SIG } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
 import { callIn, callOut, cString } from './inject.js';
@@ -60,6 +65,16 @@ function readPersonality(pid: number): number {
   return n;
 }
 
+/** While the process is built: SIGKILL when its parent (ckpt, or its restored parent) dies. */
+export function armParentDeathKill(remote: RemoteTask): void {
+  prctl(remote, [PR.SET_PDEATHSIG, SIG.SIGKILL], 'PR_SET_PDEATHSIG(SIGKILL)');
+}
+
+/** The saved parent-death signal, set as the tree is let go (after the credentials, which clear it). */
+export function restoreParentDeathSignal(remote: RemoteTask, s: MiscState): void {
+  prctl(remote, [PR.SET_PDEATHSIG, s.pdeathSig], 'PR_SET_PDEATHSIG');
+}
+
 export const misc: Resource<MiscState> = {
   name: 'misc',
   schema: miscSchema,
@@ -78,7 +93,6 @@ export const misc: Resource<MiscState> = {
     const r = ctx.remote;
     callIn(r, { nr: NR.prctl, name: 'prctl(PR_SET_NAME)', data: cString(s.comm), args: (addr) => [PR.SET_NAME, addr] });
     r.call(NR.personality, [s.personality], 'personality');
-    prctl(r, [PR.SET_PDEATHSIG, s.pdeathSig], 'PR_SET_PDEATHSIG');
     prctl(r, [PR.SET_CHILD_SUBREAPER, s.childSubreaper ? 1 : 0], 'PR_SET_CHILD_SUBREAPER');
     prctl(r, [PR.SET_TIMERSLACK, s.timerSlackNs], 'PR_SET_TIMERSLACK');
     prctl(r, [PR.SET_THP_DISABLE, s.thpDisable ? 1 : 0, 0, 0, 0], 'PR_SET_THP_DISABLE');
