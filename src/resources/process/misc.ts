@@ -5,10 +5,10 @@
  *
  * comm, pdeath signal and timer slack belong to a thread; this saves the leader's.
  *
- * The parent-death signal is SIGKILL while a process is being built (armParentDeathKill:
- * it dies with a killed ckpt, issue 9), and gets its saved value only when the tree is
- * let go (restoreParentDeathSignal). Changing credentials clears it (commit_creds), so
- * it is armed again after the creds phase.
+ * The restore orchestrator keeps the parent-death signal at SIGKILL while a process is
+ * being built (armParentDeathKill after this module and after the credentials, which
+ * clear it: it dies with a killed ckpt, issue 9) and sets the saved value again when
+ * the tree is let go (restoreParentDeathSignal).
  *
  * Order: early, before memory: personality (READ_IMPLIES_EXEC) and THP-disable change
  * how the restored areas are mapped and faulted, as they did in the original.
@@ -93,6 +93,7 @@ export const misc: Resource<MiscState> = {
     const r = ctx.remote;
     callIn(r, { nr: NR.prctl, name: 'prctl(PR_SET_NAME)', data: cString(s.comm), args: (addr) => [PR.SET_NAME, addr] });
     r.call(NR.personality, [s.personality], 'personality');
+    prctl(r, [PR.SET_PDEATHSIG, s.pdeathSig], 'PR_SET_PDEATHSIG');
     prctl(r, [PR.SET_CHILD_SUBREAPER, s.childSubreaper ? 1 : 0], 'PR_SET_CHILD_SUBREAPER');
     prctl(r, [PR.SET_TIMERSLACK, s.timerSlackNs], 'PR_SET_TIMERSLACK');
     prctl(r, [PR.SET_THP_DISABLE, s.thpDisable ? 1 : 0, 0, 0, 0], 'PR_SET_THP_DISABLE');
