@@ -32,6 +32,12 @@ export interface DumpOptions {
   timeoutMs?: number;
   /** Page data written so far and an estimate of the total (resident memory), in bytes. */
   onProgress?: (p: { bytes: number; total: number }) => void;
+  /**
+   * SIGINT, SIGTERM, SIGHUP and SIGPIPE are deferred during the dump; when one came,
+   * this is called after the rollback (with its error) or the finished dump, just
+   * before the signal is delivered again (the default disposition ends the process).
+   */
+  onSignal?: (error?: unknown) => void;
 }
 
 export interface DumpResult {
@@ -133,7 +139,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
  */
 export function dump(pid: number, opts: DumpOptions): DumpResult {
   if (!Number.isInteger(pid) || pid <= 0) throw new CkptError('USAGE', `Cannot dump process ${pid}: not a valid PID`);
-  return deferSignals(`dump process ${pid}`, () => dumpTree(pid, opts));
+  return deferSignals({ what: `dump process ${pid}`, onSignal: opts.onSignal }, () => dumpTree(pid, opts));
 }
 
 function dumpTree(pid: number, opts: DumpOptions): DumpResult {

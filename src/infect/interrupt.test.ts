@@ -23,7 +23,7 @@ function run(body: string) {
 
 test('a SIGINT during the guarded code is deferred, then kills a process without listeners', () => {
   const r = run(`
-    deferSignals('test', () => {
+    deferSignals({ what: 'test' }, () => {
       kill(process.pid, SIG.SIGINT);
       say('alive after the signal');
       try { checkInterrupted(); } catch (e) { say(e.code + ': ' + e.message); throw e; }
@@ -38,7 +38,7 @@ test('with a listener: INTERRUPTED is thrown, the listener runs after, the dispo
     process.on('SIGTERM', () => say('listener'));
     const before = actions();
     try {
-      deferSignals('test', () => { kill(process.pid, SIG.SIGTERM); checkInterrupted(); });
+      deferSignals({ what: 'test' }, () => { kill(process.pid, SIG.SIGTERM); checkInterrupted(); });
     } catch (e) { say(e.code); }
     say(actions() === before ? 'same dispositions' : 'changed: ' + before + ' -> ' + actions());
     setTimeout(() => {}, 100);`);
@@ -49,7 +49,7 @@ test('with a listener: INTERRUPTED is thrown, the listener runs after, the dispo
 test('a signal after the point of no return lets the code finish, then is delivered', () => {
   const r = run(`
     process.on('SIGHUP', () => say('listener'));
-    say(deferSignals('test', () => { kill(process.pid, SIG.SIGHUP); return 'result'; }));
+    say(deferSignals({ what: 'test' }, () => { kill(process.pid, SIG.SIGHUP); return 'result'; }));
     setTimeout(() => {}, 100);`);
   assert.equal(r.out, 'result\nlistener\n', r.err);
 });
@@ -57,7 +57,7 @@ test('a signal after the point of no return lets the code finish, then is delive
 test('an ignored signal stays ignored and does not interrupt', () => {
   // Node ignores SIGPIPE.
   const r = run(`
-    deferSignals('test', () => { kill(process.pid, SIG.SIGPIPE); checkInterrupted(); say('not interrupted'); });
+    deferSignals({ what: 'test' }, () => { kill(process.pid, SIG.SIGPIPE); checkInterrupted(); say('not interrupted'); });
     say(signalFlag.isIgnored(signalFlag.getAction(SIG.SIGPIPE)) ? 'still ignored' : 'not ignored');`);
   assert.equal(r.out, 'not interrupted\nstill ignored\n', r.err);
 });

@@ -38,9 +38,21 @@ export function checkInterrupted(): void {
   if (sig !== 0) throw new CkptError('INTERRUPTED', `Cannot ${active}: interrupted by ${signalName(sig)}`);
 }
 
+export interface DeferOptions {
+  /** The operation, for the error message: "dump process 42". */
+  what: string;
+  /**
+   * Called when a signal came, once the operation has rolled back (with its error) or
+   * finished, just before the signal is delivered again (which may end the process):
+   * the last chance to put a terminal right (a progress bar's hidden cursor).
+   */
+  onSignal?: (error?: unknown) => void;
+}
+
 /** Runs `fn` with the deferred signals caught into a flag (see the file comment). Nested calls share the outer guard. */
-export function deferSignals<T>(what: string, fn: () => T): T {
+export function deferSignals<T>(opts: DeferOptions, fn: () => T): T {
   if (active !== undefined) return fn();
+  const what = opts.what;
   const saved = new Map<number, signalFlag.SavedAction>();
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   signalFlag.clearCaught();
@@ -58,6 +70,7 @@ export function deferSignals<T>(what: string, fn: () => T): T {
   }
   const caught = signalFlag.caughtSignals();
   signalFlag.clearCaught();
+  if (caught.length > 0) opts.onSignal?.(outcome.ok ? undefined : outcome.error);
   // The deferred signals, now under the old dispositions: the default one ends us here.
   for (const sig of caught) kill(getpid(), sig);
   if (!outcome.ok) throw outcome.error;

@@ -34,6 +34,8 @@ export interface RestoreOptions {
    * has CKPT_CHECK=1 (the test suite sets it), else off.
    */
   check?: boolean;
+  /** As DumpOptions.onSignal: called before a signal deferred during the restore is delivered again. */
+  onSignal?: (error?: unknown) => void;
 }
 
 export interface RestoreResult {
@@ -64,7 +66,7 @@ function joinGroups(entries: TreeEntry[], args: { remotes: Map<number, RemoteTas
  * under its old disposition.
  */
 export function restore(opts: RestoreOptions): RestoreResult {
-  return deferSignals(`restore ${opts.imagesDir}`, () => restoreTree(opts));
+  return deferSignals({ what: `restore ${opts.imagesDir}`, onSignal: opts.onSignal }, () => restoreTree(opts));
 }
 
 function restoreTree(opts: RestoreOptions): RestoreResult {

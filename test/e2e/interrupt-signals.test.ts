@@ -1,8 +1,7 @@
 /**
  * Ctrl-C and SIGTERM during a dump (issue 9; SIGKILL is interrupt-dump.test.ts):
- * `ckpt dump` (the installed CLI) of a
- * 256 MiB victim, with and without -R, gets SIGINT or SIGTERM at a random moment of
- * the dump. ckpt then ends by that signal (exit 130/143 to a shell) and either rolled
+ * `ckpt dump` (the installed CLI) of a 256 MiB victim, with and without -R, gets
+ * SIGINT or SIGTERM at a random moment of the dump. ckpt then ends by that signal (exit 130/143 to a shell) and either rolled
  * back — no image set left, the victim runs on untraced and passes its own check — or,
  * if the signal came after the images were committed, finished the dump: a complete
  * image set, the victim killed (restored here and checked) or, with -R, running on.
@@ -83,6 +82,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
           await finished(dir, leaveRunning);
         } else {
           outcomes.rolledBack++;
+          assert.match(run.stderr(), new RegExp(`^ckpt: Cannot dump process ${victim.pid}: interrupted by ${sig}\n$`), 'one line says why');
           assert.ok(!existsSync(dir) || readdirSync(dir).length === 0, `no image files left: ${existsSync(dir) ? readdirSync(dir).join(' ') : ''}`);
           assert.equal(await settle(victim.pid), 'alive', 'the victim runs on');
           assert.equal(tracerOf(victim.pid), 0, 'untraced');

@@ -35,7 +35,10 @@ export const restoreCommand: CliCommand = {
         const { restore, waitForExit } = await import('../../api/restore.js');
         let pid: number;
         try {
-          const r = restore({ imagesDir: f.imagesDir, shellJob: f.shellJob, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check });
+          const onSignal = (e?: unknown) => {
+            if (e) out.fatal(e); // said before the signal ends ckpt
+          };
+          const r = restore({ imagesDir: f.imagesDir, shellJob: f.shellJob, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, onSignal });
           pid = r.pid;
           for (const w of r.warnings) out.warn(w);
           // Quiet by default: without -d the restored program's own output is what matters.
