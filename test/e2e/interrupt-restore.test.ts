@@ -29,7 +29,7 @@ let span = 0;
 async function restoreOnce(): Promise<number> {
   const t0 = Date.now();
   const run = runCli(bin, ['restore', '-d', '-D', images]);
-  const ex = await run.exited;
+  const ex = await within(run.exited, 120_000, 'ckpt restore ended');
   const ms = Date.now() - t0;
   assert.equal(ex.code, 0, `restore: ${run.stderr()}`);
   await within(run.stdoutClosed, 10_000, 'stdout of a finished restore closed');
@@ -62,8 +62,14 @@ test('a restorer killed right after starting the blank process leaves neither it
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const closed = new Promise((r) => child.stdout.on('close', r));
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  while (!out.includes('\n') && child.exitCode === null && child.signalCode === null) await sleep(10); // started (slowly on a busy machine)
+  const started = new Promise<void>((resolve) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve();
+    });
+    child.on('exit', () => resolve());
+  });
+  await within(started, 60_000, 'the restorer started a blank'); // slowly on a busy machine
   await within(closed, 10_000, 'stdout of the killed restorer closed');
   const blank = Number(out.trim());
   assert.ok(blank > 0, `the blank's pid: ${out}`);
@@ -78,7 +84,7 @@ for (const sig of ['SIGKILL', 'SIGINT', 'SIGTERM'] as const) {
       const run = runCli(bin, ['restore', '-d', '-D', images]);
       await sleep(Math.random() * span);
       if (!run.done()) process.kill(run.pid, sig);
-      const ex = await run.exited;
+      const ex = await within(run.exited, 60_000, `ckpt restore ended after ${sig}`);
       if (ex.code !== 0) assertDiedOf(ex, sig, run.stderr());
       await within(run.stdoutClosed, 10_000, `stdout of a restore killed by ${sig} closed`);
       const state = await settle(victim.pid);

@@ -72,7 +72,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
         if (i === 0) while (!existsSync(join(dir, `pages-${victim.pid}.img`)) && !run.done()) await sleep(1);
         else await sleep(Math.random() * span);
         if (!run.done()) process.kill(run.pid, sig);
-        const ex = await run.exited;
+        const ex = await within(run.exited, 120_000, `ckpt dump ended after ${sig}`);
         await within(run.stdoutClosed, 10_000, 'stdout of ckpt closed');
         const complete = existsSync(join(dir, 'inventory.img'));
         if (ex.code === 0) assert.ok(complete, 'a dump that exited 0 left a complete image set');
