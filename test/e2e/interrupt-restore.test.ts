@@ -14,7 +14,7 @@ import { buildCli } from '../helpers/bundle.js';
 import { useCleanups } from '../helpers/cleanup.js';
 import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
 import {
-  assertChecks, assertDiedOf, assertNoBlankLeft, killAndWait, runCli, settle, sleep, tracerOf, tries, within,
+  assertChecks, assertDiedOf, assertNoBlankLeft, killAndWait, markNodeChild, runCli, settle, sleep, tracerOf, tries, within,
 } from '../helpers/interrupt.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -60,6 +60,7 @@ test('a restorer killed right after starting the blank process leaves neither it
   const script = `import { startBlank } from ${JSON.stringify(join(root, 'src/restore/blank.ts'))};
     process.stdout.write(startBlank().pid + '\\n', () => process.kill(process.pid, 'SIGKILL'));`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  markNodeChild(child.pid!);
   let out = '';
   const closed = new Promise((r) => child.stdout.on('close', r));
   const started = new Promise<void>((resolve) => {

@@ -25,8 +25,15 @@ export interface CliRun {
   done(): boolean;
 }
 
-/** Pids of the CLI runs: Node reaps them itself, so tests must not. */
-const cliPids = new Set<number>();
+/**
+ * Children Node started (the CLI runs): Node reaps them itself, and one whose exit a
+ * test reaped instead would keep the test's event loop waiting forever.
+ */
+const nodeChildren = new Set<number>();
+
+export function markNodeChild(pid: number): void {
+  nodeChildren.add(pid);
+}
 
 export function runCli(bin: string, args: string[]): CliRun {
   const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,7 +49,7 @@ export function runCli(bin: string, args: string[]): CliRun {
   );
   const stdoutClosed = new Promise<void>((resolve) => child.stdout.on('close', () => resolve()));
   assert.ok(child.pid, 'ckpt started');
-  cliPids.add(child.pid);
+  markNodeChild(child.pid);
   return { pid: child.pid, exited, stdoutClosed, stderr: () => err, done: () => finished };
 }
 
@@ -140,7 +147,7 @@ export async function assertNoBlankLeft(): Promise<void> {
   for (;;) {
     const left: number[] = [];
     for (const c of ourChildren()) {
-      if (cliPids.has(c.pid)) continue;
+      if (nodeChildren.has(c.pid)) continue;
       if (c.state === 'Z') {
         reapIfChild(c.pid);
         continue;
