@@ -52,6 +52,13 @@ export class Reporter {
     this.log(`ckpt: ${e instanceof Error ? e.message : String(e)}\n`);
   }
 
+  /** A failure after which a deferred signal ends ckpt (main.ts never sees it): said on stderr here. */
+  fatal(e: unknown): void {
+    const line = `ckpt: ${e instanceof Error ? e.message : String(e)}\n`;
+    process.stderr.write(line);
+    this.log(line);
+  }
+
   private log(text: string): void {
     if (this.fd === undefined) return;
     try {

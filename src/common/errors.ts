@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'IO' // reading or writing a file of ours failed (disk full, I/O error, read-only fs)
   | 'USAGE' // bad command-line or API input
   | 'CHECK_FAILED' // restore --check: a restored process differs from its images
+  | 'INTERRUPTED' // a signal (SIGINT, SIGTERM, SIGHUP, SIGPIPE) came during a dump or restore, which was rolled back
   | 'INTERNAL';
 
 export class CkptError extends Error {

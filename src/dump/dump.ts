@@ -8,7 +8,7 @@ import { release as kernelRelease } from 'node:os';
 import { CkptError } from '../common/errors.js';
 import { readStat, readStatus } from '../proc/index.js';
 import { isErrno, kill, NR, SIG } from '../sys/index.js';
-import { findSyscallSite, RemoteTask, type SeizedProcess } from '../infect/index.js';
+import { checkInterrupted, deferSignals, findSyscallSite, RemoteTask, type SeizedProcess } from '../infect/index.js';
 import { descriptionIds, linkCounts, type DescriptionIds } from '../resources/sharing/descriptions.js';
 import { killTree, releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { ImageWriter } from '../images/index.js';
@@ -32,6 +32,12 @@ export interface DumpOptions {
   timeoutMs?: number;
   /** Page data written so far and an estimate of the total (resident memory), in bytes. */
   onProgress?: (p: { bytes: number; total: number }) => void;
+  /**
+   * SIGINT, SIGTERM, SIGHUP and SIGPIPE are deferred during the dump; when one came,
+   * this is called after the rollback (with its error) or the finished dump, just
+   * before the signal is delivered again (the default disposition ends the process).
+   */
+  onSignal?: (error?: unknown) => void;
 }
 
 export interface DumpResult {
@@ -110,7 +116,11 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
     warn: (m) => warnings.push(m),
   };
   const resources: Record<string, unknown> = {};
-  for (const { module } of RESOURCES) resources[module.name] = module.dump(ctx);
+  for (const { module } of RESOURCES) {
+    checkInterrupted();
+    resources[module.name] = module.dump(ctx);
+  }
+  checkInterrupted();
   const pw = w.pages(pid, { checksum: opts.pageChecksums ?? false });
   const mem = dumpMemory(ctx, pw, { parent: args.parent });
   pw.close();
@@ -122,9 +132,19 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
   return { stats: mem.stats, mem: mem.state };
 }
 
+/**
+ * SIGINT, SIGTERM, SIGHUP and SIGPIPE are deferred while the dump runs (infect/
+ * interrupt.ts): one that comes before the images are committed rolls the dump back
+ * (the target runs on as before, no image is left); one that comes after lets the dump
+ * finish. Either way it is then delivered to us under its old disposition.
+ */
 export function dump(pid: number, opts: DumpOptions): DumpResult {
-  const t0 = performance.now();
   if (!Number.isInteger(pid) || pid <= 0) throw new CkptError('USAGE', `Cannot dump process ${pid}: not a valid PID`);
+  return deferSignals({ what: `dump process ${pid}`, onSignal: opts.onSignal }, () => dumpTree(pid, opts));
+}
+
+function dumpTree(pid: number, opts: DumpOptions): DumpResult {
+  const t0 = performance.now();
   const warnings: string[] = [];
   const w = ImageWriter.create(opts.imagesDir);
   let tree: SeizedTree | undefined;
@@ -143,6 +163,7 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
     const progress = progressOf(alive, opts);
     for (const e of tree.entries) {
       if (e.zombie) continue;
+      checkInterrupted();
       const parentMem = mems.get(e.ppid);
       const parent = parentMem ? { pid: e.ppid, state: parentMem } : undefined;
       const { stats: s, mem } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, parent, progress });
@@ -153,6 +174,8 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
     }
     const image = { tool: 'ckpt' as const, rootPid: pid, pids: tree.entries.map((e) => e.pid), tree: tree.entries };
     w.write({ ...TOOL_IMAGE, value: { ...image, kernel: kernelRelease(), createdAt: new Date().toISOString() } });
+    // The last point of return: once committed, the dump finishes (kill or release) whatever comes.
+    checkInterrupted();
     w.commit();
     if (opts.leaveRunning) releaseTree(tree);
     else killTree(tree);

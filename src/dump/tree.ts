@@ -7,7 +7,7 @@
 import { CkptError, isCkptError } from '../common/errors.js';
 import { kcmp, kill, SIG } from '../sys/index.js';
 import { readChildren, readStat, readStatus, type ProcStat } from '../proc/index.js';
-import { nameOf, seizeProcess, killSeized, type SeizedProcess } from '../infect/index.js';
+import { checkInterrupted, nameOf, seizeProcess, killSeized, type SeizedProcess } from '../infect/index.js';
 import type { TreeEntry } from '../resources/images.js';
 
 export interface SeizedTree {
@@ -95,6 +95,7 @@ export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): Seiz
   const entries: TreeEntry[] = [];
   const known = new Set<number>();
   const add = (pid: number, ppid: number): void => {
+    checkInterrupted();
     known.add(pid);
     const stat = readStat(pid);
     const base = { pid, ppid, pgid: stat.pgrp, sid: stat.session, sharesFiles: false, sharesFs: false, stopped: false };

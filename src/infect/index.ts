@@ -4,3 +4,4 @@ export * from './seize.js';
 export * from './site.js';
 export * from './remote.js';
 export * from './frame.js';
+export * from './interrupt.js';

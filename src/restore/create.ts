@@ -10,6 +10,7 @@ import { CkptError } from '../common/errors.js';
 import { CLONE, encodeCloneArgs, isErrno, kill, NR, ptrace, PTRACE_EVENT, SIG } from '../sys/index.js';
 import { RemoteTask, TaskGoneError, waitStop, type Undo } from '../infect/index.js';
 import type { TreeEntry } from '../resources/images.js';
+import { armParentDeathKill } from '../resources/process/index.js';
 import { pidTaken } from './pid.js';
 
 export interface CloneArgs {
@@ -46,6 +47,8 @@ export function cloneProcess(parent: RemoteTask, args: CloneArgs): RemoteTask {
   if (st.event !== PTRACE_EVENT.STOP) throw new CkptError('INTERNAL', `Cannot restore process ${pid}: unexpected first stop (event ${st.event})`);
   // The child runs what its parent runs: the blank's code, or the vDSO once the parent's memory is rebuilt.
   const remote = new RemoteTask(pid, { site: parent.site });
+  // Dies with its parent until the tree is let go: a killed ckpt leaves nothing (with EXITKILL).
+  armParentDeathKill(remote);
   if (entry.sid === pid) remote.call(NR.setsid, [], 'setsid');
   return remote;
 }

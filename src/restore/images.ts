@@ -3,6 +3,7 @@
  * inconsistent image set fails here, with nothing built.
  */
 import { CkptError } from '../common/errors.js';
+import { checkInterrupted } from '../infect/index.js';
 import type { ImageReader, PageReader } from '../images/index.js';
 import { checkMappedFiles } from '../resources/memory/restore.js';
 import { checkLayout, checkPageCount, checkRuns } from '../resources/memory/check.js';
@@ -100,6 +101,9 @@ export function loadTree(r: ImageReader, opts: { imagesDir: string; verifyPages?
   const tool = r.read(TOOL_IMAGE);
   checkTree(opts.imagesDir, tool.rootPid, tool.tree);
   const procs = new Map<number, ProcessImages>();
-  for (const e of tool.tree) if (!e.zombie) procs.set(e.pid, loadProcess(r, e, { verifyPages: opts.verifyPages, limit }));
+  for (const e of tool.tree) {
+    checkInterrupted();
+    if (!e.zombie) procs.set(e.pid, loadProcess(r, e, { verifyPages: opts.verifyPages, limit }));
+  }
   return { root: tool.rootPid, entries: tool.tree, procs };
 }

@@ -1,7 +1,7 @@
 /** Making sure a PID is free before restore asks for it with clone3(set_tid). */
 import { CkptError } from '../common/errors.js';
 import { readStat } from '../proc/index.js';
-import { sleepSync } from '../infect/index.js';
+import { checkInterrupted, sleepSync } from '../infect/index.js';
 
 function holder(pid: number): { comm: string; zombie: boolean } | undefined {
   try {
@@ -24,6 +24,7 @@ export function waitPidFree(pid: number, opts: { timeoutMs?: number; what?: stri
     if (!h.zombie || Date.now() > deadline) {
       throw pidTaken(pid, { comm: h.comm, what: opts.what });
     }
+    checkInterrupted();
     sleepSync(5);
   }
 }

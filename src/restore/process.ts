@@ -3,12 +3,13 @@
  * files, then its registers. It stays stopped until the whole tree is ready.
  */
 import { ptrace } from '../sys/index.js';
-import type { RemoteTask } from '../infect/index.js';
+import { checkInterrupted, type RemoteTask } from '../infect/index.js';
 import { restoreMemory } from '../resources/memory/restore.js';
 import { restoreXstate, resumeRegs, rewoundRegs } from '../resources/thread/cpu.js';
 import { restoreThreads, type BuiltThread } from '../resources/thread/threads.js';
 import type { Phase } from '../resources/registry.js';
 import { inTargetAs } from '../resources/process/fscreds.js';
+import { armParentDeathKill, restoreParentDeathSignal, type MiscState } from '../resources/process/index.js';
 import type { RestoreContext } from '../resources/types.js';
 import type { ProcessImages } from './images.js';
 
@@ -27,6 +28,7 @@ export interface RebuildOptions {
 
 export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: RebuildOptions): BuiltProcess {
   const phase = (p: Phase, c: RestoreContext = ctx) => {
+    checkInterrupted();
     for (const r of img.resources) {
       if (r.phase !== p) continue;
       // A shared fd table was rebuilt with the parent that shares it.
@@ -35,6 +37,8 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
     }
   };
   phase('before-memory');
+  // misc just set the saved parent-death signal: SIGKILL again until the tree is let go.
+  armParentDeathKill(ctx.remote);
   restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, inherited: opts.inherited });
   opts.forkChildren();
   phase('after-memory');
@@ -48,12 +52,16 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   // dumpable flag that the leader's restore sets.
   for (const t of threads) phase('last', { ...ctx, remote: t.remote });
   phase('last');
+  // The credentials just set clear the parent-death signal: armed again until the tree is let go.
+  armParentDeathKill(ctx.remote);
   return { img, remote: ctx.remote, threads };
 }
 
 /** Loads the final registers of every thread; the process stays stopped. */
 export function loadRegisters(b: BuiltProcess): void {
   const cpu = b.img.core.threads[0]!;
+  const misc = b.img.resources.find((r) => r.module.name === 'misc');
+  if (misc) restoreParentDeathSignal(b.remote, misc.state as MiscState);
   b.remote.finish({ regs: resumeRegs(cpu.regs), mask: b.img.mask });
   restoreXstate(b.img.pid, cpu);
   for (const t of b.threads) {

@@ -6,7 +6,7 @@
  * failure kills everything that was built and leaves the images untouched.
  */
 import { kill, PTRACE_O, SIG } from '../sys/index.js';
-import { RemoteTask, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
+import { checkInterrupted, deferSignals, RemoteTask, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
 import { ImageReader } from '../images/index.js';
 import type { RestoreContext } from '../resources/types.js';
 import { LocalObjects } from '../resources/shared.js';
@@ -47,6 +47,8 @@ export interface RestoreOptions {
    * restorer's privilege. Off by default (docs/security.md).
    */
   trustImages?: boolean;
+  /** As DumpOptions.onSignal: called before a signal deferred during the restore is delivered again. */
+  onSignal?: (error?: unknown) => void;
 }
 
 export interface RestoreResult {
@@ -70,7 +72,17 @@ function joinGroups(entries: TreeEntry[], args: { remotes: Map<number, RemoteTas
   }
 }
 
+/**
+ * SIGINT, SIGTERM, SIGHUP and SIGPIPE are deferred while the restore runs (infect/
+ * interrupt.ts): one that comes before the tree is let go kills everything built; one
+ * that comes after lets the restore finish. Either way it is then delivered to us
+ * under its old disposition.
+ */
 export function restore(opts: RestoreOptions): RestoreResult {
+  return deferSignals({ what: `restore ${opts.imagesDir}`, onSignal: opts.onSignal }, () => restoreTree(opts));
+}
+
+function restoreTree(opts: RestoreOptions): RestoreResult {
   const t0 = performance.now();
   const reader = ImageReader.open(opts.imagesDir);
   const warnings: string[] = [];
@@ -87,6 +99,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
     // SysV queues and semaphore sets the tree used: kept if still there unchanged, else made again.
     if (reader.has(IPC_IMAGE.name)) restoreSysvIpc(reader.read(IPC_IMAGE), { blob: (name) => reader.blob(name), undo });
+    checkInterrupted();
     const b = startBlank();
     undo.push('kill blank', () => kill(b.pid, SIG.SIGKILL));
     blank = seizeProcess(b.pid, { ptraceOptions: PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL });
@@ -109,6 +122,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
     // Parents first; a child is forked once its parent's memory is rebuilt, so that the
     // pages they shared copy-on-write are shared again.
     const build = (e: TreeEntry, parent: RemoteTask): void => {
+      checkInterrupted();
       const root = e.ppid === 0;
       const remote = cloneProcess(parent, { entry: e, asOurChild: root, undo });
       remotes.set(e.pid, remote);
@@ -130,6 +144,8 @@ export function restore(opts: RestoreOptions): RestoreResult {
     }
     for (const p of built) loadRegisters(p);
     if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader, inheritFds });
+    // The last point of return: once let go, the tree runs whatever comes.
+    checkInterrupted();
     pidfile?.write(tree.root);
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);

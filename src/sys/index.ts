@@ -20,3 +20,4 @@ export * from './mqueue.js';
 export * from './sysvipc.js';
 export * from './creds.js';
 export * from './fs.js';
+export * as signalFlag from './signal-flag.js';

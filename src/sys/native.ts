@@ -50,3 +50,8 @@ export function rawSyscall(nr: number, args: readonly Arg[]): RawResult {
 export function addressOf(buf: Buffer): bigint {
   return BigInt(koffi.address(buf) as bigint | number);
 }
+
+/** A live view of `len` bytes of our own memory at `addr` (not a copy): reads and writes go straight to it. */
+export function viewMemory(addr: bigint, len: number): Uint8Array {
+  return new Uint8Array(koffi.view(addr, len));
+}

@@ -22,6 +22,7 @@ export const NR = {
   shmat: 30,
   dup: 32,
   dup2: 33,
+  pause: 34,
   getitimer: 36,
   setitimer: 38,
   getpid: 39,

@@ -36,7 +36,12 @@ export const dumpCommand: CliCommand = {
         const { dump } = await import('../../api/dump.js');
         const bar = await dumpProgress({ enabled: out.level >= 2 });
         try {
-          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums, onProgress: bar.onProgress });
+          // A Ctrl-C is answered by a rollback and then ends ckpt: say why first, and give the cursor back.
+          const onSignal = (e?: unknown) => {
+            bar.stop();
+            if (e) out.fatal(e);
+          };
+          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums, onProgress: bar.onProgress, onSignal });
           bar.stop();
           for (const w of r.warnings) out.warn(w);
           out.say(`dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);

@@ -39,8 +39,11 @@ export const restoreCommand: CliCommand = {
         const { restore, waitForExit } = await import('../../api/restore.js');
         let pid: number;
         try {
+          const onSignal = (e?: unknown) => {
+            if (e) out.fatal(e); // said before the signal ends ckpt
+          };
           const r = restore({
-            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages,
+            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, onSignal,
           });
           pid = r.pid;
           for (const w of r.warnings) out.warn(w);

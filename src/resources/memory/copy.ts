@@ -13,7 +13,7 @@ import { CkptError } from '../../common/errors.js';
 import { isErrno, NR, vmRead, type Iovec } from '../../sys/index.js';
 import { fallocate, mmapFile, munmapLocal, preadAt, vmReadInto } from '../../sys/local.js';
 import { readLimits } from '../../proc/index.js';
-import type { RemoteTask } from '../../infect/index.js';
+import { checkInterrupted, type RemoteTask } from '../../infect/index.js';
 import { passLocalFd } from '../transfer.js';
 import { iovecsOf, MAX_IOV, shareCopy, unitsOf, type Unit } from './split.js';
 
@@ -87,6 +87,7 @@ function copyInPlace(pid: number, args: CopyArgs & { mem: MemFile }): number {
     const shared = args.remote && total >= SHARE_MIN ? handOver(pid, { remote: args.remote, fd, end: base + total }) : undefined;
     if (shared === undefined) {
       for (const u of units) {
+        checkInterrupted();
         local(u);
         args.onBytes?.(u.bytes);
       }
@@ -162,6 +163,7 @@ function copyBuffered(pid: number, args: CopyArgs & { mem: MemFile }): void {
   const buf = Buffer.allocUnsafeSlow(CHUNK);
   for (const r of args.runs) {
     for (let off = 0; off < r.len; off += CHUNK) {
+      checkInterrupted();
       const len = Math.min(CHUNK, r.len - off);
       const at = r.vaddr + BigInt(off);
       const data = buf.subarray(0, len);

@@ -10,7 +10,7 @@ import { openImage } from '../../images/index.js';
 import { CkptError } from '../../common/errors.js';
 import { NR, vmWrite } from '../../sys/index.js';
 import { iovecsOf, shareCopy, unitsOf } from './split.js';
-import { findSyscallSite, type RemoteTask } from '../../infect/index.js';
+import { checkInterrupted, findSyscallSite, type RemoteTask } from '../../infect/index.js';
 import type { RestoreContext } from '../types.js';
 import { checkIdentity } from './files.js';
 import { checkRuns } from './check.js';
@@ -140,6 +140,7 @@ function fillByTarget(ctx: RestoreContext, args: { pages: PageSource; fd: number
   const iov = Buffer.alloc(MAX_IOV * 16);
   let k = 0;
   while (k < pages.runs.length) {
+    checkInterrupted();
     const first = pages.runs[k]!;
     let n = 0;
     let bytes = 0;

@@ -6,7 +6,7 @@
  * (process_vm_readv/writev). Each side takes its next unit when it is free, so the
  * split follows whichever is faster on a machine whose load changes by the second.
  */
-import type { RemoteTask } from '../../infect/index.js';
+import { checkInterrupted, type RemoteTask } from '../../infect/index.js';
 
 /** Pages at `vaddr` in the target, at `fileOffset` in the page file. */
 export interface Segment {
@@ -109,6 +109,7 @@ export function shareCopy(args: SharedCopy): { byTarget: number } {
   const claim = () => {
     // Units the target cannot copy wait for no one: ckpt takes them at the front too.
     while (lo <= hi && !units[lo]!.remoteOk) {
+      checkInterrupted();
       args.local(units[lo]!);
       done(units[lo++]!);
     }
@@ -130,6 +131,8 @@ export function shareCopy(args: SharedCopy): { byTarget: number } {
   };
   try {
     while (lo <= hi || active) {
+      // Between units: a pending call of the target is ended by the catch below.
+      checkInterrupted();
       if (!active) {
         claim();
         continue;

@@ -5,6 +5,11 @@
  *
  * comm, pdeath signal and timer slack belong to a thread; this saves the leader's.
  *
+ * The restore orchestrator keeps the parent-death signal at SIGKILL while a process is
+ * being built (armParentDeathKill after this module and after the credentials, which
+ * clear it: it dies with a killed ckpt, issue 9) and sets the saved value again when
+ * the tree is let go (restoreParentDeathSignal).
+ *
  * Order: early, before memory: personality (READ_IMPLIES_EXEC) and THP-disable change
  * how the restored areas are mapped and faulted, as they did in the original.
  */
@@ -12,7 +17,7 @@ import { z } from 'zod';
 import { zBig } from '../../images/index.js';
 import { malformed, procPath } from '../../proc/index.js';
 import { readProcText } from '../../proc/procfs.js';
-import { NR, PR } from '../../sys/index.js';
+import { NR, PR, SIG } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
 import { callIn, callOut, cString } from './inject.js';
@@ -58,6 +63,16 @@ function readPersonality(pid: number): number {
   const n = parseInt(text, 16);
   if (!/^[0-9a-f]+$/i.test(text)) throw malformed(procPath(pid, 'personality'), `expected a hex number, got ${JSON.stringify(text)}`);
   return n;
+}
+
+/** While the process is built: SIGKILL when its parent (ckpt, or its restored parent) dies. */
+export function armParentDeathKill(remote: RemoteTask): void {
+  prctl(remote, [PR.SET_PDEATHSIG, SIG.SIGKILL], 'PR_SET_PDEATHSIG(SIGKILL)');
+}
+
+/** The saved parent-death signal, set as the tree is let go (after the credentials, which clear it). */
+export function restoreParentDeathSignal(remote: RemoteTask, s: MiscState): void {
+  prctl(remote, [PR.SET_PDEATHSIG, s.pdeathSig], 'PR_SET_PDEATHSIG');
 }
 
 export const misc: Resource<MiscState> = {
