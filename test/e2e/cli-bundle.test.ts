@@ -192,11 +192,11 @@ test('no cache when turned off, when the run failed, or with CKPT_DEBUG=1 (which
   assert.equal(ckpt(dir, ['--version'], { CKPT_CODE_CACHE: '0' }).status, 0);
   assert.equal(existsSync(dir), false);
   const r = ckpt(dir, ['restore', '-D', join(top, 'nonexistent')]);
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2, 'a missing image directory is a usage error');
   assert.match(r.stderr, /^ckpt: .+\n$/);
   assert.equal(existsSync(join(dir, 'restore.v8')), false);
   const d = ckpt(dir, ['restore', '-D', join(top, 'nonexistent')], { CKPT_DEBUG: '1' });
-  assert.equal(d.status, 1);
+  assert.equal(d.status, 2);
   assert.match(d.stderr, /^ckpt: .+\n/);
   assert.match(d.stderr, /\/src\/[a-z/]+\.ts:\d+/, 'stack mapped to the sources');
   assert.equal(existsSync(join(dir, 'restore.v8')), false);
