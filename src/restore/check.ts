@@ -19,7 +19,7 @@ import { NT, ptrace, type Regs } from '../sys/index.js';
 import { RemoteTask, SeizedProcess } from '../infect/index.js';
 import type { ImageReader } from '../images/index.js';
 import { dumpMemory } from '../resources/memory/dump.js';
-import type { ShmemObject } from '../resources/memory/state.js';
+import type { ShmemObject, Vma } from '../resources/memory/state.js';
 import { descriptionIds, linkCounts } from '../resources/sharing/descriptions.js';
 import { resumeRegs, rewoundRegs } from '../resources/thread/cpu.js';
 import { dumpThread } from '../resources/thread/threads.js';
@@ -185,6 +185,27 @@ function canonical(value: unknown, labels: Map<string, Map<string, number>>, key
     if (m) return `${m[1]}${label('inode', m[2]!)}${m[3]}`;
   }
   return value;
+}
+
+/**
+ * Adjacent areas that differ in nothing a program can see become one after a restore
+ * when the kernel merges them (they were two at dump for reasons that do not survive,
+ * such as different anon_vma parents): both layouts are compared merged.
+ */
+function coalesced(vmas: readonly Vma[]): Vma[] {
+  const out: Vma[] = [];
+  const same = (a: Vma, b: Vma) => {
+    const { start: _s1, end: e1, offset: o1, inherited: _i1, ...ra } = a;
+    const { start: s2, end: _e2, offset: o2, inherited: _i2, ...rb } = b;
+    const contiguous = a.kind === 'file' || a.kind === 'shmem' || a.kind === 'memfd' ? o2 === o1 + (e1 - a.start) : o1 === o2;
+    return e1 === s2 && contiguous && JSON.stringify(ra) === JSON.stringify(rb);
+  };
+  for (const v of vmas) {
+    const last = out.at(-1);
+    if (last && same(last, v)) out[out.length - 1] = { ...last, end: v.end };
+    else out.push(v);
+  }
+  return out;
 }
 
 function isTime(v: object): v is Record<string, number | bigint> {
@@ -377,7 +398,7 @@ export function checkRestored(args: CheckArgs): void {
       // Without `parent`: every present page is read, and one still shared with an ancestor is compared with its saved copy.
       const mem = dumpMemory(ctx, check);
       check.finish();
-      compare(`process ${pid} memory layout`, img.mem, mem.state);
+      compare(`process ${pid} memory layout`, { ...img.mem, vmas: coalesced(img.mem.vmas) }, { ...mem.state, vmas: coalesced(mem.state.vmas) });
       for (const t of b.threads) {
         const fresh = dumpThread(ctx, t.thread.tid);
         const saved = t.thread;
