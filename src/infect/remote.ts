@@ -222,6 +222,13 @@ export class RemoteTask {
     ptrace.setRegsRaw(this.tid, buf);
     this.injected = true;
     this.count++;
+    this.stepToSyscallEntry();
+    ptrace.syscallStep(this.tid);
+    this.running = true;
+  }
+
+  /** Lets the thread run to its next syscall-entry stop. */
+  private stepToSyscallEntry(): void {
     ptrace.syscallStep(this.tid);
     let first = waitStop(this.tid);
     // A pending job-control notification (e.g. after SIGCONT ended a group stop) traps
@@ -231,8 +238,6 @@ export class RemoteTask {
       first = waitStop(this.tid);
     }
     this.expectSyscallStop(first);
-    ptrace.syscallStep(this.tid);
-    this.running = true;
   }
 
   /**
@@ -241,13 +246,7 @@ export class RemoteTask {
    * same place (and, left alone, returns through its frame) whatever happens.
    */
   private beginAtGadget(nr: number, args: readonly Arg[], name: string): void {
-    ptrace.syscallStep(this.tid);
-    let first = waitStop(this.tid);
-    while (first.event === PTRACE_EVENT.STOP && first.signal !== SYSCALL_STOP) {
-      ptrace.syscallStep(this.tid);
-      first = waitStop(this.tid);
-    }
-    this.expectSyscallStop(first);
+    this.stepToSyscallEntry();
     const entered = ptrace.peekUser(this.tid, REG.orig_rax);
     if (entered !== BigInt(NR.rt_sigreturn)) {
       throw new CkptError('INTERNAL', `Cannot inject ${name} into task ${this.tid}: it entered syscall ${signed(entered)}, not rt_sigreturn`);
