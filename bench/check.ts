@@ -6,7 +6,7 @@
 import { dump } from '../src/dump/dump.js';
 import { restore } from '../src/restore/restore.js';
 import { startVictim, waitGone } from '../test/helpers/victim.js';
-import { f1, f2, hrMs, killAll, livePids, median, rmDir, shmDir, table, track } from './util.js';
+import { f1, hrMs, killAll, livePids, median, rmDir, shmDir, table, track } from './util.js';
 
 export interface CheckRow {
   name: string;
@@ -48,7 +48,7 @@ export function reportCheck(rows: CheckRow[]): void {
   console.log(table(['case', 'restore ms', 'restore --check ms', 'check share'], rows.map((r) => {
     const p = median(r.plain);
     const c = median(r.checked);
-    return [r.name, f1(p), f1(c), `${f2((c - p) / p * 100)} %`];
+    return [r.name, f1(p), f1(c), `${((c - p) / p * 100).toFixed(0)} %`];
   })));
   console.log('target: the check adds <= 20 % to the restore of a small process');
 }

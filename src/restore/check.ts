@@ -58,6 +58,8 @@ function runAt(runs: readonly Run[], at: bigint): Run | undefined {
 class PageCheck {
   private covered = 0;
   private readonly total: number;
+  /** The saved bytes of one append, read from the page file (reused: appends come 4 MiB at a time). */
+  private buf = Buffer.alloc(0);
   constructor(
     private readonly what: string,
     private readonly file: SavedPages,
@@ -91,7 +93,8 @@ class PageCheck {
         continue;
       }
       const len = Math.min(data.length - off, Number(run.vaddr + BigInt(run.nrPages * PAGE) - at));
-      const expected = Buffer.alloc(len);
+      if (this.buf.length < len) this.buf = Buffer.allocUnsafeSlow(len);
+      const expected = this.buf.subarray(0, len);
       const n = readSync(from.open(), expected, 0, len, Number(run.fileOffset + (at - run.vaddr)));
       const got = Buffer.from(data.buffer, data.byteOffset + off, len);
       if (n !== len || !expected.equals(got)) {
