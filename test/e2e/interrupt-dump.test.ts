@@ -9,9 +9,9 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { killAll, startVictim, type Victim } from '../helpers/victim.js';
+import { killAll, reapIfChild, startVictim, waitGone, type Victim } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
 import { buildCli } from '../helpers/bundle.js';
 
@@ -34,6 +34,16 @@ function status(pid: number): { tracer: number; state: string } | undefined {
   } catch {
     return undefined;
   }
+}
+
+async function killAndReap(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+  reapIfChild(pid);
+  await waitGone(pid);
 }
 
 const maps = (pid: number) => readFileSync(`/proc/${pid}/maps`, 'utf8');
@@ -110,9 +120,12 @@ for (const c of CASES) {
         // Spread over a dump's whole length: seize, small state, the page copy, release.
         const delay = Math.floor(Math.random() * (i % 2 === 0 ? 40 : 400));
         const finished = await dumpAndKill(t, { leaveRunning, delay, signal: 'SIGKILL', dir });
+        const committed = existsSync(join(dir, 'inventory.img'));
         rmSync(dir, { recursive: true, force: true });
-        if (finished && !leaveRunning) {
-          // It was done before the kill: the victim was dumped and killed as asked.
+        const dead = t.pids.some((p) => ['Z', 'X', undefined].includes(status(p)?.state));
+        if (!leaveRunning && (finished || (committed && dead))) {
+          // It was done (the images complete) before the kill: the victim was dumped and killed as asked.
+          for (const p of t.pids) await killAndReap(p);
           t = await startTree(c.threads, c.children);
           continue;
         }
