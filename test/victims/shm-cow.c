@@ -27,8 +27,8 @@ int main(void) {
   if (c == 0) {
     for (size_t i = 0; i < (1 << 20); i += 4096) p[i] = 0xee;
     say("CHILD pid=%d area=%p\n", getpid(), (void *)p);
-    for (;;) { while (!poked) pause(); poked = 0; check("child", p, 1); }
+    for (;;) { while (!poked) usleep(10000); /* not pause(): a handler that ran just before it would be a lost wakeup */ poked = 0; check("child", p, 1); }
   }
   say("READY pid=%d child=%d area=%p\n", getpid(), c, (void *)p);
-  for (;;) { while (!poked) pause(); poked = 0; check("parent", p, 0); }
+  for (;;) { while (!poked) usleep(10000); /* not pause(): a handler that ran just before it would be a lost wakeup */ poked = 0; check("parent", p, 0); }
 }

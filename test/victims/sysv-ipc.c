@@ -133,7 +133,7 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   usleep(50000);
   say("READY pid=%d sem=%d msg=%d msg2=%d\n", getpid(), semid, msqid, msq2);
-  while (!go) pause();
+  while (!go) usleep(10000); /* not pause(): a handler that ran just before it would be a lost wakeup */
   check();
   say("DONE\n");
   for (;;) pause();

@@ -47,7 +47,7 @@ static void check_ids(void) {
 
 static off_t offset(void) { return lseek(shared_fd, 0, SEEK_CUR); }
 
-static void wait_poke(void) { while (!poked) pause(); poked = 0; }
+static void wait_poke(void) { while (!poked) usleep(10000); /* not pause(): a handler that ran just before it would be a lost wakeup */ poked = 0; }
 
 static void child_loop(void (*extra)(void)) {
   for (;;) { wait_poke(); check_ids(); check_shared(); if (extra) extra(); say("DONE %s\n", my_name); }
