@@ -30,10 +30,9 @@ const SIGCONTEXT_REGS = ['r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', '
 /** `mov $15, %rax; syscall` and `mov $15, %eax; syscall`: glibc's and musl's __restore_rt, Go's sigreturn. */
 export const SIGRETURN_GADGETS = [Buffer.from('48c7c00f0000000f05', 'hex'), Buffer.from('b80f0000000f05', 'hex')];
 
-const ERESTARTSYS = -512n;
-const ERESTARTNOINTR = -513n;
-const ERESTARTNOHAND = -514n;
-const ERESTART_RESTARTBLOCK = -516n;
+/** The kernel's syscall restart codes (include/linux/errno.h), as rax holds them. */
+export const RESTART = { SYS: -512n, NOINTR: -513n, NOHAND: -514n, RESTARTBLOCK: -516n } as const;
+const { SYS: ERESTARTSYS, NOINTR: ERESTARTNOINTR, NOHAND: ERESTARTNOHAND, RESTARTBLOCK: ERESTART_RESTARTBLOCK } = RESTART;
 
 /**
  * The registers of a thread stopped inside a syscall, rewound so that the call runs

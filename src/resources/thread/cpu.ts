@@ -9,10 +9,10 @@
  */
 import { readStatus } from '../../proc/index.js';
 import { NR, NT, ptrace, signed, type Regs } from '../../sys/index.js';
+import { RESTART } from '../../infect/index.js';
 import type { ThreadCpu } from './state.js';
 
-const ERESTARTNOINTR = -513n;
-const ERESTART_RESTARTBLOCK = -516n;
+const { NOINTR: ERESTARTNOINTR, RESTARTBLOCK: ERESTART_RESTARTBLOCK } = RESTART;
 
 export function dumpCpu(tid: number): ThreadCpu {
   return {
