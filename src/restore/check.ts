@@ -342,10 +342,16 @@ export function checkRestored(args: CheckArgs): void {
   // `built` lists children before parents: the ancestors' page files are gathered first.
   const savedPagesOf = new Map<number, SavedPages>(built.map(({ img }) => [img.pid, { runs: img.pages.runs, open: () => img.pages.fd() }]));
   const parentOf = new Map(entries.map((e) => [e.pid, e.ppid]));
+  // A group or session led from outside the dump (the shell's job) is the restorer's,
+  // or the terminal's with --shell-job: only "outside" is compared, not its number.
+  const inTree = new Set(entries.map((e) => e.pid));
+  const rootStat = readStat(entries[0]!.pid);
+  const saved = (id: number) => (inTree.has(id) ? id : 'outside');
+  const restored = (id: number, rootId: number) => (inTree.has(id) || id !== rootId ? id : 'outside');
   for (const e of entries) {
     if (e.zombie) continue;
     const stat = readStat(e.pid);
-    compare(`process ${e.pid} tree`, { pgid: e.pgid, sid: e.sid }, { pgid: stat.pgrp, sid: stat.session });
+    compare(`process ${e.pid} tree`, { pgid: saved(e.pgid), sid: saved(e.sid) }, { pgid: restored(stat.pgrp, rootStat.pgrp), sid: restored(stat.session, rootStat.session) });
   }
   for (const b of built) {
     const { img } = b;

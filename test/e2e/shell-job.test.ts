@@ -21,9 +21,18 @@ async function until(f: string, re: RegExp): Promise<RegExpMatchArray> {
   assert.fail(`no ${re} in ${f}:\n${read(f)}`);
 }
 
-test('a job on a terminal comes back on the restoring terminal with --shell-job and counts on', async () => {
+// The shell script(1) starts either execs the job (which then leads its session and
+// group) or forks it (the shell leads them, outside the dump): both shapes are tested,
+// with SHELL fixed so the shape does not depend on the machine.
+const shapes = [
+  { what: 'leading its own session', command: (bin: string) => bin },
+  { what: 'forked by the terminal\'s shell (session and group outside the dump)', command: (bin: string) => `${bin}; exit $?` },
+];
+
+for (const shape of shapes) test(`a job on a terminal, ${shape.what}, comes back on the restoring terminal with --shell-job and counts on`, async () => {
   // script(1) gives each side its own pseudo-terminal, as a shell would.
-  const v = startVictim('/usr/bin/script', { args: ['-qfec', join(VICTIM_BIN, 'ttyv'), 'before.log'] });
+  const env = { SHELL: '/bin/bash' };
+  const v = startVictim('/usr/bin/script', { args: ['-qfec', shape.command(join(VICTIM_BIN, 'ttyv')), 'before.log'], env });
   cleanups.push(() => v.cleanup());
   cleanups.push(() => { // before the victim's cleanup
     killAll('ttyv');
@@ -41,7 +50,7 @@ test('a job on a terminal comes back on the restoring terminal with --shell-job 
   const afterLog = join(v.dir, 'after.log');
   const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
   const restore = `${process.execPath} --import tsx ${cli} restore -D ${dir} --shell-job`;
-  children.push(spawn('/usr/bin/script', ['-qfec', restore, afterLog], { stdio: 'ignore', cwd: new URL('../..', import.meta.url).pathname }));
+  children.push(spawn('/usr/bin/script', ['-qfec', shape.command(restore), afterLog], { stdio: 'ignore', cwd: new URL('../..', import.meta.url).pathname, env: { ...process.env, ...env } }));
   const next = await until(afterLog, /COUNT (\d+) (PASS|FAIL)/);
   assert.ok(Number(next[1]) > last, `it counts on from ${last} (${next[0]})`);
   await until(afterLog, new RegExp(`COUNT ${Number(next[1]) + 3} `));
