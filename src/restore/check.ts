@@ -289,7 +289,14 @@ function differences(a: unknown, b: unknown, opts: { path: string; out: string[]
     return;
   }
   if (Array.isArray(a) && Array.isArray(b) && a.length !== b.length) {
-    out.push(`${path}: saved ${a.length} entries, restored ${b.length}`);
+    // Name the entries themselves: "saved 23, restored 22" alone does not say which was lost.
+    const key = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x)) ?? '';
+    const inB = new Set(b.map(key));
+    const inA = new Set(a.map(key));
+    const lost = a.filter((x) => !inB.has(key(x))).slice(0, 3).map(show);
+    const added = b.filter((x) => !inA.has(key(x))).slice(0, 3).map(show);
+    const which = [lost.length ? ` (not restored: ${lost.join(', ')})` : '', added.length ? ` (not saved: ${added.join(', ')})` : ''].join('');
+    out.push(`${path}: saved ${a.length} entries, restored ${b.length}${which}`);
     return;
   }
   const ao = a as Record<string, unknown>;
