@@ -45,9 +45,14 @@ export function findSyscallSite(pid: number): bigint {
  */
 export function findSigreturnGadget(pid: number): bigint | undefined {
   const CHUNK = 1 << 20;
-  for (const area of execAreas(pid)) {
+  // libc's __restore_rt is the usual find: libc first, then other files (a large
+  // executable such as node's last among them), then anonymous code. One buffer for all
+  // reads: a JIT or a loader may have thousands of small executable areas.
+  const rank = (a: ExecArea) => (/\/libc[.-]/.test(a.path) ? 0 : a.path.startsWith('/') ? 1 : 2);
+  const areas = execAreas(pid).sort((a, b) => rank(a) - rank(b));
+  const buf = Buffer.allocUnsafe(CHUNK + 16);
+  for (const area of areas) {
     if (area.path === '[vsyscall]') continue;
-    const buf = Buffer.alloc(CHUNK + 16);
     // Chunks overlap by 16 bytes so that no gadget is cut in two.
     for (let at = area.start; at < area.end; at += BigInt(CHUNK)) {
       const len = Number(area.end - at < BigInt(CHUNK + 16) ? area.end - at : BigInt(CHUNK + 16));

@@ -17,4 +17,8 @@ test('mlock()ed, MAP_LOCKED and MLOCK_ONFAULT areas come back locked, also after
 
 test('mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT) locks the old areas and new ones after restore', () => roundTrip(['mlockall'], 2));
 
+test('mlockall(MCL_FUTURE) alone locks only the areas mapped after restore', () => roundTrip(['future'], 2));
+
+test('an mlock()ed stack without MCL_FUTURE does not make new areas locked after restore', () => roundTrip(['stacklock'], 2));
+
 test('a read-only shared mapping of a file opened O_RDWR can still be made writable after restore', () => roundTrip(['mapfile'], 4));

@@ -13,6 +13,10 @@
  *             unlocked area must stay unlocked.
  *   mlockall  mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT): an area mapped after the
  *             restore must be locked on fault.
+ *   future    mlockall(MCL_FUTURE) alone: areas mapped before (the stack) stay
+ *             unlocked, an area mapped after the restore is locked.
+ *   stacklock the stack mlock()ed, no MCL_FUTURE: an area mapped after the restore
+ *             is not locked (ckpt once read MCL_FUTURE off the stack).
  *   mapfile   a file opened O_RDWR and mapped MAP_SHARED PROT_READ: mprotect to
  *             PROT_WRITE must work after restore, and writes must reach the file;
  *             a memfd mapped MAP_SHARED from a read-only fd must stay unwritable.
@@ -125,6 +129,27 @@ static void mlockall_check(void) {
   if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
 }
 
+static void future_check(void) {
+  char here;
+  self_check(!has_flag(&here, "lo"), "the stack, mapped before mlockall(MCL_FUTURE), is not locked", "lo");
+  void *fresh = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  self_check(fresh != MAP_FAILED && has_flag(fresh, "lo") && !has_flag(fresh, "lf"), "area mapped after restore locked (MCL_FUTURE)", "not lo, or lf");
+  if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
+}
+
+static void stacklock_setup(void) {
+  char here;
+  MUST(mlock((void *)(((unsigned long)&here & ~(PG - 1)) - 4 * PG), 5 * PG));
+}
+
+static void stacklock_check(void) {
+  char here;
+  self_check(has_flag(&here, "lo"), "the mlock()ed stack is locked", "not lo");
+  void *fresh = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  self_check(fresh != MAP_FAILED && !has_flag(fresh, "lo"), "area mapped after restore not locked (no MCL_FUTURE)", "lo");
+  if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
+}
+
 /* ---- mapfile ---- */
 static unsigned char *mapped;
 static int mapfd = -1;
@@ -168,12 +193,14 @@ static void mapfile_check(void) {
 }
 
 int main(int argc, char **argv) {
-  int on_sparse = 0, on_mlock = 0, on_mlockall = 0, on_mapfile = 0, on_setuid = 0;
+  int on_sparse = 0, on_mlock = 0, on_mlockall = 0, on_mapfile = 0, on_setuid = 0, on_future = 0, on_stacklock = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "sparse")) on_sparse = 1;
     else if (!strcmp(argv[i], "mlock")) on_mlock = 1;
     else if (!strcmp(argv[i], "mlockall")) on_mlockall = 1;
     else if (!strcmp(argv[i], "mapfile")) on_mapfile = 1;
+    else if (!strcmp(argv[i], "future")) on_future = 1;
+    else if (!strcmp(argv[i], "stacklock")) on_stacklock = 1;
     else if (!strcmp(argv[i], "setuid")) on_setuid = 1;
     else { say("SETUP FAIL unknown feature %s\n", argv[i]); return 2; }
   }
@@ -182,6 +209,8 @@ int main(int argc, char **argv) {
   if (on_mlock) mlock_setup();
   if (on_mapfile) mapfile_setup();
   if (on_mlockall) mlockall_setup();
+  if (on_future) MUST(mlockall(MCL_FUTURE));
+  if (on_stacklock) stacklock_setup();
   if (on_setuid) {
     MUST(setgid(65534));
     MUST(setuid(65534));
@@ -191,6 +220,8 @@ int main(int argc, char **argv) {
   if (on_sparse) sparse_check();
   if (on_mlock) mlock_check();
   if (on_mlockall) mlockall_check();
+  if (on_future) future_check();
+  if (on_stacklock) stacklock_check();
   if (on_mapfile) mapfile_check();
   if (on_setuid) self_check(getuid() == 65534, "uid", "%d", getuid());
   say("DONE fails=%d\n", self_check_fails);

@@ -17,6 +17,8 @@ import { ShmemTable, shmemKindOf } from './shmem.js';
 import { hasOwnPages, isShmemArea, type MappedFile, type MemoryState, type Vma } from './state.js';
 
 const PAGE = 4096;
+const MAP_SHARED = 0x1;
+const MAP_ANONYMOUS = 0x20;
 
 export type { PageSink };
 
@@ -130,24 +132,32 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
 
 /**
  * mlockall(MCL_FUTURE[|MCL_ONFAULT]) leaves VM_LOCKED[|VM_LOCKONFAULT] in mm->def_flags,
- * which no /proc file shows; every new mapping gets them. So a fresh mapping shows
- * them: ckpt's scratch area, mapped during this dump, is one (smaps VmFlags lo, lf).
+ * which no /proc file shows; every new mapping gets them. So ckpt maps a probe page
+ * and reads its VmFlags (lo, lf) in the same smaps read as the program's areas. Shared
+ * anonymous: it never merges with a neighbour, so it is exactly one area, left out.
+ * (Not the scratch area: that may be the thread's stack, mapped long before.)
  */
-function readLockFuture(ctx: DumpContext): MemoryState['lockFuture'] {
-  const probe = ctx.remote.scratch(1);
-  const area = readSmaps(ctx.pid).find((e) => e.start <= probe && probe < e.end);
-  if (!area) throw new CkptError('INTERNAL', `Cannot dump process ${ctx.pid}: its scratch area at 0x${probe.toString(16)} is not in smaps`);
-  if (!area.vmFlags.includes('lo')) return undefined;
-  return area.vmFlags.includes('lf') ? 'onfault' : 'locked';
+function readAreas(ctx: DumpContext): { areas: SmapsEntry[]; lockFuture: MemoryState['lockFuture'] } {
+  const probe = BigInt.asUintN(64, ctx.remote.call(NR.mmap, [0, PAGE, 0, MAP_SHARED | MAP_ANONYMOUS, -1, 0], 'mmap(probe)'));
+  let smaps: SmapsEntry[];
+  try {
+    smaps = readSmaps(ctx.pid);
+  } finally {
+    ctx.remote.call(NR.munmap, [probe, PAGE], 'munmap(probe)');
+  }
+  const area = smaps.find((e) => e.start === probe);
+  if (!area || area.end !== probe + BigInt(PAGE)) throw new CkptError('INTERNAL', `Cannot dump process ${ctx.pid}: its probe page at 0x${probe.toString(16)} is not one area in smaps`);
+  const lockFuture = !area.vmFlags.includes('lo') ? undefined : area.vmFlags.includes('lf') ? 'onfault' : 'locked';
+  return { areas: smaps.filter((e) => e !== area), lockFuture };
 }
 
 export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOptions = {}): { state: MemoryState; stats: MemoryDumpStats } {
   const files = new FileTable(ctx.pid);
   const shmem = new ShmemTable(ctx);
-  const lockFuture = readLockFuture(ctx);
   // Resources dumped before memory may have left ckpt's scratch area in the target.
   ctx.remote.releaseScratch();
-  const vmas = readSmaps(ctx.pid).map((e) => toVma(e, { files, shmem }));
+  const { areas, lockFuture } = readAreas(ctx);
+  const vmas = areas.map((e) => toVma(e, { files, shmem }));
   const stat = readStat(ctx.pid);
   const brk = BigInt.asUintN(64, ctx.remote.call(NR.brk, [0], 'brk'));
   let exePath: string;
