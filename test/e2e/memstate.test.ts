@@ -22,3 +22,8 @@ test('mlockall(MCL_FUTURE) alone locks only the areas mapped after restore', () 
 test('an mlock()ed stack without MCL_FUTURE does not make new areas locked after restore', () => roundTrip(['stacklock'], 2));
 
 test('a read-only shared mapping of a file opened O_RDWR can still be made writable after restore', () => roundTrip(['mapfile'], 4));
+
+// 10,000 areas with CKPT_TEST_LONG=1 (about 4x the time).
+const MANY = process.env['CKPT_TEST_LONG'] === '1' ? 10000 : 3000;
+test(`a process with ${MANY} small mappings comes back with every one of them`, () =>
+  selfCheckRoundTrip('manymaps', { args: [String(MANY)], checks: 3, cleanups }));
