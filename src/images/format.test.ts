@@ -37,9 +37,13 @@ test('a metadata header round-trips and a newer major is refused with a clear me
   assert.throws(() => parseMetaHeader('D/core-1.img', newer, newer.length), {
     message: 'Cannot read D/core-1.img: image format 2.0 is newer than this ckpt understands (1.x)',
   });
+  // A newer minor may hold fields this version would strip: refused too, never half-restored.
   const minor = Buffer.from(img);
-  minor.writeUInt32LE(7, 12);
-  assert.equal(parseMetaHeader('x', minor, minor.length).version.minor, 7, 'a newer minor of our major is read');
+  minor.writeUInt32LE(FORMAT_VERSION.minor + 1, 12);
+  assert.throws(() => parseMetaHeader('x', minor, minor.length), /image format 1\.\d+ is newer than this ckpt understands/);
+  const older = Buffer.from(img);
+  older.writeUInt32LE(0, 12);
+  assert.equal(parseMetaHeader('x', older, older.length).version.minor, 0, 'an older minor of our major is read');
 });
 
 test('bad magic, truncation, trailing bytes and oversize payloads are BAD_IMAGE', () => {

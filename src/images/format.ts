@@ -13,7 +13,7 @@ import { CkptError } from '../common/errors.js';
 import { crc32 } from './crc32.js';
 
 /** Version of the on-disk format, independent of the ckpt release. */
-export const FORMAT_VERSION = Object.freeze({ major: 1, minor: 1 });
+export const FORMAT_VERSION = Object.freeze({ major: 1, minor: 2 });
 export type FormatVersion = { major: number; minor: number };
 
 export const META_MAGIC = Buffer.from('CKPTIMG\0', 'latin1');
@@ -37,7 +37,11 @@ export function badImage(where: string, reason: string): CkptError {
   return new CkptError('BAD_IMAGE', `Cannot read ${where}: ${reason}`);
 }
 
-/** Same major and a minor we know, or refuse: an older minor is fine, a newer major is not. */
+/**
+ * Same major and a minor we know, or refuse. A newer minor adds optional fields, which
+ * this version's schemas would strip: state the images hold and this ckpt would not
+ * restore (locks, timers…), a silently wrong restore. So it is refused as well.
+ */
 export function checkVersion(where: string, v: FormatVersion): void {
   const ours = `${FORMAT_VERSION.major}.x`;
   if (v.major > FORMAT_VERSION.major) {
@@ -46,7 +50,9 @@ export function checkVersion(where: string, v: FormatVersion): void {
   if (v.major < FORMAT_VERSION.major) {
     throw badImage(where, `image format ${v.major}.${v.minor} is older than this ckpt can read (${ours})`);
   }
-  // A newer minor of our major only adds optional fields; zod strips what we do not know.
+  if (v.minor > FORMAT_VERSION.minor) {
+    throw badImage(where, `image format ${v.major}.${v.minor} is newer than this ckpt understands (${v.major}.${FORMAT_VERSION.minor}): it may hold state this version would not restore; use the ckpt that made it, or a newer one`);
+  }
 }
 
 export function validKind(kind: string): boolean {
