@@ -54,7 +54,15 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-// Exit as soon as the command is done, with process.exitCode: writes to stdout and stderr
-// are synchronous on Linux, and a natural exit would also wait for child handles (the
-// restore's blank process) and tear the heap down first (a few ms of a small dump).
-void main(process.argv.slice(2)).then(() => process.exit());
+// Exit as soon as the command is done, with process.exitCode: a natural exit would also
+// wait for child handles (the restore's blank process) and tear the heap down first (a
+// few ms of a small dump). Writes to a file or a tty are synchronous; to a pipe whose
+// reader is slower, what did not fit is queued, so wait for that first (`ckpt show
+// --json | less` once lost all but the first 64 KiB).
+function exitWhenFlushed(): void {
+  const pending = [process.stdout, process.stderr].filter((s) => s.writableLength > 0);
+  let left = pending.length;
+  if (left === 0) process.exit();
+  for (const s of pending) s.write('', () => --left === 0 && process.exit());
+}
+void main(process.argv.slice(2)).then(exitWhenFlushed);

@@ -119,3 +119,16 @@ test('dump -v 3 of a 64 MiB process says where the images are and how much the p
   await v.waitFor(new RegExp(`^[^]{${from}}[^]*(PASS|FAIL)`), 30_000);
   assert.match(v.output().slice(from), /^PASS/m, 'the process checks its memory after the dump');
 });
+
+test('show --json into a slow pipe writes all of it (the output is larger than a pipe buffer)', async () => {
+  const v = startVictim('manymaps', { args: ['2000'] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+/);
+  const images = join(tmp(), 'images');
+  assert.equal(ckpt('dump', '-t', String(v.pid), '-D', images, '-R').status, 0);
+  const whole = ckpt('show', images, '--json').stdout;
+  assert.ok(whole.length > 256 * 1024, `${whole.length} bytes: too small to fill a pipe`);
+  const cli = [process.execPath, '--import', 'tsx', join(root, 'src/cli/main.ts'), 'show', images, '--json'].join(' ');
+  const slow = spawnSync('bash', ['-c', `${cli} | (sleep 0.5; wc -c)`], { cwd: root, encoding: 'utf8' });
+  assert.equal(Number(slow.stdout.trim()), Buffer.byteLength(whole));
+});
