@@ -176,6 +176,10 @@ function canonical(value: unknown, labels: Map<string, Map<string, number>>, key
       // Dump bookkeeping: which pages were left to the parent's page file (see cow.ts), and
       // how many went to this process's own; the pages themselves are compared one by one.
       if (k === 'inherited' || (k === 'pages' && typeof v === 'number')) continue;
+      // Something whose name was removed is recreated under its old name when that is free,
+      // else under a hidden one (nameless.ts): its name is gone either way.
+      if (k === 'path' && ((value as { kind?: unknown }).kind === 'deleted' || 'deleted' in value)) continue;
+      if (k === 'cwd' && 'cwdRemoved' in value) continue;
       // A standard fd handed over by the restorer is what the restorer gave, by design.
       if ((k === 'link' || k === 'tty') && (value as { kind?: unknown }).kind === 'inherit') continue;
       const space = RELABELED[k];

@@ -21,6 +21,9 @@ test('mlockall(MCL_FUTURE) alone locks only the areas mapped after restore', () 
 
 test('an mlock()ed stack without MCL_FUTURE does not make new areas locked after restore', () => roundTrip(['stacklock'], 2));
 
+test('pages written through /proc/self/mem into never-writable areas come back, and the areas stay uncharged', () =>
+  roundTrip(['unaccounted'], 3));
+
 test('a read-only shared mapping of a file opened O_RDWR can still be made writable after restore', () => roundTrip(['mapfile'], 4));
 
 // 10,000 areas with CKPT_TEST_LONG=1 (about 4x the time).

@@ -20,6 +20,9 @@
  *   mapfile   a file opened O_RDWR and mapped MAP_SHARED PROT_READ: mprotect to
  *             PROT_WRITE must work after restore, and writes must reach the file;
  *             a memfd mapped MAP_SHARED from a read-only fd must stay unwritable.
+ *   unaccounted  a PROT_NONE and a PROT_READ private page written through
+ *             /proc/self/mem (never writable, so not charged: VmFlags without ac):
+ *             contents kept, and still without ac.
  *   setuid    after the setup, drop to uid/gid 65534 (locks must survive it).
  */
 #include "victim.h"
@@ -150,6 +153,30 @@ static void stacklock_check(void) {
   if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
 }
 
+/* ---- unaccounted ---- */
+static unsigned char *ua_none, *ua_ro;
+
+static void unaccounted_setup(void) {
+  ua_none = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  MUST(ua_none);
+  ua_ro = mmap(NULL, 2 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  MUST(ua_ro);
+  int mem = open("/proc/self/mem", O_RDWR);
+  MUST(mem);
+  MUST(pwrite(mem, "guarded", 7, (off_t)(unsigned long)ua_none));
+  MUST(pwrite(mem, "readonly", 8, (off_t)(unsigned long)ua_ro + PG));
+  close(mem);
+}
+
+static void unaccounted_check(void) {
+  char buf[8] = { 0 };
+  int mem = open("/proc/self/mem", O_RDONLY);
+  self_check(mem >= 0 && pread(mem, buf, 7, (off_t)(unsigned long)ua_none) == 7 && memcmp(buf, "guarded", 7) == 0, "PROT_NONE page written through /proc/self/mem keeps its bytes", "reads %.7s", buf);
+  if (mem >= 0) close(mem);
+  self_check(memcmp(ua_ro + PG, "readonly", 8) == 0 && ua_ro[0] == 0, "PROT_READ page written through /proc/self/mem keeps its bytes", "reads %.8s", ua_ro + PG);
+  self_check(!has_flag(ua_none, "ac") && !has_flag(ua_ro, "ac"), "never-writable pages are still not charged (no ac)", "ac");
+}
+
 /* ---- mapfile ---- */
 static unsigned char *mapped;
 static int mapfd = -1;
@@ -193,7 +220,7 @@ static void mapfile_check(void) {
 }
 
 int main(int argc, char **argv) {
-  int on_sparse = 0, on_mlock = 0, on_mlockall = 0, on_mapfile = 0, on_setuid = 0, on_future = 0, on_stacklock = 0;
+  int on_sparse = 0, on_mlock = 0, on_mlockall = 0, on_mapfile = 0, on_setuid = 0, on_future = 0, on_stacklock = 0, on_unaccounted = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "sparse")) on_sparse = 1;
     else if (!strcmp(argv[i], "mlock")) on_mlock = 1;
@@ -201,6 +228,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "mapfile")) on_mapfile = 1;
     else if (!strcmp(argv[i], "future")) on_future = 1;
     else if (!strcmp(argv[i], "stacklock")) on_stacklock = 1;
+    else if (!strcmp(argv[i], "unaccounted")) on_unaccounted = 1;
     else if (!strcmp(argv[i], "setuid")) on_setuid = 1;
     else { say("SETUP FAIL unknown feature %s\n", argv[i]); return 2; }
   }
@@ -211,6 +239,7 @@ int main(int argc, char **argv) {
   if (on_mlockall) mlockall_setup();
   if (on_future) MUST(mlockall(MCL_FUTURE));
   if (on_stacklock) stacklock_setup();
+  if (on_unaccounted) unaccounted_setup();
   if (on_setuid) {
     MUST(setgid(65534));
     MUST(setuid(65534));
@@ -222,6 +251,7 @@ int main(int argc, char **argv) {
   if (on_mlockall) mlockall_check();
   if (on_future) future_check();
   if (on_stacklock) stacklock_check();
+  if (on_unaccounted) unaccounted_check();
   if (on_mapfile) mapfile_check();
   if (on_setuid) self_check(getuid() == 65534, "uid", "%d", getuid());
   say("DONE fails=%d\n", self_check_fails);

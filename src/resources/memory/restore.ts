@@ -18,6 +18,7 @@ import { inTargetAs } from '../process/fscreds.js';
 import { readMaps } from '../../proc/index.js';
 import { currentSpan, findHole, placeVdso, savedSpan } from './layout.js';
 import { attachSysv, SharedMaps } from './shared-maps.js';
+import { fillThroughMem, splitRuns, unaccounted } from './unaccounted.js';
 import { isKernelArea, type MemoryState, type Vma } from './state.js';
 
 const PAGE = 4096n;
@@ -303,7 +304,11 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
   const { state, pages } = args;
   const inherited = args.inherited ?? false;
   const r = ctx.remote;
-  const filled = checkRuns(ctx.pid, state.vmas, pages);
+  const allFilled = checkRuns(ctx.pid, state.vmas, pages);
+  const viaMem = unaccounted(allFilled);
+  // Areas mapped writable while their pages go in; the unaccounted ones keep their protection.
+  const filled = new Set([...allFilled].filter((v) => !viaMem.has(v)));
+  const { rest, inside } = splitRuns(pages.runs, viaMem);
   if (inherited) {
     keepInherited(ctx, state);
   } else {
@@ -316,7 +321,8 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
   }
   r.setScratchHint(findHole(ctx.pid, { vmas: state.vmas, size: SCRATCH }));
   mapAreas(ctx, state, { filled, inherited });
-  fillPages(ctx, pages);
+  fillPages(ctx, { path: pages.path, runs: rest });
+  fillThroughMem(ctx.pid, { path: pages.path, runs: inside });
   finishAreas(ctx, state, filled);
   setMmMap(ctx, state);
 }
