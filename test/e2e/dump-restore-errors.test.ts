@@ -17,6 +17,7 @@ import { isCkptError, type ErrorCode } from '../../src/common/errors.js';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
+import { buildIdOf } from '../../src/resources/memory/build-id.js';
 import { startVictim, VICTIM_BIN, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
 
@@ -121,6 +122,25 @@ test('restore fails with FILE_CHANGED when the executable changed since the dump
   const { v, dir } = await dumped(bin);
   appendFileSync(bin, Buffer.from([0]));
   await restoreFails({ dir, pid: v.pid }, 'FILE_CHANGED', /counter/);
+});
+
+test('restore fails with FILE_CHANGED when the executable was rebuilt to the same size (another build ID)', { timeout: 60_000 }, async () => {
+  const binDir = tempDir('ckpt-dr-bin-');
+  const bin = join(binDir, 'counter');
+  copyFileSync(join(VICTIM_BIN, 'counter'), bin);
+  const fd = openSync(bin, 'r');
+  let id: string | undefined;
+  try {
+    id = buildIdOf(fd);
+  } finally {
+    closeSync(fd);
+  }
+  assert.ok(id, 'the victims are linked with a build ID');
+  const { v, dir } = await dumped(bin);
+  const at = readFileSync(bin).indexOf(Buffer.from(id, 'hex'));
+  assert.ok(at > 0);
+  patch(bin, at, (b) => b ^ 0xff);
+  await restoreFails({ dir, pid: v.pid }, 'FILE_CHANGED', /counter changed since the dump \(build ID/);
 });
 
 test('restore fails with FILE_CHANGED when a privately mapped data file changed since the dump', { timeout: 60_000 }, async () => {

@@ -1,53 +1,78 @@
-/** Identity of files mapped into memory: recorded at dump, checked at restore. */
+/**
+ * Identity of files mapped into memory: recorded at dump, checked at restore. An ELF
+ * file with a build ID is known by it and its size (build-id.ts); any other file by the
+ * SHA-1 of its contents (by size and mtime when it is too big to hash).
+ */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
+import { buildIdOf } from './build-id.js';
 import type { MappedFile } from './state.js';
 
 const HASH_LIMIT = 256 * 1024 * 1024;
 
-function sha1Of(path: string): string {
-  const fd = openSync(path, 'r');
+/**
+ * SHA-1s this process computed, by file identity and change time: a restore --check
+ * reads back the files the restore just verified. ctime moves on any change of the
+ * contents, so a hit is the same bytes.
+ */
+const hashes = new Map<string, string>();
+const HASHES_KEPT = 1024;
+
+function sha1Of(fd: number): string {
+  const st = fstatSync(fd, { bigint: true });
+  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  const known = hashes.get(key);
+  if (known) return known;
+  const h = createHash('sha1');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let pos = 0; ; ) {
+    const n = readSync(fd, buf, 0, buf.length, pos);
+    if (n === 0) break;
+    h.update(buf.subarray(0, n));
+    pos += n;
+  }
+  const sha1 = h.digest('hex');
+  if (hashes.size >= HASHES_KEPT) hashes.clear();
+  hashes.set(key, sha1);
+  return sha1;
+}
+
+/** Identity of the file at `path`, read through `via` (e.g. /proc/PID/map_files/…) when given. */
+export function identify(path: string, via = path): MappedFile {
+  const fd = openSync(via, 'r');
   try {
-    const h = createHash('sha1');
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (let pos = 0; ; ) {
-      const n = readSync(fd, buf, 0, buf.length, pos);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-      pos += n;
-    }
-    return h.digest('hex');
+    const st = fstatSync(fd);
+    const base = { path, size: st.size, mtimeMs: st.mtimeMs };
+    const buildId = buildIdOf(fd);
+    if (buildId) return { ...base, sha1: null, buildId };
+    return { ...base, sha1: st.size <= HASH_LIMIT ? sha1Of(fd) : null };
   } finally {
     closeSync(fd);
   }
 }
 
-/** Identity of the file at `path`, read through `via` (e.g. /proc/PID/map_files/…) when given. */
-export function identify(path: string, via = path): MappedFile {
-  const st = statSync(via);
-  return { path, size: st.size, mtimeMs: st.mtimeMs, sha1: st.size <= HASH_LIMIT ? sha1Of(via) : null };
-}
-
 /** Throws FILE_CHANGED unless the file at saved.path is the one seen at dump. */
 export function checkIdentity(saved: MappedFile, who: string): void {
-  let st;
+  let fd: number;
   try {
-    const fd = openSync(saved.path, 'r');
-    try {
-      st = fstatSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    fd = openSync(saved.path, 'r');
   } catch {
     throw new CkptError('FILE_CHANGED', `Cannot restore ${who}: ${saved.path} no longer exists`);
   }
-  if (st.size !== saved.size) {
-    throw new CkptError('FILE_CHANGED', `Cannot restore ${who}: ${saved.path} changed since the dump (size ${st.size}, was ${saved.size})`);
-  }
-  if (saved.sha1 !== null) {
-    if (sha1Of(saved.path) !== saved.sha1) throw new CkptError('FILE_CHANGED', `Cannot restore ${who}: ${saved.path} changed since the dump (contents differ)`);
-  } else if (st.mtimeMs !== saved.mtimeMs) {
-    throw new CkptError('FILE_CHANGED', `Cannot restore ${who}: ${saved.path} changed since the dump (modified)`);
+  try {
+    const st = fstatSync(fd);
+    const changed = (how: string) => new CkptError('FILE_CHANGED', `Cannot restore ${who}: ${saved.path} changed since the dump (${how})`);
+    if (st.size !== saved.size) throw changed(`size ${st.size}, was ${saved.size}`);
+    if (saved.buildId !== undefined) {
+      const now = buildIdOf(fd);
+      if (now !== saved.buildId) throw changed(`build ID ${now ?? 'none'}, was ${saved.buildId}`);
+    } else if (saved.sha1 !== null) {
+      if (sha1Of(fd) !== saved.sha1) throw changed('contents differ');
+    } else if (st.mtimeMs !== saved.mtimeMs) {
+      throw changed('modified');
+    }
+  } finally {
+    closeSync(fd);
   }
 }

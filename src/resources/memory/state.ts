@@ -40,8 +40,10 @@ export const MappedFile = z.object({
   path: z.string().startsWith('/').max(4096).refine((p) => !p.includes('\0')),
   size: z.number().int().min(0),
   mtimeMs: z.number(),
-  /** SHA-1 of the contents (null for very large files: size and mtime then decide). */
+  /** SHA-1 of the contents (null for an ELF file known by its build ID, and for very large files: size and mtime then decide). */
   sha1: z.string().regex(/^[0-9a-f]{40}$/).nullable(),
+  /** GNU build ID of an ELF file (hex), which with the size identifies it (format 1.2). */
+  buildId: z.string().regex(/^[0-9a-f]{16,128}$/).optional(),
 });
 export type MappedFile = z.infer<typeof MappedFile>;
 
