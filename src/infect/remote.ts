@@ -112,6 +112,10 @@ export class RemoteTask {
   private injected = false;
   /** A call started by begin() whose result is not collected yet. */
   private running = false;
+  /** stage(): stopped at the entry of a call not run yet. */
+  private staged = false;
+  /** stage() without a frame: the call end() runs. */
+  private pending: { nr: number; args: readonly Arg[]; name: string } | undefined;
   /** Calls queued by batch(), run together with one stop. */
   private queue: { nr: number; args: readonly Arg[]; name: string }[] | undefined;
   /** Whether int3 may be used (SIGTRAP not ignored); signal dispositions are per process. */
@@ -246,6 +250,32 @@ export class RemoteTask {
    * same place (and, left alone, returns through its frame) whatever happens.
    */
   private beginAtGadget(nr: number, args: readonly Arg[], name: string): void {
+    this.enterAtGadget(nr, args, name);
+    ptrace.syscallStep(this.tid);
+    this.running = true;
+  }
+
+  /**
+   * Recoverable mode: stops the thread at the entry of a call with the call swapped in,
+   * without running it; end() runs it. A ckpt that dies meanwhile leaves the thread to
+   * run it and then return through its frame: an undo that happens whatever becomes of
+   * ckpt (munmap of something mapped for a moment). Without a frame (no gadget) the
+   * call is only remembered, and end() runs it as any other. Nothing else may be
+   * injected into this thread until end().
+   */
+  stage(nr: number, args: readonly Arg[], name: string): void {
+    if (this.finished) throw new CkptError('INTERNAL', `Cannot inject into task ${this.tid}: session finished`);
+    if (this.queue || this.running) throw new CkptError('INTERNAL', `Cannot stage ${name} in task ${this.tid}: another call is queued or running`);
+    if (this.gadget === 0n) {
+      this.pending = { nr, args, name };
+      return;
+    }
+    this.enterAtGadget(nr, args, name);
+    this.staged = true;
+    this.running = true;
+  }
+
+  private enterAtGadget(nr: number, args: readonly Arg[], name: string): void {
     this.stepToSyscallEntry();
     const entered = ptrace.peekUser(this.tid, REG.orig_rax);
     if (entered !== BigInt(NR.rt_sigreturn)) {
@@ -260,12 +290,15 @@ export class RemoteTask {
     ptrace.setRegsRaw(this.tid, buf);
     this.injected = true;
     this.count++;
-    ptrace.syscallStep(this.tid);
-    this.running = true;
   }
 
   /** Waits for the call begin() started; returns its raw result. */
   end(): bigint {
+    const p = this.pending;
+    if (p) {
+      this.pending = undefined;
+      return this.raw(p.nr, p.args, p.name);
+    }
     return this.collect(false)!;
   }
 
@@ -276,6 +309,10 @@ export class RemoteTask {
 
   private collect(noWait: boolean): bigint | undefined {
     if (!this.running) throw new CkptError('INTERNAL', `Cannot collect a result from task ${this.tid}: no call is running`);
+    if (this.staged) {
+      this.staged = false;
+      ptrace.syscallStep(this.tid);
+    }
     for (;;) {
       const st = noWait ? pollStop(this.tid) : waitStop(this.tid);
       if (!st) return undefined;

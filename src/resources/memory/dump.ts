@@ -139,11 +139,13 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
  */
 function readAreas(ctx: DumpContext): { areas: SmapsEntry[]; lockFuture: MemoryState['lockFuture'] } {
   const probe = BigInt.asUintN(64, ctx.remote.call(NR.mmap, [0, PAGE, 0, MAP_SHARED | MAP_ANONYMOUS, -1, 0], 'mmap(probe)'));
+  // The munmap waits at its syscall entry while smaps is read: if ckpt dies, it still runs.
+  ctx.remote.stage(NR.munmap, [probe, PAGE], 'munmap(probe)');
   let smaps: SmapsEntry[];
   try {
     smaps = readSmaps(ctx.pid);
   } finally {
-    ctx.remote.call(NR.munmap, [probe, PAGE], 'munmap(probe)');
+    ctx.remote.end();
   }
   const area = smaps.find((e) => e.start === probe);
   if (!area || area.end !== probe + BigInt(PAGE)) throw new CkptError('INTERNAL', `Cannot dump process ${ctx.pid}: its probe page at 0x${probe.toString(16)} is not one area in smaps`);
