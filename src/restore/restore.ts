@@ -17,6 +17,7 @@ import { becomeZombie, cloneProcess, dropExitSignal, joinGroup } from './create.
 import type { PendingState } from '../resources/process/pending.js';
 import { isKernelArea } from '../resources/memory/state.js';
 import { checkRestored } from './check.js';
+import { finishTerminals } from '../resources/files/ctty.js';
 import { loadTree } from './images.js';
 import { IPC_IMAGE, restoreSysvIpc } from '../resources/ipc/index.js';
 import { waitPidFree } from './pid.js';
@@ -136,6 +137,8 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     };
     build(tree.entries[0]!, new RemoteTask(b.pid, { site: BLANK_SYSCALL_SITE }));
     joinGroups(tree.entries, { remotes, warn });
+    // Terminals' foreground groups, once every group exists.
+    finishTerminals(built, shared);
     for (const e of tree.entries) {
       if (!e.zombie) continue;
       becomeZombie(remotes.get(e.pid)!, e.zombie.status);
