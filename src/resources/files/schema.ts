@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { ShmemObject } from '../memory/state.js';
 import { zBig } from '../../images/index.js';
-import { ptyState } from './tty-schema.js';
+import { ptyState, termiosState } from './tty-schema.js';
 
 const PATH_MAX = 4096;
 const FD_MAX = 0x7fffffff;
@@ -107,6 +107,8 @@ export const inheritEntry = z.object({
   tty: z.boolean(),
   /** FD_CLOEXEC at dump (absent in older images: not set). */
   cloexec: z.boolean().optional(),
+  /** A terminal's settings at dump: --shell-job gives them to the restoring terminal (absent in older images). */
+  termios: termiosState.optional(),
 });
 /** An end of an anonymous pipe (`pipe:[ino]`); which end is the access mode in `flags`. Its data is in `pipes`. */
 export const pipeEntry = z.object({ kind: z.literal('pipe'), ...streamBase, ino: zIno });

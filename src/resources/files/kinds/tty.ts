@@ -8,7 +8,7 @@
  * virtual consoles and serial lines are refused with their name.
  */
 import { readFdinfo, readFdLink, listFds, readStat } from '../../../proc/index.js';
-import { closeFd, F, fcntl } from '../../../sys/index.js';
+import { closeFd, F, fcntl, getTermios, isErrno } from '../../../sys/index.js';
 import { grabFd } from '../../transfer.js';
 import type { DumpContext } from '../../types.js';
 import { isChr, major, minor, type FdFacts, type MasterRef } from '../facts.js';
@@ -16,7 +16,7 @@ import { O } from '../flags.js';
 import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type DumpFn, type KindDumpContext, type LocalReopener, type TargetReopener } from './kind.js';
 import { localPair, openSlave, readPty } from './tty-pair.js';
-import type { PtyState } from '../tty-schema.js';
+import type { PtyState, TermiosState } from '../tty-schema.js';
 
 const PTMX_LINK = /^\/dev\/(pts\/)?ptmx$/;
 export const isPtyMaster = (f: Pick<FdFacts, 'link' | 'stat'>) => isChr(f.stat) && PTMX_LINK.test(f.link);
@@ -56,6 +56,20 @@ export const cttyInTree = (f: FdFacts) => {
   const index = cttyIndex(f.pid);
   return index !== undefined && (f.ptyMasters?.has(index) ?? false);
 };
+
+/** The termios of the terminal behind fd `f` (one the tree inherits), if it has N_TTY's. */
+export function terminalSettings(f: Pick<FdFacts, 'pid' | 'fd'>): TermiosState | undefined {
+  const local = grabFd(f.pid, f.fd);
+  try {
+    const t = getTermios(local);
+    return t.line === 0 ? { ...t, line: 0 } : undefined;
+  } catch (e) {
+    if (isErrno(e, 'ENOTTY') || isErrno(e, 'EIO')) return undefined; // not a terminal after all, or hung up
+    throw e;
+  } finally {
+    closeFd(local);
+  }
+}
 
 const mastersByTree = new WeakMap<object, Map<number, MasterRef>>();
 
