@@ -124,6 +124,18 @@ export function ttyCall(fd: number, req: number, arg = 0): void {
   call(NR.ioctl, [fd, req, arg], { name: `ioctl(0x${req.toString(16)})` });
 }
 
+export const POLL = { IN: 1, PRI: 2 } as const;
+const NR_POLL = 7;
+
+/** poll(2) of one fd without waiting: the events it has now. */
+export function pollNow(fd: number, events: number): number {
+  const b = Buffer.alloc(8);
+  b.writeInt32LE(fd, 0);
+  b.writeInt16LE(events, 4);
+  call(NR_POLL, [addressOf(b), 1, 0], { name: 'poll' });
+  return b.readInt16LE(6);
+}
+
 /** Hands `data` to the line discipline of the tty behind `fd`, byte by byte (TIOCSTI). */
 export function ttyInject(fd: number, data: Uint8Array): void {
   const b = Buffer.alloc(1);

@@ -9,7 +9,7 @@
 import { openSync } from 'node:fs';
 import { CkptError } from '../../../common/errors.js';
 import {
-  callNum, closeFd, F, fcntl, getTermios, getWinsize, NR, setTermios, setWinsize, ttyCall, ttyGetInt, ttyInject, ttySetInt, TTY,
+  callNum, closeFd, F, fcntl, getTermios, getWinsize, NR, POLL, pollNow, setTermios, setWinsize, ttyCall, ttyGetInt, ttyInject, ttySetInt, TTY,
 } from '../../../sys/index.js';
 import type { SharedObjects } from '../../types.js';
 import { O } from '../flags.js';
@@ -17,7 +17,6 @@ import type { PtyState } from '../tty-schema.js';
 import { putInput, readAll, takeInput } from './tty-queue.js';
 
 const TIOCGPTPEER = 0x5441;
-const PKT_DATA = 0;
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
 
@@ -42,20 +41,18 @@ function openPeer(master: number, locked: boolean): number {
   }
 }
 
-/** What the master has to read, consumed: the description is made non-blocking for the read. */
-function takeOutput(master: number, packet: boolean): Buffer | string {
+/**
+ * What the master has to read, consumed: the description is made non-blocking for the
+ * read. In packet mode each read is one packet: a status byte (TIOCPKT_DATA, 0) and data.
+ */
+function takeOutput(master: number, packet: boolean): Buffer {
   const fl = fcntl(master, F.GETFL);
   fcntl(master, F.SETFL, fl | O.NONBLOCK);
-  let got: Buffer;
   try {
-    got = readAll(master);
+    return readAll(master, packet ? 1 : 0);
   } finally {
     fcntl(master, F.SETFL, fl);
   }
-  if (!packet) return got;
-  // In packet mode every read starts with a status byte: only plain data can be saved.
-  if (got.length > 0 && got[0] !== PKT_DATA) return `a packet-mode status (0x${got[0]!.toString(16)}) waits to be read from the master`;
-  return got.subarray(1);
 }
 
 /**
@@ -70,9 +67,10 @@ export function readPty(master: number): PtyState | string {
   try {
     const ldisc = ttyGetInt(slave, TTY.TIOCGETD);
     if (ldisc !== 0) return `its line discipline is ${ldisc}, not N_TTY`;
-    const output = takeOutput(master, packet);
-    if (typeof output === 'string') return output;
+    // A packet-mode status (a flush, a stop) is read once and cannot be queued again: refused before any read.
+    if (packet && (pollNow(master, POLL.PRI) & POLL.PRI) !== 0) return 'a packet-mode status byte waits to be read from its master';
     const t = getTermios(slave);
+    const output = takeOutput(master, packet);
     const state: PtyState = {
       index,
       termios: { ...t, line: 0 },
@@ -88,12 +86,14 @@ export function readPty(master: number): PtyState | string {
     try {
       state.input = takeInput(slave, t);
       const why = putInput(slave, { t, chunks: state.input });
-      if (why) return why;
-      ttyInject(master, output);
+      // Nothing is lost: the bytes go back raw (their line marks would be).
+      if (why) ttyInject(slave, Buffer.concat(state.input.map((c) => Buffer.from(c.data, 'base64'))));
+      return why ?? state;
     } finally {
+      // Whatever happened, what the master had to read is back.
+      ttyInject(master, output);
       if (packet) ttySetInt(master, TTY.TIOCPKT, 1);
     }
-    return state;
   } finally {
     closeFd(slave);
   }

@@ -30,8 +30,11 @@ const MAX_READS = 4096;
 
 export const isCanonical = (t: Termios) => (t.lflag & L.ICANON) !== 0 && (t.lflag & L.EXTPROC) === 0;
 
-/** Reads everything `fd` gives until it would block (EIO: the other side is closed and nothing is left). */
-export function readAll(fd: number): Buffer {
+/**
+ * Reads everything `fd` gives until it would block (EIO: the other side is closed and
+ * nothing is left), without the first `header` bytes of each read (packet mode's status byte).
+ */
+export function readAll(fd: number, header = 0): Buffer {
   const parts: Buffer[] = [];
   const buf = Buffer.alloc(READ_MAX);
   for (let i = 0; i < MAX_READS; i++) {
@@ -43,7 +46,7 @@ export function readAll(fd: number): Buffer {
       throw e;
     }
     if (n === 0) break;
-    parts.push(Buffer.from(buf.subarray(0, n)));
+    parts.push(Buffer.from(buf.subarray(Math.min(header, n), n)));
   }
   return Buffer.concat(parts);
 }
