@@ -83,11 +83,12 @@ export function takeInput(slave: number, t: Termios): InputChunk[] {
   return chunks;
 }
 
-/** A byte value that occurs nowhere in `data` and is none of `avoid`, or undefined. */
-function unusedByte(data: Buffer, avoid: readonly number[]): number | undefined {
+/** Two byte values that occur nowhere in `data` and are none of `avoid`, or undefined. */
+function unusedBytes(data: Buffer, avoid: readonly number[]): [number, number] | undefined {
   const used = new Set([...data, ...avoid, 0]);
-  for (let b = 1; b < 256; b++) if (!used.has(b)) return b;
-  return undefined;
+  const free: number[] = [];
+  for (let b = 1; b < 256 && free.length < 2; b++) if (!used.has(b)) free.push(b);
+  return free.length === 2 ? [free[0]!, free[1]!] : undefined;
 }
 
 /**
@@ -99,10 +100,15 @@ export function putInput(slave: number, args: { t: Termios; chunks: readonly Inp
   const all = Buffer.concat(chunks.map((c) => Buffer.from(c.data, 'base64')));
   const canon = isCanonical(t);
   const ends = [0x0a, t.cc[V.EOL]!, t.cc[V.EOL2]!];
-  const spare = canon ? unusedByte(all, ends) : 0;
-  if (spare === undefined) return 'its unread input uses every byte value, so no character is left to stand for end-of-file while it is put back';
+  // One byte for the editing characters (they must not match the data), another for VEOF (erase is checked first).
+  const spare: [number, number] | undefined = canon ? unusedBytes(all, ends) : [0, 0];
+  if (spare === undefined) return 'its unread input uses nearly every byte value, so none is left to stand for end-of-file while it is put back';
+  const [dead, eof] = spare;
   const cc = [...t.cc];
-  if (canon) for (const v of [V.ERASE, V.KILL, V.WERASE, V.REPRINT, V.LNEXT, V.EOF]) cc[v] = spare;
+  if (canon) {
+    for (const v of [V.ERASE, V.KILL, V.WERASE, V.REPRINT, V.LNEXT]) cc[v] = dead;
+    cc[V.EOF] = eof;
+  }
   const requeue: Termios = {
     ...t,
     iflag: t.iflag & ~(I.INLCR | I.IGNCR | I.ICRNL | I.IUCLC | I.IXON | I.IXANY | I.IXOFF | I.ISTRIP | I.INPCK | I.PARMRK | I.IMAXBEL),
@@ -114,7 +120,7 @@ export function putInput(slave: number, args: { t: Termios; chunks: readonly Inp
   try {
     for (const c of chunks) {
       ttyInject(slave, Buffer.from(c.data, 'base64'));
-      if (c.end === 'eof') ttyInject(slave, Buffer.of(spare));
+      if (c.end === 'eof') ttyInject(slave, Buffer.of(eof));
     }
   } finally {
     setTermios(slave, t);
