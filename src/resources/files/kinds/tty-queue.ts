@@ -28,6 +28,16 @@ const READ_MAX = 8192;
 /** A line discipline holds at most 4 KiB and a pty's flip buffers 8 KiB more. */
 const MAX_READS = 4096;
 
+/** One read; undefined when it would block (or, with `eioIsEnd`, when the other side is gone). */
+function readSome(fd: number, buf: Buffer, opts: { eioIsEnd: boolean }): number | undefined {
+  try {
+    return readFd(fd, buf);
+  } catch (e) {
+    if (isErrno(e, 'EAGAIN') || (opts.eioIsEnd && isErrno(e, 'EIO'))) return undefined;
+    throw e;
+  }
+}
+
 export const isCanonical = (t: Termios) => (t.lflag & L.ICANON) !== 0 && (t.lflag & L.EXTPROC) === 0;
 
 /**
@@ -38,14 +48,8 @@ export function readAll(fd: number, header = 0): Buffer {
   const parts: Buffer[] = [];
   const buf = Buffer.alloc(READ_MAX);
   for (let i = 0; i < MAX_READS; i++) {
-    let n: number;
-    try {
-      n = readFd(fd, buf);
-    } catch (e) {
-      if (isErrno(e, 'EAGAIN') || isErrno(e, 'EIO')) break;
-      throw e;
-    }
-    if (n === 0) break;
+    const n = readSome(fd, buf, { eioIsEnd: true });
+    if (n === undefined || n === 0) break;
     parts.push(Buffer.from(buf.subarray(Math.min(header, n), n)));
   }
   return Buffer.concat(parts);
@@ -61,13 +65,8 @@ export function takeInput(slave: number, t: Termios): InputChunk[] {
   const ends = new Set([0x0a, t.cc[V.EOL]!, ...((t.lflag & L.IEXTEN) !== 0 ? [t.cc[V.EOL2]!] : [])]);
   const buf = Buffer.alloc(READ_MAX);
   for (let i = 0; i < MAX_READS; i++) {
-    let n: number;
-    try {
-      n = readFd(slave, buf);
-    } catch (e) {
-      if (isErrno(e, 'EAGAIN')) break;
-      throw e;
-    }
+    const n = readSome(slave, buf, { eioIsEnd: false });
+    if (n === undefined) break;
     // One read gives one line; a line ended by VEOF comes without it (an empty one as 0 bytes).
     const line = buf.subarray(0, n);
     chunks.push({ data: line.toString('base64'), end: n > 0 && ends.has(line[n - 1]!) ? 'line' : 'eof' });

@@ -7,7 +7,8 @@
  * inherited from the restorer under --shell-job (inherit.ts); the system console,
  * virtual consoles and serial lines are refused with their name.
  */
-import { readFdinfo, readFdLink, listFds, readStat } from '../../../proc/index.js';
+import { readFdinfo, readStat } from '../../../proc/index.js';
+import { forEachFdLink } from '../../sharing/descriptions.js';
 import { closeFd, F, fcntl, getTermios, isErrno } from '../../../sys/index.js';
 import { grabFd } from '../../transfer.js';
 import type { DumpContext } from '../../types.js';
@@ -74,25 +75,16 @@ export function terminalSettings(f: Pick<FdFacts, 'pid' | 'fd'>): TermiosState |
 const mastersByTree = new WeakMap<object, Map<number, MasterRef>>();
 
 /** Every pty master held by the dumped processes, by index (from fdinfo's tty-index). */
-export function ptyMastersOf(
-ctx: Pick<DumpContext, 'pid' | 'treeDescriptions'>): ReadonlyMap<number, MasterRef> {
+export function ptyMastersOf(ctx: Pick<DumpContext, 'pid' | 'treeDescriptions'>): ReadonlyMap<number, MasterRef> {
   const key = ctx.treeDescriptions ?? undefined;
   const cached = key ? mastersByTree.get(key) : undefined;
   if (cached) return cached;
   const found = new Map<number, MasterRef>();
-  for (const pid of key ? key.keys() : [ctx.pid]) {
-    for (const fd of listFds(pid)) {
-      let link: string;
-      try {
-        link = readFdLink(pid, fd);
-      } catch {
-        continue;
-      }
-      if (!PTMX_LINK.test(link)) continue;
-      const index = Number(readFdinfo(pid, fd).extra['tty-index']);
-      if (Number.isInteger(index) && !found.has(index)) found.set(index, { pid, fd });
-    }
-  }
+  forEachFdLink(key ? key.keys() : [ctx.pid], ({ pid, fd, link }) => {
+    if (!PTMX_LINK.test(link)) return;
+    const index = Number(readFdinfo(pid, fd).extra['tty-index']);
+    if (Number.isInteger(index) && !found.has(index)) found.set(index, { pid, fd });
+  });
   if (key) mastersByTree.set(key, found);
   return found;
 }
