@@ -36,14 +36,14 @@ export function asShellJob(entries: readonly TreeEntry[], root: ProcessImages | 
   }));
 }
 
-/** ckpt's fd 0-2 that is its controlling terminal, if any. */
-function controllingFd(): number | undefined {
+/** The first of ckpt's fds 0-2 for which `probe` works. */
+function firstFd(probe: (fd: number) => unknown): number | undefined {
   for (const fd of [0, 1, 2]) {
     try {
-      ttyGetInt(fd, TTY.TIOCGPGRP);
+      probe(fd);
       return fd;
     } catch {
-      // not a terminal, or not ckpt's controlling one
+      // not a terminal (or, for TIOCGPGRP, not ckpt's controlling one)
     }
   }
   return undefined;
@@ -77,14 +77,16 @@ export interface TerminalJob {
 /**
  * Gives the terminal the job's settings and makes the job its foreground group; both
  * are undone by `undo` if the restore fails. Returns how to hand the terminal back,
- * or undefined when ckpt has no controlling terminal on fds 0-2. `warn` says why the
+ * or undefined when none of ckpt's fds 0-2 is a terminal. `warn` says why the
  * job is not put in the foreground.
  */
 export function takeTerminal(args: { rootPid: number; root: ProcessImages | undefined; undo: Undo; warn: (m: string) => void }): TerminalJob | undefined {
-  const fd = controllingFd();
+  // The job's terminal is ckpt's controlling one, else whatever terminal its fds 0-2 give it.
+  const ctty = firstFd((fd) => ttyGetInt(fd, TTY.TIOCGPGRP));
+  const fd = ctty ?? firstFd(getTermios);
   if (fd === undefined) return undefined;
   const mine = getTermios(fd);
-  const fg = ttyGetInt(fd, TTY.TIOCGPGRP);
+  const fg = ctty === undefined ? -1 : ttyGetInt(fd, TTY.TIOCGPGRP);
   const ours = callNum(NR.getpgid, [0], { name: 'getpgid' });
   const back = () => withoutSigttou(() => {
     if (fg === ours) ttySetInt(fd, TTY.TIOCSPGRP, ours);
@@ -93,7 +95,9 @@ export function takeTerminal(args: { rootPid: number; root: ProcessImages | unde
   const saved = savedTermios(args.root);
   if (saved) setTermios(fd, saved);
   args.undo.push('give the terminal back', back);
-  if (fg !== ours) {
+  if (ctty === undefined) {
+    args.warn(`the terminal on ckpt's fd ${fd} is not ckpt's controlling terminal: the restored job cannot be made its foreground group`);
+  } else if (fg !== ours) {
     args.warn(`ckpt is not in the foreground of its terminal: the restored job (process group ${args.rootPid}) is left in the background`);
   } else {
     ttySetInt(fd, TTY.TIOCSPGRP, args.rootPid);
