@@ -6,6 +6,7 @@
  * for why each module sits in its phase.
  */
 import { files } from './files/index.js';
+import { ctty } from './files/ctty.js';
 import { semUndo } from './ipc/undo.js';
 import { PROCESS_RESOURCES as PROCESS, PROCESS_RESTORE_PHASE } from './process/index.js';
 import type { Resource } from './types.js';
@@ -20,6 +21,8 @@ export interface Registered {
 
 export const RESOURCES: readonly Registered[] = [
   ...PROCESS.map((module) => ({ module, phase: PROCESS_RESTORE_PHASE[module.name] as Phase })),
+  // A session leader takes its terminal back before its children are cloned (they inherit it).
+  { module: ctty as Resource<unknown>, phase: 'before-memory' },
   { module: files as Resource<unknown>, phase: 'files' },
   // Nothing to restore: the dump refuses a process with a SEM_UNDO adjustment.
   { module: semUndo as Resource<unknown>, phase: 'last' },

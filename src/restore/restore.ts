@@ -17,6 +17,8 @@ import { becomeZombie, cloneProcess, dropExitSignal, joinGroup } from './create.
 import type { PendingState } from '../resources/process/pending.js';
 import { isKernelArea } from '../resources/memory/state.js';
 import { checkRestored } from './check.js';
+import { finishTerminals } from '../resources/files/ctty.js';
+import { asShellJob, takeTerminal, type TerminalJob } from './shell-job.js';
 import { loadTree } from './images.js';
 import { IPC_IMAGE, restoreSysvIpc } from '../resources/ipc/index.js';
 import { waitPidFree } from './pid.js';
@@ -57,6 +59,8 @@ export interface RestoreResult {
   processes: number;
   totalMs: number;
   warnings: string[];
+  /** --shell-job on a terminal: gives the terminal back to ckpt once the job is done (restore/shell-job.ts). */
+  terminal?: TerminalJob;
 }
 
 /** Process groups, once every process exists: leaders first, then members. */
@@ -103,6 +107,8 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     const b = startBlank();
     undo.push('kill blank', () => kill(b.pid, SIG.SIGKILL));
     blank = seizeProcess(b.pid, { ptraceOptions: PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL });
+    // A shell job joins our session, in a group of its own.
+    const entries = opts.shellJob ? asShellJob(tree.entries, tree.procs.get(tree.root)) : tree.entries;
     const remotes = new Map<number, RemoteTask>();
     const built: BuiltProcess[] = [];
     const ctxFor = (pid: number, remote: RemoteTask): RestoreContext => ({
@@ -130,20 +136,23 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       if (!img) return; // a zombie: it dies once the groups are in place
       const inherited = !root && img.mem.vmas.some((v) => v.inherited && !isKernelArea(v));
       const forkChildren = () => {
-        for (const c of tree.entries) if (c.ppid === e.pid) build(c, remote);
+        for (const c of entries) if (c.ppid === e.pid) build(c, remote);
       };
       built.push(rebuildProcess(ctxFor(e.pid, remote), img, { inherited, forkChildren }));
     };
-    build(tree.entries[0]!, new RemoteTask(b.pid, { site: BLANK_SYSCALL_SITE }));
-    joinGroups(tree.entries, { remotes, warn });
-    for (const e of tree.entries) {
+    build(entries[0]!, new RemoteTask(b.pid, { site: BLANK_SYSCALL_SITE }));
+    joinGroups(entries, { remotes, warn });
+    // Terminals' foreground groups, once every group exists.
+    finishTerminals(built, shared);
+    const terminal = opts.shellJob ? takeTerminal({ rootPid: tree.root, root: tree.procs.get(tree.root), undo, warn }) : undefined;
+    for (const e of entries) {
       if (!e.zombie) continue;
       becomeZombie(remotes.get(e.pid)!, e.zombie.status);
       const pending = tree.procs.get(e.ppid)?.resources.find((r) => r.module.name === 'pending')?.state as PendingState | undefined;
       dropExitSignal(remotes.get(e.ppid)!, { wasPending: pending?.shared.some((s) => s.signo === SIG.SIGCHLD) ?? false });
     }
     for (const p of built) loadRegisters(p);
-    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader, inheritFds });
+    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries, reader, inheritFds });
     // The last point of return: once let go, the tree runs whatever comes.
     checkInterrupted();
     pidfile?.write(tree.root);
@@ -152,7 +161,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     undo.clear();
     kill(b.pid, SIG.SIGKILL);
     blank.release();
-    return { pid: tree.root, processes: tree.entries.length, totalMs: performance.now() - t0, warnings };
+    return { pid: tree.root, processes: tree.entries.length, totalMs: performance.now() - t0, warnings, terminal };
   } catch (e) {
     const failed = undo.runAll();
     try {

@@ -21,3 +21,4 @@ export * from './sysvipc.js';
 export * from './creds.js';
 export * from './fs.js';
 export * as signalFlag from './signal-flag.js';
+export * from './tty.js';

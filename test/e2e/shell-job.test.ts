@@ -49,11 +49,19 @@ for (const shape of shapes) test(`a job on a terminal, ${shape.what}, comes back
 
   const afterLog = join(v.dir, 'after.log');
   const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-  const restore = `${process.execPath} --import tsx ${cli} restore -D ${dir} --shell-job`;
-  children.push(spawn('/usr/bin/script', ['-qfec', shape.command(restore), afterLog], { stdio: 'ignore', cwd: new URL('../..', import.meta.url).pathname, env: { ...process.env, ...env } }));
+  const restore = `${process.execPath} --import tsx ${cli} restore -D ${dir} --shell-job -v 3`;
+  // script's stdin is what is typed on the restoring terminal.
+  const term = spawn('/usr/bin/script', ['-qfec', shape.command(restore), afterLog], { stdio: ['pipe', 'ignore', 'ignore'], cwd: new URL('../..', import.meta.url).pathname, env: { ...process.env, ...env } });
+  children.push(term);
+  const exited = new Promise<number | null>((r) => term.on('exit', (code) => r(code)));
   const next = await until(afterLog, /COUNT (\d+) (PASS|FAIL)/);
   assert.ok(Number(next[1]) > last, `it counts on from ${last} (${next[0]})`);
   await until(afterLog, new RegExp(`COUNT ${Number(next[1]) + 3} `));
-  assert.doesNotMatch(read(afterLog), /FAIL/, 'its stdin and stdout are a terminal again');
+  assert.doesNotMatch(read(afterLog), /FAIL/, 'its stdin and stdout are a terminal again, with its settings, in the foreground');
+  // Ctrl-C reaches the job, not ckpt, which reports the job's exit as a shell would.
+  term.stdin!.write('\x03');
+  await until(afterLog, /GOT SIGINT/);
+  await until(afterLog, new RegExp(`pid ${pid} exited with status 130`));
+  assert.equal(await exited, 130, 'script exits with the status of ckpt, which is the job\'s');
   rmSync(dir, { recursive: true, force: true });
 });

@@ -38,6 +38,7 @@ export const restoreCommand: CliCommand = {
         // Loaded when the command runs: --help and other commands do not pay for it.
         const { restore, waitForExit } = await import('../../api/restore.js');
         let pid: number;
+        let handBack: (() => void) | undefined;
         try {
           const onSignal = (e?: unknown) => {
             if (e) out.fatal(e); // said before the signal ends ckpt
@@ -46,6 +47,7 @@ export const restoreCommand: CliCommand = {
             imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, onSignal,
           });
           pid = r.pid;
+          handBack = r.terminal ? () => r.terminal!.handBack() : undefined;
           for (const w of r.warnings) out.warn(w);
           // Quiet by default: without -d the restored program's own output is what matters.
           out.say(`restored pid ${r.pid} in ${ms(r.totalMs)}`, 3);
@@ -56,6 +58,8 @@ export const restoreCommand: CliCommand = {
         if (f.restoreDetached) return;
         // The restored process is our child (CLONE_PARENT): its status is ours, like a shell's.
         const st = await waitForExit(pid);
+        // As a shell does: the terminal comes back to us, with our settings.
+        handBack?.();
         if (st.signal !== undefined) {
           out.say(`pid ${pid} was killed by signal ${st.signal}`, 3);
           process.exitCode = 128 + st.signal;

@@ -10,13 +10,14 @@ import { listFds } from '../../proc/index.js';
 import { closeFd, pidfdOpen } from '../../sys/index.js';
 import type { DumpContext } from '../types.js';
 import { DupFinder } from './dups.js';
-import { readFacts } from './facts.js';
+import { isChr, readFacts } from './facts.js';
 import { isCloexec } from './flags.js';
 import { dumpError, type KindDumpContext } from './kinds/kind.js';
 import { LockCollector } from './locks.js';
 import { dumpOwner } from './owner.js';
 import { DumpObjects } from './objects.js';
 import { chooseRule } from './registry.js';
+import { ptyMastersOf } from './kinds/tty.js';
 import type { FdEntry, FilesState } from './schema.js';
 
 /** The description id of an entry: tree-wide when the orchestrator knows it, else the fd's own number. */
@@ -35,6 +36,7 @@ export function dumpFiles(ctx: DumpContext): FilesState {
     for (const fd of listFds(ctx.pid)) {
       const facts = readFacts(ctx.pid, fd);
       facts.inTree = (ctx.linkCount?.(facts.link) ?? 0) > 1;
+      if (isChr(facts.stat)) facts.ptyMasters = ptyMastersOf(ctx);
       const rule = chooseRule(facts);
       // An inherited fd keeps whatever the restorer has at that number, shared or not.
       const of = rule.kind === 'inherit' ? undefined : dups.find(facts);

@@ -27,8 +27,16 @@ export interface FdFacts {
   pos: bigint;
   /** fdinfo's "lock:" lines: the locks held through this open file (see proc/locks.ts). */
   locks?: string[];
+  /** Terminals only: the pty masters the dumped tree holds, by index (kinds/tty.ts). */
+  ptyMasters?: ReadonlyMap<number, MasterRef>;
   /** Another fd of the dumped tree (this process included) points at the same object link. */
   inTree?: boolean;
+}
+
+/** A pty master fd of the dumped tree. */
+export interface MasterRef {
+  pid: number;
+  fd: number;
 }
 
 export const DELETED_SUFFIX = ' (deleted)';

@@ -29,6 +29,10 @@ test('the registry picks a kind from the link and the inode', () => {
     [facts(0, '/dev/pts/3', { mode: S.S_IFCHR | 0o620, rdev: mkdev(136, 3) }), 'std-tty'],
     [facts(2, '/dev/tty1', { mode: S.S_IFCHR | 0o620, rdev: mkdev(4, 1) }), 'std-tty'],
     [facts(5, '/dev/pts/3', { mode: S.S_IFCHR | 0o620, rdev: mkdev(136, 3) }), 'tty'],
+    [facts(4, '/dev/ptmx', { mode: S.S_IFCHR | 0o666, rdev: mkdev(5, 2) }), 'pty-master'],
+    [{ ...facts(0, '/dev/pts/3', { mode: S.S_IFCHR | 0o620, rdev: mkdev(136, 3) }), ptyMasters: new Map([[3, { pid: 1, fd: 4 }]]) }, 'pty-slave'],
+    [{ ...facts(5, '/dev/pts/3', { mode: S.S_IFCHR | 0o620, rdev: mkdev(136, 3) }), ptyMasters: new Map([[4, { pid: 1, fd: 4 }]]) }, 'tty'],
+    [facts(3, '/dev/tty', { mode: S.S_IFCHR | 0o666, rdev: mkdev(5, 0) }), 'dev-tty'],
     [facts(1, 'pipe:[123]', { mode: S.S_IFIFO | 0o600 }), 'std-other'],
     [facts(2, 'socket:[77]', { mode: S.S_IFSOCK | 0o777 }), 'std-other'],
     [facts(3, 'pipe:[123]', { mode: S.S_IFIFO | 0o600 }), 'pipe'],
@@ -52,6 +56,13 @@ test('unsupported kinds refuse with a message naming the kind and the fd', () =>
     message: 'Cannot dump fd 6 of process 100: inotify files are not supported yet (anon_inode:inotify)',
   });
   assert.equal(RULES.at(-1)!.match(facts(3, 'weird:[1]')), true, 'the last rule catches everything');
+  assert.throws(() => dump(facts(3, '/dev/console', { mode: S.S_IFCHR, rdev: mkdev(5, 1) })), {
+    code: 'UNSUPPORTED',
+    message: 'Cannot dump fd 3 of process 100: it is the system console (/dev/console), which cannot be checkpointed',
+  });
+  assert.throws(() => dump(facts(3, '/dev/tty2', { mode: S.S_IFCHR, rdev: mkdev(4, 2) })), { message: /a virtual console \(\/dev\/tty2\)/ });
+  assert.throws(() => dump(facts(3, '/dev/ttyS0', { mode: S.S_IFCHR, rdev: mkdev(4, 64) })), { message: /a serial line/ });
+  assert.throws(() => dump(facts(3, '/dev/pts/9', { mode: S.S_IFCHR, rdev: mkdev(136, 9) })), { message: /its pty \/dev\/pts\/9 has its master outside the dumped tree/ });
 });
 
 test('reopen flags keep access mode and status flags, drop creation flags', () => {

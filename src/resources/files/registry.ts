@@ -21,6 +21,7 @@ import { dumpTimerfd, timerfdReopener } from './kinds/timerfd.js';
 import { dumpSignalfd, signalfdReopener } from './kinds/signalfd.js';
 import { dumpEpoll, epollReopener } from './kinds/epoll.js';
 import { dumpMqueue, isMqueue, mqueueReopener } from './kinds/mqueue.js';
+import { devttyReopener, dumpDevTty, dumpPtyMaster, dumpPtySlave, isDevTty, cttyInTree, isPtyMaster, isTreeSlave, ptyReopener, refuseTerminal } from './kinds/tty.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -50,8 +51,12 @@ export const RULES: readonly FdRule[] = [
   { name: 'deleted', kind: 'deleted', dump: dumpDeleted, match: (f) => isPath(f) && isReg(f.stat) && !isMemfd(f) && f.stat.nlink === 0 },
   { name: 'regular', kind: 'reg', dump: dumpRegular, match: (f) => isPath(f) && isReg(f.stat) && !isMemfd(f) },
   { name: 'directory', kind: 'dir', dump: dumpDirectory, match: (f) => isPath(f) && isDir(f.stat) },
+  // A pty pair whose master the tree holds is the tree's, on any fd; so is /dev/tty naming it.
+  { name: 'pty-master', kind: 'tty', dump: dumpPtyMaster, match: isPtyMaster },
+  { name: 'pty-slave', kind: 'tty', dump: dumpPtySlave, match: isTreeSlave },
+  { name: 'dev-tty', kind: 'devtty', dump: dumpDevTty, match: (f) => isDevTty(f) && (!isStd(f) || cttyInTree(f)) },
   { name: 'std-tty', kind: 'inherit', dump: dumpInherit, match: (f) => isStd(f) && isChr(f.stat) && isTty(f) },
-  { name: 'tty', kind: 'unsupported', dump: unsupported('terminals'), match: (f) => isChr(f.stat) && isTty(f) },
+  { name: 'tty', kind: 'unsupported', dump: refuseTerminal, match: (f) => isChr(f.stat) && isTty(f) },
   { name: 'char-device', kind: 'chr', dump: dumpCharDevice, match: (f) => isPath(f) && isChr(f.stat) },
   // A pipe on a standard fd whose other end is in the tree (a shell pipeline) is part of the tree.
   { name: 'std-pipe', kind: 'pipe', dump: dumpPipe, match: (f) => isStd(f) && f.link.startsWith('pipe:') && f.inTree === true },
@@ -94,4 +99,6 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   epoll: epollReopener,
   inet: inetReopener,
   mqueue: mqueueReopener,
+  tty: ptyReopener,
+  devtty: devttyReopener,
 };

@@ -43,6 +43,10 @@ function describe(e: FdEntry): string {
       return `anon_inode:[${e.kind}]`;
     case 'epoll':
       return 'anon_inode:[eventpoll]';
+    case 'tty':
+      return e.end === 'master' ? `pty master ${e.pty.index}` : `/dev/pts/${e.pty.index}`;
+    case 'devtty':
+      return '/dev/tty';
     case 'mqueue':
       return `message queue ${e.name === undefined ? `inode ${e.ino} (unlinked)` : `/${e.name}`}`;
     default:

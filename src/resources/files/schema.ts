@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { ShmemObject } from '../memory/state.js';
 import { zBig } from '../../images/index.js';
+import { ptyState, termiosState } from './tty-schema.js';
 
 const PATH_MAX = 4096;
 const FD_MAX = 0x7fffffff;
@@ -106,6 +107,8 @@ export const inheritEntry = z.object({
   tty: z.boolean(),
   /** FD_CLOEXEC at dump (absent in older images: not set). */
   cloexec: z.boolean().optional(),
+  /** A terminal's settings at dump: --shell-job gives them to the restoring terminal (absent in older images). */
+  termios: termiosState.optional(),
 });
 /** An end of an anonymous pipe (`pipe:[ino]`); which end is the access mode in `flags`. Its data is in `pipes`. */
 export const pipeEntry = z.object({ kind: z.literal('pipe'), ...streamBase, ino: zIno });
@@ -162,6 +165,11 @@ export const unixObject = z.object({
   lengths: z.array(z.number().int().min(0)).max(1 << 20),
   data: payload,
 });
+
+/** A terminal fd (kinds/tty.ts): the master or a slave of a pty pair whose master the tree holds, with the pair's state. */
+export const ttyEntry = z.object({ kind: z.literal('tty'), ...streamBase, end: z.enum(['master', 'slave']), pty: ptyState });
+/** /dev/tty: reopened by the process, which then has its controlling terminal back. */
+export const devttyEntry = z.object({ kind: z.literal('devtty'), ...streamBase });
 
 /** An fd sharing its open file description (offset, flags) with an earlier fd. */
 export const dupEntry = z.object({ kind: z.literal('dup'), fd: zFd, of: zFd, cloexec: z.boolean() });
@@ -290,7 +298,7 @@ export const fileLock = z.object({
 
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
-  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry,
+  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, ttyEntry, devttyEntry,
 ]);
 
 export const filesSchema = z

@@ -32,9 +32,8 @@ export function descriptionIds(pids: readonly number[]): DescriptionIds {
   return ids;
 }
 
-/** How many fds of these processes point at each link (pipe:[ino], socket:[ino], paths). */
-export function linkCounts(pids: readonly number[]): Map<string, number> {
-  const counts = new Map<string, number>();
+/** Calls `fn` with every fd of these processes and its link (an fd closed meanwhile is skipped). */
+export function forEachFdLink(pids: Iterable<number>, fn: (ref: FdRef & { link: string }) => void): void {
   for (const pid of pids) {
     for (const fd of listFds(pid)) {
       let link: string;
@@ -43,8 +42,14 @@ export function linkCounts(pids: readonly number[]): Map<string, number> {
       } catch {
         continue;
       }
-      counts.set(link, (counts.get(link) ?? 0) + 1);
+      fn({ pid, fd, link });
     }
   }
+}
+
+/** How many fds of these processes point at each link (pipe:[ino], socket:[ino], paths). */
+export function linkCounts(pids: readonly number[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  forEachFdLink(pids, ({ link }) => counts.set(link, (counts.get(link) ?? 0) + 1));
   return counts;
 }

@@ -15,6 +15,7 @@ import { isCloexec } from '../flags.js';
 import type { FdFacts } from '../facts.js';
 import type { EntryOf, FdEntry, FilesState } from '../schema.js';
 import type { KindDumpContext } from './kind.js';
+import { terminalSettings } from './tty.js';
 
 /** Terminal character devices by major number: tty/ttyS (4), /dev/tty, console, ptmx (5), Unix98 pty slaves (136-143), BSD ptys (2, 3). */
 const TTY_MAJORS = new Set([2, 3, 4, 5, 136, 137, 138, 139, 140, 141, 142, 143]);
@@ -25,7 +26,13 @@ export function isTty(f: Pick<FdFacts, 'link' | 'stat'>): boolean {
 }
 
 export function dumpInherit(_dc: KindDumpContext, f: FdFacts): EntryOf<'inherit'> {
-  return { kind: 'inherit', fd: f.fd, link: f.link, tty: isTty(f) && f.link.startsWith('/'), cloexec: isCloexec(f.flags) };
+  const tty = isTty(f) && f.link.startsWith('/');
+  const entry: EntryOf<'inherit'> = { kind: 'inherit', fd: f.fd, link: f.link, tty, cloexec: isCloexec(f.flags) };
+  if (tty) {
+    const termios = terminalSettings(f);
+    if (termios) entry.termios = termios;
+  }
+  return entry;
 }
 
 /** One `--inherit-fd fd[N]:KEY`: ckpt's fd N stands for the resource KEY. */
@@ -56,7 +63,7 @@ function resourceKey(e: FdEntry): string | undefined {
     case 'inherit': return e.link;
     case 'pipe': return `pipe:[${e.ino}]`;
     case 'unix': return `socket:[${e.ino}]`;
-    case 'dup': case 'inet': case 'memfd': case 'eventfd': case 'timerfd': case 'signalfd': case 'epoll': case 'mqueue': return undefined;
+    case 'dup': case 'inet': case 'memfd': case 'eventfd': case 'timerfd': case 'signalfd': case 'epoll': case 'mqueue': case 'tty': case 'devtty': return undefined;
     default: return e.path;
   }
 }
