@@ -21,6 +21,7 @@ import { dumpTimerfd, timerfdReopener } from './kinds/timerfd.js';
 import { dumpSignalfd, signalfdReopener } from './kinds/signalfd.js';
 import { dumpEpoll, epollReopener } from './kinds/epoll.js';
 import { dumpMqueue, isMqueue, mqueueReopener } from './kinds/mqueue.js';
+import { dumpNetlink, isNetlinkSocket, netlinkReopener } from './kinds/netlink.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -60,6 +61,7 @@ export const RULES: readonly FdRule[] = [
   { name: 'std-other', kind: 'inherit', dump: dumpInherit, match: isStd },
   { name: 'pipe', kind: 'pipe', dump: dumpPipe, match: (f) => f.link.startsWith('pipe:') },
   { name: 'inet', kind: 'inet', dump: dumpInet, match: isInetSocket },
+  { name: 'netlink', kind: 'netlink', dump: dumpNetlink, match: isNetlinkSocket },
   // Unix socketpairs; other sockets are refused by dumpUnix, which knows which they are.
   { name: 'socket', kind: 'unix', dump: dumpUnix, match: (f) => f.link.startsWith('socket:') },
   { name: 'fifo', kind: 'fifo', dump: dumpFifo, match: (f) => isPath(f) && isFifo(f.stat) },
@@ -94,4 +96,5 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   epoll: epollReopener,
   inet: inetReopener,
   mqueue: mqueueReopener,
+  netlink: netlinkReopener,
 };

@@ -35,6 +35,7 @@ function describe(e: FdEntry): string {
     case 'unix':
       return `socket:[${e.ino}]`;
     case 'inet': return `${e.protocol === 6 ? 'TCP' : 'UDP'} socket`;
+    case 'netlink': return `netlink socket (protocol ${e.protocol})`;
     case 'memfd':
       return `/memfd:${e.obj.name ?? ''}`;
     case 'eventfd':

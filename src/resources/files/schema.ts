@@ -276,6 +276,21 @@ export const inetEntry = z.object({
 });
 
 /**
+ * A netlink socket (kinds/netlink.ts): protocol, type, its port id (0: never bound), every
+ * group it joined, the default destination connect() set, and options.
+ */
+export const netlinkEntry = z.object({
+  kind: z.literal('netlink'),
+  ...streamBase,
+  protocol: z.number().int().min(0).max(31),
+  type: z.union([z.literal(2), z.literal(3)]),
+  portid: z.number().int().min(0).max(0xffffffff),
+  groups: z.array(z.number().int().min(1).max(0xffffffff)).max(1 << 16),
+  peer: z.object({ portid: z.number().int().min(0).max(0xffffffff), groups: z.number().int().min(0).max(0xffffffff) }).optional(),
+  opts: z.array(sockOpt).max(256),
+});
+
+/**
  * A file lock held through fd `fd` (the first fd of its open file description in this
  * process): flock(2) and OFD locks and leases belong to the description, POSIX record
  * locks to the process's fd table. Bytes `start`..`end` inclusive; no `end`: to EOF.
@@ -290,7 +305,7 @@ export const fileLock = z.object({
 
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
-  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry,
+  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, netlinkEntry,
 ]);
 
 export const filesSchema = z
