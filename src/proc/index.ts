@@ -13,3 +13,4 @@ export * from './auxv.js';
 export { procPath, malformed } from './procfs.js';
 export * from './timers.js';
 export * from './locks.js';
+export * from './netsock.js';

@@ -22,6 +22,7 @@ import { dumpSignalfd, signalfdReopener } from './kinds/signalfd.js';
 import { dumpEpoll, epollReopener } from './kinds/epoll.js';
 import { dumpMqueue, isMqueue, mqueueReopener } from './kinds/mqueue.js';
 import { dumpNetlink, isNetlinkSocket, netlinkReopener } from './kinds/netlink.js';
+import { dumpIpSocket, ipSocketReopener, isIpSocket } from './kinds/ipsock.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -62,6 +63,8 @@ export const RULES: readonly FdRule[] = [
   { name: 'pipe', kind: 'pipe', dump: dumpPipe, match: (f) => f.link.startsWith('pipe:') },
   { name: 'inet', kind: 'inet', dump: dumpInet, match: isInetSocket },
   { name: 'netlink', kind: 'netlink', dump: dumpNetlink, match: isNetlinkSocket },
+  // ping, UDP-Lite and raw IP sockets
+  { name: 'ipsock', kind: 'ipsock', dump: dumpIpSocket, match: isIpSocket },
   // Unix socketpairs; other sockets are refused by dumpUnix, which knows which they are.
   { name: 'socket', kind: 'unix', dump: dumpUnix, match: (f) => f.link.startsWith('socket:') },
   { name: 'fifo', kind: 'fifo', dump: dumpFifo, match: (f) => isPath(f) && isFifo(f.stat) },
@@ -97,4 +100,5 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   inet: inetReopener,
   mqueue: mqueueReopener,
   netlink: netlinkReopener,
+  ipsock: ipSocketReopener,
 };

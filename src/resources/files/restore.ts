@@ -36,6 +36,7 @@ function describe(e: FdEntry): string {
       return `socket:[${e.ino}]`;
     case 'inet': return `${e.protocol === 6 ? 'TCP' : 'UDP'} socket`;
     case 'netlink': return `netlink socket (protocol ${e.protocol})`;
+    case 'ipsock': return `IP socket (type ${e.type}, protocol ${e.protocol})`;
     case 'memfd':
       return `/memfd:${e.obj.name ?? ''}`;
     case 'eventfd':

@@ -276,6 +276,21 @@ export const inetEntry = z.object({
 });
 
 /**
+ * An IPv4/IPv6 socket other than TCP/UDP (kinds/ipsock.ts): ping (SOCK_DGRAM, ICMP),
+ * UDP-Lite (SOCK_DGRAM, 136) or raw (SOCK_RAW, any protocol); bound and connected addresses, options.
+ */
+export const ipsockEntry = z.object({
+  kind: z.literal('ipsock'),
+  ...streamBase,
+  family: z.union([z.literal(2), z.literal(10)]),
+  type: z.union([z.literal(2), z.literal(3)]),
+  protocol: z.number().int().min(0).max(255),
+  local: inetAddr.optional(),
+  peer: inetAddr.optional(),
+  opts: z.array(sockOpt).max(256),
+});
+
+/**
  * A netlink socket (kinds/netlink.ts): protocol, type, its port id (0: never bound), every
  * group it joined, the default destination connect() set, and options.
  */
@@ -305,7 +320,7 @@ export const fileLock = z.object({
 
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
-  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, netlinkEntry,
+  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, netlinkEntry, ipsockEntry,
 ]);
 
 export const filesSchema = z
