@@ -23,6 +23,7 @@ import { dumpEpoll, epollReopener } from './kinds/epoll.js';
 import { dumpMqueue, isMqueue, mqueueReopener } from './kinds/mqueue.js';
 import { dumpNetlink, isNetlinkSocket, netlinkReopener } from './kinds/netlink.js';
 import { dumpIpSocket, ipSocketReopener, isIpSocket } from './kinds/ipsock.js';
+import { dumpPacket, isPacketSocket, packetReopener } from './kinds/packet.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -65,6 +66,7 @@ export const RULES: readonly FdRule[] = [
   { name: 'netlink', kind: 'netlink', dump: dumpNetlink, match: isNetlinkSocket },
   // ping, UDP-Lite and raw IP sockets
   { name: 'ipsock', kind: 'ipsock', dump: dumpIpSocket, match: isIpSocket },
+  { name: 'packet', kind: 'packet', dump: dumpPacket, match: isPacketSocket },
   // Unix socketpairs; other sockets are refused by dumpUnix, which knows which they are.
   { name: 'socket', kind: 'unix', dump: dumpUnix, match: (f) => f.link.startsWith('socket:') },
   { name: 'fifo', kind: 'fifo', dump: dumpFifo, match: (f) => isPath(f) && isFifo(f.stat) },
@@ -101,4 +103,5 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   mqueue: mqueueReopener,
   netlink: netlinkReopener,
   ipsock: ipSocketReopener,
+  packet: packetReopener,
 };

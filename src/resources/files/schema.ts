@@ -291,6 +291,27 @@ export const ipsockEntry = z.object({
 });
 
 /**
+ * A packet socket (kinds/packet.ts): type, the protocol it was created with and where it
+ * is bound (protocol in network byte order, interface index, 0 = all), its memberships
+ * (each added `count` times), copy threshold and options.
+ */
+export const packetEntry = z.object({
+  kind: z.literal('packet'),
+  ...streamBase,
+  type: z.union([z.literal(2), z.literal(3)]),
+  protocol: z.number().int().min(0).max(0xffff),
+  bound: z.object({ protocol: z.number().int().min(0).max(0xffff), ifindex: z.number().int().min(0).max(0x7fffffff) }),
+  memberships: z.array(z.object({
+    ifindex: z.number().int().min(0).max(0x7fffffff),
+    type: z.number().int().min(0).max(0xffff),
+    addr: z.string().regex(/^([0-9a-f]{2}){0,8}$/),
+    count: z.number().int().min(1).max(1 << 16),
+  })).max(1 << 12).optional(),
+  copyThresh: z.number().int().min(0).max(0x7fffffff).optional(),
+  opts: z.array(sockOpt).max(256),
+});
+
+/**
  * A netlink socket (kinds/netlink.ts): protocol, type, its port id (0: never bound), every
  * group it joined, the default destination connect() set, and options.
  */
@@ -320,7 +341,7 @@ export const fileLock = z.object({
 
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
-  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, netlinkEntry, ipsockEntry,
+  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, netlinkEntry, ipsockEntry, packetEntry,
 ]);
 
 export const filesSchema = z
