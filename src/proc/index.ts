@@ -14,3 +14,4 @@ export { procPath, malformed } from './procfs.js';
 export * from './timers.js';
 export * from './locks.js';
 export * from './netsock.js';
+export * from './igmp.js';

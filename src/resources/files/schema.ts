@@ -240,6 +240,17 @@ export const inetAddr = z
     scope: z.number().int().min(0).max(0xffffffff).optional(),
   })
   .refine((a) => a.addr.length === (a.family === 2 ? 8 : 32), 'address length does not match the family');
+/**
+ * A multicast group a socket joined on an interface (kinds/mcast.ts): the group address
+ * (network order, hex), filter mode (MCAST_INCLUDE 1, MCAST_EXCLUDE 0) and sources.
+ */
+export const mcastMembership = z.object({
+  family: z.union([z.literal(2), z.literal(10)]),
+  ifindex: z.number().int().min(0).max(0x7fffffff),
+  group: z.string().regex(/^([0-9a-f]{8}|[0-9a-f]{32})$/),
+  mode: z.union([z.literal(0), z.literal(1)]),
+  sources: z.array(z.string().regex(/^([0-9a-f]{8}|[0-9a-f]{32})$/)).max(1 << 12),
+}).refine((m) => m.group.length === (m.family === 2 ? 8 : 32) && m.sources.every((s) => s.length === m.group.length), 'address length does not match the family');
 /** The TCP_REPAIR state of an established connection: sequence numbers, queued data, options, window. */
 export const tcpRepairState = z.object({
   sendSeq: z.number().int().min(0).max(0xffffffff),
@@ -273,6 +284,8 @@ export const inetEntry = z.object({
   opts: z.array(sockOpt).max(256),
   shutdown: zShutdown,
   tcp: tcpRepairState.optional(),
+  /** Multicast groups a UDP socket joined (absent in older images and when none). */
+  groups: z.array(mcastMembership).max(1 << 12).optional(),
 });
 
 /**
@@ -288,6 +301,7 @@ export const ipsockEntry = z.object({
   local: inetAddr.optional(),
   peer: inetAddr.optional(),
   opts: z.array(sockOpt).max(256),
+  groups: z.array(mcastMembership).max(1 << 12).optional(),
 });
 
 /**
@@ -397,5 +411,6 @@ export type TcpRepairState = z.output<typeof tcpRepairState>;
 export type FilesState = z.output<typeof filesSchema>;
 export type FileLock = z.output<typeof fileLock>;
 export type FdOwner = z.output<typeof fdOwner>;
+export type McastMembership = z.output<typeof mcastMembership>;
 export type RemovedNode = z.output<typeof removedNode>;
 export type SavedHandle = z.output<typeof fileHandle>;

@@ -23,6 +23,7 @@ import { O } from '../flags.js';
 import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
 import { socketIno } from './unix.js';
+import { joinMemberships, readMemberships } from './mcast.js';
 import { applySockOpts, freshInet, pendingError, readSockOpts, type SockProto } from './sockopts.js';
 
 const SOCK_RAW = 3;
@@ -87,7 +88,7 @@ function boundName(kind: Kind, name: InetAddr): InetAddr | undefined {
   return isZero(name) && name.port === 0 ? undefined : name;
 }
 
-export function dumpIpSocket(_dc: KindDumpContext, f: FdFacts): EntryOf<'ipsock'> {
+export function dumpIpSocket(dc: KindDumpContext, f: FdFacts): EntryOf<'ipsock'> {
   const local = grabFd(f.pid, f.fd);
   try {
     const family = getsockoptInt(local, SOL_SOCKET, SO_INET.DOMAIN);
@@ -113,9 +114,10 @@ export function dumpIpSocket(_dc: KindDumpContext, f: FdFacts): EntryOf<'ipsock'
     const peer = peerOf(f, { fd: local, kind, family: family as 2 | 10, line });
     const opts = readSockOpts(f, { fd: local, proto: kind, family: family as 2 | 10, fresh: freshInet(family, type, protocol) });
     const bound = boundName(kind, name);
+    const groups = readMemberships(dc, { f, fd: local, family: family as 2 | 10 });
     return {
       kind: 'ipsock', fd: f.fd, flags: f.flags, family: family as 2 | 10, type: type as 2 | 3, protocol, opts,
-      ...(bound ? { local: bound } : {}), ...(peer ? { peer } : {}),
+      ...(bound ? { local: bound } : {}), ...(peer ? { peer } : {}), ...(groups.length > 0 ? { groups } : {}),
     };
   } finally {
     closeFd(local);
@@ -138,6 +140,7 @@ export const ipSocketReopener: LocalReopener<'ipsock'> = {
       applySockOpts(fd, { opts: e.opts, phase: 'bind' });
       if (e.local) bindInet(fd, e.local);
       applySockOpts(fd, { opts: e.opts, phase: 'state' });
+      if (e.groups) joinMemberships(fd, e.groups);
       if (e.peer) connectInet(fd, e.peer);
       const fl = fcntl(fd, F.GETFL);
       fcntl(fd, F.SETFL, (e.flags & O.NONBLOCK) ? fl | O.NONBLOCK : fl & ~O.NONBLOCK);
