@@ -4,10 +4,11 @@
  * not only the first 32), and the NETLINK_SOCK_DIAG dump of netlink sockets
  * (netlink_diag: port ids, flags such as a dump in progress, receive memory).
  */
-import { call, callNum } from './call.js';
+import { call } from './call.js';
 import { addressOf } from './native.js';
 import { NR } from './nr.js';
-import { AF, recv, send, SOCK } from './socket.js';
+import { AF } from './socket.js';
+import { forEachAttr, sockDiagDump } from './sockdiag.js';
 
 export const SOL_NETLINK = 270;
 export const NETLINK_OPT = { ADD_MEMBERSHIP: 1, DROP_MEMBERSHIP: 2, LIST_MEMBERSHIPS: 9 } as const;
@@ -93,54 +94,28 @@ export interface NetlinkDiag {
   rmem: number;
 }
 
-const NETLINK_SOCK_DIAG = 4;
-const SOCK_DIAG_BY_FAMILY = 20;
 const NDIAG_SHOW = { MEMINFO: 1, FLAGS: 8 } as const;
 const NETLINK_DIAG = { MEMINFO: 0, FLAGS: 4 } as const;
 const NDIAG_PROTO_ALL = 255;
 
 /** Every netlink socket with a port id in this network namespace (unbound ones are not listed). */
 export function netlinkDiagAll(): NetlinkDiag[] {
-  const fd = callNum(NR.socket, [AF.NETLINK, SOCK.DGRAM | SOCK.CLOEXEC, NETLINK_SOCK_DIAG], { name: 'socket(NETLINK_SOCK_DIAG)' });
-  try {
-    const req = Buffer.alloc(16 + 20);
-    req.writeUInt32LE(req.length, 0);
-    req.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4);
-    req.writeUInt16LE(1 | 0x300, 6); // NLM_F_REQUEST | NLM_F_DUMP
-    req.writeUInt32LE(1, 8);
-    req.writeUInt8(AF.NETLINK, 16); // sdiag_family
-    req.writeUInt8(NDIAG_PROTO_ALL, 17);
-    req.writeUInt32LE(NDIAG_SHOW.MEMINFO | NDIAG_SHOW.FLAGS, 24); // ndiag_show
-    send(fd, req);
-    const out: NetlinkDiag[] = [];
-    const buf = Buffer.alloc(1 << 16);
-    for (;;) {
-      const n = recv(fd, buf);
-      if (n === 0) return out;
-      for (let off = 0; off + 16 <= n; ) {
-        const len = buf.readUInt32LE(off);
-        const type = buf.readUInt16LE(off + 4);
-        if (type === 3) return out; // NLMSG_DONE
-        if (type === 2) throw new Error(`sock_diag: error ${-buf.readInt32LE(off + 16)}`); // NLMSG_ERROR
-        const m = off + 16; // struct netlink_diag_msg, 28 bytes, then attributes
-        const d: NetlinkDiag = {
-          protocol: buf.readUInt8(m + 2), portid: buf.readUInt32LE(m + 4), dstPortid: buf.readUInt32LE(m + 8),
-          dstGroup: buf.readUInt32LE(m + 12), ino: buf.readUInt32LE(m + 16), flags: 0, rmem: 0,
-        };
-        for (let a = m + 28; a + 4 <= Math.min(off + len, n); ) {
-          const alen = buf.readUInt16LE(a);
-          if (alen < 4) break;
-          const at = buf.readUInt16LE(a + 2);
-          if (at === NETLINK_DIAG.FLAGS && alen >= 8) d.flags = buf.readUInt32LE(a + 4);
-          if (at === NETLINK_DIAG.MEMINFO && alen >= 8) d.rmem = buf.readUInt32LE(a + 4);
-          a += (alen + 3) & ~3;
-        }
-        out.push(d);
-        if (len < 16) break;
-        off += (len + 3) & ~3;
-      }
-    }
-  } finally {
-    call(NR.close, [fd], { name: 'close' });
-  }
+  const req = Buffer.alloc(20); // struct netlink_diag_req
+  req.writeUInt8(AF.NETLINK, 0);
+  req.writeUInt8(NDIAG_PROTO_ALL, 1);
+  req.writeUInt32LE(NDIAG_SHOW.MEMINFO | NDIAG_SHOW.FLAGS, 8); // ndiag_show
+  const out: NetlinkDiag[] = [];
+  sockDiagDump(req, (buf, r) => {
+    const m = r.start; // struct netlink_diag_msg, 28 bytes, then attributes
+    const d: NetlinkDiag = {
+      protocol: buf.readUInt8(m + 2), portid: buf.readUInt32LE(m + 4), dstPortid: buf.readUInt32LE(m + 8),
+      dstGroup: buf.readUInt32LE(m + 12), ino: buf.readUInt32LE(m + 16), flags: 0, rmem: 0,
+    };
+    forEachAttr(buf, { start: m + 28, end: r.end }, (type, at, len) => {
+      if (type === NETLINK_DIAG.FLAGS && len >= 4) d.flags = buf.readUInt32LE(at);
+      if (type === NETLINK_DIAG.MEMINFO && len >= 4) d.rmem = buf.readUInt32LE(at);
+    });
+    out.push(d);
+  });
+  return out;
 }

@@ -4,10 +4,10 @@
  * (packet_diag: interface, copy threshold, multicast memberships with their counts,
  * rings, fanout, receive memory), which shows what no getsockopt does.
  */
-import { call, callNum } from './call.js';
+import { call } from './call.js';
 import { addressOf } from './native.js';
 import { NR } from './nr.js';
-import { AF, recv, send, SOCK } from './socket.js';
+import { forEachAttr, sockDiagDump, type Range } from './sockdiag.js';
 
 export const AF_PACKET = 17;
 export const SOL_PACKET = 263;
@@ -67,69 +67,39 @@ export interface PacketDiag {
   rmem: number;
 }
 
-const NETLINK_SOCK_DIAG = 4;
-const SOCK_DIAG_BY_FAMILY = 20;
 const SHOW = { INFO: 1, MCLIST: 2, RING_CFG: 4, FANOUT: 8, MEMINFO: 0x10 } as const;
 const ATTR = { INFO: 0, MCLIST: 1, RX_RING: 2, TX_RING: 3, FANOUT: 4, MEMINFO: 6 } as const;
 const MCLIST_SIZE = 44; // struct packet_diag_mclist
 
-function parseRecord(buf: Buffer, range: { start: number; end: number }): PacketDiag {
-  const d: PacketDiag = { ino: buf.readUInt32LE(range.start + 4), copyThresh: 0, memberships: [], rxRing: false, txRing: false, fanout: false, rmem: 0 };
-  for (let a = range.start + 16; a + 4 <= range.end; ) { // after struct packet_diag_msg (16 bytes)
-    const alen = buf.readUInt16LE(a);
-    if (alen < 4) break;
-    const p = a + 4;
-    switch (buf.readUInt16LE(a + 2)) {
-      case ATTR.INFO: if (alen >= 4 + 24) d.copyThresh = buf.readUInt32LE(p + 12); break;
-      case ATTR.MCLIST:
-        for (let m = p; m + MCLIST_SIZE <= a + alen; m += MCLIST_SIZE) {
-          const alen2 = Math.min(buf.readUInt16LE(m + 10), 32);
-          d.memberships.push({
-            ifindex: buf.readUInt32LE(m), count: buf.readUInt32LE(m + 4), type: buf.readUInt16LE(m + 8),
-            addr: buf.subarray(m + 12, m + 12 + alen2).toString('hex'),
-          });
-        }
-        break;
-      case ATTR.RX_RING: d.rxRing = true; break;
-      case ATTR.TX_RING: d.txRing = true; break;
-      case ATTR.FANOUT: d.fanout = true; break;
-      case ATTR.MEMINFO: if (alen >= 8) d.rmem = buf.readUInt32LE(p); break;
+function parseRecord(buf: Buffer, r: Range): PacketDiag {
+  const d: PacketDiag = { ino: buf.readUInt32LE(r.start + 4), copyThresh: 0, memberships: [], rxRing: false, txRing: false, fanout: false, rmem: 0 };
+  // After struct packet_diag_msg (16 bytes).
+  forEachAttr(buf, { start: r.start + 16, end: r.end }, (type, p, len) => {
+    if (type === ATTR.INFO && len >= 24) d.copyThresh = buf.readUInt32LE(p + 12); // struct packet_diag_info
+    if (type === ATTR.RX_RING) d.rxRing = true;
+    if (type === ATTR.TX_RING) d.txRing = true;
+    if (type === ATTR.FANOUT) d.fanout = true;
+    if (type === ATTR.MEMINFO && len >= 4) d.rmem = buf.readUInt32LE(p);
+    if (type !== ATTR.MCLIST) return;
+    for (let m = p; m + MCLIST_SIZE <= p + len; m += MCLIST_SIZE) {
+      const alen = Math.min(buf.readUInt16LE(m + 10), 32);
+      d.memberships.push({
+        ifindex: buf.readUInt32LE(m), count: buf.readUInt32LE(m + 4), type: buf.readUInt16LE(m + 8),
+        addr: buf.subarray(m + 12, m + 12 + alen).toString('hex'),
+      });
     }
-    a += (alen + 3) & ~3;
-  }
+  });
   return d;
 }
 
 /** Every packet socket of this network namespace (needs the packet_diag module). */
 export function packetDiagAll(): PacketDiag[] {
-  const fd = callNum(NR.socket, [AF.NETLINK, SOCK.DGRAM | SOCK.CLOEXEC, NETLINK_SOCK_DIAG], { name: 'socket(NETLINK_SOCK_DIAG)' });
-  try {
-    const req = Buffer.alloc(16 + 20);
-    req.writeUInt32LE(req.length, 0);
-    req.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4);
-    req.writeUInt16LE(1 | 0x300, 6); // NLM_F_REQUEST | NLM_F_DUMP
-    req.writeUInt32LE(1, 8);
-    req.writeUInt8(AF_PACKET, 16);
-    req.writeUInt32LE(SHOW.INFO | SHOW.MCLIST | SHOW.RING_CFG | SHOW.FANOUT | SHOW.MEMINFO, 24); // pdiag_show
-    send(fd, req);
-    const out: PacketDiag[] = [];
-    const buf = Buffer.alloc(1 << 16);
-    for (;;) {
-      const n = recv(fd, buf);
-      if (n === 0) return out;
-      for (let off = 0; off + 16 <= n; ) {
-        const len = buf.readUInt32LE(off);
-        const type = buf.readUInt16LE(off + 4);
-        if (type === 3) return out; // NLMSG_DONE
-        if (type === 2) throw new Error(`sock_diag: error ${-buf.readInt32LE(off + 16)}`); // NLMSG_ERROR
-        out.push(parseRecord(buf, { start: off + 16, end: Math.min(off + len, n) }));
-        if (len < 16) break;
-        off += (len + 3) & ~3;
-      }
-    }
-  } finally {
-    call(NR.close, [fd], { name: 'close' });
-  }
+  const req = Buffer.alloc(20); // struct packet_diag_req
+  req.writeUInt8(AF_PACKET, 0);
+  req.writeUInt32LE(SHOW.INFO | SHOW.MCLIST | SHOW.RING_CFG | SHOW.FANOUT | SHOW.MEMINFO, 8); // pdiag_show
+  const out: PacketDiag[] = [];
+  sockDiagDump(req, (buf, r) => out.push(parseRecord(buf, r)));
+  return out;
 }
 
 export function setCopyThresh(fd: number, value: number): void {
