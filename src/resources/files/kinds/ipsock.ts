@@ -11,7 +11,7 @@
  * shut down for reading.
  */
 import { readNetSockets, type NetSockLine } from '../../../proc/index.js';
-import { closeFd, F, fcntl, getsockoptInt, isErrno, SOCK, SOL_SOCKET } from '../../../sys/index.js';
+import { closeFd, getsockoptInt, isErrno, SOCK, SOL_SOCKET } from '../../../sys/index.js';
 import {
   AF_INET, AF_INET6, bindInet, connectInet, formatAddr, getpeername, getsockname, inetSocket, POLL, pollNow, SO_INET,
   sockProtoName, type InetAddr,
@@ -19,12 +19,11 @@ import {
 import { CkptError } from '../../../common/errors.js';
 import { grabFd } from '../../transfer.js';
 import { fdPath, type FdFacts } from '../facts.js';
-import { O } from '../flags.js';
 import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
 import { socketIno } from './unix.js';
 import { joinMemberships, readMemberships } from './mcast.js';
-import { applySockOpts, freshInet, pendingError, readSockOpts, type SockProto } from './sockopts.js';
+import { applySockOpts, freshInet, pendingError, readSockOpts, setNonblock, type SockProto } from './sockopts.js';
 
 const SOCK_RAW = 3;
 const IPPROTO_ICMP = 1;
@@ -142,8 +141,7 @@ export const ipSocketReopener: LocalReopener<'ipsock'> = {
       applySockOpts(fd, { opts: e.opts, phase: 'state' });
       if (e.groups) joinMemberships(fd, e.groups);
       if (e.peer) connectInet(fd, e.peer);
-      const fl = fcntl(fd, F.GETFL);
-      fcntl(fd, F.SETFL, (e.flags & O.NONBLOCK) ? fl | O.NONBLOCK : fl & ~O.NONBLOCK);
+      setNonblock(fd, e.flags);
       return fd;
     } catch (err) {
       closeFd(fd);

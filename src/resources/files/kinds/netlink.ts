@@ -13,7 +13,7 @@
  * queue (sent by the kernel, from port 0: no process can queue them again).
  */
 import { CkptError } from '../../../common/errors.js';
-import { closeFd, F, fcntl, getsockoptInt, isErrno, SOL_SOCKET } from '../../../sys/index.js';
+import { closeFd, getsockoptInt, isErrno, SOL_SOCKET } from '../../../sys/index.js';
 import { setsockoptInt, socket } from '../../../sys/ioctl.js';
 import { POLL, pollNow, SO_INET, sockProtoName } from '../../../sys/inet.js';
 import {
@@ -22,12 +22,11 @@ import {
 } from '../../../sys/netlink.js';
 import { grabFd } from '../../transfer.js';
 import { fdPath, type FdFacts } from '../facts.js';
-import { O } from '../flags.js';
 import type { DumpObjects } from '../objects.js';
 import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
 import { socketIno } from './unix.js';
-import { applySockOpts, pendingError, readSockOpts } from './sockopts.js';
+import { applySockOpts, pendingError, readSockOpts, setNonblock } from './sockopts.js';
 
 const AF_NETLINK = 16;
 /** Protocols with no per-socket kernel state beyond address, groups and options. */
@@ -95,8 +94,7 @@ export const netlinkReopener: LocalReopener<'netlink'> = {
       for (const g of e.groups) setsockoptInt(fd, { level: SOL_NETLINK, name: NETLINK_OPT.ADD_MEMBERSHIP, value: g });
       if (e.peer) connectNetlink(fd, e.peer);
       applySockOpts(fd, { opts: e.opts, phase: 'state' });
-      const fl = fcntl(fd, F.GETFL);
-      fcntl(fd, F.SETFL, (e.flags & O.NONBLOCK) ? fl | O.NONBLOCK : fl & ~O.NONBLOCK);
+      setNonblock(fd, e.flags);
       return fd;
     } catch (err) {
       closeFd(fd);

@@ -7,7 +7,7 @@
  * (PACKET_RX_RING/TX_RING), fanout groups, SOCK_PACKET, and queued packets (they came
  * from the wire; nothing can queue them again as they were).
  */
-import { closeFd, F, fcntl, getsockoptInt, SOL_SOCKET } from '../../../sys/index.js';
+import { closeFd, getsockoptInt, SOL_SOCKET } from '../../../sys/index.js';
 import { POLL, pollNow, SO_INET, sockProtoName } from '../../../sys/inet.js';
 import { socket } from '../../../sys/ioctl.js';
 import {
@@ -15,11 +15,10 @@ import {
 } from '../../../sys/packet.js';
 import { grabFd } from '../../transfer.js';
 import { fdPath, type FdFacts } from '../facts.js';
-import { O } from '../flags.js';
 import type { DumpObjects } from '../objects.js';
 import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
-import { applySockOpts, pendingError, readSockOpts } from './sockopts.js';
+import { applySockOpts, pendingError, readSockOpts, setNonblock } from './sockopts.js';
 import { socketIno } from './unix.js';
 
 /** sockaddr_ll's hardware address holds 8 bytes; PACKET_ADD_MEMBERSHIP with a longer one needs packet_mreq_max. */
@@ -89,8 +88,7 @@ export const packetReopener: LocalReopener<'packet'> = {
       for (const m of e.memberships ?? []) for (let i = 0; i < m.count; i++) addPacketMembership(fd, m);
       if (e.copyThresh) setCopyThresh(fd, e.copyThresh);
       applySockOpts(fd, { opts: e.opts, phase: 'state' });
-      const fl = fcntl(fd, F.GETFL);
-      fcntl(fd, F.SETFL, (e.flags & O.NONBLOCK) ? fl | O.NONBLOCK : fl & ~O.NONBLOCK);
+      setNonblock(fd, e.flags);
       return fd;
     } catch (err) {
       closeFd(fd);

@@ -8,12 +8,13 @@
  * the socket is bound (and, for TCP, connected or listening). An option whose value
  * cannot be set back is refused by name. docs/saved-state.md lists the table.
  */
-import { closeFd, getsockoptInt, isErrno, shutdownSocket, SO, SOL_SOCKET } from '../../../sys/index.js';
+import { closeFd, F, fcntl, getsockoptInt, isErrno, shutdownSocket, SO, SOL_SOCKET } from '../../../sys/index.js';
 import {
   attachSocketFilter, getSocketFilter, getsockoptBuf, inetSocket, IPPROTO, POLL, pollNow, setsockoptBuf,
 } from '../../../sys/inet.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
 import type { FdFacts } from '../facts.js';
+import { O } from '../flags.js';
 import type { SockOpt } from '../schema.js';
 import { dumpError } from './kind.js';
 
@@ -340,6 +341,12 @@ export function applySockOpts(fd: number, args: { opts: readonly SockOpt[]; phas
 /** The name of a saved option, for messages. */
 export function optName(o: Pick<SockOpt, 'level' | 'name'>): string {
   return optRow(o)?.name ?? `${o.level}:${o.name}`;
+}
+
+/** Sets O_NONBLOCK on a new socket as the saved fdinfo flags have it (the one status flag a socket keeps). */
+export function setNonblock(fd: number, flags: number): void {
+  const fl = fcntl(fd, F.GETFL);
+  fcntl(fd, F.SETFL, (flags & O.NONBLOCK) ? fl | O.NONBLOCK : fl & ~O.NONBLOCK);
 }
 
 /** Puts back sk_shutdown bits (RCV 1, SEND 2) with shutdown(how = bits - 1); an unconnected socket answers ENOTCONN but keeps them. */
