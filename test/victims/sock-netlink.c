@@ -7,7 +7,8 @@
  * the subscribed socket. Prints "CHECK PASS" or "CHECK FAIL: why".
  * Mode "queued": leaves the answer to an RTM_GETLINK for lo unread; mode "dumping": the
  * answer to an RTM_GETLINK dump unread, the kernel in the middle of it (the dump must refuse both).
- * Mode "audit": holds a NETLINK_AUDIT socket (the dump must refuse). */
+ * Mode "audit": holds a NETLINK_AUDIT socket; mode "mptcp" an MPTCP socket, a family no
+ * rule handles (the dump must refuse both, naming them). */
 #include "victim.h"
 #include <fcntl.h>
 #include <linux/if.h>
@@ -144,6 +145,7 @@ int main(int argc, char **argv) {
   struct sockaddr_nl c = {.nl_family = AF_NETLINK, .nl_pid = CHOSEN_PORT};
   if (bind(chosen, (struct sockaddr *)&c, sizeof c)) { say("SETUP FAIL chosen %s\n", strerror(errno)); return 1; }
   if (strcmp(mode, "audit") == 0) socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT);
+  if (strcmp(mode, "mptcp") == 0 && socket(AF_INET, SOCK_STREAM, 262 /* IPPROTO_MPTCP */) < 0) { say("SETUP FAIL mptcp %s\n", strerror(errno)); return 1; }
   say("READY pid=%d\n", getpid());
   for (;;) {
     while (!go) usleep(10000); /* not pause(): a handler that ran just before it would be a lost wakeup */

@@ -24,6 +24,7 @@ import { dumpMqueue, isMqueue, mqueueReopener } from './kinds/mqueue.js';
 import { dumpNetlink, isNetlinkSocket, netlinkReopener } from './kinds/netlink.js';
 import { dumpIpSocket, ipSocketReopener, isIpSocket } from './kinds/ipsock.js';
 import { dumpPacket, isPacketSocket, packetReopener } from './kinds/packet.js';
+import { isOtherSocket, sockProto } from './kinds/sockproto.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -67,6 +68,8 @@ export const RULES: readonly FdRule[] = [
   // ping, UDP-Lite and raw IP sockets
   { name: 'ipsock', kind: 'ipsock', dump: dumpIpSocket, match: isIpSocket },
   { name: 'packet', kind: 'packet', dump: dumpPacket, match: isPacketSocket },
+  // MPTCP, SCTP, vsock, XDP, AF_ALG, Bluetooth, CAN…
+  { name: 'socket-other', kind: 'unsupported', dump: unsupported((f) => `${sockProto(f)} sockets`), match: isOtherSocket },
   // Unix socketpairs; other sockets are refused by dumpUnix, which knows which they are.
   { name: 'socket', kind: 'unix', dump: dumpUnix, match: (f) => f.link.startsWith('socket:') },
   { name: 'fifo', kind: 'fifo', dump: dumpFifo, match: (f) => isPath(f) && isFifo(f.stat) },

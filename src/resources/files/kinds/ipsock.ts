@@ -14,13 +14,14 @@ import { readNetSockets, type NetSockLine } from '../../../proc/index.js';
 import { closeFd, getsockoptInt, isErrno, SOCK, SOL_SOCKET } from '../../../sys/index.js';
 import {
   AF_INET, AF_INET6, bindInet, connectInet, formatAddr, getpeername, getsockname, inetSocket, POLL, pollNow, SO_INET,
-  sockProtoName, type InetAddr,
+  type InetAddr,
 } from '../../../sys/inet.js';
 import { CkptError } from '../../../common/errors.js';
 import { grabFd } from '../../transfer.js';
-import { fdPath, type FdFacts } from '../facts.js';
+import type { FdFacts } from '../facts.js';
 import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
+import { sockProto } from './sockproto.js';
 import { socketIno } from './unix.js';
 import { joinMemberships, readMemberships } from './mcast.js';
 import { applySockOpts, freshInet, pendingError, readSockOpts, setNonblock, type SockProto } from './sockopts.js';
@@ -31,9 +32,7 @@ const IPPROTO_ICMPV6 = 58;
 const IPPROTO_UDPLITE = 136;
 const PROTO_NAMES = new Set(['PING', 'PINGv6', 'UDP-Lite', 'UDPLITEv6', 'RAW', 'RAWv6']);
 
-export function isIpSocket(f: FdFacts): boolean {
-  return f.link.startsWith('socket:') && PROTO_NAMES.has(sockProtoName(fdPath(f.pid, f.fd)) ?? '');
-}
+export const isIpSocket = (f: FdFacts) => PROTO_NAMES.has(sockProto(f) ?? '');
 
 type Kind = Extract<SockProto, 'ping' | 'udplite' | 'raw'>;
 

@@ -15,16 +15,17 @@
 import { CkptError } from '../../../common/errors.js';
 import { closeFd, getsockoptInt, isErrno, SOL_SOCKET } from '../../../sys/index.js';
 import { setsockoptInt, socket } from '../../../sys/ioctl.js';
-import { POLL, pollNow, SO_INET, sockProtoName } from '../../../sys/inet.js';
+import { POLL, pollNow, SO_INET } from '../../../sys/inet.js';
 import {
   bindNetlink, connectNetlink, NDIAG_FLAG, NETLINK_OPT, NETLINK_PROTO, netlinkDiagAll, netlinkGroups, netlinkName,
   netlinkPeer, SOL_NETLINK, type NetlinkDiag,
 } from '../../../sys/netlink.js';
 import { grabFd } from '../../transfer.js';
-import { fdPath, type FdFacts } from '../facts.js';
+import type { FdFacts } from '../facts.js';
 import type { DumpObjects } from '../objects.js';
 import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
+import { sockProto } from './sockproto.js';
 import { socketIno } from './unix.js';
 import { applySockOpts, pendingError, readSockOpts, setNonblock } from './sockopts.js';
 
@@ -32,9 +33,7 @@ const AF_NETLINK = 16;
 /** Protocols with no per-socket kernel state beyond address, groups and options. */
 const STATELESS = new Set([0, 4, 15, 16]);
 
-export function isNetlinkSocket(f: FdFacts): boolean {
-  return f.link.startsWith('socket:') && sockProtoName(fdPath(f.pid, f.fd)) === 'NETLINK';
-}
+export const isNetlinkSocket = (f: FdFacts) => sockProto(f) === 'NETLINK';
 
 const diagCache = new WeakMap<DumpObjects, Map<number, NetlinkDiag>>();
 

@@ -8,25 +8,24 @@
  * from the wire; nothing can queue them again as they were).
  */
 import { closeFd, getsockoptInt, SOL_SOCKET } from '../../../sys/index.js';
-import { POLL, pollNow, SO_INET, sockProtoName } from '../../../sys/inet.js';
+import { POLL, pollNow, SO_INET } from '../../../sys/inet.js';
 import { socket } from '../../../sys/ioctl.js';
 import {
   AF_PACKET, addPacketMembership, bindPacket, packetDiagAll, packetName, setCopyThresh, type PacketDiag,
 } from '../../../sys/packet.js';
 import { grabFd } from '../../transfer.js';
-import { fdPath, type FdFacts } from '../facts.js';
+import type { FdFacts } from '../facts.js';
 import type { DumpObjects } from '../objects.js';
 import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
 import { applySockOpts, pendingError, readSockOpts, setNonblock } from './sockopts.js';
+import { sockProto } from './sockproto.js';
 import { socketIno } from './unix.js';
 
 /** sockaddr_ll's hardware address holds 8 bytes; PACKET_ADD_MEMBERSHIP with a longer one needs packet_mreq_max. */
 const MREQ_ADDR_MAX = 8;
 
-export function isPacketSocket(f: FdFacts): boolean {
-  return f.link.startsWith('socket:') && sockProtoName(fdPath(f.pid, f.fd)) === 'PACKET';
-}
+export const isPacketSocket = (f: FdFacts) => sockProto(f) === 'PACKET';
 
 const diagCache = new WeakMap<DumpObjects, Map<number, PacketDiag>>();
 
