@@ -107,3 +107,4 @@ export function setCopyThresh(fd: number, value: number): void {
   v.writeInt32LE(value);
   call(NR.setsockopt, [fd, SOL_PACKET, PACKET_OPT.COPY_THRESH, addressOf(v), 4], { name: 'setsockopt(PACKET_COPY_THRESH)' });
 }
+

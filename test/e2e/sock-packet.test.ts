@@ -8,8 +8,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
 import { assertDumpRefused, verdictAfterRestore } from '../helpers/check-line.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { tamperImage } from '../helpers/tamper.js';
+import { startVictim, waitGone } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 
@@ -26,3 +30,25 @@ for (const [mode, why] of [
     await assertDumpRefused('sock-packet', { cleanups, args: [mode], why });
   });
 }
+
+test('an interface index that names another device at restore fails the restore, naming both', async () => {
+  const v = startVictim('sock-packet');
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+/);
+  const dir = cleanups.tempDir('ckpt-packet-img-');
+  dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  // As if dumped on a machine where index 1 was another device.
+  tamperImage(dir, { name: `core-${v.pid}`, kind: 'core', change: (c) => {
+    const files = (c['resources'] as Record<string, { fds: Record<string, unknown>[] }>)['files']!;
+    const bound = files.fds.map((f) => f['bound'] as { ifname?: string } | undefined).find((b) => b?.ifname === 'lo');
+    assert.ok(bound, 'a packet socket bound to lo is saved with its interface name');
+    bound.ifname = 'ckptgone0';
+  } });
+  assert.throws(() => restore({ imagesDir: dir }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'FILE_CHANGED', e.message);
+    assert.match(e.message, /^Cannot restore fd \d+ of process \d+: interface 1 was ckptgone0 at dump; it is lo now$/);
+    return true;
+  });
+  await waitGone(v.pid, 5000); // nothing is left behind
+});

@@ -244,9 +244,12 @@ export const inetAddr = z
  * A multicast group a socket joined on an interface (kinds/mcast.ts): the group address
  * (network order, hex), filter mode (MCAST_INCLUDE 1, MCAST_EXCLUDE 0) and sources.
  */
+/** An interface's name at dump (checked at restore: the index must still mean that device). */
+const zIfname = z.string().min(1).max(15).regex(/^[^/\0\s]+$/).optional();
 export const mcastMembership = z.object({
   family: z.union([z.literal(2), z.literal(10)]),
   ifindex: z.number().int().min(0).max(0x7fffffff),
+  ifname: zIfname,
   group: z.string().regex(/^([0-9a-f]{8}|[0-9a-f]{32})$/),
   mode: z.union([z.literal(0), z.literal(1)]),
   sources: z.array(z.string().regex(/^([0-9a-f]{8}|[0-9a-f]{32})$/)).max(1 << 12),
@@ -314,9 +317,10 @@ export const packetEntry = z.object({
   ...streamBase,
   type: z.union([z.literal(2), z.literal(3)]),
   protocol: z.number().int().min(0).max(0xffff),
-  bound: z.object({ protocol: z.number().int().min(0).max(0xffff), ifindex: z.number().int().min(0).max(0x7fffffff) }),
+  bound: z.object({ protocol: z.number().int().min(0).max(0xffff), ifindex: z.number().int().min(0).max(0x7fffffff), ifname: zIfname }),
   memberships: z.array(z.object({
     ifindex: z.number().int().min(0).max(0x7fffffff),
+    ifname: zIfname,
     type: z.number().int().min(0).max(0xffff),
     addr: z.string().regex(/^([0-9a-f]{2}){0,8}$/),
     count: z.number().int().min(1).max(1 << 16),

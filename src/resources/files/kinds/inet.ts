@@ -173,7 +173,7 @@ export const inetReopener: LocalReopener<'inet'> = {
         if (reuse) setsockoptInt(fd, { level: SOL_SOCKET, name: SO_INET.REUSEADDR, value: 0 });
       }
       applySockOpts(fd, { opts: e.opts, phase: 'state' });
-      if (e.groups) joinMemberships(fd, e.groups);
+      joinMemberships(rc, { fd, e });
       if (e.state === 'listen') listenSocket(fd, e.backlog ?? 128);
       if (e.state === 'connected' && e.peer) connectInet(fd, e.peer);
       if (e.shutdown) restoreShutdown(fd, e.shutdown);

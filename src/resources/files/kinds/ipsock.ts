@@ -24,6 +24,7 @@ import { dumpError, restoreError, type KindDumpContext, type LocalReopener } fro
 import { sockProto } from './sockproto.js';
 import { socketIno } from './unix.js';
 import { joinMemberships, readMemberships } from './mcast.js';
+import { checkInterfaces } from './netdev.js';
 import { applySockOpts, freshInet, pendingError, readSockOpts, setNonblock, type SockProto } from './sockopts.js';
 
 const SOCK_RAW = 3;
@@ -127,6 +128,7 @@ export const ipSocketReopener: LocalReopener<'ipsock'> = {
   open(rc, e) {
     const kind = kindOf(e) ?? 'raw';
     const what = `${NAMES[kind]} socket${e.local ? ` ${formatAddr(e.local)}` : ''}`;
+    checkInterfaces(rc.ctx, { fd: e.fd, list: e.groups ?? [] });
     let fd: number;
     try {
       fd = inetSocket(e.family, e.type, e.protocol);
@@ -138,7 +140,7 @@ export const ipSocketReopener: LocalReopener<'ipsock'> = {
       applySockOpts(fd, { opts: e.opts, phase: 'bind' });
       if (e.local) bindInet(fd, e.local);
       applySockOpts(fd, { opts: e.opts, phase: 'state' });
-      if (e.groups) joinMemberships(fd, e.groups);
+      joinMemberships(rc, { fd, e });
       if (e.peer) connectInet(fd, e.peer);
       setNonblock(fd, e.flags);
       return fd;

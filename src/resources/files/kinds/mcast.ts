@@ -14,7 +14,8 @@ import { getGroupFilter, joinGroup, MCAST_MODE, setGroupFilter, type GroupRef } 
 import type { FdFacts } from '../facts.js';
 import type { DumpObjects } from '../objects.js';
 import type { McastMembership } from '../schema.js';
-import type { KindDumpContext } from './kind.js';
+import type { KindDumpContext, KindRestoreContext } from './kind.js';
+import { checkInterfaces, withIfname } from './netdev.js';
 
 const cache = new WeakMap<DumpObjects, Map<string, JoinedGroup[]>>();
 
@@ -34,7 +35,7 @@ export function readMemberships(dc: KindDumpContext, args: { f: FdFacts; fd: num
     for (const g of groups) {
       const ref: GroupRef = { level: family === 2 ? IPPROTO.IP : IPPROTO.IPV6, ifindex: g.ifindex, family, group: g.group };
       const filter = getGroupFilter(args.fd, ref);
-      if (filter) out.push({ family, ifindex: g.ifindex, group: g.group, mode: filter.mode as 0 | 1, sources: filter.sources });
+      if (filter) out.push({ family, ifindex: g.ifindex, ...withIfname(g.ifindex), group: g.group, mode: filter.mode as 0 | 1, sources: filter.sources });
     }
   };
   ask(2, joined(dc, args.f.pid, 'v4'));
@@ -44,7 +45,11 @@ export function readMemberships(dc: KindDumpContext, args: { f: FdFacts; fd: num
   return out.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
-export function joinMemberships(fd: number, list: readonly McastMembership[]): void {
+/** Joins fd `e.fd`'s saved groups on local socket `fd`, once each interface is checked to be the same device. */
+export function joinMemberships(rc: KindRestoreContext, args: { fd: number; e: { fd: number; groups?: readonly McastMembership[] } }): void {
+  const list = args.e.groups ?? [];
+  const { fd } = args;
+  checkInterfaces(rc.ctx, { fd: args.e.fd, list });
   for (const m of list) {
     const g: GroupRef = { level: m.family === 2 ? IPPROTO.IP : IPPROTO.IPV6, ifindex: m.ifindex, family: m.family, group: m.group };
     try {

@@ -20,6 +20,7 @@ import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
 import { applySockOpts, pendingError, readSockOpts, setNonblock } from './sockopts.js';
 import { sockProto } from './sockproto.js';
+import { checkInterfaces, withIfname } from './netdev.js';
 import { socketIno } from './unix.js';
 
 /** sockaddr_ll's hardware address holds 8 bytes; PACKET_ADD_MEMBERSHIP with a longer one needs packet_mreq_max. */
@@ -64,12 +65,14 @@ export function dumpPacket(dc: KindDumpContext, f: FdFacts): EntryOf<'packet'> {
     }
     const long = d.memberships.find((m) => m.addr.length / 2 > MREQ_ADDR_MAX);
     if (long) throw unsupported(f, `a packet membership with a ${long.addr.length / 2}-byte address is not supported`);
-    const bound = packetName(local);
+    const name = packetName(local);
+    const bound = { ...name, ...withIfname(name.ifindex) };
+    const memberships = d.memberships.map((m) => ({ ...m, ...withIfname(m.ifindex) }));
     const opts = readSockOpts(f, { fd: local, proto: 'packet', fresh: () => socket(AF_PACKET, type, protocol) });
     return {
       kind: 'packet', fd: f.fd, flags: f.flags, type: type as 2 | 3, protocol, bound, opts,
       ...(d.copyThresh ? { copyThresh: d.copyThresh } : {}),
-      ...(d.memberships.length > 0 ? { memberships: d.memberships } : {}),
+      ...(memberships.length > 0 ? { memberships } : {}),
     };
   } finally {
     closeFd(local);
@@ -79,6 +82,7 @@ export function dumpPacket(dc: KindDumpContext, f: FdFacts): EntryOf<'packet'> {
 export const packetReopener: LocalReopener<'packet'> = {
   at: 'local',
   open(rc, e) {
+    checkInterfaces(rc.ctx, { fd: e.fd, list: [e.bound, ...(e.memberships ?? [])] });
     const fd = socket(AF_PACKET, e.type, e.protocol);
     try {
       applySockOpts(fd, { opts: e.opts, phase: 'bind' });
