@@ -16,5 +16,5 @@ export function sockProto(f: FdFacts): string | undefined {
 /** A socket of a family no rule handles (not unix): refused naming its protocol. */
 export const isOtherSocket = (f: FdFacts) => {
   const p = sockProto(f);
-  return p !== undefined && p !== 'UNIX';
+  return p !== undefined && !p.startsWith('UNIX'); // UNIX, UNIX-STREAM: dumpUnix's
 };
