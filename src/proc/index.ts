@@ -13,3 +13,5 @@ export * from './auxv.js';
 export { procPath, malformed } from './procfs.js';
 export * from './timers.js';
 export * from './locks.js';
+export * from './netsock.js';
+export * from './igmp.js';

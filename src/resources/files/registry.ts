@@ -22,6 +22,10 @@ import { dumpSignalfd, signalfdReopener } from './kinds/signalfd.js';
 import { dumpEpoll, epollReopener } from './kinds/epoll.js';
 import { dumpMqueue, isMqueue, mqueueReopener } from './kinds/mqueue.js';
 import { devttyReopener, dumpDevTty, dumpPtyMaster, dumpPtySlave, isDevTty, cttyInTree, isPtyMaster, isTreeSlave, ptyReopener, refuseTerminal } from './kinds/tty.js';
+import { dumpNetlink, isNetlinkSocket, netlinkReopener } from './kinds/netlink.js';
+import { dumpIpSocket, ipSocketReopener, isIpSocket } from './kinds/ipsock.js';
+import { dumpPacket, isPacketSocket, packetReopener } from './kinds/packet.js';
+import { isOtherSocket, sockProto } from './kinds/sockproto.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -65,6 +69,12 @@ export const RULES: readonly FdRule[] = [
   { name: 'std-other', kind: 'inherit', dump: dumpInherit, match: isStd },
   { name: 'pipe', kind: 'pipe', dump: dumpPipe, match: (f) => f.link.startsWith('pipe:') },
   { name: 'inet', kind: 'inet', dump: dumpInet, match: isInetSocket },
+  { name: 'netlink', kind: 'netlink', dump: dumpNetlink, match: isNetlinkSocket },
+  // ping, UDP-Lite and raw IP sockets
+  { name: 'ipsock', kind: 'ipsock', dump: dumpIpSocket, match: isIpSocket },
+  { name: 'packet', kind: 'packet', dump: dumpPacket, match: isPacketSocket },
+  // MPTCP, SCTP, vsock, XDP, AF_ALG, Bluetooth, CAN…
+  { name: 'socket-other', kind: 'unsupported', dump: unsupported((f) => `${sockProto(f)} sockets`), match: isOtherSocket },
   // Unix socketpairs; other sockets are refused by dumpUnix, which knows which they are.
   { name: 'socket', kind: 'unix', dump: dumpUnix, match: (f) => f.link.startsWith('socket:') },
   { name: 'fifo', kind: 'fifo', dump: dumpFifo, match: (f) => isPath(f) && isFifo(f.stat) },
@@ -101,4 +111,7 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   mqueue: mqueueReopener,
   tty: ptyReopener,
   devtty: devttyReopener,
+  netlink: netlinkReopener,
+  ipsock: ipSocketReopener,
+  packet: packetReopener,
 };

@@ -35,6 +35,9 @@ function describe(e: FdEntry): string {
     case 'unix':
       return `socket:[${e.ino}]`;
     case 'inet': return `${e.protocol === 6 ? 'TCP' : 'UDP'} socket`;
+    case 'netlink': return `netlink socket (protocol ${e.protocol})`;
+    case 'ipsock': return `IP socket (type ${e.type}, protocol ${e.protocol})`;
+    case 'packet': return `packet socket (interface ${e.bound.ifindex})`;
     case 'memfd':
       return `/memfd:${e.obj.name ?? ''}`;
     case 'eventfd':

@@ -248,6 +248,20 @@ export const inetAddr = z
     scope: z.number().int().min(0).max(0xffffffff).optional(),
   })
   .refine((a) => a.addr.length === (a.family === 2 ? 8 : 32), 'address length does not match the family');
+/**
+ * A multicast group a socket joined on an interface (kinds/mcast.ts): the group address
+ * (network order, hex), filter mode (MCAST_INCLUDE 1, MCAST_EXCLUDE 0) and sources.
+ */
+/** An interface's name at dump (checked at restore: the index must still mean that device). */
+const zIfname = z.string().min(1).max(15).regex(/^[^/\0\s]+$/).optional();
+export const mcastMembership = z.object({
+  family: z.union([z.literal(2), z.literal(10)]),
+  ifindex: z.number().int().min(0).max(0x7fffffff),
+  ifname: zIfname,
+  group: z.string().regex(/^([0-9a-f]{8}|[0-9a-f]{32})$/),
+  mode: z.union([z.literal(0), z.literal(1)]),
+  sources: z.array(z.string().regex(/^([0-9a-f]{8}|[0-9a-f]{32})$/)).max(1 << 12),
+}).refine((m) => m.group.length === (m.family === 2 ? 8 : 32) && m.sources.every((s) => s.length === m.group.length), 'address length does not match the family');
 /** The TCP_REPAIR state of an established connection: sequence numbers, queued data, options, window. */
 export const tcpRepairState = z.object({
   sendSeq: z.number().int().min(0).max(0xffffffff),
@@ -281,6 +295,61 @@ export const inetEntry = z.object({
   opts: z.array(sockOpt).max(256),
   shutdown: zShutdown,
   tcp: tcpRepairState.optional(),
+  /** Multicast groups a UDP socket joined (absent in older images and when none). */
+  groups: z.array(mcastMembership).max(1 << 12).optional(),
+});
+
+/**
+ * An IPv4/IPv6 socket other than TCP/UDP (kinds/ipsock.ts): ping (SOCK_DGRAM, ICMP),
+ * UDP-Lite (SOCK_DGRAM, 136) or raw (SOCK_RAW, any protocol); bound and connected addresses, options.
+ */
+export const ipsockEntry = z.object({
+  kind: z.literal('ipsock'),
+  ...streamBase,
+  family: z.union([z.literal(2), z.literal(10)]),
+  type: z.union([z.literal(2), z.literal(3)]),
+  protocol: z.number().int().min(0).max(255),
+  local: inetAddr.optional(),
+  peer: inetAddr.optional(),
+  opts: z.array(sockOpt).max(256),
+  groups: z.array(mcastMembership).max(1 << 12).optional(),
+});
+
+/**
+ * A packet socket (kinds/packet.ts): type, the protocol it was created with and where it
+ * is bound (protocol in network byte order, interface index, 0 = all), its memberships
+ * (each added `count` times), copy threshold and options.
+ */
+export const packetEntry = z.object({
+  kind: z.literal('packet'),
+  ...streamBase,
+  type: z.union([z.literal(2), z.literal(3)]),
+  protocol: z.number().int().min(0).max(0xffff),
+  bound: z.object({ protocol: z.number().int().min(0).max(0xffff), ifindex: z.number().int().min(0).max(0x7fffffff), ifname: zIfname }),
+  memberships: z.array(z.object({
+    ifindex: z.number().int().min(0).max(0x7fffffff),
+    ifname: zIfname,
+    type: z.number().int().min(0).max(0xffff),
+    addr: z.string().regex(/^([0-9a-f]{2}){0,8}$/),
+    count: z.number().int().min(1).max(1 << 16),
+  })).max(1 << 12).optional(),
+  copyThresh: z.number().int().min(0).max(0x7fffffff).optional(),
+  opts: z.array(sockOpt).max(256),
+});
+
+/**
+ * A netlink socket (kinds/netlink.ts): protocol, type, its port id (0: never bound), every
+ * group it joined, the default destination connect() set, and options.
+ */
+export const netlinkEntry = z.object({
+  kind: z.literal('netlink'),
+  ...streamBase,
+  protocol: z.number().int().min(0).max(31),
+  type: z.union([z.literal(2), z.literal(3)]),
+  portid: z.number().int().min(0).max(0xffffffff),
+  groups: z.array(z.number().int().min(1).max(0xffffffff)).max(1 << 16),
+  peer: z.object({ portid: z.number().int().min(0).max(0xffffffff), groups: z.number().int().min(0).max(0xffffffff) }).optional(),
+  opts: z.array(sockOpt).max(256),
 });
 
 /**
@@ -298,7 +367,7 @@ export const fileLock = z.object({
 
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
-  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, ttyEntry, devttyEntry,
+  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, ttyEntry, devttyEntry, netlinkEntry, ipsockEntry, packetEntry,
 ]);
 
 export const filesSchema = z
@@ -354,5 +423,6 @@ export type TcpRepairState = z.output<typeof tcpRepairState>;
 export type FilesState = z.output<typeof filesSchema>;
 export type FileLock = z.output<typeof fileLock>;
 export type FdOwner = z.output<typeof fdOwner>;
+export type McastMembership = z.output<typeof mcastMembership>;
 export type RemovedNode = z.output<typeof removedNode>;
 export type SavedHandle = z.output<typeof fileHandle>;

@@ -25,6 +25,7 @@ import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
 import { applySockOpts, freshInet, pendingError, readSockOpts, restoreShutdown, SO_BUF_LOCK } from './sockopts.js';
 import { dumpEstablished, restoreEstablished } from './tcp-repair.js';
+import { joinMemberships, readMemberships } from './mcast.js';
 
 const PROTO_NAMES = new Set(['TCP', 'UDP', 'TCPv6', 'UDPv6']);
 
@@ -91,7 +92,8 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
       }
       const queued = diag?.rqueue ?? ioctlInt(local, FIONREAD);
       if (queued > 0) dc.ctx.warn(`${where}: ${queued} bytes of queued UDP datagrams are not saved; the restored socket starts empty`);
-      return { ...base, state: peer ? 'connected' : 'bound', peer };
+      const groups = readMemberships(dc, { f, fd: local, family: kind.family });
+      return { ...base, state: peer ? 'connected' : 'bound', peer, ...(groups.length > 0 ? { groups } : {}) };
     }
     if (state === TCP_STATE.LISTEN) {
       // A listener's idiag_wqueue is its backlog (sk_max_ack_backlog), idiag_rqueue its accept queue.
@@ -171,6 +173,7 @@ export const inetReopener: LocalReopener<'inet'> = {
         if (reuse) setsockoptInt(fd, { level: SOL_SOCKET, name: SO_INET.REUSEADDR, value: 0 });
       }
       applySockOpts(fd, { opts: e.opts, phase: 'state' });
+      joinMemberships(rc, { fd, e });
       if (e.state === 'listen') listenSocket(fd, e.backlog ?? 128);
       if (e.state === 'connected' && e.peer) connectInet(fd, e.peer);
       if (e.shutdown) restoreShutdown(fd, e.shutdown);

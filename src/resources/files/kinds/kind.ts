@@ -14,7 +14,7 @@ import type { TargetFds } from '../target.js';
 
 export type ReopenKind =
   | 'reg' | 'dir' | 'deleted' | 'chr' | 'pipe' | 'fifo' | 'unix' | 'memfd'
-  | 'eventfd' | 'timerfd' | 'signalfd' | 'epoll' | 'inet' | 'mqueue' | 'tty' | 'devtty';
+  | 'eventfd' | 'timerfd' | 'signalfd' | 'epoll' | 'inet' | 'mqueue' | 'tty' | 'devtty' | 'netlink' | 'ipsock' | 'packet';
 
 export interface KindDumpContext {
   ctx: DumpContext;

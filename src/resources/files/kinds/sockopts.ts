@@ -8,22 +8,30 @@
  * the socket is bound (and, for TCP, connected or listening). An option whose value
  * cannot be set back is refused by name. docs/saved-state.md lists the table.
  */
-import { closeFd, getsockoptInt, isErrno, shutdownSocket, SO, SOL_SOCKET } from '../../../sys/index.js';
+import { closeFd, F, fcntl, getsockoptInt, isErrno, shutdownSocket, SO, SOL_SOCKET } from '../../../sys/index.js';
 import {
   attachSocketFilter, getSocketFilter, getsockoptBuf, inetSocket, IPPROTO, POLL, pollNow, setsockoptBuf,
 } from '../../../sys/inet.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
 import type { FdFacts } from '../facts.js';
+import { O } from '../flags.js';
 import type { SockOpt } from '../schema.js';
 import { dumpError } from './kind.js';
 
 /** What a socket is, for choosing its rows: the protocol, the family, and whether it is a live connection. */
 export interface SockKind {
-  proto: 'unix' | 'tcp' | 'udp';
+  proto: SockProto;
   family?: 2 | 10;
   /** An established TCP connection: options the kernel tunes by itself are not the program's. */
   established?: boolean;
 }
+
+/**
+ * ping, UDP-Lite and raw IP sockets take the rows of UDP (IP and IPv6 options, multicast) and
+ * their own; netlink and packet sockets the SOL_SOCKET ones and their own.
+ */
+export type SockProto = 'unix' | 'tcp' | 'udp' | 'udplite' | 'ping' | 'raw' | 'netlink' | 'packet';
+const LIKE_UDP: ReadonlySet<SockProto> = new Set(['udplite', 'ping', 'raw']);
 
 export interface OptRow {
   /** The option's name, for messages and docs. */
@@ -31,7 +39,7 @@ export interface OptRow {
   level: number;
   opt: number;
   /** Socket protocols it applies to; `v4`/`v6` narrow an inet row to a family. */
-  on: readonly ('unix' | 'tcp' | 'udp')[];
+  on: readonly SockProto[];
   family?: 'v4' | 'v6';
   /** int: a 32-bit value; raw: up to `size` bytes as getsockopt returns them. */
   codec: 'int' | 'raw' | 'filter';
@@ -50,7 +58,9 @@ export const SO_BUF_LOCK = 72;
 const TCP = IPPROTO.TCP;
 const IP = IPPROTO.IP;
 const V6 = IPPROTO.IPV6;
-const ALL = ['unix', 'tcp', 'udp'] as const;
+const SOL_NETLINK = 270;
+const SOL_PACKET = 263;
+const ALL = ['unix', 'tcp', 'udp', 'netlink', 'packet'] as const;
 const INET = ['tcp', 'udp'] as const;
 const row = (name: string, [level, opt]: [number, number], rest: Omit<OptRow, 'name' | 'level' | 'opt'>): OptRow => ({ name, level, opt, ...rest });
 
@@ -82,8 +92,8 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('SO_LINGER', [SOL_SOCKET, 13], { on: ALL, codec: 'raw', size: 8, phase: 'state' }),
   row('SO_PASSCRED', [SOL_SOCKET, 16], { on: ALL, codec: 'int', phase: 'state' }),
   row('SO_RCVLOWAT', [SOL_SOCKET, 18], { on: ALL, codec: 'int', phase: 'state' }),
-  row('SO_SNDBUF', [SOL_SOCKET, SO.SNDBUF], { on: INET, codec: 'int', phase: 'state', tunedWhenEstablished: true }),
-  row('SO_RCVBUF', [SOL_SOCKET, SO.RCVBUF], { on: INET, codec: 'int', phase: 'state', tunedWhenEstablished: true }),
+  row('SO_SNDBUF', [SOL_SOCKET, SO.SNDBUF], { on: [...INET, 'netlink', 'packet'], codec: 'int', phase: 'state', tunedWhenEstablished: true }),
+  row('SO_RCVBUF', [SOL_SOCKET, SO.RCVBUF], { on: [...INET, 'netlink', 'packet'], codec: 'int', phase: 'state', tunedWhenEstablished: true }),
   row('SO_BUF_LOCK', [SOL_SOCKET, SO_BUF_LOCK], { on: ALL, codec: 'int', phase: 'state', always: true }),
   row('SO_RCVTIMEO', [SOL_SOCKET, 20], { on: ALL, codec: 'raw', size: 16, phase: 'state' }),
   row('SO_SNDTIMEO', [SOL_SOCKET, 21], { on: ALL, codec: 'raw', size: 16, phase: 'state' }),
@@ -181,6 +191,37 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('TCP_TX_DELAY', [TCP, 37], { on: ['tcp'], codec: 'int', phase: 'state' }),
   row('TCP_RTO_MIN_US', [TCP, 45], { on: ['tcp'], codec: 'int', phase: 'state' }),
   row('TCP_DELACK_MAX_US', [TCP, 46], { on: ['tcp'], codec: 'int', phase: 'state' }),
+  // UDP-Lite checksum coverage (SOL_UDPLITE)
+  row('UDPLITE_SEND_CSCOV', [136, 10], { on: ['udplite'], codec: 'int', phase: 'state' }),
+  row('UDPLITE_RECV_CSCOV', [136, 11], { on: ['udplite'], codec: 'int', phase: 'state' }),
+  // Raw IP sockets (the ICMP filters only answer on sockets of that protocol)
+  row('IP_HDRINCL', [IP, 3], { on: ['raw'], family: 'v4', codec: 'int', phase: 'state' }),
+  row('IP_NODEFRAG', [IP, 22], { on: ['raw'], family: 'v4', codec: 'int', phase: 'state' }),
+  row('ICMP_FILTER', [255, 1], { on: ['raw'], family: 'v4', codec: 'raw', size: 4, phase: 'state' }),
+  row('IPV6_CHECKSUM', [V6, 7], { on: ['raw'], family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_HDRINCL', [V6, 36], { on: ['raw'], family: 'v6', codec: 'int', phase: 'state' }),
+  row('ICMPV6_FILTER', [58, 1], { on: ['raw'], family: 'v6', codec: 'raw', size: 32, phase: 'state' }),
+  // Netlink (SOL_NETLINK); group memberships are saved with the address, not here.
+  row('NETLINK_PKTINFO', [SOL_NETLINK, 3], { on: ['netlink'], codec: 'int', phase: 'state' }),
+  row('NETLINK_BROADCAST_ERROR', [SOL_NETLINK, 4], { on: ['netlink'], codec: 'int', phase: 'state' }),
+  row('NETLINK_NO_ENOBUFS', [SOL_NETLINK, 5], { on: ['netlink'], codec: 'int', phase: 'state' }),
+  row('NETLINK_LISTEN_ALL_NSID', [SOL_NETLINK, 8], { on: ['netlink'], codec: 'int', phase: 'state' }),
+  row('NETLINK_CAP_ACK', [SOL_NETLINK, 10], { on: ['netlink'], codec: 'int', phase: 'state' }),
+  row('NETLINK_EXT_ACK', [SOL_NETLINK, 11], { on: ['netlink'], codec: 'int', phase: 'state' }),
+  row('NETLINK_GET_STRICT_CHK', [SOL_NETLINK, 12], { on: ['netlink'], codec: 'int', phase: 'state' }),
+  // Packet sockets (SOL_PACKET). PACKET_STATISTICS is never read: reading it resets the counters.
+  row('PACKET_VERSION', [SOL_PACKET, 10], { on: ['packet'], codec: 'int', phase: 'bind' }),
+  row('PACKET_RESERVE', [SOL_PACKET, 12], { on: ['packet'], codec: 'int', phase: 'bind' }),
+  row('PACKET_AUXDATA', [SOL_PACKET, 8], { on: ['packet'], codec: 'int', phase: 'state' }),
+  row('PACKET_ORIGDEV', [SOL_PACKET, 9], { on: ['packet'], codec: 'int', phase: 'state' }),
+  row('PACKET_LOSS', [SOL_PACKET, 14], { on: ['packet'], codec: 'int', phase: 'state' }),
+  row('PACKET_VNET_HDR', [SOL_PACKET, 15], { on: ['packet'], codec: 'int', phase: 'state' }),
+  row('PACKET_TIMESTAMP', [SOL_PACKET, 17], { on: ['packet'], codec: 'int', phase: 'state' }),
+  row('PACKET_TX_HAS_OFF', [SOL_PACKET, 19], { on: ['packet'], codec: 'int', phase: 'state' }),
+  row('PACKET_QDISC_BYPASS', [SOL_PACKET, 20], { on: ['packet'], codec: 'int', phase: 'state' }),
+  row('PACKET_IGNORE_OUTGOING', [SOL_PACKET, 23], { on: ['packet'], codec: 'int', phase: 'state' }),
+  row('PACKET_VNET_HDR_SZ', [SOL_PACKET, 24], { on: ['packet'], codec: 'int', phase: 'state' }),
+  row('PACKET_FANOUT', [SOL_PACKET, 18], { on: ['packet'], codec: 'int', phase: 'state', refuse: 'a fanout group is shared with other sockets ckpt does not rebuild' }),
   // Last: a locked filter cannot be replaced.
   row('SO_ATTACH_FILTER', [SOL_SOCKET, 26], { on: ALL, codec: 'filter', phase: 'state' }),
   row('SO_LOCK_FILTER', [SOL_SOCKET, 44], { on: ALL, codec: 'int', phase: 'state' }),
@@ -195,7 +236,7 @@ export function optRow(o: Pick<SockOpt, 'level' | 'name'>): OptRow | undefined {
 
 export function rowsFor(k: SockKind): OptRow[] {
   return OPT_TABLE.filter((r) =>
-    r.on.includes(k.proto) &&
+    (r.on.includes(k.proto) || (LIKE_UDP.has(k.proto) && r.on.includes('udp'))) &&
     !(r.family === 'v4' && k.family !== 2) && !(r.family === 'v6' && k.family !== 10) &&
     !(k.established && r.tunedWhenEstablished));
 }
@@ -300,6 +341,12 @@ export function applySockOpts(fd: number, args: { opts: readonly SockOpt[]; phas
 /** The name of a saved option, for messages. */
 export function optName(o: Pick<SockOpt, 'level' | 'name'>): string {
   return optRow(o)?.name ?? `${o.level}:${o.name}`;
+}
+
+/** Sets O_NONBLOCK on a new socket as the saved fdinfo flags have it (the one status flag a socket keeps). */
+export function setNonblock(fd: number, flags: number): void {
+  const fl = fcntl(fd, F.GETFL);
+  fcntl(fd, F.SETFL, (flags & O.NONBLOCK) ? fl | O.NONBLOCK : fl & ~O.NONBLOCK);
 }
 
 /** Puts back sk_shutdown bits (RCV 1, SEND 2) with shutdown(how = bits - 1); an unconnected socket answers ENOTCONN but keeps them. */

@@ -1,0 +1,16 @@
+/**
+ * IP multicast memberships of UDP sockets through dump and restore (sock-mcast.c checks
+ * itself): any-source, source-specific (INCLUDE) and source-blocking (EXCLUDE) IPv4
+ * memberships and an IPv6 one, read back with MCAST_MSFILTER after restore, and a
+ * datagram to a joined group that arrives only while the group is joined.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { verdictAfterRestore } from '../helpers/check-line.js';
+import { useCleanups } from '../helpers/cleanup.js';
+
+const cleanups = useCleanups();
+
+test('multicast memberships of UDP sockets, with their source filters, are joined again at restore', async () => {
+  assert.equal(await verdictAfterRestore('sock-mcast', { cleanups }), 'CHECK PASS');
+});
