@@ -104,6 +104,8 @@ export interface RestoreContext {
   options: RestoreOptions;
   /** Objects shared across the processes of this restore. */
   shared: SharedObjects;
+  /** The saved states of resource module `name` of every process of the tree (unix sockets are made all at once). */
+  treeStates?(name: string): unknown[];
   /**
    * Set when the images are not trusted (owned by another user, docs/security.md): every
    * path the images name is opened with these credentials, the process's own, instead

@@ -116,6 +116,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       undo,
       options: { shellJob: opts.shellJob ?? false, inheritFds },
       shared,
+      treeStates: (name) => [...tree.procs.values()].flatMap((img) => img.resources.filter((r) => r.module.name === name).map((r) => r.state)),
       openAs: tree.procs.get(pid)?.openAs,
       warn,
     });

@@ -37,7 +37,7 @@ export class DumpObjects {
   /** Every unix socket of the namespace by inode (one sock_diag dump per process dump). */
   unixDiag(): Map<number, UnixDiag> {
     this.diag ??= new Map(
-      unixDiagAll(UDIAG_SHOW.NAME | UDIAG_SHOW.PEER | UDIAG_SHOW.RQLEN | UDIAG_SHOW.ICONS).map((d) => [d.ino, d]),
+      unixDiagAll(UDIAG_SHOW.NAME | UDIAG_SHOW.VFS | UDIAG_SHOW.PEER | UDIAG_SHOW.RQLEN | UDIAG_SHOW.ICONS).map((d) => [d.ino, d]),
     );
     return this.diag;
   }
