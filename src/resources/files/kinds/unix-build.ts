@@ -275,6 +275,9 @@ class Builder {
     }
     for (const o of socks) this.fillQueue(o);
     for (const o of socks) {
+      if (o.external && !this.ctx.options.extUnixSk) {
+        throw this.error(o, { code: 'UNSUPPORTED', reason: `it was connected to ${formatUnixAddr(addrBuf(o.peerAddr ?? ''))}, outside the dump: restore with --ext-unix-sk to connect it there again` });
+      }
       if (o.peerAddr && !o.pending) this.connect(o, o.peerAddr);
     }
     const waiting = new Set<number>();

@@ -194,8 +194,11 @@ function connection(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: nu
     const listener = [...diag.values()].find((l) => l.state === TCP_LISTEN && waitingOf(l).includes(d.ino));
     if (!listener) throw unsupported(f, 'unix sockets whose peer was closed are not supported yet');
     const to = addrOf(listener)!;
-    if (!inTree(listener.ino)) throw unsupported(f, `its connection waits in the backlog of ${formatUnixAddr(to)}, a listener outside the dump`);
     const queued = rqlenOf(d)[1] ?? 0;
+    if (!inTree(listener.ino)) {
+      if (dc.ctx.extUnixSk && queued === 0) return { external: true, peerAddr: hex(to) };
+      throw unsupported(f, `its connection waits in the backlog of ${formatUnixAddr(to)}, a listener outside the dump${hint(dc)}`);
+    }
     if (queued > 0) throw unsupported(f, `it sent ${queued} bytes on a connection that ${formatUnixAddr(to)} has not accepted yet, which cannot be read without accepting it`);
     return { pending: true, peerAddr: hex(to) };
   }
@@ -203,15 +206,33 @@ function connection(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: nu
   if (!p) throw unsupported(f, `its peer socket:[${peer}] is not a unix socket ckpt can see`);
   const mutual = peerOf(p) === d.ino;
   const peerAddr = addrOf(p);
-  if (!inTree(peer)) {
-    throw unsupported(f, `its peer socket:[${peer}]${peerAddr ? ` (${formatUnixAddr(peerAddr)})` : ''} is outside the dump`);
-  }
+  if (!inTree(peer)) return outside(dc, f, { d, fd, p });
   if (!mutual) {
     if (d.type !== SOCK.DGRAM || peerAddr === undefined) throw unsupported(f, `it is connected one way to socket:[${peer}], which has no name`);
     return { peer, peerAddr: hex(peerName(fd)) };
   }
   const accepted = d.type !== SOCK.DGRAM && addrOf(d) !== undefined && isAccepted(d, { peer: p, diag });
   return { peer, ...(accepted ? { accepted: true as const } : {}) };
+}
+
+const hint = (dc: KindDumpContext) => (dc.ctx.extUnixSk ? '' : ' (--ext-unix-sk connects a client to that name again at restore)');
+
+/**
+ * A socket whose peer is outside the dump: with --ext-unix-sk, a client (or a datagram
+ * socket) connected to a name is saved to be connected to that name again; its peer's
+ * side is the outside's. The accepted end of an outside client cannot be made again.
+ */
+function outside(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: number; p: UnixDiag }): Partial<UnixObject> {
+  const { d, fd, p } = args;
+  const peerAddr = addrOf(p);
+  const what = `its peer socket:[${p.ino}]${peerAddr ? ` (${formatUnixAddr(peerAddr)})` : ''} is outside the dump`;
+  if (!peerAddr) throw unsupported(f, what);
+  const client = d.type === SOCK.DGRAM || addrOf(d) === undefined || isAccepted(p, { peer: d, diag: dc.objects.unixDiag() });
+  if (!client) throw unsupported(f, `${what}, and it was accepted from a client there`);
+  if (!dc.ctx.extUnixSk) throw unsupported(f, `${what}${hint(dc)}`);
+  const inq = d.type === SOCK.DGRAM ? 0 : (rqlenOf(d)[0] ?? 0);
+  if (inq > 0) throw unsupported(f, `${what}, and ${inq} bytes it sent are queued, which cannot be sent again from there`);
+  return { external: true, peerAddr: hex(peerName(fd)) };
 }
 
 /** The saved object of socket `d`, read through `fd`, a local copy of it. */
