@@ -386,6 +386,7 @@ export function checkRestored(args: CheckArgs): void {
         },
       },
       descriptionOf: (fd) => descriptions.get(pid)?.get(fd),
+      treeDescriptions: descriptions,
       linkCount: (link) => links.get(link) ?? 0,
       pages: (fresh): ObjectPageSink | undefined => {
         const id = objectIds.get(fresh) ?? fresh;

@@ -9,7 +9,7 @@ import { call, callNum } from './call.js';
 import { addressOf } from './native.js';
 import { AF } from './socket.js';
 
-const NR_UNIX = { connect: 42, accept4: 288, bind: 49, getsockname: 51, getpeername: 52, recvmsg: 47, sendto: 44, ioctl: 16 } as const;
+const NR_UNIX = { connect: 42, accept4: 288, bind: 49, getsockname: 51, getpeername: 52, recvmsg: 47, sendmsg: 46, sendto: 44, ioctl: 16 } as const;
 const SUN_PATH = 108;
 const SOCK_CLOEXEC = 0o2000000;
 const SIOCUNIXFILE = 0x89e0;
@@ -90,4 +90,77 @@ export function recvmsgFrom(fd: number, buf: Buffer, flags: number): { n: number
 /** An O_PATH fd of the file socket `fd` is bound to (ENOENT: not bound to a path). */
 export function unixFile(fd: number): number {
   return callNum(NR_UNIX.ioctl, [fd, SIOCUNIXFILE, 0], { name: 'ioctl(SIOCUNIXFILE)' });
+}
+
+const SCM_RIGHTS = 1;
+const SCM_CREDENTIALS = 2;
+/** Room for SCM_MAX_FD (253) fds and a struct ucred. */
+const CONTROL = 2048;
+
+export interface Received {
+  n: number;
+  msgFlags: number;
+  from: Buffer;
+  /** Fds passed with the message (SCM_RIGHTS), now ours; with MSG_PEEK, copies. */
+  rights: number[];
+  /** SCM_CREDENTIALS, when the socket has SO_PASSCRED. */
+  creds?: { pid: number; uid: number; gid: number };
+}
+
+/** recvmsg into `buf` with the sender's address and the fds and credentials that came with it. */
+export function recvmsgControl(fd: number, buf: Buffer, flags: number): Received {
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(addressOf(buf), 0);
+  iov.writeBigUInt64LE(BigInt(buf.length), 8);
+  const sa = Buffer.alloc(2 + SUN_PATH);
+  const control = Buffer.alloc(CONTROL);
+  const msg = Buffer.alloc(56);
+  msg.writeBigUInt64LE(addressOf(sa), 0);
+  msg.writeUInt32LE(sa.length, 8);
+  msg.writeBigUInt64LE(addressOf(iov), 16);
+  msg.writeBigUInt64LE(1n, 24);
+  msg.writeBigUInt64LE(addressOf(control), 32);
+  msg.writeBigUInt64LE(BigInt(control.length), 40);
+  const n = callNum(NR_UNIX.recvmsg, [fd, addressOf(msg), flags], { name: 'recvmsg' });
+  void iov;
+  const out: Received = { n, msgFlags: msg.readInt32LE(48), from: addrFromSockaddr(sa, msg.readUInt32LE(8)), rights: [] };
+  const total = Number(msg.readBigUInt64LE(40));
+  for (let off = 0; off + 16 <= total; ) {
+    const len = Number(control.readBigUInt64LE(off));
+    if (len < 16) break;
+    const level = control.readInt32LE(off + 8);
+    const type = control.readInt32LE(off + 12);
+    if (level === 1 && type === SCM_RIGHTS) for (let i = off + 16; i + 4 <= off + len; i += 4) out.rights.push(control.readInt32LE(i));
+    if (level === 1 && type === SCM_CREDENTIALS && len >= 28) {
+      out.creds = { pid: control.readInt32LE(off + 16), uid: control.readUInt32LE(off + 20), gid: control.readUInt32LE(off + 24) };
+    }
+    off += (len + 7) & ~7;
+  }
+  return out;
+}
+
+/** sendmsg of `data` with `rights` attached (SCM_RIGHTS), to `addr` or the connected peer. */
+export function sendmsgRights(fd: number, args: { data: Buffer; rights: readonly number[]; addr?: Buffer; flags: number }): number {
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(addressOf(args.data), 0);
+  iov.writeBigUInt64LE(BigInt(args.data.length), 8);
+  const clen = 16 + 4 * args.rights.length;
+  const control = Buffer.alloc((clen + 7) & ~7);
+  control.writeBigUInt64LE(BigInt(clen), 0);
+  control.writeInt32LE(1, 8);
+  control.writeInt32LE(SCM_RIGHTS, 12);
+  args.rights.forEach((r, i) => control.writeInt32LE(r, 16 + 4 * i));
+  const sa = args.addr === undefined ? undefined : sockaddrUn(args.addr);
+  const msg = Buffer.alloc(56);
+  if (sa) {
+    msg.writeBigUInt64LE(addressOf(sa), 0);
+    msg.writeUInt32LE(sa.length, 8);
+  }
+  msg.writeBigUInt64LE(addressOf(iov), 16);
+  msg.writeBigUInt64LE(1n, 24);
+  msg.writeBigUInt64LE(addressOf(control), 32);
+  msg.writeBigUInt64LE(BigInt(control.length), 40);
+  const n = callNum(NR_UNIX.sendmsg, [fd, addressOf(msg), args.flags], { name: 'sendmsg(SCM_RIGHTS)' });
+  void [iov, control, sa];
+  return n;
 }

@@ -331,12 +331,24 @@ export const fdEntry = z.discriminatedUnion('kind', [
   eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry,
 ]);
 
+/**
+ * Files in flight: passed (SCM_RIGHTS) with message `msg` of unix socket `ino`'s queue
+ * (for a stream, the chunk the peek stopped at), each saved as what it is; `fd` is its
+ * place in the message.
+ */
+export const passedFds = z.object({
+  ino: zIno,
+  msg: z.number().int().min(0),
+  fds: z.array(fdEntry.refine((e) => e.kind !== 'dup' && e.kind !== 'inherit', 'a passed file is not a dup or an inherited fd')).min(1).max(253),
+});
+
 export const filesSchema = z
   .object({
     fds: z.array(fdEntry).max(1 << 20),
     pipes: z.array(pipeObject).max(1 << 20).optional(),
     unix: z.array(unixObject).max(1 << 20).optional(),
     locks: z.array(fileLock).max(1 << 20).optional(),
+    passed: z.array(passedFds).max(1 << 20).optional(),
   })
   .superRefine((s, ctx) => {
     const seen = new Set<number>();
@@ -381,6 +393,7 @@ export type EntryOf<K extends FdKindName> = Extract<FdEntry, { kind: K }>;
 export type PipeObject = z.output<typeof pipeObject>;
 export type UnixObject = z.output<typeof unixObject>;
 export type UnixFile = z.output<typeof unixFile>;
+export type PassedFds = z.output<typeof passedFds>;
 export type Payload = z.output<typeof payload>;
 export type EpollWatch = z.output<typeof epollWatch>;
 export type SockOpt = z.output<typeof sockOpt>;

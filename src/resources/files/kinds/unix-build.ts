@@ -22,16 +22,22 @@
 import { lstatSync, renameSync, rmSync, chmodSync, chownSync } from 'node:fs';
 import { CkptError, type ErrorCode } from '../../../common/errors.js';
 import {
-  AF, closeFd, getsockoptInt, isErrno, MSG, send, SO, SOCK, socketpair, SOL_SOCKET, SysError, UDIAG_SHOW, UNIX_DIAG, unixDiagAll,
+  AF, closeFd, F, fcntl, getsockoptInt, isErrno, MSG, send, SO, SOCK, socketpair, SOL_SOCKET, SysError, UDIAG_SHOW, UNIX_DIAG, unixDiagAll,
 } from '../../../sys/index.js';
 import { setsockoptInt, socket } from '../../../sys/ioctl.js';
 import { listenSocket } from '../../../sys/inet.js';
-import { acceptUnix, bindUnix, connectUnix, formatUnixAddr, sendtoUnix } from '../../../sys/unix-socket.js';
+import { acceptUnix, bindUnix, connectUnix, formatUnixAddr, sendmsgRights, sendtoUnix } from '../../../sys/unix-socket.js';
 import type { RestoreContext } from '../../types.js';
 import { major, minor } from '../facts.js';
 import { loadPayload } from '../objects.js';
-import type { UnixObject } from '../schema.js';
+import type { FdEntry, UnixObject } from '../schema.js';
 import { applySockOpts, restoreShutdown, setBufSize, SO_BUF_LOCK } from './sockopts.js';
+
+/** Files in flight: by `ino:msg`, and how to open one (restore.ts's passedFd). */
+export interface Passing {
+  passed: ReadonlyMap<string, readonly FdEntry[]>;
+  open(entry: FdEntry): number;
+}
 
 const addrBuf = (hex: string) => Buffer.from(hex, 'hex');
 const isPath = (hex: string) => !hex.startsWith('00');
@@ -46,7 +52,25 @@ class Builder {
   constructor(
     private readonly ctx: RestoreContext,
     private readonly all: ReadonlyMap<number, UnixObject>,
+    private readonly passing: Passing,
   ) {}
+
+  /** Local fds of the files passed with message `i` of socket `o` (none: empty). */
+  private passedWith(o: UnixObject, i: number): number[] {
+    const entries = this.passing.passed.get(`${o.ino}:${i}`) ?? [];
+    const out: number[] = [];
+    try {
+      for (const e of entries) {
+        const sock = e.kind === 'unix' ? this.fds.get(e.ino) : undefined;
+        if (e.kind === 'unix' && sock === undefined) throw this.error(o, { code: 'BAD_IMAGE', reason: `the socket:[${e.ino}] passed in its queue is not saved` });
+        out.push(sock !== undefined ? fcntl(sock, F.DUPFD_CLOEXEC, 0) : this.passing.open(e));
+      }
+    } catch (err) {
+      for (const fd of out) closeFd(fd);
+      throw err;
+    }
+    return out;
+  }
 
   private error(o: UnixObject, err: { code: ErrorCode; reason: string; cause?: unknown }): CkptError {
     const name = o.addr ? ` (${formatUnixAddr(addrBuf(o.addr))})` : '';
@@ -188,26 +212,32 @@ class Builder {
     const peer = o.peer ? this.all.get(o.peer) : undefined;
     const mutual = peer?.peer === o.ino;
     let off = 0;
+    const flags = MSG.DONTWAIT | MSG.NOSIGNAL;
     for (const [i, len] of o.lengths.entries()) {
       const msg = data.subarray(off, off + len);
       off += len;
-      if (mutual || o.type !== SOCK.DGRAM) {
-        const from = this.fds.get(o.peer);
-        if (from === undefined) throw this.error(o, { code: 'BAD_IMAGE', reason: 'it has queued data but no saved peer to send it' });
+      const rights = this.passedWith(o, i);
+      try {
+        if (mutual || o.type !== SOCK.DGRAM) {
+          const from = this.fds.get(o.peer);
+          if (from === undefined) throw this.error(o, { code: 'BAD_IMAGE', reason: 'it has queued data but no saved peer to send it' });
+          withRoom(from, msg.length, () => {
+            // The files go with the first bytes (the whole chunk, for a stream: the receiver gets them with its first byte).
+            let sent = rights.length > 0 ? sendmsgRights(from, { data: msg, rights, flags }) : send(from, msg, flags);
+            if (o.type !== SOCK.STREAM && sent !== len) throw this.error(o, { code: 'INTERNAL', reason: `a ${len}-byte message was sent in part` });
+            while (sent < len) sent += send(from, msg.subarray(sent), flags);
+          });
+          continue;
+        }
+        if (!o.addr) throw this.error(o, { code: 'BAD_IMAGE', reason: 'datagrams are queued on an unnamed socket with no peer' });
+        const from = this.senderFor(o, o.senders?.[i] ?? '');
+        const addr = addrBuf(o.addr);
         withRoom(from, msg.length, () => {
-          if (o.type === SOCK.STREAM) {
-            for (let sent = 0; sent < len; ) sent += send(from, msg.subarray(sent), MSG.DONTWAIT | MSG.NOSIGNAL);
-          } else if (send(from, msg, MSG.DONTWAIT | MSG.NOSIGNAL) !== len) {
-            throw this.error(o, { code: 'INTERNAL', reason: `a ${len}-byte message was sent in part` });
-          }
+          this.inDirOf(o, o.addr!, () => (rights.length > 0 ? sendmsgRights(from, { data: msg, rights, addr, flags }) : sendtoUnix(from, { data: msg, addr, flags })));
         });
-        continue;
+      } finally {
+        for (const fd of rights) closeFd(fd);
       }
-      if (!o.addr) throw this.error(o, { code: 'BAD_IMAGE', reason: 'datagrams are queued on an unnamed socket with no peer' });
-      const from = this.senderFor(o, o.senders?.[i] ?? '');
-      withRoom(from, msg.length, () => {
-        this.inDirOf(o, o.addr!, () => sendtoUnix(from, { data: msg, addr: addrBuf(o.addr!), flags: MSG.DONTWAIT | MSG.NOSIGNAL }));
-      });
     }
   }
 
@@ -328,8 +358,8 @@ function readBufLock(fd: number): number | undefined {
  * Makes every unix socket in `all` (the whole tree's) and keeps each in the shared
  * table as `unix:<ino>`. Nothing is left behind on failure but what the undo removes.
  */
-export function buildUnixSockets(ctx: RestoreContext, all: ReadonlyMap<number, UnixObject>): void {
-  const b = new Builder(ctx, all);
+export function buildUnixSockets(ctx: RestoreContext, args: { all: ReadonlyMap<number, UnixObject> } & Passing): void {
+  const b = new Builder(ctx, args.all, args);
   let failed = true;
   try {
     b.build();

@@ -15,12 +15,12 @@ import {
   closeFd, FIONREAD, getsockoptInt, ioctlInt, isErrno, MSG, SO, SOCK, socketpair, SOL_SOCKET, UNIX_DIAG,
 } from '../../../sys/index.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
-import { formatUnixAddr, peerName, recvmsgFrom, unixFile } from '../../../sys/unix-socket.js';
+import { formatUnixAddr, peerName, recvmsgControl, unixFile } from '../../../sys/unix-socket.js';
 import { grabFd } from '../../transfer.js';
 import { pendingError, readSockOpts } from './sockopts.js';
 import type { FdFacts } from '../facts.js';
 import { savePayload } from '../objects.js';
-import type { EntryOf, UnixFile, UnixObject } from '../schema.js';
+import type { EntryOf, FdEntry, PassedFds, UnixFile, UnixObject } from '../schema.js';
 import { dumpError, type KindDumpContext } from './kind.js';
 
 export const TCP_ESTABLISHED = 1;
@@ -74,53 +74,81 @@ const freshUnix = (type: number) => () => {
   return a;
 };
 
-/** One peek with no control buffer: SCM_RIGHTS or credentials in the message show up as MSG_CTRUNC. */
-function peekOnce(f: FdFacts, fd: number, buf: Buffer): { n: number; from: Buffer } | undefined {
+const MSG_CMSG_CLOEXEC = 0x40000000;
+
+/**
+ * One peek. Files passed with the message (SCM_RIGHTS) come as copies, which are saved
+ * as what they are (dc.passedFd) and closed; credentials (SO_PASSCRED) are refused.
+ */
+function peekOnce(dc: KindDumpContext, f: FdFacts, args: { fd: number; buf: Buffer }): { n: number; from: Buffer; passed?: FdEntry[] } | undefined {
   let r;
   try {
-    r = recvmsgFrom(fd, buf, MSG.PEEK | MSG.DONTWAIT);
+    r = recvmsgControl(args.fd, args.buf, MSG.PEEK | MSG.DONTWAIT | MSG_CMSG_CLOEXEC);
   } catch (e) {
     if (isErrno(e, 'EAGAIN')) return undefined;
     throw e;
   }
-  if (r.msgFlags & MSG.CTRUNC) {
-    throw unsupported(f, 'unix sockets with file descriptors (SCM_RIGHTS) or credentials in flight are not supported yet');
+  try {
+    if (r.msgFlags & MSG.CTRUNC) throw unsupported(f, 'a queued message carries more files or control data than ckpt reads');
+    if (r.creds) throw unsupported(f, 'unix sockets with credentials in flight (SO_PASSCRED) are not supported yet');
+    if (r.msgFlags & MSG.TRUNC) throw unsupported(f, `a queued datagram is larger than ${args.buf.length} bytes`);
+    if (r.rights.length === 0) return r;
+    if (!dc.passedFd) throw unsupported(f, 'files passed in a queued message (SCM_RIGHTS) cannot be saved here');
+    const passed = r.rights.map((fd, i) => {
+      try {
+        return { ...dc.passedFd!(fd), fd: i } as FdEntry;
+      } catch (e) {
+        throw unsupported(f, `a file passed in a queued message cannot be saved: ${(e as Error).message.replace(/^Cannot dump fd \d+ of process \d+: /, '')}`);
+      }
+    });
+    return { ...r, passed };
+  } finally {
+    for (const x of r.rights) closeFd(x);
   }
-  if (r.msgFlags & MSG.TRUNC) throw unsupported(f, `a queued datagram is larger than ${buf.length} bytes`);
-  return r;
 }
 
 interface Queue {
   msgs: Buffer[];
   /** Each datagram's sender address (empty: unnamed). */
   from: Buffer[];
+  /** The files passed with message i. */
+  passed: Map<number, FdEntry[]>;
 }
 
-/** The receive queue of local socket `fd`, message by message, left in place. */
-function peekQueue(f: FdFacts, sock: { fd: number; type: number }): Queue {
+/** The receive queue of local socket `fd`, message by message (a stream's in chunks that end where files were passed), left in place. */
+function peekQueue(dc: KindDumpContext, f: FdFacts, sock: { fd: number; type: number }): Queue {
   const { fd, type } = sock;
   const prev = getsockoptInt(fd, SOL_SOCKET, SO.PEEK_OFF);
   setsockoptInt(fd, { level: SOL_SOCKET, name: SO.PEEK_OFF, value: 0 });
   try {
+    const out: Queue = { msgs: [], from: [], passed: new Map() };
     if (type === SOCK.STREAM) {
       const inq = ioctlInt(fd, FIONREAD);
       const buf = Buffer.alloc(inq);
       let got = 0;
+      let chunk = 0;
       while (got < inq) {
-        const r = peekOnce(f, fd, buf.subarray(got));
+        const r = peekOnce(dc, f, { fd, buf: buf.subarray(got) });
         if (!r || r.n === 0) break;
         got += r.n;
+        // A peek stops after a chunk that carried files: the chunks up to there are one message.
+        if (r.passed) {
+          out.passed.set(out.msgs.length, r.passed);
+          out.msgs.push(buf.subarray(chunk, got));
+          chunk = got;
+        }
       }
-      return { msgs: got > 0 ? [buf.subarray(0, got)] : [], from: [] };
+      if (got > chunk) out.msgs.push(buf.subarray(chunk, got));
+      return out;
     }
     const buf = Buffer.alloc(DGRAM_MAX);
-    const out: Queue = { msgs: [], from: [] };
     for (;;) {
-      const r = peekOnce(f, fd, buf);
+      const r = peekOnce(dc, f, { fd, buf });
       if (r === undefined) return out;
       // The peek offset does not move past an empty datagram, and one that was peeked
       // before is skipped by every later peek: it cannot be read reliably in place.
       if (r.n === 0) throw unsupported(f, 'a zero-length datagram is queued, which cannot be read without receiving it');
+      if (r.passed) out.passed.set(out.msgs.length, r.passed);
       out.msgs.push(Buffer.from(buf.subarray(0, r.n)));
       out.from.push(r.from);
       if (out.msgs.length > MAX_MESSAGES) throw unsupported(f, `more than ${MAX_MESSAGES} queued messages`);
@@ -244,7 +272,8 @@ function describe(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: numb
   const addr = addrOf(d);
   const file = addr && addr[0] !== 0 && !conn.accepted ? boundFile(f, { fd, addr }) : undefined;
   const opts = readSockOpts(f, { fd, proto: 'unix', fresh: freshUnix(d.type) });
-  const q = conn.backlog !== undefined ? { msgs: [], from: [] } : peekQueue(f, { fd, type: d.type });
+  const q = conn.backlog !== undefined ? { msgs: [], from: [], passed: new Map<number, FdEntry[]>() } : peekQueue(dc, f, { fd, type: d.type });
+  for (const [msg, fds] of q.passed) dc.objects.passed.push({ ino: d.ino, msg, fds: fds as PassedFds['fds'] });
   const peer = conn.peer ?? 0;
   const peerDiag = peer ? dc.objects.unixDiag().get(peer) : undefined;
   const peerAddr = peerDiag ? addrOf(peerDiag) : undefined;

@@ -6,7 +6,7 @@
  */
 import { F, fcntl } from '../../../sys/index.js';
 import { O } from '../flags.js';
-import type { FilesState, UnixObject } from '../schema.js';
+import type { FdEntry, FilesState, UnixObject } from '../schema.js';
 import { restoreError, type KindRestoreContext, type LocalReopener } from './kind.js';
 import { buildUnixSockets } from './unix-build.js';
 
@@ -15,13 +15,17 @@ export { dumpUnix, socketIno } from './unix-dump.js';
 /** The restores whose sockets are made (keyed by their shared table). */
 const built = new WeakSet<object>();
 
-/** Every saved unix socket of the tree (this process's alone when the tree is not known). */
-function treeSockets(rc: KindRestoreContext): Map<number, UnixObject> {
+/** Every saved unix socket of the tree and the files in flight in their queues (this process's alone when the tree is not known). */
+function treeSockets(rc: KindRestoreContext): { all: Map<number, UnixObject>; passed: Map<string, FdEntry[]> } {
   const states = (rc.ctx.treeStates?.('files') ?? []) as FilesState[];
   const all = new Map<number, UnixObject>();
-  for (const s of states) for (const u of s.unix ?? []) all.set(u.ino, u);
+  const passed = new Map<string, FdEntry[]>();
+  for (const s of states) {
+    for (const u of s.unix ?? []) all.set(u.ino, u);
+    for (const p of s.passed ?? []) passed.set(`${p.ino}:${p.msg}`, p.fds);
+  }
   for (const [ino, u] of rc.unix) all.set(ino, u);
-  return all;
+  return { all, passed };
 }
 
 export const unixReopener: LocalReopener<'unix'> = {
@@ -29,7 +33,11 @@ export const unixReopener: LocalReopener<'unix'> = {
   open(rc, e) {
     if (!rc.unix.has(e.ino)) throw restoreError(rc, { fd: e.fd, code: 'BAD_IMAGE', reason: `its socket ${e.ino} is not saved` });
     if (!built.has(rc.ctx.shared)) {
-      buildUnixSockets(rc.ctx, treeSockets(rc));
+      const open = (entry: FdEntry) => {
+        if (!rc.passedFd) throw restoreError(rc, { fd: e.fd, code: 'INTERNAL', reason: 'files in flight cannot be reopened here' });
+        return rc.passedFd(entry);
+      };
+      buildUnixSockets(rc.ctx, { ...treeSockets(rc), open });
       built.add(rc.ctx.shared);
     }
     const mine = rc.ctx.shared.get(`unix:${e.ino}`);
