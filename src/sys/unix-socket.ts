@@ -71,22 +71,6 @@ function nameCall(nr: number, fd: number, name: string): Buffer {
 export const sockName = (fd: number) => nameCall(NR_UNIX.getsockname, fd, 'getsockname');
 export const peerName = (fd: number) => nameCall(NR_UNIX.getpeername, fd, 'getpeername');
 
-/** recvmsg into `buf` with the sender's address and no control buffer. */
-export function recvmsgFrom(fd: number, buf: Buffer, flags: number): { n: number; msgFlags: number; from: Buffer } {
-  const iov = Buffer.alloc(16);
-  iov.writeBigUInt64LE(addressOf(buf), 0);
-  iov.writeBigUInt64LE(BigInt(buf.length), 8);
-  const sa = Buffer.alloc(2 + SUN_PATH);
-  const msg = Buffer.alloc(56); // struct msghdr
-  msg.writeBigUInt64LE(addressOf(sa), 0);
-  msg.writeUInt32LE(sa.length, 8);
-  msg.writeBigUInt64LE(addressOf(iov), 16);
-  msg.writeBigUInt64LE(1n, 24);
-  const n = callNum(NR_UNIX.recvmsg, [fd, addressOf(msg), flags], { name: 'recvmsg' });
-  void iov;
-  return { n, msgFlags: msg.readInt32LE(48), from: addrFromSockaddr(sa, msg.readUInt32LE(8)) };
-}
-
 /** An O_PATH fd of the file socket `fd` is bound to (ENOENT: not bound to a path). */
 export function unixFile(fd: number): number {
   return callNum(NR_UNIX.ioctl, [fd, SIOCUNIXFILE, 0], { name: 'ioctl(SIOCUNIXFILE)' });
@@ -107,22 +91,36 @@ export interface Received {
   creds?: { pid: number; uid: number; gid: number };
 }
 
-/** recvmsg into `buf` with the sender's address and the fds and credentials that came with it. */
-export function recvmsgControl(fd: number, buf: Buffer, flags: number): Received {
+/**
+ * A struct msghdr over one iovec of `data`, with an optional name and control buffer;
+ * `keep` holds every buffer the kernel reads or writes through it (keep it referenced
+ * until the call returns: koffi.address does not).
+ */
+function msghdr(args: { data: Buffer; name?: Buffer; control?: Buffer }): { msg: Buffer; keep: Buffer[] } {
   const iov = Buffer.alloc(16);
-  iov.writeBigUInt64LE(addressOf(buf), 0);
-  iov.writeBigUInt64LE(BigInt(buf.length), 8);
-  const sa = Buffer.alloc(2 + SUN_PATH);
-  const control = Buffer.alloc(CONTROL);
+  iov.writeBigUInt64LE(addressOf(args.data), 0);
+  iov.writeBigUInt64LE(BigInt(args.data.length), 8);
   const msg = Buffer.alloc(56);
-  msg.writeBigUInt64LE(addressOf(sa), 0);
-  msg.writeUInt32LE(sa.length, 8);
+  if (args.name) {
+    msg.writeBigUInt64LE(addressOf(args.name), 0);
+    msg.writeUInt32LE(args.name.length, 8);
+  }
   msg.writeBigUInt64LE(addressOf(iov), 16);
   msg.writeBigUInt64LE(1n, 24);
-  msg.writeBigUInt64LE(addressOf(control), 32);
-  msg.writeBigUInt64LE(BigInt(control.length), 40);
+  if (args.control) {
+    msg.writeBigUInt64LE(addressOf(args.control), 32);
+    msg.writeBigUInt64LE(BigInt(args.control.length), 40);
+  }
+  return { msg, keep: [iov, args.data, ...(args.name ? [args.name] : []), ...(args.control ? [args.control] : [])] };
+}
+
+/** recvmsg into `buf` with the sender's address and the fds and credentials that came with it. */
+export function recvmsgControl(fd: number, buf: Buffer, flags: number): Received {
+  const sa = Buffer.alloc(2 + SUN_PATH);
+  const control = Buffer.alloc(CONTROL);
+  const { msg, keep } = msghdr({ data: buf, name: sa, control });
   const n = callNum(NR_UNIX.recvmsg, [fd, addressOf(msg), flags], { name: 'recvmsg' });
-  void iov;
+  void keep;
   const out: Received = { n, msgFlags: msg.readInt32LE(48), from: addrFromSockaddr(sa, msg.readUInt32LE(8)), rights: [] };
   const total = Number(msg.readBigUInt64LE(40));
   for (let off = 0; off + 16 <= total; ) {
@@ -141,26 +139,14 @@ export function recvmsgControl(fd: number, buf: Buffer, flags: number): Received
 
 /** sendmsg of `data` with `rights` attached (SCM_RIGHTS), to `addr` or the connected peer. */
 export function sendmsgRights(fd: number, args: { data: Buffer; rights: readonly number[]; addr?: Buffer; flags: number }): number {
-  const iov = Buffer.alloc(16);
-  iov.writeBigUInt64LE(addressOf(args.data), 0);
-  iov.writeBigUInt64LE(BigInt(args.data.length), 8);
   const clen = 16 + 4 * args.rights.length;
   const control = Buffer.alloc((clen + 7) & ~7);
   control.writeBigUInt64LE(BigInt(clen), 0);
   control.writeInt32LE(1, 8);
   control.writeInt32LE(SCM_RIGHTS, 12);
   args.rights.forEach((r, i) => control.writeInt32LE(r, 16 + 4 * i));
-  const sa = args.addr === undefined ? undefined : sockaddrUn(args.addr);
-  const msg = Buffer.alloc(56);
-  if (sa) {
-    msg.writeBigUInt64LE(addressOf(sa), 0);
-    msg.writeUInt32LE(sa.length, 8);
-  }
-  msg.writeBigUInt64LE(addressOf(iov), 16);
-  msg.writeBigUInt64LE(1n, 24);
-  msg.writeBigUInt64LE(addressOf(control), 32);
-  msg.writeBigUInt64LE(BigInt(control.length), 40);
+  const { msg, keep } = msghdr({ data: args.data, name: args.addr === undefined ? undefined : sockaddrUn(args.addr), control });
   const n = callNum(NR_UNIX.sendmsg, [fd, addressOf(msg), args.flags], { name: 'sendmsg(SCM_RIGHTS)' });
-  void [iov, control, sa];
+  void keep;
   return n;
 }
