@@ -3,7 +3,7 @@
  * itself): listeners (stream, seqpacket) with accepted connections and connections not
  * accepted yet, datagrams queued from several senders (each keeps its sender's name),
  * a one-way connected datagram socket, socket files with their mode, unlinked or renamed
- * after bind. A stale socket file left by the killed tree is replaced; another file at
+ * after bind, a stream whose peer wrote and closed. A stale socket file left by the killed tree is replaced; another file at
  * a name to bind refuses the restore and leaves nothing behind.
  */
 import { test } from 'node:test';

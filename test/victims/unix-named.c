@@ -5,7 +5,7 @@
  * datagrams queued from a named sender (alive), an abstract one (closed since) and an
  * unnamed one; a datagram socket at an abstract name that the child is connected to one
  * way; one bound to DIR/gone.sock then unlinked; one bound to the relative name rel.sock
- * then renamed to DIR/moved.sock. The child holds the clients.
+ * then renamed to DIR/moved.sock; a stream whose peer wrote and closed. The child holds the clients.
  * On SIGUSR1 the parent checks its side, lets the child check its own (and send on the
  * connections not accepted yet), then accepts them, and makes a new connection.
  * Prints "PASS what"/"FAIL what: why" per check and "DONE fails=N". */
@@ -140,6 +140,10 @@ int main(void) {
   unlink(p_gone);
   int Y = mk(SOCK_DGRAM, "rel.sock");
   rename("rel.sock", p_moved);
+  int hc[2]; /* half-closed: the peer wrote, then closed */
+  socketpair(AF_UNIX, SOCK_STREAM, 0, hc);
+  write(hc[1], "last words", 10);
+  close(hc[1]);
   int ready[2];
   if (pipe(ready) < 0) return 2;
   pid_t child = fork();
@@ -173,6 +177,10 @@ int main(void) {
   socklen_t ml = addr_of(p_moved, &m);
   sendto(t, "to-moved", 8, 0, (struct sockaddr *)&m, ml);
   self_check(got(Y, "to-moved"), "a datagram sent to the renamed file", "did not arrive");
+  char hb[16] = { 0 };
+  self_check(recv(hc[0], hb, sizeof hb, MSG_DONTWAIT) == 10 && !strcmp(hb, "last words") && recv(hc[0], hb, sizeof hb, MSG_DONTWAIT) == 0,
+             "a stream whose peer closed: its bytes, then end of file", "got '%s'", hb);
+  self_check(send(hc[0], "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE, "a stream whose peer closed: a send fails with EPIPE", "%s", strerror(errno));
   kill(child, SIGUSR1);
   int status = 0;
   waitpid(child, &status, 0);

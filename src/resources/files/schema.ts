@@ -184,6 +184,8 @@ export const unixObject = z.object({
   peerAddr: zUnixAddr.optional(),
   /** A stream client whose connection waits, not accepted yet, in the backlog of the listener at `peerAddr`. */
   pending: z.literal(true).optional(),
+  /** A stream whose peer was closed: what it queued is still to be read, then end of file. */
+  peerClosed: z.literal(true).optional(),
   /** Its peer is outside the tree (--ext-unix-sk): connected again to `peerAddr` at restore. */
   external: z.literal(true).optional(),
   /** The sender of each queued datagram (its address, '' when unnamed), when one is not the peer. */

@@ -47,6 +47,8 @@ class Builder {
   private temps: number[] = [];
   private tempFiles: string[] = [];
   private senders = new Map<string, number>();
+  /** The stand-in peers of streams whose peer was closed, by the stream's inode. */
+  private closedPeers = new Map<number, number>();
   private liveFiles: Set<string> | undefined;
 
   constructor(
@@ -219,7 +221,7 @@ class Builder {
       const rights = this.passedWith(o, i);
       try {
         if (mutual || o.type !== SOCK.DGRAM) {
-          const from = this.fds.get(o.peer);
+          const from = o.peerClosed ? this.closedPeers.get(o.ino) : this.fds.get(o.peer);
           if (from === undefined) throw this.error(o, { code: 'BAD_IMAGE', reason: 'it has queued data but no saved peer to send it' });
           withRoom(from, msg.length, () => {
             // The files go with the first bytes (the whole chunk, for a stream: the receiver gets them with its first byte).
@@ -299,11 +301,23 @@ class Builder {
         }
         continue;
       }
+      if (o.peerClosed) {
+        // The peer end fills the queue, then goes (closed in build(), after the queues).
+        const [a, b] = socketpair(o.type);
+        this.fds.set(o.ino, a);
+        this.closedPeers.set(o.ino, b);
+        setBufSize(a, { name: SO.SNDBUF, value: o.sndbuf });
+        setBufSize(a, { name: SO.RCVBUF, value: o.rcvbuf });
+        this.bindOwn(o, a);
+        continue;
+      }
       const fd = this.socket(o);
       this.bindOwn(o, fd);
       if (o.backlog !== undefined) listenSocket(fd, o.backlog);
     }
     for (const o of socks) this.fillQueue(o);
+    for (const fd of this.closedPeers.values()) closeFd(fd);
+    this.closedPeers.clear();
     for (const o of socks) {
       if (o.external && !this.ctx.options.extUnixSk) {
         throw this.error(o, { code: 'UNSUPPORTED', reason: `it was connected to ${formatUnixAddr(addrBuf(o.peerAddr ?? ''))}, outside the dump: restore with --ext-unix-sk to connect it there again` });
@@ -326,7 +340,7 @@ class Builder {
 
   /** Drops the temporary senders; on failure also every socket made. */
   close(failed: boolean): void {
-    for (const fd of this.temps) closeFd(fd);
+    for (const fd of [...this.temps, ...this.closedPeers.values()]) closeFd(fd);
     for (const p of this.tempFiles) rmSync(p, { force: true });
     if (failed) for (const fd of this.fds.values()) closeFd(fd);
   }

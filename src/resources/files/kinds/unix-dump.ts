@@ -220,7 +220,8 @@ function connection(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: nu
     // A datagram socket another one connected to shows ESTABLISHED too: it is not connected itself.
     if (d.state !== TCP_ESTABLISHED || d.type === SOCK.DGRAM) return {};
     const listener = [...diag.values()].find((l) => l.state === TCP_LISTEN && waitingOf(l).includes(d.ino));
-    if (!listener) throw unsupported(f, 'unix sockets whose peer was closed are not supported yet');
+    // Its peer was closed: what it sent is still queued here, then end of file.
+    if (!listener) return { peerClosed: true };
     const to = addrOf(listener)!;
     const queued = rqlenOf(d)[1] ?? 0;
     if (!inTree(listener.ino)) {
