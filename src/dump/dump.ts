@@ -28,6 +28,11 @@ export interface DumpOptions {
   leaveRunning?: boolean;
   /** CRC-32 page data too (slower; metadata is always checksummed). */
   pageChecksums?: boolean;
+  /**
+   * CRIU's `--ext-unix-sk`: a unix socket connected to a named socket outside the dump
+   * is saved (else refused), and connected to the same name again at restore.
+   */
+  extUnixSk?: boolean;
   /** How long to wait for a thread to stop, ms. */
   timeoutMs?: number;
   /** Page data written so far and an estimate of the total (resident memory), in bytes. */
@@ -114,6 +119,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
     pages: (id) => objectPages(w, { id, opts }),
     progress: args.progress,
     warn: (m) => warnings.push(m),
+    extUnixSk: opts.extUnixSk,
   };
   const resources: Record<string, unknown> = {};
   for (const { module } of RESOURCES) {

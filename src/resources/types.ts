@@ -76,6 +76,8 @@ export interface DumpContext {
   pages?(id: string): ObjectPageSink | undefined;
   /** Warnings for the dump summary (things saved approximately). */
   warn(message: string): void;
+  /** --ext-unix-sk: a unix socket connected to a named socket outside the dump is saved, to be connected to that name again. */
+  extUnixSk?: boolean;
 }
 
 export interface RestoreOptions {
@@ -83,6 +85,8 @@ export interface RestoreOptions {
   shellJob: boolean;
   /** --inherit-fd fd[N]:KEY: ckpt's fd N stands for the resource the dump recorded as KEY. */
   inheritFds?: readonly { fd: number; key: string }[];
+  /** --ext-unix-sk: unix sockets saved connected to a name outside the dump are connected to it again. */
+  extUnixSk?: boolean;
 }
 
 /** What decides which paths a process may open: its fs ids, groups and effective capabilities. */
@@ -104,6 +108,8 @@ export interface RestoreContext {
   options: RestoreOptions;
   /** Objects shared across the processes of this restore. */
   shared: SharedObjects;
+  /** The saved states of resource module `name` of every process of the tree (unix sockets are made all at once). */
+  treeStates?(name: string): unknown[];
   /**
    * Set when the images are not trusted (owned by another user, docs/security.md): every
    * path the images name is opened with these credentials, the process's own, instead

@@ -34,6 +34,8 @@ export interface RestoreOptions {
    * tree is restored.
    */
   inheritFd?: readonly string[];
+  /** CRIU's `--ext-unix-sk`: unix sockets the dump saved connected to a name outside it are connected to that name again. */
+  extUnixSk?: boolean;
   pidfile?: string;
   /** Verify page checksums before restoring (when the dump wrote them). */
   verifyPages?: boolean;
@@ -120,8 +122,9 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
         return { path: p.path, runs: p.runs };
       },
       undo,
-      options: { shellJob: opts.shellJob ?? false, inheritFds },
+      options: { shellJob: opts.shellJob ?? false, inheritFds, extUnixSk: opts.extUnixSk },
       shared,
+      treeStates: (name) => [...tree.procs.values()].flatMap((img) => img.resources.filter((r) => r.module.name === name).map((r) => r.state)),
       openAs: tree.procs.get(pid)?.openAs,
       warn,
     });

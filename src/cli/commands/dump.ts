@@ -13,6 +13,7 @@ interface DumpFlags {
   logFile?: string;
   verbosity?: number;
   pageChecksums?: boolean;
+  extUnixSk?: boolean;
 }
 
 export const dumpCommand: CliCommand = {
@@ -29,6 +30,7 @@ export const dumpCommand: CliCommand = {
       .option('-o, --log-file <file>', 'also write the summary and warnings to FILE')
       .option('-v, --verbosity <n>', 'verbosity 0-4 (0: silent, 2: summary)', parseVerbosity)
       .option('--page-checksums', 'checksum page data too (restore --verify-pages checks it)')
+      .option('--ext-unix-sk', 'save unix sockets connected to a named socket outside the dump (restore connects them to that name again)')
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (f: DumpFlags) => {
         const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
@@ -41,7 +43,7 @@ export const dumpCommand: CliCommand = {
             bar.stop();
             if (e) out.fatal(e);
           };
-          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums, onProgress: bar.onProgress, onSignal });
+          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums, extUnixSk: f.extUnixSk, onProgress: bar.onProgress, onSignal });
           bar.stop();
           for (const w of r.warnings) out.warn(w);
           out.say(`dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);

@@ -12,6 +12,7 @@ interface RestoreFlags {
   verifyPages?: boolean;
   check?: boolean;
   trustImages?: boolean;
+  extUnixSk?: boolean;
   logFile?: string;
   verbosity?: number;
 }
@@ -29,6 +30,7 @@ export const restoreCommand: CliCommand = {
       .option('--inherit-fd <fd[N]:resource>', 'give our fd N to the fds the dump recorded as RESOURCE (pipe:[ino], socket:[ino], a path); repeatable', (v: string, all: string[] = []) => [...all, v])
       .option('--verify-pages', 'check the page checksums before restoring (dump --page-checksums)')
       .option('--check', 'before the process runs, read it back and compare it with the images; fail on any difference')
+      .option('--ext-unix-sk', 'connect unix sockets the dump saved with --ext-unix-sk to their outside peer\'s name again')
       .option('--trust-images', 'restore images another user owns as if they were ours (docs/security.md)')
       .option('-o, --log-file <file>', 'also write messages to FILE')
       .option('-v, --verbosity <n>', 'verbosity 0-4 (3: say the restored pid)', parseVerbosity)
@@ -44,7 +46,7 @@ export const restoreCommand: CliCommand = {
             if (e) out.fatal(e); // said before the signal ends ckpt
           };
           const r = restore({
-            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, onSignal,
+            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, extUnixSk: f.extUnixSk, onSignal,
           });
           pid = r.pid;
           handBack = r.terminal ? () => r.terminal!.handBack() : undefined;

@@ -7,7 +7,7 @@
  * description are restored onto one.
  */
 import { listFds } from '../../proc/index.js';
-import { closeFd, pidfdOpen } from '../../sys/index.js';
+import { closeFd, kcmp, pidfdOpen } from '../../sys/index.js';
 import type { DumpContext } from '../types.js';
 import { DupFinder } from './dups.js';
 import { isChr, readFacts } from './facts.js';
@@ -28,7 +28,7 @@ function descOf(ctx: DumpContext, fd: number): number | undefined {
 export function dumpFiles(ctx: DumpContext): FilesState {
   const fds: FdEntry[] = [];
   const dups = new DupFinder(ctx.pid);
-  const dc: KindDumpContext = { ctx, objects: new DumpObjects() };
+  const dc: KindDumpContext = { ctx, objects: new DumpObjects(), passedFd: (fd) => dumpPassedFd(dc, fd) };
   const locks = new LockCollector();
   // One pidfd for the copies of all the process's fds (owner.ts).
   const pidfd = pidfdOpen(ctx.pid);
@@ -64,7 +64,32 @@ export function dumpFiles(ctx: DumpContext): FilesState {
   if (dc.objects.pipes.size > 0) state.pipes = [...dc.objects.pipes.values()];
   if (dc.objects.unix.size > 0) state.unix = [...dc.objects.unix.values()];
   if (locks.locks.length > 0) state.locks = locks.locks;
+  if (dc.objects.passed.length > 0) state.passed = dc.objects.passed;
   return state;
+}
+
+/** Kinds whose dump reads only the file itself (not its owner process), so that a passed copy of ours can be saved. */
+const PASSABLE = new Set(['reg', 'dir', 'chr', 'pipe', 'fifo', 'unix', 'eventfd']);
+
+/**
+ * A file passed in a unix message, which the peek gave us as local fd `fd`: saved by its
+ * rule, with the tree-wide id of its open file description when a process of the tree
+ * holds it too (kcmp against every fd of the tree).
+ */
+function dumpPassedFd(dc: KindDumpContext, fd: number): FdEntry {
+  const facts = readFacts(process.pid, fd);
+  const rule = chooseRule(facts);
+  if (!PASSABLE.has(rule.kind)) throw dumpError(facts, { code: 'UNSUPPORTED', reason: `a file of this kind in flight in a unix message cannot be saved yet (${facts.link})` });
+  const entry = rule.dump(dc, facts);
+  for (const [pid, fds] of dc.ctx.treeDescriptions ?? []) {
+    for (const [theirs, desc] of fds) {
+      if (kcmp({ pid1: process.pid, pid2: pid, type: 'FILE', idx1: fd, idx2: theirs }) === 0) {
+        if (entry.kind !== 'dup' && entry.kind !== 'inherit') entry.desc = desc;
+        return entry;
+      }
+    }
+  }
+  return entry;
 }
 
 /**
@@ -80,7 +105,7 @@ function warnLonelyEnds(ctx: DumpContext, objects: DumpObjects, fds: FdEntry[]):
     }
   }
   for (const u of objects.unix.values()) {
-    if (!objects.unix.has(u.peer)) {
+    if (u.peer !== 0 && !objects.unix.has(u.peer)) {
       const fd = fds.find((x) => x.kind === 'unix' && x.ino === u.ino)?.fd ?? -1;
       throw dumpError({ pid: ctx.pid, fd }, {
         code: 'UNSUPPORTED',

@@ -6,7 +6,7 @@
  */
 import { unixDiagAll, UDIAG_SHOW, type UnixDiag } from '../../sys/index.js';
 import type { BlobSource, DumpContext } from '../types.js';
-import type { Payload, PipeObject, UnixObject } from './schema.js';
+import type { PassedFds, Payload, PipeObject, UnixObject } from './schema.js';
 
 /** Payloads up to this size are saved inline (base64) in the state; larger ones as blobs. */
 const INLINE_MAX = 64 * 1024;
@@ -32,12 +32,14 @@ export class DumpObjects {
   readonly pipes = new Map<string, PipeObject>();
   readonly pipeEnds = new Map<string, PipeEnds>();
   readonly unix = new Map<number, UnixObject>();
+  /** Files passed with queued messages (SCM_RIGHTS). */
+  readonly passed: PassedFds[] = [];
   private diag: Map<number, UnixDiag> | undefined;
 
   /** Every unix socket of the namespace by inode (one sock_diag dump per process dump). */
   unixDiag(): Map<number, UnixDiag> {
     this.diag ??= new Map(
-      unixDiagAll(UDIAG_SHOW.NAME | UDIAG_SHOW.PEER | UDIAG_SHOW.RQLEN | UDIAG_SHOW.ICONS).map((d) => [d.ino, d]),
+      unixDiagAll(UDIAG_SHOW.NAME | UDIAG_SHOW.VFS | UDIAG_SHOW.PEER | UDIAG_SHOW.RQLEN | UDIAG_SHOW.ICONS).map((d) => [d.ino, d]),
     );
     return this.diag;
   }

@@ -9,7 +9,7 @@
  * Entries come in fd order, so a dup's original is always in place before the dup.
  */
 import { listFds } from '../../proc/index.js';
-import { closeFd, SysError } from '../../sys/index.js';
+import { closeFd, F, fcntl, SysError } from '../../sys/index.js';
 import { grabFd } from '../transfer.js';
 import { locallyAs } from '../process/fscreds.js';
 import type { RestoreContext } from '../types.js';
@@ -88,6 +88,38 @@ function reopen(rc: KindRestoreContext, e: EntryOf<ReopenKind>): boolean {
   return true;
 }
 
+/**
+ * A new local fd of a file passed in a unix message: the description a process of the
+ * tree holds when it was shared (or kept for the processes restored after), else opened
+ * from its entry, in the restorer or in this process and taken from it. Pipe objects
+ * come from the whole tree's states: the message may be anywhere.
+ */
+function passedFd(rc: KindRestoreContext, e: FdEntry): number {
+  if (e.kind === 'dup' || e.kind === 'inherit' || e.kind === 'unix') {
+    throw restoreError(rc, { fd: e.fd, code: 'BAD_IMAGE', reason: `a passed file cannot be a ${e.kind} entry here` });
+  }
+  const key = e.desc === undefined ? undefined : `desc:${e.desc}`;
+  const known = key === undefined ? undefined : rc.ctx.shared.get(key);
+  if (known !== undefined) return fcntl(known, F.DUPFD_CLOEXEC, 0);
+  const states = (rc.ctx.treeStates?.('files') ?? []) as FilesState[];
+  const tree: KindRestoreContext = { ...rc, pipes: new Map([...states.flatMap((s) => s.pipes ?? []).map((p) => [p.id, p] as const), ...rc.pipes]) };
+  const reopener = REOPENERS[e.kind] as Reopener<ReopenKind>;
+  let local: number;
+  if (reopener.at === 'local') {
+    local = locallyAs(rc.ctx.openAs, () => reopener.open(tree, e));
+  } else {
+    const tmp = reopener.open(tree, e);
+    try {
+      if (reopener.seekable(e) && 'pos' in e) rc.target.seek(tmp, e.pos);
+      local = grabFd(rc.ctx.pid, tmp);
+    } finally {
+      rc.target.closeAll([tmp]);
+    }
+  }
+  if (key !== undefined) rc.ctx.shared.set(key, fcntl(local, F.DUPFD_CLOEXEC, 0));
+  return local;
+}
+
 /** Whether the fd is close-on-exec, whatever the entry's kind. */
 const cloexecOf = (e: FdEntry) => ('flags' in e ? isCloexec(e.flags) : (e.cloexec ?? false));
 
@@ -118,6 +150,7 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
     pipes: new Map((state.pipes ?? []).map((p) => [p.id, p])),
     unix: new Map((state.unix ?? []).map((u) => [u.ino, u])),
     fds: state.fds,
+    passedFd: (e) => passedFd(rc, e),
   };
   const current = listFds(ctx.pid);
   // Saved numbers that are open now get replaced atomically by dup3; the rest must go.

@@ -149,10 +149,50 @@ export const sockOpt = z
 /** sk_shutdown as sock_diag reports it: RCV_SHUTDOWN 1, SEND_SHUTDOWN 2. */
 const zShutdown = z.number().int().min(0).max(3).optional();
 
-/** A unix socket of a socketpair: its receive queue, as messages (one chunk for a stream). */
+/** A unix address: the sun_path bytes in hex (an abstract name starts with 00). */
+const zUnixAddr = z.string().max(216).regex(/^([0-9a-f]{2})+$/);
+
+/** The file a socket is bound to (a path name, not abstract), as it was at dump. */
+export const unixFile = z.object({
+  mode: z.number().int().min(0).max(0o7777),
+  uid: z.number().int().min(0),
+  gid: z.number().int().min(0),
+  dev: z.number().int().min(0),
+  inode: zIno,
+  /** Where the file is now when it was renamed after bind (absolute). */
+  movedTo: zPath.optional(),
+  /** Unlinked after bind: the socket keeps its name but no file. */
+  gone: z.literal(true).optional(),
+  /** For a relative name: the directory it was bound in. */
+  dir: zPath.optional(),
+});
+
+/**
+ * A unix socket: how it is connected, its name and its receive queue, as messages (one
+ * chunk for a stream). kinds/unix-build.ts rebuilds every socket of the tree at once.
+ */
 export const unixObject = z.object({
   ino: zIno,
-  peer: zIno,
+  /** The socket it is connected to (0: none, or a connection not yet accepted: see `pending`). */
+  peer: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  /** Its own name (getsockname); an accepted socket has its listener's. */
+  addr: zUnixAddr.optional(),
+  /** It got its name by being accepted from a listener bound to `addr` (it has no file of its own). */
+  accepted: z.literal(true).optional(),
+  file: unixFile.optional(),
+  /** Listening, with this backlog; `waiting` lists the clients of connections not accepted yet, in queue order. */
+  backlog: z.number().int().min(0).max(2 ** 31).optional(),
+  waiting: z.array(zIno).max(1 << 20).optional(),
+  /** Connected one way (a datagram socket) or waiting to be accepted (a stream client): the name it is connected to. */
+  peerAddr: zUnixAddr.optional(),
+  /** A stream client whose connection waits, not accepted yet, in the backlog of the listener at `peerAddr`. */
+  pending: z.literal(true).optional(),
+  /** A stream whose peer was closed: what it queued is still to be read, then end of file. */
+  peerClosed: z.literal(true).optional(),
+  /** Its peer is outside the tree (--ext-unix-sk): connected again to `peerAddr` at restore. */
+  external: z.literal(true).optional(),
+  /** The sender of each queued datagram (its address, '' when unnamed), when one is not the peer. */
+  senders: z.array(z.union([zUnixAddr, z.literal('')])).max(1 << 20).optional(),
   type: z.union([z.literal(1), z.literal(2), z.literal(5)]),
   sndbuf: z.number().int().min(0),
   rcvbuf: z.number().int().min(0),
@@ -370,12 +410,24 @@ export const fdEntry = z.discriminatedUnion('kind', [
   eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, ttyEntry, devttyEntry, netlinkEntry, ipsockEntry, packetEntry,
 ]);
 
+/**
+ * Files in flight: passed (SCM_RIGHTS) with message `msg` of unix socket `ino`'s queue
+ * (for a stream, the chunk the peek stopped at), each saved as what it is; `fd` is its
+ * place in the message.
+ */
+export const passedFds = z.object({
+  ino: zIno,
+  msg: z.number().int().min(0),
+  fds: z.array(fdEntry.refine((e) => e.kind !== 'dup' && e.kind !== 'inherit', 'a passed file is not a dup or an inherited fd')).min(1).max(253),
+});
+
 export const filesSchema = z
   .object({
     fds: z.array(fdEntry).max(1 << 20),
     pipes: z.array(pipeObject).max(1 << 20).optional(),
     unix: z.array(unixObject).max(1 << 20).optional(),
     locks: z.array(fileLock).max(1 << 20).optional(),
+    passed: z.array(passedFds).max(1 << 20).optional(),
   })
   .superRefine((s, ctx) => {
     const seen = new Set<number>();
@@ -405,6 +457,9 @@ export const filesSchema = z
       if (l.end !== undefined && l.end < l.start) ctx.addIssue({ code: 'custom', path: ['locks', i, 'end'], message: `a lock ends before it starts` });
     }
     for (const [i, u] of (s.unix ?? []).entries()) {
+      if (u.senders !== undefined && u.senders.length !== u.lengths.length) {
+        ctx.addIssue({ code: 'custom', path: ['unix', i, 'senders'], message: `socket ${u.ino}: not one sender per message` });
+      }
       if (u.lengths.reduce((a, b) => a + b, 0) !== u.data.size) {
         ctx.addIssue({ code: 'custom', path: ['unix', i, 'lengths'], message: `socket ${u.ino}: message lengths do not add up to its data` });
       }
@@ -416,6 +471,8 @@ export type FdKindName = FdEntry['kind'];
 export type EntryOf<K extends FdKindName> = Extract<FdEntry, { kind: K }>;
 export type PipeObject = z.output<typeof pipeObject>;
 export type UnixObject = z.output<typeof unixObject>;
+export type UnixFile = z.output<typeof unixFile>;
+export type PassedFds = z.output<typeof passedFds>;
 export type Payload = z.output<typeof payload>;
 export type EpollWatch = z.output<typeof epollWatch>;
 export type SockOpt = z.output<typeof sockOpt>;

@@ -20,6 +20,8 @@ export interface KindDumpContext {
   ctx: DumpContext;
   /** Pipes and sockets met so far in this process, saved once each beside the fd entries. */
   objects: DumpObjects;
+  /** Saves a file the restorer holds as local fd `fd` (one passed in a unix message), as what it is. */
+  passedFd?(fd: number): FdEntry;
 }
 
 export interface KindRestoreContext {
@@ -30,6 +32,8 @@ export interface KindRestoreContext {
   unix: ReadonlyMap<number, UnixObject>;
   /** Every saved fd of this process (a deleted file's other names in it are made at once). */
   fds?: readonly FdEntry[];
+  /** A new local fd of a file passed in a unix message (SCM_RIGHTS), reopened as its entry says. */
+  passedFd?(entry: FdEntry): number;
 }
 
 export interface TargetReopener<K extends ReopenKind> {
