@@ -21,6 +21,7 @@ import { dumpTimerfd, timerfdReopener } from './kinds/timerfd.js';
 import { dumpSignalfd, signalfdReopener } from './kinds/signalfd.js';
 import { dumpEpoll, epollReopener } from './kinds/epoll.js';
 import { dumpMqueue, isMqueue, mqueueReopener } from './kinds/mqueue.js';
+import { dumpInotify, inotifyReopener } from './kinds/inotify.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -68,6 +69,8 @@ export const RULES: readonly FdRule[] = [
   { name: 'timerfd', kind: 'timerfd', dump: dumpTimerfd, match: isAnon('timerfd') },
   { name: 'signalfd', kind: 'signalfd', dump: dumpSignalfd, match: isAnon('signalfd') },
   { name: 'epoll', kind: 'epoll', dump: dumpEpoll, match: isAnon('eventpoll') },
+  // Its link has no brackets: anon_inode:inotify.
+  { name: 'inotify', kind: 'inotify', dump: dumpInotify, match: (f) => f.link === 'anon_inode:inotify' },
   // inotify, fanotify, pidfd, io_uring, perf_event, bpf-map…
   { name: 'anon-inode', kind: 'unsupported', dump: unsupported(anonName), match: (f) => f.link.startsWith('anon_inode:') },
   { name: 'block-device', kind: 'unsupported', dump: unsupported('block devices'), match: (f) => isBlk(f.stat) },
@@ -94,4 +97,5 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   epoll: epollReopener,
   inet: inetReopener,
   mqueue: mqueueReopener,
+  inotify: inotifyReopener,
 };

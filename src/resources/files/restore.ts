@@ -43,6 +43,8 @@ function describe(e: FdEntry): string {
       return `anon_inode:[${e.kind}]`;
     case 'epoll':
       return 'anon_inode:[eventpoll]';
+    case 'inotify':
+      return 'anon_inode:inotify';
     case 'mqueue':
       return `message queue ${e.name === undefined ? `inode ${e.ino} (unlinked)` : `/${e.name}`}`;
     default:

@@ -208,6 +208,13 @@ export const epollWatch = z.object({ tfd: zFd, events: z.number().int().min(0).m
  */
 export const epollEntry = z.object({ kind: z.literal('epoll'), ...streamBase, watches: z.array(epollWatch).max(1 << 20) });
 
+/** One inotify watch: its number, its mask (IN_ONESHOT, IN_EXCL_UNLINK included) and a path to the watched inode. */
+export const inotifyWatch = z.object({ wd: z.number().int().min(1).max(1 << 20), mask: z.number().int().min(1).max(0xffffffff), path: zPath });
+/** An inotify instance (`anon_inode:inotify`, kinds/inotify.ts): its watches by increasing number; its queue was empty. */
+export const inotifyEntry = z
+  .object({ kind: z.literal('inotify'), ...streamBase, watches: z.array(inotifyWatch).max(1 << 16) })
+  .refine((e) => e.watches.every((w, i) => i === 0 || w.wd > e.watches[i - 1]!.wd), 'inotify watches must come by increasing number');
+
 /**
  * A POSIX message queue fd (kinds/mqueue.ts): the queue's name (absent once unlinked),
  * attributes, owner, its messages in receive order and the mq_notify registration.
@@ -290,7 +297,7 @@ export const fileLock = z.object({
 
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
-  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry,
+  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, inotifyEntry,
 ]);
 
 export const filesSchema = z
@@ -341,6 +348,7 @@ export type PipeObject = z.output<typeof pipeObject>;
 export type UnixObject = z.output<typeof unixObject>;
 export type Payload = z.output<typeof payload>;
 export type EpollWatch = z.output<typeof epollWatch>;
+export type InotifyWatch = z.output<typeof inotifyWatch>;
 export type SockOpt = z.output<typeof sockOpt>;
 export type TcpRepairState = z.output<typeof tcpRepairState>;
 export type FilesState = z.output<typeof filesSchema>;
