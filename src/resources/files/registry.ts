@@ -22,6 +22,7 @@ import { dumpSignalfd, signalfdReopener } from './kinds/signalfd.js';
 import { dumpEpoll, epollReopener } from './kinds/epoll.js';
 import { dumpMqueue, isMqueue, mqueueReopener } from './kinds/mqueue.js';
 import { dumpInotify, inotifyReopener } from './kinds/inotify.js';
+import { dumpPidfd, pidfdReopener } from './kinds/pidfd.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -71,6 +72,7 @@ export const RULES: readonly FdRule[] = [
   { name: 'epoll', kind: 'epoll', dump: dumpEpoll, match: isAnon('eventpoll') },
   // Its link has no brackets: anon_inode:inotify.
   { name: 'inotify', kind: 'inotify', dump: dumpInotify, match: (f) => f.link === 'anon_inode:inotify' },
+  { name: 'pidfd', kind: 'pidfd', dump: dumpPidfd, match: isAnon('pidfd') },
   // inotify, fanotify, pidfd, io_uring, perf_event, bpf-map…
   { name: 'anon-inode', kind: 'unsupported', dump: unsupported(anonName), match: (f) => f.link.startsWith('anon_inode:') },
   { name: 'block-device', kind: 'unsupported', dump: unsupported('block devices'), match: (f) => isBlk(f.stat) },
@@ -98,4 +100,5 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   inet: inetReopener,
   mqueue: mqueueReopener,
   inotify: inotifyReopener,
+  pidfd: pidfdReopener,
 };

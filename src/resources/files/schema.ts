@@ -215,6 +215,9 @@ export const inotifyEntry = z
   .object({ kind: z.literal('inotify'), ...streamBase, watches: z.array(inotifyWatch).max(1 << 16) })
   .refine((e) => e.watches.every((w, i) => i === 0 || w.wd > e.watches[i - 1]!.wd), 'inotify watches must come by increasing number');
 
+/** A pidfd (`anon_inode:[pidfd]`, kinds/pidfd.ts) of process (or, with `thread`, thread) `pid` of the tree. */
+export const pidfdEntry = z.object({ kind: z.literal('pidfd'), ...streamBase, pid: z.number().int().min(1).max(0x3fffffff), thread: z.boolean() });
+
 /**
  * A POSIX message queue fd (kinds/mqueue.ts): the queue's name (absent once unlinked),
  * attributes, owner, its messages in receive order and the mq_notify registration.
@@ -297,7 +300,7 @@ export const fileLock = z.object({
 
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
-  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, inotifyEntry,
+  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, inotifyEntry, pidfdEntry,
 ]);
 
 export const filesSchema = z

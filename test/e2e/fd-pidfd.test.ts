@@ -1,0 +1,68 @@
+/**
+ * pidfds through the real engine (fd-pidfd.c): of a live child (non-blocking), of a
+ * zombie child, of a thread (PIDFD_THREAD), of the process itself, and a child's pidfd
+ * of its parent. After restore the victim checks each names the same process and
+ * behaves as one (waitid on the zombie's gets its status; signals go through). A pidfd
+ * of a process outside the tree, or of a reaped one, is refused and the target runs on.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, truncateSync } from 'node:fs';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
+import { kill, SIG } from '../../src/sys/index.js';
+import { useCleanups } from '../helpers/cleanup.js';
+import { killQuietly, startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+
+const cleanups = useCleanups();
+const CHECKS = ['pidfd-self', 'pidfd-thread', 'pidfd-child-alive', 'pidfd-zombie', 'pidfd-of-parent', 'pidfd-child-kill'];
+
+test('pidfds of processes and threads of the tree, alive or zombie, survive dump and restore', async () => {
+  const v = startVictim('fd-pidfd');
+  cleanups.push(() => v.cleanup());
+  const m = await v.waitFor(/READY pid=\d+ child=(\d+) zombie=(\d+)/);
+  await v.waitFor(/CHILD pidfd=\d+/);
+  const child = Number(m[1]);
+  cleanups.push(() => killQuietly([child]));
+  const dir = cleanups.tempDir('ckpt-pidfd-img-');
+  const d = dump(v.pid, { imagesDir: dir });
+  assert.deepEqual(d.warnings, []);
+  assert.equal(d.processes, 3);
+  const logAtDump = statSync(v.log).size;
+  await waitGone(v.pid);
+  await waitGone(child);
+  await waitGone(Number(m[2]));
+  truncateSync(v.log, logAtDump);
+
+  const r = restore({ imagesDir: dir });
+  const rv = wrapPid(r.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.deepEqual(r.warnings, []);
+  kill(rv.pid, SIG.SIGUSR1);
+  await rv.waitFor(/^DONE$/m);
+  const out = rv.output();
+  assert.doesNotMatch(out, /^FAIL/m, out);
+  for (const c of CHECKS) assert.match(out, new RegExp(`^PASS ${c}$`, 'm'), `check ${c}:\n${out}`);
+});
+
+test('a pidfd of a process outside the tree is refused', async () => {
+  const v = startVictim('fd-pidfd', { args: ['outside'] });
+  cleanups.push(() => v.cleanup());
+  const m = await v.waitFor(/READY pid=\d+ fd=(\d+)/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-pidfd-img-') }), {
+    code: 'UNSUPPORTED',
+    message: `Cannot dump fd ${m[1]} of process ${v.pid}: its pidfd refers to process 1, which is not in the dumped tree`,
+  });
+  assert.ok(v.alive(), 'a refused dump leaves the process running');
+});
+
+test('a pidfd of a reaped process is refused', async () => {
+  const v = startVictim('fd-pidfd', { args: ['reaped'] });
+  cleanups.push(() => v.cleanup());
+  const m = await v.waitFor(/READY pid=\d+ fd=(\d+)/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-pidfd-img-') }), {
+    code: 'UNSUPPORTED',
+    message: `Cannot dump fd ${m[1]} of process ${v.pid}: its pidfd refers to a process that has exited and been reaped: no pidfd can be made again for it`,
+  });
+  assert.ok(v.alive(), 'a refused dump leaves the process running');
+});
