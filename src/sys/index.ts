@@ -9,6 +9,7 @@ export * from './wait.js';
 export * from './memory.js';
 export * from './pidfd.js';
 export * from './inotify.js';
+export * from './seccomp.js';
 export * from './kcmp.js';
 export * from './process.js';
 export * from './sched.js';
