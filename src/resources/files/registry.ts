@@ -23,6 +23,7 @@ import { dumpEpoll, epollReopener } from './kinds/epoll.js';
 import { dumpMqueue, isMqueue, mqueueReopener } from './kinds/mqueue.js';
 import { dumpInotify, inotifyReopener } from './kinds/inotify.js';
 import { dumpPidfd, pidfdReopener } from './kinds/pidfd.js';
+import { refuse, REFUSALS } from './kinds/refused.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -73,7 +74,9 @@ export const RULES: readonly FdRule[] = [
   // Its link has no brackets: anon_inode:inotify.
   { name: 'inotify', kind: 'inotify', dump: dumpInotify, match: (f) => f.link === 'anon_inode:inotify' },
   { name: 'pidfd', kind: 'pidfd', dump: dumpPidfd, match: isAnon('pidfd') },
-  // inotify, fanotify, pidfd, io_uring, perf_event, bpf-map…
+  // userfaultfd, io_uring, bpf, perf_event…: refused, each saying why.
+  ...REFUSALS.map((r) => ({ name: r.what, kind: 'unsupported' as const, dump: refuse(r), match: r.match })),
+  // fanotify and kinds not met yet.
   { name: 'anon-inode', kind: 'unsupported', dump: unsupported(anonName), match: (f) => f.link.startsWith('anon_inode:') },
   { name: 'block-device', kind: 'unsupported', dump: unsupported('block devices'), match: (f) => isBlk(f.stat) },
   { name: 'other', kind: 'unsupported', dump: unsupported('files of this kind'), match: () => true },
