@@ -1,4 +1,4 @@
-/** inotify instances made by the restorer, whose watches are added back with their old numbers. */
+/** inotify and fanotify instances made by the restorer, whose watches and marks are added back. */
 import { call, callNum } from './call.js';
 import { addressOf } from './native.js';
 import { NR } from './nr.js';
@@ -19,4 +19,20 @@ export function inotifyAddWatch(fd: number, args: { path: string; mask: number }
 
 export function inotifyRmWatch(fd: number, wd: number): void {
   call(NR.inotify_rm_watch, [fd, wd], { name: `inotify_rm_watch(${wd})` });
+}
+
+export const FAN = { NONBLOCK: 0x2, CLASS_MASK: 0xc } as const;
+export const FAN_MARK = {
+  ADD: 0x1, DONT_FOLLOW: 0x4, IGNORED_MASK: 0x20, IGNORED_SURV_MODIFY: 0x40, MOUNT: 0x10, FILESYSTEM: 0x100, EVICTABLE: 0x200, IGNORE: 0x400,
+} as const;
+
+export function fanotifyInit(flags: number, eventFlags: number): number {
+  return callNum(NR.fanotify_init, [flags >>> 0, eventFlags >>> 0], { name: 'fanotify_init' });
+}
+
+/** fanotify_mark(fd, flags, mask, AT_FDCWD, path). */
+export function fanotifyMark(fd: number, args: { flags: number; mask: number; path: string }): void {
+  const p = Buffer.from(`${args.path}\0`);
+  call(NR.fanotify_mark, [fd, args.flags >>> 0, BigInt(args.mask >>> 0), -100, addressOf(p)], { name: `fanotify_mark(${args.path})` });
+  p.fill(0);
 }

@@ -151,6 +151,8 @@ export const NR = {
   inotify_rm_watch: 255,
   inotify_init1: 294,
   seccomp: 317,
+  fanotify_init: 300,
+  fanotify_mark: 301,
 } as const;
 
 export type SyscallName = keyof typeof NR;

@@ -23,6 +23,7 @@ import { dumpEpoll, epollReopener } from './kinds/epoll.js';
 import { dumpMqueue, isMqueue, mqueueReopener } from './kinds/mqueue.js';
 import { dumpInotify, inotifyReopener } from './kinds/inotify.js';
 import { dumpPidfd, pidfdReopener } from './kinds/pidfd.js';
+import { dumpFanotify, fanotifyReopener } from './kinds/fanotify.js';
 import { refuse, REFUSALS } from './kinds/refused.js';
 
 export interface FdRule {
@@ -74,9 +75,10 @@ export const RULES: readonly FdRule[] = [
   // Its link has no brackets: anon_inode:inotify.
   { name: 'inotify', kind: 'inotify', dump: dumpInotify, match: (f) => f.link === 'anon_inode:inotify' },
   { name: 'pidfd', kind: 'pidfd', dump: dumpPidfd, match: isAnon('pidfd') },
+  { name: 'fanotify', kind: 'fanotify', dump: dumpFanotify, match: isAnon('fanotify') },
   // userfaultfd, io_uring, bpf, perf_event…: refused, each saying why.
   ...REFUSALS.map((r) => ({ name: r.what, kind: 'unsupported' as const, dump: refuse(r), match: r.match })),
-  // fanotify and kinds not met yet.
+  // Kinds not met yet.
   { name: 'anon-inode', kind: 'unsupported', dump: unsupported(anonName), match: (f) => f.link.startsWith('anon_inode:') },
   { name: 'block-device', kind: 'unsupported', dump: unsupported('block devices'), match: (f) => isBlk(f.stat) },
   { name: 'other', kind: 'unsupported', dump: unsupported('files of this kind'), match: () => true },
@@ -104,4 +106,5 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   mqueue: mqueueReopener,
   inotify: inotifyReopener,
   pidfd: pidfdReopener,
+  fanotify: fanotifyReopener,
 };

@@ -45,6 +45,8 @@ function describe(e: FdEntry): string {
       return 'anon_inode:[eventpoll]';
     case 'inotify':
       return 'anon_inode:inotify';
+    case 'fanotify':
+      return 'anon_inode:[fanotify]';
     case 'pidfd':
       return `pidfd of ${e.thread ? 'thread' : 'process'} ${e.pid}`;
     case 'mqueue':

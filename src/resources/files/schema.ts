@@ -215,6 +215,17 @@ export const inotifyEntry = z
   .object({ kind: z.literal('inotify'), ...streamBase, watches: z.array(inotifyWatch).max(1 << 16) })
   .refine((e) => e.watches.every((w, i) => i === 0 || w.wd > e.watches[i - 1]!.wd), 'inotify watches must come by increasing number');
 
+const zU32 = z.number().int().min(0).max(0xffffffff);
+/** One fanotify mark (kinds/fanotify.ts): what it is on, found by path, its mark flags, mask and ignored mask. */
+export const fanotifyMark = z.object({ type: z.enum(['inode', 'mount', 'filesystem']), path: zPath, mflags: zU32, mask: zU32, ignored: zU32 });
+/** A fanotify group (`anon_inode:[fanotify]`) of class FAN_CLASS_NOTIF: its fanotify_init flags and marks; its queue was empty. */
+export const fanotifyEntry = z.object({
+  kind: z.literal('fanotify'),
+  ...streamBase,
+  initFlags: zU32.refine((v) => (v & 0xc) === 0, 'only FAN_CLASS_NOTIF groups are saved'),
+  eventFlags: zU32,
+  marks: z.array(fanotifyMark).max(1 << 16),
+});
 /** A pidfd (`anon_inode:[pidfd]`, kinds/pidfd.ts) of process (or, with `thread`, thread) `pid` of the tree. */
 export const pidfdEntry = z.object({ kind: z.literal('pidfd'), ...streamBase, pid: z.number().int().min(1).max(0x3fffffff), thread: z.boolean() });
 
@@ -300,7 +311,7 @@ export const fileLock = z.object({
 
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
-  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, inotifyEntry, pidfdEntry,
+  eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, inotifyEntry, pidfdEntry, fanotifyEntry,
 ]);
 
 export const filesSchema = z
@@ -352,6 +363,7 @@ export type UnixObject = z.output<typeof unixObject>;
 export type Payload = z.output<typeof payload>;
 export type EpollWatch = z.output<typeof epollWatch>;
 export type InotifyWatch = z.output<typeof inotifyWatch>;
+export type FanotifyMark = z.output<typeof fanotifyMark>;
 export type SockOpt = z.output<typeof sockOpt>;
 export type TcpRepairState = z.output<typeof tcpRepairState>;
 export type FilesState = z.output<typeof filesSchema>;

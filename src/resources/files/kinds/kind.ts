@@ -14,7 +14,7 @@ import type { TargetFds } from '../target.js';
 
 export type ReopenKind =
   | 'reg' | 'dir' | 'deleted' | 'chr' | 'pipe' | 'fifo' | 'unix' | 'memfd'
-  | 'eventfd' | 'timerfd' | 'signalfd' | 'epoll' | 'inet' | 'mqueue' | 'inotify' | 'pidfd';
+  | 'eventfd' | 'timerfd' | 'signalfd' | 'epoll' | 'inet' | 'mqueue' | 'inotify' | 'pidfd' | 'fanotify';
 
 export interface KindDumpContext {
   ctx: DumpContext;
