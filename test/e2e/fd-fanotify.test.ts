@@ -7,12 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, statSync, truncateSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
 import { useCleanups } from '../helpers/cleanup.js';
-import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
+import { startVictim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 
@@ -25,22 +24,7 @@ test('a fanotify group keeps its flags and marks across dump and restore', async
   const v = startVictim('fd-fanotify', { args: [mnt] });
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+/);
-  const dir = cleanups.tempDir('ckpt-fanotify-img-');
-  const d = dump(v.pid, { imagesDir: dir });
-  assert.deepEqual(d.warnings, []);
-  const logAtDump = statSync(v.log).size;
-  await waitGone(v.pid);
-  truncateSync(v.log, logAtDump);
-
-  const r = restore({ imagesDir: dir });
-  const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  assert.deepEqual(r.warnings, []);
-  kill(rv.pid, SIG.SIGUSR1);
-  await rv.waitFor(/^DONE$/m);
-  const out = rv.output();
-  assert.doesNotMatch(out, /^FAIL/m, out);
-  for (const c of ['fanotify-empty', 'fanotify-event', 'fanotify-ignore', 'fanotify-mount-fs']) assert.match(out, new RegExp(`^PASS ${c}$`, 'm'), `check ${c}:\n${out}`);
+  await selfCheckRoundTrip(v, { imagesDir: cleanups.tempDir('ckpt-fanotify-img-'), pass: ['fanotify-empty', 'fanotify-event', 'fanotify-ignore', 'fanotify-mount-fs'] });
 });
 
 test('a fanotify group with unread events is refused', async () => {

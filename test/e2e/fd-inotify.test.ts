@@ -7,12 +7,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, truncateSync } from 'node:fs';
 import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
 import { useCleanups } from '../helpers/cleanup.js';
-import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
+import { startVictim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 const CHECKS = ['inotify-empty', 'inotify-flags', 'inotify-create', 'inotify-oneshot', 'inotify-oneshot-gone', 'inotify-symlink', 'inotify-renamed', 'inotify-same-watch'];
@@ -22,22 +20,7 @@ test('inotify watches keep their numbers, masks and inodes across dump and resto
   cleanups.push(() => v.cleanup());
   const m = await v.waitFor(/READY pid=\d+ wds=(\S+)/);
   assert.equal(m[1], '1,3,4,10', 'the victim made gaps in the watch numbers');
-  const dir = cleanups.tempDir('ckpt-inotify-img-');
-  const d = dump(v.pid, { imagesDir: dir });
-  assert.deepEqual(d.warnings, []);
-  const logAtDump = statSync(v.log).size;
-  await waitGone(v.pid);
-  truncateSync(v.log, logAtDump);
-
-  const r = restore({ imagesDir: dir });
-  const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  assert.deepEqual(r.warnings, []);
-  kill(rv.pid, SIG.SIGUSR1);
-  await rv.waitFor(/^DONE$/m);
-  const out = rv.output();
-  assert.doesNotMatch(out, /^FAIL/m, out);
-  for (const c of CHECKS) assert.match(out, new RegExp(`^PASS ${c}$`, 'm'), `check ${c}:\n${out}`);
+  await selfCheckRoundTrip(v, { imagesDir: cleanups.tempDir('ckpt-inotify-img-'), pass: CHECKS });
 });
 
 test('an inotify instance with unread events is refused, naming how many bytes wait', async () => {

@@ -7,12 +7,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, truncateSync } from 'node:fs';
 import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
 import { useCleanups } from '../helpers/cleanup.js';
-import { killQuietly, startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
+import { killQuietly, startVictim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 const CHECKS = ['pidfd-self', 'pidfd-thread', 'pidfd-child-alive', 'pidfd-zombie', 'pidfd-of-parent', 'pidfd-child-kill'];
@@ -24,25 +22,7 @@ test('pidfds of processes and threads of the tree, alive or zombie, survive dump
   await v.waitFor(/CHILD pidfd=\d+/);
   const child = Number(m[1]);
   cleanups.push(() => killQuietly([child]));
-  const dir = cleanups.tempDir('ckpt-pidfd-img-');
-  const d = dump(v.pid, { imagesDir: dir });
-  assert.deepEqual(d.warnings, []);
-  assert.equal(d.processes, 3);
-  const logAtDump = statSync(v.log).size;
-  await waitGone(v.pid);
-  await waitGone(child);
-  await waitGone(Number(m[2]));
-  truncateSync(v.log, logAtDump);
-
-  const r = restore({ imagesDir: dir });
-  const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  assert.deepEqual(r.warnings, []);
-  kill(rv.pid, SIG.SIGUSR1);
-  await rv.waitFor(/^DONE$/m);
-  const out = rv.output();
-  assert.doesNotMatch(out, /^FAIL/m, out);
-  for (const c of CHECKS) assert.match(out, new RegExp(`^PASS ${c}$`, 'm'), `check ${c}:\n${out}`);
+  await selfCheckRoundTrip(v, { imagesDir: cleanups.tempDir('ckpt-pidfd-img-'), pass: CHECKS, alsoGone: [child, Number(m[2])] });
 });
 
 test('a pidfd of a process outside the tree is refused', async () => {
