@@ -8,9 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
 import { useCleanups } from '../helpers/cleanup.js';
 import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
-import { killQuietly, startVictim } from '../helpers/victim.js';
+import { killQuietly, startVictim, waitGone } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 const CHECKS = ['pidfd-self', 'pidfd-thread', 'pidfd-child-alive', 'pidfd-zombie', 'pidfd-of-parent', 'pidfd-child-kill'];
@@ -45,4 +46,21 @@ test('a pidfd of a reaped process is refused', async () => {
     message: `Cannot dump fd ${m[1]} of process ${v.pid}: its pidfd refers to a process that has exited and been reaped: no pidfd can be made again for it`,
   });
   assert.ok(v.alive(), 'a refused dump leaves the process running');
+});
+
+test('a pidfd of a process restored after its holder fails the restore, naming it, and leaves nothing', async () => {
+  const v = startVictim('fd-pidfd', { args: ['sibling'] });
+  cleanups.push(() => v.cleanup());
+  const m = await v.waitFor(/READY pid=\d+ first=(\d+) second=(\d+)/);
+  const fd = (await v.waitFor(/FIRST fd=(\d+)/))[1];
+  const [first, second] = [Number(m[1]), Number(m[2])];
+  cleanups.push(() => killQuietly([first, second]));
+  const dir = cleanups.tempDir('ckpt-pidfd-img-');
+  dump(v.pid, { imagesDir: dir });
+  for (const pid of [v.pid, first, second]) await waitGone(pid);
+  assert.throws(() => restore({ imagesDir: dir }), {
+    code: 'UNSUPPORTED',
+    message: `Cannot restore fd ${fd} of process ${first}: its pidfd names process ${second}, which is not restored yet when this process's fds are (not supported yet)`,
+  });
+  for (const pid of [v.pid, first, second]) await waitGone(pid);
 });

@@ -3,7 +3,9 @@
  * holds a pidfd of its parent. On SIGUSR1 it checks each (the child signals the parent
  * through its pidfd), printing "PASS name" / "FAIL name: why", then "DONE".
  * argv[1] = "outside": a pidfd of init, outside the dumped tree (refused).
- * argv[1] = "reaped": a pidfd of a child that exited and was reaped (refused). */
+ * argv[1] = "reaped": a pidfd of a child that exited and was reaped (refused).
+ * argv[1] = "sibling": a child holds a pidfd of its younger sibling (restored after it:
+ * the restore fails, naming the fd). */
 #include "victim.h"
 #include <fcntl.h>
 #include <poll.h>
@@ -73,6 +75,25 @@ int main(int argc, char **argv) {
     int fd = pidfd_open(c, 0);
     waitpid(c, NULL, 0);
     say("READY pid=%d fd=%d\n", getpid(), fd);
+    for (;;) pause();
+  }
+  if (strcmp(mode, "sibling") == 0) {
+    int p[2];
+    if (pipe(p)) return 1;
+    pid_t first = fork();
+    if (first == 0) {
+      pid_t younger;
+      if (read(p[0], &younger, sizeof younger) != sizeof younger) _exit(1);
+      int fd = pidfd_open(younger, 0);
+      say("FIRST fd=%d\n", fd);
+      for (;;) pause();
+    }
+    pid_t second = fork();
+    if (second == 0) for (;;) pause();
+    if (write(p[1], &second, sizeof second) != sizeof second) return 1;
+    close(p[0]);
+    close(p[1]);
+    say("READY pid=%d first=%d second=%d\n", getpid(), first, second);
     for (;;) pause();
   }
   signal(SIGUSR1, on_usr1);

@@ -10,14 +10,15 @@
  * a PID nobody holds; a zombie of the tree is made again as a zombie, so its pidfd is
  * made while it still exists). At restore the process must exist when the holder's fds
  * are rebuilt: its ancestors, its own threads, its children and the siblings restored
- * before it do; a later sibling or another process's thread makes the restore fail.
+ * before it do; a later sibling or another process's thread makes the restore fail,
+ * naming the fd (the order of restore is not changed for pidfds yet).
  */
 import { readFdinfo, readStatus } from '../../../proc/index.js';
-import { pidfdOpen } from '../../../sys/index.js';
+import { isErrno, pidfdOpen } from '../../../sys/index.js';
 import type { FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import type { EntryOf } from '../schema.js';
-import { dumpError, type KindDumpContext, type LocalReopener } from './kind.js';
+import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
 
 /** PIDFD_THREAD: the pidfd refers to one thread, not its thread group. */
 const PIDFD_THREAD = O.EXCL;
@@ -46,7 +47,13 @@ export function dumpPidfd(dc: KindDumpContext, f: FdFacts): EntryOf<'pidfd'> {
 
 export const pidfdReopener: LocalReopener<'pidfd'> = {
   at: 'local',
-  open(_rc, e) {
-    return pidfdOpen(e.pid, (e.flags & O.NONBLOCK) | (e.thread ? PIDFD_THREAD : 0));
+  open(rc, e) {
+    try {
+      return pidfdOpen(e.pid, (e.flags & O.NONBLOCK) | (e.thread ? PIDFD_THREAD : 0));
+    } catch (err) {
+      if (!isErrno(err, 'ESRCH')) throw err;
+      const what = e.thread ? `thread ${e.pid}` : `process ${e.pid}`;
+      throw restoreError(rc, { fd: e.fd, code: 'UNSUPPORTED', reason: `its pidfd names ${what}, which is not restored yet when this process's fds are (not supported yet)`, cause: err });
+    }
   },
 };
