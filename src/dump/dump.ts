@@ -96,6 +96,8 @@ interface CollectArgs {
   warnings: string[];
   descriptions: DescriptionIds;
   links: Map<string, number>;
+  /** Every process of the tree, zombies included. */
+  members: ReadonlySet<number>;
   /** The parent's memory, dumped already: pages still shared copy-on-write with it are left out. */
   parent?: ParentMemory;
   progress?: (bytes: number) => void;
@@ -116,6 +118,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
     descriptionOf: (fd) => args.descriptions.get(pid)?.get(fd),
     treeDescriptions: args.descriptions,
     linkCount: (link) => args.links.get(link) ?? 0,
+    inTree: (p) => args.members.has(p),
     pages: (id) => objectPages(w, { id, opts }),
     progress: args.progress,
     warn: (m) => warnings.push(m),
@@ -161,6 +164,7 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     const alive = tree.entries.filter((e) => !e.zombie).map((e) => e.pid);
     const descriptions = descriptionIds(alive);
     const links = linkCounts(alive);
+    const members = new Set(tree.entries.map((e) => e.pid));
     // Namespace objects the tree uses, once per image set (it refuses SEM_UNDO before anything changes).
     const tids = alive.flatMap((p) => tree!.procs.get(p)?.tids ?? []);
     w.write({ ...IPC_IMAGE, value: dumpSysvIpc({ pids: alive, tids, blob: (name, data) => w.blob(name, data) }) });
@@ -172,7 +176,7 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
       checkInterrupted();
       const parentMem = mems.get(e.ppid);
       const parent = parentMem ? { pid: e.ppid, state: parentMem } : undefined;
-      const { stats: s, mem } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, parent, progress });
+      const { stats: s, mem } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress });
       mems.set(e.pid, mem);
       stats.pages += s.pages;
       stats.bytes += s.bytes;

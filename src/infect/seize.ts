@@ -161,6 +161,30 @@ function seizeRefused(pid: number, tid: number, e: unknown): 'gone' | CkptError 
   return new CkptError('PERMISSION', `Cannot seize ${what}: not permitted (owned by another user, or ptrace is restricted)`, { cause: e });
 }
 
+/** The options restore traces the processes it builds with (the blank's, which its clones inherit). */
+export const RESTORE_PTRACE_OPTIONS = PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL;
+
+/**
+ * A stopped thread under seccomp (strict mode or filters) would have the syscalls
+ * injected into it filtered, maybe killing it: PTRACE_O_SUSPEND_SECCOMP (which needs
+ * CAP_SYS_ADMIN) lifts its filters while we trace it; detaching puts them back.
+ */
+export function suspendSeccomp(tid: number, options: number): void {
+  let mode: number;
+  try {
+    mode = readTaskStatus(tid, tid).seccomp;
+  } catch {
+    return; // gone: the caller finds out
+  }
+  if (mode === 0) return;
+  try {
+    ptrace.setOptions(tid, options | PTRACE_O.SUSPEND_SECCOMP);
+  } catch (e) {
+    if (isErrno(e, 'EPERM')) throw new CkptError('PERMISSION', `Cannot seize thread ${tid}: it runs under seccomp, and suspending its filters while ckpt injects syscalls needs CAP_SYS_ADMIN`, { cause: e });
+    throw e;
+  }
+}
+
 export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProcess {
   checkSeizable(pid);
   const timeoutMs = opts.timeoutMs ?? 10_000;
@@ -199,6 +223,7 @@ export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProces
           throw stop;
         }
         proc.tasks.set(tid, { tid, stop, groupStopped: stop.signal !== SIGTRAP });
+        suspendSeccomp(tid, options);
       }
     }
     if (!proc.tasks.has(pid)) throw new CkptError('NO_PROCESS', `Cannot seize process ${pid}: it exited`);

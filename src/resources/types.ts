@@ -62,6 +62,8 @@ export interface DumpContext {
    * on a standard fd whose other end is in the tree is part of it, not inherited.
    */
   linkCount?(link: string): number;
+  /** Whether process `pid` (alive or a zombie) is part of the dumped tree; without it, only `pid` itself is. */
+  inTree?(pid: number): boolean;
   /** Called as page data is written, with the bytes just written (for a progress bar). */
   progress?(bytes: number): void;
   /** The seized process; every thread is stopped. */

@@ -388,6 +388,7 @@ export function checkRestored(args: CheckArgs): void {
       descriptionOf: (fd) => descriptions.get(pid)?.get(fd),
       treeDescriptions: descriptions,
       linkCount: (link) => links.get(link) ?? 0,
+      inTree: (p) => inTree.has(p),
       pages: (fresh): ObjectPageSink | undefined => {
         const id = objectIds.get(fresh) ?? fresh;
         if (objectsSeen.has(id)) return undefined;

@@ -5,8 +5,8 @@
  * injected syscalls, load registers last and let the whole tree run at once. Any
  * failure kills everything that was built and leaves the images untouched.
  */
-import { kill, PTRACE_O, SIG } from '../sys/index.js';
-import { checkInterrupted, deferSignals, RemoteTask, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
+import { kill, SIG } from '../sys/index.js';
+import { checkInterrupted, deferSignals, RemoteTask, RESTORE_PTRACE_OPTIONS, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
 import { ImageReader } from '../images/index.js';
 import type { RestoreContext } from '../resources/types.js';
 import { LocalObjects } from '../resources/shared.js';
@@ -108,7 +108,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     checkInterrupted();
     const b = startBlank();
     undo.push('kill blank', () => kill(b.pid, SIG.SIGKILL));
-    blank = seizeProcess(b.pid, { ptraceOptions: PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL });
+    blank = seizeProcess(b.pid, { ptraceOptions: RESTORE_PTRACE_OPTIONS });
     // A shell job joins our session, in a group of its own.
     const entries = opts.shellJob ? asShellJob(tree.entries, tree.procs.get(tree.root)) : tree.entries;
     const remotes = new Map<number, RemoteTask>();

@@ -8,6 +8,8 @@ export { PTRACE_O, PTRACE_EVENT, NT } from './ptrace.js';
 export * from './wait.js';
 export * from './memory.js';
 export * from './pidfd.js';
+export * from './inotify.js';
+export * from './seccomp.js';
 export * from './kcmp.js';
 export * from './process.js';
 export * from './sched.js';

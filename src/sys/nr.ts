@@ -147,6 +147,12 @@ export const NR = {
   timerfd_gettime: 287,
   signalfd4: 289,
   epoll_create1: 291,
+  inotify_add_watch: 254,
+  inotify_rm_watch: 255,
+  inotify_init1: 294,
+  seccomp: 317,
+  fanotify_init: 300,
+  fanotify_mark: 301,
 } as const;
 
 export type SyscallName = keyof typeof NR;

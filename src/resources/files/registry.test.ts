@@ -40,7 +40,16 @@ test('the registry picks a kind from the link and the inode', () => {
     [facts(3, '/run/fifo', { mode: S.S_IFIFO | 0o600 }), 'fifo'],
     [facts(3, 'anon_inode:[eventfd]', { mode: 0o600 }), 'eventfd'],
     [facts(3, 'anon_inode:[eventpoll]', { mode: 0o600 }), 'epoll'],
-    [facts(3, 'anon_inode:inotify', { mode: 0o600 }), 'anon-inode'],
+    [facts(3, 'anon_inode:inotify', { mode: 0o600 }), 'inotify'],
+    [facts(3, 'anon_inode:[fanotify]', { mode: 0o600 }), 'fanotify'],
+    [facts(3, 'anon_inode:[pidfd]', { mode: 0o600 }), 'pidfd'],
+    [facts(3, 'anon_inode:[userfaultfd]', { mode: 0o600 }), 'userfaultfd files'],
+    [facts(3, 'anon_inode:[io_uring]', { mode: 0o600 }), 'io_uring instances'],
+    [facts(3, 'anon_inode:bpf-prog', { mode: 0o600 }), 'BPF objects'],
+    [facts(3, 'anon_inode:bpf_link', { mode: 0o600 }), 'BPF objects'],
+    [facts(3, 'anon_inode:[perf_event]', { mode: 0o600 }), 'perf_event files'],
+    [facts(3, 'anon_inode:seccomp notify', { mode: 0o600 }), 'seccomp user notification listeners'],
+    [facts(3, 'anon_inode:[some-new-kind]', { mode: 0o600 }), 'anon-inode'],
     [facts(3, '/dev/sda', { mode: S.S_IFBLK | 0o660, rdev: mkdev(8, 0) }), 'block-device'],
   ];
   for (const [f, name] of cases) assert.equal(chooseRule(f).name, name, f.link);
@@ -52,8 +61,8 @@ test('unsupported kinds refuse with a message naming the kind and the fd', () =>
     code: 'UNSUPPORTED',
     message: 'Cannot dump fd 3 of process 100: block devices are not supported yet (/dev/sda)',
   });
-  assert.throws(() => dump(facts(6, 'anon_inode:inotify', { mode: 0o600 })), {
-    message: 'Cannot dump fd 6 of process 100: inotify files are not supported yet (anon_inode:inotify)',
+  assert.throws(() => dump(facts(6, 'anon_inode:[some-new-kind]', { mode: 0o600 })), {
+    message: 'Cannot dump fd 6 of process 100: some-new-kind files are not supported yet (anon_inode:[some-new-kind])',
   });
   assert.equal(RULES.at(-1)!.match(facts(3, 'weird:[1]')), true, 'the last rule catches everything');
   assert.throws(() => dump(facts(3, '/dev/console', { mode: S.S_IFCHR, rdev: mkdev(5, 1) })), {

@@ -26,6 +26,10 @@ import { dumpNetlink, isNetlinkSocket, netlinkReopener } from './kinds/netlink.j
 import { dumpIpSocket, ipSocketReopener, isIpSocket } from './kinds/ipsock.js';
 import { dumpPacket, isPacketSocket, packetReopener } from './kinds/packet.js';
 import { isOtherSocket, sockProto } from './kinds/sockproto.js';
+import { dumpInotify, inotifyReopener } from './kinds/inotify.js';
+import { dumpPidfd, pidfdReopener } from './kinds/pidfd.js';
+import { dumpFanotify, fanotifyReopener } from './kinds/fanotify.js';
+import { refuse, REFUSALS } from './kinds/refused.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -83,7 +87,13 @@ export const RULES: readonly FdRule[] = [
   { name: 'timerfd', kind: 'timerfd', dump: dumpTimerfd, match: isAnon('timerfd') },
   { name: 'signalfd', kind: 'signalfd', dump: dumpSignalfd, match: isAnon('signalfd') },
   { name: 'epoll', kind: 'epoll', dump: dumpEpoll, match: isAnon('eventpoll') },
-  // inotify, fanotify, pidfd, io_uring, perf_event, bpf-map…
+  // Its link has no brackets: anon_inode:inotify.
+  { name: 'inotify', kind: 'inotify', dump: dumpInotify, match: (f) => f.link === 'anon_inode:inotify' },
+  { name: 'pidfd', kind: 'pidfd', dump: dumpPidfd, match: isAnon('pidfd') },
+  { name: 'fanotify', kind: 'fanotify', dump: dumpFanotify, match: isAnon('fanotify') },
+  // userfaultfd, io_uring, bpf, perf_event…: refused, each saying why.
+  ...REFUSALS.map((r) => ({ name: r.what, kind: 'unsupported' as const, dump: refuse(r), match: r.match })),
+  // Kinds not met yet.
   { name: 'anon-inode', kind: 'unsupported', dump: unsupported(anonName), match: (f) => f.link.startsWith('anon_inode:') },
   { name: 'block-device', kind: 'unsupported', dump: unsupported('block devices'), match: (f) => isBlk(f.stat) },
   { name: 'other', kind: 'unsupported', dump: unsupported('files of this kind'), match: () => true },
@@ -114,4 +124,7 @@ export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   netlink: netlinkReopener,
   ipsock: ipSocketReopener,
   packet: packetReopener,
+  inotify: inotifyReopener,
+  pidfd: pidfdReopener,
+  fanotify: fanotifyReopener,
 };

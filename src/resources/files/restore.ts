@@ -50,6 +50,12 @@ function describe(e: FdEntry): string {
       return e.end === 'master' ? `pty master ${e.pty.index}` : `/dev/pts/${e.pty.index}`;
     case 'devtty':
       return '/dev/tty';
+    case 'inotify':
+      return 'anon_inode:inotify';
+    case 'fanotify':
+      return 'anon_inode:[fanotify]';
+    case 'pidfd':
+      return `pidfd of ${e.thread ? 'thread' : 'process'} ${e.pid}`;
     case 'mqueue':
       return `message queue ${e.name === undefined ? `inode ${e.ino} (unlinked)` : `/${e.name}`}`;
     default:

@@ -256,6 +256,27 @@ export const epollWatch = z.object({ tfd: zFd, events: z.number().int().min(0).m
  */
 export const epollEntry = z.object({ kind: z.literal('epoll'), ...streamBase, watches: z.array(epollWatch).max(1 << 20) });
 
+/** One inotify watch: its number, its mask (IN_ONESHOT, IN_EXCL_UNLINK included) and a path to the watched inode. */
+export const inotifyWatch = z.object({ wd: z.number().int().min(1).max(1 << 20), mask: z.number().int().min(1).max(0xffffffff), path: zPath });
+/** An inotify instance (`anon_inode:inotify`, kinds/inotify.ts): its watches by increasing number; its queue was empty. */
+export const inotifyEntry = z
+  .object({ kind: z.literal('inotify'), ...streamBase, watches: z.array(inotifyWatch).max(1 << 16) })
+  .refine((e) => e.watches.every((w, i) => i === 0 || w.wd > e.watches[i - 1]!.wd), 'inotify watches must come by increasing number');
+
+const zU32 = z.number().int().min(0).max(0xffffffff);
+/** One fanotify mark (kinds/fanotify.ts): what it is on, found by path, its mark flags, mask and ignored mask. */
+export const fanotifyMark = z.object({ type: z.enum(['inode', 'mount', 'filesystem']), path: zPath, mflags: zU32, mask: zU32, ignored: zU32 });
+/** A fanotify group (`anon_inode:[fanotify]`) of class FAN_CLASS_NOTIF: its fanotify_init flags and marks; its queue was empty. */
+export const fanotifyEntry = z.object({
+  kind: z.literal('fanotify'),
+  ...streamBase,
+  initFlags: zU32.refine((v) => (v & 0xc) === 0, 'only FAN_CLASS_NOTIF groups are saved'),
+  eventFlags: zU32,
+  marks: z.array(fanotifyMark).max(1 << 16),
+});
+/** A pidfd (`anon_inode:[pidfd]`, kinds/pidfd.ts) of process (or, with `thread`, thread) `pid` of the tree. */
+export const pidfdEntry = z.object({ kind: z.literal('pidfd'), ...streamBase, pid: z.number().int().min(1).max(0x3fffffff), thread: z.boolean() });
+
 /**
  * A POSIX message queue fd (kinds/mqueue.ts): the queue's name (absent once unlinked),
  * attributes, owner, its messages in receive order and the mq_notify registration.
@@ -408,6 +429,7 @@ export const fileLock = z.object({
 export const fdEntry = z.discriminatedUnion('kind', [
   regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
   eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, ttyEntry, devttyEntry, netlinkEntry, ipsockEntry, packetEntry,
+  inotifyEntry, pidfdEntry, fanotifyEntry,
 ]);
 
 /**
@@ -475,6 +497,8 @@ export type UnixFile = z.output<typeof unixFile>;
 export type PassedFds = z.output<typeof passedFds>;
 export type Payload = z.output<typeof payload>;
 export type EpollWatch = z.output<typeof epollWatch>;
+export type InotifyWatch = z.output<typeof inotifyWatch>;
+export type FanotifyMark = z.output<typeof fanotifyMark>;
 export type SockOpt = z.output<typeof sockOpt>;
 export type TcpRepairState = z.output<typeof tcpRepairState>;
 export type FilesState = z.output<typeof filesSchema>;

@@ -80,6 +80,9 @@ class FileTable {
 
 function toVma(e: SmapsEntry, tables: { files: FileTable; shmem: ShmemTable }): Vma {
   const { files } = tables;
+  if (e.path === '/[aio]') {
+    throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: it has an AIO context (io_setup) whose ring is mapped at 0x${e.start.toString(16)}; AIO contexts are not supported yet`);
+  }
   const shm = shmemKindOf(e);
   // A private mapping of /dev/zero is plain anonymous memory.
   const kind = shm ? shm.kind : e.path === '/dev/zero' && !e.shared ? 'anon' : kindOf(e);

@@ -2,8 +2,8 @@
  * Per-process and per-thread state other than memory, registers and files.
  *
  * PROCESS_RESOURCES is in the order the orchestrator must run them. For DUMP any
- * order works except that `seccomp` comes first: it only reads /proc and refuses
- * processes that injected syscalls could kill. For RESTORE each module has a phase
+ * order works except that `seccomp` comes first: it refuses what cannot be saved
+ * before anything is injected. For RESTORE each module has a phase
  * (PROCESS_RESTORE_PHASE) placing it among the steps the orchestrator owns:
  *
  *  - 'before-memory'  misc: personality (READ_IMPLIES_EXEC) and THP-disable shape how
@@ -23,7 +23,10 @@
  *                     signals); signals stay blocked until the final mask.
  *  - 'finish'         sigmask: injects nothing; the orchestrator passes
  *                     finalSigmask(state) to remote.finish({ mask }).
- *  - 'last'           sched: scheduling policy, affinity, oom_score_adj, set by ckpt
+ *  - 'last'           seccomp: first in each thread, before creds (installing a filter
+ *                     needs our CAP_SYS_ADMIN or no_new_privs); what is injected after
+ *                     it runs with the filters suspended (PTRACE_O_SUSPEND_SECCOMP).
+ *                     sched: scheduling policy, affinity, oom_score_adj, set by ckpt
  *                     on every thread once no more forks or clones are injected.
  *                     creds: after everything that needs the restorer's privilege
  *                     (chroot, prlimit, PR_SET_MM …); call checkCredsRestorable()
@@ -48,7 +51,7 @@ import { sigmask } from './sigmask.js';
 export type RestorePhase = 'before-memory' | 'after-memory' | 'after-files' | 'finish' | 'last';
 
 export const PROCESS_RESOURCES: readonly Resource<unknown>[] = [
-  seccomp, // dump first (no injection before it); restore: nothing
+  seccomp, // dump first (no injection before it); restore: last, first of that phase
   misc, // before memory
   sigactions, // after memory
   sigaltstack, // after memory
@@ -65,7 +68,7 @@ export const PROCESS_RESOURCES: readonly Resource<unknown>[] = [
 ];
 
 export const PROCESS_RESTORE_PHASE: Readonly<Record<string, RestorePhase>> = {
-  seccomp: 'before-memory',
+  seccomp: 'last',
   misc: 'before-memory',
   sigactions: 'after-memory',
   sigaltstack: 'after-memory',

@@ -63,7 +63,8 @@ function resourceKey(e: FdEntry): string | undefined {
     case 'inherit': return e.link;
     case 'pipe': return `pipe:[${e.ino}]`;
     case 'unix': return `socket:[${e.ino}]`;
-    case 'dup': case 'inet': case 'memfd': case 'eventfd': case 'timerfd': case 'signalfd': case 'epoll': case 'mqueue': case 'tty': case 'devtty': case 'netlink': case 'ipsock': case 'packet': return undefined;
+    case 'dup': case 'inet': case 'memfd': case 'eventfd': case 'timerfd': case 'signalfd': case 'epoll': case 'mqueue': case 'tty': case 'devtty': case 'netlink': case 'ipsock': case 'packet':
+    case 'inotify': case 'pidfd': case 'fanotify': return undefined;
     default: return e.path;
   }
 }

@@ -14,7 +14,8 @@ import type { TargetFds } from '../target.js';
 
 export type ReopenKind =
   | 'reg' | 'dir' | 'deleted' | 'chr' | 'pipe' | 'fifo' | 'unix' | 'memfd'
-  | 'eventfd' | 'timerfd' | 'signalfd' | 'epoll' | 'inet' | 'mqueue' | 'tty' | 'devtty' | 'netlink' | 'ipsock' | 'packet';
+  | 'eventfd' | 'timerfd' | 'signalfd' | 'epoll' | 'inet' | 'mqueue' | 'tty' | 'devtty' | 'netlink' | 'ipsock' | 'packet'
+  | 'inotify' | 'pidfd' | 'fanotify';
 
 export interface KindDumpContext {
   ctx: DumpContext;

@@ -1,0 +1,44 @@
+/**
+ * Kernel objects ckpt refuses (fd-refused.c): each dump fails with a message naming
+ * the process, the fd and why, and the target runs on with its object still working.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dump } from '../../src/dump/dump.js';
+import { kill, SIG } from '../../src/sys/index.js';
+import { useCleanups } from '../helpers/cleanup.js';
+import { startVictim } from '../helpers/victim.js';
+
+const cleanups = useCleanups();
+
+const CASES: [string, (pid: number, fd: number) => string][] = [
+  ['userfaultfd', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: userfaultfd files are not supported: the ranges registered on it, their modes and the faults waiting on it are shown by no interface (anon_inode:[userfaultfd])`],
+  ['io_uring', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: io_uring instances are not supported: their rings, registered files and buffers, and the requests in flight cannot be read or rebuilt from outside (anon_inode:[io_uring])`],
+  ['bpf-map', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: BPF objects are not supported: maps, programs and links are loaded into the kernel and may be pinned or attached elsewhere; they are not the process's to recreate (anon_inode:bpf-map)`],
+  ['perf_event', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: perf_event files are not supported: the counters, their groups and ring buffers cannot be saved and set back (anon_inode:[perf_event])`],
+];
+
+for (const [what, message] of CASES) {
+  test(`${what}: refused with its reason, and the process runs on`, async () => {
+    const v = startVictim('fd-refused', { args: [what] });
+    cleanups.push(() => v.cleanup());
+    const m = await v.waitFor(/READY pid=\d+ fd=(-?\d+)/);
+    assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-refused-img-') }), { code: 'UNSUPPORTED', message: message(v.pid, Number(m[1])) });
+    kill(v.pid, SIG.SIGUSR1);
+    await v.waitFor(new RegExp(`^(PASS|FAIL) ${what}`, 'm'));
+    assert.match(v.output(), new RegExp(`^PASS ${what}$`, 'm'));
+  });
+}
+
+test('an AIO context (io_setup ring) is refused, and the process runs on', async () => {
+  const v = startVictim('fd-refused', { args: ['aio'] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-refused-img-') }), {
+    code: 'UNSUPPORTED',
+    message: new RegExp(`^Cannot dump process ${v.pid}: it has an AIO context \\(io_setup\\) whose ring is mapped at 0x[0-9a-f]+; AIO contexts are not supported yet$`),
+  });
+  kill(v.pid, SIG.SIGUSR1);
+  await v.waitFor(/^(PASS|FAIL) aio/m);
+  assert.match(v.output(), /^PASS aio$/m);
+});

@@ -1,0 +1,47 @@
+/* Holds one kernel object ckpt refuses, chosen by argv[1]: userfaultfd, io_uring,
+ * bpf-map, perf_event, fanotify or aio (an io_setup ring, which is a mapping, not an
+ * fd). Prints "READY pid=N fd=M" (fd -1 for aio) and waits; on SIGUSR1 it checks the
+ * object still works (so a refused dump left it alone) and prints PASS or FAIL. */
+#include "victim.h"
+#include <fcntl.h>
+#include <linux/aio_abi.h>
+#include <linux/bpf.h>
+#include <linux/io_uring.h>
+#include <linux/perf_event.h>
+#include <sys/fanotify.h>
+#include <sys/syscall.h>
+
+static volatile sig_atomic_t go;
+static void on_usr1(int s) { (void)s; go = 1; }
+
+int main(int argc, char **argv) {
+  const char *what = argc > 1 ? argv[1] : "";
+  signal(SIGUSR1, on_usr1);
+  long fd = -1;
+  aio_context_t ctx = 0;
+  if (strcmp(what, "userfaultfd") == 0) {
+    fd = syscall(SYS_userfaultfd, O_CLOEXEC);
+  } else if (strcmp(what, "io_uring") == 0) {
+    struct io_uring_params p = {0};
+    fd = syscall(SYS_io_uring_setup, 4, &p);
+  } else if (strcmp(what, "bpf-map") == 0) {
+    union bpf_attr a = {.map_type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 4, .max_entries = 1};
+    fd = syscall(SYS_bpf, BPF_MAP_CREATE, &a, sizeof a);
+  } else if (strcmp(what, "perf_event") == 0) {
+    struct perf_event_attr a = {.type = PERF_TYPE_SOFTWARE, .size = sizeof a, .config = PERF_COUNT_SW_TASK_CLOCK};
+    fd = syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+  } else if (strcmp(what, "fanotify") == 0) {
+    fd = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
+    if (fd >= 0 && fanotify_mark((int)fd, FAN_MARK_ADD, FAN_CLOSE_WRITE, AT_FDCWD, ".")) fd = -1;
+  } else if (strcmp(what, "aio") == 0) {
+    if (syscall(SYS_io_setup, 8, &ctx)) return say("SETUP FAIL %s\n", strerror(errno)), 1;
+  } else {
+    return say("SETUP FAIL unknown %s\n", what), 1;
+  }
+  if (fd < 0 && ctx == 0) return say("SETUP FAIL %s: %s\n", what, strerror(errno)), 1;
+  say("READY pid=%d fd=%ld\n", getpid(), fd);
+  while (!go) usleep(10000);
+  int ok = ctx ? syscall(SYS_io_destroy, ctx) == 0 : fcntl((int)fd, F_GETFD) >= 0;
+  verdict(what, ok, "%s", strerror(errno));
+  for (;;) pause();
+}
