@@ -19,6 +19,7 @@ import { isKernelArea } from '../resources/memory/state.js';
 import { checkRestored } from './check.js';
 import { loadTree } from './images.js';
 import { IPC_IMAGE, restoreSysvIpc } from '../resources/ipc/index.js';
+import { NETLOCK_IMAGE, unlockNetwork, type NetworkLockMethod } from '../resources/net/lock.js';
 import { waitPidFree } from './pid.js';
 import { createPidfile } from './pidfile.js';
 import { letRun, loadRegisters, rebuildProcess, type BuiltProcess } from './process.js';
@@ -49,6 +50,11 @@ export interface RestoreOptions {
   trustImages?: boolean;
   /** As DumpOptions.onSignal: called before a signal deferred during the restore is delivered again. */
   onSignal?: (error?: unknown) => void;
+  /**
+   * CRIU's `--network-lock`: `skip` leaves the lock a dump left (image `netlock`) in
+   * place; otherwise it is lifted once the tree runs with every socket back.
+   */
+  networkLock?: NetworkLockMethod;
 }
 
 export interface RestoreResult {
@@ -95,6 +101,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     const pidfile = opts.pidfile === undefined ? undefined : createPidfile(opts.pidfile);
     if (pidfile) undo.push('remove pidfile', () => pidfile.discard());
     const tree = loadTree(reader, opts);
+    const netLock = reader.has(NETLOCK_IMAGE.name) ? reader.read(NETLOCK_IMAGE) : undefined;
     for (const e of tree.entries) waitPidFree(e.pid);
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
     // SysV queues and semaphore sets the tree used: kept if still there unchanged, else made again.
@@ -152,6 +159,12 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     undo.clear();
     kill(b.pid, SIG.SIGKILL);
     blank.release();
+    // Every socket is back: packets may reach them again. A failed restore leaves the lock, so that
+    // peers keep retransmitting (not reset) until a restore succeeds.
+    if (netLock && opts.networkLock !== 'skip') {
+      const failed = unlockNetwork(netLock);
+      if (failed) warn(failed);
+    }
     return { pid: tree.root, processes: tree.entries.length, totalMs: performance.now() - t0, warnings };
   } catch (e) {
     const failed = undo.runAll();

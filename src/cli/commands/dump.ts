@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parsePid } from '../args.js';
+import { parseNetworkLock, parsePid } from '../args.js';
 import { formatBytes, ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
 import { dumpProgress } from '../progress.js';
@@ -13,6 +13,8 @@ interface DumpFlags {
   logFile?: string;
   verbosity?: number;
   pageChecksums?: boolean;
+  networkLock?: 'nftables' | 'iptables' | 'skip';
+  tcpEstablished?: boolean;
 }
 
 export const dumpCommand: CliCommand = {
@@ -29,6 +31,9 @@ export const dumpCommand: CliCommand = {
       .option('-o, --log-file <file>', 'also write the summary and warnings to FILE')
       .option('-v, --verbosity <n>', 'verbosity 0-4 (0: silent, 2: summary)', parseVerbosity)
       .option('--page-checksums', 'checksum page data too (restore --verify-pages checks it)')
+      // TCP (CRIU's names): the network lock; established connections are always saved.
+      .option('--network-lock <method>', 'hold back packets of the tree\'s TCP ports from the freeze until the restore: nftables (default), iptables, skip', parseNetworkLock)
+      .option('--tcp-established', 'save established TCP connections (accepted; always done)')
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (f: DumpFlags) => {
         const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
@@ -41,12 +46,13 @@ export const dumpCommand: CliCommand = {
             bar.stop();
             if (e) out.fatal(e);
           };
-          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums, onProgress: bar.onProgress, onSignal });
+          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums, networkLock: f.networkLock, onProgress: bar.onProgress, onSignal });
           bar.stop();
           for (const w of r.warnings) out.warn(w);
           out.say(`dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);
           if (r.bytesByTarget > 0) out.say(`${formatBytes(r.bytesByTarget)} of the pages written by the dumped processes themselves, alongside ckpt`, 3);
           out.say(`images in ${r.imagesDir}${f.leaveRunning ? `; pid ${r.pid} left running` : ''}`, 3);
+          if (r.networkLock) out.say(`${r.networkLock.ports} TCP port(s) stay locked (${r.networkLock.method} ${r.networkLock.name}) until the restore`, 3);
         } catch (e) {
           bar.stop();
           out.error(e);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseNetworkLock } from '../args.js';
 import { ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
 import { zodForOneShot } from '../zod.js';
@@ -14,6 +15,7 @@ interface RestoreFlags {
   trustImages?: boolean;
   logFile?: string;
   verbosity?: number;
+  networkLock?: 'nftables' | 'iptables' | 'skip';
 }
 
 export const restoreCommand: CliCommand = {
@@ -29,6 +31,8 @@ export const restoreCommand: CliCommand = {
       .option('--inherit-fd <fd[N]:resource>', 'give our fd N to the fds the dump recorded as RESOURCE (pipe:[ino], socket:[ino], a path); repeatable', (v: string, all: string[] = []) => [...all, v])
       .option('--verify-pages', 'check the page checksums before restoring (dump --page-checksums)')
       .option('--check', 'before the process runs, read it back and compare it with the images; fail on any difference')
+      // TCP (CRIU's names): lifting the dump's network lock.
+      .option('--network-lock <method>', 'lift the network lock the dump left once every socket is back (skip: leave it)', parseNetworkLock)
       .option('--trust-images', 'restore images another user owns as if they were ours (docs/security.md)')
       .option('-o, --log-file <file>', 'also write messages to FILE')
       .option('-v, --verbosity <n>', 'verbosity 0-4 (3: say the restored pid)', parseVerbosity)
@@ -43,7 +47,7 @@ export const restoreCommand: CliCommand = {
             if (e) out.fatal(e); // said before the signal ends ckpt
           };
           const r = restore({
-            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, onSignal,
+            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, networkLock: f.networkLock, onSignal,
           });
           pid = r.pid;
           for (const w of r.warnings) out.warn(w);

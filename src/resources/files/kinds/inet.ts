@@ -155,8 +155,9 @@ export const inetReopener: LocalReopener<'inet'> = {
       applySockOpts(fd, { opts: e.opts, phase: 'bind' });
       if (e.state === 'established') {
         restoreEstablished(rc, { e, fd });
-        // Leaving repair mode resets SO_REUSEADDR: the options go on again.
-        applySockOpts(fd, { opts: e.opts, phase: 'bind' });
+        // Leaving repair mode resets SO_REUSEADDR: the socket-level ones go on again (IPV6_V6ONLY,
+        // which the kernel sets on an IPv6 connection, cannot be set once the socket is bound).
+        applySockOpts(fd, { opts: e.opts.filter((o) => o.level === SOL_SOCKET), phase: 'bind' });
       } else if (e.local) {
         // A TCP port may still have connections of the dead original in TIME_WAIT: bind as
         // SO_REUSEADDR does (a live listener on the port still refuses), then put the option back.
