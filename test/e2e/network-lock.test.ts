@@ -4,7 +4,7 @@
  * the requests came numbered with none missing (a request the kernel acknowledged after
  * the dump read the socket's queues would be missing), the client that every request
  * was answered exactly once and none hangs (a packet reaching the dead server's port
- * would draw a reset). Over IPv4 and IPv6 on lo. Also: a leave-running dump lifts its
+ * would draw a reset). Over IPv4 and IPv6 on lo, with nftables and iptables. Also: a leave-running dump lifts its
  * lock and removes a stale one; without nft the dump fails naming the option and the
  * server runs on.
  */
@@ -49,20 +49,26 @@ async function verdicts(server: Victim, client: Victim): Promise<void> {
   assert.match(s, /^PASS served \d+ requests in order$/, s);
 }
 
-for (const ip of ['4', '6'] as const) {
-  test(`IPv${ip}: every request of a busy client is answered exactly once through dump and restore`, { skip }, async () => {
+const IPTABLES = '/usr/sbin/iptables';
+/** Whether the lock of `pid` is in place: nftables table inet ckpt-PID, or iptables chain ckpt-PID-in. */
+const locked = (pid: number, method: 'nftables' | 'iptables') =>
+  method === 'nftables' ? new RegExp(`^table inet ckpt-${pid}$`, 'm').test(tables()) : execFileSync(IPTABLES, ['-w', '-S'], { encoding: 'utf8' }).includes(`-N ckpt-${pid}-in\n`);
+
+for (const [ip, method] of [['4', 'nftables'], ['6', 'nftables'], ['4', 'iptables']] as const) {
+  const no = method === 'iptables' && !existsSync(IPTABLES) ? `${IPTABLES} is not installed` : skip;
+  test(`IPv${ip}, ${method}: every request of a busy client is answered exactly once through dump and restore`, { skip: no }, async () => {
     const { server, client } = await startPair(ip);
     const dir = cleanups.tempDir('ckpt-netlock-img-');
-    const d = dump(server.pid, { imagesDir: dir });
-    assert.deepEqual(d.networkLock, { name: `ckpt-${server.pid}`, method: 'nftables', ports: 1 });
+    const d = dump(server.pid, { imagesDir: dir, networkLock: method });
+    assert.deepEqual(d.networkLock, { name: `ckpt-${server.pid}`, method, ports: 1 });
     await waitGone(server.pid);
     // Between dump and restore the lock holds: the client's packets are dropped, not answered by a reset.
-    assert.match(tables(), new RegExp(`^table inet ckpt-${server.pid}$`, 'm'));
+    assert.ok(locked(server.pid, method));
     await pause(100);
     const r = restore({ imagesDir: dir });
     const rs = wrapPid(r.pid, server.dir, server.log);
     cleanups.push(() => rs.kill());
-    assert.doesNotMatch(tables(), new RegExp(`ckpt-${server.pid}\\b`));
+    assert.ok(!locked(server.pid, method));
     await verdicts(rs, client);
   });
 }

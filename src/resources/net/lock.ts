@@ -214,6 +214,7 @@ export function unlockNetwork(state: Pick<NetLockState, 'method' | 'name'>): str
     return undefined;
   } catch (e) {
     if (e instanceof CkptError && e.code === 'UNSUPPORTED') return undefined;
-    return `the network lock ${state.name} (${state.method}) could not be lifted: ${(e as Error).message}; remove it by hand (nft delete table inet ${state.name})`;
+    const how = state.method === 'nftables' ? `nft delete table inet ${state.name}` : `iptables and ip6tables: -D INPUT -j ${state.name}-in, -D OUTPUT -j ${state.name}-out, then -F and -X both chains`;
+    return `the network lock ${state.name} (${state.method}) could not be lifted: ${(e as Error).message}; remove it by hand (${how})`;
   }
 }
