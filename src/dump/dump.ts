@@ -20,7 +20,7 @@ import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
 import { RESOURCES } from '../resources/registry.js';
 import { dumpSysvIpc, IPC_IMAGE } from '../resources/ipc/index.js';
-import { lockNetwork, NETLOCK_IMAGE, tcpEndpoints, type NetLock, type NetworkLockMethod } from '../resources/net/lock.js';
+import { lockNetwork, NETLOCK_IMAGE, removeStaleLocks, tcpEndpoints, type NetLock, type NetworkLockMethod } from '../resources/net/lock.js';
 import type { DumpContext, ObjectPageSink } from '../resources/types.js';
 
 export interface DumpOptions {
@@ -196,6 +196,7 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     if (opts.leaveRunning) releaseTree(tree);
     else killTree(tree);
     if (opts.leaveRunning) unlockAfterDump(lock, warnings);
+    if (lock) removeStaleLocks(lock.state);
     const end = performance.now();
     const networkLock = lock && !opts.leaveRunning ? { name: lock.state.name, method: lock.state.method, ports: lock.state.ports.length } : undefined;
     return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: end - frozenAt, totalMs: end - t0, warnings, networkLock };

@@ -47,6 +47,10 @@ function peekQueue(f: FdFacts, fd: number, args: { queue: number; len: number })
   const seq = getsockoptInt(fd, IPPROTO.TCP, TCP_OPT.QUEUE_SEQ) >>> 0;
   const buf = Buffer.alloc(args.len + 1);
   const n = args.len === 0 ? 0 : recv(fd, buf, MSG.PEEK | MSG.DONTWAIT);
+  if (n > args.len && args.queue === TCP_REPAIR_Q.RECV) {
+    // Repair mode does not stop the receive path: only the network lock keeps packets out.
+    throw dumpError(f, { code: 'UNSUPPORTED', reason: `bytes arrived on the TCP connection while the dump read its receive queue (dumped with --network-lock skip?); try again` });
+  }
   if (n !== args.len) {
     throw dumpError(f, { code: 'INTERNAL', reason: `the TCP ${args.queue === TCP_REPAIR_Q.RECV ? 'receive' : 'send'} queue has ${n} bytes, not ${args.len}` });
   }
