@@ -7,9 +7,10 @@
  * then lost by a dump shows as a gap) and, when the client closes, prints
  * "PASS served N requests in order" or "FAIL …".
  *
- * "tcp-lock client PORT [4|6]": connects and sends request after request, one every
- * millisecond whatever the answers (a dump must find requests arriving while it runs),
- * up to 1000 unanswered. On SIGUSR1 it stops sending, waits up to 20 s for the
+ * "tcp-lock client PORT [4|6] [redis]": connects and sends request after request, one
+ * every millisecond whatever the answers (a dump must find requests arriving while it
+ * runs), up to 1000 unanswered. With "redis" the request is "INCR tcp-lock" (an inline
+ * command) and the answer ":N": the counter must go 1, 2, 3… as the answers come. On SIGUSR1 it stops sending, waits up to 20 s for the
  * outstanding answers, checks each came exactly once and in order, prints
  * "PASS N answers" or "FAIL …", and closes. */
 #include "victim.h"
@@ -82,7 +83,7 @@ static int server(int v6) {
   return 0;
 }
 
-static int client(int port, int v6) {
+static int client(int port, int v6, int redis) {
   signal(SIGUSR1, on_usr1);
   struct sockaddr_storage ss;
   socklen_t len = addr_of(v6, port, &ss);
@@ -103,7 +104,7 @@ static int client(int port, int v6) {
     }
     if (!stop && now_s() >= next && sent - answered < 1000) {
       char req[32];
-      int m = snprintf(req, sizeof req, "%lu\n", sent + 1);
+      int m = redis ? snprintf(req, sizeof req, "INCR tcp-lock\r\n") : snprintf(req, sizeof req, "%lu\n", sent + 1);
       ssize_t w = send(c, req, m, MSG_NOSIGNAL);
       if (w == m) sent++;
       else if (w >= 0) { snprintf(fail, sizeof fail, "short send"); break; }
@@ -125,7 +126,7 @@ static int client(int port, int v6) {
       }
       line[have] = 0;
       have = 0;
-      unsigned long r = strtoul(line, NULL, 10);
+      unsigned long r = strtoul(line + (redis && line[0] == ':'), NULL, 10);
       if (r != answered + 1) snprintf(fail, sizeof fail, "answer %lu came after %lu", r, answered);
       else answered++;
     }
@@ -138,7 +139,7 @@ static int client(int port, int v6) {
 
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "server")) return server(argc >= 3 && !strcmp(argv[2], "6"));
-  if (argc >= 3 && !strcmp(argv[1], "client")) return client(atoi(argv[2]), argc >= 4 && !strcmp(argv[3], "6"));
-  say("usage: tcp-lock server [4|6] | client PORT [4|6]\n");
+  if (argc >= 3 && !strcmp(argv[1], "client")) return client(atoi(argv[2]), argc >= 4 && !strcmp(argv[3], "6"), argc >= 5 && !strcmp(argv[4], "redis"));
+  say("usage: tcp-lock server [4|6] | client PORT [4|6] [redis]\n");
   return 2;
 }
