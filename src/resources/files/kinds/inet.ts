@@ -6,7 +6,7 @@
  * from a fresh socket of the same kind. Restore creates the socket in the restorer,
  * sets the options, binds it to the same address, listens or connects, and hands it to
  * the target. Connections waiting in a listener's accept queue and queued UDP
- * datagrams cannot be carried over: the dump warns with their counts.
+ * datagrams cannot be carried over: the dump refuses, naming their counts.
  */
 import { CkptError } from '../../../common/errors.js';
 import {
@@ -81,7 +81,6 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
       opts: readSockOpts(f, { fd: local, ...kind, established: state === TCP_STATE.ESTABLISHED, fresh: freshInet(family, type, protocol) }),
       ...(diag?.shutdown ? { shutdown: diag.shutdown } : {}),
     };
-    const where = `fd ${f.fd} of process ${f.pid} (${formatAddr(name)})`;
     if (protocol === IPPROTO.UDP) {
       let peer: InetAddr | undefined;
       try {
@@ -89,14 +88,18 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
       } catch (e) {
         if (!isErrno(e, 'ENOTCONN')) throw e;
       }
+      // Sent again at restore they would come from another socket: the sender's address, which a
+      // server answers to, would be lost. Refused until they can be sent from that address.
       const queued = diag?.rqueue ?? ioctlInt(local, FIONREAD);
-      if (queued > 0) dc.ctx.warn(`${where}: ${queued} bytes of queued UDP datagrams are not saved; the restored socket starts empty`);
+      if (queued > 0) throw unsupported(f, `UDP datagrams wait to be read (${queued} bytes of receive buffer); they cannot be put back with their senders' addresses (retry once the program has read them)`);
       return { ...base, state: peer ? 'connected' : 'bound', peer };
     }
     if (state === TCP_STATE.LISTEN) {
       // A listener's idiag_wqueue is its backlog (sk_max_ack_backlog), idiag_rqueue its accept queue.
+      // A connection in it exists only as the listener's child: a repaired socket cannot be made
+      // one again (CRIU refuses too). The network lock keeps new ones out, so a retry usually works.
       if (diag && diag.rqueue > 0) {
-        dc.ctx.warn(`${where}: ${diag.rqueue} connection(s) waiting to be accepted are lost; their clients see the connection reset`);
+        throw unsupported(f, `${diag.rqueue} connection(s) wait in the accept queue of the listener at ${formatAddr(name)}; they cannot be put back (retry once the program has accepted them)`);
       }
       return { ...base, state: 'listen', backlog: diag?.wqueue ?? 128 };
     }
