@@ -12,7 +12,7 @@
  * repair off without a window probe (the peer may not be restored yet).
  */
 import {
-  closeFd, getsockoptInt, ioctlInt, recv, send, MSG, SO, SOL_SOCKET,
+  closeFd, getsockoptInt, ioctlInt, isErrno, recv, send, MSG, SO, SOL_SOCKET,
 } from '../../../sys/index.js';
 import {
   bindInet, connectInet, formatAddr, getsockoptBuf, inetDiagAll, IPPROTO, REPAIR, setsockoptBuf, SIOC, TCP_OPT,
@@ -57,8 +57,25 @@ function peekQueue(f: FdFacts, fd: number, args: { queue: number; len: number })
   return { seq, data: buf.subarray(0, n) };
 }
 
+/**
+ * An urgent byte (MSG_OOB) received and not read: TCP_REPAIR has no way to put the
+ * urgent pointer back, so the byte would be lost (or read inline). Peeked on the copy
+ * before repair mode (which refuses MSG_OOB): EINVAL means none, or SO_OOBINLINE;
+ * EAGAIN that the peer announced one that has not arrived yet.
+ */
+function urgentPending(fd: number): boolean {
+  try {
+    return recv(fd, Buffer.alloc(1), MSG.OOB | MSG.PEEK | MSG.DONTWAIT) > 0;
+  } catch (e) {
+    return isErrno(e, 'EAGAIN');
+  }
+}
+
 export function dumpEstablished(dc: KindDumpContext, f: FdFacts, s: { fd: number; local: InetAddr; peer: InetAddr }): TcpRepairState {
   const { fd } = s;
+  if (urgentPending(fd)) {
+    throw dumpError(f, { code: 'UNSUPPORTED', reason: `an urgent byte (MSG_OOB) waits to be read on the TCP connection ${formatAddr(s.local)} → ${formatAddr(s.peer)}; TCP repair cannot put it back` });
+  }
   try {
     tcpSet(fd, TCP_OPT.REPAIR, REPAIR.ON);
   } catch (e) {

@@ -1,0 +1,45 @@
+/**
+ * TCP connections in particular shapes (tcp-states.c checks itself): one reached at a
+ * v4-mapped address through a dual-stack IPv6 listener keeps its addresses and bytes
+ * through dump and restore (and the network lock locks it as the IPv4 it is on the
+ * wire); one with an urgent byte (MSG_OOB) unread makes the dump refuse, and the
+ * process runs on.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
+import { kill, SIG } from '../../src/sys/index.js';
+import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
+
+const cleanups = useCleanups();
+
+test('a connection at v4-mapped addresses keeps them and its bytes', async () => {
+  const v = startVictim('tcp-states');
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY/);
+  const dir = cleanups.tempDir('ckpt-tcp-states-');
+  const d = dump(v.pid, { imagesDir: dir });
+  assert.deepEqual(d.warnings, []);
+  // The listener (a wildcard) and the two ends: ports locked as IPv4 (v4-mapped) or on every address.
+  assert.equal(d.networkLock?.ports, 3);
+  await waitGone(v.pid);
+  const r = restore({ imagesDir: dir });
+  const rv = wrapPid(r.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  kill(rv.pid, SIG.SIGUSR1);
+  assert.equal((await rv.waitFor(/^(PASS|FAIL).*$/m))[0], 'PASS v4-mapped');
+});
+
+test('an urgent byte not read yet: the dump refuses, naming the connection, and the process runs on', async () => {
+  const v = startVictim('tcp-states', { args: ['oob'] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-tcp-states-') }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'UNSUPPORTED', e.message);
+    assert.match(e.message, new RegExp(`^Cannot dump fd \\d+ of process ${v.pid}: an urgent byte \\(MSG_OOB\\) waits to be read on the TCP connection \\[::ffff:7f00:1\\]:\\d+ → \\[::ffff:7f00:1\\]:\\d+; TCP repair cannot put it back`));
+    return true;
+  });
+  assert.ok(v.alive());
+});

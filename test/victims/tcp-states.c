@@ -1,0 +1,66 @@
+/* A TCP connection inside one process over a dual-stack IPv6 listener, reached at
+ * the v4-mapped address ::ffff:127.0.0.1 (on the wire it is IPv4), with 3 bytes
+ * queued unread at the server end. Prints "READY". On SIGUSR1 it checks the
+ * connection kept its v4-mapped addresses and its bytes, and carries new ones both
+ * ways: "PASS v4-mapped" or "FAIL …".
+ *
+ * "tcp-states oob": the client also sends one urgent byte (MSG_OOB) that the server
+ * has not read: a dump must refuse it. */
+#include "victim.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+static volatile sig_atomic_t go;
+static void on_usr1(int s) { (void)s; go = 1; }
+
+static int mapped(int fd, int peer) {
+  struct sockaddr_in6 a;
+  socklen_t len = sizeof a;
+  if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&a, &len)) return 0;
+  return a.sin6_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.sin6_addr) && a.sin6_addr.s6_addr[15] == 1;
+}
+
+static int recv_exact(int fd, const char *want, size_t n) {
+  char b[64];
+  size_t have = 0;
+  while (have < n) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 10000) != 1) return 0;
+    ssize_t r = recv(fd, b + have, n - have, 0);
+    if (r <= 0) return 0;
+    have += r;
+  }
+  return memcmp(b, want, n) == 0;
+}
+
+int main(int argc, char **argv) {
+  int oob = argc >= 2 && !strcmp(argv[1], "oob");
+  signal(SIGUSR1, on_usr1);
+  int l = socket(AF_INET6, SOCK_STREAM, 0), off = 0;
+  setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = in6addr_any};
+  socklen_t len = sizeof a;
+  if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 4) || getsockname(l, (struct sockaddr *)&a, &len)) {
+    say("FAIL setup: %s\n", strerror(errno));
+    return 1;
+  }
+  inet_pton(AF_INET6, "::ffff:127.0.0.1", &a.sin6_addr);
+  int c = socket(AF_INET6, SOCK_STREAM, 0);
+  if (connect(c, (struct sockaddr *)&a, sizeof a)) { say("FAIL connect: %s\n", strerror(errno)); return 1; }
+  int s = accept(l, NULL, NULL);
+  send(c, "abc", 3, 0);
+  if (oob) send(c, "!", 1, MSG_OOB);
+  usleep(20000);
+  say("READY\n");
+  while (!go) usleep(10000);
+  char fail[256] = "";
+  if (!mapped(s, 0) || !mapped(s, 1) || !mapped(c, 0) || !mapped(c, 1)) snprintf(fail, sizeof fail, "the addresses are not v4-mapped any more");
+  else if (!recv_exact(s, "abc", 3)) snprintf(fail, sizeof fail, "the queued bytes are not abc");
+  else if (send(c, "ping", 4, 0) != 4 || !recv_exact(s, "ping", 4)) snprintf(fail, sizeof fail, "client to server: %s", strerror(errno));
+  else if (send(s, "pong", 4, 0) != 4 || !recv_exact(c, "pong", 4)) snprintf(fail, sizeof fail, "server to client: %s", strerror(errno));
+  if (fail[0]) say("FAIL %s\n", fail);
+  else say("PASS v4-mapped\n");
+  return 0;
+}
