@@ -45,6 +45,13 @@ export interface DumpOptions {
    * failure). Default nftables; `skip` dumps without a lock (docs/cli.md).
    */
   networkLock?: NetworkLockMethod;
+  /** CRIU's --tcp-established: accepted; established connections are always saved. */
+  tcpEstablished?: boolean;
+  /**
+   * CRIU's --tcp-close: connected TCP sockets (any state but listen) are saved as closed,
+   * without repair mode or a lock; the kill closes them for the peer as usual.
+   */
+  tcpClose?: boolean;
 }
 
 export interface DumpResult {
@@ -123,6 +130,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
     pages: (id) => objectPages(w, { id, opts }),
     progress: args.progress,
     warn: (m) => warnings.push(m),
+    tcpClose: opts.tcpClose,
   };
   const resources: Record<string, unknown> = {};
   for (const { module } of RESOURCES) {
@@ -167,7 +175,7 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     const links = linkCounts(alive);
     // Before any socket queue is read: what arrives later must not be acknowledged (resources/net/lock.ts).
     const method = opts.networkLock ?? 'nftables';
-    const ports = method === 'skip' ? [] : tcpEndpoints(links.keys());
+    const ports = method === 'skip' ? [] : tcpEndpoints(links.keys(), { listenersOnly: opts.tcpClose ?? false });
     if (method !== 'skip' && ports.length > 0) lock = lockNetwork(pid, { method, ports });
     // Namespace objects the tree uses, once per image set (it refuses SEM_UNDO before anything changes).
     const tids = alive.flatMap((p) => tree!.procs.get(p)?.tids ?? []);

@@ -76,6 +76,8 @@ export interface DumpContext {
   pages?(id: string): ObjectPageSink | undefined;
   /** Warnings for the dump summary (things saved approximately). */
   warn(message: string): void;
+  /** CRIU's --tcp-close: connected TCP sockets are saved as closed (no repair, no lock). */
+  tcpClose?: boolean;
 }
 
 export interface RestoreOptions {
@@ -83,6 +85,8 @@ export interface RestoreOptions {
   shellJob: boolean;
   /** --inherit-fd fd[N]:KEY: ckpt's fd N stands for the resource the dump recorded as KEY. */
   inheritFds?: readonly { fd: number; key: string }[];
+  /** CRIU's --tcp-close: established TCP connections are restored closed. */
+  tcpClose?: boolean;
 }
 
 /** What decides which paths a process may open: its fs ids, groups and effective capabilities. */

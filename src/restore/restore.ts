@@ -55,6 +55,10 @@ export interface RestoreOptions {
    * place; otherwise it is lifted once the tree runs with every socket back.
    */
   networkLock?: NetworkLockMethod;
+  /** CRIU's --tcp-established: accepted; established connections are always restored. */
+  tcpEstablished?: boolean;
+  /** CRIU's --tcp-close: established TCP connections are restored closed (EOF on read, EPIPE on write). */
+  tcpClose?: boolean;
 }
 
 export interface RestoreResult {
@@ -121,7 +125,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
         return { path: p.path, runs: p.runs };
       },
       undo,
-      options: { shellJob: opts.shellJob ?? false, inheritFds },
+      options: { shellJob: opts.shellJob ?? false, inheritFds, tcpClose: opts.tcpClose },
       shared,
       openAs: tree.procs.get(pid)?.openAs,
       warn,
@@ -150,7 +154,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       dropExitSignal(remotes.get(e.ppid)!, { wasPending: pending?.shared.some((s) => s.signo === SIG.SIGCHLD) ?? false });
     }
     for (const p of built) loadRegisters(p);
-    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader, inheritFds });
+    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader, inheritFds, tcpClose: opts.tcpClose });
     // The last point of return: once let go, the tree runs whatever comes.
     checkInterrupted();
     pidfile?.write(tree.root);

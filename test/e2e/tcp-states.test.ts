@@ -2,8 +2,9 @@
  * TCP connections in particular shapes (tcp-states.c checks itself): one reached at a
  * v4-mapped address through a dual-stack IPv6 listener keeps its addresses and bytes
  * through dump and restore (and the network lock locks it as the IPv4 it is on the
- * wire); one with an urgent byte (MSG_OOB) unread makes the dump refuse, and the
- * process runs on.
+ * wire); one reset by its peer stays over (EOF, EPIPE); one with an urgent byte
+ * (MSG_OOB) unread makes the dump refuse, and the process runs on. CRIU's --tcp-close,
+ * at dump or at restore, gives the live connection up: both ends read EOF.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,14 +16,15 @@ import { useCleanups } from '../helpers/cleanup.js';
 
 const cleanups = useCleanups();
 
-test('a connection at v4-mapped addresses keeps them and its bytes', async () => {
+test('a connection at v4-mapped addresses keeps them and its bytes; a reset one stays over', async () => {
   const v = startVictim('tcp-states');
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY/);
   const dir = cleanups.tempDir('ckpt-tcp-states-');
   const d = dump(v.pid, { imagesDir: dir });
   assert.deepEqual(d.warnings, []);
-  // The listener (a wildcard) and the two ends: ports locked as IPv4 (v4-mapped) or on every address.
+  // The listener (a wildcard) and the two ends: ports locked as IPv4 (v4-mapped) or on every address
+  // (the reset connection released its port).
   assert.equal(d.networkLock?.ports, 3);
   await waitGone(v.pid);
   const r = restore({ imagesDir: dir });
@@ -43,3 +45,21 @@ test('an urgent byte not read yet: the dump refuses, naming the connection, and 
   });
   assert.ok(v.alive());
 });
+
+for (const at of ['dump', 'restore'] as const) {
+  test(`--tcp-close at ${at}: the connection is restored closed at both ends`, async () => {
+    const v = startVictim('tcp-states');
+    cleanups.push(() => v.cleanup());
+    await v.waitFor(/READY/);
+    const dir = cleanups.tempDir('ckpt-tcp-states-');
+    const d = dump(v.pid, { imagesDir: dir, tcpClose: at === 'dump' });
+    // Given up at dump: only the listener is locked.
+    assert.equal(d.networkLock?.ports, at === 'dump' ? 1 : 3);
+    await waitGone(v.pid);
+    const r = restore({ imagesDir: dir, tcpClose: at === 'restore' });
+    const rv = wrapPid(r.pid, v.dir, v.log);
+    cleanups.push(() => rv.kill());
+    kill(rv.pid, SIG.SIGUSR2);
+    assert.equal((await rv.waitFor(/^(PASS|FAIL).*$/m))[0], 'PASS closed');
+  });
+}

@@ -2,7 +2,10 @@
  * the v4-mapped address ::ffff:127.0.0.1 (on the wire it is IPv4), with 3 bytes
  * queued unread at the server end. Prints "READY". On SIGUSR1 it checks the
  * connection kept its v4-mapped addresses and its bytes, and carries new ones both
- * ways: "PASS v4-mapped" or "FAIL …".
+ * ways: "PASS v4-mapped" or "FAIL …". A second connection was reset by its peer (and
+ * the reset read): it must still read EOF and fail to write with EPIPE. On SIGUSR2
+ * (after a --tcp-close dump or restore) it checks the first connection reads EOF and
+ * writes EPIPE at both ends too: "PASS closed".
  *
  * "tcp-states oob": the client also sends one urgent byte (MSG_OOB) that the server
  * has not read: a dump must refuse it. */
@@ -13,7 +16,14 @@
 #include <sys/socket.h>
 
 static volatile sig_atomic_t go;
-static void on_usr1(int s) { (void)s; go = 1; }
+static void on_usr(int s) { go = s; }
+
+/* A connection that is over: EOF on read, EPIPE on write. */
+static int over(int fd) {
+  char b;
+  if (recv(fd, &b, 1, MSG_DONTWAIT) != 0) return 0;
+  return send(fd, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE;
+}
 
 static int mapped(int fd, int peer) {
   struct sockaddr_in6 a;
@@ -37,7 +47,8 @@ static int recv_exact(int fd, const char *want, size_t n) {
 
 int main(int argc, char **argv) {
   int oob = argc >= 2 && !strcmp(argv[1], "oob");
-  signal(SIGUSR1, on_usr1);
+  signal(SIGUSR1, on_usr);
+  signal(SIGUSR2, on_usr);
   int l = socket(AF_INET6, SOCK_STREAM, 0), off = 0;
   setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
   struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = in6addr_any};
@@ -50,13 +61,28 @@ int main(int argc, char **argv) {
   int c = socket(AF_INET6, SOCK_STREAM, 0);
   if (connect(c, (struct sockaddr *)&a, sizeof a)) { say("FAIL connect: %s\n", strerror(errno)); return 1; }
   int s = accept(l, NULL, NULL);
+  /* The second connection: its peer resets it; the reset is read, the socket kept. */
+  int c2 = socket(AF_INET6, SOCK_STREAM, 0);
+  if (connect(c2, (struct sockaddr *)&a, sizeof a)) { say("FAIL connect: %s\n", strerror(errno)); return 1; }
+  int s2 = accept(l, NULL, NULL);
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(c2, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close(c2);
+  usleep(20000);
+  char b;
+  if (recv(s2, &b, 1, 0) >= 0 || errno != ECONNRESET) { say("FAIL setup: no reset (%s)\n", strerror(errno)); return 1; }
   send(c, "abc", 3, 0);
   if (oob) send(c, "!", 1, MSG_OOB);
   usleep(20000);
   say("READY\n");
   while (!go) usleep(10000);
   char fail[256] = "";
-  if (!mapped(s, 0) || !mapped(s, 1) || !mapped(c, 0) || !mapped(c, 1)) snprintf(fail, sizeof fail, "the addresses are not v4-mapped any more");
+  if (!over(s2)) snprintf(fail, sizeof fail, "the reset connection is not over (%s)", strerror(errno));
+  else if (go == SIGUSR2) {
+    if (!over(s) || !over(c)) snprintf(fail, sizeof fail, "the connection is not closed (%s)", strerror(errno));
+    say(fail[0] ? "FAIL %s\n" : "PASS closed\n", fail);
+    return 0;
+  } else if (!mapped(s, 0) || !mapped(s, 1) || !mapped(c, 0) || !mapped(c, 1)) snprintf(fail, sizeof fail, "the addresses are not v4-mapped any more");
   else if (!recv_exact(s, "abc", 3)) snprintf(fail, sizeof fail, "the queued bytes are not abc");
   else if (send(c, "ping", 4, 0) != 4 || !recv_exact(s, "ping", 4)) snprintf(fail, sizeof fail, "client to server: %s", strerror(errno));
   else if (send(s, "pong", 4, 0) != 4 || !recv_exact(c, "pong", 4)) snprintf(fail, sizeof fail, "server to client: %s", strerror(errno));

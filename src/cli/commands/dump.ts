@@ -15,6 +15,7 @@ interface DumpFlags {
   pageChecksums?: boolean;
   networkLock?: 'nftables' | 'iptables' | 'skip';
   tcpEstablished?: boolean;
+  tcpClose?: boolean;
 }
 
 export const dumpCommand: CliCommand = {
@@ -34,6 +35,7 @@ export const dumpCommand: CliCommand = {
       // TCP (CRIU's names): the network lock; established connections are always saved.
       .option('--network-lock <method>', 'hold back packets of the tree\'s TCP ports from the freeze until the restore: nftables (default), iptables, skip', parseNetworkLock)
       .option('--tcp-established', 'save established TCP connections (accepted; always done)')
+      .option('--tcp-close', 'save connected TCP sockets as closed (no repair, no lock): they read EOF after restore')
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (f: DumpFlags) => {
         const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
@@ -46,7 +48,7 @@ export const dumpCommand: CliCommand = {
             bar.stop();
             if (e) out.fatal(e);
           };
-          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums, networkLock: f.networkLock, onProgress: bar.onProgress, onSignal });
+          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums, networkLock: f.networkLock, tcpClose: f.tcpClose, onProgress: bar.onProgress, onSignal });
           bar.stop();
           for (const w of r.warnings) out.warn(w);
           out.say(`dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);

@@ -16,6 +16,8 @@ interface RestoreFlags {
   logFile?: string;
   verbosity?: number;
   networkLock?: 'nftables' | 'iptables' | 'skip';
+  tcpEstablished?: boolean;
+  tcpClose?: boolean;
 }
 
 export const restoreCommand: CliCommand = {
@@ -33,6 +35,8 @@ export const restoreCommand: CliCommand = {
       .option('--check', 'before the process runs, read it back and compare it with the images; fail on any difference')
       // TCP (CRIU's names): lifting the dump's network lock.
       .option('--network-lock <method>', 'lift the network lock the dump left once every socket is back (skip: leave it)', parseNetworkLock)
+      .option('--tcp-established', 'restore established TCP connections (accepted; always done)')
+      .option('--tcp-close', 'restore established TCP connections closed: they read EOF, writes fail with EPIPE')
       .option('--trust-images', 'restore images another user owns as if they were ours (docs/security.md)')
       .option('-o, --log-file <file>', 'also write messages to FILE')
       .option('-v, --verbosity <n>', 'verbosity 0-4 (3: say the restored pid)', parseVerbosity)
@@ -47,7 +51,7 @@ export const restoreCommand: CliCommand = {
             if (e) out.fatal(e); // said before the signal ends ckpt
           };
           const r = restore({
-            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, networkLock: f.networkLock, onSignal,
+            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, networkLock: f.networkLock, tcpClose: f.tcpClose, onSignal,
           });
           pid = r.pid;
           for (const w of r.warnings) out.warn(w);

@@ -22,7 +22,7 @@ import { execFileSync } from 'node:child_process';
 import { z } from 'zod';
 import { CkptError } from '../../common/errors.js';
 import { readStatus } from '../../proc/index.js';
-import { AF_INET, AF_INET6, inetDiagAll, IPPROTO } from '../../sys/inet.js';
+import { AF_INET, AF_INET6, inetDiagAll, IPPROTO, TCP_STATE } from '../../sys/inet.js';
 
 export const NETWORK_LOCK_METHODS = ['nftables', 'iptables', 'skip'] as const;
 export type NetworkLockMethod = (typeof NETWORK_LOCK_METHODS)[number];
@@ -63,9 +63,10 @@ function endpoint(a: { family: number; src: string; sport: number }): LockedPort
 
 /**
  * The local endpoints of the TCP sockets among `links` (the fd links of the tree,
- * `socket:[INO]`), from sock_diag: sockets in every state, unbound ones left out.
+ * `socket:[INO]`), from sock_diag: sockets in every state (only listeners under
+ * --tcp-close, which gives connections up), unbound ones left out.
  */
-export function tcpEndpoints(links: Iterable<string>): LockedPort[] {
+export function tcpEndpoints(links: Iterable<string>, opts: { listenersOnly: boolean }): LockedPort[] {
   const inodes = new Set<number>();
   for (const l of links) {
     const m = /^socket:\[(\d+)\]$/.exec(l);
@@ -75,7 +76,7 @@ export function tcpEndpoints(links: Iterable<string>): LockedPort[] {
   const seen = new Map<string, LockedPort>();
   for (const family of [AF_INET, AF_INET6]) {
     for (const d of inetDiagAll(family, IPPROTO.TCP)) {
-      if (!inodes.has(d.ino) || d.sport === 0) continue;
+      if (!inodes.has(d.ino) || d.sport === 0 || (opts.listenersOnly && d.state !== TCP_STATE.LISTEN)) continue;
       const p = endpoint(d);
       seen.set(`${p.ip} ${p.addr} ${p.port}`, p);
     }

@@ -21,7 +21,7 @@ import { grabFd } from '../../transfer.js';
 import { fdPath, type FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import type { DumpObjects } from '../objects.js';
-import type { EntryOf } from '../schema.js';
+import type { EntryOf, FilesState } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
 import { applySockOpts, freshInet, pendingError, readSockOpts, restoreShutdown, SO_BUF_LOCK } from './sockopts.js';
 import { dumpEstablished, restoreEstablished } from './tcp-repair.js';
@@ -75,10 +75,13 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
     if (pending) throw unsupported(f, pending);
     const state = protocol === IPPROTO.TCP ? getsockoptBuf(local, { level: IPPROTO.TCP, name: TCP_OPT.INFO, size: 8 }).readUInt8(0) : undefined;
     const kind = { family: family as 2 | 10, proto: protocol === IPPROTO.TCP ? 'tcp' as const : 'udp' as const };
+    const closed = state === TCP_STATE.CLOSE ? closedTcp(f, { fd: local, name, diag }) : undefined;
+    // A connection's (live, over or given up) MSS, window clamp and buffers are the kernel's, tuned for it.
+    const connection = protocol === IPPROTO.TCP && state !== TCP_STATE.LISTEN && closed !== 'never';
     const base = {
       kind: 'inet' as const, fd: f.fd, flags: f.flags, family: family as 2 | 10, protocol: protocol as 6 | 17,
       local: isAny(name) ? undefined : name,
-      opts: readSockOpts(f, { fd: local, ...kind, established: state === TCP_STATE.ESTABLISHED, fresh: freshInet(family, type, protocol) }),
+      opts: readSockOpts(f, { fd: local, ...kind, established: connection, fresh: freshInet(family, type, protocol) }),
       ...(diag?.shutdown ? { shutdown: diag.shutdown } : {}),
     };
     if (protocol === IPPROTO.UDP) {
@@ -103,7 +106,9 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
       }
       return { ...base, state: 'listen', backlog: diag?.wqueue ?? 128 };
     }
-    if (state === TCP_STATE.CLOSE) return { ...base, state: 'bound', ...closedTcp(f, { fd: local, name, diag }) };
+    if (state === TCP_STATE.CLOSE) return closed === 'over' ? asClosed(base) : { ...base, state: 'bound' };
+    // --tcp-close: the connection is given up, in whatever state (CRIU's meaning).
+    if (dc.ctx.tcpClose && state !== TCP_STATE.LISTEN) return asClosed(base);
     if (state === TCP_STATE.ESTABLISHED) {
       const peer = getpeername(local);
       if (!peer || !base.local) throw unsupported(f, 'an established TCP connection without addresses');
@@ -121,17 +126,32 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
 }
 
 /**
- * A TCP socket in state CLOSE is restorable when it never had a connection: unbound,
- * or bound (then sock_diag still lists it). One that was connected and then reset or
- * closed (sk_shutdown set, or an address kept without being bound) keeps kernel state
- * (a done connection, its socket layer state) no new socket can take: refused.
+ * A TCP socket in state CLOSE: one that never had a connection, unbound or bound (then
+ * sock_diag still lists it), is saved as such. One whose connection is over (closed or
+ * reset: tcp_done shuts it down both ways and releases its port, so POLLRDHUP and no
+ * sock_diag entry) is saved as `closed`: a new socket shut down both ways reads EOF,
+ * writes EPIPE and polls HUP|IN|RDHUP alike (getsockname loses the address the old one
+ * kept; connect() on it is not refused with EISCONN). Others (bound and shut down; a
+ * disconnect that kept an address) are refused.
  */
-function closedTcp(f: FdFacts, s: { fd: number; name: InetAddr; diag: InetDiag | undefined }): Record<string, never> {
+function closedTcp(f: FdFacts, s: { fd: number; name: InetAddr; diag: InetDiag | undefined }): 'never' | 'over' {
   const hup = pollNow(s.fd, POLL.RDHUP) & POLL.RDHUP;
+  if (hup && !s.diag) return 'over';
   if (s.diag?.shutdown || hup || (!isAny(s.name) && !s.diag)) {
     throw unsupported(f, `TCP sockets in state CLOSE after a connection or a shutdown (${formatAddr(s.name)}) are not supported yet`);
   }
-  return {};
+  return 'never';
+}
+
+/** A TCP socket whose connection is over, or given up (--tcp-close): no addresses, shut down both ways. */
+export function asClosed(e: Omit<EntryOf<'inet'>, 'state'>): EntryOf<'inet'> {
+  const { local: _local, peer: _peer, tcp: _tcp, backlog: _backlog, shutdown: _shutdown, ...rest } = e;
+  return { ...rest, state: 'closed', shutdown: 3 };
+}
+
+/** What a restore with --tcp-close makes of a process's fds: its established connections closed. */
+export function withConnectionsClosed(state: FilesState): FilesState {
+  return { ...state, fds: state.fds.map((e) => (e.kind === 'inet' && e.state === 'established' ? asClosed(e) : e)) };
 }
 
 function inUse(pid: number, e: EntryOf<'inet'>, cause: unknown): CkptError {
@@ -151,7 +171,8 @@ function inUse(pid: number, e: EntryOf<'inet'>, cause: unknown): CkptError {
 
 export const inetReopener: LocalReopener<'inet'> = {
   at: 'local',
-  open(rc, e) {
+  open(rc, saved) {
+    const e = rc.ctx.options.tcpClose && saved.state === 'established' ? asClosed(saved) : saved;
     const type = e.protocol === IPPROTO.TCP ? SOCK.STREAM : SOCK.DGRAM;
     const fd = inetSocket(e.family, type, e.protocol);
     try {
