@@ -25,7 +25,7 @@ export const TCP_REPAIR_Q = { NO: 0, RECV: 1, SEND: 2 } as const;
 /** TCP_REPAIR values: on, off (with a window probe), off without the probe. */
 export const REPAIR = { ON: 1, OFF: 0, OFF_NO_WP: -1 } as const;
 export const TCP_TIMESTAMP = 24;
-export const TCP_STATE = { ESTABLISHED: 1, TIME_WAIT: 6, CLOSE: 7, LISTEN: 10 } as const;
+export const TCP_STATE = { ESTABLISHED: 1, SYN_SENT: 2, TIME_WAIT: 6, CLOSE: 7, LISTEN: 10 } as const;
 
 const NR_INET = { poll: 7, connect: 42, accept4: 288, bind: 49, listen: 50, getsockname: 51, getpeername: 52, getxattr: 191 } as const;
 

@@ -3,11 +3,14 @@
  * v4-mapped address through a dual-stack IPv6 listener keeps its addresses and bytes
  * through dump and restore (and the network lock locks it as the IPv4 it is on the
  * wire); one reset by its peer stays over (EOF, EPIPE); one with an urgent byte
- * (MSG_OOB) unread makes the dump refuse, and the process runs on. CRIU's --tcp-close,
+ * (MSG_OOB) unread makes the dump refuse, and the process runs on; a connect() in
+ * progress (SYN_SENT) connects after restore. CRIU's --tcp-close,
  * at dump or at restore, gives the live connection up: both ends read EOF.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
@@ -63,3 +66,28 @@ for (const at of ['dump', 'restore'] as const) {
     assert.equal((await rv.waitFor(/^(PASS|FAIL).*$/m))[0], 'PASS closed');
   });
 }
+
+test('a connect() in progress (SYN_SENT) connects after restore', async () => {
+  // An echo server whose SYNs are dropped (a table of the test's own) until the restore is done.
+  const server = createServer((sock) => sock.pipe(sock));
+  await new Promise<void>((res) => server.listen({ host: '127.0.0.1', port: 0 }, res));
+  cleanups.push(() => void server.close());
+  const port = (server.address() as AddressInfo).port;
+  const table = `ckpt-test-syn-${port}`;
+  execFileSync('nft', ['-f', '-'], { input: `table inet ${table} {\n chain input { type filter hook input priority raw; policy accept;\n tcp dport ${port} tcp flags syn drop\n }\n}\n` });
+  const unblock = () => void execFileSync('nft', ['-f', '-'], { input: `add table inet ${table}\ndelete table inet ${table}\n` });
+  cleanups.push(unblock);
+  const v = startVictim('tcp-states', { args: ['connect', String(port)] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY/);
+  const dir = cleanups.tempDir('ckpt-tcp-states-');
+  const d = dump(v.pid, { imagesDir: dir });
+  assert.deepEqual(d.warnings, []);
+  await waitGone(v.pid);
+  const r = restore({ imagesDir: dir });
+  const rv = wrapPid(r.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  unblock();
+  kill(rv.pid, SIG.SIGUSR1);
+  assert.equal((await rv.waitFor(/^(PASS|FAIL).*$/m, 30_000))[0], 'PASS connected');
+});

@@ -8,7 +8,11 @@
  * writes EPIPE at both ends too: "PASS closed".
  *
  * "tcp-states oob": the client also sends one urgent byte (MSG_OOB) that the server
- * has not read: a dump must refuse it. */
+ * has not read: a dump must refuse it.
+ *
+ * "tcp-states connect PORT": a non-blocking connect to 127.0.0.1:PORT, whose SYNs the
+ * test drops (SYN_SENT). On SIGUSR1 it waits for the connection, sends "hi" and expects
+ * it back (the test echoes): "PASS connected". */
 #include "victim.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -45,9 +49,26 @@ static int recv_exact(int fd, const char *want, size_t n) {
   return memcmp(b, want, n) == 0;
 }
 
+static int connect_later(int port) {
+  int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (connect(c, (struct sockaddr *)&a, sizeof a) == 0 || errno != EINPROGRESS) { say("FAIL connect: %s\n", strerror(errno)); return 1; }
+  say("READY\n");
+  while (!go) usleep(10000);
+  struct pollfd p = {.fd = c, .events = POLLOUT};
+  int err = -1;
+  socklen_t len = sizeof err;
+  if (poll(&p, 1, 20000) != 1) say("FAIL not connected within 20 s\n");
+  else if (getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) || err) say("FAIL connect: %s\n", strerror(err));
+  else if (send(c, "hi", 2, 0) != 2 || !recv_exact(c, "hi", 2)) say("FAIL no echo: %s\n", strerror(errno));
+  else say("PASS connected\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int oob = argc >= 2 && !strcmp(argv[1], "oob");
   signal(SIGUSR1, on_usr);
+  if (argc >= 3 && !strcmp(argv[1], "connect")) return connect_later(atoi(argv[2]));
   signal(SIGUSR2, on_usr);
   int l = socket(AF_INET6, SOCK_STREAM, 0), off = 0;
   setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);

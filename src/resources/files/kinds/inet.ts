@@ -14,7 +14,7 @@ import {
 } from '../../../sys/index.js';
 import {
   AF_INET, AF_INET6, bindInet, connectInet, formatAddr, getpeername, getsockname, getsockoptBuf, inetDiagAll,
-  inetSocket, IPPROTO, listenSocket, POLL, pollNow, SO_INET, sockProtoName, TCP_OPT, TCP_STATE, type InetAddr, type InetDiag,
+  inetSocket, IPPROTO, listenSocket, POLL, pollNow, SIOC, SO_INET, sockProtoName, TCP_OPT, TCP_STATE, type InetAddr, type InetDiag,
 } from '../../../sys/inet.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
 import { grabFd } from '../../transfer.js';
@@ -118,6 +118,7 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
       for (const name of fixed) base.opts.push({ level: SOL_SOCKET, name, value: getsockoptInt(local, SOL_SOCKET, name) });
       return { ...base, state: 'established', peer, tcp: dumpEstablished(dc, f, { fd: local, local: base.local, peer }) };
     }
+    if (state === TCP_STATE.SYN_SENT) return { ...base, ...connecting(f, { fd: local, diag }) };
     const names = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING'];
     throw unsupported(f, `TCP sockets in state ${names[state ?? 0] ?? state} (${formatAddr(name)}: connecting or half-closed) are not supported yet`);
   } finally {
@@ -143,6 +144,20 @@ function closedTcp(f: FdFacts, s: { fd: number; name: InetAddr; diag: InetDiag |
   return 'never';
 }
 
+/**
+ * A connect() in progress (SYN_SENT): nothing of it has reached the peer's program (no
+ * SYN-ACK came back, or it would be established), so connecting again from the same
+ * address at restore is what the kernel's own SYN retransmit does, with a new initial
+ * sequence number. The peer comes from sock_diag (getpeername says ENOTCONN until
+ * established). Data queued with it (TCP Fast Open) is refused.
+ */
+function connecting(f: FdFacts, s: { fd: number; diag: InetDiag | undefined }): { state: 'connecting'; peer: InetAddr } {
+  if (!s.diag) throw unsupported(f, 'a connecting TCP socket that sock_diag does not list');
+  const queued = ioctlInt(s.fd, SIOC.OUTQ);
+  if (queued > 0) throw unsupported(f, `a connecting TCP socket with ${queued} bytes queued to send (TCP Fast Open)`);
+  return { state: 'connecting', peer: { family: s.diag.family as 2 | 10, addr: s.diag.dst, port: s.diag.dport } };
+}
+
 /** A TCP socket whose connection is over, or given up (--tcp-close): no addresses, shut down both ways. */
 export function asClosed(e: Omit<EntryOf<'inet'>, 'state'>): EntryOf<'inet'> {
   const { local: _local, peer: _peer, tcp: _tcp, backlog: _backlog, shutdown: _shutdown, ...rest } = e;
@@ -152,6 +167,16 @@ export function asClosed(e: Omit<EntryOf<'inet'>, 'state'>): EntryOf<'inet'> {
 /** What a restore with --tcp-close makes of a process's fds: its established connections closed. */
 export function withConnectionsClosed(state: FilesState): FilesState {
   return { ...state, fds: state.fds.map((e) => (e.kind === 'inet' && e.state === 'established' ? asClosed(e) : e)) };
+}
+
+/** A non-blocking connect (EINPROGRESS): the SYN goes out (held by the network lock until the restore ends). */
+function connectAgain(fd: number, peer: InetAddr): void {
+  fcntl(fd, F.SETFL, fcntl(fd, F.GETFL) | O.NONBLOCK);
+  try {
+    connectInet(fd, peer);
+  } catch (e) {
+    if (!isErrno(e, 'EINPROGRESS')) throw e;
+  }
 }
 
 function inUse(pid: number, e: EntryOf<'inet'>, cause: unknown): CkptError {
@@ -198,6 +223,7 @@ export const inetReopener: LocalReopener<'inet'> = {
       applySockOpts(fd, { opts: e.opts, phase: 'state' });
       if (e.state === 'listen') listenSocket(fd, e.backlog ?? 128);
       if (e.state === 'connected' && e.peer) connectInet(fd, e.peer);
+      if (e.state === 'connecting' && e.peer) connectAgain(fd, e.peer);
       if (e.shutdown) restoreShutdown(fd, e.shutdown);
       const fl = fcntl(fd, F.GETFL);
       fcntl(fd, F.SETFL, (e.flags & O.NONBLOCK) ? fl | O.NONBLOCK : fl & ~O.NONBLOCK);
