@@ -3,7 +3,7 @@
  * v4-mapped address through a dual-stack IPv6 listener keeps its addresses and bytes
  * through dump and restore (and the network lock locks it as the IPv4 it is on the
  * wire); one reset by its peer stays over (EOF, EPIPE); one with an urgent byte
- * (MSG_OOB) unread makes the dump refuse, and the process runs on; a connect() in
+ * (MSG_OOB) unread, or a TCP_MD5SIG key, makes the dump refuse, and the process runs on; a connect() in
  * progress (SYN_SENT) connects after restore. CRIU's --tcp-close,
  * at dump or at restore, gives the live connection up: both ends read EOF.
  */
@@ -35,6 +35,18 @@ test('a connection at v4-mapped addresses keeps them and its bytes; a reset one 
   cleanups.push(() => rv.kill());
   kill(rv.pid, SIG.SIGUSR1);
   assert.equal((await rv.waitFor(/^(PASS|FAIL).*$/m))[0], 'PASS v4-mapped');
+});
+
+test('a listener with a TCP_MD5SIG key: the dump refuses, and the process runs on', async () => {
+  const v = startVictim('tcp-states', { args: ['md5'] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-tcp-states-') }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'UNSUPPORTED', e.message);
+    assert.match(e.message, new RegExp(`^Cannot dump fd 3 of process ${v.pid}: TCP_MD5SIG keys are set on the socket; they cannot be read back`));
+    return true;
+  });
+  assert.ok(v.alive());
 });
 
 test('an urgent byte not read yet: the dump refuses, naming the connection, and the process runs on', async () => {

@@ -12,10 +12,13 @@
  *
  * "tcp-states connect PORT": a non-blocking connect to 127.0.0.1:PORT, whose SYNs the
  * test drops (SYN_SENT). On SIGUSR1 it waits for the connection, sends "hi" and expects
- * it back (the test echoes): "PASS connected". */
+ * it back (the test echoes): "PASS connected".
+ *
+ * "tcp-states md5": a listener with a TCP_MD5SIG key: a dump must refuse it. */
 #include "victim.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -49,6 +52,23 @@ static int recv_exact(int fd, const char *want, size_t n) {
   return memcmp(b, want, n) == 0;
 }
 
+static int md5_listener(void) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct tcp_md5sig m = {.tcpm_keylen = 4};
+  struct sockaddr_in *peer = (struct sockaddr_in *)&m.tcpm_addr;
+  peer->sin_family = AF_INET;
+  peer->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  memcpy(m.tcpm_key, "key!", 4);
+  if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || setsockopt(l, IPPROTO_TCP, TCP_MD5SIG, &m, sizeof m)) {
+    say("FAIL setup: %s\n", strerror(errno));
+    return 1;
+  }
+  say("READY\n");
+  while (!go) usleep(10000);
+  return 0;
+}
+
 static int connect_later(int port) {
   int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -69,6 +89,7 @@ int main(int argc, char **argv) {
   int oob = argc >= 2 && !strcmp(argv[1], "oob");
   signal(SIGUSR1, on_usr);
   if (argc >= 3 && !strcmp(argv[1], "connect")) return connect_later(atoi(argv[2]));
+  if (argc >= 2 && !strcmp(argv[1], "md5")) return md5_listener();
   signal(SIGUSR2, on_usr);
   int l = socket(AF_INET6, SOCK_STREAM, 0), off = 0;
   setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);

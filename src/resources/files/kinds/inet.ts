@@ -52,6 +52,23 @@ function diagOf(dc: KindDumpContext, args: { family: number; protocol: number; i
   return m.get(args.ino);
 }
 
+const TCP_AO_INFO = 40;
+
+/**
+ * TCP_MD5SIG keys (sock_diag shows that some are set, not the keys) and TCP-AO keys
+ * (TCP_AO_INFO answers when there are any; ENOPROTOOPT without CONFIG_TCP_AO) cannot be
+ * read back whole: refused rather than restored without authentication.
+ */
+function refuseAuthKeys(f: FdFacts, s: { fd: number; diag: InetDiag | undefined }): void {
+  if (s.diag?.md5) throw unsupported(f, 'TCP_MD5SIG keys are set on the socket; they cannot be read back');
+  try {
+    getsockoptBuf(s.fd, { level: IPPROTO.TCP, name: TCP_AO_INFO, size: 48 });
+  } catch {
+    return; // no TCP-AO keys (or no TCP-AO in this kernel)
+  }
+  throw unsupported(f, 'TCP-AO keys are set on the socket; they cannot be read back');
+}
+
 function unsupported(f: FdFacts, why: string) {
   return dumpError(f, { code: 'UNSUPPORTED', reason: `${why} (${f.link})` });
 }
@@ -73,6 +90,7 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
     if (!name) throw unsupported(f, 'getsockname gave no IPv4/IPv6 address');
     const pending = pendingError(local);
     if (pending) throw unsupported(f, pending);
+    if (protocol === IPPROTO.TCP) refuseAuthKeys(f, { fd: local, diag });
     const state = protocol === IPPROTO.TCP ? getsockoptBuf(local, { level: IPPROTO.TCP, name: TCP_OPT.INFO, size: 8 }).readUInt8(0) : undefined;
     const kind = { family: family as 2 | 10, proto: protocol === IPPROTO.TCP ? 'tcp' as const : 'udp' as const };
     const closed = state === TCP_STATE.CLOSE ? closedTcp(f, { fd: local, name, diag }) : undefined;
