@@ -64,10 +64,14 @@ function peekQueue(f: FdFacts, fd: number, args: { queue: number; len: number })
  * EAGAIN that the peer announced one that has not arrived yet.
  */
 function urgentPending(fd: number): boolean {
+  // Held past the call: koffi's address does not keep a buffer alive, and the kernel writes the byte into it.
+  const byte = Buffer.alloc(1);
   try {
-    return recv(fd, Buffer.alloc(1), MSG.OOB | MSG.PEEK | MSG.DONTWAIT) > 0;
+    return recv(fd, byte, MSG.OOB | MSG.PEEK | MSG.DONTWAIT) > 0;
   } catch (e) {
     return isErrno(e, 'EAGAIN');
+  } finally {
+    void byte.readUInt8(0);
   }
 }
 
