@@ -19,9 +19,16 @@ import { useCleanups } from '../helpers/cleanup.js';
 
 const cleanups = useCleanups();
 
-test('a connection at v4-mapped addresses keeps them and its bytes; a reset one stays over', async () => {
-  const v = startVictim('tcp-states');
+/** Starts the victim; a failed restore would leave its network lock: removed afterwards. */
+function start(args: string[] = []) {
+  const v = startVictim('tcp-states', { args });
   cleanups.push(() => v.cleanup());
+  cleanups.push(() => void execFileSync('nft', ['-f', '-'], { input: `add table inet ckpt-${v.pid}\ndelete table inet ckpt-${v.pid}\n` }));
+  return v;
+}
+
+test('a connection at v4-mapped addresses keeps them and its bytes; a reset one stays over', async () => {
+  const v = start();
   await v.waitFor(/READY/);
   const dir = cleanups.tempDir('ckpt-tcp-states-');
   const d = dump(v.pid, { imagesDir: dir });
@@ -38,8 +45,7 @@ test('a connection at v4-mapped addresses keeps them and its bytes; a reset one 
 });
 
 test('a listener with a TCP_MD5SIG key: the dump refuses, and the process runs on', async () => {
-  const v = startVictim('tcp-states', { args: ['md5'] });
-  cleanups.push(() => v.cleanup());
+  const v = start(['md5']);
   await v.waitFor(/READY/);
   assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-tcp-states-') }), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'UNSUPPORTED', e.message);
@@ -50,8 +56,7 @@ test('a listener with a TCP_MD5SIG key: the dump refuses, and the process runs o
 });
 
 test('an urgent byte not read yet: the dump refuses, naming the connection, and the process runs on', async () => {
-  const v = startVictim('tcp-states', { args: ['oob'] });
-  cleanups.push(() => v.cleanup());
+  const v = start(['oob']);
   await v.waitFor(/READY/);
   assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-tcp-states-') }), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'UNSUPPORTED', e.message);
@@ -63,8 +68,7 @@ test('an urgent byte not read yet: the dump refuses, naming the connection, and 
 
 for (const at of ['dump', 'restore'] as const) {
   test(`--tcp-close at ${at}: the connection is restored closed at both ends`, async () => {
-    const v = startVictim('tcp-states');
-    cleanups.push(() => v.cleanup());
+    const v = start();
     await v.waitFor(/READY/);
     const dir = cleanups.tempDir('ckpt-tcp-states-');
     const d = dump(v.pid, { imagesDir: dir, tcpClose: at === 'dump' });
@@ -89,8 +93,7 @@ test('a connect() in progress (SYN_SENT) connects after restore', async () => {
   execFileSync('nft', ['-f', '-'], { input: `table inet ${table} {\n chain input { type filter hook input priority raw; policy accept;\n tcp dport ${port} tcp flags syn drop\n }\n}\n` });
   const unblock = () => void execFileSync('nft', ['-f', '-'], { input: `add table inet ${table}\ndelete table inet ${table}\n` });
   cleanups.push(unblock);
-  const v = startVictim('tcp-states', { args: ['connect', String(port)] });
-  cleanups.push(() => v.cleanup());
+  const v = start(['connect', String(port)]);
   await v.waitFor(/READY/);
   const dir = cleanups.tempDir('ckpt-tcp-states-');
   const d = dump(v.pid, { imagesDir: dir });
