@@ -6,7 +6,7 @@
  */
 import { release as kernelRelease } from 'node:os';
 import { CkptError } from '../common/errors.js';
-import { readStat, readStatus } from '../proc/index.js';
+import { readChildren, readStat, readStatus } from '../proc/index.js';
 import { isErrno, kill, NR, SIG } from '../sys/index.js';
 import { checkInterrupted, deferSignals, findSyscallSite, RemoteTask, type SeizedProcess } from '../infect/index.js';
 import { descriptionIds, linkCounts, type DescriptionIds } from '../resources/sharing/descriptions.js';
@@ -20,7 +20,7 @@ import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
 import { RESOURCES } from '../resources/registry.js';
 import { dumpSysvIpc, IPC_IMAGE } from '../resources/ipc/index.js';
-import { lockNetwork, NETLOCK_IMAGE, removeStaleLocks, tcpEndpoints, type NetLock, type NetworkLockMethod } from '../resources/net/lock.js';
+import { lockNetwork, NETLOCK_IMAGE, removeStaleLocks, tcpEndpoints, type LockedPort, type NetLock, type NetworkLockMethod } from '../resources/net/lock.js';
 import type { DumpContext, ObjectPageSink } from '../resources/types.js';
 
 export interface DumpOptions {
@@ -167,16 +167,24 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
   let tree: SeizedTree | undefined;
   let frozenAt = 0;
   let lock: NetLock | undefined;
+  const method = opts.networkLock ?? 'nftables';
+  const portsOf = (links: Map<string, number>) => (method === 'skip' ? [] : tcpEndpoints(links.keys(), { listenersOnly: opts.tcpClose ?? false }));
   try {
+    // The lock is taken before the freeze where it can be (running nft costs ~15 ms on an idle
+    // machine, far more on a loaded one), on the ports the tree has now; checked again once frozen.
+    const early = portsOf(linkCounts(treeNow(pid)));
+    if (method !== 'skip' && early.length > 0) lock = lockNetwork(pid, { method, ports: early });
     tree = seizeTree(pid, { timeoutMs: opts.timeoutMs });
     frozenAt = performance.now();
     const alive = tree.entries.filter((e) => !e.zombie).map((e) => e.pid);
     const descriptions = descriptionIds(alive);
     const links = linkCounts(alive);
     // Before any socket queue is read: what arrives later must not be acknowledged (resources/net/lock.ts).
-    const method = opts.networkLock ?? 'nftables';
-    const ports = method === 'skip' ? [] : tcpEndpoints(links.keys(), { listenersOnly: opts.tcpClose ?? false });
-    if (method !== 'skip' && ports.length > 0) lock = lockNetwork(pid, { method, ports });
+    const ports = portsOf(links);
+    const held = new Set(lock?.state.ports.map(portKey));
+    if (method !== 'skip' && ports.some((p) => !held.has(portKey(p)))) {
+      lock = lockNetwork(pid, { method, ports: [...(lock?.state.ports ?? []), ...ports.filter((p) => !held.has(portKey(p)))] });
+    }
     // Namespace objects the tree uses, once per image set (it refuses SEM_UNDO before anything changes).
     const tids = alive.flatMap((p) => tree!.procs.get(p)?.tids ?? []);
     w.write({ ...IPC_IMAGE, value: dumpSysvIpc({ pids: alive, tids, blob: (name, data) => w.blob(name, data) }) });
@@ -203,11 +211,12 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     w.commit();
     if (opts.leaveRunning) releaseTree(tree);
     else killTree(tree);
+    const released = performance.now();
     if (opts.leaveRunning) unlockAfterDump(lock, warnings);
     if (lock) removeStaleLocks(lock.state);
     const end = performance.now();
     const networkLock = lock && !opts.leaveRunning ? { name: lock.state.name, method: lock.state.method, ports: lock.state.ports.length } : undefined;
-    return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: end - frozenAt, totalMs: end - t0, warnings, networkLock };
+    return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: released - frozenAt, totalMs: end - t0, warnings, networkLock };
   } catch (e) {
     w.abort();
     if (tree) releaseTree(tree);
@@ -215,6 +224,24 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     if (tree && (isErrno(e, 'ESRCH') || !isAlive(pid))) throw new CkptError('NO_PROCESS', `Cannot dump process ${pid}: it exited during the dump`, { cause: e });
     throw e;
   }
+}
+
+const portKey = (p: LockedPort) => `${p.ip} ${p.addr} ${p.port}`;
+
+/** The tree's processes as /proc shows them before the freeze (it may change: the seize finds the real one). */
+function treeNow(root: number): number[] {
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    try {
+      todo.push(...readChildren(p));
+      out.push(p);
+    } catch {
+      // gone, or not ours: the seize says so
+    }
+  }
+  return out;
 }
 
 /** Lifts the lock of a dump whose tree runs on; a failure to do so is said, not thrown (the dump itself is done or failed already). */

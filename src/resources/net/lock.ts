@@ -1,6 +1,6 @@
 /**
  * The network lock (CRIU's `--network-lock`): while a tree holding TCP sockets is
- * dumped, and after a dump that killed it until its restore has every socket back, no
+ * dumped (from just before the freeze), and after a dump that killed it until its restore has every socket back, no
  * packet reaches those sockets or leaves them. Otherwise the kernel acknowledges bytes
  * that arrive after the dump read a socket's queues (the images do not hold them, the
  * peer will never send them again), and once the tree is killed a packet from a peer
@@ -191,8 +191,9 @@ export function removeStaleLocks(state: Pick<NetLockState, 'method' | 'name'>): 
 }
 
 /**
- * Locks the endpoints for the dump of the tree rooted at `rootPid` (one `nft -f`
- * transaction, ~15 ms on an idle machine, while the tree is frozen). Fails (UNSUPPORTED, naming the option) when the tool is missing.
+ * Locks the endpoints for the dump of the tree rooted at `rootPid`, or replaces its lock
+ * with one on more endpoints (one `nft -f` transaction: ~15 ms on an idle machine,
+ * which is why the dump takes it before the freeze). Fails (UNSUPPORTED, naming the option) when the tool is missing.
  */
 export function lockNetwork(rootPid: number, args: { method: Exclude<NetworkLockMethod, 'skip'>; ports: LockedPort[] }): NetLock {
   const backend = BACKENDS[args.method];
