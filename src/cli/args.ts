@@ -11,3 +11,11 @@ export function parsePid(value: string): number {
 export function collectPids(value: string, previous: number[] = []): number[] {
   return [...previous, parsePid(value)];
 }
+
+/** CRIU's `--network-lock` methods (ckpt's own list: api/dump.ts). */
+export function parseNetworkLock(value: string): 'nftables' | 'iptables' | 'skip' {
+  if (value !== 'nftables' && value !== 'iptables' && value !== 'skip') {
+    throw new InvalidArgumentError(`"${value}" is not a network lock method (nftables, iptables, skip)`);
+  }
+  return value;
+}

@@ -6,7 +6,7 @@
  */
 import { release as kernelRelease } from 'node:os';
 import { CkptError } from '../common/errors.js';
-import { readStat, readStatus } from '../proc/index.js';
+import { readChildren, readStat, readStatus } from '../proc/index.js';
 import { isErrno, kill, NR, SIG } from '../sys/index.js';
 import { checkInterrupted, deferSignals, findSyscallSite, RemoteTask, type SeizedProcess } from '../infect/index.js';
 import { descriptionIds, linkCounts, type DescriptionIds } from '../resources/sharing/descriptions.js';
@@ -20,6 +20,7 @@ import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
 import { RESOURCES } from '../resources/registry.js';
 import { dumpSysvIpc, IPC_IMAGE } from '../resources/ipc/index.js';
+import { lockNetwork, NETLOCK_IMAGE, removeStaleLocks, tcpEndpoints, type LockedPort, type NetLock, type NetworkLockMethod } from '../resources/net/lock.js';
 import type { DumpContext, ObjectPageSink } from '../resources/types.js';
 
 export interface DumpOptions {
@@ -43,6 +44,19 @@ export interface DumpOptions {
    * before the signal is delivered again (the default disposition ends the process).
    */
   onSignal?: (error?: unknown) => void;
+  /**
+   * CRIU's `--network-lock`: how packets to and from the tree's TCP sockets are held
+   * back from the freeze until the restore (after a kill) or the end of the dump (-R,
+   * failure). Default nftables; `skip` dumps without a lock (docs/cli.md).
+   */
+  networkLock?: NetworkLockMethod;
+  /** CRIU's --tcp-established: accepted; established connections are always saved. */
+  tcpEstablished?: boolean;
+  /**
+   * CRIU's --tcp-close: connected TCP sockets (any state but listen) are saved as closed,
+   * without repair mode or a lock; the kill closes them for the peer as usual.
+   */
+  tcpClose?: boolean;
 }
 
 export interface DumpResult {
@@ -60,6 +74,8 @@ export interface DumpResult {
   frozenMs: number;
   totalMs: number;
   warnings: string[];
+  /** The lock left on the tree's TCP ports until the restore lifts it (a dump that killed a tree with TCP sockets). */
+  networkLock?: { name: string; method: string; ports: number };
 }
 
 /**
@@ -123,6 +139,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
     progress: args.progress,
     warn: (m) => warnings.push(m),
     extUnixSk: opts.extUnixSk,
+    tcpClose: opts.tcpClose,
   };
   const resources: Record<string, unknown> = {};
   for (const { module } of RESOURCES) {
@@ -158,13 +175,26 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
   const w = ImageWriter.create(opts.imagesDir);
   let tree: SeizedTree | undefined;
   let frozenAt = 0;
+  let lock: NetLock | undefined;
+  const method = opts.networkLock ?? 'nftables';
+  const portsOf = (links: Map<string, number>) => (method === 'skip' ? [] : tcpEndpoints(links.keys(), { listenersOnly: opts.tcpClose ?? false }));
   try {
+    // The lock is taken before the freeze where it can be (running nft costs ~15 ms on an idle
+    // machine, far more on a loaded one), on the ports the tree has now; checked again once frozen.
+    const early = portsOf(linkCounts(treeNow(pid)));
+    if (method !== 'skip' && early.length > 0) lock = lockNetwork(pid, { method, ports: early });
     tree = seizeTree(pid, { timeoutMs: opts.timeoutMs });
     frozenAt = performance.now();
     const alive = tree.entries.filter((e) => !e.zombie).map((e) => e.pid);
     const descriptions = descriptionIds(alive);
     const links = linkCounts(alive);
     const members = new Set(tree.entries.map((e) => e.pid));
+    // Before any socket queue is read: what arrives later must not be acknowledged (resources/net/lock.ts).
+    const ports = portsOf(links);
+    const held = new Set(lock?.state.ports.map(portKey));
+    if (method !== 'skip' && ports.some((p) => !held.has(portKey(p)))) {
+      lock = lockNetwork(pid, { method, ports: [...(lock?.state.ports ?? []), ...ports.filter((p) => !held.has(portKey(p)))] });
+    }
     // Namespace objects the tree uses, once per image set (it refuses SEM_UNDO before anything changes).
     const tids = alive.flatMap((p) => tree!.procs.get(p)?.tids ?? []);
     w.write({ ...IPC_IMAGE, value: dumpSysvIpc({ pids: alive, tids, blob: (name, data) => w.blob(name, data) }) });
@@ -184,18 +214,53 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     }
     const image = { tool: 'ckpt' as const, rootPid: pid, pids: tree.entries.map((e) => e.pid), tree: tree.entries };
     w.write({ ...TOOL_IMAGE, value: { ...image, kernel: kernelRelease(), createdAt: new Date().toISOString() } });
+    // A killed tree's sockets stay locked until the restore has them back (peers see silence, not resets).
+    if (lock && !opts.leaveRunning) w.write({ ...NETLOCK_IMAGE, value: lock.state });
     // The last point of return: once committed, the dump finishes (kill or release) whatever comes.
     checkInterrupted();
     w.commit();
     if (opts.leaveRunning) releaseTree(tree);
     else killTree(tree);
+    const released = performance.now();
+    if (opts.leaveRunning) unlockAfterDump(lock, warnings);
+    if (lock) removeStaleLocks(lock.state);
     const end = performance.now();
-    return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: end - frozenAt, totalMs: end - t0, warnings };
+    const networkLock = lock && !opts.leaveRunning ? { name: lock.state.name, method: lock.state.method, ports: lock.state.ports.length } : undefined;
+    return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: released - frozenAt, totalMs: end - t0, warnings, networkLock };
   } catch (e) {
     w.abort();
     if (tree) releaseTree(tree);
+    if (lock) unlockAfterDump(lock, e instanceof Error ? { push: (m: string) => void (e.message += ` (also: ${m})`) } : []);
     if (tree && (isErrno(e, 'ESRCH') || !isAlive(pid))) throw new CkptError('NO_PROCESS', `Cannot dump process ${pid}: it exited during the dump`, { cause: e });
     throw e;
+  }
+}
+
+const portKey = (p: LockedPort) => `${p.ip} ${p.addr} ${p.port}`;
+
+/** The tree's processes as /proc shows them before the freeze (it may change: the seize finds the real one). */
+function treeNow(root: number): number[] {
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    try {
+      todo.push(...readChildren(p));
+      out.push(p);
+    } catch {
+      // gone, or not ours: the seize says so
+    }
+  }
+  return out;
+}
+
+/** Lifts the lock of a dump whose tree runs on; a failure to do so is said, not thrown (the dump itself is done or failed already). */
+function unlockAfterDump(lock: NetLock | undefined, said: { push(m: string): unknown }): void {
+  if (!lock) return;
+  try {
+    lock.unlock();
+  } catch (e) {
+    said.push(`the network lock ${lock.state.name} (${lock.state.method}) could not be lifted: ${(e as Error).message}; the tree's TCP ports stay blocked until it is removed (docs/cli.md, --network-lock)`);
   }
 }
 

@@ -80,6 +80,8 @@ export interface DumpContext {
   warn(message: string): void;
   /** --ext-unix-sk: a unix socket connected to a named socket outside the dump is saved, to be connected to that name again. */
   extUnixSk?: boolean;
+  /** CRIU's --tcp-close: connected TCP sockets are saved as closed (no repair, no lock). */
+  tcpClose?: boolean;
 }
 
 export interface RestoreOptions {
@@ -89,6 +91,8 @@ export interface RestoreOptions {
   inheritFds?: readonly { fd: number; key: string }[];
   /** --ext-unix-sk: unix sockets saved connected to a name outside the dump are connected to it again. */
   extUnixSk?: boolean;
+  /** CRIU's --tcp-close: established TCP connections are restored closed. */
+  tcpClose?: boolean;
 }
 
 /** What decides which paths a process may open: its fs ids, groups and effective capabilities. */

@@ -11,6 +11,7 @@
  * the order in which it first appears; only the pattern of sharing is compared.
  */
 import { withoutGivenFds, type InheritFd } from '../resources/files/kinds/inherit.js';
+import { withConnectionsClosed } from '../resources/files/kinds/inet.js';
 import type { FilesState } from '../resources/files/schema.js';
 import { readSync, statSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
@@ -340,6 +341,8 @@ export interface CheckArgs {
   reader: ImageReader;
   /** --inherit-fd: the fds it replaced are what the user gave, not what was saved. */
   inheritFds?: readonly InheritFd[];
+  /** --tcp-close: established connections were restored closed, as asked. */
+  tcpClose?: boolean;
 }
 
 /** Reads every restored process back and compares it with its images; throws CHECK_FAILED naming the differences. */
@@ -409,11 +412,12 @@ export function checkRestored(args: CheckArgs): void {
       for (const r of img.resources) {
         let fresh: unknown = r.module.schema.parse(r.module.dump(ctx));
         if (r.module.name === 'pending') fresh = withoutNewTimerSignals(r.state, fresh);
+        const saved = r.module.name === 'files' && args.tcpClose ? withConnectionsClosed(r.state as FilesState) : r.state;
         if (r.module.name === 'files' && args.inheritFds?.length) {
-          const given = { saved: r.state as FilesState, inheritFds: args.inheritFds };
-          compare(`process ${pid} files`, withoutGivenFds(r.state as FilesState, given), withoutGivenFds(fresh as FilesState, given));
+          const given = { saved: saved as FilesState, inheritFds: args.inheritFds };
+          compare(`process ${pid} files`, withoutGivenFds(saved as FilesState, given), withoutGivenFds(fresh as FilesState, given));
         } else {
-          compare(`process ${pid} ${r.module.name}`, r.state, fresh);
+          compare(`process ${pid} ${r.module.name}`, saved, fresh);
         }
       }
       const saved = savedPagesOf.get(pid)!;

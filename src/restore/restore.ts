@@ -21,6 +21,7 @@ import { finishTerminals } from '../resources/files/ctty.js';
 import { asShellJob, takeTerminal, type TerminalJob } from './shell-job.js';
 import { loadTree } from './images.js';
 import { IPC_IMAGE, restoreSysvIpc } from '../resources/ipc/index.js';
+import { NETLOCK_IMAGE, unlockNetwork, type NetworkLockMethod } from '../resources/net/lock.js';
 import { waitPidFree } from './pid.js';
 import { createPidfile } from './pidfile.js';
 import { letRun, loadRegisters, rebuildProcess, type BuiltProcess } from './process.js';
@@ -53,6 +54,15 @@ export interface RestoreOptions {
   trustImages?: boolean;
   /** As DumpOptions.onSignal: called before a signal deferred during the restore is delivered again. */
   onSignal?: (error?: unknown) => void;
+  /**
+   * CRIU's `--network-lock`: `skip` leaves the lock a dump left (image `netlock`) in
+   * place; otherwise it is lifted once the tree runs with every socket back.
+   */
+  networkLock?: NetworkLockMethod;
+  /** CRIU's --tcp-established: accepted; established connections are always restored. */
+  tcpEstablished?: boolean;
+  /** CRIU's --tcp-close: established TCP connections are restored closed (EOF on read, EPIPE on write). */
+  tcpClose?: boolean;
 }
 
 export interface RestoreResult {
@@ -101,6 +111,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     const pidfile = opts.pidfile === undefined ? undefined : createPidfile(opts.pidfile);
     if (pidfile) undo.push('remove pidfile', () => pidfile.discard());
     const tree = loadTree(reader, opts);
+    const netLock = reader.has(NETLOCK_IMAGE.name) ? reader.read(NETLOCK_IMAGE) : undefined;
     for (const e of tree.entries) waitPidFree(e.pid);
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
     // SysV queues and semaphore sets the tree used: kept if still there unchanged, else made again.
@@ -122,7 +133,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
         return { path: p.path, runs: p.runs };
       },
       undo,
-      options: { shellJob: opts.shellJob ?? false, inheritFds, extUnixSk: opts.extUnixSk },
+      options: { shellJob: opts.shellJob ?? false, inheritFds, extUnixSk: opts.extUnixSk, tcpClose: opts.tcpClose },
       shared,
       treeStates: (name) => [...tree.procs.values()].flatMap((img) => img.resources.filter((r) => r.module.name === name).map((r) => r.state)),
       openAs: tree.procs.get(pid)?.openAs,
@@ -155,7 +166,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       dropExitSignal(remotes.get(e.ppid)!, { wasPending: pending?.shared.some((s) => s.signo === SIG.SIGCHLD) ?? false });
     }
     for (const p of built) loadRegisters(p);
-    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries, reader, inheritFds });
+    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose });
     // The last point of return: once let go, the tree runs whatever comes.
     checkInterrupted();
     pidfile?.write(tree.root);
@@ -164,6 +175,12 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     undo.clear();
     kill(b.pid, SIG.SIGKILL);
     blank.release();
+    // Every socket is back: packets may reach them again. A failed restore leaves the lock, so that
+    // peers keep retransmitting (not reset) until a restore succeeds.
+    if (netLock && opts.networkLock !== 'skip') {
+      const failed = unlockNetwork(netLock);
+      if (failed) warn(failed);
+    }
     return { pid: tree.root, processes: tree.entries.length, totalMs: performance.now() - t0, warnings, terminal };
   } catch (e) {
     const failed = undo.runAll();

@@ -50,6 +50,8 @@ const NAMES: Record<number, [string, string]> = {
   107: ['ENOTCONN', 'Transport endpoint is not connected'],
   110: ['ETIMEDOUT', 'Connection timed out'],
   111: ['ECONNREFUSED', 'Connection refused'],
+  114: ['EALREADY', 'Operation already in progress'],
+  115: ['EINPROGRESS', 'Operation now in progress'],
   512: ['ERESTARTSYS', 'Restart system call (kernel internal)'],
   513: ['ERESTARTNOINTR', 'Restart system call (kernel internal)'],
   514: ['ERESTARTNOHAND', 'Restart if no handler (kernel internal)'],

@@ -25,7 +25,7 @@ export const TCP_REPAIR_Q = { NO: 0, RECV: 1, SEND: 2 } as const;
 /** TCP_REPAIR values: on, off (with a window probe), off without the probe. */
 export const REPAIR = { ON: 1, OFF: 0, OFF_NO_WP: -1 } as const;
 export const TCP_TIMESTAMP = 24;
-export const TCP_STATE = { ESTABLISHED: 1, TIME_WAIT: 6, CLOSE: 7, LISTEN: 10 } as const;
+export const TCP_STATE = { ESTABLISHED: 1, SYN_SENT: 2, TIME_WAIT: 6, CLOSE: 7, LISTEN: 10 } as const;
 
 const NR_INET = { poll: 7, connect: 42, accept4: 288, bind: 49, listen: 50, getsockname: 51, getpeername: 52, getxattr: 191 } as const;
 
@@ -198,19 +198,26 @@ export interface InetDiag {
   dst: string;
   /** sk_shutdown (INET_DIAG_SHUTDOWN): RCV_SHUTDOWN 1, SEND_SHUTDOWN 2. */
   shutdown?: number;
+  /** TCP_MD5SIG keys are set (INET_DIAG_MD5SIG, shown to a CAP_NET_ADMIN reader). */
+  md5?: boolean;
 }
 
+const INET_DIAG_INFO = 2;
 const INET_DIAG_SHUTDOWN = 8;
+const INET_DIAG_MD5SIG = 18;
 
-/** INET_DIAG_SHUTDOWN among the attributes after the 72-byte inet_diag_msg of a record. */
-function diagShutdown(buf: Buffer, range: { start: number; end: number }): number | undefined {
+/** INET_DIAG_SHUTDOWN and INET_DIAG_MD5SIG among the attributes after the 72-byte inet_diag_msg of a record. */
+function diagAttrs(buf: Buffer, range: { start: number; end: number }): { shutdown?: number; md5?: boolean } {
+  const out: { shutdown?: number; md5?: boolean } = {};
   for (let a = range.start; a + 4 <= range.end; ) {
     const alen = buf.readUInt16LE(a);
     if (alen < 4) break;
-    if (buf.readUInt16LE(a + 2) === INET_DIAG_SHUTDOWN && alen >= 5) return buf.readUInt8(a + 4);
+    const type = buf.readUInt16LE(a + 2);
+    if (type === INET_DIAG_SHUTDOWN && alen >= 5) out.shutdown = buf.readUInt8(a + 4);
+    if (type === INET_DIAG_MD5SIG && alen > 4) out.md5 = true;
     a += (alen + 3) & ~3;
   }
-  return undefined;
+  return out;
 }
 
 const NETLINK_SOCK_DIAG = 4;
@@ -227,6 +234,8 @@ export function inetDiagAll(family: number, protocol: number): InetDiag[] {
     req.writeUInt32LE(1, 8);
     req.writeUInt8(family, 16);
     req.writeUInt8(protocol, 17);
+    // idiag_ext: INET_DIAG_INFO, with which TCP also reports its MD5 keys (tcp_diag_get_aux).
+    req.writeUInt8(1 << (INET_DIAG_INFO - 1), 18);
     req.writeUInt32LE(0xffffffff, 20); // idiag_states: all
     send(fd, req);
     const out: InetDiag[] = [];
@@ -246,7 +255,7 @@ export function inetDiagAll(family: number, protocol: number): InetDiag[] {
           src: buf.subarray(m + 8, m + (family === AF_INET ? 12 : 24)).toString('hex'),
           dst: buf.subarray(m + 24, m + (family === AF_INET ? 28 : 40)).toString('hex'),
           rqueue: buf.readUInt32LE(m + 56), wqueue: buf.readUInt32LE(m + 60), ino: buf.readUInt32LE(m + 68),
-          shutdown: diagShutdown(buf, { start: m + 72, end: Math.min(off + len, n) }),
+          ...diagAttrs(buf, { start: m + 72, end: Math.min(off + len, n) }),
         });
         if (len < 16) break;
         off += (len + 3) & ~3;

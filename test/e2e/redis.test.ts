@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
+import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
 
@@ -112,4 +113,36 @@ test('redis-server keeps its keys and counts on after dump and restore', { skip:
   const c3 = await Resp.open(port);
   assert.equal(await c3.cmd('PING'), 'PONG');
   c3.close();
+});
+
+/**
+ * Issue 11's case: a client (tcp-lock.c) sends INCR every millisecond over one
+ * connection, whatever the answers, while the server is dumped and restored. Without
+ * the network lock an INCR the kernel acknowledged after the dump read the socket is
+ * never executed and the client waits forever for its answer, or its next packet meets
+ * the dead server's port and is reset; with it the answers go on :1, :2, :3… with none
+ * missing or repeated (the client checks), and none hangs.
+ */
+test('redis-server with a client sending INCR continuously: every acknowledged INCR runs exactly once', { skip: existsSync(REDIS) ? false : `${REDIS} is not installed` }, async () => {
+  const port = await freePort();
+  const v = startVictim(REDIS, { args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'notice'] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/Ready to accept connections/, 20_000);
+  const client = startVictim('tcp-lock', { args: ['client', String(port), '4', 'redis'] });
+  cleanups.push(() => client.cleanup());
+  await client.waitFor(/CONNECTED/);
+  await new Promise((r) => setTimeout(r, 100));
+  const dir = cleanups.tempDir('ckpt-redis-img-');
+  dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  const res = restore({ imagesDir: dir });
+  const rv = wrapPid(res.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  await new Promise((r) => setTimeout(r, 200));
+  kill(client.pid, SIG.SIGUSR1);
+  const said = (await client.waitFor(/^(PASS|FAIL).*$/m, 30_000))[0];
+  assert.match(said, /^PASS \d+ answers$/, said);
+  const c = await Resp.open(port);
+  assert.equal(await c.cmd('GET', 'tcp-lock'), said.split(' ')[1]);
+  c.close();
 });

@@ -6,8 +6,8 @@
  * end shut down for writing. Every option it set is read back into a table at setup;
  * on SIGUSR1 it reads the table again and checks the shutdown states by behaviour, then
  * prints "CHECK PASS" or "CHECK FAIL: why" (once: the check reads the queued bytes).
- * Mode "ebpf": a socket with an eBPF filter (SO_ATTACH_BPF). Mode "reset": a TCP socket
- * reset by its peer (state CLOSE). Both print READY and wait: their dumps must refuse. */
+ * Mode "ebpf": a socket with an eBPF filter (SO_ATTACH_BPF): prints READY and waits: its
+ * dump must refuse. (A TCP socket reset by its peer is restored: tcp-states.c.) */
 #include "victim.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -105,26 +105,10 @@ static int ebpf_mode(void) {
   return 0;
 }
 
-static int reset_mode(void) {
-  int c, s;
-  tcp_pair(&c, &s);
-  struct linger lg = {.l_onoff = 1, .l_linger = 0};
-  setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  close(s); /* c gets a reset: state CLOSE */
-  usleep(50000);
-  int err = 0;
-  socklen_t len = sizeof err;
-  getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len); /* read it: only the CLOSE state is left */
-  say("READY pid=%d\n", getpid());
-  for (;;) pause();
-  return 0;
-}
-
 int main(int argc, char **argv) {
   signal(SIGUSR1, on_usr1);
   signal(SIGPIPE, SIG_IGN);
   if (argc > 1 && !strcmp(argv[1], "ebpf")) return ebpf_mode();
-  if (argc > 1 && !strcmp(argv[1], "reset")) return reset_mode();
 
   /* A listener on an address this machine does not have: bind() accepts it only with IP_FREEBIND set first. */
   int l = socket(AF_INET, SOCK_STREAM, 0);

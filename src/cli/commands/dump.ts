@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parsePid } from '../args.js';
+import { parseNetworkLock, parsePid } from '../args.js';
 import { formatBytes, ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
 import { dumpProgress } from '../progress.js';
@@ -14,6 +14,9 @@ interface DumpFlags {
   verbosity?: number;
   pageChecksums?: boolean;
   extUnixSk?: boolean;
+  networkLock?: 'nftables' | 'iptables' | 'skip';
+  tcpEstablished?: boolean;
+  tcpClose?: boolean;
 }
 
 export const dumpCommand: CliCommand = {
@@ -31,6 +34,10 @@ export const dumpCommand: CliCommand = {
       .option('-v, --verbosity <n>', 'verbosity 0-4 (0: silent, 2: summary)', parseVerbosity)
       .option('--page-checksums', 'checksum page data too (restore --verify-pages checks it)')
       .option('--ext-unix-sk', 'save unix sockets connected to a named socket outside the dump (restore connects them to that name again)')
+      // TCP (CRIU's names): the network lock; established connections are always saved.
+      .option('--network-lock <method>', 'hold back packets of the tree\'s TCP ports from the freeze until the restore: nftables (default), iptables, skip', parseNetworkLock)
+      .option('--tcp-established', 'save established TCP connections (accepted; always done)')
+      .option('--tcp-close', 'save connected TCP sockets as closed (no repair, no lock): they read EOF after restore')
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (f: DumpFlags) => {
         const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
@@ -43,12 +50,13 @@ export const dumpCommand: CliCommand = {
             bar.stop();
             if (e) out.fatal(e);
           };
-          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums, extUnixSk: f.extUnixSk, onProgress: bar.onProgress, onSignal });
+          const r = dump(f.tree, { imagesDir: f.imagesDir, leaveRunning: f.leaveRunning, pageChecksums: f.pageChecksums, extUnixSk: f.extUnixSk, networkLock: f.networkLock, tcpClose: f.tcpClose, onProgress: bar.onProgress, onSignal });
           bar.stop();
           for (const w of r.warnings) out.warn(w);
           out.say(`dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);
           if (r.bytesByTarget > 0) out.say(`${formatBytes(r.bytesByTarget)} of the pages written by the dumped processes themselves, alongside ckpt`, 3);
           out.say(`images in ${r.imagesDir}${f.leaveRunning ? `; pid ${r.pid} left running` : ''}`, 3);
+          if (r.networkLock) out.say(`${r.networkLock.ports} TCP port(s) stay locked (${r.networkLock.method} ${r.networkLock.name}) until the restore`, 3);
         } catch (e) {
           bar.stop();
           out.error(e);

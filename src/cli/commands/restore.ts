@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseNetworkLock } from '../args.js';
 import { ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
 import { zodForOneShot } from '../zod.js';
@@ -15,6 +16,9 @@ interface RestoreFlags {
   extUnixSk?: boolean;
   logFile?: string;
   verbosity?: number;
+  networkLock?: 'nftables' | 'iptables' | 'skip';
+  tcpEstablished?: boolean;
+  tcpClose?: boolean;
 }
 
 export const restoreCommand: CliCommand = {
@@ -31,6 +35,10 @@ export const restoreCommand: CliCommand = {
       .option('--verify-pages', 'check the page checksums before restoring (dump --page-checksums)')
       .option('--check', 'before the process runs, read it back and compare it with the images; fail on any difference')
       .option('--ext-unix-sk', 'connect unix sockets the dump saved with --ext-unix-sk to their outside peer\'s name again')
+      // TCP (CRIU's names): lifting the dump's network lock.
+      .option('--network-lock <method>', 'lift the network lock the dump left once every socket is back (skip: leave it)', parseNetworkLock)
+      .option('--tcp-established', 'restore established TCP connections (accepted; always done)')
+      .option('--tcp-close', 'restore established TCP connections closed: they read EOF, writes fail with EPIPE')
       .option('--trust-images', 'restore images another user owns as if they were ours (docs/security.md)')
       .option('-o, --log-file <file>', 'also write messages to FILE')
       .option('-v, --verbosity <n>', 'verbosity 0-4 (3: say the restored pid)', parseVerbosity)
@@ -46,7 +54,8 @@ export const restoreCommand: CliCommand = {
             if (e) out.fatal(e); // said before the signal ends ckpt
           };
           const r = restore({
-            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, extUnixSk: f.extUnixSk, onSignal,
+            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, extUnixSk: f.extUnixSk,
+            networkLock: f.networkLock, tcpClose: f.tcpClose, onSignal,
           });
           pid = r.pid;
           handBack = r.terminal ? () => r.terminal!.handBack() : undefined;

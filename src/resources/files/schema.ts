@@ -348,7 +348,9 @@ export const inetEntry = z.object({
   ...streamBase,
   family: z.union([z.literal(2), z.literal(10)]),
   protocol: z.union([z.literal(6), z.literal(17)]),
-  state: z.enum(['bound', 'listen', 'connected', 'established']),
+  /** `closed`: a TCP connection that is over (or one --tcp-close gives up): restored unbound, shut down both ways. */
+  /** `connecting`: TCP SYN_SENT, restored by connecting again from the same address. */
+  state: z.enum(['bound', 'listen', 'connected', 'established', 'closed', 'connecting']),
   /** Absent when unbound (bound to the wildcard address with port 0). */
   local: inetAddr.optional(),
   peer: inetAddr.optional(),

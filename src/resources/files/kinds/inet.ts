@@ -6,7 +6,7 @@
  * from a fresh socket of the same kind. Restore creates the socket in the restorer,
  * sets the options, binds it to the same address, listens or connects, and hands it to
  * the target. Connections waiting in a listener's accept queue and queued UDP
- * datagrams cannot be carried over: the dump warns with their counts.
+ * datagrams cannot be carried over: the dump refuses, naming their counts.
  */
 import { CkptError } from '../../../common/errors.js';
 import {
@@ -14,14 +14,14 @@ import {
 } from '../../../sys/index.js';
 import {
   AF_INET, AF_INET6, bindInet, connectInet, formatAddr, getpeername, getsockname, getsockoptBuf, inetDiagAll,
-  inetSocket, IPPROTO, listenSocket, POLL, pollNow, SO_INET, sockProtoName, TCP_OPT, TCP_STATE, type InetAddr, type InetDiag,
+  inetSocket, IPPROTO, listenSocket, POLL, pollNow, SIOC, SO_INET, sockProtoName, TCP_OPT, TCP_STATE, type InetAddr, type InetDiag,
 } from '../../../sys/inet.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
 import { grabFd } from '../../transfer.js';
 import { fdPath, type FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import type { DumpObjects } from '../objects.js';
-import type { EntryOf } from '../schema.js';
+import type { EntryOf, FilesState } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
 import { applySockOpts, freshInet, pendingError, readSockOpts, restoreShutdown, SO_BUF_LOCK } from './sockopts.js';
 import { dumpEstablished, restoreEstablished } from './tcp-repair.js';
@@ -53,6 +53,23 @@ function diagOf(dc: KindDumpContext, args: { family: number; protocol: number; i
   return m.get(args.ino);
 }
 
+const TCP_AO_INFO = 40;
+
+/**
+ * TCP_MD5SIG keys (sock_diag shows that some are set, not the keys) and TCP-AO keys
+ * (TCP_AO_INFO answers when there are any; ENOPROTOOPT without CONFIG_TCP_AO) cannot be
+ * read back whole: refused rather than restored without authentication.
+ */
+function refuseAuthKeys(f: FdFacts, s: { fd: number; diag: InetDiag | undefined }): void {
+  if (s.diag?.md5) throw unsupported(f, 'TCP_MD5SIG keys are set on the socket; they cannot be read back');
+  try {
+    getsockoptBuf(s.fd, { level: IPPROTO.TCP, name: TCP_AO_INFO, size: 48 });
+  } catch {
+    return; // no TCP-AO keys (or no TCP-AO in this kernel)
+  }
+  throw unsupported(f, 'TCP-AO keys are set on the socket; they cannot be read back');
+}
+
 function unsupported(f: FdFacts, why: string) {
   return dumpError(f, { code: 'UNSUPPORTED', reason: `${why} (${f.link})` });
 }
@@ -74,15 +91,18 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
     if (!name) throw unsupported(f, 'getsockname gave no IPv4/IPv6 address');
     const pending = pendingError(local);
     if (pending) throw unsupported(f, pending);
+    if (protocol === IPPROTO.TCP) refuseAuthKeys(f, { fd: local, diag });
     const state = protocol === IPPROTO.TCP ? getsockoptBuf(local, { level: IPPROTO.TCP, name: TCP_OPT.INFO, size: 8 }).readUInt8(0) : undefined;
     const kind = { family: family as 2 | 10, proto: protocol === IPPROTO.TCP ? 'tcp' as const : 'udp' as const };
+    const closed = state === TCP_STATE.CLOSE ? closedTcp(f, { fd: local, name, diag }) : undefined;
+    // A connection's (live, over or given up) MSS, window clamp and buffers are the kernel's, tuned for it.
+    const connection = protocol === IPPROTO.TCP && state !== TCP_STATE.LISTEN && closed !== 'never';
     const base = {
       kind: 'inet' as const, fd: f.fd, flags: f.flags, family: family as 2 | 10, protocol: protocol as 6 | 17,
       local: isAny(name) ? undefined : name,
-      opts: readSockOpts(f, { fd: local, ...kind, established: state === TCP_STATE.ESTABLISHED, fresh: freshInet(family, type, protocol) }),
+      opts: readSockOpts(f, { fd: local, ...kind, established: connection, fresh: freshInet(family, type, protocol) }),
       ...(diag?.shutdown ? { shutdown: diag.shutdown } : {}),
     };
-    const where = `fd ${f.fd} of process ${f.pid} (${formatAddr(name)})`;
     if (protocol === IPPROTO.UDP) {
       let peer: InetAddr | undefined;
       try {
@@ -90,19 +110,25 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
       } catch (e) {
         if (!isErrno(e, 'ENOTCONN')) throw e;
       }
+      // Sent again at restore they would come from another socket: the sender's address, which a
+      // server answers to, would be lost. Refused until they can be sent from that address.
       const queued = diag?.rqueue ?? ioctlInt(local, FIONREAD);
-      if (queued > 0) dc.ctx.warn(`${where}: ${queued} bytes of queued UDP datagrams are not saved; the restored socket starts empty`);
+      if (queued > 0) throw unsupported(f, `UDP datagrams wait to be read (${queued} bytes of receive buffer); they cannot be put back with their senders' addresses (retry once the program has read them)`);
       const groups = readMemberships(dc, { f, fd: local, family: kind.family });
       return { ...base, state: peer ? 'connected' : 'bound', peer, ...(groups.length > 0 ? { groups } : {}) };
     }
     if (state === TCP_STATE.LISTEN) {
       // A listener's idiag_wqueue is its backlog (sk_max_ack_backlog), idiag_rqueue its accept queue.
+      // A connection in it exists only as the listener's child: a repaired socket cannot be made
+      // one again (CRIU refuses too). The network lock keeps new ones out, so a retry usually works.
       if (diag && diag.rqueue > 0) {
-        dc.ctx.warn(`${where}: ${diag.rqueue} connection(s) waiting to be accepted are lost; their clients see the connection reset`);
+        throw unsupported(f, `${diag.rqueue} connection(s) wait in the accept queue of the listener at ${formatAddr(name)}; they cannot be put back (retry once the program has accepted them)`);
       }
       return { ...base, state: 'listen', backlog: diag?.wqueue ?? 128 };
     }
-    if (state === TCP_STATE.CLOSE) return { ...base, state: 'bound', ...closedTcp(f, { fd: local, name, diag }) };
+    if (state === TCP_STATE.CLOSE) return closed === 'over' ? asClosed(base) : { ...base, state: 'bound' };
+    // --tcp-close: the connection is given up, in whatever state (CRIU's meaning).
+    if (dc.ctx.tcpClose && state !== TCP_STATE.LISTEN) return asClosed(base);
     if (state === TCP_STATE.ESTABLISHED) {
       const peer = getpeername(local);
       if (!peer || !base.local) throw unsupported(f, 'an established TCP connection without addresses');
@@ -112,6 +138,7 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
       for (const name of fixed) base.opts.push({ level: SOL_SOCKET, name, value: getsockoptInt(local, SOL_SOCKET, name) });
       return { ...base, state: 'established', peer, tcp: dumpEstablished(dc, f, { fd: local, local: base.local, peer }) };
     }
+    if (state === TCP_STATE.SYN_SENT) return { ...base, ...connecting(f, { fd: local, diag }) };
     const names = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING'];
     throw unsupported(f, `TCP sockets in state ${names[state ?? 0] ?? state} (${formatAddr(name)}: connecting or half-closed) are not supported yet`);
   } finally {
@@ -120,17 +147,56 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
 }
 
 /**
- * A TCP socket in state CLOSE is restorable when it never had a connection: unbound,
- * or bound (then sock_diag still lists it). One that was connected and then reset or
- * closed (sk_shutdown set, or an address kept without being bound) keeps kernel state
- * (a done connection, its socket layer state) no new socket can take: refused.
+ * A TCP socket in state CLOSE: one that never had a connection, unbound or bound (then
+ * sock_diag still lists it), is saved as such. One whose connection is over (closed or
+ * reset: tcp_done shuts it down both ways and releases its port, so POLLRDHUP and no
+ * sock_diag entry) is saved as `closed`: a new socket shut down both ways reads EOF,
+ * writes EPIPE and polls HUP|IN|RDHUP alike (getsockname loses the address the old one
+ * kept; connect() on it is not refused with EISCONN). Others (bound and shut down; a
+ * disconnect that kept an address) are refused.
  */
-function closedTcp(f: FdFacts, s: { fd: number; name: InetAddr; diag: InetDiag | undefined }): Record<string, never> {
+function closedTcp(f: FdFacts, s: { fd: number; name: InetAddr; diag: InetDiag | undefined }): 'never' | 'over' {
   const hup = pollNow(s.fd, POLL.RDHUP) & POLL.RDHUP;
+  if (hup && !s.diag) return 'over';
   if (s.diag?.shutdown || hup || (!isAny(s.name) && !s.diag)) {
     throw unsupported(f, `TCP sockets in state CLOSE after a connection or a shutdown (${formatAddr(s.name)}) are not supported yet`);
   }
-  return {};
+  return 'never';
+}
+
+/**
+ * A connect() in progress (SYN_SENT): nothing of it has reached the peer's program (no
+ * SYN-ACK came back, or it would be established), so connecting again from the same
+ * address at restore is what the kernel's own SYN retransmit does, with a new initial
+ * sequence number. The peer comes from sock_diag (getpeername says ENOTCONN until
+ * established). Data queued with it (TCP Fast Open) is refused.
+ */
+function connecting(f: FdFacts, s: { fd: number; diag: InetDiag | undefined }): { state: 'connecting'; peer: InetAddr } {
+  if (!s.diag) throw unsupported(f, 'a connecting TCP socket that sock_diag does not list');
+  const queued = ioctlInt(s.fd, SIOC.OUTQ);
+  if (queued > 0) throw unsupported(f, `a connecting TCP socket with ${queued} bytes queued to send (TCP Fast Open)`);
+  return { state: 'connecting', peer: { family: s.diag.family as 2 | 10, addr: s.diag.dst, port: s.diag.dport } };
+}
+
+/** A TCP socket whose connection is over, or given up (--tcp-close): no addresses, shut down both ways. */
+export function asClosed(e: Omit<EntryOf<'inet'>, 'state'>): EntryOf<'inet'> {
+  const { local: _local, peer: _peer, tcp: _tcp, backlog: _backlog, shutdown: _shutdown, ...rest } = e;
+  return { ...rest, state: 'closed', shutdown: 3 };
+}
+
+/** What a restore with --tcp-close makes of a process's fds: its established connections closed. */
+export function withConnectionsClosed(state: FilesState): FilesState {
+  return { ...state, fds: state.fds.map((e) => (e.kind === 'inet' && e.state === 'established' ? asClosed(e) : e)) };
+}
+
+/** A non-blocking connect (EINPROGRESS): the SYN goes out (held by the network lock until the restore ends). */
+function connectAgain(fd: number, peer: InetAddr): void {
+  fcntl(fd, F.SETFL, fcntl(fd, F.GETFL) | O.NONBLOCK);
+  try {
+    connectInet(fd, peer);
+  } catch (e) {
+    if (!isErrno(e, 'EINPROGRESS')) throw e;
+  }
 }
 
 function inUse(pid: number, e: EntryOf<'inet'>, cause: unknown): CkptError {
@@ -150,15 +216,17 @@ function inUse(pid: number, e: EntryOf<'inet'>, cause: unknown): CkptError {
 
 export const inetReopener: LocalReopener<'inet'> = {
   at: 'local',
-  open(rc, e) {
+  open(rc, saved) {
+    const e = rc.ctx.options.tcpClose && saved.state === 'established' ? asClosed(saved) : saved;
     const type = e.protocol === IPPROTO.TCP ? SOCK.STREAM : SOCK.DGRAM;
     const fd = inetSocket(e.family, type, e.protocol);
     try {
       applySockOpts(fd, { opts: e.opts, phase: 'bind' });
       if (e.state === 'established') {
         restoreEstablished(rc, { e, fd });
-        // Leaving repair mode resets SO_REUSEADDR: the options go on again.
-        applySockOpts(fd, { opts: e.opts, phase: 'bind' });
+        // Leaving repair mode resets SO_REUSEADDR: the socket-level ones go on again (IPV6_V6ONLY,
+        // which the kernel sets on an IPv6 connection, cannot be set once the socket is bound).
+        applySockOpts(fd, { opts: e.opts.filter((o) => o.level === SOL_SOCKET), phase: 'bind' });
       } else if (e.local) {
         // A TCP port may still have connections of the dead original in TIME_WAIT: bind as
         // SO_REUSEADDR does (a live listener on the port still refuses), then put the option back.
@@ -176,6 +244,7 @@ export const inetReopener: LocalReopener<'inet'> = {
       joinMemberships(rc, { fd, e });
       if (e.state === 'listen') listenSocket(fd, e.backlog ?? 128);
       if (e.state === 'connected' && e.peer) connectInet(fd, e.peer);
+      if (e.state === 'connecting' && e.peer) connectAgain(fd, e.peer);
       if (e.shutdown) restoreShutdown(fd, e.shutdown);
       const fl = fcntl(fd, F.GETFL);
       fcntl(fd, F.SETFL, (e.flags & O.NONBLOCK) ? fl | O.NONBLOCK : fl & ~O.NONBLOCK);

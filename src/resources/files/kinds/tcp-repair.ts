@@ -12,7 +12,7 @@
  * repair off without a window probe (the peer may not be restored yet).
  */
 import {
-  closeFd, getsockoptInt, ioctlInt, recv, send, MSG, SO, SOL_SOCKET,
+  closeFd, getsockoptInt, ioctlInt, isErrno, recv, send, MSG, SO, SOL_SOCKET,
 } from '../../../sys/index.js';
 import {
   bindInet, connectInet, formatAddr, getsockoptBuf, inetDiagAll, IPPROTO, REPAIR, setsockoptBuf, SIOC, TCP_OPT,
@@ -47,14 +47,39 @@ function peekQueue(f: FdFacts, fd: number, args: { queue: number; len: number })
   const seq = getsockoptInt(fd, IPPROTO.TCP, TCP_OPT.QUEUE_SEQ) >>> 0;
   const buf = Buffer.alloc(args.len + 1);
   const n = args.len === 0 ? 0 : recv(fd, buf, MSG.PEEK | MSG.DONTWAIT);
+  if (n > args.len && args.queue === TCP_REPAIR_Q.RECV) {
+    // Repair mode does not stop the receive path: only the network lock keeps packets out.
+    throw dumpError(f, { code: 'UNSUPPORTED', reason: `bytes arrived on the TCP connection while the dump read its receive queue (dumped with --network-lock skip?); try again` });
+  }
   if (n !== args.len) {
     throw dumpError(f, { code: 'INTERNAL', reason: `the TCP ${args.queue === TCP_REPAIR_Q.RECV ? 'receive' : 'send'} queue has ${n} bytes, not ${args.len}` });
   }
   return { seq, data: buf.subarray(0, n) };
 }
 
+/**
+ * An urgent byte (MSG_OOB) received and not read: TCP_REPAIR has no way to put the
+ * urgent pointer back, so the byte would be lost (or read inline). Peeked on the copy
+ * before repair mode (which refuses MSG_OOB): EINVAL means none, or SO_OOBINLINE;
+ * EAGAIN that the peer announced one that has not arrived yet.
+ */
+function urgentPending(fd: number): boolean {
+  // Held past the call: koffi's address does not keep a buffer alive, and the kernel writes the byte into it.
+  const byte = Buffer.alloc(1);
+  try {
+    return recv(fd, byte, MSG.OOB | MSG.PEEK | MSG.DONTWAIT) > 0;
+  } catch (e) {
+    return isErrno(e, 'EAGAIN');
+  } finally {
+    void byte.readUInt8(0);
+  }
+}
+
 export function dumpEstablished(dc: KindDumpContext, f: FdFacts, s: { fd: number; local: InetAddr; peer: InetAddr }): TcpRepairState {
   const { fd } = s;
+  if (urgentPending(fd)) {
+    throw dumpError(f, { code: 'UNSUPPORTED', reason: `an urgent byte (MSG_OOB) waits to be read on the TCP connection ${formatAddr(s.local)} → ${formatAddr(s.peer)}; TCP repair cannot put it back` });
+  }
   try {
     tcpSet(fd, TCP_OPT.REPAIR, REPAIR.ON);
   } catch (e) {
