@@ -20,6 +20,8 @@ export const NR = {
   madvise: 28,
   shmget: 29,
   shmat: 30,
+  shmctl: 31,
+  shmdt: 67,
   dup: 32,
   dup2: 33,
   pause: 34,
