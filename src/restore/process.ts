@@ -64,6 +64,8 @@ export function loadRegisters(b: BuiltProcess): void {
   b.remote.finish({ regs: resumeRegs(cpu.regs), mask: b.img.mask });
   restoreXstate(b.img.pid, cpu);
   for (const t of b.threads) {
+    // After the credentials, which clear it (per thread, like the leader's).
+    if (t.thread.pdeathSig) restoreParentDeathSignal(t.remote, { pdeathSig: t.thread.pdeathSig });
     // A new thread: its interrupted syscall is rewound here, saving a stop per thread.
     t.remote.finish({ regs: rewoundRegs(t.thread.regs), mask: t.mask, direct: true });
     restoreXstate(t.thread.tid, t.thread);
