@@ -10,9 +10,10 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
-import { ipcRemove, kill, NR, rawSyscall, SIG } from '../../src/sys/index.js';
+import { ipcRemove, NR, rawSyscall } from '../../src/sys/index.js';
 import { useCleanups } from '../helpers/cleanup.js';
-import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
+import { restoreAndCheck } from '../helpers/self-check.js';
+import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 const PG = 4096;
@@ -55,16 +56,7 @@ async function dumped(): Promise<{ v: Victim; id: number; key: number; dir: stri
   return { v, id, key, dir };
 }
 
-async function restoredPasses(v: Victim, dir: string): Promise<void> {
-  const r = restore({ imagesDir: dir });
-  const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  kill(r.pid, SIG.SIGUSR1);
-  await rv.waitFor(/DONE fails=\d+/);
-  const out = rv.output();
-  assert.doesNotMatch(out, /FAIL/, out);
-  assert.equal([...out.matchAll(/^PASS /gm)].length, 4, out);
-}
+const restoredPasses = (v: Victim, dir: string) => restoreAndCheck(v, { dir, checks: 4, cleanups });
 
 test('a segment still there unchanged is kept', async () => {
   const { v, dir } = await dumped();
