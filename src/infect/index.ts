@@ -5,3 +5,4 @@ export * from './site.js';
 export * from './remote.js';
 export * from './frame.js';
 export * from './interrupt.js';
+export * from './enter-call.js';

@@ -7,6 +7,7 @@
 import { CkptError } from '../common/errors.js';
 import { isKernelThread, listTasks, readStat, readStatus, readTaskStatus } from '../proc/index.js';
 import { isErrno, kill, ptrace, PTRACE_EVENT, PTRACE_O, SysError, wait4, WAIT } from '../sys/index.js';
+import { detachThread } from './enter-call.js';
 import { Undo } from './undo.js';
 import { sleepSync, TaskGoneError, type StopStatus } from './wait.js';
 
@@ -209,7 +210,7 @@ export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProces
         }
         proc.undo.push(`detach ${tid}`, () => {
           try {
-            ptrace.detach(tid, 0);
+            detachThread(tid);
           } catch (e) {
             if (!isErrno(e, 'ESRCH')) throw e;
           }

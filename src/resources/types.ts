@@ -62,6 +62,12 @@ export interface DumpContext {
    * on a standard fd whose other end is in the tree is part of it, not inherited.
    */
   linkCount?(link: string): number;
+  /**
+   * restore --check reads a restored process back with these collectors: ckpt, the
+   * restorer, still holds the objects it made (pipe ends…), which a dump would see as
+   * held outside the tree.
+   */
+  checking?: boolean;
   /** Whether process `pid` (alive or a zombie) is part of the dumped tree; without it, only `pid` itself is. */
   inTree?(pid: number): boolean;
   /** Called as page data is written, with the bytes just written (for a progress bar). */

@@ -390,6 +390,7 @@ export function checkRestored(args: CheckArgs): void {
       },
       descriptionOf: (fd) => descriptions.get(pid)?.get(fd),
       treeDescriptions: descriptions,
+      checking: true,
       linkCount: (link) => links.get(link) ?? 0,
       inTree: (p) => inTree.has(p),
       pages: (fresh): ObjectPageSink | undefined => {

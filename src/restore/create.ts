@@ -7,7 +7,8 @@
  * calls setsid() at once; process groups are joined later, once all exist.
  */
 import { CkptError } from '../common/errors.js';
-import { CLONE, encodeCloneArgs, isErrno, kill, NR, ptrace, PTRACE_EVENT, SIG } from '../sys/index.js';
+import { CLONE, encodeCloneArgs, isErrno, kill, NR, ptrace, PTRACE_EVENT, SIG, wait4, WAIT } from '../sys/index.js';
+import { listTasks } from '../proc/index.js';
 import { RemoteTask, TaskGoneError, waitStop, type Undo } from '../infect/index.js';
 import type { TreeEntry } from '../resources/images.js';
 import { armParentDeathKill } from '../resources/process/index.js';
@@ -37,10 +38,20 @@ export function cloneProcess(parent: RemoteTask, args: CloneArgs): RemoteTask {
   if (got < 0n) throw new CkptError('PERMISSION', `Cannot restore process ${pid}: clone3 with set_tid failed (errno ${-got}); is CAP_CHECKPOINT_RESTORE missing?`);
   if (got !== BigInt(pid)) throw new CkptError('INTERNAL', `Cannot restore process ${pid}: clone3 gave pid ${got}`);
   undo.push(`kill ${pid}`, () => {
+    const threads = otherThreads(pid);
     try {
       kill(pid, SIG.SIGKILL);
     } catch (e) {
       if (!isErrno(e, 'ESRCH')) throw e;
+    }
+    // Its threads are traced by us: each stays a zombie until we collect it, and the
+    // process with them (its PID would stay taken for as long as ckpt runs).
+    for (const tid of threads) {
+      try {
+        wait4(tid, WAIT.ALL);
+      } catch {
+        // collected already
+      }
     }
   });
   const st = waitStop(pid);
@@ -51,6 +62,14 @@ export function cloneProcess(parent: RemoteTask, args: CloneArgs): RemoteTask {
   armParentDeathKill(remote);
   if (entry.sid === pid) remote.call(NR.setsid, [], 'setsid');
   return remote;
+}
+
+function otherThreads(pid: number): number[] {
+  try {
+    return listTasks(pid).filter((t) => t !== pid);
+  } catch {
+    return [];
+  }
 }
 
 /** Puts a process into its process group; group leaders first (see the file comment). */

@@ -2,8 +2,7 @@
  * Rebuilding one created process: its resources by phase around memory, threads and
  * files, then its registers. It stays stopped until the whole tree is ready.
  */
-import { ptrace } from '../sys/index.js';
-import { checkInterrupted, type RemoteTask } from '../infect/index.js';
+import { checkInterrupted, detachThread, type RemoteTask } from '../infect/index.js';
 import { restoreMemory } from '../resources/memory/restore.js';
 import { restoreXstate, resumeRegs, rewoundRegs } from '../resources/thread/cpu.js';
 import { restoreThreads, type BuiltThread } from '../resources/thread/threads.js';
@@ -65,6 +64,8 @@ export function loadRegisters(b: BuiltProcess): void {
   b.remote.finish({ regs: resumeRegs(cpu.regs), mask: b.img.mask });
   restoreXstate(b.img.pid, cpu);
   for (const t of b.threads) {
+    // After the credentials, which clear it (per thread, like the leader's).
+    if (t.thread.pdeathSig) restoreParentDeathSignal(t.remote, { pdeathSig: t.thread.pdeathSig });
     // A new thread: its interrupted syscall is rewound here, saving a stop per thread.
     t.remote.finish({ regs: rewoundRegs(t.thread.regs), mask: t.mask, direct: true });
     restoreXstate(t.thread.tid, t.thread);
@@ -72,6 +73,6 @@ export function loadRegisters(b: BuiltProcess): void {
 }
 
 export function letRun(b: BuiltProcess): void {
-  for (const t of b.threads) ptrace.detach(t.thread.tid, 0);
-  ptrace.detach(b.img.pid, 0);
+  for (const t of b.threads) detachThread(t.thread.tid);
+  detachThread(b.img.pid);
 }

@@ -19,9 +19,10 @@ import { isKernelArea } from '../resources/memory/state.js';
 import { checkRestored } from './check.js';
 import { finishTerminals } from '../resources/files/ctty.js';
 import { asShellJob, takeTerminal, type TerminalJob } from './shell-job.js';
-import { loadTree } from './images.js';
+import { loadTree, type ProcessImages } from './images.js';
 import { IPC_IMAGE, restoreSysvIpc } from '../resources/ipc/index.js';
 import { NETLOCK_IMAGE, unlockNetwork, type NetworkLockMethod } from '../resources/net/lock.js';
+import { planSysvSegments, type SavedSegment } from '../resources/memory/sysv.js';
 import { waitPidFree } from './pid.js';
 import { createPidfile } from './pidfile.js';
 import { letRun, loadRegisters, rebuildProcess, type BuiltProcess } from './process.js';
@@ -76,6 +77,19 @@ export interface RestoreResult {
 }
 
 /** Process groups, once every process exists: leaders first, then members. */
+/** Every SysV segment the processes attach, with its page file (each once). */
+function savedSegments(procs: Iterable<ProcessImages>, reader: ImageReader): SavedSegment[] {
+  const out = new Map<number, SavedSegment>();
+  for (const img of procs) {
+    for (const o of img.mem.shmem) {
+      if (o.kind !== 'sysv' || !o.sysv || out.has(o.sysv.id)) continue;
+      const p = reader.pages(o.pages);
+      out.set(o.sysv.id, { seg: o.sysv, size: o.size, pages: { path: p.path, runs: p.runs } });
+    }
+  }
+  return [...out.values()];
+}
+
 function joinGroups(entries: TreeEntry[], args: { remotes: Map<number, RemoteTask>; warn: (m: string) => void }): void {
   const pids = new Set(entries.map((e) => e.pid));
   const root = entries[0]!;
@@ -115,6 +129,8 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     for (const e of tree.entries) waitPidFree(e.pid);
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
     // SysV queues and semaphore sets the tree used: kept if still there unchanged, else made again.
+    // SysV shm segments: checked now (kept, or free to make), made when first attached.
+    planSysvSegments(shared, savedSegments(tree.procs.values(), reader));
     if (reader.has(IPC_IMAGE.name)) restoreSysvIpc(reader.read(IPC_IMAGE), { blob: (name) => reader.blob(name), undo });
     checkInterrupted();
     const b = startBlank();

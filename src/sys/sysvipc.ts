@@ -55,8 +55,9 @@ export function msgSet(id: number, s: Omit<MsgStat, 'key' | 'qnum'>): void {
   call(NR.msgctl, [id, IPC.SET, addressOf(b)], { name: `msgctl(${id}, IPC_SET)` });
 }
 
-export function ipcRemove(kind: 'msg' | 'sem', id: number): void {
+export function ipcRemove(kind: 'msg' | 'sem' | 'shm', id: number): void {
   if (kind === 'msg') call(NR.msgctl, [id, IPC.RMID, 0], { name: `msgctl(${id}, IPC_RMID)` });
+  else if (kind === 'shm') call(NR.shmctl, [id, IPC.RMID, 0], { name: `shmctl(${id}, IPC_RMID)` });
   else call(NR.semctl, [id, 0, IPC.RMID, 0], { name: `semctl(${id}, IPC_RMID)` });
 }
 
@@ -102,6 +103,13 @@ export function semSet(id: number, p: Omit<IpcPerm, 'key'>): void {
   const b = Buffer.alloc(104);
   writePerm(b, p);
   call(NR.semctl, [id, 0, IPC.SET, addressOf(b)], { name: `semctl(${id}, IPC_SET)` });
+}
+
+/** shmctl(IPC_SET): owner and mode (struct shmid64_ds is 112 bytes, the perm first). */
+export function shmSet(id: number, p: Omit<IpcPerm, 'key'>): void {
+  const b = Buffer.alloc(112);
+  writePerm(b, p);
+  call(NR.shmctl, [id, IPC.SET, addressOf(b)], { name: `shmctl(${id}, IPC_SET)` });
 }
 
 export function semGetAll(id: number, nsems: number): number[] {

@@ -201,10 +201,12 @@ test('dump the process state of a live victim, break it by injection, restore it
     assert.ok(t.valueUs > 990_000_000n && t.valueUs <= get<ItimersState>(states, itimers).virtual.valueUs + 20_000n, `ITIMER_VIRTUAL value ${t.valueUs}`);
     assert.deepEqual(warnings, []);
 
-    // A hard limit above the current one needs CAP_SYS_RESOURCE: a warning, not a failure.
-    limits.restore(rctx, { limits: [{ resource: 4, name: 'Max core file size', soft: 0n, hard: RLIM_INFINITY }] });
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /Cannot restore the hard limit Max core file size .* to unlimited: raising a hard limit needs CAP_SYS_RESOURCE/);
+    // A hard limit above the current one needs CAP_SYS_RESOURCE, which the restorer lacks: the restore fails, naming it.
+    assert.throws(() => limits.restore(rctx, { limits: [{ resource: 4, name: 'Max core file size', soft: 0n, hard: RLIM_INFINITY }] }), {
+      code: 'PERMISSION',
+      message: /^Cannot restore the limit Max core file size \(resource 4\) of process \d+ \(soft 0, hard unlimited\): raising a hard limit above the restorer's needs CAP_SYS_RESOURCE/,
+    });
+    assert.deepEqual(warnings, []);
     return finalSigmask(get<SigmaskState>(states, { name: 'sigmask' }));
   });
   await expectAllPass(s.v);

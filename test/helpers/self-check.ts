@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
-import { startVictim, waitGone, wrapPid } from './victim.js';
+import { startVictim, waitGone, wrapPid, type Victim } from './victim.js';
 import type { Cleanups } from './cleanup.js';
 
 export async function selfCheckRoundTrip(name: string, opts: { args?: string[]; checks: number; cleanups: Cleanups }): Promise<void> {
@@ -19,9 +19,14 @@ export async function selfCheckRoundTrip(name: string, opts: { args?: string[]; 
   const dir = cleanups.tempDir(`ckpt-${name}-`);
   dump(v.pid, { imagesDir: dir });
   await waitGone(v.pid);
-  const r = restore({ imagesDir: dir });
+  await restoreAndCheck(v, { dir, checks: opts.checks, cleanups });
+}
+
+/** Restores the images in `dir` of victim v (dumped and gone), lets it check itself and expects `checks` PASS lines. */
+export async function restoreAndCheck(v: Victim, opts: { dir: string; checks: number; cleanups: Cleanups }): Promise<void> {
+  const r = restore({ imagesDir: opts.dir });
   const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
+  opts.cleanups.push(() => rv.kill());
   kill(r.pid, SIG.SIGUSR1);
   await rv.waitFor(/DONE fails=\d+/);
   const out = rv.output();

@@ -6,12 +6,13 @@
  * entry carries its description id, so that fds of other processes on the same
  * description are restored onto one.
  */
+import { readFileSync, readlinkSync } from 'node:fs';
 import { listFds } from '../../proc/index.js';
 import { closeFd, kcmp, pidfdOpen } from '../../sys/index.js';
 import type { DumpContext } from '../types.js';
 import { DupFinder } from './dups.js';
 import { isChr, readFacts } from './facts.js';
-import { isCloexec } from './flags.js';
+import { isCloexec, O } from './flags.js';
 import { dumpError, type KindDumpContext } from './kinds/kind.js';
 import { LockCollector } from './locks.js';
 import { dumpOwner } from './owner.js';
@@ -59,7 +60,7 @@ export function dumpFiles(ctx: DumpContext): FilesState {
   } finally {
     closeFd(pidfd);
   }
-  warnLonelyEnds(ctx, dc.objects, fds);
+  checkLonelyEnds(ctx, dc.objects, fds);
   const state: FilesState = { fds };
   if (dc.objects.pipes.size > 0) state.pipes = [...dc.objects.pipes.values()];
   if (dc.objects.unix.size > 0) state.unix = [...dc.objects.unix.values()];
@@ -92,18 +93,49 @@ function dumpPassedFd(dc: KindDumpContext, fd: number): FdEntry {
   return entry;
 }
 
-/**
- * In a single-process dump, a pipe end or socket whose peer is elsewhere loses that
- * peer: a pipe write end then fails with EPIPE; a socket cannot be rebuilt at all.
- * (A tree dump knows the whole tree, so the check is the orchestrator's there.)
- */
-function warnLonelyEnds(ctx: DumpContext, objects: DumpObjects, fds: FdEntry[]): void {
-  if (ctx.descriptionOf) return;
-  for (const [id, ends] of objects.pipeEnds) {
-    if (ends.write && !ends.read && id.startsWith('pipe:')) {
-      ctx.warn(`process ${ctx.pid} holds only the write end of ${id}: its reader is not dumped, so writes after restore fail with EPIPE`);
+/** Whether a process of the tree other than this one holds `link` open for reading or for writing. */
+function treeHolds(ctx: DumpContext, link: string, end: 'read' | 'write'): boolean {
+  for (const pid of ctx.treeDescriptions?.keys() ?? []) {
+    if (pid === ctx.pid) continue;
+    for (const fd of listFds(pid)) {
+      let flags: number;
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) continue;
+        flags = parseInt(/^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8);
+      } catch {
+        continue; // closed meanwhile: the processes are stopped, so not by them
+      }
+      const acc = flags & O.ACCMODE;
+      if (end === 'read' ? acc !== O.WRONLY : acc !== O.RDONLY) return true;
     }
   }
+  return false;
+}
+
+/**
+ * A pipe end whose other end lives outside the dump would come back without it: a
+ * writer would get EPIPE, a reader EOF. That is refused, naming the fd. A pipe with no
+ * reader (or no writer) left at all is restored as it is, which is the same. A socket
+ * whose peer is elsewhere cannot be rebuilt at all. (In a tree dump the other end may
+ * be another process's; the unix peer check is then the orchestrator's.)
+ */
+function checkLonelyEnds(ctx: DumpContext, objects: DumpObjects, fds: FdEntry[]): void {
+  // Only a dump knows its tree; restore --check reads a process back while the restorer
+  // itself still holds the pipes it made, which would look like ends outside.
+  for (const [id, ends] of ctx.treeDescriptions && !ctx.checking ? objects.pipeEnds : []) {
+    if (!id.startsWith('pipe:') || ends.read === ends.write) continue;
+    const peers = objects.pipePeers.get(id);
+    const missing = ends.write ? 'read' : 'write';
+    const exists = missing === 'read' ? peers?.readers : peers?.writers;
+    const link = `pipe:[${id.slice(5)}]`;
+    if (!exists || treeHolds(ctx, link, missing)) continue;
+    const fd = fds.find((x) => x.kind === 'pipe' && `pipe:${x.ino}` === id)?.fd ?? -1;
+    throw dumpError({ pid: ctx.pid, fd }, {
+      code: 'UNSUPPORTED',
+      reason: `it holds only the ${ends.write ? 'write' : 'read'} end of ${link}, whose ${missing} end is held outside the dump (dump the process that holds it too)`,
+    });
+  }
+  if (ctx.descriptionOf) return;
   for (const u of objects.unix.values()) {
     if (u.peer !== 0 && !objects.unix.has(u.peer)) {
       const fd = fds.find((x) => x.kind === 'unix' && x.ino === u.ino)?.fd ?? -1;

@@ -28,9 +28,18 @@ export interface PipeEnds {
   write: boolean;
 }
 
+/** Whether the pipe has readers and writers at all (anywhere), as poll on a copy of one of its ends tells. */
+export interface PipePeers {
+  /** Known from a write end (POLLERR: no reader left); undefined from a read end. */
+  readers?: boolean;
+  /** Known from a read end (POLLHUP: no writer left); undefined from a write end. */
+  writers?: boolean;
+}
+
 export class DumpObjects {
   readonly pipes = new Map<string, PipeObject>();
   readonly pipeEnds = new Map<string, PipeEnds>();
+  readonly pipePeers = new Map<string, PipePeers>();
   readonly unix = new Map<number, UnixObject>();
   /** Files passed with queued messages (SCM_RIGHTS). */
   readonly passed: PassedFds[] = [];

@@ -83,6 +83,11 @@ function toVma(e: SmapsEntry, tables: { files: FileTable; shmem: ShmemTable }): 
   if (e.path === '/[aio]') {
     throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: it has an AIO context (io_setup) whose ring is mapped at 0x${e.start.toString(16)}; AIO contexts are not supported yet`);
   }
+  // mseal(2) (VmFlags sl): the restore does not seal areas again (not done yet), and an
+  // unsealed area would let the program unmap or mprotect what it had made immovable.
+  if (e.vmFlags.includes('sl')) {
+    throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: its area 0x${e.start.toString(16)}-0x${e.end.toString(16)} ${e.path} is sealed (mseal), which is not saved`);
+  }
   const shm = shmemKindOf(e);
   // A private mapping of /dev/zero is plain anonymous memory.
   const kind = shm ? shm.kind : e.path === '/dev/zero' && !e.shared ? 'anon' : kindOf(e);

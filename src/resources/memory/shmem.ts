@@ -236,15 +236,17 @@ export function objectLocalFd(ctx: RestoreContext, obj: ShmemObject): number {
   const known = ctx.shared.get(key);
   if (known !== undefined) return known;
   let fd: number;
+  let fill = true;
   if (obj.kind === 'sysv') {
     if (!obj.sysv) throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: SysV segment ${obj.ino} has no attributes`);
-    fd = createSysvSegment(ctx, obj.sysv, obj.size);
+    ({ fd, fill } = createSysvSegment(ctx, obj.sysv, obj.size));
   } else {
     fd = obj.kind === 'memfd' ? createMemfd(obj) : createAnonShmem(obj.size);
     if (fstatSync(fd).size !== obj.size) ftruncateSync(fd, obj.size);
   }
   try {
-    fillObject(ctx, fd, obj);
+    // A SysV segment kept as it was holds the saved contents already.
+    if (fill) fillObject(ctx, fd, obj);
     // Before the seals: F_SEAL_EXEC forbids changing the exec bits.
     if (obj.kind === 'memfd') setOwnerAndMode(fd, obj);
     const seals = (obj.seals ?? 0) & ~F_SEAL_EXEC;

@@ -1,25 +1,30 @@
 /**
  * SysV shared memory segments. Dump: the attributes from /proc/sysvipc/shm (the
- * segment's inode number is its id). Restore: the segment with the same id is reused
- * when it is still there with the same key and size; otherwise it is created again
- * (asking the kernel for the old id through /proc/sys/kernel/shm_next_id). The
- * restorer attaches it once, reopens it through /proc/self/map_files to fill it, and
- * detaches; the processes then attach it with an injected shmat at their old address.
+ * segment's inode number is its id). Restore works like SysV queues and semaphore sets
+ * (ipc/msg.ts, docs/saved-state.md "IPC"): before anything is created, every saved
+ * segment is checked against the namespace (planSysvSegments): one still there with the
+ * same id, key, size, mode, owner and contents (it outlives a killed process) is kept as
+ * it is; a free id (and key) is created again with that id (shm_next_id); anything else
+ * (the id or key used by another segment, or the segment changed since the dump) fails
+ * the restore with FILE_CHANGED naming it, and nothing is created. A created segment is
+ * removed again if the restore fails. The restorer attaches it once, reopens it through
+ * /proc/self/map_files to fill it, and detaches; the processes then attach it with an
+ * injected shmat at their old address.
  */
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
-import { NR, rawSyscall, SysError } from '../../sys/index.js';
-import type { RestoreContext, SharedObjects } from '../types.js';
+import { ipcRemove, NR, rawSyscall, shmSet, SysError } from '../../sys/index.js';
+import type { Undo } from '../../infect/index.js';
+import type { ObjectPages, RestoreContext, SharedObjects } from '../types.js';
+import { createWithId, hexKey } from '../ipc/table.js';
 import type { SysvSegment } from './state.js';
 
 const IPC_CREAT = 0o1000;
 const IPC_EXCL = 0o2000;
-const IPC_RMID = 0;
 const SHM_DEST = 0o1000;
-const NR_SHMDT = 67;
-const NR_SHMCTL = 31;
-const EEXIST = 17;
-const NEXT_ID = '/proc/sys/kernel/shm_next_id';
+const SHM_RDONLY = 0o10000;
+const PAGE = 4096;
+const CHUNK = 4 * 1024 * 1024;
 
 interface Row {
   key: number;
@@ -49,6 +54,8 @@ export function readSysvSegment(pid: number, id: number): SysvSegment {
 
 /** Old id → the segment's id in this restore, and whether it still has to be removed. */
 const segments = new WeakMap<SharedObjects, Map<number, { id: number; dest: boolean }>>();
+/** Old id → what planSysvSegments decided for it. */
+const plans = new WeakMap<SharedObjects, Map<number, 'keep' | 'create'>>();
 
 function tableOf(shared: SharedObjects): Map<number, { id: number; dest: boolean }> {
   let t = segments.get(shared);
@@ -56,60 +63,114 @@ function tableOf(shared: SharedObjects): Map<number, { id: number; dest: boolean
   return t;
 }
 
-function shmget(key: number, size: number, flags: number): { id: number; errno: number } {
+function shmget(key: number, size: number, flags: number): number {
   const r = rawSyscall(NR.shmget, [key, size, flags]);
-  return r.ret === -1n ? { id: -1, errno: r.errno } : { id: Number(r.ret), errno: 0 };
+  if (r.ret === -1n) throw new SysError(`shmget(key ${hexKey(key)}, ${size})`, r.errno);
+  return Number(r.ret);
 }
 
-function createWithId(ctx: RestoreContext, seg: SysvSegment, size: number): number {
-  let asked = false;
-  try {
-    writeFileSync(NEXT_ID, String(seg.id));
-    asked = true;
-  } catch {
-    // not allowed here: the kernel picks the id
-  }
-  const got = shmget(seg.key, size, IPC_CREAT | IPC_EXCL | seg.mode);
-  if (asked && got.id < 0) {
-    // The request stays pending after a failed get, and this kernel refuses a write of -1:
-    // use it up on a private segment, or the next shmget of anyone would take that id.
-    const tmp = shmget(0, 4096, IPC_CREAT | 0o600);
-    if (tmp.id >= 0) rawSyscall(NR_SHMCTL, [tmp.id, IPC_RMID, 0]);
-  }
-  if (got.id >= 0) return got.id;
-  if (got.errno === EEXIST) {
-    const other = readRows().find((r) => r.key === seg.key);
-    if (other && other.size === size) {
-      ctx.warn(`SysV shm key 0x${seg.key.toString(16)} already exists as segment ${other.id}: reused it for segment ${seg.id}, its contents replaced with the saved ones`);
-      return other.id;
-    }
-    throw new CkptError('UNSUPPORTED', `Cannot restore process ${ctx.pid}: SysV shm key 0x${seg.key.toString(16)} is taken by a segment of another size`);
-  }
-  throw new SysError(`shmget(key 0x${seg.key.toString(16)}, ${size})`, got.errno);
-}
+const removeSegment = (id: number): void => ipcRemove('shm', id);
 
-/** Makes (or reuses) segment `seg` and returns a local fd on its memory, to fill it. */
-export function createSysvSegment(ctx: RestoreContext, seg: SysvSegment, size: number): number {
-  const same = readRows().find((r) => r.id === seg.id);
-  let id: number;
-  if (same && same.key === seg.key && same.size === size) {
-    ctx.warn(`SysV shm segment ${seg.id} still exists: reused it, its contents replaced with the saved ones`);
-    id = seg.id;
-  } else {
-    id = createWithId(ctx, seg, size);
-    if (id !== seg.id) ctx.warn(`SysV shm id ${seg.id} cannot be recreated (got ${id}): the process keeps its mappings, but calls with the old id will fail`);
-  }
-  const at = rawSyscall(NR.shmat, [id, 0, 0]);
+/** Runs fn with a restorer-local fd on segment `id`'s memory (attached for as long as it runs). */
+function withSegmentFd<T>(id: number, args: { size: number; write: boolean }, fn: (fd: number) => T): T {
+  const at = rawSyscall(NR.shmat, [id, 0, args.write ? 0 : SHM_RDONLY]);
   if (at.ret === -1n) throw new SysError(`shmat(${id})`, at.errno);
   const addr = BigInt.asUintN(64, at.ret);
-  const len = BigInt(Math.ceil(size / 4096) * 4096);
+  const len = BigInt(Math.ceil(args.size / PAGE) * PAGE);
   try {
-    const fd = openSync(`/proc/self/map_files/${addr.toString(16)}-${(addr + len).toString(16)}`, 'r+');
-    tableOf(ctx.shared).set(seg.id, { id, dest: seg.dest });
-    return fd;
+    return fn(openSync(`/proc/self/map_files/${addr.toString(16)}-${(addr + len).toString(16)}`, args.write ? 'r+' : 'r'));
   } finally {
-    rawSyscall(NR_SHMDT, [addr]);
+    rawSyscall(NR.shmdt, [addr]);
   }
+}
+
+/** Whether the segment's bytes are the saved pages, with zeros everywhere else. */
+function sameContents(id: number, args: { size: number; pages: ObjectPages }): boolean {
+  return withSegmentFd(id, { size: args.size, write: false }, (fd) => {
+    const pf = openSync(args.pages.path, 'r');
+    const now = Buffer.allocUnsafeSlow(CHUNK);
+    const want = Buffer.allocUnsafeSlow(CHUNK);
+    try {
+      for (let off = 0; off < args.size; off += CHUNK) {
+        const len = Math.min(CHUNK, args.size - off);
+        if (readSync(fd, now, 0, len, off) !== len) return false;
+        want.fill(0, 0, len);
+        for (const run of args.pages.runs) {
+          const from = Math.max(off, Number(run.vaddr));
+          const to = Math.min(off + len, Number(run.vaddr) + run.nrPages * PAGE);
+          if (from < to) readSync(pf, want, from - off, to - from, Number(run.fileOffset) + from - Number(run.vaddr));
+        }
+        if (!now.subarray(0, len).equals(want.subarray(0, len))) return false;
+      }
+      return true;
+    } finally {
+      closeSync(pf);
+      closeSync(fd);
+    }
+  });
+}
+
+export interface SavedSegment {
+  seg: SysvSegment;
+  size: number;
+  pages: ObjectPages;
+}
+
+/**
+ * Decides, before anything of the restore is made, what becomes of each saved segment:
+ * 'keep' (still there, unchanged) or 'create'; throws FILE_CHANGED naming the first one
+ * whose id or key another segment holds, or that changed since the dump.
+ */
+export function planSysvSegments(shared: SharedObjects, saved: readonly SavedSegment[]): void {
+  const plan = new Map<number, 'keep' | 'create'>();
+  plans.set(shared, plan);
+  const rows = readRows();
+  for (const { seg, size, pages } of saved) {
+    if (plan.has(seg.id)) continue;
+    const what = `SysV shm segment ${seg.id} (key ${hexKey(seg.key)})`;
+    const row = rows.find((r) => r.id === seg.id);
+    if (row) {
+      const same =
+        row.key === seg.key && row.size === size && (row.perms & 0o777) === seg.mode && row.uid === seg.uid && row.gid === seg.gid &&
+        (row.perms & SHM_DEST) === (seg.dest ? SHM_DEST : 0) && sameContents(seg.id, { size, pages });
+      if (!same) {
+        throw new CkptError('FILE_CHANGED', `Cannot restore ${what}: id ${seg.id} is in use by a segment that is not the saved one (key ${hexKey(row.key)}, ${row.size} bytes, or other contents); remove it (ipcrm -m ${seg.id}) to restore the saved segment`);
+      }
+      plan.set(seg.id, 'keep');
+      continue;
+    }
+    const other = seg.key === 0 ? undefined : rows.find((r) => r.key === seg.key);
+    if (other) throw new CkptError('FILE_CHANGED', `Cannot restore ${what}: key ${hexKey(seg.key)} is in use by segment ${other.id}`);
+    plan.set(seg.id, 'create');
+  }
+}
+
+function createSegment(seg: SysvSegment, args: { size: number; undo: Undo }): number {
+  const id = createWithId('shm', {
+    id: seg.id,
+    create: () => shmget(seg.key, args.size, IPC_CREAT | IPC_EXCL | seg.mode),
+    consume: () => removeSegment(shmget(0, PAGE, IPC_CREAT | 0o600)),
+  });
+  args.undo.push(`remove SysV shm segment ${id}`, () => removeSegment(id));
+  if (id !== seg.id) throw new CkptError('UNSUPPORTED', `Cannot restore SysV shm segment ${seg.id}: the kernel gave id ${id}`);
+  // Created with the restorer's uid and gid: the saved owner (the mode is the one asked for).
+  shmSet(id, { uid: seg.uid, gid: seg.gid, mode: seg.mode });
+  return id;
+}
+
+/**
+ * Makes segment `seg` (or finds it kept, see planSysvSegments) and returns a local fd on
+ * its memory, and whether it still has to be filled.
+ */
+export function createSysvSegment(ctx: RestoreContext, seg: SysvSegment, size: number): { fd: number; fill: boolean } {
+  const plan = plans.get(ctx.shared)?.get(seg.id);
+  if (!plan) throw new CkptError('INTERNAL', `SysV segment ${seg.id} was not checked before the restore began`);
+  const keep = plan === 'keep';
+  if (!keep) createSegment(seg, { size, undo: ctx.undo });
+  const fd = withSegmentFd(seg.id, { size, write: !keep }, (f) => f);
+  // A kept segment removed before the dump is still marked: nothing to do once attached.
+  tableOf(ctx.shared).set(seg.id, { id: seg.id, dest: seg.dest && !keep });
+  return { fd, fill: !keep };
 }
 
 /** The id under which saved segment `oldId` exists in this restore (after objectLocalFd). */
@@ -123,6 +184,6 @@ export function sysvIdOf(shared: SharedObjects, oldId: number): number {
 export function sysvAttached(shared: SharedObjects, oldId: number): void {
   const e = tableOf(shared).get(oldId);
   if (!e || !e.dest) return;
-  rawSyscall(NR_SHMCTL, [e.id, IPC_RMID, 0]);
+  removeSegment(e.id);
   e.dest = false;
 }

@@ -121,6 +121,10 @@ function setSecurebits(r: RemoteTask, bits: number): void {
 /** The orchestrator may call this before building anything, to fail early; restore calls it again. */
 export function checkCredsRestorable(pid: number, state: CredsState, limit?: PrivilegeLimit): void {
   checkPrivilege(state, { pid, limit });
+  // The restored process inherits it from the restorer, and nothing clears it.
+  if (!state.noNewPrivs && readStatus(process.pid).noNewPrivs) {
+    throw new CkptError('PERMISSION', `Cannot restore process ${pid}: the restorer runs with no_new_privs, which the process did not have and could not drop`);
+  }
 }
 
 function credsKey(st: ProcStatus): string {
@@ -142,6 +146,12 @@ function checkThreadsAlike(pid: number, leader: ProcStatus): void {
   }
 }
 
+/** prctl(PR_SET_DUMPABLE) takes only 0 and 1: 2 (suid_dumpable after a uid change) cannot be given back. */
+function dumpableOf(pid: number, v: bigint): number {
+  if (v > 1n) throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid}: its dumpable flag is ${v} (fs.suid_dumpable after a credential change), which prctl cannot set again`);
+  return Number(v);
+}
+
 export const creds: Resource<CredsState> = {
   name: 'creds',
   schema: credsSchema,
@@ -155,7 +165,7 @@ export const creds: Resource<CredsState> = {
       caps: { inh: st.capInh, prm: st.capPrm, eff: st.capEff, bnd: st.capBnd, amb: st.capAmb },
       securebits: Number(prctl(ctx.remote, [PR_GET_SECUREBITS], 'PR_GET_SECUREBITS')),
       noNewPrivs: st.noNewPrivs,
-      dumpable: Number(prctl(ctx.remote, [PR.GET_DUMPABLE], 'PR_GET_DUMPABLE')),
+      dumpable: dumpableOf(ctx.pid, prctl(ctx.remote, [PR.GET_DUMPABLE], 'PR_GET_DUMPABLE')),
     };
   },
   restore(ctx, s) {
@@ -171,11 +181,10 @@ export const creds: Resource<CredsState> = {
     setSecurebits(r, s.securebits);
     cur = readTaskStatus(ctx.pid, r.tid);
     setCaps(r, cur, s);
-    const leader = r.tid === ctx.pid; // process-wide things (dumpable, warnings) once, from the leader
+    const leader = r.tid === ctx.pid; // process-wide things (dumpable, checks) once, from the leader
     if (s.noNewPrivs && !cur.noNewPrivs) prctl(r, [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'PR_SET_NO_NEW_PRIVS');
     if (!leader) return;
-    if (!s.noNewPrivs && cur.noNewPrivs) ctx.warn(`Cannot clear no_new_privs of process ${ctx.pid}: it is set for good; the process keeps it`);
-    if (s.dumpable <= 1) prctl(r, [PR.SET_DUMPABLE, s.dumpable], 'PR_SET_DUMPABLE');
-    else ctx.warn(`Cannot restore dumpable=${s.dumpable} (suid_dumpable) of process ${ctx.pid}: prctl accepts only 0 or 1; it stays as the uid change left it`);
+    if (s.dumpable > 1) throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: dumpable ${s.dumpable} cannot be set (prctl takes 0 or 1)`);
+    prctl(r, [PR.SET_DUMPABLE, s.dumpable], 'PR_SET_DUMPABLE');
   },
 };

@@ -3,8 +3,8 @@
  * with an injected prlimit64(0, resource, &new, NULL).
  *
  * Raising a hard limit needs CAP_SYS_RESOURCE, which even root lacks on some machines
- * (these included). That is no reason to fail a restore: the limit is set as close as
- * the kernel allows (the current hard limit, soft capped to it) and a warning says so.
+ * (these included). A limit the restorer cannot give back fails the restore, naming the
+ * process and the limit: a lower limit is a different program (issue 10).
  *
  * Order: after memory, files and the threads and children are rebuilt, since a
  * lowered RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_AS or RLIMIT_MEMLOCK would forbid the
@@ -12,10 +12,10 @@
  */
 import { z } from 'zod';
 import { zBig } from '../../images/index.js';
+import { CkptError } from '../../common/errors.js';
 import { readLimits, RLIM_INFINITY } from '../../proc/index.js';
-import { errnoName, NR, SysError, type Arg } from '../../sys/index.js';
-import type { RemoteTask } from '../../infect/index.js';
-import type { Resource, RestoreContext } from '../types.js';
+import { errnoName, NR, SysError } from '../../sys/index.js';
+import type { Resource } from '../types.js';
 
 const EPERM = 1n;
 
@@ -43,35 +43,15 @@ function encodeRlimit(soft: bigint, hard: bigint): Buffer {
   return b;
 }
 
-/** prlimit64 on the target itself; the raw result (-errno on failure). */
-function setLimit(remote: RemoteTask, l: { resource: number; soft: bigint; hard: bigint }): bigint {
-  const addr = remote.scratch(16);
-  remote.write(addr, encodeRlimit(l.soft, l.hard));
-  const args: Arg[] = [0, l.resource, addr, 0];
-  return remote.raw(NR.prlimit64, args);
-}
-
 function show(v: bigint): string {
   return v === RLIM_INFINITY ? 'unlimited' : String(v);
 }
 
-function restoreOne(ctx: RestoreContext, l: Rlimit): void {
-  const r = setLimit(ctx.remote, l);
-  if (r >= 0n) return;
-  const what = `${l.name} (resource ${l.resource}) of process ${ctx.pid}`;
-  if (r !== -EPERM) {
-    ctx.warn(`Cannot restore the limit ${what}: prlimit64 failed with ${errnoName(Number(-r))}; it keeps its current value`);
-    return;
-  }
-  // EPERM: the hard limit would go up. Keep the current hard limit and cap the soft one to it.
-  const hard = readLimits(ctx.pid).find((c) => c.resource === l.resource)?.hard;
-  const soft = hard === undefined || l.soft <= hard ? l.soft : hard;
-  const fallback = hard === undefined ? -EPERM : setLimit(ctx.remote, { resource: l.resource, soft, hard });
-  const kept = hard === undefined ? 'its current limits' : `soft ${show(soft)}, hard ${show(hard)}`;
-  ctx.warn(
-    `Cannot restore the hard limit ${what} to ${show(l.hard)}: raising a hard limit needs CAP_SYS_RESOURCE, ` +
-      `which the restorer lacks; ${fallback >= 0n ? `set to ${kept}` : 'kept its current limits'}`,
-  );
+/** Why limit `l` could not be set (prlimit64 failed with -r): EPERM is a hard limit above ours. */
+function limitError(pid: number, l: Rlimit, r: bigint): CkptError {
+  const what = `Cannot restore the limit ${l.name} (resource ${l.resource}) of process ${pid} (soft ${show(l.soft)}, hard ${show(l.hard)})`;
+  if (r === -EPERM) return new CkptError('PERMISSION', `${what}: raising a hard limit above the restorer's needs CAP_SYS_RESOURCE, which it lacks`);
+  return new CkptError('UNSUPPORTED', `${what}: prlimit64 failed with ${errnoName(Number(-r))}`);
 }
 
 export const limits: Resource<LimitsState> = {
@@ -83,14 +63,15 @@ export const limits: Resource<LimitsState> = {
   },
   restore(ctx, state) {
     // All in one batch (one stop instead of two per limit); if any fails, the batch
-    // stops there and each is set again on its own, with the fallbacks above.
+    // stops there and the failed limit is named.
     try {
       ctx.remote.batch(() => {
-        for (const l of state.limits) ctx.remote.call(NR.prlimit64, [0, l.resource, ctx.remote.put(encodeRlimit(l.soft, l.hard)), 0], 'prlimit64');
+        for (const l of state.limits) ctx.remote.call(NR.prlimit64, [0, l.resource, ctx.remote.put(encodeRlimit(l.soft, l.hard)), 0], `prlimit64 ${l.resource}`);
       });
     } catch (e) {
       if (!(e instanceof SysError)) throw e;
-      for (const l of state.limits) restoreOne(ctx, l);
+      const failed = state.limits.find((l) => e.syscall.startsWith(`prlimit64 ${l.resource} `)) ?? state.limits[0]!;
+      throw limitError(ctx.pid, failed, -BigInt(e.errno));
     }
   },
 };

@@ -3,7 +3,9 @@
  * signal, child-subreaper, timer slack and the THP-disable flag. Each is one injected
  * prctl/personality call to read (no /proc file shows most of them) and one to write.
  *
- * comm, pdeath signal and timer slack belong to a thread; this saves the leader's.
+ * comm, pdeath signal and timer slack belong to a thread; this saves the leader's (the
+ * other threads' are saved with each thread, resources/thread/threads.ts). The
+ * autogroup's nice value is the session's: refused when not 0.
  *
  * The restore orchestrator keeps the parent-death signal at SIGKILL while a process is
  * being built (armParentDeathKill after this module and after the credentials, which
@@ -17,6 +19,7 @@ import { z } from 'zod';
 import { zBig } from '../../images/index.js';
 import { malformed, procPath } from '../../proc/index.js';
 import { readProcText } from '../../proc/procfs.js';
+import { CkptError } from '../../common/errors.js';
 import { NR, PR, SIG } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
@@ -33,6 +36,8 @@ export interface MiscState {
   childSubreaper: boolean;
   timerSlackNs: bigint;
   thpDisable: boolean;
+  /** PR_THP_DISABLE_EXCEPT_ADVISED (Linux 6.18): THP only where madvise(MADV_HUGEPAGE) asks. */
+  thpExceptAdvised?: boolean;
 }
 
 export const miscSchema: z.ZodType<MiscState> = z.object({
@@ -42,7 +47,10 @@ export const miscSchema: z.ZodType<MiscState> = z.object({
   childSubreaper: z.boolean(),
   timerSlackNs: zBig,
   thpDisable: z.boolean(),
+  thpExceptAdvised: z.boolean().optional(),
 });
+
+const PR_THP_DISABLE_EXCEPT_ADVISED = 2;
 
 function prctl(remote: RemoteTask, args: (number | bigint)[], what: string): bigint {
   return remote.call(NR.prctl, args, `prctl(${what})`);
@@ -65,14 +73,48 @@ function readPersonality(pid: number): number {
   return n;
 }
 
+/**
+ * The per-thread knobs of a thread other than the leader (the leader's are the
+ * process's MiscState): timer slack and parent-death signal, which prctl sets per thread.
+ */
+export function readThreadKnobs(remote: RemoteTask): { timerSlackNs: bigint; pdeathSig: number } {
+  return {
+    timerSlackNs: prctl(remote, [PR.GET_TIMERSLACK], 'PR_GET_TIMERSLACK'),
+    pdeathSig: prctlInt(remote, PR.GET_PDEATHSIG, 'PR_GET_PDEATHSIG'),
+  };
+}
+
+export function setTimerSlack(remote: RemoteTask, ns: bigint): void {
+  prctl(remote, [PR.SET_TIMERSLACK, ns], 'PR_SET_TIMERSLACK');
+}
+
 /** While the process is built: SIGKILL when its parent (ckpt, or its restored parent) dies. */
 export function armParentDeathKill(remote: RemoteTask): void {
   prctl(remote, [PR.SET_PDEATHSIG, SIG.SIGKILL], 'PR_SET_PDEATHSIG(SIGKILL)');
 }
 
 /** The saved parent-death signal, set as the tree is let go (after the credentials, which clear it). */
-export function restoreParentDeathSignal(remote: RemoteTask, s: MiscState): void {
+export function restoreParentDeathSignal(remote: RemoteTask, s: Pick<MiscState, 'pdeathSig'>): void {
   prctl(remote, [PR.SET_PDEATHSIG, s.pdeathSig], 'PR_SET_PDEATHSIG');
+}
+
+/**
+ * The autogroup's nice value (/proc/PID/autogroup: "/autogroup-N nice X"). It belongs
+ * to the session, which a restore may share with the restorer (a shell job), so it is
+ * not set at restore: a value other than 0 is refused.
+ */
+function checkAutogroup(pid: number): void {
+  let text: string;
+  try {
+    text = readProcText(pid, 'autogroup');
+  } catch {
+    return; // no CONFIG_SCHED_AUTOGROUP
+  }
+  const nice = /nice (-?\d+)/.exec(text)?.[1];
+  if (nice === undefined) throw malformed(procPath(pid, 'autogroup'), `expected "nice N", got ${JSON.stringify(text.trim())}`);
+  if (Number(nice) !== 0) {
+    throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid}: its autogroup (session) has nice ${nice}, which is not saved`);
+  }
 }
 
 export const misc: Resource<MiscState> = {
@@ -80,14 +122,19 @@ export const misc: Resource<MiscState> = {
   schema: miscSchema,
   dump(ctx) {
     const r = ctx.remote;
-    return {
+    checkAutogroup(ctx.pid);
+    const thp = prctl(r, [PR.GET_THP_DISABLE, 0, 0, 0, 0], 'PR_GET_THP_DISABLE');
+    const state: MiscState = {
       comm: readComm(ctx.pid),
       personality: readPersonality(ctx.pid),
       pdeathSig: prctlInt(r, PR.GET_PDEATHSIG, 'PR_GET_PDEATHSIG'),
       childSubreaper: prctlInt(r, PR.GET_CHILD_SUBREAPER, 'PR_GET_CHILD_SUBREAPER') !== 0,
       timerSlackNs: prctl(r, [PR.GET_TIMERSLACK], 'PR_GET_TIMERSLACK'),
-      thpDisable: prctl(r, [PR.GET_THP_DISABLE, 0, 0, 0, 0], 'PR_GET_THP_DISABLE') !== 0n,
+      thpDisable: thp !== 0n,
     };
+    // Only when set, so that images of older kernels' processes read back the same.
+    if ((thp & BigInt(PR_THP_DISABLE_EXCEPT_ADVISED)) !== 0n) state.thpExceptAdvised = true;
+    return state;
   },
   restore(ctx, s) {
     const r = ctx.remote;
@@ -95,7 +142,8 @@ export const misc: Resource<MiscState> = {
     r.call(NR.personality, [s.personality], 'personality');
     prctl(r, [PR.SET_PDEATHSIG, s.pdeathSig], 'PR_SET_PDEATHSIG');
     prctl(r, [PR.SET_CHILD_SUBREAPER, s.childSubreaper ? 1 : 0], 'PR_SET_CHILD_SUBREAPER');
-    prctl(r, [PR.SET_TIMERSLACK, s.timerSlackNs], 'PR_SET_TIMERSLACK');
-    prctl(r, [PR.SET_THP_DISABLE, s.thpDisable ? 1 : 0, 0, 0, 0], 'PR_SET_THP_DISABLE');
+    setTimerSlack(r, s.timerSlackNs);
+    const thpFlags = s.thpDisable && s.thpExceptAdvised ? PR_THP_DISABLE_EXCEPT_ADVISED : 0;
+    prctl(r, [PR.SET_THP_DISABLE, s.thpDisable ? 1 : 0, thpFlags, 0, 0], 'PR_SET_THP_DISABLE');
   },
 };

@@ -8,6 +8,7 @@
  * SIGSEGV, a wrong one corrupts memory). A different registration the target still
  * has (a blank process started by glibc) is removed first; an identical one is kept.
  */
+import { CkptError } from '../../common/errors.js';
 import { z } from 'zod';
 import { zBig } from '../../images/index.js';
 import { isErrno, NR, ptrace } from '../../sys/index.js';
@@ -20,7 +21,7 @@ const RSEQ_FLAG_UNREGISTER = 1;
 
 export interface RseqState {
   tid: number;
-  /** null: no rseq area registered (or the kernel cannot tell: see dump). */
+  /** null: no rseq area registered. */
   rseq: { abiPointer: bigint; abiSize: number; signature: number } | null;
 }
 
@@ -51,7 +52,7 @@ export const rseq: Resource<RseqState> = {
     const tid = ctx.remote.tid;
     const c = registration(tid);
     if (c === undefined) {
-      ctx.warn(`Cannot read the rseq registration of thread ${tid}: this kernel lacks PTRACE_GET_RSEQ_CONFIGURATION; it is saved as none`);
+      throw new CkptError('UNSUPPORTED', `Cannot dump thread ${tid} of process ${ctx.pid}: this kernel lacks PTRACE_GET_RSEQ_CONFIGURATION, so its rseq registration cannot be read`);
     }
     return { tid, rseq: c ? { abiPointer: c.abiPointer, abiSize: c.abiSize, signature: c.signature } : null };
   },

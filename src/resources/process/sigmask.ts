@@ -6,6 +6,14 @@
  * thread, so PTRACE_GETSIGMASK would return "all". The RemoteTask kept the original
  * mask in `savedMask`; that is the state.
  *
+ * A thread waiting in sigsuspend, ppoll, pselect6, epoll_pwait(2) or io_pgetevents has
+ * a temporary mask installed by that call (/proc/PID/status SigBlk shows it) and its
+ * own in saved_sigmask: PTRACE_GETSIGMASK returns saved_sigmask then, so the saved mask
+ * is the thread's own. The call is restarted after restore and installs its temporary
+ * mask again; infect/enter-call.ts lets such a thread go with no window in which its
+ * own mask is in force outside the call. (rt_sigtimedwait puts the thread's mask back
+ * before it returns to the stop: nothing is temporary there.)
+ *
  * Restore injects nothing, for the same reason: whatever mask we set now, the
  * RemoteTask replaces when it finishes. The orchestrator passes the saved mask to
  * `remote.finish({ mask: finalSigmask(state) })` instead, which is also the right

@@ -12,6 +12,9 @@ export const ThreadCpu = z.object({
   xstate: z.string().max(65536),
   /** The thread's name (/proc/PID/task/TID/comm). */
   comm: z.string().max(64).optional(),
+  /** prctl timer slack and parent-death signal of this thread (the leader's are in misc). */
+  timerSlackNs: zBig.optional(),
+  pdeathSig: z.number().int().min(0).max(64).optional(),
   /** State of per-thread resource modules (not for the leader, whose state is the process's). */
   resources: z.record(z.string(), z.unknown()).optional(),
 });

@@ -11,6 +11,7 @@ import { RemoteTask, waitStop } from '../../infect/index.js';
 import { RESOURCES } from '../registry.js';
 import type { PendingState } from '../process/pending.js';
 import { finalSigmask, type SigmaskState } from '../process/sigmask.js';
+import { readThreadKnobs, setTimerSlack } from '../process/misc.js';
 import type { DumpContext, RestoreContext } from '../types.js';
 import { dumpCpu } from './cpu.js';
 import type { ThreadCpu } from './state.js';
@@ -40,7 +41,7 @@ export function dumpThread(ctx: DumpContext, tid: number): ThreadCpu {
   const p = resources['pending'] as PendingState | undefined;
   if (p) p.shared = [];
   // Registers as they were before we borrowed the thread; injection leaves the xsave area alone.
-  return { ...dumpCpu(tid), regs: remote.savedRegs, comm: threadComm(ctx.pid, tid), resources };
+  return { ...dumpCpu(tid), regs: remote.savedRegs, comm: threadComm(ctx.pid, tid), ...readThreadKnobs(remote), resources };
 }
 
 export interface BuiltThread {
@@ -96,6 +97,7 @@ function setUpThread(ctx: RestoreContext, thread: ThreadCpu): BuiltThread {
       if (!parsed.success) throw new CkptError('BAD_IMAGE', `Cannot restore thread ${thread.tid}: its ${m.name} state is invalid`);
       m.restore(tctx, parsed.data);
     }
+    if (thread.timerSlackNs !== undefined) setTimerSlack(remote, thread.timerSlackNs);
     if (thread.comm !== undefined) {
       remote.call(NR.prctl, [15 /* PR_SET_NAME */, remote.put(Buffer.from(`${thread.comm.slice(0, 15)}\0`), 0)], 'prctl(PR_SET_NAME)');
     }

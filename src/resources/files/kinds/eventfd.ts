@@ -24,13 +24,13 @@ export function infoField<T>(f: FdFacts, info: Fdinfo, args: { key: string; pars
 
 export const hex64 = (v: string): bigint | undefined => (/^[0-9a-f]{1,16}$/i.test(v) ? BigInt(`0x${v}`) : undefined);
 
-export function dumpEventfd(dc: KindDumpContext, f: FdFacts): EntryOf<'eventfd'> {
+export function dumpEventfd(_dc: KindDumpContext, f: FdFacts): EntryOf<'eventfd'> {
   const info = readFdinfo(f.pid, f.fd);
   // "eventfd-count: %16llx": hex, space-padded.
   const count = infoField(f, info, { key: 'eventfd-count', parse: hex64 });
   const sem = info.extra['eventfd-semaphore'];
   if (sem === undefined) {
-    dc.ctx.warn(`fd ${f.fd} of process ${f.pid}: this kernel does not show whether the eventfd is a semaphore; it is restored as a plain counter`);
+    throw dumpError(f, { code: 'UNSUPPORTED', reason: 'this kernel (before 6.6) does not show whether the eventfd is a semaphore (EFD_SEMAPHORE), which is not saved' });
   }
   return { kind: 'eventfd', fd: f.fd, flags: f.flags, count, semaphore: sem === '1' };
 }

@@ -11,6 +11,7 @@
  */
 import { constants, openSync } from 'node:fs';
 import { closeFd, fcntl, F, FIONREAD, ioctlInt, isErrno, pipe2, readFd, tee, writeFd } from '../../../sys/index.js';
+import { POLL, pollNow } from '../../../sys/inet.js';
 import { grabFd } from '../../transfer.js';
 import { isFifo, withoutDeletedSuffix, type FdFacts } from '../facts.js';
 import { nameGone, recreateNode, removedNode } from '../nameless.js';
@@ -53,6 +54,13 @@ function capturePipe(dc: KindDumpContext, f: FdFacts, id: string): void {
   if (dc.objects.pipes.has(id)) return;
   const local = grabFd(f.pid, f.fd);
   try {
+    // Before peekPipe, which may open a reader of its own for a moment.
+    const revents = pollNow(local, 0);
+    const e = ends(f.flags);
+    dc.objects.pipePeers.set(id, {
+      readers: e.write ? (revents & POLL.ERR) === 0 : undefined,
+      writers: e.read ? (revents & POLL.HUP) === 0 : undefined,
+    });
     const capacity = fcntl(local, F.GETPIPE_SZ);
     let data: Buffer;
     try {

@@ -14,7 +14,7 @@ import type { FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import type { EntryOf } from '../schema.js';
 import { infoField } from './eventfd.js';
-import type { KindDumpContext, KindRestoreContext, LocalReopener } from './kind.js';
+import { restoreError, type KindDumpContext, type KindRestoreContext, type LocalReopener } from './kind.js';
 
 const NSEC = 1_000_000_000;
 
@@ -67,17 +67,9 @@ function restoreTicks(rc: KindRestoreContext, args: { fd: number; e: EntryOf<'ti
   const { fd, e } = args;
   try {
     timerfdSetTicks(fd, e.ticks);
-    return;
   } catch (err) {
-    const where = `fd ${e.fd} of process ${rc.ctx.pid}`;
-    if (!isZero(e.value)) {
-      rc.ctx.warn(`${where}: its ${e.ticks} unread timer expirations are lost (TFD_IOC_SET_TICKS failed: ${(err as Error).message})`);
-      return;
-    }
-    // A disarmed timer with unread expirations: arm it to expire at once, so the reader
-    // still sees that it expired (once, not `ticks` times).
-    timerfdSettime(fd, { flags: 0, value: { sec: 0, nsec: 1 }, interval: { sec: 0, nsec: 0 } });
-    rc.ctx.warn(`${where}: its ${e.ticks} unread timer expirations read as 1 (TFD_IOC_SET_TICKS failed: ${(err as Error).message})`);
+    // Without it (a kernel without CONFIG_CHECKPOINT_RESTORE) the count would be lost.
+    throw restoreError(rc, { fd: e.fd, code: 'UNSUPPORTED', reason: `its ${e.ticks} unread timer expirations cannot be put back (TFD_IOC_SET_TICKS failed)`, cause: err });
   }
 }
 

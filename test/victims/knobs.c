@@ -1,0 +1,85 @@
+/*
+ * Victim for per-process and per-thread knobs (resources/process/misc.ts, threads.ts):
+ *
+ *   knobs ok         THP disabled except where advised (PR_THP_DISABLE_EXCEPT_ADVISED,
+ *                    or plainly disabled on kernels without it); a worker thread with its
+ *                    own timer slack, parent-death signal and name; the main thread's
+ *                    timer slack.
+ *   knobs mseal      also an area sealed with mseal(2) (the dump must refuse it)
+ *   knobs autogroup  also its own session whose autogroup has nice 5 (refused)
+ *
+ * Prints "READY pid=N", waits for SIGUSR1, then checks each knob in its own thread:
+ * "PASS what" / "FAIL what" lines, then "DONE fails=N".
+ */
+#include "victim.h"
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#ifndef PR_THP_DISABLE_EXCEPT_ADVISED
+#define PR_THP_DISABLE_EXCEPT_ADVISED (1 << 1)
+#endif
+#define SYS_mseal_ 462
+
+static volatile sig_atomic_t go;
+static void on_usr1(int s) { (void)s; go = 1; }
+static long thp_want;
+static volatile int worker_ready, checked;
+
+#define MUST(x) do { if ((long)(x) < 0) { say("SETUP FAIL %s: %s\n", #x, strerror(errno)); exit(2); } } while (0)
+
+static void *worker(void *arg) {
+  (void)arg;
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &s, NULL);
+  MUST(prctl(PR_SET_TIMERSLACK, 77777));
+  MUST(prctl(PR_SET_PDEATHSIG, SIGWINCH));
+  MUST(prctl(PR_SET_NAME, "knob-worker"));
+  worker_ready = 1;
+  while (!go) usleep(10000);
+  long slack = prctl(PR_GET_TIMERSLACK);
+  self_check(slack == 77777, "worker timer slack", "%ld", slack);
+  int sig = -1;
+  prctl(PR_GET_PDEATHSIG, &sig);
+  self_check(sig == SIGWINCH, "worker parent-death signal", "%d", sig);
+  char name[16] = "";
+  prctl(PR_GET_NAME, name);
+  self_check(strcmp(name, "knob-worker") == 0, "worker name", "%s", name);
+  checked = 1;
+  return NULL;
+}
+
+int main(int argc, char **argv) {
+  const char *mode = argc > 1 ? argv[1] : "ok";
+  struct sigaction sa = { .sa_handler = on_usr1 };
+  MUST(sigaction(SIGUSR1, &sa, NULL));
+  if (prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0) == 0) thp_want = 1 | PR_THP_DISABLE_EXCEPT_ADVISED;
+  else { MUST(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)); thp_want = 1; }
+  MUST(prctl(PR_SET_TIMERSLACK, 4242));
+  if (strcmp(mode, "mseal") == 0) {
+    void *p = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) MUST(-1);
+    MUST(syscall(SYS_mseal_, p, 8192, 0));
+  }
+  if (strcmp(mode, "autogroup") == 0) {
+    MUST(setsid());
+    FILE *f = fopen("/proc/self/autogroup", "w");
+    if (!f || fprintf(f, "5") < 0 || fclose(f) != 0) MUST(-1);
+  }
+  pthread_t th;
+  MUST(-pthread_create(&th, NULL, worker, NULL));
+  while (!worker_ready) usleep(1000);
+  say("READY pid=%d\n", getpid());
+  while (!go) usleep(10000);
+  long thp = prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0);
+  self_check(thp == thp_want, "THP disable flags", "%ld, want %ld", thp, thp_want);
+  long slack = prctl(PR_GET_TIMERSLACK);
+  self_check(slack == 4242, "main timer slack", "%ld", slack);
+  pthread_kill(th, SIGUSR1); /* blocked there: only ends its sleep sooner, if at all */
+  pthread_join(th, NULL);
+  say("DONE fails=%d\n", self_check_fails);
+  return 0;
+}
