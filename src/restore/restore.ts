@@ -7,7 +7,7 @@
  */
 import { kill, PTRACE_O, SIG } from '../sys/index.js';
 import { checkInterrupted, deferSignals, RemoteTask, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
-import { ImageReader } from '../images/index.js';
+import { ImageReader, PAGE_SIZE } from '../images/index.js';
 import type { RestoreContext } from '../resources/types.js';
 import { LocalObjects } from '../resources/shared.js';
 import { parseInheritFd } from '../resources/files/kinds/inherit.js';
@@ -49,12 +49,33 @@ export interface RestoreOptions {
   trustImages?: boolean;
   /** As DumpOptions.onSignal: called before a signal deferred during the restore is delivered again. */
   onSignal?: (error?: unknown) => void;
+  /** Leave the processes stopped (SIGSTOP) instead of resuming them, as CRIU's --leave-stopped. */
+  leaveStopped?: boolean;
+  /**
+   * Each phase as it ends (logs, CRIU's action scripts). A throw before 'running' fails
+   * the restore, which kills everything built, as any failure does.
+   */
+  onEvent?: (e: RestoreEvent) => void;
 }
+
+/**
+ * Phases of a restore, with ms since it started: every image read and checked; each
+ * process rebuilt; the whole tree built with its registers loaded, not yet running
+ * (CRIU's pre-resume point); the tree running.
+ */
+export type RestoreEvent =
+  | { phase: 'read'; pids: number[]; pages: number; bytes: number; ms: number }
+  | { phase: 'process'; pid: number; ms: number }
+  | { phase: 'built'; ms: number }
+  | { phase: 'running'; ms: number };
 
 export interface RestoreResult {
   /** PID of the root of the restored tree. */
   pid: number;
   processes: number;
+  /** Pages restored from the page files (all processes), and their bytes. */
+  pages: number;
+  bytes: number;
   totalMs: number;
   warnings: string[];
 }
@@ -95,6 +116,10 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     const pidfile = opts.pidfile === undefined ? undefined : createPidfile(opts.pidfile);
     if (pidfile) undo.push('remove pidfile', () => pidfile.discard());
     const tree = loadTree(reader, opts);
+    const event = opts.onEvent ?? (() => {});
+    const pages = [...tree.procs.values()].reduce((n, img) => n + img.pages.runs.reduce((m, r) => m + r.nrPages, 0), 0);
+    const read = { pids: tree.entries.map((e) => e.pid), pages, bytes: pages * PAGE_SIZE };
+    event({ phase: 'read', ...read, ms: performance.now() - t0 });
     for (const e of tree.entries) waitPidFree(e.pid);
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
     // SysV queues and semaphore sets the tree used: kept if still there unchanged, else made again.
@@ -133,6 +158,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
         for (const c of tree.entries) if (c.ppid === e.pid) build(c, remote);
       };
       built.push(rebuildProcess(ctxFor(e.pid, remote), img, { inherited, forkChildren }));
+      event({ phase: 'process', pid: e.pid, ms: performance.now() - t0 });
     };
     build(tree.entries[0]!, new RemoteTask(b.pid, { site: BLANK_SYSCALL_SITE }));
     joinGroups(tree.entries, { remotes, warn });
@@ -144,15 +170,20 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     }
     for (const p of built) loadRegisters(p);
     if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries: tree.entries, reader, inheritFds });
+    event({ phase: 'built', ms: performance.now() - t0 });
     // The last point of return: once let go, the tree runs whatever comes.
     checkInterrupted();
     pidfile?.write(tree.root);
+    // Queued while every thread is in its ptrace stop: each process stops first thing.
+    if (opts.leaveStopped) for (const p of built) kill(p.img.pid, SIG.SIGSTOP);
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);
     undo.clear();
     kill(b.pid, SIG.SIGKILL);
     blank.release();
-    return { pid: tree.root, processes: tree.entries.length, totalMs: performance.now() - t0, warnings };
+    const totalMs = performance.now() - t0;
+    event({ phase: 'running', ms: totalMs });
+    return { pid: tree.root, processes: tree.entries.length, pages: read.pages, bytes: read.bytes, totalMs, warnings };
   } catch (e) {
     const failed = undo.runAll();
     try {
