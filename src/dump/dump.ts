@@ -42,12 +42,12 @@ export interface DumpOptions {
   onSignal?: (error?: unknown) => void;
   /**
    * Each phase as it ends (logs, CRIU's action scripts): a throw fails the dump, which
-   * is rolled back as any failure is ('written' comes before the point of no return).
+   * is rolled back as any failure is (after 'written' the complete set is left).
    */
   onEvent?: (e: DumpEvent) => void;
 }
 
-/** Phases of a dump, with ms since it started: the tree frozen, each process saved, every image written (the tree still frozen). */
+/** Phases of a dump, with ms since it started: the tree frozen, each process saved, the set committed (the tree still frozen). */
 export type DumpEvent =
   | { phase: 'frozen'; pids: number[]; ms: number }
   | { phase: 'process'; pid: number; pages: number; bytes: number; memoryMs: number; ms: number }
@@ -197,10 +197,12 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     }
     const image = { tool: 'ckpt' as const, rootPid: pid, pids: tree.entries.map((e) => e.pid), tree: tree.entries };
     w.write({ ...TOOL_IMAGE, value: { ...image, kernel: kernelRelease(), createdAt: new Date().toISOString() } });
-    event({ phase: 'written', ms: performance.now() - t0 });
     // The last point of return: once committed, the dump finishes (kill or release) whatever comes.
     checkInterrupted();
     w.commit();
+    // The set is complete and the tree still frozen (CRIU's post-dump): a throw here
+    // releases the tree as any failure does, and leaves the complete set.
+    event({ phase: 'written', ms: performance.now() - t0 });
     if (opts.leaveStopped) {
       // Queued while every thread is in its ptrace stop: detaching delivers it first thing.
       for (const e of tree.entries) if (!e.zombie) kill(e.pid, SIG.SIGSTOP);

@@ -51,6 +51,8 @@ export interface RestoreOptions {
   onSignal?: (error?: unknown) => void;
   /** Leave the processes stopped (SIGSTOP) instead of resuming them, as CRIU's --leave-stopped. */
   leaveStopped?: boolean;
+  /** Page data restored so far and the total of the image set, in bytes. */
+  onProgress?: (p: { bytes: number; total: number }) => void;
   /**
    * Each phase as it ends (logs, CRIU's action scripts). A throw before 'running' fails
    * the restore, which kills everything built, as any failure does.
@@ -120,6 +122,9 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     const pages = [...tree.procs.values()].reduce((n, img) => n + img.pages.runs.reduce((m, r) => m + r.nrPages, 0), 0);
     const read = { pids: tree.entries.map((e) => e.pid), pages, bytes: pages * PAGE_SIZE };
     event({ phase: 'read', ...read, ms: performance.now() - t0 });
+    let restored = 0;
+    const report = opts.onProgress;
+    const progress = report && ((n: number) => report({ bytes: (restored += n), total: read.bytes }));
     for (const e of tree.entries) waitPidFree(e.pid);
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
     // SysV queues and semaphore sets the tree used: kept if still there unchanged, else made again.
@@ -142,6 +147,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       options: { shellJob: opts.shellJob ?? false, inheritFds },
       shared,
       openAs: tree.procs.get(pid)?.openAs,
+      progress,
       warn,
     });
     // Parents first; a child is forked once its parent's memory is rebuilt, so that the

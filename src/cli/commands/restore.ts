@@ -1,11 +1,23 @@
-import type { Command } from 'commander';
-import { ms, parseVerbosity, Reporter } from '../report.js';
+import { existsSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import type { RestoreEvent } from '../../api/index.js';
+import { CkptError } from '../../common/errors.js';
+import { collect } from '../args.js';
+import { actionScripts } from '../action-script.js';
+import { addCriuOptions } from '../criu-options.js';
+import { printJson } from '../output.js';
+import { formatBytes, ms, parseVerbosity, Reporter } from '../report.js';
+import { parseProgress, progressOf, type ProgressMode } from '../progress.js';
+import { printRestoreStats } from '../stats.js';
+import { inWorkDir } from '../workdir.js';
 import type { CliCommand } from './types.js';
 import { zodForOneShot } from '../zod.js';
 
 interface RestoreFlags {
   imagesDir: string;
+  workDir?: string;
   restoreDetached?: boolean;
+  leaveStopped?: boolean;
   pidfile?: string;
   shellJob?: boolean;
   inheritFd?: string[];
@@ -14,42 +26,85 @@ interface RestoreFlags {
   trustImages?: boolean;
   logFile?: string;
   verbosity?: number;
+  displayStats?: boolean;
+  json?: boolean;
+  progress?: ProgressMode;
+  actionScript?: string[];
+}
+
+function describe(e: RestoreEvent): string {
+  if (e.phase === 'read') return `read the images of ${e.pids.length} process(es) (${e.pids.join(' ')}), ${e.pages} pages (${formatBytes(e.bytes)}), in ${ms(e.ms)}`;
+  if (e.phase === 'process') return `rebuilt pid ${e.pid}; at ${ms(e.ms)}`;
+  if (e.phase === 'built') return `every process built, registers loaded; at ${ms(e.ms)}`;
+  return `running; at ${ms(e.ms)}`;
 }
 
 export const restoreCommand: CliCommand = {
   name: 'restore',
   register(program: Command) {
-    program
+    const cmd = program
       .command('restore')
       .description('restore the process saved in DIR; wait for it and exit with its status unless -d')
       .requiredOption('-D, --images-dir <dir>', 'directory with the images')
+      .option('-W, --work-dir <dir>', 'directory a relative --log-file and --pidfile are in (default: the images directory)')
       .option('-d, --restore-detached', 'exit as soon as the process runs (it is reparented to init)')
-      .option('--pidfile <file>', 'write the PID of the restored process to FILE')
-      .option('--shell-job', 'the process was a job of a shell: attach it to our terminal')
-      .option('--inherit-fd <fd[N]:resource>', 'give our fd N to the fds the dump recorded as RESOURCE (pipe:[ino], socket:[ino], a path); repeatable', (v: string, all: string[] = []) => [...all, v])
+      .option('-s, --leave-stopped', 'leave the restored processes stopped (SIGSTOP) instead of resuming them')
+      .option('--pidfile <file>', 'write the PID of the restored process to FILE (relative to the work directory)')
+      .option('-j, --shell-job', 'the process was a job of a shell: attach it to our terminal')
+      .option('--inherit-fd <fd[N]:resource>', 'give our fd N to the fds the dump recorded as RESOURCE (pipe:[ino], socket:[ino], a path); repeatable', collect)
+      .option('--tcp-established', 'restore established TCP connections (ckpt always does)')
+      .option('--tcp-close', 'accepted for CRIU compatibility')
+      .option('--network-lock <method>', 'accepted for CRIU compatibility')
+      .option('-x, --ext-unix-sk [inode]', 'accepted for CRIU compatibility')
       .option('--verify-pages', 'check the page checksums before restoring (dump --page-checksums)')
       .option('--check', 'before the process runs, read it back and compare it with the images; fail on any difference')
       .option('--trust-images', 'restore images another user owns as if they were ours (docs/security.md)')
-      .option('-o, --log-file <file>', 'also write messages to FILE')
-      .option('-v, --verbosity <n>', 'verbosity 0-4 (3: say the restored pid)', parseVerbosity)
+      .option('-o, --log-file <file>', 'also write messages to FILE (relative to the work directory)')
+      .addOption(new Option('-v, --verbosity [n]', 'verbosity 0-4 (3: phases with timestamps and the restored pid); -v, -vv… raise it').preset('').argParser(parseVerbosity))
+      .option('--display-stats', 'print CRIU\'s restore statistics on stdout')
+      .option('--json', 'print the result as one JSON document on stdout (before waiting for the process)')
+      .addOption(new Option('--progress <mode>', 'auto (a bar on a terminal), bar, json (lines on stderr) or none').argParser(parseProgress))
+      .option('--action-script <file>', 'run FILE at pre-restore, post-restore, pre-resume and post-resume (CRTOOLS_SCRIPT_ACTION); repeatable', collect)
+      .option('--config <file>', 'read options from FILE first (CRIU\'s format)')
       .action(async (f: RestoreFlags) => {
-        const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile });
+        // Said plainly before a log file is opened in it.
+        if (!existsSync(f.imagesDir)) throw new CkptError('USAGE', `Cannot read images in ${f.imagesDir}: the directory does not exist`);
+        const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile === undefined ? undefined : inWorkDir(f, f.logFile) });
         await zodForOneShot();
         // Loaded when the command runs: --help and other commands do not pay for it.
         const { restore, waitForExit } = await import('../../api/restore.js');
+        const scripts = actionScripts(f.actionScript ?? [], { imagesDir: f.imagesDir, say: (l) => out.say(l, 3) });
+        const bar = await progressOf({ mode: f.progress, what: 'restore', verbosity: out.level });
         let pid: number;
         try {
+          scripts.run('pre-restore');
           const onSignal = (e?: unknown) => {
+            bar.stop();
             if (e) out.fatal(e); // said before the signal ends ckpt
           };
+          let root = 0;
+          const onEvent = (e: RestoreEvent) => {
+            out.say(describe(e), 3);
+            if (e.phase === 'read') root = e.pids[0] ?? 0;
+            if (e.phase === 'built') {
+              scripts.run('post-restore', { initPid: root });
+              scripts.run('pre-resume', { initPid: root });
+            }
+          };
           const r = restore({
-            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile, verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, onSignal,
+            imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile === undefined ? undefined : inWorkDir(f, f.pidfile),
+            verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, leaveStopped: f.leaveStopped, onProgress: bar.onProgress, onSignal, onEvent,
           });
+          bar.stop();
           pid = r.pid;
           for (const w of r.warnings) out.warn(w);
           // Quiet by default: without -d the restored program's own output is what matters.
-          out.say(`restored pid ${r.pid} in ${ms(r.totalMs)}`, 3);
+          out.say(`restored pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}`, 3);
+          if (f.displayStats) printRestoreStats(r);
+          if (f.json) printJson(r);
+          scripts.run('post-resume', { initPid: r.pid });
         } catch (e) {
+          bar.stop();
           out.error(e);
           throw e;
         }
@@ -64,5 +119,6 @@ export const restoreCommand: CliCommand = {
           process.exitCode = st.code ?? 0;
         }
       });
+    addCriuOptions(cmd, 'restore');
   },
 };
