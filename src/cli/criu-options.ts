@@ -20,6 +20,9 @@ export interface CriuOption {
   refuse?: true | ((value: string) => string | undefined);
 }
 
+// CRIU's parser takes every option with every command (a config file serves dump and
+// restore alike), so ckpt knows each on both: one that only means something to the
+// other command is a no-op there.
 const DR: readonly CriuCommand[] = ['dump', 'restore'];
 const D: readonly CriuCommand[] = ['dump'];
 const R: readonly CriuCommand[] = ['restore'];
@@ -57,62 +60,68 @@ export const CRIU_OPTIONS: readonly CriuOption[] = [
   { flags: '--allow-uprobes', on: DR, note: 'no-op' },
   { flags: '--deprecated', on: ALL, note: 'no-op' },
   { flags: '--stream', on: DR, note: 'image streaming (criu-image-streamer) is not supported', refuse: true },
-  { flags: '--prev-images-dir <dir>', on: D, note: INCREMENTAL, refuse: true },
-  { flags: '--track-mem', on: D, note: INCREMENTAL, refuse: true },
-  { flags: '--pre-dump-mode <mode>', on: D, note: INCREMENTAL, refuse: true },
+  { flags: '--prev-images-dir <dir>', on: DR, note: INCREMENTAL, refuse: true },
+  { flags: '--track-mem', on: DR, note: INCREMENTAL, refuse: true },
+  { flags: '--pre-dump-mode <mode>', on: DR, note: INCREMENTAL, refuse: true },
   { flags: '--auto-dedup', on: DR, note: INCREMENTAL, refuse: true },
   { flags: '--lazy-pages', on: DR, note: 'lazy pages are not supported yet: restore fills every page before the processes run', refuse: true },
   // Page server
-  { flags: '--page-server', on: D, note: PAGE_SERVER, refuse: true },
-  { flags: '--address <addr>', on: D, note: PAGE_SERVER, refuse: true },
-  { flags: '--port <port>', on: D, note: PAGE_SERVER, refuse: true },
-  { flags: '--ps-socket <fd>', on: D, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls', on: D, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls-cacert <file>', on: D, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls-cacrl <file>', on: D, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls-cert <file>', on: D, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls-key <file>', on: D, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls-no-cn-verify', on: D, note: PAGE_SERVER, refuse: true },
+  { flags: '--page-server', on: DR, note: PAGE_SERVER, refuse: true },
+  { flags: '--address <addr>', on: DR, note: PAGE_SERVER, refuse: true },
+  { flags: '--port <port>', on: DR, note: PAGE_SERVER, refuse: true },
+  { flags: '--ps-socket <fd>', on: DR, note: PAGE_SERVER, refuse: true },
+  { flags: '--tls', on: DR, note: PAGE_SERVER, refuse: true },
+  { flags: '--tls-cacert <file>', on: DR, note: PAGE_SERVER, refuse: true },
+  { flags: '--tls-cacrl <file>', on: DR, note: PAGE_SERVER, refuse: true },
+  { flags: '--tls-cert <file>', on: DR, note: PAGE_SERVER, refuse: true },
+  { flags: '--tls-key <file>', on: DR, note: PAGE_SERVER, refuse: true },
+  { flags: '--tls-no-cn-verify', on: DR, note: PAGE_SERVER, refuse: true },
   // Freezing and collecting
-  { flags: '--freeze-cgroup <path>', on: D, note: 'no-op: ckpt freezes the tree with ptrace, not the cgroup freezer' },
+  { flags: '--freeze-cgroup <path>', on: DR, note: 'no-op: ckpt freezes the tree with ptrace, not the cgroup freezer' },
   { flags: '--skip-in-flight', on: DR, note: 'no-op: connections still waiting in a listener\'s accept queue are never saved (the dump warns with their count)' },
   { flags: '--evasive-devices', on: DR, note: 'no-op: a device file is reopened by its saved path' },
-  { flags: '--force-irmap', on: D, note: 'no-op: inotify and fanotify are not supported (such an fd fails the dump)' },
-  { flags: '--irmap-scan-path <path>', on: D, note: 'no-op: inotify and fanotify are not supported (such an fd fails the dump)' },
+  { flags: '--force-irmap', on: DR, note: 'no-op: inotify and fanotify are not supported (such an fd fails the dump)' },
+  { flags: '--irmap-scan-path <path>', on: DR, note: 'no-op: inotify and fanotify are not supported (such an fd fails the dump)' },
   // Files
   { flags: '-l, --file-locks', on: DR, note: 'no-op: file locks are always saved and restored' },
   { flags: '--link-remap', on: DR, note: 'no-op: a deleted open file is always saved with its content and recreated nameless' },
-  { flags: '--ghost-limit <size>', on: D, note: 'no-op: a deleted open file is saved whatever its size (sparse)' },
-  { flags: '--ghost-fiemap', on: D, note: 'no-op: a deleted open file is always saved sparse (SEEK_DATA/SEEK_HOLE)' },
-  { flags: '--file-validation <method>', on: R, note: 'no-op: a mapped file is checked by its size and SHA-1' },
-  { flags: '--skip-file-rwx-check', on: R, note: 'no-op: ckpt does not compare file permission bits' },
+  { flags: '--ghost-limit <size>', on: DR, note: 'no-op: a deleted open file is saved whatever its size (sparse)' },
+  { flags: '--ghost-fiemap', on: DR, note: 'no-op: a deleted open file is always saved sparse (SEEK_DATA/SEEK_HOLE)' },
+  { flags: '--file-validation <method>', on: DR, note: 'no-op: a mapped file is checked by its size and SHA-1' },
+  { flags: '--skip-file-rwx-check', on: DR, note: 'no-op: ckpt does not compare file permission bits' },
   { flags: '--external <res>', on: DR, note: 'refused: mnt, dev, tty, file, unix, veth, macvlan, netdev are not supported', refuse: externalReason },
   // CPU
   { flags: '--cpu-cap [cap]', on: DR, note: 'no-op: the saved xsave area is given to the kernel as it is' },
   // Mounts and namespaces
   { flags: '-r, --root <path>', on: DR, note: MOUNTS, refuse: true },
   { flags: '-M, --ext-mount-map <map>', on: DR, note: MOUNTS, refuse: true },
-  { flags: '--skip-mnt <path>', on: D, note: 'no-op: no mount is dumped' },
+  { flags: '--skip-mnt <path>', on: DR, note: 'no-op: no mount is dumped' },
   { flags: '--enable-fs <names>', on: DR, note: 'no-op: no mount is dumped' },
   { flags: '--enable-external-sharing', on: DR, note: 'no-op: no mount is dumped' },
   { flags: '--enable-external-masters', on: DR, note: 'no-op: no mount is dumped' },
-  { flags: '--mntns-compat-mode', on: R, note: 'no-op: no mount namespace is restored' },
-  { flags: '--lsm-profile <type:name>', on: R, note: 'LSM profiles are not restored', refuse: true },
-  { flags: '--lsm-mount-context <ctx>', on: R, note: MOUNTS, refuse: true },
-  { flags: '--empty-ns <ns>', on: R, note: NAMESPACES, refuse: true },
-  { flags: '-J, --join-ns <ns>', on: R, note: NAMESPACES, refuse: true },
-  { flags: '--veth-pair <pair>', on: R, note: 'network devices are not supported', refuse: true },
-  { flags: '--weak-sysctls', on: R, note: 'no-op: no sysctl is restored' },
+  { flags: '--mntns-compat-mode', on: DR, note: 'no-op: no mount namespace is restored' },
+  { flags: '--lsm-profile <type:name>', on: DR, note: 'LSM profiles are not restored', refuse: true },
+  { flags: '--lsm-mount-context <ctx>', on: DR, note: MOUNTS, refuse: true },
+  { flags: '--empty-ns <ns>', on: DR, note: NAMESPACES, refuse: true },
+  { flags: '-J, --join-ns <ns>', on: DR, note: NAMESPACES, refuse: true },
+  { flags: '--veth-pair <pair>', on: DR, note: 'network devices are not supported', refuse: true },
+  { flags: '--weak-sysctls', on: DR, note: 'no-op: no sysctl is restored' },
   // Cgroups
   { flags: '--manage-cgroups [mode]', on: DR, note: `no-op with "ignore"; other modes refused: ${CGROUPS}`, refuse: (v) => (v === 'ignore' ? undefined : CGROUPS) },
   { flags: '--cgroup-root <root>', on: DR, note: CGROUPS, refuse: true },
-  { flags: '--cgroup-props <spec>', on: D, note: CGROUPS, refuse: true },
-  { flags: '--cgroup-props-file <file>', on: D, note: CGROUPS, refuse: true },
-  { flags: '--cgroup-dump-controller <name>', on: D, note: CGROUPS, refuse: true },
+  { flags: '--cgroup-props <spec>', on: DR, note: CGROUPS, refuse: true },
+  { flags: '--cgroup-props-file <file>', on: DR, note: CGROUPS, refuse: true },
+  { flags: '--cgroup-dump-controller <name>', on: DR, note: CGROUPS, refuse: true },
   { flags: '--cgroup-yard <path>', on: DR, note: CGROUPS, refuse: true },
   // Restore
-  { flags: '-S, --restore-sibling', on: R, note: 'the restored root is always ckpt\'s child (reparented to init when ckpt exits with -d)', refuse: true },
-  { flags: '--exec-cmd', on: R, note: 'running a command as the parent of the restored tree is not supported', refuse: true },
+  { flags: '-S, --restore-sibling', on: DR, note: 'the restored root is always ckpt\'s child (reparented to init when ckpt exits with -d)', refuse: true },
+  { flags: '--exec-cmd', on: DR, note: 'running a command as the parent of the restored tree is not supported', refuse: true },
+  // The other command's options
+  { flags: '-d, --restore-detached', on: D, note: 'no-op on dump (a restore option)' },
+  { flags: '--inherit-fd <fd[N]:resource>', on: D, note: 'no-op on dump (a restore option)' },
+  { flags: '-t, --tree <pid>', on: R, note: 'no-op on restore: the images name the tree' },
+  { flags: '-R, --leave-running', on: R, note: 'no-op on restore (a dump option)' },
+  { flags: '--timeout <seconds>', on: R, note: 'no-op on restore (a dump option)' },
 ];
 
 /** `--foo-bar <x>` → `fooBar`, as commander names it. */
