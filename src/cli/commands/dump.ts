@@ -1,14 +1,15 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { DumpEvent } from '../../api/index.js';
-import { collect, parsePid, parseSeconds } from '../args.js';
+import { parsePid, parseSeconds } from '../args.js';
 import { actionScripts } from '../action-script.js';
 import { addCriuOptions } from '../criu-options.js';
 import { printJson } from '../output.js';
-import { formatBytes, ms, parseVerbosity, Reporter } from '../report.js';
-import { parseProgress, progressOf, type ProgressMode } from '../progress.js';
+import { formatBytes, ms, Reporter } from '../report.js';
+import { progressOf, type ProgressMode } from '../progress.js';
 import { printDumpStats } from '../stats.js';
 import { inImagesDir, inWorkDir } from '../workdir.js';
+import { addRunOptions } from './run-options.js';
 import type { CliCommand } from './types.js';
 import { zodForOneShot } from '../zod.js';
 
@@ -52,15 +53,8 @@ export const dumpCommand: CliCommand = {
       .option('--tcp-close', 'accepted for CRIU compatibility')
       .option('--network-lock <method>', 'accepted for CRIU compatibility')
       .option('-x, --ext-unix-sk [inode]', 'accepted for CRIU compatibility')
-      .option('-o, --log-file <file>', 'also write the messages to FILE (relative to the work directory)')
-      .addOption(new Option('-v, --verbosity [n]', 'verbosity 0-4 (0 silent, 2 summary, 3 phases with timestamps); -v, -vv… raise it').preset('').argParser(parseVerbosity))
-      .option('--display-stats', 'print CRIU\'s dump statistics on stdout')
-      .option('--json', 'print the result as one JSON document on stdout')
-      .addOption(new Option('--progress <mode>', 'auto (a bar on a terminal), bar, json (lines on stderr) or none').argParser(parseProgress))
       .option('--timeout <seconds>', 'how long to wait for the tree to stop (default 10)', parseSeconds)
-      .option('--action-script <file>', 'run FILE at pre-dump and post-dump (CRTOOLS_SCRIPT_ACTION); repeatable', collect)
       .option('--pidfile <file>', 'accepted for CRIU compatibility (CRIU writes it on restore only)')
-      .option('--config <file>', 'read options from FILE first (CRIU\'s format)')
       .option('--page-checksums', 'checksum page data too (restore --verify-pages checks it)')
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (f: DumpFlags) => {
@@ -114,6 +108,7 @@ export const dumpCommand: CliCommand = {
           throw e;
         }
       });
+    addRunOptions(cmd, { command: 'dump', scripts: 'pre-dump and post-dump' });
     addCriuOptions(cmd, 'dump');
   },
 };

@@ -1,15 +1,16 @@
 import { existsSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { RestoreEvent } from '../../api/index.js';
 import { CkptError } from '../../common/errors.js';
 import { collect } from '../args.js';
 import { actionScripts } from '../action-script.js';
 import { addCriuOptions } from '../criu-options.js';
 import { printJson } from '../output.js';
-import { formatBytes, ms, parseVerbosity, Reporter } from '../report.js';
-import { parseProgress, progressOf, type ProgressMode } from '../progress.js';
+import { formatBytes, ms, Reporter } from '../report.js';
+import { progressOf, type ProgressMode } from '../progress.js';
 import { printRestoreStats } from '../stats.js';
 import { inWorkDir } from '../workdir.js';
+import { addRunOptions } from './run-options.js';
 import type { CliCommand } from './types.js';
 import { zodForOneShot } from '../zod.js';
 
@@ -59,13 +60,6 @@ export const restoreCommand: CliCommand = {
       .option('--verify-pages', 'check the page checksums before restoring (dump --page-checksums)')
       .option('--check', 'before the process runs, read it back and compare it with the images; fail on any difference')
       .option('--trust-images', 'restore images another user owns as if they were ours (docs/security.md)')
-      .option('-o, --log-file <file>', 'also write messages to FILE (relative to the work directory)')
-      .addOption(new Option('-v, --verbosity [n]', 'verbosity 0-4 (3: phases with timestamps and the restored pid); -v, -vv… raise it').preset('').argParser(parseVerbosity))
-      .option('--display-stats', 'print CRIU\'s restore statistics on stdout')
-      .option('--json', 'print the result as one JSON document on stdout (before waiting for the process)')
-      .addOption(new Option('--progress <mode>', 'auto (a bar on a terminal), bar, json (lines on stderr) or none').argParser(parseProgress))
-      .option('--action-script <file>', 'run FILE at pre-restore, post-restore, pre-resume and post-resume (CRTOOLS_SCRIPT_ACTION); repeatable', collect)
-      .option('--config <file>', 'read options from FILE first (CRIU\'s format)')
       .action(async (f: RestoreFlags) => {
         // Said plainly before a log file is opened in it.
         if (!existsSync(f.imagesDir)) throw new CkptError('USAGE', `Cannot read images in ${f.imagesDir}: the directory does not exist`);
@@ -119,6 +113,7 @@ export const restoreCommand: CliCommand = {
           process.exitCode = st.code ?? 0;
         }
       });
+    addRunOptions(cmd, { command: 'restore', scripts: 'pre-restore, post-restore, pre-resume and post-resume' });
     addCriuOptions(cmd, 'restore');
   },
 };
