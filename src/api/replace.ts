@@ -30,8 +30,18 @@ function entries(dir: string): fs.Dirent[] | undefined {
   }
 }
 
+function isSymlink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
 /** Where a dump into `dir` writes; throws if `dir` holds something that is not a checkpoint. */
 export function imagesTarget(dir: string): ImagesTarget {
+  // A symlink is not swapped away: the writer refuses it, as before.
+  if (isSymlink(dir)) return { writeTo: dir, replaces: false };
   const list = entries(dir);
   if (list === undefined || list.length === 0) return { writeTo: dir, replaces: false };
   const odd = list.find((e) => !e.isFile());
