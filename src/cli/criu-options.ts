@@ -87,7 +87,7 @@ export const CRIU_OPTIONS: readonly CriuOption[] = [
   { flags: '--link-remap', on: DR, note: 'no-op: a deleted open file is always saved with its content and recreated nameless' },
   { flags: '--ghost-limit <size>', on: DR, note: 'no-op: a deleted open file is saved whatever its size (sparse)' },
   { flags: '--ghost-fiemap', on: DR, note: 'no-op: a deleted open file is always saved sparse (SEEK_DATA/SEEK_HOLE)' },
-  { flags: '--file-validation <method>', on: DR, note: 'no-op: a mapped file is checked by its size and SHA-1' },
+  { flags: '--file-validation <method>', on: DR, note: 'no-op: a mapped file is checked by its size and its build ID (ELF) or SHA-1' },
   { flags: '--skip-file-rwx-check', on: DR, note: 'no-op: ckpt does not compare file permission bits' },
   { flags: '--external <res>', on: DR, note: 'refused: mnt, dev, tty, file, unix, veth, macvlan, netdev are not supported', refuse: externalReason },
   // CPU
