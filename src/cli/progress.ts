@@ -58,7 +58,9 @@ function jsonProgress(what: string): Progress {
       line(p);
     },
     stop() {
-      if (seen) line({ bytes: seen.total, total: seen.total });
+      // The last state as it is: a restore ends with bytes = total, a dump's total is an estimate.
+      if (seen) line(seen);
+      seen = undefined;
     },
   };
 }

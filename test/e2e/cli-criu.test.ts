@@ -141,8 +141,12 @@ test('a dump into an earlier set replaces it whole; -W moves the log; --display-
   assert.ok(result.pages > 256 && result.bytes === result.pages * 4096);
   assert.equal(result.imagesDir, images);
 
-  const r = ckpt('restore', '-D', images, '-d', '--json', '--display-stats', '--progress', 'none', '-t', String(v.pid), '--manage-cgroups=ignore');
+  const r = ckpt('restore', '-D', images, '-d', '--json', '--display-stats', '--progress', 'json', '-t', String(v.pid), '--manage-cgroups=ignore');
   assert.equal(r.status, 0, r.stderr);
+  // Machine-readable progress: JSON lines on stderr, the last one with every page restored.
+  const progress = r.stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as { progress: string; bytes: number; total: number });
+  assert.ok(progress.length > 0 && progress.every((p) => p.progress === 'restore'), r.stderr);
+  assert.deepEqual([progress.at(-1)!.bytes, progress.at(-1)!.total], [result.bytes, result.bytes]);
   assert.match(r.stdout, /^Displaying restore stats:\nPages restored: \d+ \(0x[0-9a-f]+\)\n/);
   const rr = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { pid: number; pages: number };
   assert.equal(rr.pid, v.pid);
