@@ -19,3 +19,16 @@ export function parseNetworkLock(value: string): 'nftables' | 'iptables' | 'skip
   }
   return value;
 }
+
+/** Collects a repeatable option's values. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** A whole number of seconds, 1 or more (CRIU's --timeout). */
+export function parseSeconds(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError(`"${value}" is not a number of seconds`);
+  }
+  return Number(value);
+}

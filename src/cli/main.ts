@@ -3,9 +3,11 @@
  * 1 a CkptError (one line "ckpt: message" on stderr), 2 usage error, 70 a bug
  * (unexpected exception). CKPT_DEBUG=1 adds the stack trace.
  */
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { isCkptError } from '../common/errors.js';
-import { COMMANDS } from './commands/index.js';
+import { expandConfig } from './config.js';
+import { refuseExecCmd } from './criu-options.js';
+import { buildProgram } from './program.js';
 
 const EXIT_USAGE = 2;
 const EXIT_SOFTWARE = 70;
@@ -14,19 +16,6 @@ function fail(message: string, code: number, e?: unknown): void {
   process.stderr.write(`ckpt: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
   if (process.env.CKPT_DEBUG === '1' && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   process.exitCode = code;
-}
-
-export function buildProgram(): Command {
-  const program = new Command('ckpt')
-    .description('checkpoint/restore of Linux process trees')
-    .version('0.1.0')
-    .exitOverride()
-    .configureOutput({ outputError: () => undefined /* reported by fail() */ })
-    .showSuggestionAfterError();
-  for (const c of COMMANDS) c.register(program);
-  // Subcommands inherit neither exitOverride nor configureOutput: set them on each.
-  for (const sub of program.commands) sub.exitOverride().configureOutput({ outputError: () => undefined });
-  return program;
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
@@ -39,7 +28,15 @@ export async function main(argv: readonly string[]): Promise<void> {
     throw e;
   });
   try {
-    await buildProgram().parseAsync([...argv], { from: 'user' });
+    const program = buildProgram();
+    // Bare `ckpt`: the help, on stdout, exit 0 (not commander's "(outputHelp)" error).
+    if (argv.length === 0) {
+      program.outputHelp();
+      return;
+    }
+    const args = expandConfig(argv);
+    refuseExecCmd(args);
+    await program.parseAsync(args, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
       // help and --version "errors" are normal exits

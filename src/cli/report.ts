@@ -1,10 +1,11 @@
 /**
  * What dump and restore tell the user, by CRIU's verbosity levels: 0 nothing,
- * 1 errors and warnings, 2 (default) also a one-line summary, 3-4 details. Every
- * line also goes to the -o/--log-file, whatever the level, so a quiet run still
- * leaves a record.
+ * 1 errors and warnings, 2 (default) also a one-line summary, 3 also one line per
+ * phase and per process, 4 also every event; from 3 on, every line starts with the
+ * time since ckpt started, as CRIU's `(00.012345)`. Every line also goes to the
+ * -o/--log-file, whatever the level, so a quiet run still leaves a record.
  */
-import { constants, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { CkptError } from '../common/errors.js';
 
@@ -13,9 +14,17 @@ const O_CLOEXEC = 0o2000000;
 
 export const DEFAULT_VERBOSITY = 2;
 
-export function parseVerbosity(value: string): number {
-  if (!/^[0-4]$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a verbosity level (0-4)`);
-  return Number(value);
+export const MAX_VERBOSITY = 4;
+
+/**
+ * CRIU's -v forms: `-v4`, `-v 4`, `--verbosity=4` set the level; a bare `-v` (commander
+ * passes '' as its preset) raises it by one and `-vvv` (value 'vv') by three, from the
+ * default or the level given before. Levels above 4 are 4.
+ */
+export function parseVerbosity(value: string, previous?: number): number {
+  if (/^v*$/.test(value)) return Math.min(MAX_VERBOSITY, (previous ?? DEFAULT_VERBOSITY) + value.length + 1);
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a verbosity level (0-4, or -v, -vv…)`);
+  return Math.min(MAX_VERBOSITY, Number(value));
 }
 
 export interface ReportOptions {
@@ -23,10 +32,15 @@ export interface ReportOptions {
   logFile?: string;
 }
 
+/** Where ckpt's clock starts: the process start, as CRIU's log timestamps. */
+const START = performance.timeOrigin;
+
 export class Reporter {
   readonly level: number;
   private readonly logFile: string | undefined;
-  private readonly fd: number | undefined;
+  private fd: number | undefined;
+  /** Everything logged, for reopen(). */
+  private logged = '';
 
   constructor(opts: ReportOptions) {
     this.level = opts.verbosity ?? DEFAULT_VERBOSITY;
@@ -37,10 +51,29 @@ export class Reporter {
     if (this.logFile) this.fd = openLog(this.logFile);
   }
 
+  /**
+   * Opens the log file again by its name and writes it whole: a dump that replaced the
+   * images directory holding the log left the old file behind with the old set.
+   */
+  reopen(): void {
+    if (this.fd === undefined || !this.logFile) return;
+    closeSync(this.fd);
+    this.fd = openLog(this.logFile);
+    this.log(this.logged, { keep: false });
+  }
+
+  /** `(00.012345) ` from level 3 on, as CRIU stamps its lines. */
+  private stamp(): string {
+    if (this.level < 3) return '';
+    const s = (Date.now() - START) / 1000;
+    return `(${s.toFixed(6).padStart(9, '0')}) `;
+  }
+
   /** A line on stderr when the level is at least `minLevel`, and in the log file always. */
   say(line: string, minLevel = 2): void {
-    if (this.level >= minLevel) process.stderr.write(`${line}\n`);
-    this.log(`${line}\n`);
+    const text = `${this.stamp()}${line}\n`;
+    if (this.level >= minLevel) process.stderr.write(text);
+    this.log(text);
   }
 
   warn(message: string): void {
@@ -59,8 +92,9 @@ export class Reporter {
     this.log(line);
   }
 
-  private log(text: string): void {
+  private log(text: string, opts = { keep: true }): void {
     if (this.fd === undefined) return;
+    if (opts.keep) this.logged += text;
     try {
       writeSync(this.fd, text);
     } catch (e) {

@@ -27,6 +27,8 @@ export interface DumpOptions {
   imagesDir: string;
   /** Leave the process running after the dump (default: kill it). */
   leaveRunning?: boolean;
+  /** Leave the processes stopped (SIGSTOP) after the dump, as CRIU's --leave-stopped (default: kill them). */
+  leaveStopped?: boolean;
   /** CRC-32 page data too (slower; metadata is always checksummed). */
   pageChecksums?: boolean;
   /**
@@ -57,7 +59,18 @@ export interface DumpOptions {
    * without repair mode or a lock; the kill closes them for the peer as usual.
    */
   tcpClose?: boolean;
+  /**
+   * Each phase as it ends (logs, CRIU's action scripts): a throw fails the dump, which
+   * is rolled back as any failure is (after 'written' the complete set is left).
+   */
+  onEvent?: (e: DumpEvent) => void;
 }
+
+/** Phases of a dump, with ms since it started: the tree frozen, each process saved, the set committed (the tree still frozen). */
+export type DumpEvent =
+  | { phase: 'frozen'; pids: number[]; ms: number }
+  | { phase: 'process'; pid: number; pages: number; bytes: number; memoryMs: number; ms: number }
+  | { phase: 'written'; ms: number };
 
 export interface DumpResult {
   pid: number;
@@ -72,6 +85,10 @@ export interface DumpResult {
   bytesByTarget: number;
   /** Time the process was stopped, ms. */
   frozenMs: number;
+  /** Time it took to seize (freeze) the tree, ms. */
+  freezingMs: number;
+  /** Time spent reading and writing page data, ms (part of frozenMs). */
+  memoryMs: number;
   totalMs: number;
   warnings: string[];
   /** The lock left on the tree's TCP ports until the restore lifts it (a dump that killed a tree with TCP sockets). */
@@ -119,7 +136,7 @@ interface CollectArgs {
   progress?: (bytes: number) => void;
 }
 
-function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState } {
+function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState; memoryMs: number } {
   const { w, opts, warnings } = args;
   const pid = proc.pid;
   for (const tid of proc.tids) restartInterruptedWait(tid);
@@ -147,15 +164,17 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
     resources[module.name] = module.dump(ctx);
   }
   checkInterrupted();
+  const memStart = performance.now();
   const pw = w.pages(pid, { checksum: opts.pageChecksums ?? false });
   const mem = dumpMemory(ctx, pw, { parent: args.parent });
   pw.close();
+  const memoryMs = performance.now() - memStart;
   const others = proc.tids.filter((t) => t !== pid).map((tid) => dumpThread(ctx, tid));
   remote.finish();
   const core: CoreImage = { pid, threads: [{ ...dumpCpu(pid), comm: undefined }, ...others], resources };
   w.write({ ...coreImage(pid), value: core });
   w.write({ ...mmImage(pid), value: mem.state });
-  return { stats: mem.stats, mem: mem.state };
+  return { stats: mem.stats, mem: mem.state, memoryMs };
 }
 
 /**
@@ -185,6 +204,8 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     if (method !== 'skip' && early.length > 0) lock = lockNetwork(pid, { method, ports: early });
     tree = seizeTree(pid, { timeoutMs: opts.timeoutMs });
     frozenAt = performance.now();
+    const event = opts.onEvent ?? (() => {});
+    event({ phase: 'frozen', pids: tree.entries.map((e) => e.pid), ms: frozenAt - t0 });
     const alive = tree.entries.filter((e) => !e.zombie).map((e) => e.pid);
     const descriptions = descriptionIds(alive);
     const links = linkCounts(alive);
@@ -198,7 +219,7 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     // Namespace objects the tree uses, once per image set (it refuses SEM_UNDO before anything changes).
     const tids = alive.flatMap((p) => tree!.procs.get(p)?.tids ?? []);
     w.write({ ...IPC_IMAGE, value: dumpSysvIpc({ pids: alive, tids, blob: (name, data) => w.blob(name, data) }) });
-    const stats = { pages: 0, bytes: 0, bytesByTarget: 0 };
+    const stats = { pages: 0, bytes: 0, bytesByTarget: 0, memoryMs: 0 };
     const mems = new Map<number, MemoryState>();
     const progress = progressOf(alive, opts);
     for (const e of tree.entries) {
@@ -206,11 +227,13 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
       checkInterrupted();
       const parentMem = mems.get(e.ppid);
       const parent = parentMem ? { pid: e.ppid, state: parentMem } : undefined;
-      const { stats: s, mem } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress });
+      const { stats: s, mem, memoryMs } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress });
       mems.set(e.pid, mem);
       stats.pages += s.pages;
       stats.bytes += s.bytes;
       stats.bytesByTarget += s.byTarget;
+      stats.memoryMs += memoryMs;
+      event({ phase: 'process', pid: e.pid, pages: s.pages, bytes: s.bytes, memoryMs, ms: performance.now() - t0 });
     }
     const image = { tool: 'ckpt' as const, rootPid: pid, pids: tree.entries.map((e) => e.pid), tree: tree.entries };
     w.write({ ...TOOL_IMAGE, value: { ...image, kernel: kernelRelease(), createdAt: new Date().toISOString() } });
@@ -219,14 +242,21 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     // The last point of return: once committed, the dump finishes (kill or release) whatever comes.
     checkInterrupted();
     w.commit();
-    if (opts.leaveRunning) releaseTree(tree);
+    // The set is complete and the tree still frozen (CRIU's post-dump): a throw here
+    // releases the tree as any failure does, and leaves the complete set.
+    event({ phase: 'written', ms: performance.now() - t0 });
+    if (opts.leaveStopped) {
+      // Queued while every thread is in its ptrace stop: detaching delivers it first thing.
+      for (const e of tree.entries) if (!e.zombie) kill(e.pid, SIG.SIGSTOP);
+      releaseTree(tree);
+    } else if (opts.leaveRunning) releaseTree(tree);
     else killTree(tree);
     const released = performance.now();
     if (opts.leaveRunning) unlockAfterDump(lock, warnings);
     if (lock) removeStaleLocks(lock.state);
     const end = performance.now();
     const networkLock = lock && !opts.leaveRunning ? { name: lock.state.name, method: lock.state.method, ports: lock.state.ports.length } : undefined;
-    return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: released - frozenAt, totalMs: end - t0, warnings, networkLock };
+    return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: released - frozenAt, freezingMs: frozenAt - t0, totalMs: end - t0, warnings, networkLock };
   } catch (e) {
     w.abort();
     if (tree) releaseTree(tree);

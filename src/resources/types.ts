@@ -130,6 +130,8 @@ export interface RestoreContext {
   openAs?: OpenCreds;
   /** Page file `id` of the image set (BAD_IMAGE if it is missing or invalid). */
   pages?(id: string): ObjectPages;
+  /** Called as page data is restored, with the bytes just restored (for a progress bar). */
+  progress?(bytes: number): void;
   warn(message: string): void;
 }
 

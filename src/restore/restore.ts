@@ -7,7 +7,7 @@
  */
 import { kill, SIG } from '../sys/index.js';
 import { checkInterrupted, deferSignals, RemoteTask, RESTORE_PTRACE_OPTIONS, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
-import { ImageReader } from '../images/index.js';
+import { ImageReader, PAGE_SIZE } from '../images/index.js';
 import type { RestoreContext } from '../resources/types.js';
 import { LocalObjects } from '../resources/shared.js';
 import { parseInheritFd } from '../resources/files/kinds/inherit.js';
@@ -64,12 +64,35 @@ export interface RestoreOptions {
   tcpEstablished?: boolean;
   /** CRIU's --tcp-close: established TCP connections are restored closed (EOF on read, EPIPE on write). */
   tcpClose?: boolean;
+  /** Leave the processes stopped (SIGSTOP) instead of resuming them, as CRIU's --leave-stopped. */
+  leaveStopped?: boolean;
+  /** Page data restored so far and the total of the image set, in bytes. */
+  onProgress?: (p: { bytes: number; total: number }) => void;
+  /**
+   * Each phase as it ends (logs, CRIU's action scripts). A throw before 'running' fails
+   * the restore, which kills everything built, as any failure does.
+   */
+  onEvent?: (e: RestoreEvent) => void;
 }
+
+/**
+ * Phases of a restore, with ms since it started: every image read and checked; each
+ * process rebuilt; the whole tree built with its registers loaded, not yet running
+ * (CRIU's pre-resume point); the tree running.
+ */
+export type RestoreEvent =
+  | { phase: 'read'; pids: number[]; pages: number; bytes: number; ms: number }
+  | { phase: 'process'; pid: number; ms: number }
+  | { phase: 'built'; ms: number }
+  | { phase: 'running'; ms: number };
 
 export interface RestoreResult {
   /** PID of the root of the restored tree. */
   pid: number;
   processes: number;
+  /** Pages restored from the page files (all processes), and their bytes. */
+  pages: number;
+  bytes: number;
   totalMs: number;
   warnings: string[];
   /** --shell-job on a terminal: gives the terminal back to ckpt once the job is done (restore/shell-job.ts). */
@@ -126,6 +149,13 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     if (pidfile) undo.push('remove pidfile', () => pidfile.discard());
     const tree = loadTree(reader, opts);
     const netLock = reader.has(NETLOCK_IMAGE.name) ? reader.read(NETLOCK_IMAGE) : undefined;
+    const event = opts.onEvent ?? (() => {});
+    const pages = [...tree.procs.values()].reduce((n, img) => n + img.pages.runs.reduce((m, r) => m + r.nrPages, 0), 0);
+    const read = { pids: tree.entries.map((e) => e.pid), pages, bytes: pages * PAGE_SIZE };
+    event({ phase: 'read', ...read, ms: performance.now() - t0 });
+    let restored = 0;
+    const report = opts.onProgress;
+    const progress = report && ((n: number) => report({ bytes: (restored += n), total: read.bytes }));
     for (const e of tree.entries) waitPidFree(e.pid);
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
     // SysV queues and semaphore sets the tree used: kept if still there unchanged, else made again.
@@ -153,6 +183,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       shared,
       treeStates: (name) => [...tree.procs.values()].flatMap((img) => img.resources.filter((r) => r.module.name === name).map((r) => r.state)),
       openAs: tree.procs.get(pid)?.openAs,
+      progress,
       warn,
     });
     // Parents first; a child is forked once its parent's memory is rebuilt, so that the
@@ -169,6 +200,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
         for (const c of entries) if (c.ppid === e.pid) build(c, remote);
       };
       built.push(rebuildProcess(ctxFor(e.pid, remote), img, { inherited, forkChildren }));
+      event({ phase: 'process', pid: e.pid, ms: performance.now() - t0 });
     };
     build(entries[0]!, new RemoteTask(b.pid, { site: BLANK_SYSCALL_SITE }));
     joinGroups(entries, { remotes, warn });
@@ -183,9 +215,12 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     }
     for (const p of built) loadRegisters(p);
     if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose });
+    event({ phase: 'built', ms: performance.now() - t0 });
     // The last point of return: once let go, the tree runs whatever comes.
     checkInterrupted();
     pidfile?.write(tree.root);
+    // Queued while every thread is in its ptrace stop: each process stops first thing.
+    if (opts.leaveStopped) for (const p of built) kill(p.img.pid, SIG.SIGSTOP);
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);
     undo.clear();
@@ -197,7 +232,9 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       const failed = unlockNetwork(netLock);
       if (failed) warn(failed);
     }
-    return { pid: tree.root, processes: tree.entries.length, totalMs: performance.now() - t0, warnings, terminal };
+    const totalMs = performance.now() - t0;
+    event({ phase: 'running', ms: totalMs });
+    return { pid: tree.root, processes: tree.entries.length, pages: read.pages, bytes: read.bytes, totalMs, warnings, terminal };
   } catch (e) {
     const failed = undo.runAll();
     try {

@@ -29,6 +29,15 @@ export function linkFollow(from: string, to: string): void {
   call(NR.linkat, [AT_FDCWD, addressOf(a), AT_FDCWD, addressOf(b), AT_SYMLINK_FOLLOW], { name: `linkat(${to})` });
 }
 
+const RENAME_EXCHANGE = 2;
+
+/** renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE): swaps two paths atomically (both must exist). */
+export function exchangePaths(a: string, b: string): void {
+  const pa = Buffer.from(`${a}\0`);
+  const pb = Buffer.from(`${b}\0`);
+  call(NR.renameat2, [AT_FDCWD, addressOf(pa), AT_FDCWD, addressOf(pb), RENAME_EXCHANGE], { name: `renameat2(${b}, RENAME_EXCHANGE)` });
+}
+
 export interface FileHandle {
   type: number;
   /** The handle bytes, opaque to us. */

@@ -93,6 +93,7 @@ export const NR = {
   openat: 257,
   mknodat: 259,
   linkat: 265,
+  renameat2: 316,
   name_to_handle_at: 303,
   open_by_handle_at: 304,
   set_robust_list: 273,

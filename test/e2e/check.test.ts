@@ -29,11 +29,12 @@ test('check --json: core probes pass, CAP_SYS_RESOURCE missing is only a warning
   for (const x of report.results) assert.ok(x.detail.length > 0 && x.disables.length > 0, x.name);
 });
 
-test('check (human): one line per probe and a verdict', () => {
+test('check (human): one line per probe, a verdict and what works here', () => {
   const r = ckpt('check');
   assert.equal(r.code, 0, r.err);
   const lines = r.out.trimEnd().split('\n');
-  assert.equal(lines.at(-1), 'Looks good.');
+  assert.equal(lines.at(-2), 'Looks good.');
+  assert.equal(lines.at(-1), 'Here, as root: dump works; restore works.');
   assert.match(r.out, /^ok\s+kcmp\s/m);
   assert.match(r.out, /^warning\s+cap_sys_resource\s.*disables restoring rlimits/m);
 });

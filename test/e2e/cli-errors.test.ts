@@ -57,7 +57,10 @@ test('bad options and arguments are usage errors (exit 2)', () => {
 test('dump: no such process, an unwritable or non-empty directory', () => {
   fails(['dump', '-t', '4194300', '-D', join(cleanups.tempDir('ckpt-clierr-'), 'x')], { status: 1, message: /process 4194300 does not exist/ });
   fails(['dump', '-t', String(victim.pid), '-D', '/proc/ckpt-no/images', '-R'], { status: 1, message: /^ckpt: Cannot create image directory \/proc\/ckpt-no\/images: / });
-  fails(['dump', '-t', String(victim.pid), '-D', images, '-R'], { status: 2, message: /it exists and is not empty/ });
+  // A directory with an earlier set is replaced (cli-criu.test.ts); anything else non-empty is refused.
+  const other = cleanups.tempDir('ckpt-clierr-');
+  writeFileSync(join(other, 'notes.txt'), 'x');
+  fails(['dump', '-t', String(victim.pid), '-D', other, '-R'], { status: 2, message: /it is not empty and it holds no ckpt image set/ });
 });
 
 test('restore: a missing, foreign or non-directory -D says so', () => {

@@ -112,8 +112,9 @@ test('dump -v 3 of a 64 MiB process says where the images are and how much the p
   const images = join(tmp(), 'images');
   const d = ckpt('dump', '-t', String(v.pid), '-D', images, '-R', '-v', '3');
   assert.equal(d.status, 0, d.stderr);
-  assert.match(d.stderr, /^[\d.]+ MiB of the pages written by the dumped processes themselves, alongside ckpt$/m);
-  assert.match(d.stderr, new RegExp(`^images in ${images}; pid ${v.pid} left running$`, 'm'));
+  // From -v 3 on, every line starts with the time since start, as CRIU's.
+  assert.match(d.stderr, /^\(\d\d\.\d{6}\) [\d.]+ MiB of the pages written by the dumped processes themselves, alongside ckpt$/m);
+  assert.match(d.stderr, new RegExp(`^\\(\\d\\d\\.\\d{6}\\) images in ${images}; pid ${v.pid} left running$`, 'm'));
   const from = v.output().length;
   process.kill(v.pid, 'SIGUSR1');
   await v.waitFor(new RegExp(`^[^]{${from}}[^]*(PASS|FAIL)`), 30_000);

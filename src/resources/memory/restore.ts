@@ -160,6 +160,7 @@ function fillByTarget(ctx: RestoreContext, args: { pages: PageSource; fd: number
     r.write(iovBase, iov.subarray(0, n * 16));
     const got = Number(r.call(NR.preadv, [fd, iovBase, n, first.fileOffset], 'preadv(pages)'));
     if (got !== bytes) throw truncated(ctx, { path: pages.path, got, bytes, at: first.fileOffset });
+    ctx.progress?.(bytes);
   }
 }
 
@@ -172,6 +173,8 @@ function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; 
   const { pages, fd: remoteFd, iovBase } = args;
   const r = ctx.remote;
   const file = openImage(pages.path);
+  // ckpt's share is reported as it goes, the target's when the whole fill is done.
+  let byUs = 0;
   try {
     const buf = Buffer.allocUnsafeSlow(LOCAL_BUFFER);
     const units = unitsOf(pages.runs.map((run) => ({ vaddr: run.vaddr, len: run.nrPages * 4096, fileOffset: Number(run.fileOffset), remoteOk: true })));
@@ -191,10 +194,13 @@ function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; 
             if (got !== n) throw truncated(ctx, { path: pages.path, got, bytes: n, at: s.fileOffset + off });
             const put = vmWrite(ctx.pid, buf.subarray(0, n), [{ base: s.vaddr + BigInt(off), len: n }]);
             if (put !== n) throw new CkptError('INTERNAL', `Cannot restore process ${ctx.pid}: wrote ${put} of ${n} bytes of memory at 0x${(s.vaddr + BigInt(off)).toString(16)}`);
+            byUs += n;
+            ctx.progress?.(n);
           }
         }
       },
     });
+    ctx.progress?.(units.reduce((n, u) => n + u.bytes, 0) - byUs);
   } finally {
     closeSync(file);
   }
