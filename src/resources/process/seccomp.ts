@@ -47,10 +47,13 @@ export interface SeccompState {
   threads?: { tid: number; filters: { prog: string; log: boolean }[] }[];
 }
 
-export const seccompSchema: z.ZodType<SeccompState> = z.object({
-  mode: z.union([z.literal(0), z.literal(2)]),
-  threads: z.array(zThread).max(1 << 16).optional(),
-});
+export const seccompSchema: z.ZodType<SeccompState> = z
+  .object({
+    mode: z.union([z.literal(0), z.literal(2)]),
+    threads: z.array(zThread).max(1 << 16).optional(),
+  })
+  // Filters without threads (or threads without mode 2) would restore none: a state to refuse.
+  .refine((s) => (s.mode === 2) === (s.threads !== undefined && s.threads.length > 0), 'mode 2 lists the threads with filters, mode 0 none');
 
 type Filter = { prog: string; log: boolean };
 
