@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { useCleanups } from '../helpers/cleanup.js';
 import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
 import { startVictim } from '../helpers/victim.js';
+import { dump } from '../../src/dump/dump.js';
+import { kill, SIG } from '../../src/sys/index.js';
 
 const cleanups = useCleanups();
 
@@ -33,4 +35,18 @@ test('deleted files keep their holes, hard links, other names; deleted FIFOs and
 
 test('a removed working directory comes back removed', async () => {
   await roundTrip('cwd');
+});
+
+test('a deleted file both mapped shared and open as an fd is refused, naming both; the process runs on', async () => {
+  const v = startVictim('mapdel');
+  cleanups.push(() => v.cleanup());
+  const m = await v.waitFor(/READY pid=(\d+)/);
+  const pid = Number(m[1]);
+  assert.throws(() => dump(pid, { imagesDir: cleanups.tempDir('ckpt-mapdel-') }), {
+    code: 'UNSUPPORTED',
+    message: new RegExp(`mapped-deleted\\.dat is mapped shared at 0x[0-9a-f]+ and open as fd 3 of process ${pid}`),
+  });
+  kill(pid, SIG.SIGUSR1);
+  await v.waitFor(/DONE fails=\d+/);
+  assert.match(v.output(), /^PASS a write through the fd shows in the mapping$/m);
 });

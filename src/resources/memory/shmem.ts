@@ -8,10 +8,10 @@
  * fills it with pwrite, and keeps its fd in ctx.shared under `<kind>:<ino>`; every
  * process then maps that one object, so writes by one are seen by the others.
  */
-import { closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, openSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, openSync, readlinkSync, readSync, statSync, writeSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { addressOf, NR, rawSyscall, SysError } from '../../sys/index.js';
-import type { SmapsEntry } from '../../proc/index.js';
+import { listFds, type SmapsEntry } from '../../proc/index.js';
 import type { DumpContext, RestoreContext } from '../types.js';
 import type { ShmemObject } from './state.js';
 import { createSysvSegment, readSysvSegment } from './sysv.js';
@@ -110,6 +110,35 @@ function openVia(ctx: DumpContext, via: string): number {
   }
 }
 
+/**
+ * A deleted file mapped (shared or private) comes back as a memfd with its contents; one the tree
+ * also holds open as an fd would come back as two files (the fd's is recreated by the
+ * files side), and a write through the fd would no longer show in the mapping. Refused.
+ */
+function refuseAlsoOpen(ctx: DumpContext, args: { e: SmapsEntry; via: string }): void {
+  const { e } = args;
+  let ino: number;
+  let dev: number;
+  try {
+    ({ ino, dev } = statSync(args.via));
+  } catch {
+    return; // saveObject says why it cannot be read
+  }
+  const link = `${e.path} (deleted)`;
+  for (const pid of ctx.treeDescriptions?.keys() ?? [ctx.pid]) {
+    for (const fd of listFds(pid)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) continue;
+        const st = statSync(`/proc/${pid}/fd/${fd}`);
+        if (st.ino !== ino || st.dev !== dev) continue;
+      } catch {
+        continue; // closed meanwhile: the processes are stopped, so not by them
+      }
+      throw new CkptError('UNSUPPORTED', `Cannot dump process ${ctx.pid}: the deleted file ${e.path} is mapped${e.shared ? ' shared' : ''} at 0x${e.start.toString(16)} and open as fd ${fd} of process ${pid}; a file both mapped and open after its name went is not supported yet`);
+    }
+  }
+}
+
 /** The shared memory objects one process uses, each described (and saved) once. */
 export class ShmemTable {
   readonly objects: ShmemObject[] = [];
@@ -122,6 +151,7 @@ export class ShmemTable {
     const known = this.index.get(key);
     if (known !== undefined) return known;
     const via = `/proc/${this.ctx.pid}/map_files/${e.start.toString(16)}-${e.end.toString(16)}`;
+    if (k.kind === 'memfd' && !e.path.startsWith('/memfd:')) refuseAlsoOpen(this.ctx, { e, via });
     const fd = openVia(this.ctx, via);
     try {
       // [anon_shmem:x] names the area, not the object.
