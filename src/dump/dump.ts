@@ -200,7 +200,7 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
   try {
     // The lock is taken before the freeze where it can be (running nft costs ~15 ms on an idle
     // machine, far more on a loaded one), on the ports the tree has now; checked again once frozen.
-    const early = portsOf(linkCounts(treeNow(pid)));
+    const early = portsOf(liveLinkCounts(treeNow(pid)));
     if (method !== 'skip' && early.length > 0) lock = lockNetwork(pid, { method, ports: early });
     tree = seizeTree(pid, { timeoutMs: opts.timeoutMs });
     frozenAt = performance.now();
@@ -282,6 +282,21 @@ function treeNow(root: number): number[] {
     }
   }
   return out;
+}
+
+/** linkCounts of a tree that still runs: a process that exits meanwhile is left out (the seize decides about it). */
+function liveLinkCounts(pids: readonly number[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const p of pids) {
+    let mine: Map<string, number>;
+    try {
+      mine = linkCounts([p]);
+    } catch {
+      continue;
+    }
+    for (const [link, n] of mine) counts.set(link, (counts.get(link) ?? 0) + n);
+  }
+  return counts;
 }
 
 /** Lifts the lock of a dump whose tree runs on; a failure to do so is said, not thrown (the dump itself is done or failed already). */
