@@ -13,8 +13,8 @@
  *             unlocked area must stay unlocked.
  *   mlockall  mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT): an area mapped after the
  *             restore must be locked on fault.
- *   future    mlockall(MCL_FUTURE) alone: areas mapped before (the stack) stay
- *             unlocked, an area mapped after the restore is locked.
+ *   future    mlockall(MCL_FUTURE) alone, then an area mapped: areas mapped before
+ *             (the stack) stay unlocked, an area mapped after the restore is locked.
  *   stacklock the stack mlock()ed, no MCL_FUTURE: an area mapped after the restore
  *             is not locked (ckpt once read MCL_FUTURE off the stack).
  *   mapfile   a file opened O_RDWR and mapped MAP_SHARED PROT_READ: mprotect to
@@ -237,7 +237,11 @@ int main(int argc, char **argv) {
   if (on_mlock) mlock_setup();
   if (on_mapfile) mapfile_setup();
   if (on_mlockall) mlockall_setup();
-  if (on_future) MUST(mlockall(MCL_FUTURE));
+  if (on_future) {
+    MUST(mlockall(MCL_FUTURE));
+    /* As a program does after it: maps something (then locked, which is how ckpt sees MCL_FUTURE). */
+    MUST(mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  }
   if (on_stacklock) stacklock_setup();
   if (on_unaccounted) unaccounted_setup();
   if (on_setuid) {

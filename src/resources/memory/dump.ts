@@ -140,12 +140,18 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
 
 /**
  * mlockall(MCL_FUTURE[|MCL_ONFAULT]) leaves VM_LOCKED[|VM_LOCKONFAULT] in mm->def_flags,
- * which no /proc file shows; every new mapping gets them. So ckpt maps a probe page
- * and reads its VmFlags (lo, lf) in the same smaps read as the program's areas. Shared
- * anonymous: it never merges with a neighbour, so it is exactly one area, left out.
- * (Not the scratch area: that may be the thread's stack, mapped long before.)
+ * which no /proc file shows; every new mapping gets them. So, for a process with any
+ * locked area, ckpt maps a probe page and reads its VmFlags (lo, lf) in the same smaps
+ * read as the program's areas. Shared anonymous: it never merges with a neighbour, so
+ * it is exactly one area, left out. (Not the scratch area: that may be the thread's
+ * stack, mapped long before.) A process without a locked area is not probed: a probe
+ * left by a ckpt killed in the instant between its mmap and the staged munmap would
+ * change its memory map. Not seen therefore: MCL_FUTURE set while nothing was mapped
+ * since (docs/saved-state.md).
  */
 function readAreas(ctx: DumpContext): { areas: SmapsEntry[]; lockFuture: MemoryState['lockFuture'] } {
+  const first = readSmaps(ctx.pid);
+  if (!first.some((e) => e.vmFlags.includes('lo'))) return { areas: first, lockFuture: undefined };
   const probe = BigInt.asUintN(64, ctx.remote.call(NR.mmap, [0, PAGE, 0, MAP_SHARED | MAP_ANONYMOUS, -1, 0], 'mmap(probe)'));
   // The munmap waits at its syscall entry while smaps is read: if ckpt dies, it still runs.
   ctx.remote.stage(NR.munmap, [probe, PAGE], 'munmap(probe)');
