@@ -6,48 +6,14 @@
  */
 import { z } from 'zod';
 import { ShmemObject } from '../memory/state.js';
-import { zBig } from '../../images/index.js';
+import { zBig, zU64 } from '../../images/index.js';
 import { ptyState, termiosState } from './tty-schema.js';
+import { fdOwner, fileBase, PATH_MAX, payload, sockOpt, streamBase, zBlobName, zFd, zIno, zPath, zShutdown } from './schema-base.js';
+import { inetEntry, ipsockEntry, mcastMembership, netlinkEntry, packetEntry, tcpRepairState } from './socket-schema.js';
 
-const PATH_MAX = 4096;
-const FD_MAX = 0x7fffffff;
+export { fdOwner, payload, sockOpt, zPath } from './schema-base.js';
+export * from './socket-schema.js';
 
-/** An absolute path as the target saw it; opened by the target at restore. */
-export const zPath = z
-  .string()
-  .min(1)
-  .max(PATH_MAX - 1)
-  .refine((p) => p.startsWith('/'), 'path must be absolute')
-  .refine((p) => !p.includes('\0'), 'path must not contain NUL');
-
-const zFd = z.number().int().min(0).max(FD_MAX);
-/** fdinfo "flags": the file's open flags, plus O_CLOEXEC when the fd has it. */
-const zFlags = z.number().int().min(0).max(0xffffffff);
-const zBlobName = z
-  .string()
-  .min(1)
-  .max(255)
-  .refine((n) => !n.includes('/') && !n.includes('\0') && n !== '.' && n !== '..', 'bad blob name');
-
-/**
- * `desc`: id of the open file description, the same for every fd (in any process of
- * the dump) that shares it. At restore the first fd of a description opens it and
- * registers it in the shared table; the others take a copy of that one.
- */
-const zDesc = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
-/**
- * Who gets the description's I/O signals (F_GETOWN_EX: a thread, process or process
- * group) and which signal (F_GETSIG, 0 = SIGIO); absent when neither is set.
- */
-export const fdOwner = z.object({
-  type: z.enum(['tid', 'pid', 'pgrp']),
-  id: z.number().int().min(0).max(0x7fffffff),
-  sig: z.number().int().min(0).max(64),
-});
-const fileBase = { fd: zFd, flags: zFlags, pos: zBig, desc: zDesc, owner: fdOwner.optional() };
-/** Kinds with no file offset (pipes, sockets). */
-const streamBase = { fd: zFd, flags: zFlags, desc: zDesc, owner: fdOwner.optional() };
-const zIno = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 /**
  * A file whose name this fd used was removed while it keeps another name: reopened by
@@ -121,10 +87,6 @@ export const fifoEntry = z.object({
 /** One end of a unix socketpair; the socket itself (type, peer, queue) is in `unix`. */
 export const unixEntry = z.object({ kind: z.literal('unix'), ...streamBase, ino: zIno });
 
-/** Bytes saved inline (base64) when small, else as a blob; `size` is checked at restore. */
-export const payload = z
-  .object({ size: z.number().int().min(0).max(2 ** 40), data: z.string().max(1 << 20).optional(), blob: zBlobName.optional() })
-  .refine((p) => (p.data === undefined) !== (p.blob === undefined), 'exactly one of data and blob');
 
 /** A pipe object (anonymous `pipe:ino` or named `fifo:dev:ino`): capacity and the bytes in its buffer. */
 export const pipeObject = z.object({
@@ -134,20 +96,6 @@ export const pipeObject = z.object({
   data: payload,
 });
 
-/**
- * A socket option that differed from a fresh socket's (kinds/sockopts.ts lists the ones
- * set back): an int `value`, or the raw bytes getsockopt gave (`raw`, hex).
- */
-export const sockOpt = z
-  .object({
-    level: z.number().int().min(0).max(0xffff),
-    name: z.number().int().min(0).max(0xffff),
-    value: z.number().int().optional(),
-    raw: z.string().max(1 << 16).regex(/^([0-9a-f]{2})*$/).optional(),
-  })
-  .refine((o) => (o.value === undefined) !== (o.raw === undefined), 'exactly one of value and raw');
-/** sk_shutdown as sock_diag reports it: RCV_SHUTDOWN 1, SEND_SHUTDOWN 2. */
-const zShutdown = z.number().int().min(0).max(3).optional();
 
 /** A unix address: the sun_path bytes in hex (an abstract name starts with 00). */
 const zUnixAddr = z.string().max(216).regex(/^([0-9a-f]{2})+$/);
@@ -219,7 +167,6 @@ export const memfdEntry = z.object({ kind: z.literal('memfd'), ...fileBase, obj:
 
 /** A timespec as fdinfo prints it: (sec, nsec). */
 const zTimespec = z.object({ sec: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), nsec: z.number().int().min(0).max(999_999_999) });
-const zU64 = zBig.refine((v) => v >= 0n && v < 1n << 64n, 'expected an unsigned 64-bit integer');
 
 /** An eventfd (`anon_inode:[eventfd]`): its counter and whether it reads in semaphore mode. */
 export const eventfdEntry = z.object({
@@ -297,122 +244,6 @@ export const mqueueEntry = z.object({
   data: payload,
   /** sigev_notify SIGEV_SIGNAL (0, with signo and value) or SIGEV_NONE (1). */
   notify: z.object({ notify: z.union([z.literal(0), z.literal(1)]), signo: z.number().int().min(0).max(64), value: zU64 }).optional(),
-});
-
-/** An IPv4/IPv6 socket address: the raw address in hex (8 or 32 digits) and the port. */
-export const inetAddr = z
-  .object({
-    family: z.union([z.literal(2), z.literal(10)]),
-    addr: z.string().regex(/^([0-9a-f]{8}|[0-9a-f]{32})$/),
-    port: z.number().int().min(0).max(65535),
-    flowinfo: z.number().int().min(0).max(0xffffffff).optional(),
-    scope: z.number().int().min(0).max(0xffffffff).optional(),
-  })
-  .refine((a) => a.addr.length === (a.family === 2 ? 8 : 32), 'address length does not match the family');
-/**
- * A multicast group a socket joined on an interface (kinds/mcast.ts): the group address
- * (network order, hex), filter mode (MCAST_INCLUDE 1, MCAST_EXCLUDE 0) and sources.
- */
-/** An interface's name at dump (checked at restore: the index must still mean that device). */
-const zIfname = z.string().min(1).max(15).regex(/^[^/\0\s]+$/).optional();
-export const mcastMembership = z.object({
-  family: z.union([z.literal(2), z.literal(10)]),
-  ifindex: z.number().int().min(0).max(0x7fffffff),
-  ifname: zIfname,
-  group: z.string().regex(/^([0-9a-f]{8}|[0-9a-f]{32})$/),
-  mode: z.union([z.literal(0), z.literal(1)]),
-  sources: z.array(z.string().regex(/^([0-9a-f]{8}|[0-9a-f]{32})$/)).max(1 << 12),
-}).refine((m) => m.group.length === (m.family === 2 ? 8 : 32) && m.sources.every((s) => s.length === m.group.length), 'address length does not match the family');
-/** The TCP_REPAIR state of an established connection: sequence numbers, queued data, options, window. */
-export const tcpRepairState = z.object({
-  sendSeq: z.number().int().min(0).max(0xffffffff),
-  recvSeq: z.number().int().min(0).max(0xffffffff),
-  /** Sent but not acknowledged, then not yet sent: the whole send queue. */
-  sendQueue: payload,
-  /** Bytes of the send queue not yet sent (the rest was sent and awaits acknowledgement). */
-  unsent: z.number().int().min(0),
-  recvQueue: payload,
-  mss: z.number().int().min(0).max(0xffff),
-  sndWscale: z.number().int().min(0).max(14).optional(),
-  rcvWscale: z.number().int().min(0).max(14).optional(),
-  sack: z.boolean(),
-  timestamps: z.boolean(),
-  /** TCP_REPAIR_WINDOW: snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup (u32 each), as saved. */
-  window: z.array(z.number().int().min(0).max(0xffffffff)).length(5).optional(),
-  /** TCP_TIMESTAMP at dump (the restored socket's clock is shifted to go on from it). */
-  timestamp: z.number().int().min(0).max(0xffffffff).optional(),
-});
-/** A TCP or UDP socket (IPv4/IPv6): listener, bound/unbound, connected UDP, or established TCP (`tcp`). */
-export const inetEntry = z.object({
-  kind: z.literal('inet'),
-  ...streamBase,
-  family: z.union([z.literal(2), z.literal(10)]),
-  protocol: z.union([z.literal(6), z.literal(17)]),
-  /** `closed`: a TCP connection that is over (or one --tcp-close gives up): restored unbound, shut down both ways. */
-  /** `connecting`: TCP SYN_SENT, restored by connecting again from the same address. */
-  state: z.enum(['bound', 'listen', 'connected', 'established', 'closed', 'connecting']),
-  /** Absent when unbound (bound to the wildcard address with port 0). */
-  local: inetAddr.optional(),
-  peer: inetAddr.optional(),
-  backlog: z.number().int().min(0).max(0x7fffffff).optional(),
-  opts: z.array(sockOpt).max(256),
-  shutdown: zShutdown,
-  tcp: tcpRepairState.optional(),
-  /** Multicast groups a UDP socket joined (absent in older images and when none). */
-  groups: z.array(mcastMembership).max(1 << 12).optional(),
-});
-
-/**
- * An IPv4/IPv6 socket other than TCP/UDP (kinds/ipsock.ts): ping (SOCK_DGRAM, ICMP),
- * UDP-Lite (SOCK_DGRAM, 136) or raw (SOCK_RAW, any protocol); bound and connected addresses, options.
- */
-export const ipsockEntry = z.object({
-  kind: z.literal('ipsock'),
-  ...streamBase,
-  family: z.union([z.literal(2), z.literal(10)]),
-  type: z.union([z.literal(2), z.literal(3)]),
-  protocol: z.number().int().min(0).max(255),
-  local: inetAddr.optional(),
-  peer: inetAddr.optional(),
-  opts: z.array(sockOpt).max(256),
-  groups: z.array(mcastMembership).max(1 << 12).optional(),
-});
-
-/**
- * A packet socket (kinds/packet.ts): type, the protocol it was created with and where it
- * is bound (protocol in network byte order, interface index, 0 = all), its memberships
- * (each added `count` times), copy threshold and options.
- */
-export const packetEntry = z.object({
-  kind: z.literal('packet'),
-  ...streamBase,
-  type: z.union([z.literal(2), z.literal(3)]),
-  protocol: z.number().int().min(0).max(0xffff),
-  bound: z.object({ protocol: z.number().int().min(0).max(0xffff), ifindex: z.number().int().min(0).max(0x7fffffff), ifname: zIfname }),
-  memberships: z.array(z.object({
-    ifindex: z.number().int().min(0).max(0x7fffffff),
-    ifname: zIfname,
-    type: z.number().int().min(0).max(0xffff),
-    addr: z.string().regex(/^([0-9a-f]{2}){0,8}$/),
-    count: z.number().int().min(1).max(1 << 16),
-  })).max(1 << 12).optional(),
-  copyThresh: z.number().int().min(0).max(0x7fffffff).optional(),
-  opts: z.array(sockOpt).max(256),
-});
-
-/**
- * A netlink socket (kinds/netlink.ts): protocol, type, its port id (0: never bound), every
- * group it joined, the default destination connect() set, and options.
- */
-export const netlinkEntry = z.object({
-  kind: z.literal('netlink'),
-  ...streamBase,
-  protocol: z.number().int().min(0).max(31),
-  type: z.union([z.literal(2), z.literal(3)]),
-  portid: z.number().int().min(0).max(0xffffffff),
-  groups: z.array(z.number().int().min(1).max(0xffffffff)).max(1 << 16),
-  peer: z.object({ portid: z.number().int().min(0).max(0xffffffff), groups: z.number().int().min(0).max(0xffffffff) }).optional(),
-  opts: z.array(sockOpt).max(256),
 });
 
 /**
