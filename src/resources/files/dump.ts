@@ -6,8 +6,8 @@
  * entry carries its description id, so that fds of other processes on the same
  * description are restored onto one.
  */
-import { readFileSync, readlinkSync } from 'node:fs';
-import { listFds } from '../../proc/index.js';
+import { listFds, readFdinfo } from '../../proc/index.js';
+import { forEachFdLink } from '../sharing/descriptions.js';
 import { closeFd, kcmp, pidfdOpen } from '../../sys/index.js';
 import type { DumpContext } from '../types.js';
 import { DupFinder } from './dups.js';
@@ -95,21 +95,19 @@ function dumpPassedFd(dc: KindDumpContext, fd: number): FdEntry {
 
 /** Whether a process of the tree other than this one holds `link` open for reading or for writing. */
 function treeHolds(ctx: DumpContext, link: string, end: 'read' | 'write'): boolean {
-  for (const pid of ctx.treeDescriptions?.keys() ?? []) {
-    if (pid === ctx.pid) continue;
-    for (const fd of listFds(pid)) {
-      let flags: number;
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) continue;
-        flags = parseInt(/^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8);
-      } catch {
-        continue; // closed meanwhile: the processes are stopped, so not by them
-      }
-      const acc = flags & O.ACCMODE;
-      if (end === 'read' ? acc !== O.WRONLY : acc !== O.RDONLY) return true;
+  const others = [...(ctx.treeDescriptions?.keys() ?? [])].filter((pid) => pid !== ctx.pid);
+  let holds = false;
+  forEachFdLink(others, ({ pid, fd, link: l }) => {
+    if (holds || l !== link) return;
+    let acc: number;
+    try {
+      acc = readFdinfo(pid, fd).flags & O.ACCMODE;
+    } catch {
+      return; // closed meanwhile: the processes are stopped, so not by them
     }
-  }
-  return false;
+    holds = end === 'read' ? acc !== O.WRONLY : acc !== O.RDONLY;
+  });
+  return holds;
 }
 
 /**

@@ -11,7 +11,8 @@
 import { closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, openSync, readlinkSync, readSync, statSync, writeSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { addressOf, NR, rawSyscall, SysError } from '../../sys/index.js';
-import { listFds, type SmapsEntry } from '../../proc/index.js';
+import type { SmapsEntry } from '../../proc/index.js';
+import { forEachFdLink } from '../sharing/descriptions.js';
 import type { DumpContext, RestoreContext } from '../types.js';
 import type { ShmemObject } from './state.js';
 import { createSysvSegment, readSysvSegment } from './sysv.js';
@@ -125,17 +126,18 @@ function refuseAlsoOpen(ctx: DumpContext, args: { e: SmapsEntry; via: string }):
     return; // saveObject says why it cannot be read
   }
   const link = `${e.path} (deleted)`;
-  for (const pid of ctx.treeDescriptions?.keys() ?? [ctx.pid]) {
-    for (const fd of listFds(pid)) {
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) continue;
-        const st = statSync(`/proc/${pid}/fd/${fd}`);
-        if (st.ino !== ino || st.dev !== dev) continue;
-      } catch {
-        continue; // closed meanwhile: the processes are stopped, so not by them
-      }
-      throw new CkptError('UNSUPPORTED', `Cannot dump process ${ctx.pid}: the deleted file ${e.path} is mapped${e.shared ? ' shared' : ''} at 0x${e.start.toString(16)} and open as fd ${fd} of process ${pid}; a file both mapped and open after its name went is not supported yet`);
+  let holder: { pid: number; fd: number } | undefined;
+  forEachFdLink(ctx.treeDescriptions?.keys() ?? [ctx.pid], ({ pid, fd, link: l }) => {
+    if (holder || l !== link) return;
+    try {
+      const st = statSync(`/proc/${pid}/fd/${fd}`);
+      if (st.ino === ino && st.dev === dev) holder = { pid, fd };
+    } catch {
+      // closed meanwhile: the processes are stopped, so not by them
     }
+  });
+  if (holder) {
+    throw new CkptError('UNSUPPORTED', `Cannot dump process ${ctx.pid}: the deleted file ${e.path} is mapped${e.shared ? ' shared' : ''} at 0x${e.start.toString(16)} and open as fd ${holder.fd} of process ${holder.pid}; a file both mapped and open after its name went is not supported yet`);
   }
 }
 
