@@ -10,7 +10,12 @@ export const TreeEntry = z.object({
   pid: Pid,
   /** Parent in the tree (0 for the root, whose parent is outside). */
   ppid: z.number().int().min(0),
-  pgid: Pid,
+  /**
+   * 0 when the group or session is led from outside the dump's PID namespace (a
+   * process started by a container's init that never called setsid): "outside", as
+   * for the root's own group and session.
+   */
+  pgid: z.number().int().min(0),
   sid: z.number().int().min(0),
   /** A zombie: only its exit status (a wait status) is saved; it has no other images. */
   zombie: z.object({ status: z.number().int() }).optional(),

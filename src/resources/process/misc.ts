@@ -99,9 +99,20 @@ export function restoreParentDeathSignal(remote: RemoteTask, s: Pick<MiscState, 
 }
 
 /**
- * The autogroup's nice value (/proc/PID/autogroup: "/autogroup-N nice X"). It belongs
- * to the session, which a restore may share with the restorer (a shell job), so it is
- * not set at restore: a value other than 0 is refused.
+ * The autogroup's nice value from /proc/PID/autogroup ("/autogroup-N nice X"), or
+ * undefined when the process is in no autogroup of its own: the kernel then prints
+ * nothing (init's session, and every process started from it without setsid).
+ */
+export function parseAutogroupNice(file: string, text: string): number | undefined {
+  if (text.trim() === '') return undefined;
+  const nice = /^\/autogroup-\d+ nice (-?\d+)$/.exec(text.trim())?.[1];
+  if (nice === undefined) throw malformed(file, `expected "/autogroup-N nice X", got ${JSON.stringify(text.trim())}`);
+  return Number(nice);
+}
+
+/**
+ * The autogroup belongs to the session, which a restore may share with the restorer (a
+ * shell job), so its nice value is not set at restore: a value other than 0 is refused.
  */
 function checkAutogroup(pid: number): void {
   let text: string;
@@ -110,9 +121,8 @@ function checkAutogroup(pid: number): void {
   } catch {
     return; // no CONFIG_SCHED_AUTOGROUP
   }
-  const nice = /nice (-?\d+)/.exec(text)?.[1];
-  if (nice === undefined) throw malformed(procPath(pid, 'autogroup'), `expected "nice N", got ${JSON.stringify(text.trim())}`);
-  if (Number(nice) !== 0) {
+  const nice = parseAutogroupNice(procPath(pid, 'autogroup'), text);
+  if (nice !== undefined && nice !== 0) {
     throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid}: its autogroup (session) has nice ${nice}, which is not saved`);
   }
 }
