@@ -30,6 +30,9 @@ const SIGCONTEXT_REGS = ['r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', '
 /** `mov $15, %rax; syscall` and `mov $15, %eax; syscall`: glibc's and musl's __restore_rt, Go's sigreturn. */
 export const SIGRETURN_GADGETS = [Buffer.from('48c7c00f0000000f05', 'hex'), Buffer.from('b80f0000000f05', 'hex')];
 
+/** `syscall; ret`: a libc wrapper such as getpid's ends so. */
+export const SYSCALL_RET = Buffer.from('0f05c3', 'hex');
+
 /** The kernel's syscall restart codes (include/linux/errno.h), as rax holds them. */
 export const RESTART = { SYS: -512n, NOINTR: -513n, NOHAND: -514n, RESTARTBLOCK: -516n } as const;
 const { SYS: ERESTARTSYS, NOINTR: ERESTARTNOINTR, NOHAND: ERESTARTNOHAND, RESTARTBLOCK: ERESTART_RESTARTBLOCK } = RESTART;
@@ -86,4 +89,33 @@ export function buildSigframe(args: { at: bigint; regs: Regs; mask: bigint; xsta
   b.writeUInt32LE(xstate.length, fp + SW_BYTES + 16);
   b.writeUInt32LE(FP_XSTATE_MAGIC2, fp + xstate.length);
   return b;
+}
+
+/**
+ * Signal frames laid one after the other from `at`, one per fd: returning through the
+ * first runs close(fd) at `syscallRet` (`syscall; ret`), whose ret lands on
+ * `sigreturn` (each frame's pretcode) with rsp on the next frame; the last one's
+ * close returns into the frame at `next`, the thread's own. Signals stay blocked
+ * until that one.
+ */
+export function buildCloseChain(args: {
+  at: bigint;
+  fds: readonly number[];
+  regs: Regs;
+  xstate: Buffer;
+  sigreturn: bigint;
+  syscallRet: bigint;
+  next: bigint;
+}): Buffer {
+  const size = sigframeSize(args.xstate.length);
+  const out = Buffer.alloc(size * args.fds.length);
+  args.fds.forEach((fd, i) => {
+    const at = args.at + BigInt(size * i);
+    const rsp = i + 1 < args.fds.length ? at + BigInt(size) : args.next;
+    const regs = { ...args.regs, rax: 3n /* close */, rdi: BigInt(fd), rip: args.syscallRet, rsp, orig_rax: BigInt.asUintN(64, -1n) };
+    const frame = buildSigframe({ at, regs, mask: 0xffffffffffffffffn, xstate: args.xstate });
+    frame.writeBigUInt64LE(args.sigreturn, 0);
+    frame.copy(out, size * i);
+  });
+  return out;
 }

@@ -24,14 +24,14 @@
  * mmap and munmap the old way (the thread's only exposed moments).
  */
 import { CkptError } from '../common/errors.js';
-import { readStatus } from '../proc/index.js';
 import {
-  ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, NT, type Arg, type Regs, signed, encodeRegs, REG_NAMES,
+  ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, type Arg, type Regs, signed, encodeRegs, REG_NAMES,
 } from '../sys/index.js';
-import { readMaps } from '../proc/index.js';
-import { buildSigframe, SIGRETURN_GADGETS, sigframeSize } from './frame.js';
-import { findSigreturnGadget } from './site.js';
+import { SYSCALL_RET } from './frame.js';
+import { placeCloseChain, placeRecovery, type StackFrame } from './recovery.js';
+import { findGadget, findSigreturnGadget } from './site.js';
 import { pollStop, waitStop, type StopStatus } from './wait.js';
+import { awaitBatch, BATCH_MAX, BATCH_SCRATCH, BATCH_STUB, BATCH_TAIL, encodeBatch, ignoresSigtrap, throwFirstError, type QueuedCall } from './batch.js';
 
 const SIGTRAP = 5;
 const SYSCALL_STOP = SIGTRAP | 0x80;
@@ -40,42 +40,7 @@ const PAGE = 4096;
 /** Byte offsets in user_regs_struct. */
 const REG = Object.fromEntries(REG_NAMES.map((n, i) => [n, i * 8])) as Record<(typeof REG_NAMES)[number], number>;
 const ARG_REGS = [REG.rdi, REG.rsi, REG.rdx, REG.r10, REG.r8, REG.r9];
-
-/**
- * loop: load rax, rdi, rsi, rdx, r10, r8, r9 from the entry at rbx; syscall; store rax
- * at rbx+56; stop if it is an error; rbx += 64; loop while --r12; then int3.
- */
-const BATCH_STUB = Buffer.from([
-  0x48, 0x8b, 0x03, 0x48, 0x8b, 0x7b, 0x08, 0x48, 0x8b, 0x73, 0x10, 0x48, 0x8b, 0x53, 0x18, 0x4c, 0x8b, 0x53, 0x20,
-  0x4c, 0x8b, 0x43, 0x28, 0x4c, 0x8b, 0x4b, 0x30, 0x0f, 0x05, 0x48, 0x89, 0x43, 0x38, 0x48, 0x3d, 0x01, 0xf0, 0xff,
-  0xff, 0x73, 0x09, 0x48, 0x83, 0xc3, 0x40, 0x49, 0xff, 0xcc, 0x75, 0xce, 0xcc,
-]);
-/** The table of calls and the code live in the last BATCH_TAIL bytes of the scratch area. */
-const BATCH_TAIL = 4096;
-const BATCH_MAX = (BATCH_TAIL - 128) / 64;
-const BATCH_SCRATCH = 16384;
-/** The x86_64 ABI lets a function keep data in the 128 bytes below rsp. */
-const RED_ZONE = 128n;
-/** Scratch taken from a recoverable thread's stack when there is room (dump's largest use: 16 KiB of iovecs). */
-const STACK_SCRATCH = 20480;
 const ENOSYS = 38n;
-
-/** Where a recoverable thread's frame and scratch may go: below its red zone, inside the area holding rsp. */
-function stackRoom(tid: number, rsp: bigint): { low: bigint; top: bigint } | undefined {
-  const top = rsp - RED_ZONE;
-  const area = readMaps(tid).find((m) => m.start <= top && top < m.end && m.prot.read && m.prot.write && !m.shared);
-  return area ? { low: area.start, top } : undefined;
-}
-
-const alignDown = (v: bigint, a: bigint) => v - (v % a);
-
-function ignoresSigtrap(tid: number): boolean {
-  try {
-    return ((readStatus(tid).sigIgn >> 4n) & 1n) === 1n;
-  } catch {
-    return true;
-  }
-}
 
 export interface TraceEvent {
   event: number;
@@ -117,7 +82,7 @@ export class RemoteTask {
   /** stage() without a frame: the call end() runs. */
   private pending: { nr: number; args: readonly Arg[]; name: string } | undefined;
   /** Calls queued by batch(), run together with one stop. */
-  private queue: { nr: number; args: readonly Arg[]; name: string }[] | undefined;
+  private queue: QueuedCall[] | undefined;
   /** Whether int3 may be used (SIGTRAP not ignored); signal dispositions are per process. */
   private trapOk: boolean | undefined;
   private arena = 0;
@@ -128,6 +93,10 @@ export class RemoteTask {
   /** Scratch on the thread's own stack (recoverable mode), used while it is large enough. */
   private stackScratch: { addr: bigint; size: number } | undefined;
   private scratchOnStack = false;
+  /** Where the thread's own frame is and how low its stack goes (recoverable mode, on the stack). */
+  private base: StackFrame | undefined;
+  /** A `syscall; ret` in the target's code, for closeIfLost (0n: none found). */
+  private syscallRet: bigint | undefined;
   /** A page mapped the old way for a process with no gadget (or no stack room): unmapped by finish(). */
   private bootstrap: { addr: bigint; size: number } | undefined;
   count = 0;
@@ -156,35 +125,43 @@ export class RemoteTask {
 
   /** Writes the frame and points the thread at the gadget (see the file comment). */
   private arm(found: bigint | undefined): void {
-    const xstate = ptrace.getRegset(this.tid, NT.X86_XSTATE);
-    const frameBytes = BigInt(sigframeSize(xstate.length));
-    const room = stackRoom(this.tid, this.savedRegs.rsp);
-    let frameAt: bigint | undefined;
-    if (room && room.top - room.low >= frameBytes + 256n) {
-      frameAt = alignDown(room.top - frameBytes, 64n);
-      const scratchAt = alignDown(frameAt - BigInt(STACK_SCRATCH), 64n);
-      if (scratchAt - 256n >= room.low) this.stackScratch = { addr: scratchAt, size: STACK_SCRATCH };
-    }
-    let gadget = found;
-    if (gadget === undefined || frameAt === undefined) {
-      // The old way, once: a page for what the process lacks (the gadget's code, or room for the frame).
-      const size = Number(frameBytes) + 8192;
-      const page = BigInt.asUintN(64, this.call(NR.mmap, [0, size, 7, 0x22, -1, 0], 'mmap(recovery)'));
-      this.bootstrap = { addr: page, size };
-      if (gadget === undefined) {
-        this.write(page, SIGRETURN_GADGETS[0]!);
-        gadget = page;
-      }
-      frameAt ??= page + 4096n;
-    }
-    this.write(frameAt, buildSigframe({ at: frameAt, regs: this.savedRegs, mask: this.savedMask, xstate }));
-    this.gadget = gadget;
-    this.frameRsp = frameAt + 8n;
+    const r = placeRecovery(this.tid, {
+      regs: this.savedRegs,
+      mask: this.savedMask,
+      found,
+      mmap: (size) => BigInt.asUintN(64, this.call(NR.mmap, [0, size, 7, 0x22, -1, 0], 'mmap(recovery)')),
+      write: (addr, data) => this.write(addr, data),
+    });
+    this.bootstrap = r.bootstrap;
+    this.stackScratch = r.stackScratch;
+    this.base = r.base;
+    this.gadget = r.gadget;
+    this.frameRsp = r.frameAt + 8n;
     const buf = this.regsBuf;
-    buf.writeBigUInt64LE(gadget, REG.rip);
+    buf.writeBigUInt64LE(r.gadget, REG.rip);
     buf.writeBigUInt64LE(this.frameRsp, REG.rsp);
     buf.writeBigUInt64LE(0xffffffffffffffffn, REG.orig_rax);
     ptrace.setRegsRaw(this.tid, buf);
+  }
+
+  /**
+   * Fds the thread closes by itself if ckpt dies from now on, before it returns through
+   * its frame (frames chained below the scratch, frame.ts buildCloseChain): fds lent to
+   * the target for a while. False, arming nothing, where the process has no
+   * `syscall; ret` or no stack room; [] disarms.
+   */
+  closeIfLost(fds: readonly number[]): boolean {
+    if (this.running) throw new CkptError('INTERNAL', `Cannot arm closes in task ${this.tid}: a call is running`);
+    const base = this.base;
+    if (!base || this.gadget === 0n) return fds.length === 0;
+    if (fds.length > 0) this.syscallRet ??= findGadget(this.tid, [SYSCALL_RET]) ?? 0n;
+    if (fds.length > 0 && this.syscallRet === 0n) return false;
+    const rsp = placeCloseChain(base, { fds, regs: this.savedRegs, below: this.stackScratch?.addr, sigreturn: this.gadget, syscallRet: this.syscallRet!, write: (addr, data) => this.write(addr, data) });
+    if (rsp === undefined) return false;
+    this.frameRsp = rsp;
+    // Stopped (armed, or after a call), the thread resumes with this rsp if left alone.
+    ptrace.setRegs(this.tid, { ...ptrace.getRegs(this.tid), rsp: this.frameRsp });
+    return true;
   }
 
   setSite(site: bigint): void {
@@ -457,14 +434,10 @@ export class RemoteTask {
     return this.scratchAddr + BigInt(at);
   }
 
-  private runBatch(queued: { nr: number; args: readonly Arg[]; name: string }[]): void {
+  private runBatch(queued: QueuedCall[]): void {
     const table = this.scratchAddr + BigInt(this.scratchSize - BATCH_TAIL);
     const code = this.scratchAddr + BigInt(this.scratchSize - BATCH_STUB.length);
-    const t = Buffer.alloc(queued.length * 64);
-    queued.forEach((q, i) => {
-      t.writeBigUInt64LE(BigInt(q.nr), i * 64);
-      for (let k = 0; k < 6; k++) t.writeBigUInt64LE(BigInt.asUintN(64, BigInt(q.args[k] ?? 0)), i * 64 + 8 + k * 8);
-    });
+    const t = encodeBatch(queued);
     this.write(table, t);
     this.write(code, BATCH_STUB);
     const buf = this.regsBuf;
@@ -478,27 +451,13 @@ export class RemoteTask {
     this.injected = true;
     this.count += queued.length;
     ptrace.cont(this.tid);
-    for (;;) {
-      const st = waitStop(this.tid);
-      if (st.event === 0 && st.signal === SIGTRAP) break;
-      if (st.event !== 0) {
-        // A job-control trap, or a task created by a batched clone (it waits in its own first stop).
-        if (st.event !== PTRACE_EVENT.STOP) this.onEvent?.({ event: st.event, msg: ptrace.getEventMsg(this.tid) });
-        ptrace.cont(this.tid);
-        continue;
-      }
-      throw new CkptError('INTERNAL', `Cannot run batched syscalls in task ${this.tid}: unexpected stop (signal ${st.signal}, event ${st.event})`);
-    }
-    const results = readMemory(this.tid, table, t.length);
-    queued.forEach((q, i) => {
-      const r = results.readBigInt64LE(i * 64 + 56);
-      if (r < 0n && r > -4096n) throw new SysError(`${q.name} (injected)`, Number(-r), this.tid);
-    });
+    awaitBatch(this.tid, this.onEvent);
+    throwFirstError(this.tid, { results: readMemory(this.tid, table, t.length), queued });
   }
 
-  /** Frees the scratch area and returns the thread to its original registers and mask, stopped. */
   /**
-   * `direct`: set the registers where the thread stands (a syscall-exit or trap stop)
+   * Frees the scratch area and returns the thread to its original registers and mask,
+   * stopped. `direct`: set the registers where the thread stands (a syscall-exit or trap stop)
    * instead of going back to an interrupt stop first, which saves a round trip. The
    * kernel then applies no syscall-restart logic, so the caller must pass registers
    * already rewound for a restart (see resources/thread/cpu.ts): right for a thread

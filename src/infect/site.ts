@@ -44,6 +44,11 @@ export function findSyscallSite(pid: number): bigint {
  * e.g. libc's __restore_rt; undefined if no executable mapping has one.
  */
 export function findSigreturnGadget(pid: number): bigint | undefined {
+  return findGadget(pid, SIGRETURN_GADGETS);
+}
+
+/** Where one of `gadgets` (byte strings of at most 16 bytes) is in the target's code, libc first. */
+export function findGadget(pid: number, gadgets: readonly Buffer[]): bigint | undefined {
   const CHUNK = 1 << 20;
   // libc's __restore_rt is the usual find: libc first, then other files (a large
   // executable such as node's last among them), then anonymous code. One buffer for all
@@ -62,7 +67,7 @@ export function findSigreturnGadget(pid: number): bigint | undefined {
       } catch {
         break;
       }
-      for (const g of SIGRETURN_GADGETS) {
+      for (const g of gadgets) {
         const i = buf.subarray(0, n).indexOf(g);
         if (i >= 0) return at + BigInt(i);
       }

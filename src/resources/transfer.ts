@@ -7,6 +7,7 @@
 import { CkptError } from '../common/errors.js';
 import { AF, NR, pidfdGetfd, pidfdOpen, closeFd, SCM_RIGHTS, sendFd, SOCK, SOL_SOCKET } from '../sys/index.js';
 import type { RemoteTask } from '../infect/index.js';
+import { listFds } from '../proc/index.js';
 
 const O_CLOEXEC = 0o2000000;
 const pidfds = new WeakMap<RemoteTask, number>();
@@ -51,6 +52,34 @@ export function dropRestorerPidfd(remote: RemoteTask): void {
 }
 
 const MSG_CMSG_CLOEXEC = 0x40000000;
+
+/**
+ * passLocalFd for a loan that must not outlive ckpt: the target closes the fds the
+ * handover makes (the socket pair's ends and the one it receives) by itself if ckpt
+ * dies before returnLoan. The target is frozen, so those are its lowest free numbers.
+ * Undefined (nothing lent, nothing armed) where the thread cannot arm the closes.
+ */
+export function lendLocalFd(remote: RemoteTask, args: { pid: number; localFd: number }): number | undefined {
+  const used = new Set(listFds(args.pid));
+  const free: number[] = [];
+  for (let fd = 0; free.length < 3; fd++) if (!used.has(fd)) free.push(fd);
+  if (!remote.closeIfLost(free)) return undefined;
+  let fd: number | undefined;
+  try {
+    fd = passLocalFd(remote, args);
+    if (!free.includes(fd)) throw new CkptError('INTERNAL', `Cannot lend an fd to process ${args.pid}: it got fd ${fd}, not one of ${free.join(', ')} (is its fd table shared with a running process?)`);
+    return fd;
+  } catch (e) {
+    returnLoan(remote, fd);
+    throw e;
+  }
+}
+
+/** Closes a lent fd in the target and disarms its close-if-lost. */
+export function returnLoan(remote: RemoteTask, fd: number | undefined): void {
+  if (fd !== undefined) remote.raw(NR.close, [fd]);
+  remote.closeIfLost([]);
+}
 
 /**
  * Gives the target process `pid` a copy of our `localFd` (close-on-exec) through a unix

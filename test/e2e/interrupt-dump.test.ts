@@ -1,7 +1,8 @@
 /**
  * ckpt killed at a random moment of a dump: the process being saved must run on as it
- * was — untraced, not stopped, the same memory map, its registers, FPU state, signal
- * mask and memory intact (the victim checks them itself, test/victims/busy.c).
+ * was — untraced, not stopped, the same memory map and fds (no page file lent to it
+ * left open), its registers, FPU state, signal mask and memory intact (the victim
+ * checks them itself, test/victims/busy.c).
  * A single process, one with 8 threads and a tree of 4, each with and without -R.
  *
  * A few tries per case by default; CKPT_TEST_LONG=1 runs 10 per case (60 in all).
@@ -141,7 +142,7 @@ for (const c of CASES) {
           assert.equal(st.tracer, 0, `try ${i}: process ${pid} is still traced`);
           assert.ok(!['t', 'T', 'Z', 'X'].includes(st.state), `try ${i}: process ${pid} is in state ${st.state}`);
           assert.equal(maps(pid), before.get(pid), `try ${i} (killed after ${delay} ms): the memory map of ${pid} changed`);
-          if (fds(pid) !== fdsBefore.get(pid)) console.log(`# FDLEAK try ${i} delay ${delay}: ${fdsBefore.get(pid)} -> ${fds(pid)}`);
+          assert.equal(fds(pid), fdsBefore.get(pid), `try ${i} (killed after ${delay} ms): the fds of ${pid} changed`);
         }
         const verdicts = await checkTree(t);
         assert.ok(verdicts.every((l) => l.endsWith(' PASS')), `try ${i} (killed after ${delay} ms): ${verdicts.join('; ')}\n${t.v.output().slice(-2000)}`);

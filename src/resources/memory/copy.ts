@@ -14,7 +14,7 @@ import { isErrno, NR, vmRead, type Iovec } from '../../sys/index.js';
 import { fallocate, mmapFile, munmapLocal, preadAt, vmReadInto } from '../../sys/local.js';
 import { readLimits } from '../../proc/index.js';
 import { checkInterrupted, type RemoteTask } from '../../infect/index.js';
-import { passLocalFd } from '../transfer.js';
+import { lendLocalFd, returnLoan } from '../transfer.js';
 import { iovecsOf, MAX_IOV, shareCopy, unitsOf, type Unit } from './split.js';
 
 const PAGE = 4096;
@@ -108,7 +108,7 @@ function copyInPlace(pid: number, args: CopyArgs & { mem: MemFile }): number {
         },
       }).byTarget;
     } finally {
-      remote.raw(NR.close, [shared]);
+      returnLoan(remote, shared);
     }
   } finally {
     munmapLocal(map, total);
@@ -152,7 +152,7 @@ function handOver(pid: number, args: { remote: RemoteTask; fd: number; end: numb
   try {
     const fsize = readLimits(pid).find((l) => l.name === 'Max file size');
     if (!fsize || fsize.soft < BigInt(args.end)) return undefined;
-    return passLocalFd(args.remote, { pid, localFd: args.fd });
+    return lendLocalFd(args.remote, { pid, localFd: args.fd });
   } catch {
     return undefined;
   }

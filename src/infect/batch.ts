@@ -1,0 +1,73 @@
+/**
+ * Batched injected syscalls (RemoteTask.batch): a small stub in the scratch area runs
+ * a table of calls and stops with int3 after the last or at the first error, so a
+ * batch costs one stop instead of two per call.
+ */
+import { CkptError } from '../common/errors.js';
+import { ptrace, PTRACE_EVENT, SysError, type Arg } from '../sys/index.js';
+import { readStatus } from '../proc/index.js';
+import { waitStop } from './wait.js';
+
+const SIGTRAP = 5;
+
+export interface QueuedCall {
+  nr: number;
+  args: readonly Arg[];
+  name: string;
+}
+
+/**
+ * loop: load rax, rdi, rsi, rdx, r10, r8, r9 from the entry at rbx; syscall; store rax
+ * at rbx+56; stop if it is an error; rbx += 64; loop while --r12; then int3.
+ */
+export const BATCH_STUB = Buffer.from([
+  0x48, 0x8b, 0x03, 0x48, 0x8b, 0x7b, 0x08, 0x48, 0x8b, 0x73, 0x10, 0x48, 0x8b, 0x53, 0x18, 0x4c, 0x8b, 0x53, 0x20,
+  0x4c, 0x8b, 0x43, 0x28, 0x4c, 0x8b, 0x4b, 0x30, 0x0f, 0x05, 0x48, 0x89, 0x43, 0x38, 0x48, 0x3d, 0x01, 0xf0, 0xff,
+  0xff, 0x73, 0x09, 0x48, 0x83, 0xc3, 0x40, 0x49, 0xff, 0xcc, 0x75, 0xce, 0xcc,
+]);
+/** The table of calls and the code live in the last BATCH_TAIL bytes of the scratch area. */
+export const BATCH_TAIL = 4096;
+export const BATCH_MAX = (BATCH_TAIL - 128) / 64;
+export const BATCH_SCRATCH = 16384;
+
+/** int3 would reset a SIGTRAP the process ignores: its batches go call by call. */
+export function ignoresSigtrap(tid: number): boolean {
+  try {
+    return ((readStatus(tid).sigIgn >> 4n) & 1n) === 1n;
+  } catch {
+    return true;
+  }
+}
+
+/** The table the stub reads: per call, nr and six arguments; the result lands at +56. */
+export function encodeBatch(queued: readonly QueuedCall[]): Buffer {
+  const t = Buffer.alloc(queued.length * 64);
+  queued.forEach((q, i) => {
+    t.writeBigUInt64LE(BigInt(q.nr), i * 64);
+    for (let k = 0; k < 6; k++) t.writeBigUInt64LE(BigInt.asUintN(64, BigInt(q.args[k] ?? 0)), i * 64 + 8 + k * 8);
+  });
+  return t;
+}
+
+/** Lets the stub run to its int3, passing on the events of tasks a batched clone made. */
+export function awaitBatch(tid: number, onEvent: ((e: { event: number; msg: bigint }) => void) | undefined): void {
+  for (;;) {
+    const st = waitStop(tid);
+    if (st.event === 0 && st.signal === SIGTRAP) return;
+    if (st.event !== 0) {
+      // A job-control trap, or a task created by a batched clone (it waits in its own first stop).
+      if (st.event !== PTRACE_EVENT.STOP) onEvent?.({ event: st.event, msg: ptrace.getEventMsg(tid) });
+      ptrace.cont(tid);
+      continue;
+    }
+    throw new CkptError('INTERNAL', `Cannot run batched syscalls in task ${tid}: unexpected stop (signal ${st.signal}, event ${st.event})`);
+  }
+}
+
+/** Throws, as call() would, for the first call of the batch that failed. */
+export function throwFirstError(tid: number, args: { results: Buffer; queued: readonly QueuedCall[] }): void {
+  args.queued.forEach((q, i) => {
+    const r = args.results.readBigInt64LE(i * 64 + 56);
+    if (r < 0n && r > -4096n) throw new SysError(`${q.name} (injected)`, Number(-r), tid);
+  });
+}
