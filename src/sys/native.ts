@@ -37,17 +37,27 @@ export interface RawResult {
   errno: number;
 }
 
+/**
+ * Buffers whose address was taken since the last syscall returned: a buffer that the
+ * caller no longer references (sockaddr built for one connect) could otherwise be
+ * collected while the kernel reads or writes it, since koffi.address does not keep it.
+ */
+let pinned: Buffer[] = [];
+
 export function rawSyscall(nr: number, args: readonly Arg[]): RawResult {
   const r = syscall7(nr, args[0] ?? 0, args[1] ?? 0, args[2] ?? 0, args[3] ?? 0, args[4] ?? 0, args[5] ?? 0);
+  if (pinned.length > 0) pinned = [];
   const ret = BigInt(r);
   return { ret, errno: ret === -1n ? koffi.errno() : 0 };
 }
 
 /**
- * Address of a buffer's memory, to pass to a syscall. The caller must keep `buf`
- * referenced until the call returns: koffi.address does not keep it alive.
+ * Address of a buffer's memory, to pass to a syscall. `buf` is kept alive until the
+ * next syscall returns (see pinned); an address used in later calls too needs the
+ * caller to keep `buf` referenced until then.
  */
 export function addressOf(buf: Buffer): bigint {
+  pinned.push(buf);
   return BigInt(koffi.address(buf) as bigint | number);
 }
 
