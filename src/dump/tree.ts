@@ -6,7 +6,7 @@
  */
 import { CkptError, isCkptError } from '../common/errors.js';
 import { kcmp, kill, SIG } from '../sys/index.js';
-import { readChildren, readStat, readStatus, type ProcStat } from '../proc/index.js';
+import { foreignNamespaces, readChildren, readStat, readStatus, type ProcStat } from '../proc/index.js';
 import { checkInterrupted, nameOf, seizeProcess, killSeized, type SeizedProcess } from '../infect/index.js';
 import type { TreeEntry } from '../resources/images.js';
 
@@ -57,6 +57,20 @@ function refuseLostGroups(entries: TreeEntry[]): void {
     }
     if (e.sid !== root.sid && !pids.has(e.sid)) {
       throw new CkptError('UNSUPPORTED', `Cannot dump ${what} ${e.pid}: its session ${e.sid} has no leader in the dump, so it cannot be made again`);
+    }
+  }
+}
+
+/** See proc/namespaces.ts: no namespace is saved, so a process in others than ours is refused. */
+function refuseForeignNamespaces(entries: TreeEntry[]): void {
+  for (const e of entries) {
+    if (e.zombie) continue;
+    const ns = foreignNamespaces(e.pid)[0];
+    if (ns) {
+      throw new CkptError(
+        'UNSUPPORTED',
+        `Cannot dump process ${e.pid}: it is in another ${ns.what} namespace than ckpt (${ns.theirs}, ckpt's ${ns.ours}); namespaces are not saved, and a restore would put it in the restorer's`,
+      );
     }
   }
 }
@@ -141,6 +155,7 @@ export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): Seiz
       }
     }
     refuseLostGroups(entries);
+    refuseForeignNamespaces(entries);
     return { root, entries, procs };
   } catch (e) {
     releaseTree({ procs });

@@ -15,3 +15,4 @@ export * from './timers.js';
 export * from './locks.js';
 export * from './netsock.js';
 export * from './igmp.js';
+export * from './namespaces.js';
