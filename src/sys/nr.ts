@@ -72,6 +72,8 @@ export const NR = {
   tkill: 200,
   futex: 202,
   sched_setaffinity: 203,
+  ioprio_set: 251,
+  ioprio_get: 252,
   sched_getaffinity: 204,
   io_getevents: 208,
   set_tid_address: 218,

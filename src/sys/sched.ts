@@ -55,3 +55,14 @@ export function schedGetaffinity(tid: number): Buffer {
 export function schedSetaffinity(tid: number, mask: Buffer): void {
   call(NR.sched_setaffinity, [tid, mask.length, addressOf(mask)], { name: 'sched_setaffinity', pid: tid });
 }
+
+const IOPRIO_WHO_PROCESS = 1;
+
+/** The thread's I/O priority (class << 13 | level; 0: none, it follows the nice value). */
+export function ioprioGet(tid: number): number {
+  return Number(call(NR.ioprio_get, [IOPRIO_WHO_PROCESS, tid], { name: 'ioprio_get', pid: tid }));
+}
+
+export function ioprioSet(tid: number, ioprio: number): void {
+  call(NR.ioprio_set, [IOPRIO_WHO_PROCESS, tid, ioprio], { name: 'ioprio_set', pid: tid });
+}

@@ -15,7 +15,7 @@ import { useCleanups } from '../helpers/cleanup.js';
 import { startVictim, waitGone, type Victim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
-const CHECKS = 5;
+const CHECKS = 7;
 const RLIMIT_RTTIME = 15;
 const PR_SET_NO_NEW_PRIVS = 38;
 
@@ -52,6 +52,15 @@ test('an autogroup with a nice value is refused at dump; the process runs on', a
   assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-knobs-') }), {
     code: 'UNSUPPORTED',
     message: `Cannot dump process ${v.pid}: its autogroup (session) has nice 5, which is not saved`,
+  });
+  await runsOn(v);
+});
+
+test('a prctl state ckpt does not save (the machine-check kill policy) is refused at dump; the process runs on', async () => {
+  const v = await start('mce');
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-knobs-') }), {
+    code: 'UNSUPPORTED',
+    message: new RegExp(`^Cannot dump thread ${v.pid} of process ${v.pid}: its machine-check kill policy \\(PR_MCE_KILL\\) is \\d+ \\(ckpt's is \\d+\\), which is not saved$`),
   });
   await runsOn(v);
 });

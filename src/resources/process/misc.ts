@@ -24,6 +24,7 @@ import { NR, PR, SIG } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
 import { callIn, callOut, cString } from './inject.js';
+import { refuseUnsavedKnobs } from './knobs-refused.js';
 
 const TASK_COMM_LEN = 16;
 
@@ -77,7 +78,8 @@ function readPersonality(pid: number): number {
  * The per-thread knobs of a thread other than the leader (the leader's are the
  * process's MiscState): timer slack and parent-death signal, which prctl sets per thread.
  */
-export function readThreadKnobs(remote: RemoteTask): { timerSlackNs: bigint; pdeathSig: number } {
+export function readThreadKnobs(remote: RemoteTask, pid: number): { timerSlackNs: bigint; pdeathSig: number } {
+  refuseUnsavedKnobs(remote, { pid, tid: remote.tid });
   return {
     timerSlackNs: prctl(remote, [PR.GET_TIMERSLACK], 'PR_GET_TIMERSLACK'),
     pdeathSig: prctlInt(remote, PR.GET_PDEATHSIG, 'PR_GET_PDEATHSIG'),
@@ -133,6 +135,7 @@ export const misc: Resource<MiscState> = {
   dump(ctx) {
     const r = ctx.remote;
     checkAutogroup(ctx.pid);
+    refuseUnsavedKnobs(ctx.remote, { pid: ctx.pid, tid: ctx.pid });
     const thp = prctl(r, [PR.GET_THP_DISABLE, 0, 0, 0, 0], 'PR_GET_THP_DISABLE');
     const state: MiscState = {
       comm: readComm(ctx.pid),

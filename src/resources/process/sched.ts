@@ -1,7 +1,7 @@
 /**
  * Scheduling and other per-process knobs /proc shows: each thread's policy, priority,
- * nice, scheduler flags, deadline parameters or fair slice, and CPU affinity
- * (sched_getattr / sched_getaffinity, called by ckpt on the thread, nothing injected);
+ * nice, scheduler flags, deadline parameters or fair slice, CPU affinity and I/O
+ * priority (sched_getattr / sched_getaffinity / ioprio_get, called by ckpt on the thread, nothing injected);
  * the process's oom_score_adj and coredump_filter (/proc files).
  *
  * Restored by ckpt itself on every thread (TIDs are the old ones), in the last phase:
@@ -20,7 +20,7 @@ import { CkptError } from '../../common/errors.js';
 import { zBig } from '../../images/index.js';
 import { malformed, procPath, readTaskStat } from '../../proc/index.js';
 import { readProcText } from '../../proc/procfs.js';
-import { isErrno, schedGetaffinity, schedGetattr, schedSetaffinity, schedSetattr, type SchedAttr } from '../../sys/index.js';
+import { ioprioGet, ioprioSet, isErrno, schedGetaffinity, schedGetattr, schedSetaffinity, schedSetattr, type SchedAttr } from '../../sys/index.js';
 import type { Resource } from '../types.js';
 
 const SCHED = { NORMAL: 0, FIFO: 1, RR: 2, BATCH: 3, IDLE: 5, DEADLINE: 6 } as const;
@@ -41,6 +41,8 @@ const ThreadSched = z.object({
   utilMax: z.number().int().min(0).max(1024),
   /** CPU affinity mask, hex bytes as sched_getaffinity returns them. */
   cpus: z.string().regex(/^([0-9a-f]{2}){1,1024}$/),
+  /** ioprio_get: class << 13 | level (absent from older images: left as the restore makes it). */
+  ioprio: z.number().int().min(0).max(0xffff).optional(),
 });
 type ThreadSched = z.infer<typeof ThreadSched>;
 
@@ -114,6 +116,17 @@ function setAffinity(pid: number, t: ThreadSched): void {
   }
 }
 
+function setIoprio(pid: number, t: ThreadSched): void {
+  if (t.ioprio === undefined || ioprioGet(t.tid) === t.ioprio) return;
+  try {
+    ioprioSet(t.tid, t.ioprio);
+  } catch (e) {
+    const denied = isErrno(e, 'EPERM');
+    throw new CkptError(denied ? 'PERMISSION' : 'SYSCALL',
+      `Cannot restore the I/O priority ${t.ioprio >> 13}/${t.ioprio & 0x1fff} (class/level) of thread ${t.tid} of process ${pid}: ${(e as Error).message}${denied ? ' (the real-time class needs CAP_SYS_ADMIN)' : ''}`, { cause: e });
+  }
+}
+
 export const sched: Resource<SchedState> = {
   name: 'sched',
   schema: schedSchema,
@@ -123,7 +136,7 @@ export const sched: Resource<SchedState> = {
       const a = schedGetattr(tid);
       // sched_getattr reports nice only for fair policies; a real-time thread keeps one too.
       const nice = fair(a.policy) ? a.nice : readTaskStat(ctx.pid, tid).nice;
-      return { tid, ...a, nice, flags: a.flags & KEPT_FLAGS, cpus: schedGetaffinity(tid).toString('hex') };
+      return { tid, ...a, nice, flags: a.flags & KEPT_FLAGS, cpus: schedGetaffinity(tid).toString('hex'), ioprio: ioprioGet(tid) };
     });
     return {
       threads,
@@ -144,6 +157,7 @@ export const sched: Resource<SchedState> = {
     for (const t of s.threads) {
       setAffinity(pid, t);
       setSched(pid, t);
+      setIoprio(pid, t);
     }
   },
 };
