@@ -2,12 +2,14 @@
  * Netlink sockets in this process: sockaddr_nl (port id and the first 32 groups),
  * bind/connect/getsockname/getpeername on it, NETLINK_LIST_MEMBERSHIPS (every group,
  * not only the first 32), and the NETLINK_SOCK_DIAG dump of netlink sockets
- * (netlink_diag: port ids, flags such as a dump in progress, receive memory).
+ * (netlink_diag: port ids, flags such as a dump in progress, receive memory); the
+ * audit daemon's pid (AUDIT_GET).
  */
-import { call } from './call.js';
+import { call, callNum } from './call.js';
 import { addressOf } from './native.js';
 import { NR } from './nr.js';
-import { AF } from './socket.js';
+import { closeFd } from './process.js';
+import { AF, recv, send, SOCK } from './socket.js';
 import { forEachAttr, sockDiagDump } from './sockdiag.js';
 
 export const SOL_NETLINK = 270;
@@ -118,4 +120,38 @@ export function netlinkDiagAll(): NetlinkDiag[] {
     out.push(d);
   });
   return out;
+}
+
+const NETLINK_AUDIT = 9;
+const AUDIT_GET = 1000;
+
+/**
+ * The pid the audit subsystem sends its records to (auditd's, registered with
+ * AUDIT_SET on its NETLINK_AUDIT socket), 0 when none; undefined when this process
+ * may not ask (AUDIT_GET needs CAP_AUDIT_CONTROL and the initial PID namespace).
+ */
+export function auditDaemonPid(): number | undefined {
+  let fd: number;
+  try {
+    fd = callNum(NR.socket, [AF.NETLINK, 3 /* SOCK_RAW */ | SOCK.CLOEXEC, NETLINK_AUDIT], { name: 'socket(NETLINK_AUDIT)' });
+  } catch {
+    return undefined;
+  }
+  try {
+    const req = Buffer.alloc(16);
+    req.writeUInt32LE(16, 0);
+    req.writeUInt16LE(AUDIT_GET, 4);
+    req.writeUInt16LE(1, 6); // NLM_F_REQUEST
+    req.writeUInt32LE(1, 8);
+    send(fd, req);
+    const buf = Buffer.alloc(4096);
+    const n = recv(fd, buf);
+    // struct audit_status: mask, enabled, failure, pid, …
+    if (n < 32 || buf.readUInt16LE(4) !== AUDIT_GET) return undefined;
+    return buf.readUInt32LE(16 + 12);
+  } catch {
+    return undefined;
+  } finally {
+    closeFd(fd);
+  }
 }

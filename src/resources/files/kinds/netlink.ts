@@ -7,7 +7,7 @@
  * the restored socket is bound to it explicitly), every group it is subscribed to
  * (NETLINK_LIST_MEMBERSHIPS, beyond the 32 of nl_groups), the default destination set
  * by connect(), and the options that differ from a fresh socket's. Refused: other
- * protocols (audit, netfilter queues and logs, connector, xfrm…: the kernel holds
+ * protocols (the audit daemon's socket, netfilter queues and logs, connector, xfrm…: the kernel holds
  * registrations keyed by port id that no socket call reads back), a dump the kernel is
  * in the middle of answering (netlink_diag CB_RUNNING), and messages in the receive
  * queue (sent by the kernel, from port 0: no process can queue them again).
@@ -17,7 +17,7 @@ import { closeFd, getsockoptInt, isErrno, SOL_SOCKET } from '../../../sys/index.
 import { setsockoptInt, socket } from '../../../sys/ioctl.js';
 import { POLL, pollNow, SO_INET } from '../../../sys/inet.js';
 import {
-  bindNetlink, connectNetlink, NDIAG_FLAG, NETLINK_OPT, NETLINK_PROTO, netlinkDiagAll, netlinkGroups, netlinkName,
+  auditDaemonPid, bindNetlink, connectNetlink, NDIAG_FLAG, NETLINK_OPT, NETLINK_PROTO, netlinkDiagAll, netlinkGroups, netlinkName,
   netlinkPeer, SOL_NETLINK, type NetlinkDiag,
 } from '../../../sys/netlink.js';
 import { grabFd } from '../../transfer.js';
@@ -32,6 +32,20 @@ import { applySockOpts, pendingError, readSockOpts, setNonblock } from './sockop
 const AF_NETLINK = 16;
 /** Protocols with no per-socket kernel state beyond address, groups and options. */
 const STATELESS = new Set([0, 4, 15, 16]);
+
+const NETLINK_AUDIT = 9;
+
+/**
+ * A NETLINK_AUDIT socket is only a way to send user records (dbus-daemon's, sshd's
+ * AVC and login messages) and to read the log group, both saved like any netlink
+ * socket's, unless its process is the audit daemon: the kernel's registration of that
+ * socket (AUDIT_SET) is not something a restore can make again.
+ */
+function refuseAuditDaemon(f: FdFacts): void {
+  const daemon = auditDaemonPid();
+  if (daemon === undefined) throw unsupported(f, 'NETLINK_AUDIT sockets are supported only where ckpt can ask the kernel whose socket the audit daemon\'s is (AUDIT_GET: CAP_AUDIT_CONTROL, the initial PID namespace)');
+  if (daemon === f.pid) throw unsupported(f, `process ${f.pid} is the audit daemon: the kernel's registration of its NETLINK_AUDIT socket cannot be made again`);
+}
 
 export const isNetlinkSocket = (f: FdFacts) => sockProto(f) === 'NETLINK';
 
@@ -55,7 +69,8 @@ export function dumpNetlink(dc: KindDumpContext, f: FdFacts): EntryOf<'netlink'>
   try {
     const protocol = getsockoptInt(local, SOL_SOCKET, SO_INET.PROTOCOL);
     const type = getsockoptInt(local, SOL_SOCKET, SO_INET.TYPE);
-    if (!STATELESS.has(protocol)) {
+    if (protocol === NETLINK_AUDIT) refuseAuditDaemon(f);
+    else if (!STATELESS.has(protocol)) {
       throw unsupported(f, `${protoName(protocol)} sockets are not supported (the kernel keeps state about them that ckpt cannot read back)`);
     }
     if (type !== 2 && type !== 3) throw unsupported(f, `netlink sockets of type ${type} are not supported`);
