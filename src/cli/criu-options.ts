@@ -31,7 +31,7 @@ const ALL: readonly CriuCommand[] = ['dump', 'restore', 'check'];
 const INCREMENTAL = 'incremental dumps (pre-dump, parent images, memory tracking) are not supported yet: every dump saves all memory';
 const PAGE_SERVER = 'the page server is not supported: pages are written to the images directory';
 const MOUNTS = 'mounts are not supported: ckpt neither dumps nor restores a mount namespace';
-const CGROUPS = 'cgroups are not saved or restored (the restored processes join ckpt\'s cgroup); --manage-cgroups=ignore is accepted';
+const CGROUPS = 'cgroup properties (limits, controllers) are not saved: a restore puts each process back into its saved cgroup, which must exist (--manage-cgroups none|soft, the default), or leaves the tree in ckpt\'s (ignore)';
 const NAMESPACES = 'namespaces are not supported: the processes are restored in ckpt\'s namespaces';
 
 /** --external TYPE[ID]:VALUE, by type. */
@@ -107,7 +107,7 @@ export const CRIU_OPTIONS: readonly CriuOption[] = [
   { flags: '--veth-pair <pair>', on: DR, note: 'network devices are not supported', refuse: true },
   { flags: '--weak-sysctls', on: DR, note: 'no-op: no sysctl is restored' },
   // Cgroups
-  { flags: '--manage-cgroups [mode]', on: DR, note: `no-op with "ignore"; other modes refused: ${CGROUPS}`, refuse: (v) => (v === 'ignore' ? undefined : CGROUPS) },
+  { flags: '--manage-cgroups [mode]', on: DR, note: `none and soft (the default): each process goes back into its saved cgroup; ignore: the tree stays in ckpt's; props, full, strict refused: ${CGROUPS}`, refuse: (v) => (['', 'ignore', 'none', 'soft'].includes(v) ? undefined : CGROUPS) },
   { flags: '--cgroup-root <root>', on: DR, note: CGROUPS, refuse: true },
   { flags: '--cgroup-props <spec>', on: DR, note: CGROUPS, refuse: true },
   { flags: '--cgroup-props-file <file>', on: DR, note: CGROUPS, refuse: true },

@@ -99,6 +99,8 @@ export interface RestoreOptions {
   extUnixSk?: boolean;
   /** CRIU's --tcp-close: established TCP connections are restored closed. */
   tcpClose?: boolean;
+  /** CRIU's --manage-cgroups: 'ignore' leaves the tree in the restorer's cgroup. */
+  manageCgroups?: 'ignore' | 'soft';
 }
 
 /** What decides which paths a process may open: its fs ids, groups and effective capabilities. */

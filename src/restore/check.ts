@@ -343,6 +343,8 @@ export interface CheckArgs {
   inheritFds?: readonly InheritFd[];
   /** --tcp-close: established connections were restored closed, as asked. */
   tcpClose?: boolean;
+  /** --manage-cgroups=ignore: the tree was left in the restorer's cgroups on purpose. */
+  manageCgroups?: 'ignore' | 'soft';
 }
 
 /** Reads every restored process back and compares it with its images; throws CHECK_FAILED naming the differences. */
@@ -411,6 +413,7 @@ export function checkRestored(args: CheckArgs): void {
       compare(`process ${pid} signal mask`, img.mask, remote.savedMask);
       compare(`process ${pid} xstate`, img.core.threads[0]!.xstate, ptrace.getRegset(pid, NT.X86_XSTATE).toString('base64'));
       for (const r of img.resources) {
+        if (r.module.name === 'cgroup' && args.manageCgroups === 'ignore') continue;
         let fresh: unknown = r.module.schema.parse(r.module.dump(ctx));
         if (r.module.name === 'pending') fresh = withoutNewTimerSignals(r.state, fresh);
         const saved = r.module.name === 'files' && args.tcpClose ? withConnectionsClosed(r.state as FilesState) : r.state;

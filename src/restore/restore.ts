@@ -38,6 +38,11 @@ export interface RestoreOptions {
   inheritFd?: readonly string[];
   /** CRIU's `--ext-unix-sk`: unix sockets the dump saved connected to a name outside it are connected to that name again. */
   extUnixSk?: boolean;
+  /**
+   * CRIU's `--manage-cgroups`: by default ('soft') each process goes back into its
+   * saved cgroup (which must exist); 'ignore' leaves the tree in the restorer's.
+   */
+  manageCgroups?: 'ignore' | 'soft';
   pidfile?: string;
   /** Verify page checksums before restoring (when the dump wrote them). */
   verifyPages?: boolean;
@@ -179,7 +184,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
         return { path: p.path, runs: p.runs };
       },
       undo,
-      options: { shellJob: opts.shellJob ?? false, inheritFds, extUnixSk: opts.extUnixSk, tcpClose: opts.tcpClose },
+      options: { shellJob: opts.shellJob ?? false, inheritFds, extUnixSk: opts.extUnixSk, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups },
       shared,
       treeStates: (name) => [...tree.procs.values()].flatMap((img) => img.resources.filter((r) => r.module.name === name).map((r) => r.state)),
       openAs: tree.procs.get(pid)?.openAs,
@@ -214,7 +219,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       dropExitSignal(remotes.get(e.ppid)!, { wasPending: pending?.shared.some((s) => s.signo === SIG.SIGCHLD) ?? false });
     }
     for (const p of built) loadRegisters(p);
-    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose });
+    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups });
     event({ phase: 'built', ms: performance.now() - t0 });
     // The last point of return: once let go, the tree runs whatever comes.
     checkInterrupted();

@@ -7,7 +7,7 @@
  * the subscribed socket. Prints "CHECK PASS" or "CHECK FAIL: why".
  * Mode "queued": leaves the answer to an RTM_GETLINK for lo unread; mode "dumping": the
  * answer to an RTM_GETLINK dump unread, the kernel in the middle of it (the dump must refuse both).
- * Mode "audit": holds a NETLINK_AUDIT socket; mode "mptcp" an MPTCP socket, a family no
+ * Mode "audit": also holds a NETLINK_AUDIT socket (saved: not the audit daemon's); mode "mptcp" an MPTCP socket, a family no
  * rule handles (the dump must refuse both, naming them). */
 #include "victim.h"
 #include <fcntl.h>
@@ -144,7 +144,7 @@ int main(int argc, char **argv) {
   chosen = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK, NETLINK_ROUTE);
   struct sockaddr_nl c = {.nl_family = AF_NETLINK, .nl_pid = CHOSEN_PORT};
   if (bind(chosen, (struct sockaddr *)&c, sizeof c)) { say("SETUP FAIL chosen %s\n", strerror(errno)); return 1; }
-  if (strcmp(mode, "audit") == 0) socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT);
+  int audit = strcmp(mode, "audit") == 0 ? socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT) : -1;
   if (strcmp(mode, "mptcp") == 0 && socket(AF_INET, SOCK_STREAM, 262 /* IPPROTO_MPTCP */) < 0) { say("SETUP FAIL mptcp %s\n", strerror(errno)); return 1; }
   say("READY pid=%d\n", getpid());
   for (;;) {
@@ -153,6 +153,7 @@ int main(int argc, char **argv) {
     fail[0] = 0;
     struct sockaddr_nl n = name_of(route);
     CHECK(n.nl_pid == (unsigned)getpid(), "route: port id %u, not the pid %d", n.nl_pid, getpid());
+    if (audit >= 0) CHECK(opt(audit, SOL_SOCKET, SO_PROTOCOL) == NETLINK_AUDIT, "audit: protocol %d", opt(audit, SOL_SOCKET, SO_PROTOCOL));
     CHECK(n.nl_groups == RTMGRP_LINK, "route: nl_groups 0x%x, not RTMGRP_LINK", n.nl_groups);
     CHECK(member_of(route, RTNLGRP_LINK) && member_of(route, HIGH_GROUP), "route: groups lost");
     CHECK(!member_of(route, RTNLGRP_IPV4_IFADDR), "route: a group gained");

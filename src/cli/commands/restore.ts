@@ -30,6 +30,7 @@ interface RestoreFlags {
   networkLock?: 'nftables' | 'iptables' | 'skip';
   tcpEstablished?: boolean;
   tcpClose?: boolean;
+  manageCgroups?: string | boolean;
   extUnixSk?: boolean | string;
   displayStats?: boolean;
   json?: boolean;
@@ -95,6 +96,7 @@ export const restoreCommand: CliCommand = {
             imagesDir: f.imagesDir, shellJob: f.shellJob, inheritFd: f.inheritFd, pidfile: f.pidfile === undefined ? undefined : inWorkDir(f, f.pidfile),
             verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, leaveStopped: f.leaveStopped, onProgress: bar.onProgress, onSignal, onEvent,
             extUnixSk: f.extUnixSk !== undefined, networkLock: f.networkLock, tcpClose: f.tcpClose,
+            manageCgroups: f.manageCgroups === 'ignore' ? 'ignore' : 'soft',
           });
           bar.stop();
           pid = r.pid;

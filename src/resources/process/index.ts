@@ -8,6 +8,7 @@
  *
  *  - 'before-memory'  misc: personality (READ_IMPLIES_EXEC) and THP-disable shape how
  *                     restored areas are mapped and faulted.
+ *                     cgroup: the process joins its cgroup before its pages are charged.
  *  - 'after-memory'   sigactions, sigaltstack, futex: addresses into restored memory
  *                     (handlers, restorers, stacks, futex words).
  *                     rseq: the kernel writes into the area at once; unmapped = SIGSEGV.
@@ -39,6 +40,7 @@ import { futex } from './futex.js';
 import { itimers } from './itimers.js';
 import { limits } from './limits.js';
 import { misc } from './misc.js';
+import { cgroup } from './cgroup.js';
 import { pending } from './pending.js';
 import { posixTimers } from './posix-timers.js';
 import { rseq } from './rseq.js';
@@ -53,6 +55,7 @@ export type RestorePhase = 'before-memory' | 'after-memory' | 'after-files' | 'f
 export const PROCESS_RESOURCES: readonly Resource<unknown>[] = [
   seccomp, // dump first (no injection before it); restore: last, first of that phase
   misc, // before memory
+  cgroup, // before memory: pages are charged where they were
   sigactions, // after memory
   sigaltstack, // after memory
   futex, // after memory
@@ -70,6 +73,7 @@ export const PROCESS_RESOURCES: readonly Resource<unknown>[] = [
 export const PROCESS_RESTORE_PHASE: Readonly<Record<string, RestorePhase>> = {
   seccomp: 'last',
   misc: 'before-memory',
+  cgroup: 'before-memory',
   sigactions: 'after-memory',
   sigaltstack: 'after-memory',
   futex: 'after-memory',
