@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
-import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { startVictim, wrapPid } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
 
 const cleanups = useCleanups();
