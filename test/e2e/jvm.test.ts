@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
@@ -45,7 +45,7 @@ async function jvmRoundTrip(opts: { attach: boolean }): Promise<void> {
   cleanups.push(() => v.cleanup());
   await v.waitFor(/COUNT 3 PASS/, 60_000);
   const socket = `/tmp/.java_pid${v.pid}`;
-  cleanups.push(() => spawnSync('rm', ['-f', socket]));
+  cleanups.push(() => rmSync(socket, { force: true }));
   if (opts.attach) {
     vmVersion(v.pid);
     assert.ok(existsSync(socket), `${socket} after jcmd`);
