@@ -79,3 +79,26 @@ test('a pipe from outside on stdin: the restore names the fd and --inherit-fd, a
   await rv.waitFor(/GOT two/);
   assert.doesNotMatch(rv.output(), /EOF/);
 });
+
+test('a pipe on stdin whose writer is gone comes back as it is, with the bytes still in it (a pager after its writer exited)', async () => {
+  const [r, wr] = pipe2(O_CLOEXEC);
+  const tmp = cleanups.tempDir('ckpt-stdio-');
+  // bash reads a pipe byte by byte: "two" stays in the pipe until GO exists; sleep gets no stdin.
+  const script = `exec 0</proc/${process.pid}/fd/${r}; IFS= read -r a; echo "GOT $a"; echo "READY pid=$$";
+    while [ ! -e ${tmp}/GO ]; do sleep 0.05 </dev/null; done; while IFS= read -r a; do echo "GOT $a"; done; echo EOF`;
+  writeSync(wr, 'one\ntwo\n');
+  closeFd(wr);
+  const v = startVictim('/bin/bash', { args: ['-c', script] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+/);
+  closeFd(r); // no writer anywhere, and the victim is the only reader
+  const dir = cleanups.tempDir('ckpt-stdio-img-');
+  await dumpAndKill(v, dir);
+  const res = restore({ imagesDir: dir });
+  const rv = wrapPid(res.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.deepEqual(res.warnings, []);
+  writeSync(openSync(join(tmp, 'GO'), 'w'), '');
+  await rv.waitFor(/EOF/);
+  assert.match(rv.output(), /^GOT one\nREADY pid=\d+\nGOT two\nEOF\n$/, rv.output());
+});
