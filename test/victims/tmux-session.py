@@ -1,13 +1,13 @@
 # A tmux server with three windows, for dump and restore of a real terminal program:
 # window 0 runs bash keeping a counter in a shell variable, window 1 `less` on a file,
-# window 2 vim with an unsaved change. Usage: tmux-session.py DIR MODE, MODE one of
+# window 2 vim with an unsaved change, window 3 top (it keeps /proc files open). Usage: tmux-session.py DIR MODE, MODE one of
 #   detached: the server runs alone (the test dumps it by its pid);
 #   attached: a `tmux` client is attached on a pty this python holds the master of, and
 #             this python is a child subreaper, so the daemonised server is its child and
 #             the whole session (holder, client, server, panes) is one tree to dump.
 # Prints "READY pid=N server=S n=C" once every pane shows what it should. On SIGUSR1
 # it checks that the session goes on: the panes show the same screens, the counter
-# continues, less and vim still take keys (vim saves its buffer), and in attached mode
+# continues, less and vim still take keys (vim saves its buffer), top redraws, and in attached mode
 # keys typed on the client's terminal reach the pane and the client redraws; "PASS
 # what" or "FAIL what: why" per check, then "DONE fails=N".
 import ctypes
@@ -98,12 +98,14 @@ tmux('set-option', '-g', 'status', 'off')
 tmux('set-option', '-s', 'escape-time', '10')
 tmux('new-window', '-d', '-t', 'main:1', f'less {text}')
 tmux('new-window', '-d', '-t', 'main:2', f'vim -u NONE -N -i NONE --cmd "set ttimeout ttimeoutlen=10" {edited}')
+tmux('new-window', '-d', '-t', 'main:3', 'top -d 0.3')
 tmux('send-keys', '-t', 'main:0', 'PS1="$ "; n=0', 'Enter')
 for _ in range(3):
     tmux('send-keys', '-t', 'main:0', 'n=$((n+1)); echo N=$n', 'Enter')
 wait_pane(0, 'N=3')
 wait_pane(1, 'line 23')
 wait_pane(2, 'first line')
+wait_pane(3, 'top -')
 tmux('send-keys', '-t', 'main:2', 'o', 'typed before the dump', 'Escape')
 wait_pane(2, 'typed before the dump')
 # Settled screens only: vim leaves insert mode once its escape timeout passes, bash
@@ -146,6 +148,11 @@ while 'typed before the dump' not in open(edited).read() and time.time() < end:
     time.sleep(0.05)
 saved = open(edited).read()
 check(saved == 'first line\ntyped before the dump\n', 'vim saves the buffer it held unsaved', saved)
+first = pane(3)
+end = time.time() + 10
+while pane(3) == first and time.time() < end:
+    time.sleep(0.1)
+check(first.startswith('top -') and pane(3) != first, 'top redraws its screen', first)
 if mode == 'attached':
     tmux('select-window', '-t', 'main:0')
     drain(0.2)
