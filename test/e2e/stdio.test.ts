@@ -27,6 +27,17 @@ async function dumpAndKill(v: Victim, dir: string): Promise<void> {
   truncateSync(v.log, logAtDump);
 }
 
+/** dumpAndKill, then a restore that must need nothing and warn of nothing. */
+async function dumpAndRestore(v: Victim): Promise<Victim> {
+  const dir = cleanups.tempDir('ckpt-stdio-img-');
+  await dumpAndKill(v, dir);
+  const res = restore({ imagesDir: dir });
+  const rv = wrapPid(res.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.deepEqual(res.warnings, []);
+  return rv;
+}
+
 test('a FIFO on stdin is reopened by its path: the reader gets what its outside writer sends after restore', async () => {
   const tmp = cleanups.tempDir('ckpt-stdio-');
   const fifo = join(tmp, 'in.fifo');
@@ -39,12 +50,7 @@ test('a FIFO on stdin is reopened by its path: the reader gets what its outside 
   await v.waitFor(/READY pid=\d+/);
   writeSync(w, 'one\n');
   await v.waitFor(/GOT one/);
-  const dir = cleanups.tempDir('ckpt-stdio-img-');
-  await dumpAndKill(v, dir);
-  const res = restore({ imagesDir: dir });
-  const rv = wrapPid(res.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  assert.deepEqual(res.warnings, []);
+  const rv = await dumpAndRestore(v);
   assert.equal(readlinkSync(`/proc/${rv.pid}/fd/0`), fifo);
   writeSync(w, 'two\n');
   await rv.waitFor(/GOT two/);
@@ -92,12 +98,7 @@ test('a pipe on stdin whose writer is gone comes back as it is, with the bytes s
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+/);
   closeFd(r); // no writer anywhere, and the victim is the only reader
-  const dir = cleanups.tempDir('ckpt-stdio-img-');
-  await dumpAndKill(v, dir);
-  const res = restore({ imagesDir: dir });
-  const rv = wrapPid(res.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  assert.deepEqual(res.warnings, []);
+  const rv = await dumpAndRestore(v);
   writeSync(openSync(join(tmp, 'GO'), 'w'), '');
   await rv.waitFor(/EOF/);
   assert.match(rv.output(), /^GOT one\nREADY pid=\d+\nGOT two\nEOF\n$/, rv.output());

@@ -22,6 +22,9 @@ import sys
 import termios
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the victims
+from selfcheck import check, done  # noqa: E402
+
 base, mode = sys.argv[1], sys.argv[2]
 sock = os.path.join(base, 'tmux.sock')
 text = os.path.join(base, 'text.txt')
@@ -124,16 +127,6 @@ print(f'READY pid={os.getpid()} server={server} n=3', flush=True)
 while not go:
     drain(0.05)
 
-fails = 0
-
-
-def check(ok, what, why):
-    global fails
-    if not ok:
-        fails += 1
-    print(f'PASS {what}' if ok else f'FAIL {what}: {why!r}', flush=True)
-
-
 after = [pane(w) for w in range(3)]
 check(after == before, 'every pane shows the screen it showed at the dump', (before, after))
 tmux('send-keys', '-t', 'main:0', 'n=$((n+1)); echo N=$n', 'Enter')
@@ -165,4 +158,4 @@ if mode == 'attached':
     screen = wait_pane(0, 'N=5')
     check('N=5' in screen, 'the pane ran what the client typed', screen)
 tmux('kill-server')
-print(f'DONE fails={fails}', flush=True)
+done()
