@@ -42,8 +42,8 @@ for (const mode of ['detached', 'attached'] as const) {
     assert.ok(pids.includes(server) && pids.length >= 5, `server, bash, less, vim and top: ${pids.join(' ')}`);
 
     const dir = cleanups.tempDir('ckpt-tmux-img-');
-    dump(root, { imagesDir: dir });
-    for (const pid of pids) await waitGone(pid);
+    const r = dump(root, { imagesDir: dir });
+    for (const pid of r.pids) await waitGone(pid);
     const mark = v.output().length;
     const res = restore({ imagesDir: dir });
     assert.deepEqual(res.warnings, []);
