@@ -30,12 +30,20 @@ export const BATCH_TAIL = 4096;
 export const BATCH_MAX = (BATCH_TAIL - 128) / 64;
 export const BATCH_SCRATCH = 16384;
 
-/** int3 would reset a SIGTRAP the process ignores: its batches go call by call. */
-export function ignoresSigtrap(tid: number): boolean {
+/**
+ * Whether a batch may stop on int3: only while SIGTRAP has its default disposition. The
+ * kernel forces the int3's SIGTRAP, and a forced signal that is blocked (an injection
+ * blocks every signal) or ignored gets its disposition reset to SIG_DFL: a program's
+ * SIGTRAP handler (vim, bash) or SIG_IGN would be lost, so such a process's batches go
+ * call by call. Read for every batch, since a restore sets the dispositions between
+ * batches.
+ */
+export function sigtrapIsDefault(tid: number): boolean {
   try {
-    return ((readStatus(tid).sigIgn >> 4n) & 1n) === 1n;
+    const st = readStatus(tid);
+    return (((st.sigIgn | st.sigCgt) >> 4n) & 1n) === 0n;
   } catch {
-    return true;
+    return false;
   }
 }
 

@@ -31,7 +31,7 @@ import { SYSCALL_RET } from './frame.js';
 import { placeCloseChain, placeRecovery, type StackFrame } from './recovery.js';
 import { findGadget, findSigreturnGadget } from './site.js';
 import { pollStop, waitStop, type StopStatus } from './wait.js';
-import { awaitBatch, BATCH_MAX, BATCH_SCRATCH, BATCH_STUB, BATCH_TAIL, encodeBatch, ignoresSigtrap, throwFirstError, type QueuedCall } from './batch.js';
+import { awaitBatch, BATCH_MAX, BATCH_SCRATCH, BATCH_STUB, BATCH_TAIL, encodeBatch, sigtrapIsDefault, throwFirstError, type QueuedCall } from './batch.js';
 
 const SIGTRAP = 5;
 const SYSCALL_STOP = SIGTRAP | 0x80;
@@ -83,8 +83,6 @@ export class RemoteTask {
   private pending: { nr: number; args: readonly Arg[]; name: string } | undefined;
   /** Calls queued by batch(), run together with one stop. */
   private queue: QueuedCall[] | undefined;
-  /** Whether int3 may be used (SIGTRAP not ignored); signal dispositions are per process. */
-  private trapOk: boolean | undefined;
   private arena = 0;
   private finished = false;
   /** Recoverable mode: the rt_sigreturn gadget the thread stands on, and rsp on its frame. */
@@ -358,8 +356,6 @@ export class RemoteTask {
     // A recoverable thread with room on its stack uses that: nothing to map, nothing left behind.
     if (this.stackScratch && size <= this.stackScratch.size) return;
     const addr = owner.scratch(size);
-    owner.trapOk ??= !ignoresSigtrap(owner.tid);
-    this.trapOk = owner.trapOk;
     this.scratchAddr = addr;
     this.scratchSize = owner.scratchSize;
     this.borrowed = true;
@@ -403,7 +399,7 @@ export class RemoteTask {
    * a table of calls and stops with int3 after the last, or at the first error, which
    * is then thrown as call() would. One stop instead of two per call. Only for calls
    * whose results are not used (each returns 0n while queued) and that need no memory
-   * read back; a process that ignores SIGTRAP (int3 would reset that) gets them one by one.
+   * read back; a process whose SIGTRAP is caught or ignored gets them one by one (sigtrapIsDefault).
    */
   batch(fn: () => void): void {
     if (this.queue) return fn();
@@ -418,9 +414,8 @@ export class RemoteTask {
       this.queue = undefined;
     }
     if (queued.length === 0) return;
-    this.trapOk ??= !ignoresSigtrap(this.tid);
     // A recoverable thread never runs code of ours: its calls go one by one through the gadget.
-    if (queued.length > BATCH_MAX || !this.trapOk || this.gadget !== 0n) {
+    if (queued.length > BATCH_MAX || this.gadget !== 0n || !sigtrapIsDefault(this.tid)) {
       for (const q of queued) this.call(q.nr, q.args, q.name);
       return;
     }

@@ -260,14 +260,20 @@ function savedObjectIds(img: BuiltProcess['img']): Map<string, string> {
 }
 
 const SI_TIMER = -2;
+const SI_KERNEL = 0x80;
+const SIGALRM = 14;
+
+/** A signal a timer queues by itself: a POSIX timer's (SI_TIMER), or ITIMER_REAL's SIGALRM (SI_KERNEL). */
+const fromTimer = (x: { signo?: number; code: number }) => x.code === SI_TIMER || (x.signo === SIGALRM && x.code === SI_KERNEL);
 
 /**
- * POSIX timers are armed before the check and run while it reads: a timer signal
- * queued since (si_code SI_TIMER, beyond those in the image) is the timer working,
- * not a difference. Every saved signal must still be there.
+ * POSIX timers and ITIMER_REAL are armed before the check and run while it reads: a
+ * timer signal queued since (beyond those in the image) is the timer working, not a
+ * difference (a backend's timeout with little time left after a long freeze fires
+ * before the check). Every saved signal must still be there.
  */
 function withoutNewTimerSignals(saved: unknown, fresh: unknown): unknown {
-  type Sig = { code: number; info: string };
+  type Sig = { signo?: number; code: number; info: string };
   type Queues = { shared?: Sig[]; thread?: Sig[] };
   if (!saved || !fresh || typeof fresh !== 'object') return fresh;
   const s = saved as Queues;
@@ -278,7 +284,7 @@ function withoutNewTimerSignals(saved: unknown, fresh: unknown): unknown {
     const keep = (x: Sig) => {
       const n = left.get(x.info) ?? 0;
       left.set(x.info, n - 1);
-      return n > 0 || x.code !== SI_TIMER;
+      return n > 0 || !fromTimer(x);
     };
     if (f[q]) f[q] = f[q].filter(keep);
   }

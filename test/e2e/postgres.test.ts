@@ -1,13 +1,16 @@
 /**
- * PostgreSQL as the machine has it (/usr/local/bin/postgres), listening only on a unix
- * socket in a temp dir, with a client (pg-client.c, its parent) inside an open
- * transaction across dump and restore: COMMIT works after restore, and a new connection
- * is accepted on the restored listener. Skipped when postgres is absent.
+ * PostgreSQL as the machine has it (/usr/local/bin/postgres) with a client (pg-client.c,
+ * its parent) inside an open transaction across dump and restore: COMMIT works after
+ * restore, and new connections are accepted on the restored listeners. First in its
+ * default configuration (TCP on localhost, 127.0.0.1 and ::1, plus the unix socket;
+ * background workers; shared memory), the client on TCP; with CKPT_TEST_LONG=1 also
+ * listening only on a unix socket in a temp dir. Skipped when postgres is absent.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
@@ -28,7 +31,22 @@ function postgresUser(): { uid: number; gid: number } | undefined {
 const user = postgresUser();
 const skip = !existsSync(POSTGRES) || !existsSync(INITDB) ? `${POSTGRES} or ${INITDB} is absent` : !user ? 'no postgres user' : false;
 
-test('a PostgreSQL session in an open transaction commits after restore', { skip }, async () => {
+const LONG = process.env['CKPT_TEST_LONG'] === '1';
+
+function listenAny(host: string): Promise<Server> {
+  const s = createServer();
+  return new Promise((ok, fail) => s.once('error', fail).listen({ host, port: 0 }, () => ok(s)));
+}
+
+/** A TCP port free on localhost now (v4 and v6 where there is IPv6), for the server's -p. */
+async function freePort(): Promise<number> {
+  const s = await listenAny('::').catch(() => listenAny('127.0.0.1'));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function pgRoundTrip(opts: { tcpPort?: number }): Promise<void> {
   const base = cleanups.tempDir('ckpt-pg-');
   const data = join(base, 'data');
   const sock = join(base, 'sock');
@@ -38,7 +56,8 @@ test('a PostgreSQL session in an open transaction commits after restore', { skip
   const init = spawnSync(INITDB, ['-N', '-A', 'trust', '-U', 'postgres', '-D', data], { uid: user!.uid, gid: user!.gid, encoding: 'utf8' });
   assert.equal(init.status, 0, init.stderr);
 
-  const v = startVictim('pg-client', { args: [sock, data, String(user!.uid), String(user!.gid)] });
+  const port = opts.tcpPort === undefined ? [] : [String(opts.tcpPort)];
+  const v = startVictim('pg-client', { args: [sock, data, String(user!.uid), String(user!.gid), ...port] });
   cleanups.push(() => v.cleanup());
   const m = await v.waitFor(/READY pid=\d+ server=(\d+)/, 30000);
   const server = Number(m[1]);
@@ -55,4 +74,13 @@ test('a PostgreSQL session in an open transaction commits after restore', { skip
   const out = v.output().slice(mark);
   assert.doesNotMatch(out, /FAIL/, out);
   assert.match(out, /DONE fails=0/, out);
+  assert.equal(out.match(/^PASS /gm)?.length, opts.tcpPort === undefined ? 3 : 5, out);
+}
+
+test('PostgreSQL in its default configuration (TCP and unix socket): a TCP session in an open transaction commits after restore', { skip }, async () => {
+  await pgRoundTrip({ tcpPort: await freePort() });
+});
+
+test('PostgreSQL on a unix socket only: a session in an open transaction commits after restore', { skip: skip || (LONG ? false : 'CKPT_TEST_LONG=1 only') }, async () => {
+  await pgRoundTrip({});
 });

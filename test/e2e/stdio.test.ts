@@ -22,9 +22,20 @@ const O_CLOEXEC = 0o2000000;
 /** Dumps v (killing it) and truncates its log to what it had said by then. */
 async function dumpAndKill(v: Victim, dir: string): Promise<void> {
   const logAtDump = statSync(v.log).size;
-  dump(v.pid, { imagesDir: dir });
-  await waitGone(v.pid);
+  const r = dump(v.pid, { imagesDir: dir });
+  for (const pid of r.pids) await waitGone(pid); // a child of the victim too (a shell's sleep)
   truncateSync(v.log, logAtDump);
+}
+
+/** dumpAndKill, then a restore that must need nothing and warn of nothing. */
+async function dumpAndRestore(v: Victim): Promise<Victim> {
+  const dir = cleanups.tempDir('ckpt-stdio-img-');
+  await dumpAndKill(v, dir);
+  const res = restore({ imagesDir: dir });
+  const rv = wrapPid(res.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.deepEqual(res.warnings, []);
+  return rv;
 }
 
 test('a FIFO on stdin is reopened by its path: the reader gets what its outside writer sends after restore', async () => {
@@ -39,12 +50,7 @@ test('a FIFO on stdin is reopened by its path: the reader gets what its outside 
   await v.waitFor(/READY pid=\d+/);
   writeSync(w, 'one\n');
   await v.waitFor(/GOT one/);
-  const dir = cleanups.tempDir('ckpt-stdio-img-');
-  await dumpAndKill(v, dir);
-  const res = restore({ imagesDir: dir });
-  const rv = wrapPid(res.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  assert.deepEqual(res.warnings, []);
+  const rv = await dumpAndRestore(v);
   assert.equal(readlinkSync(`/proc/${rv.pid}/fd/0`), fifo);
   writeSync(w, 'two\n');
   await rv.waitFor(/GOT two/);
@@ -78,4 +84,22 @@ test('a pipe from outside on stdin: the restore names the fd and --inherit-fd, a
   writeSync(wr, 'two\n');
   await rv.waitFor(/GOT two/);
   assert.doesNotMatch(rv.output(), /EOF/);
+});
+
+test('a pipe on stdin whose writer is gone comes back as it is, with the bytes still in it (a pager after its writer exited)', async () => {
+  const [r, wr] = pipe2(O_CLOEXEC);
+  const tmp = cleanups.tempDir('ckpt-stdio-');
+  // bash reads a pipe byte by byte: "two" stays in the pipe until GO exists; sleep gets no stdin.
+  const script = `exec 0</proc/${process.pid}/fd/${r}; IFS= read -r a; echo "GOT $a"; echo "READY pid=$$";
+    while [ ! -e ${tmp}/GO ]; do sleep 0.05 </dev/null; done; while IFS= read -r a; do echo "GOT $a"; done; echo EOF`;
+  writeSync(wr, 'one\ntwo\n');
+  closeFd(wr);
+  const v = startVictim('/bin/bash', { args: ['-c', script] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+/);
+  closeFd(r); // no writer anywhere, and the victim is the only reader
+  const rv = await dumpAndRestore(v);
+  writeSync(openSync(join(tmp, 'GO'), 'w'), '');
+  await rv.waitFor(/EOF/);
+  assert.match(rv.output(), /^GOT one\nREADY pid=\d+\nGOT two\nEOF\n$/, rv.output());
 });

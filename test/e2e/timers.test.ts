@@ -10,3 +10,6 @@ import { useCleanups } from '../helpers/cleanup.js';
 const cleanups = useCleanups();
 
 test('ITIMER_REAL and POSIX timers keep their ids, values, signals and threads', () => selfCheckRoundTrip('timerstate', { checks: 9, cleanups }));
+
+// A periodic timer that came due while the process was frozen: value 0, interval kept.
+test('an ITIMER_REAL that came due with SIGALRM pending keeps its interval and fires again', () => selfCheckRoundTrip('itimer-due', { checks: 2, cleanups }));

@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
   put_at(open("data.bin", O_RDONLY), 12, 0);
   lseek(12, 1234, SEEK_SET);
   if (dup2(12, 13) < 0) fatal("dup2"); /* shares fd 12's offset */
-  put_at(open("log.txt", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644), 7, 1);
+  put_at(open("log.txt", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644), 7, 1);
   if (write(7, "first line\n", 11) != 11) fatal("write log");
   put_at(open("/dev/null", O_RDWR), 5, 0);
   put_at(open("/dev/urandom", O_RDONLY | O_NONBLOCK), 10, 0);
@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
   chmod("gone.txt", 0640);
   lseek(9, 1500, SEEK_SET);
   if (unlink("gone.txt") < 0) fatal("unlink");
-  put_at(open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), 14, 1);
+  put_at(open(".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), 14, 1); /* as fts opens them */
   struct stat dir;
   if (fstat(14, &dir) < 0) fatal("fstat dir");
 
@@ -100,7 +100,8 @@ int main(int argc, char **argv) {
   CHECK(cur(13) == 1234, "fd 13 offset %ld", (long)cur(13));
   CHECK(matches(13, 1234, 100, 1), "fd 13 content at 1234");
   CHECK(cur(12) == 1334, "fd 12 does not share fd 13's offset (%ld)", (long)cur(12));
-  /* fd 7: append-only log, close-on-exec; a write lands at the end */
+  /* fd 7: append-only log, close-on-exec, opened O_NOFOLLOW (F_GETFL shows it); a write lands at the end */
+  CHECK(fcntl(7, F_GETFL) & O_NOFOLLOW, "fd 7 lost O_NOFOLLOW: flags %o", fcntl(7, F_GETFL));
   CHECK((fcntl(7, F_GETFL) & FL_MASK) == (O_WRONLY | O_APPEND), "fd 7 flags %o", fcntl(7, F_GETFL));
   CHECK(fcntl(7, F_GETFD) == FD_CLOEXEC, "fd 7 lost FD_CLOEXEC");
   CHECK(cur(7) == 11, "fd 7 offset %ld", (long)cur(7));
@@ -126,9 +127,10 @@ int main(int argc, char **argv) {
   CHECK((fcntl(9, F_GETFL) & FL_MASK) == O_RDWR, "fd 9 flags %o", fcntl(9, F_GETFL));
   CHECK(cur(9) == 1500, "fd 9 offset %ld", (long)cur(9));
   CHECK(matches(9, 1500, GONE_LEN - 1500, 7), "fd 9 content after 1500");
-  /* fd 14: the starting directory, close-on-exec */
+  /* fd 14: the starting directory, close-on-exec, O_NOFOLLOW */
   CHECK(fstat(14, &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == dir.st_ino, "fd 14 is not the directory");
   CHECK(fcntl(14, F_GETFD) == FD_CLOEXEC, "fd 14 lost FD_CLOEXEC");
+  CHECK(fcntl(14, F_GETFL) & O_NOFOLLOW, "fd 14 lost O_NOFOLLOW: flags %o", fcntl(14, F_GETFL));
   /* fds 1 and 2 share one offset (">log 2>&1"); 0 is /dev/null */
   CHECK(fstat(0, &st) == 0 && st.st_rdev == makedev(1, 3), "fd 0 is not /dev/null");
   CHECK(cur(1) == cur(2), "fds 1 and 2 have different offsets: %ld %ld", (long)cur(1), (long)cur(2));

@@ -12,6 +12,9 @@ import signal
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the victims
+from selfcheck import check, done  # noqa: E402
+
 go = False
 
 
@@ -42,16 +45,6 @@ def read_until(token, timeout=10.0):
     return buf
 
 
-fails = 0
-
-
-def check(ok, what, why):
-    global fails
-    if not ok:
-        fails += 1
-    print(f'PASS {what}' if ok else f'FAIL {what}: {why!r}', flush=True)
-
-
 read_until(b'PROMPT> ')
 os.write(master, b'sleep 1000 &\n')
 read_until(b'PROMPT> ')
@@ -74,5 +67,5 @@ check(b'sum=42' in got and b'sleep 1000' in got, 'bash still has its background 
 os.write(master, b'kill %1; exit 0\n')
 _, status = os.waitpid(pid, 0)
 check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, 'bash exits', status)
-print(f'DONE fails={fails}', flush=True)
+done()
 sys.exit(0)

@@ -11,7 +11,7 @@ import { forEachFdLink } from '../sharing/descriptions.js';
 import { closeFd, kcmp, pidfdOpen } from '../../sys/index.js';
 import type { DumpContext } from '../types.js';
 import { DupFinder } from './dups.js';
-import { isChr, readFacts } from './facts.js';
+import { isChr, readFacts, type FdFacts } from './facts.js';
 import { isCloexec, O } from './flags.js';
 import { dumpError, type KindDumpContext } from './kinds/kind.js';
 import { LockCollector } from './locks.js';
@@ -19,11 +19,23 @@ import { dumpOwner } from './owner.js';
 import { DumpObjects } from './objects.js';
 import { chooseRule } from './registry.js';
 import { ptyMastersOf } from './kinds/tty.js';
+import { pipeOtherEndGone } from './kinds/pipe.js';
 import type { FdEntry, FilesState } from './schema.js';
 
 /** The description id of an entry: tree-wide when the orchestrator knows it, else the fd's own number. */
 function descOf(ctx: DumpContext, fd: number): number | undefined {
   return ctx.descriptionOf ? ctx.descriptionOf(fd) : fd;
+}
+
+/**
+ * pipeOtherEndGone, except when restore --check reads a process back: the restorer then
+ * still holds both ends of every pipe it made, so a pipe it holds is one of the tree's.
+ */
+function stdPipeOtherEndGone(ctx: DumpContext, f: FdFacts): boolean {
+  if (!ctx.checking) return pipeOtherEndGone(f);
+  let mine = false;
+  forEachFdLink([process.pid], ({ link }) => (mine ||= link === f.link));
+  return mine;
 }
 
 export function dumpFiles(ctx: DumpContext): FilesState {
@@ -37,6 +49,7 @@ export function dumpFiles(ctx: DumpContext): FilesState {
     for (const fd of listFds(ctx.pid)) {
       const facts = readFacts(ctx.pid, fd);
       facts.inTree = (ctx.linkCount?.(facts.link) ?? 0) > 1;
+      if (fd <= 2 && !facts.inTree && facts.link.startsWith('pipe:')) facts.otherEndGone = stdPipeOtherEndGone(ctx, facts);
       if (isChr(facts.stat)) facts.ptyMasters = ptyMastersOf(ctx);
       const rule = chooseRule(facts);
       // An inherited fd keeps whatever the restorer has at that number, shared or not.

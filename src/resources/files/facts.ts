@@ -31,6 +31,8 @@ export interface FdFacts {
   ptyMasters?: ReadonlyMap<number, MasterRef>;
   /** Another fd of the dumped tree (this process included) points at the same object link. */
   inTree?: boolean;
+  /** A pipe on a standard fd held once in the tree: no process holds its other end (kinds/pipe.ts). */
+  otherEndGone?: boolean;
 }
 
 /** A pty master fd of the dumped tree. */

@@ -29,12 +29,15 @@ export const O = {
 /**
  * The flags a reopen may pass on. Everything that only made sense for the original
  * open is dropped: O_CREAT/O_EXCL/O_TRUNC would create or empty the file, O_TMPFILE
- * would create a new anonymous file, O_NOFOLLOW is moot for a resolved path, and
- * O_CLOEXEC belongs to the fd, not the file (dup3 sets it). O_ASYNC cannot be set
- * through open(2) at all: owner.ts sets it with F_SETFL once the fds are in place.
+ * would create a new anonymous file, and O_CLOEXEC belongs to the fd, not the file
+ * (dup3 sets it). O_ASYNC cannot be set through open(2) at all: owner.ts sets it with
+ * F_SETFL once the fds are in place. O_NOFOLLOW is kept: it stays in f_flags, where
+ * F_GETFL shows it (vim's swap file, fts's directories), and no later call can add it;
+ * the saved path is the resolved one, checked not to be a symbolic link, so it is
+ * harmless there.
  */
 const REOPEN_MASK =
-  O.ACCMODE | O.APPEND | O.NONBLOCK | O.DSYNC | O.DIRECT | O.LARGEFILE | O.NOATIME | O.SYNC_BIT | O.PATH;
+  O.ACCMODE | O.APPEND | O.NONBLOCK | O.DSYNC | O.DIRECT | O.LARGEFILE | O.NOFOLLOW | O.NOATIME | O.SYNC_BIT | O.PATH;
 
 export interface ReopenFlagsOptions {
   /** Reopening a directory: keep O_DIRECTORY so a swapped-in non-directory fails the open. */

@@ -66,8 +66,9 @@ export const RULES: readonly FdRule[] = [
   { name: 'std-tty', kind: 'inherit', dump: dumpInherit, match: (f) => isStd(f) && isChr(f.stat) && isTty(f) },
   { name: 'tty', kind: 'unsupported', dump: refuseTerminal, match: (f) => isChr(f.stat) && isTty(f) },
   { name: 'char-device', kind: 'chr', dump: dumpCharDevice, match: (f) => isPath(f) && isChr(f.stat) },
-  // A pipe on a standard fd whose other end is in the tree (a shell pipeline) is part of the tree.
-  { name: 'std-pipe', kind: 'pipe', dump: dumpPipe, match: (f) => isStd(f) && f.link.startsWith('pipe:') && f.inTree === true },
+  // A pipe on a standard fd whose other end is in the tree (a shell pipeline), or held by
+  // nobody any more (a pager's input once its writer exited), is part of the tree.
+  { name: 'std-pipe', kind: 'pipe', dump: dumpPipe, match: (f) => isStd(f) && f.link.startsWith('pipe:') && (f.inTree === true || f.otherEndGone === true) },
   // A FIFO is reopened by its path, whoever holds its other end.
   { name: 'std-fifo', kind: 'fifo', dump: dumpFifo, match: (f) => isStd(f) && isPath(f) && isFifo(f.stat) },
   { name: 'std-other', kind: 'inherit', dump: dumpInherit, match: isStd },

@@ -35,7 +35,8 @@ export class TargetFds {
   reopenLocal(localFd: number, flags: number): number {
     const tmp = Number(this.remote.call(NR.pidfd_getfd, [this.restorerPidfd(), localFd, 0], 'pidfd_getfd'));
     try {
-      return this.open(`/proc/self/fd/${tmp}`, flags);
+      // Through the /proc magic link O_NOFOLLOW would fail (ELOOP): the one flag such a reopen cannot keep.
+      return this.open(`/proc/self/fd/${tmp}`, flags & ~O.NOFOLLOW);
     } finally {
       this.remote.call(NR.close, [tmp], 'close');
     }

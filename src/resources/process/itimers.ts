@@ -5,6 +5,13 @@
  * (as in CRIU). Restore them late, just before the process resumes, so the restore
  * itself eats as little of ITIMER_REAL as possible; the other two only count the
  * process's own CPU time.
+ *
+ * An ITIMER_REAL that came due while the process could not take SIGALRM (frozen by the
+ * dump, or SIGALRM blocked or ignored) shows time left 0 with its interval: the kernel
+ * re-arms it only when the signal is dequeued. setitimer with a value of 0 would
+ * disarm it and clear the interval, so it is set to come due again at once (1 us):
+ * its SIGALRM merges with the saved pending one (a standard signal queues once), and
+ * it is in the same state, waiting for that signal to be taken.
  */
 import { z } from 'zod';
 import { zBig } from '../../images/index.js';
@@ -60,9 +67,11 @@ export const itimers: Resource<ItimersState> = {
   },
   restore(ctx, state) {
     for (const which of Object.keys(ITIMER) as Which[]) {
+      const t = state[which];
+      const due = which === 'real' && t.valueUs === 0n && t.intervalUs !== 0n;
       // Disarmed timers are set too: it costs one syscall and leaves no timer of the blank process behind.
       callIn(ctx.remote, {
-        nr: NR.setitimer, name: `setitimer(${which})`, data: encodeItimerval(state[which]),
+        nr: NR.setitimer, name: `setitimer(${which})`, data: encodeItimerval(due ? { ...t, valueUs: 1n } : t),
         args: (addr) => [ITIMER[which], addr, 0],
       });
     }

@@ -83,6 +83,23 @@ export function pipeIno(link: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/**
+ * Whether no process holds the other end of the pipe behind `f` (its writers are gone
+ * for a read end, its readers for a write end): then nothing outside the tree is
+ * attached to it, and it comes back as it is, its buffer with it (a pager's stdin once
+ * the program that wrote it has exited).
+ */
+export function pipeOtherEndGone(f: FdFacts): boolean {
+  const e = ends(f.flags);
+  if (e.read === e.write) return false;
+  const local = grabFd(f.pid, f.fd);
+  try {
+    return (pollNow(local, 0) & (e.read ? POLL.HUP : POLL.ERR)) !== 0;
+  } finally {
+    closeFd(local);
+  }
+}
+
 export function dumpPipe(dc: KindDumpContext, f: FdFacts): EntryOf<'pipe'> {
   const ino = pipeIno(f.link);
   if (ino === undefined) throw dumpError(f, { code: 'UNSUPPORTED', reason: `cannot read the pipe inode from ${f.link}` });

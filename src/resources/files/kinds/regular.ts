@@ -50,7 +50,8 @@ export const regularReopener: TargetReopener<'reg'> = {
     if (!st) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} no longer exists` });
     if (!st.isFile()) throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `${e.path} is no longer a regular file` });
     // Legal (a log truncated by logrotate, an O_APPEND writer) but worth knowing: reads will see EOF.
-    if (BigInt(st.size) < e.pos) {
+    // Not for /proc and /sys files, whose size is always 0 (top keeps /proc/stat open and rereads it).
+    if (BigInt(st.size) < e.pos && !/^\/(proc|sys)\//.test(e.path)) {
       rc.ctx.warn(`fd ${e.fd} of process ${rc.ctx.pid}: ${e.path} is now ${st.size} bytes, shorter than its saved offset ${e.pos}`);
     }
     return rc.target.open(e.path, reopenFlags(e.flags, { directory: false }));
