@@ -8,7 +8,8 @@
  * the client at connect time. Messages are queued with credentials (SCM_CREDENTIALS):
  * to child 1, one sent before anyone had SO_PASSCRED (none: pid 0, ids 65534) and one
  * with credentials the parent chose (child 2's pid, uid 4242, gid 4343); in child 2's
- * datagram pair, one with its own (SO_PASSCRED on the receiver). On SIGUSR1 the parent checks its side and lets the
+ * datagram pair, one with its own (SO_PASSCRED on the receiver). Child 2 also makes a
+ * connection that the parent accepts only after restore. On SIGUSR1 the parent checks its side and lets the
  * children check theirs; "PASS what" / "FAIL what: why" per check, then "DONE fails=N".
  *
  * With the argument "outside", the parent makes a socketpair, gives both ends to its
@@ -131,8 +132,9 @@ int main(int argc, char **argv) {
   socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
   /* Queued while nobody has SO_PASSCRED: it carries no credentials (pid 0 when read with it). */
   write(sp[0], "plain", 5);
-  int ready[2];
+  int ready[2], acc[2];
   pipe(ready);
+  pipe(acc);
   pid_t c1 = fork();
   if (c1 == 0) {
     close(sp[0]);
@@ -173,6 +175,12 @@ int main(int argc, char **argv) {
     int cl = socket(AF_UNIX, SOCK_STREAM, 0);
     if (connect(cl, (struct sockaddr *)&a, al)) { perror("connect 2"); exit(2); }
     write(ready[1], "2", 1);
+    /* Once the parent accepted the first two: a connection it accepts only after restore. */
+    char b;
+    read(acc[0], &b, 1);
+    int pend = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(pend, (struct sockaddr *)&a, al)) { perror("connect 3"); exit(2); }
+    write(ready[1], "3", 1);
     while (!go) usleep(10000);
     struct want w[] = {
       { "its own datagram socketpair", dp[0], getpid(), 1000, 1000, 2, { 55, 1000 } },
@@ -188,6 +196,8 @@ int main(int argc, char **argv) {
   read(ready[0], &b, 1);
   read(ready[0], &b, 1);
   int x = accept(L, NULL, NULL), y = accept(L, NULL, NULL);
+  write(acc[1], "a", 1);
+  read(ready[0], &b, 1);
   {
     /* Credentials of another process and other ids, which root may send (CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID). */
     char text[32], cb[CMSG_SPACE(sizeof(struct ucred))];
@@ -215,6 +225,8 @@ int main(int argc, char **argv) {
     { "the connection accepted from child 2 (uid 1000)", a2, c2, 1000, 1000, 2, { 55, 1000 } },
   };
   for (size_t i = 0; i < sizeof w / sizeof *w; i++) check("parent", &w[i]);
+  struct want pw = { "the connection from child 2 accepted after restore", accept(L, NULL, NULL), c2, 1000, 1000, 2, { 55, 1000 } };
+  check("parent", &pw);
   int st1 = 0, st2 = 0;
   kill(c1, SIGUSR1);
   kill(c2, SIGUSR1);

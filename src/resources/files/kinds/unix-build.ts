@@ -32,6 +32,7 @@ import { major, minor } from '../facts.js';
 import { loadPayload } from '../objects.js';
 import type { FdEntry, UnixObject } from '../schema.js';
 import { connectAs, listenAs, pairAs } from './unix-cred.js';
+import type { PeerCred } from '../../../sys/unix-socket.js';
 import { applySockOpts, restoreShutdown, setBufSize, SO_BUF_LOCK } from './sockopts.js';
 
 /** Files in flight: by `ino:msg`, and how to open one (restore.ts's passedFd). */
@@ -176,9 +177,7 @@ class Builder {
       const client = this.socket(c);
       this.bindOwn(c, client);
       if (a.cred) {
-        const to = isPath(a.addr!) ? Buffer.from(this.pathOf(a)) : addrBuf(a.addr!);
-        if (to.length > 107) throw this.error(c, { code: 'UNSUPPORTED', reason: `its listener's path ${to.toString()} is too long to connect to from process ${a.cred.pid}` });
-        connectAs(this.ctx, { cred: a.cred, fd: client, addr: to, what: this.what(c) });
+        connectAs(this.ctx, { cred: a.cred, fd: client, addr: this.absolute(a, a.addr!), what: this.what(c) });
       } else {
         this.inDirOf(a, a.addr!, () => connectUnix(client, addrBuf(a.addr!)));
       }
@@ -190,6 +189,14 @@ class Builder {
       closeFd(listener);
       if (tempPath) rmSync(tempPath, { force: true });
     }
+  }
+
+  /** Name `hex` as another process can connect to it: a path made absolute (it must fit sun_path), an abstract name as is. */
+  private absolute(o: UnixObject, hex: string): Buffer {
+    if (!isPath(hex)) return addrBuf(hex);
+    const path = Buffer.from(this.pathOf(o, hex));
+    if (path.length > 107) throw this.error(o, { code: 'UNSUPPORTED', reason: `the path ${path.toString()} is too long to connect to from another process` });
+    return path;
   }
 
   private what(o: UnixObject): string {
@@ -279,9 +286,11 @@ class Builder {
     }
   }
 
-  private connect(o: UnixObject, to: string): void {
+  /** Connects `o` to the name `to`: by the process `as` names when given (unix-cred.ts), else by ckpt. */
+  private connect(o: UnixObject, to: string, as?: PeerCred): void {
     try {
-      this.inDirOf(o, to, () => connectUnix(this.fds.get(o.ino)!, addrBuf(to)));
+      if (as) connectAs(this.ctx, { cred: as, fd: this.fds.get(o.ino)!, addr: this.absolute(o, to), what: this.what(o) });
+      else this.inDirOf(o, to, () => connectUnix(this.fds.get(o.ino)!, addrBuf(to)));
     } catch (e) {
       if (e instanceof SysError) throw this.error(o, { code: 'SYSCALL', reason: `connect to ${formatUnixAddr(addrBuf(to))} failed with ${e.errnoName}`, cause: e });
       throw e;
@@ -373,11 +382,11 @@ class Builder {
       for (const c of l.waiting ?? []) {
         const co = this.all.get(c);
         if (!co?.pending || !co.peerAddr) throw this.error(l, { code: 'BAD_IMAGE', reason: `the client socket:[${c}] of a connection in its backlog is not saved` });
-        this.connect(co, co.peerAddr);
+        this.connect(co, co.peerAddr, co.connector);
         waiting.add(c);
       }
     }
-    for (const o of socks) if (o.pending && !waiting.has(o.ino)) this.connect(o, o.peerAddr!);
+    for (const o of socks) if (o.pending && !waiting.has(o.ino)) this.connect(o, o.peerAddr!, o.connector);
     for (const o of socks) this.finish(o);
     for (const o of own) this.placeFile(o);
   }

@@ -16,6 +16,7 @@ import {
 } from '../../../sys/index.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
 import { formatUnixAddr, peerCred, peerName, recvmsgControl, unixFile, type MessageCreds, type PeerCred } from '../../../sys/unix-socket.js';
+import { readStatus } from '../../../proc/index.js';
 import { grabFd } from '../../transfer.js';
 import { pendingError, readSockOpts } from './sockopts.js';
 import type { FdFacts } from '../facts.js';
@@ -264,7 +265,7 @@ function connection(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: nu
       throw unsupported(f, `its connection waits in the backlog of ${formatUnixAddr(to)}, a listener outside the dump${hint(dc)}`);
     }
     if (queued > 0) throw unsupported(f, `it sent ${queued} bytes on a connection that ${formatUnixAddr(to)} has not accepted yet, which cannot be read without accepting it`);
-    return { pending: true, peerAddr: hex(to) };
+    return { pending: true, peerAddr: hex(to), connector: holderCred(f.pid) };
   }
   const p = diag.get(peer);
   if (!p) throw unsupported(f, `its peer socket:[${peer}] is not a unix socket ckpt can see`);
@@ -297,6 +298,17 @@ function outside(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: numbe
   const inq = d.type === SOCK.DGRAM ? 0 : (rqlenOf(d)[0] ?? 0);
   if (inq > 0) throw unsupported(f, `${what}, and ${inq} bytes it sent are queued, which cannot be sent again from there`);
   return { external: true, peerAddr: hex(peerName(fd)) };
+}
+
+/**
+ * Who a connection not accepted yet is made again by: the embryo in the backlog holds the
+ * credentials of whoever called connect(), which nothing shows before accept(); the
+ * process holding the client, with its effective ids and groups now, is the best guess
+ * (and not ckpt, which would hand the server root's credentials).
+ */
+function holderCred(pid: number): PeerCred {
+  const st = readStatus(pid);
+  return { pid, uid: st.uid[1], gid: st.gid[1], groups: st.groups };
 }
 
 /**
