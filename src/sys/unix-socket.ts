@@ -184,10 +184,7 @@ const SO_PEERCRED = 17;
 const SO_PEERGROUPS = 59;
 
 /** What the kernel recorded about a unix socket's peer when it was connected (SO_PEERCRED, SO_PEERGROUPS). */
-export interface PeerCred {
-  pid: number;
-  uid: number;
-  gid: number;
+export interface PeerCred extends MessageCreds {
   groups: number[];
 }
 
