@@ -249,6 +249,9 @@ class Builder {
     const peer = o.peer ? this.all.get(o.peer) : undefined;
     const mutual = peer?.peer === o.ino;
     if (o.msgCreds && o.msgCreds.length !== o.lengths.length) throw this.error(o, { code: 'BAD_IMAGE', reason: 'the credentials of its queued messages do not match them' });
+    // As at dump: only a process of the tree may be named (ckpt, as root, could name any).
+    const stranger = o.msgCreds?.find((c) => c && this.ctx.remoteOf && !this.ctx.remoteOf(c.pid));
+    if (stranger) throw this.error(o, { code: 'BAD_IMAGE', reason: `a queued message carries the credentials of process ${stranger.pid}, which is not restored` });
     let off = 0;
     const flags = MSG.DONTWAIT | MSG.NOSIGNAL;
     for (const [i, len] of o.lengths.entries()) {
