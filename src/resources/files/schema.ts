@@ -167,7 +167,7 @@ export const unixObject = z.object({
    * for a listener and its clients, listen() was called. Absent when the kernel has none.
    */
   cred: peerCredSchema.optional(),
-  /** A client not accepted yet: the process (and its ids) that connects it again (the embryo's credentials are not readable). */
+  /** A client not accepted yet, or one connected outside (--ext-unix-sk): the process (and its ids) that connects it again (what the listener's side will see). */
   connector: peerCredSchema.optional(),
   /** The credentials each queued message carries (SCM_CREDENTIALS; null: none), when one carries some. */
   msgCreds: z.array(z.union([msgCredSchema, z.null()])).max(1 << 20).optional(),

@@ -377,7 +377,7 @@ class Builder {
       if (o.external && !this.ctx.options.extUnixSk) {
         throw this.error(o, { code: 'UNSUPPORTED', reason: `it was connected to ${formatUnixAddr(addrBuf(o.peerAddr ?? ''))}, outside the dump: restore with --ext-unix-sk to connect it there again` });
       }
-      if (o.peerAddr && !o.pending) this.connect(o, o.peerAddr);
+      if (o.peerAddr && !o.pending) this.connect(o, o.peerAddr, o.external ? o.connector : undefined);
     }
 
     const waiting = new Set<number>();

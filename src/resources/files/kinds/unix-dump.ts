@@ -297,7 +297,8 @@ function outside(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: numbe
   if (!dc.ctx.extUnixSk) throw unsupported(f, `${what}${hint(dc)}`);
   const inq = d.type === SOCK.DGRAM ? 0 : (rqlenOf(d)[0] ?? 0);
   if (inq > 0) throw unsupported(f, `${what}, and ${inq} bytes it sent are queued, which cannot be sent again from there`);
-  return { external: true, peerAddr: hex(peerName(fd)) };
+  // Connected again from the process that holds it, so the outside server's accept() names it, not ckpt.
+  return { external: true, peerAddr: hex(peerName(fd)), connector: holderCred(f.pid) };
 }
 
 /**
