@@ -16,3 +16,4 @@ export * from './locks.js';
 export * from './netsock.js';
 export * from './igmp.js';
 export * from './namespaces.js';
+export * from './btf.js';

@@ -122,6 +122,8 @@ export interface RestoreContext {
   options: RestoreOptions;
   /** Objects shared across the processes of this restore. */
   shared: SharedObjects;
+  /** The RemoteTask of process `pid` of the tree, once it exists (a zombie's too, until it dies). */
+  remoteOf?(pid: number): RemoteTask | undefined;
   /** The saved states of resource module `name` of every process of the tree (unix sockets are made all at once). */
   treeStates?(name: string): unknown[];
   /**

@@ -25,35 +25,56 @@ export interface RebuildOptions {
   forkChildren(): void;
 }
 
-export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: RebuildOptions): BuiltProcess {
-  const phase = (p: Phase, c: RestoreContext = ctx) => {
-    checkInterrupted();
-    for (const r of img.resources) {
-      if (r.phase !== p) continue;
-      // A shared fd table was rebuilt with the parent that shares it.
-      if (r.module.name === 'files' && img.entry.sharesFiles) continue;
-      r.module.restore(c, r.state);
-    }
-  };
-  phase('before-memory');
+/** A created process whose memory, children and threads are rebuilt; its files and the rest come later (rebuildRest). */
+export interface CreatedProcess extends BuiltProcess {
+  ctx: RestoreContext;
+}
+
+function runPhase(p: { ctx: RestoreContext; img: ProcessImages }, args: { phase: Phase; ctx?: RestoreContext }): void {
+  checkInterrupted();
+  for (const r of p.img.resources) {
+    if (r.phase !== args.phase) continue;
+    // A shared fd table was rebuilt with the parent that shares it.
+    if (r.module.name === 'files' && p.img.entry.sharesFiles) continue;
+    r.module.restore(args.ctx ?? p.ctx, r.state);
+  }
+}
+
+/**
+ * Creates what a process's children and the files of the tree need: memory (then its
+ * children are forked), the after-memory state and its threads. The files phase runs
+ * only once every process of the tree exists (rebuildFiles), so that a unix socket can
+ * be made inside the process its peer credentials name (kinds/unix-cred.ts).
+ */
+export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: RebuildOptions): CreatedProcess {
+  const p = { ctx, img };
+  runPhase(p, { phase: 'before-memory' });
   // misc just set the saved parent-death signal: SIGKILL again until the tree is let go.
   armParentDeathKill(ctx.remote);
   restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, inherited: opts.inherited });
   opts.forkChildren();
-  phase('after-memory');
+  runPhase(p, { phase: 'after-memory' });
   const threads = restoreThreads(ctx, img.core.threads.slice(1));
+  return { ctx, img, remote: ctx.remote, threads };
+}
+
+/** The fd table, with every process of the tree created and none of them with its own credentials yet. */
+export function rebuildFiles(p: CreatedProcess): void {
   // Paths are opened with the process's own credentials when the images are not trusted.
-  inTargetAs(ctx.remote, { pid: ctx.pid, as: ctx.openAs }, () => phase('files'));
-  phase('after-files');
-  phase('finish');
+  inTargetAs(p.remote, { pid: p.ctx.pid, as: p.ctx.openAs }, () => runPhase(p, { phase: 'files' }));
+}
+
+/** The phases after the files, credentials last. */
+export function rebuildRest(p: CreatedProcess): void {
+  runPhase(p, { phase: 'after-files' });
+  runPhase(p, { phase: 'finish' });
   // Credentials are per thread, and the threads were cloned with the restorer's: each
   // sets its own, the leader last, since any uid change resets the (per-process)
   // dumpable flag that the leader's restore sets.
-  for (const t of threads) phase('last', { ...ctx, remote: t.remote });
-  phase('last');
+  for (const t of p.threads) runPhase(p, { phase: 'last', ctx: { ...p.ctx, remote: t.remote } });
+  runPhase(p, { phase: 'last' });
   // The credentials just set clear the parent-death signal: armed again until the tree is let go.
-  armParentDeathKill(ctx.remote);
-  return { img, remote: ctx.remote, threads };
+  armParentDeathKill(p.remote);
 }
 
 /** Loads the final registers of every thread; the process stays stopped. */

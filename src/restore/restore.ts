@@ -25,7 +25,7 @@ import { NETLOCK_IMAGE, unlockNetwork, type NetworkLockMethod } from '../resourc
 import { planSysvSegments, type SavedSegment } from '../resources/memory/sysv.js';
 import { waitPidFree } from './pid.js';
 import { createPidfile } from './pidfile.js';
-import { letRun, loadRegisters, rebuildProcess, type BuiltProcess } from './process.js';
+import { letRun, loadRegisters, rebuildFiles, rebuildProcess, rebuildRest, type CreatedProcess } from './process.js';
 
 export interface RestoreOptions {
   imagesDir: string;
@@ -174,7 +174,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     // A shell job joins our session, in a group of its own.
     const entries = opts.shellJob ? asShellJob(tree.entries, tree.procs.get(tree.root)) : tree.entries;
     const remotes = new Map<number, RemoteTask>();
-    const built: BuiltProcess[] = [];
+    const built: CreatedProcess[] = [];
     const ctxFor = (pid: number, remote: RemoteTask): RestoreContext => ({
       pid,
       remote,
@@ -186,6 +186,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       undo,
       options: { shellJob: opts.shellJob ?? false, inheritFds, extUnixSk: opts.extUnixSk, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups },
       shared,
+      remoteOf: (other) => remotes.get(other),
       treeStates: (name) => [...tree.procs.values()].flatMap((img) => img.resources.filter((r) => r.module.name === name).map((r) => r.state)),
       openAs: tree.procs.get(pid)?.openAs,
       progress,
@@ -205,9 +206,15 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
         for (const c of entries) if (c.ppid === e.pid) build(c, remote);
       };
       built.push(rebuildProcess(ctxFor(e.pid, remote), img, { inherited, forkChildren }));
-      event({ phase: 'process', pid: e.pid, ms: performance.now() - t0 });
     };
     build(entries[0]!, new RemoteTask(b.pid, { site: BLANK_SYSCALL_SITE }));
+    // Files once every process exists (a socket is made in the process its peer credentials
+    // name), all before any process takes its own credentials; in the same order as before.
+    for (const p of built) rebuildFiles(p);
+    for (const p of built) {
+      rebuildRest(p);
+      event({ phase: 'process', pid: p.img.pid, ms: performance.now() - t0 });
+    }
     joinGroups(entries, { remotes, warn });
     // Terminals' foreground groups, once every group exists.
     finishTerminals(built, shared);

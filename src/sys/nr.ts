@@ -29,6 +29,8 @@ export const NR = {
   setitimer: 38,
   getpid: 39,
   socket: 41,
+  connect: 42,
+  listen: 50,
   socketpair: 53,
   clone: 56,
   fork: 57,

@@ -8,13 +8,16 @@
 import { call, callNum } from './call.js';
 import { addressOf } from './native.js';
 import { AF } from './socket.js';
+import { closeFd } from './process.js';
+import { getsockoptBuf } from './inet.js';
+import { isErrno } from './error.js';
 
 const NR_UNIX = { connect: 42, accept4: 288, bind: 49, getsockname: 51, getpeername: 52, recvmsg: 47, sendmsg: 46, sendto: 44, ioctl: 16 } as const;
 const SUN_PATH = 108;
 const SOCK_CLOEXEC = 0o2000000;
 const SIOCUNIXFILE = 0x89e0;
 
-function sockaddrUn(addr: Buffer): Buffer {
+export function sockaddrUn(addr: Buffer): Buffer {
   if (addr.length === 0 || addr.length > SUN_PATH - (addr[0] === 0 ? 0 : 1)) throw new RangeError(`bad unix address of ${addr.length} bytes`);
   const sa = Buffer.alloc(2 + addr.length + (addr[0] === 0 ? 0 : 1));
   sa.writeUInt16LE(AF.UNIX, 0);
@@ -78,6 +81,8 @@ export function unixFile(fd: number): number {
 
 const SCM_RIGHTS = 1;
 const SCM_CREDENTIALS = 2;
+/** A pidfd of the sender, installed by every receive (even a peek) when the socket has SO_PASSPIDFD. */
+const SCM_PIDFD = 4;
 /** Room for SCM_MAX_FD (253) fds and a struct ucred. */
 const CONTROL = 2048;
 
@@ -132,21 +137,74 @@ export function recvmsgControl(fd: number, buf: Buffer, flags: number): Received
     if (level === 1 && type === SCM_CREDENTIALS && len >= 28) {
       out.creds = { pid: control.readInt32LE(off + 16), uid: control.readUInt32LE(off + 20), gid: control.readUInt32LE(off + 24) };
     }
+    if (level === 1 && type === SCM_PIDFD && len >= 20) closeFd(control.readInt32LE(off + 16));
     off += (len + 7) & ~7;
   }
   return out;
 }
 
-/** sendmsg of `data` with `rights` attached (SCM_RIGHTS), to `addr` or the connected peer. */
-export function sendmsgRights(fd: number, args: { data: Buffer; rights: readonly number[]; addr?: Buffer; flags: number }): number {
-  const clen = 16 + 4 * args.rights.length;
-  const control = Buffer.alloc((clen + 7) & ~7);
-  control.writeBigUInt64LE(BigInt(clen), 0);
-  control.writeInt32LE(1, 8);
-  control.writeInt32LE(SCM_RIGHTS, 12);
-  args.rights.forEach((r, i) => control.writeInt32LE(r, 16 + 4 * i));
+/** Credentials to send with a message (SCM_CREDENTIALS): another pid or ids than our own need CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID. */
+export interface MessageCreds {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** sendmsg of `data` with `rights` (SCM_RIGHTS) and `creds` (SCM_CREDENTIALS) attached, to `addr` or the connected peer. */
+export function sendmsgRights(fd: number, args: { data: Buffer; rights: readonly number[]; creds?: MessageCreds; addr?: Buffer; flags: number }): number {
+  const parts: Buffer[] = [];
+  if (args.rights.length > 0) {
+    const clen = 16 + 4 * args.rights.length;
+    const c = Buffer.alloc((clen + 7) & ~7);
+    c.writeBigUInt64LE(BigInt(clen), 0);
+    c.writeInt32LE(1, 8);
+    c.writeInt32LE(SCM_RIGHTS, 12);
+    args.rights.forEach((r, i) => c.writeInt32LE(r, 16 + 4 * i));
+    parts.push(c);
+  }
+  if (args.creds) {
+    const c = Buffer.alloc(32);
+    c.writeBigUInt64LE(28n, 0);
+    c.writeInt32LE(1, 8);
+    c.writeInt32LE(SCM_CREDENTIALS, 12);
+    c.writeInt32LE(args.creds.pid, 16);
+    c.writeUInt32LE(args.creds.uid, 20);
+    c.writeUInt32LE(args.creds.gid, 24);
+    parts.push(c);
+  }
+  const control = parts.length > 0 ? Buffer.concat(parts) : undefined;
   const { msg, keep } = msghdr({ data: args.data, name: args.addr === undefined ? undefined : sockaddrUn(args.addr), control });
-  const n = callNum(NR_UNIX.sendmsg, [fd, addressOf(msg), args.flags], { name: 'sendmsg(SCM_RIGHTS)' });
+  const n = callNum(NR_UNIX.sendmsg, [fd, addressOf(msg), args.flags], { name: `sendmsg(${args.creds ? 'SCM_CREDENTIALS' : 'SCM_RIGHTS'})` });
   void keep;
   return n;
+}
+
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+const SO_PEERGROUPS = 59;
+
+/** What the kernel recorded about a unix socket's peer when it was connected (SO_PEERCRED, SO_PEERGROUPS). */
+export interface PeerCred extends MessageCreds {
+  groups: number[];
+}
+
+/**
+ * The peer credentials of socket `fd`: the process (its thread group) and its effective
+ * ids and groups at socketpair(), connect() or listen() time; undefined when the kernel
+ * recorded none (an unconnected or datagram-connected socket: pid 0).
+ */
+export function peerCred(fd: number): PeerCred | undefined {
+  const u = getsockoptBuf(fd, { level: SOL_SOCKET, name: SO_PEERCRED, size: 12 });
+  const pid = u.readInt32LE(0);
+  if (pid === 0) return undefined;
+  let g: Buffer;
+  try {
+    g = getsockoptBuf(fd, { level: SOL_SOCKET, name: SO_PEERGROUPS, size: 4096 });
+  } catch (e) {
+    if (!isErrno(e, 'ERANGE')) throw e;
+    g = getsockoptBuf(fd, { level: SOL_SOCKET, name: SO_PEERGROUPS, size: 65536 * 4 });
+  }
+  const groups: number[] = [];
+  for (let i = 0; i + 4 <= g.length; i += 4) groups.push(g.readUInt32LE(i));
+  return { pid, uid: u.readUInt32LE(4), gid: u.readUInt32LE(8), groups };
 }

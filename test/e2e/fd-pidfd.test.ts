@@ -8,10 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
 import { useCleanups } from '../helpers/cleanup.js';
 import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
-import { killQuietly, startVictim, waitGone } from '../helpers/victim.js';
+import { killQuietly, startVictim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 const CHECKS = ['pidfd-self', 'pidfd-thread', 'pidfd-child-alive', 'pidfd-zombie', 'pidfd-of-parent', 'pidfd-child-kill'];
@@ -48,19 +47,17 @@ test('a pidfd of a reaped process is refused', async () => {
   assert.ok(v.alive(), 'a refused dump leaves the process running');
 });
 
-test('a pidfd of a process restored after its holder fails the restore, naming it, and leaves nothing', async () => {
+test('pidfds of processes restored after their holder: a parent holds its children\'s, a child its parent\'s, its younger sibling\'s and that one\'s child\'s', async () => {
   const v = startVictim('fd-pidfd', { args: ['sibling'] });
   cleanups.push(() => v.cleanup());
   const m = await v.waitFor(/READY pid=\d+ first=(\d+) second=(\d+)/);
-  const fd = (await v.waitFor(/FIRST fd=(\d+)/))[1];
+  await v.waitFor(/FIRST fd=(\d+)/);
   const [first, second] = [Number(m[1]), Number(m[2])];
-  cleanups.push(() => killQuietly([first, second]));
-  const dir = cleanups.tempDir('ckpt-pidfd-img-');
-  dump(v.pid, { imagesDir: dir });
-  for (const pid of [v.pid, first, second]) await waitGone(pid);
-  assert.throws(() => restore({ imagesDir: dir }), {
-    code: 'UNSUPPORTED',
-    message: `Cannot restore fd ${fd} of process ${first}: its pidfd names process ${second}, which is not restored yet when this process's fds are (not supported yet)`,
+  const nephew = Number((await v.waitFor(/NEPHEW pid=(\d+)/))[1]);
+  cleanups.push(() => killQuietly([first, second, nephew]));
+  await selfCheckRoundTrip(v, {
+    imagesDir: cleanups.tempDir('ckpt-pidfd-img-'),
+    pass: ['pidfds-of-children', 'pidfd-of-parent-from-child', 'pidfd-of-younger-sibling', 'pidfd-of-siblings-child'],
+    alsoGone: [first, second, nephew],
   });
-  for (const pid of [v.pid, first, second]) await waitGone(pid);
 });

@@ -36,10 +36,13 @@ test('sockets connected outside the dump: refused, or connected again with --ext
   assert.throws(() => restore({ imagesDir: dir }), /outside the dump: restore with --ext-unix-sk/);
   await waitGone(v.pid, 5000);
   const mark = v.output().length;
+  const serverMark = server.output().length;
   restore({ imagesDir: dir, extUnixSk: true });
   kill(v.pid, SIG.SIGUSR1);
   await v.waitFor(/DONE fails=\d+/, 10000);
   const out = v.output().slice(mark);
   assert.doesNotMatch(out, /FAIL/, out);
   assert.match(out, /DONE fails=0/, out);
+  // The client has talked through its new connection: the server accepted it from the restored client, not from ckpt.
+  assert.match(server.output().slice(serverMark), new RegExp(`ACCEPTED peer=${v.pid} uid=0\n`));
 });

@@ -4,8 +4,9 @@
  * through its pidfd), printing "PASS name" / "FAIL name: why", then "DONE".
  * argv[1] = "outside": a pidfd of init, outside the dumped tree (refused).
  * argv[1] = "reaped": a pidfd of a child that exited and was reaped (refused).
- * argv[1] = "sibling": a child holds a pidfd of its younger sibling (restored after it:
- * the restore fails, naming the fd). */
+ * argv[1] = "sibling": the parent holds pidfds of its two children; the first holds
+ * pidfds of its parent, of its younger sibling and of that one's child (both restored
+ * after it), and checks them when the parent signals it through its pidfd. */
 #include "victim.h"
 #include <fcntl.h>
 #include <poll.h>
@@ -80,20 +81,36 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "sibling") == 0) {
     int p[2];
     if (pipe(p)) return 1;
+    signal(SIGUSR1, on_usr1);
     pid_t first = fork();
     if (first == 0) {
-      pid_t younger;
-      if (read(p[0], &younger, sizeof younger) != sizeof younger) _exit(1);
-      int fd = pidfd_open(younger, 0);
-      say("FIRST fd=%d\n", fd);
+      pid_t later[2]; /* its younger sibling and that one's child: both restored after it */
+      if (read(p[0], later, sizeof later) != sizeof later) _exit(1);
+      int pp = pidfd_open(getppid(), 0), ps = pidfd_open(later[0], 0), pn = pidfd_open(later[1], 0);
+      say("FIRST fd=%d\n", ps);
+      while (!go) usleep(10000);
+      verdict("pidfd-of-parent-from-child", fdinfo_pid(pp) == getppid() && pidfd_send_signal(pp, 0) == 0, "names %ld, parent %d", fdinfo_pid(pp), getppid());
+      verdict("pidfd-of-younger-sibling", fdinfo_pid(ps) == later[0] && pidfd_send_signal(ps, 0) == 0, "names %ld, sibling %d", fdinfo_pid(ps), later[0]);
+      verdict("pidfd-of-siblings-child", fdinfo_pid(pn) == later[1] && pidfd_send_signal(pn, 0) == 0, "names %ld, nephew %d", fdinfo_pid(pn), later[1]);
+      say("DONE\n");
       for (;;) pause();
     }
     pid_t second = fork();
-    if (second == 0) for (;;) pause();
-    if (write(p[1], &second, sizeof second) != sizeof second) return 1;
+    if (second == 0) {
+      pid_t later[2] = { getpid(), fork() };
+      if (later[1] == 0) for (;;) pause();
+      say("NEPHEW pid=%d\n", later[1]);
+      if (write(p[1], later, sizeof later) != sizeof later) _exit(1);
+      for (;;) pause();
+    }
     close(p[0]);
     close(p[1]);
+    int p1 = pidfd_open(first, 0), p2 = pidfd_open(second, 0);
     say("READY pid=%d first=%d second=%d\n", getpid(), first, second);
+    while (!go) usleep(10000);
+    verdict("pidfds-of-children", fdinfo_pid(p1) == first && fdinfo_pid(p2) == second, "name %ld and %ld, children %d and %d", fdinfo_pid(p1), fdinfo_pid(p2), first, second);
+    /* The first child checks its own and prints DONE. */
+    pidfd_send_signal(p1, SIGUSR1);
     for (;;) pause();
   }
   signal(SIGUSR1, on_usr1);

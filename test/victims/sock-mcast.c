@@ -3,7 +3,8 @@
  * 239.4.4.4 with source 10.9.9.9 blocked (EXCLUDE); m6 (IPv6) joined ff15::1234 on lo.
  * On SIGUSR1 it reads each membership back with MCAST_MSFILTER (mode and sources), checks
  * no other group was joined, and sends a datagram to 239.1.2.3 on lo that m1 must
- * receive (it only can while the group is joined). Prints "CHECK PASS" or "CHECK FAIL: why". */
+ * receive (it only can while the group is joined), and another from a socket whose
+ * IP_MULTICAST_IF was set by interface index only (ip_mreqn). Prints "CHECK PASS" or "CHECK FAIL: why". */
 #include "victim.h"
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -20,7 +21,7 @@ static void on_usr1(int s) { (void)s; go = 1; }
 static char fail[1024];
 #define CHECK(c, ...) do { if (!(c) && !fail[0]) snprintf(fail, sizeof fail, __VA_ARGS__); } while (0)
 
-static int m1, m6, snd, lo, port;
+static int m1, m6, snd, snd2, lo, port;
 
 /* The filter of `group` on lo: mode, number of sources and the first source; -1 if not joined. */
 static int filter_of(int fd, int family, const char *group, int *nsrc, char *first) {
@@ -88,10 +89,14 @@ int main(void) {
   inet_pton(AF_INET6, "ff15::1234", &r6.ipv6mr_multiaddr);
   if (setsockopt(m6, IPPROTO_IPV6, IPV6_JOIN_GROUP, &r6, sizeof r6)) { say("SETUP FAIL join6 %s\n", strerror(errno)); return 1; }
   snd = socket(AF_INET, SOCK_DGRAM, 0);
-  /* By address: an interface set by index (ip_mreqn) is not readable back (see saved-state.md). */
+  /* By address; snd2 (never bound) by index alone (ip_mreqn, address 0), which getsockopt
+   * cannot show (it reads back 0.0.0.0, as unset): only the index sends it out on lo. */
   struct in_addr via;
   inet_pton(AF_INET, "127.0.0.1", &via);
   setsockopt(snd, IPPROTO_IP, IP_MULTICAST_IF, &via, sizeof via);
+  snd2 = socket(AF_INET, SOCK_DGRAM, 0);
+  struct ip_mreqn byindex = {.imr_ifindex = lo};
+  if (setsockopt(snd2, IPPROTO_IP, IP_MULTICAST_IF, &byindex, sizeof byindex)) { say("SETUP FAIL mreqn %s\n", strerror(errno)); return 1; }
   say("READY pid=%d\n", getpid());
   for (;;) {
     while (!go) usleep(10000); /* not pause(): a handler that ran just before it would be a lost wakeup */
@@ -113,6 +118,10 @@ int main(void) {
     struct pollfd p = {.fd = m1, .events = POLLIN};
     char b[8];
     CHECK(poll(&p, 1, 3000) == 1 && recv(m1, b, sizeof b, MSG_DONTWAIT) == 2, "m1: the datagram to 239.1.2.3 did not arrive");
+    int sent2 = (int)sendto(snd2, "ix", 2, 0, (struct sockaddr *)&to, sizeof to);
+    CHECK(sent2 == 2, "send from the socket whose interface was set by index: %s", strerror(errno));
+    CHECK(sent2 == 2 && poll(&p, 1, 3000) == 1 && recv(m1, b, sizeof b, MSG_DONTWAIT) == 2 && !memcmp(b, "ix", 2),
+          "m1: the datagram from the socket set by index did not arrive (it did not go out on lo)");
     if (fail[0]) say("CHECK FAIL: %s\n", fail);
     else say("CHECK PASS\n");
   }

@@ -1,6 +1,7 @@
 /* A unix socket peer outside the dumped tree.
  * "server DIR": a stream listener at DIR/srv.sock and a datagram socket at DIR/srv-d.sock
- * answer each message with "pong:" and the message, until killed.
+ * answer each message with "pong:" and the message, until killed; it prints the peer
+ * credentials (SO_PEERCRED) of each connection it accepts.
  * "client DIR": a stream socket connected to DIR/srv.sock, a datagram socket bound to
  * DIR/cli-d.sock connected to DIR/srv-d.sock; each asks once, prints READY, and on
  * SIGUSR1 asks again through the same sockets, printing "PASS what"/"FAIL what: why"
@@ -30,7 +31,14 @@ static void serve(const char *dir) {
   say("READY pid=%d\n", getpid());
   for (;;) {
     if (poll(p, n, -1) < 0) continue;
-    if (p[0].revents && n < 16) p[n++] = (struct pollfd){ accept(l, NULL, NULL), POLLIN, 0 };
+    if (p[0].revents && n < 16) {
+      int c = accept(l, NULL, NULL);
+      struct ucred u = { 0 };
+      socklen_t ul = sizeof u;
+      getsockopt(c, SOL_SOCKET, SO_PEERCRED, &u, &ul);
+      say("ACCEPTED peer=%d uid=%d\n", u.pid, (int)u.uid);
+      p[n++] = (struct pollfd){ c, POLLIN, 0 };
+    }
     char b[64], r[80];
     if (p[1].revents) {
       struct sockaddr_un from;

@@ -115,6 +115,15 @@ export const unixFile = z.object({
   dir: zPath.optional(),
 });
 
+const zId = z.number().int().min(0).max(0xffffffff);
+const msgCredSchema = z.object({ pid: z.number().int().min(1).max(4194304), uid: zId, gid: zId });
+export const peerCredSchema = z.object({
+  pid: z.number().int().min(1).max(4194304),
+  uid: zId,
+  gid: zId,
+  groups: z.array(zId).max(65536),
+});
+
 /**
  * A unix socket: how it is connected, its name and its receive queue, as messages (one
  * chunk for a stream). kinds/unix-build.ts rebuilds every socket of the tree at once.
@@ -152,6 +161,16 @@ export const unixObject = z.object({
   /** Length of each queued message, in order; their bytes are `data` concatenated. */
   lengths: z.array(z.number().int().min(0)).max(1 << 20),
   data: payload,
+  /**
+   * Its peer credentials (SO_PEERCRED, SO_PEERGROUPS): the process and its effective ids
+   * when the pair was made, the connection was made (an accepted socket: its client's) or,
+   * for a listener and its clients, listen() was called. Absent when the kernel has none.
+   */
+  cred: peerCredSchema.optional(),
+  /** A client not accepted yet, or one connected outside (--ext-unix-sk): the process (and its ids) that connects it again (what the listener's side will see). */
+  connector: peerCredSchema.optional(),
+  /** The credentials each queued message carries (SCM_CREDENTIALS; null: none), when one carries some. */
+  msgCreds: z.array(z.union([msgCredSchema, z.null()])).max(1 << 20).optional(),
 });
 
 /** A terminal fd (kinds/tty.ts): the master or a slave of a pty pair whose master the tree holds, with the pair's state. */

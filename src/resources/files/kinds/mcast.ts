@@ -8,7 +8,8 @@
  * joins each again (MCAST_JOIN_GROUP) and sets its filter (MCAST_MSFILTER) unless it is
  * the plain "any source" one a join gives.
  */
-import { readJoinedGroups, type JoinedGroup } from '../../../proc/index.js';
+import { BTF_KIND, kernelBtf, readJoinedGroups, type JoinedGroup } from '../../../proc/index.js';
+import { readMulticastIf as readMulticastIfBpf, type MulticastIfLayout } from '../../../sys/bpf-iter.js';
 import { IPPROTO } from '../../../sys/inet.js';
 import { getGroupFilter, joinGroup, MCAST_MODE, setGroupFilter, type GroupRef } from '../../../sys/mcast.js';
 import type { FdFacts } from '../facts.js';
@@ -59,4 +60,46 @@ export function joinMemberships(rc: KindRestoreContext, args: { fd: number; e: {
       throw new Error(`cannot join multicast group ${m.group} on interface ${m.ifindex}: ${(e as Error).message}`, { cause: e });
     }
   }
+}
+
+let layout: MulticastIfLayout | null | undefined;
+
+/** Where IP_MULTICAST_IF lives in this kernel (BTF), or undefined without BTF. */
+function multicastIfLayout(): MulticastIfLayout | undefined {
+  if (layout !== undefined) return layout ?? undefined;
+  layout = null;
+  const btf = kernelBtf();
+  const id = (name: string) => btf?.find(BTF_KIND.STRUCT, name);
+  const [ctx, file, socket, inet] = [id('bpf_iter__task_file'), id('file'), id('socket'), id('inet_sock')];
+  const target = btf?.find(BTF_KIND.FUNC, 'bpf_iter_task_file');
+  if (!btf || ctx === undefined || file === undefined || socket === undefined || inet === undefined || target === undefined) return undefined;
+  const l = {
+    target,
+    ctxFd: btf.offsetOf(ctx, 'fd'),
+    ctxFile: btf.offsetOf(ctx, 'file'),
+    filePrivate: btf.offsetOf(file, 'private_data'),
+    socketSk: btf.offsetOf(socket, 'sk'),
+    mcIndex: btf.offsetOf(inet, 'mc_index'),
+    mcAddr: btf.offsetOf(inet, 'mc_addr'),
+  };
+  if (Object.values(l).some((v) => v === undefined)) return undefined;
+  layout = l as MulticastIfLayout;
+  return layout;
+}
+
+/**
+ * IP_MULTICAST_IF of socket `fd` (ours) as a struct ip_mreqn in hex (group 0, the
+ * address, the interface index), which setsockopt takes back as is: getsockopt gives only
+ * the address, and a socket set by index (address 0) would read as one never set. The
+ * index comes from a BPF iterator (sys/bpf-iter.ts); undefined when it cannot run, and
+ * the caller reads the address alone.
+ */
+export function readMulticastIf(fd: number): string | undefined {
+  const l = multicastIfLayout();
+  const v = l && readMulticastIfBpf(fd, l);
+  if (!v) return undefined;
+  const out = Buffer.alloc(12);
+  v.addr.copy(out, 4);
+  out.writeInt32LE(v.ifindex, 8);
+  return out.toString('hex');
 }

@@ -8,10 +8,10 @@
  * PIDs), so it must name a process of the dumped tree: one outside is refused (its PID
  * could be anyone's at restore), and so is a reaped one (no pidfd can be made again for
  * a PID nobody holds; a zombie of the tree is made again as a zombie, so its pidfd is
- * made while it still exists). At restore the process must exist when the holder's fds
- * are rebuilt: its ancestors, its own threads, its children and the siblings restored
- * before it do; a later sibling or another process's thread makes the restore fail,
- * naming the fd (the order of restore is not changed for pidfds yet).
+ * made while it still exists). Every process and thread of the tree exists before any
+ * fd table is rebuilt (restore/process.ts: files come once the whole tree is created),
+ * so a pidfd of a sibling, a nephew or another process's thread is made like one of a
+ * child; a zombie is still alive then.
  */
 import { readFdinfo, readStatus } from '../../../proc/index.js';
 import { isErrno, pidfdOpen } from '../../../sys/index.js';
@@ -53,7 +53,7 @@ export const pidfdReopener: LocalReopener<'pidfd'> = {
     } catch (err) {
       if (!isErrno(err, 'ESRCH')) throw err;
       const what = e.thread ? `thread ${e.pid}` : `process ${e.pid}`;
-      throw restoreError(rc, { fd: e.fd, code: 'UNSUPPORTED', reason: `its pidfd names ${what}, which is not restored yet when this process's fds are (not supported yet)`, cause: err });
+      throw restoreError(rc, { fd: e.fd, code: 'UNSUPPORTED', reason: `its pidfd names ${what}, which was not restored`, cause: err });
     }
   },
 };

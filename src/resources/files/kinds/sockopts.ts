@@ -8,6 +8,7 @@
  * the socket is bound (and, for TCP, connected or listening). An option whose value
  * cannot be set back is refused by name. docs/saved-state.md lists the table.
  */
+import { readMulticastIf } from './mcast.js';
 import { closeFd, F, fcntl, getsockoptInt, isErrno, shutdownSocket, SO, SOL_SOCKET } from '../../../sys/index.js';
 import {
   attachSocketFilter, getSocketFilter, getsockoptBuf, inetSocket, IPPROTO, POLL, pollNow, setsockoptBuf,
@@ -41,8 +42,8 @@ export interface OptRow {
   /** Socket protocols it applies to; `v4`/`v6` narrow an inet row to a family. */
   on: readonly SockProto[];
   family?: 'v4' | 'v6';
-  /** int: a 32-bit value; raw: up to `size` bytes as getsockopt returns them. */
-  codec: 'int' | 'raw' | 'filter';
+  /** int: a 32-bit value; raw: up to `size` bytes as getsockopt returns them; mreqn: IP_MULTICAST_IF with its index (mcast.ts). */
+  codec: 'int' | 'raw' | 'filter' | 'mreqn';
   size?: number;
   phase: 'bind' | 'state';
   /** Saved whatever its value: SO_BUF_LOCK, which setting a buffer size changes as a side effect. */
@@ -137,7 +138,7 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('IP_CHECKSUM', [IP, 23], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_RECVFRAGSIZE', [IP, 25], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_RECVERR_RFC4884', [IP, 26], { on: INET, codec: 'int', phase: 'state' }),
-  row('IP_MULTICAST_IF', [IP, 32], { on: ['udp'], codec: 'raw', size: 4, phase: 'state' }),
+  row('IP_MULTICAST_IF', [IP, 32], { on: ['udp'], codec: 'mreqn', size: 4, phase: 'state' }),
   row('IP_MULTICAST_TTL', [IP, 33], { on: ['udp'], codec: 'int', phase: 'state' }),
   row('IP_MULTICAST_LOOP', [IP, 34], { on: ['udp'], codec: 'int', phase: 'state' }),
   row('IP_MULTICAST_ALL', [IP, 49], { on: ['udp'], codec: 'int', phase: 'state' }),
@@ -246,6 +247,7 @@ function readRow(fd: number, r: OptRow): number | string | undefined {
   try {
     if (r.codec === 'int') return getsockoptInt(fd, r.level, r.opt);
     if (r.codec === 'filter') return getSocketFilter(fd).toString('hex');
+    if (r.codec === 'mreqn') return readMulticastIf(fd) ?? getsockoptBuf(fd, { level: r.level, name: r.opt, size: 4 }).toString('hex');
     return getsockoptBuf(fd, { level: r.level, name: r.opt, size: r.size ?? 4 }).toString('hex');
   } catch (e) {
     // An eBPF program has no classic form to read back.

@@ -31,6 +31,8 @@ import type { RestoreContext } from '../../types.js';
 import { major, minor } from '../facts.js';
 import { loadPayload } from '../objects.js';
 import type { FdEntry, UnixObject } from '../schema.js';
+import { connectAs, listenAs, pairAs } from './unix-cred.js';
+import type { PeerCred } from '../../../sys/unix-socket.js';
 import { applySockOpts, restoreShutdown, setBufSize, SO_BUF_LOCK } from './sockopts.js';
 
 /** Files in flight: by `ino:msg`, and how to open one (restore.ts's passedFd). */
@@ -50,6 +52,8 @@ class Builder {
   /** The stand-in peers of streams whose peer was closed, by the stream's inode. */
   private closedPeers = new Map<number, number>();
   private liveFiles: Set<string> | undefined;
+  /** Datagram sockets connected to each other by name, connected once both are bound. */
+  private mutualByName: UnixObject[] = [];
 
   constructor(
     private readonly ctx: RestoreContext,
@@ -158,17 +162,25 @@ class Builder {
     }
   }
 
-  /** An accepted socket and its client, through a temporary listener at the accepted one's name. */
+  /**
+   * An accepted socket and its client, through a temporary listener at the accepted one's
+   * name: listen() by the process the client's credentials name, connect() by the one the
+   * accepted socket's name (unix-cred.ts).
+   */
   private acceptPair(a: UnixObject, c: UnixObject): void {
     const listener = socket(AF.UNIX, a.type);
     let tempPath: string | undefined;
     try {
       this.bind(a, listener, a.addr!);
       if (isPath(a.addr!)) tempPath = this.pathOf(a);
-      listenSocket(listener, 1);
+      this.listen(c, { fd: listener, backlog: 1 });
       const client = this.socket(c);
       this.bindOwn(c, client);
-      this.inDirOf(a, a.addr!, () => connectUnix(client, addrBuf(a.addr!)));
+      if (a.cred) {
+        connectAs(this.ctx, { cred: a.cred, fd: client, addr: this.absolute(a, a.addr!), what: this.what(c) });
+      } else {
+        this.inDirOf(a, a.addr!, () => connectUnix(client, addrBuf(a.addr!)));
+      }
       const fd = acceptUnix(listener);
       this.fds.set(a.ino, fd);
       setBufSize(fd, { name: SO.SNDBUF, value: a.sndbuf });
@@ -177,6 +189,29 @@ class Builder {
       closeFd(listener);
       if (tempPath) rmSync(tempPath, { force: true });
     }
+  }
+
+  /** Name `hex` as another process can connect to it: a path made absolute (it must fit sun_path), an abstract name as is. */
+  private absolute(o: UnixObject, hex: string): Buffer {
+    if (!isPath(hex)) return addrBuf(hex);
+    const path = Buffer.from(this.pathOf(o, hex));
+    if (path.length > 107) throw this.error(o, { code: 'UNSUPPORTED', reason: `the path ${path.toString()} is too long to connect to from another process` });
+    return path;
+  }
+
+  private what(o: UnixObject): string {
+    return `unix socket:[${o.ino}]${o.addr ? ` (${formatUnixAddr(addrBuf(o.addr))})` : ''}`;
+  }
+
+  /** listen() on `fd`, by the process `o`'s credentials name (the listener's own, or its client's). */
+  private listen(o: UnixObject, args: { fd: number; backlog: number }): void {
+    if (o.cred) listenAs(this.ctx, { cred: o.cred, fd: args.fd, backlog: args.backlog, what: this.what(o) });
+    else listenSocket(args.fd, args.backlog);
+  }
+
+  /** A socket pair, made by the process the credentials of its ends name. */
+  private pair(o: UnixObject): [number, number] {
+    return o.cred ? pairAs(this.ctx, { cred: o.cred, type: o.type, what: this.what(o) }) : socketpair(o.type);
   }
 
   /** A socket bound to `hex` to send datagrams from: one of the tree's, or a temporary one. */
@@ -213,21 +248,32 @@ class Builder {
     if (data.length === 0) return;
     const peer = o.peer ? this.all.get(o.peer) : undefined;
     const mutual = peer?.peer === o.ino;
+    if (o.msgCreds && o.msgCreds.length !== o.lengths.length) throw this.error(o, { code: 'BAD_IMAGE', reason: 'the credentials of its queued messages do not match them' });
+    // As at dump: only a process of the tree may be named (ckpt, as root, could name any).
+    const stranger = o.msgCreds?.find((c) => c && this.ctx.remoteOf && !this.ctx.remoteOf(c.pid));
+    if (stranger) throw this.error(o, { code: 'BAD_IMAGE', reason: `a queued message carries the credentials of process ${stranger.pid}, which is not restored` });
     let off = 0;
     const flags = MSG.DONTWAIT | MSG.NOSIGNAL;
     for (const [i, len] of o.lengths.entries()) {
       const msg = data.subarray(off, off + len);
       off += len;
       const rights = this.passedWith(o, i);
+      // Credentials the message carried are sent with it again (ckpt may name any pid and ids as root).
+      const creds = o.msgCreds?.[i] ?? undefined;
+      const sendPart = (from: number, part: { data: Buffer; first: boolean; addr?: Buffer }) => {
+        const attach = part.first ? rights : [];
+        if (attach.length > 0 || creds) return sendmsgRights(from, { data: part.data, rights: attach, creds, addr: part.addr, flags });
+        return part.addr ? sendtoUnix(from, { data: part.data, addr: part.addr, flags }) : send(from, part.data, flags);
+      };
       try {
         if (mutual || o.type !== SOCK.DGRAM) {
           const from = o.peerClosed ? this.closedPeers.get(o.ino) : this.fds.get(o.peer);
           if (from === undefined) throw this.error(o, { code: 'BAD_IMAGE', reason: 'it has queued data but no saved peer to send it' });
           withRoom(from, msg.length, () => {
             // The files go with the first bytes (the whole chunk, for a stream: the receiver gets them with its first byte).
-            let sent = rights.length > 0 ? sendmsgRights(from, { data: msg, rights, flags }) : send(from, msg, flags);
+            let sent = sendPart(from, { data: msg, first: true });
             if (o.type !== SOCK.STREAM && sent !== len) throw this.error(o, { code: 'INTERNAL', reason: `a ${len}-byte message was sent in part` });
-            while (sent < len) sent += send(from, msg.subarray(sent), flags);
+            while (sent < len) sent += sendPart(from, { data: msg.subarray(sent), first: false });
           });
           continue;
         }
@@ -235,7 +281,7 @@ class Builder {
         const from = this.senderFor(o, o.senders?.[i] ?? '');
         const addr = addrBuf(o.addr);
         withRoom(from, msg.length, () => {
-          this.inDirOf(o, o.addr!, () => (rights.length > 0 ? sendmsgRights(from, { data: msg, rights, addr, flags }) : sendtoUnix(from, { data: msg, addr, flags })));
+          this.inDirOf(o, o.addr!, () => sendPart(from, { data: msg, first: true, addr }));
         });
       } finally {
         for (const fd of rights) closeFd(fd);
@@ -243,9 +289,11 @@ class Builder {
     }
   }
 
-  private connect(o: UnixObject, to: string): void {
+  /** Connects `o` to the name `to`: by the process `as` names when given (unix-cred.ts), else by ckpt. */
+  private connect(o: UnixObject, to: string, as?: PeerCred): void {
     try {
-      this.inDirOf(o, to, () => connectUnix(this.fds.get(o.ino)!, addrBuf(to)));
+      if (as) connectAs(this.ctx, { cred: as, fd: this.fds.get(o.ino)!, addr: this.absolute(o, to), what: this.what(o) });
+      else this.inDirOf(o, to, () => connectUnix(this.fds.get(o.ino)!, addrBuf(to)));
     } catch (e) {
       if (e instanceof SysError) throw this.error(o, { code: 'SYSCALL', reason: `connect to ${formatUnixAddr(addrBuf(to))} failed with ${e.errnoName}`, cause: e });
       throw e;
@@ -292,7 +340,13 @@ class Builder {
       if (this.fds.has(o.ino)) continue;
       const p = o.peer ? this.all.get(o.peer) : undefined;
       if (p && p.peer === o.ino) {
-        const [a, b] = socketpair(o.type);
+        if (!o.cred && !p.cred && o.type === SOCK.DGRAM && o.addr && p.addr) {
+          // Two datagram sockets connected to each other by name: no credentials, no pair.
+          for (const s of [o, p]) this.bindOwn(s, this.socket(s));
+          this.mutualByName.push(o, p);
+          continue;
+        }
+        const [a, b] = this.pair(o.cred ? o : p);
         for (const [s, fd] of [[o, a], [p, b]] as const) {
           this.fds.set(s.ino, fd);
           setBufSize(fd, { name: SO.SNDBUF, value: s.sndbuf });
@@ -303,7 +357,7 @@ class Builder {
       }
       if (o.peerClosed) {
         // The peer end fills the queue, then goes (closed in build(), after the queues).
-        const [a, b] = socketpair(o.type);
+        const [a, b] = this.pair(o);
         this.fds.set(o.ino, a);
         this.closedPeers.set(o.ino, b);
         setBufSize(a, { name: SO.SNDBUF, value: o.sndbuf });
@@ -313,8 +367,9 @@ class Builder {
       }
       const fd = this.socket(o);
       this.bindOwn(o, fd);
-      if (o.backlog !== undefined) listenSocket(fd, o.backlog);
+      if (o.backlog !== undefined) this.listen(o, { fd, backlog: o.backlog });
     }
+    for (const o of this.mutualByName) this.connect(o, this.all.get(o.peer)!.addr!);
     for (const o of socks) this.fillQueue(o);
     for (const fd of this.closedPeers.values()) closeFd(fd);
     this.closedPeers.clear();
@@ -322,18 +377,19 @@ class Builder {
       if (o.external && !this.ctx.options.extUnixSk) {
         throw this.error(o, { code: 'UNSUPPORTED', reason: `it was connected to ${formatUnixAddr(addrBuf(o.peerAddr ?? ''))}, outside the dump: restore with --ext-unix-sk to connect it there again` });
       }
-      if (o.peerAddr && !o.pending) this.connect(o, o.peerAddr);
+      if (o.peerAddr && !o.pending) this.connect(o, o.peerAddr, o.external ? o.connector : undefined);
     }
+
     const waiting = new Set<number>();
     for (const l of socks) {
       for (const c of l.waiting ?? []) {
         const co = this.all.get(c);
         if (!co?.pending || !co.peerAddr) throw this.error(l, { code: 'BAD_IMAGE', reason: `the client socket:[${c}] of a connection in its backlog is not saved` });
-        this.connect(co, co.peerAddr);
+        this.connect(co, co.peerAddr, co.connector);
         waiting.add(c);
       }
     }
-    for (const o of socks) if (o.pending && !waiting.has(o.ino)) this.connect(o, o.peerAddr!);
+    for (const o of socks) if (o.pending && !waiting.has(o.ino)) this.connect(o, o.peerAddr!, o.connector);
     for (const o of socks) this.finish(o);
     for (const o of own) this.placeFile(o);
   }

@@ -15,7 +15,8 @@ import {
   closeFd, FIONREAD, getsockoptInt, ioctlInt, isErrno, MSG, SO, SOCK, socketpair, SOL_SOCKET, UNIX_DIAG,
 } from '../../../sys/index.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
-import { formatUnixAddr, peerName, recvmsgControl, unixFile } from '../../../sys/unix-socket.js';
+import { formatUnixAddr, peerCred, peerName, recvmsgControl, unixFile, type MessageCreds, type PeerCred } from '../../../sys/unix-socket.js';
+import { readStatus } from '../../../proc/index.js';
 import { grabFd } from '../../transfer.js';
 import { pendingError, readSockOpts } from './sockopts.js';
 import type { FdFacts } from '../facts.js';
@@ -78,9 +79,10 @@ const MSG_CMSG_CLOEXEC = 0x40000000;
 
 /**
  * One peek. Files passed with the message (SCM_RIGHTS) come as copies, which are saved
- * as what they are (dc.passedFd) and closed; credentials (SO_PASSCRED) are refused.
+ * as what they are (dc.passedFd) and closed; credentials (SCM_CREDENTIALS, shown while
+ * SO_PASSCRED is on) are returned when the message carries some (pid 0: none).
  */
-function peekOnce(dc: KindDumpContext, f: FdFacts, args: { fd: number; buf: Buffer }): { n: number; from: Buffer; passed?: FdEntry[] } | undefined {
+function peekOnce(dc: KindDumpContext, f: FdFacts, args: { fd: number; buf: Buffer }): { n: number; from: Buffer; passed?: FdEntry[]; creds?: MessageCreds } | undefined {
   let r;
   try {
     r = recvmsgControl(args.fd, args.buf, MSG.PEEK | MSG.DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -90,9 +92,9 @@ function peekOnce(dc: KindDumpContext, f: FdFacts, args: { fd: number; buf: Buff
   }
   try {
     if (r.msgFlags & MSG.CTRUNC) throw unsupported(f, 'a queued message carries more files or control data than ckpt reads');
-    if (r.creds) throw unsupported(f, 'unix sockets with credentials in flight (SO_PASSCRED) are not supported yet');
     if (r.msgFlags & MSG.TRUNC) throw unsupported(f, `a queued datagram is larger than ${args.buf.length} bytes`);
-    if (r.rights.length === 0) return r;
+    const creds = r.creds && r.creds.pid !== 0 ? r.creds : undefined;
+    if (r.rights.length === 0) return { n: r.n, from: r.from, creds };
     if (!dc.passedFd) throw unsupported(f, 'files passed in a queued message (SCM_RIGHTS) cannot be saved here');
     const passed = r.rights.map((fd, i) => {
       try {
@@ -101,7 +103,7 @@ function peekOnce(dc: KindDumpContext, f: FdFacts, args: { fd: number; buf: Buff
         throw unsupported(f, `a file passed in a queued message cannot be saved: ${(e as Error).message.replace(/^Cannot dump fd \d+ of process \d+: /, '')}`);
       }
     });
-    return { ...r, passed };
+    return { n: r.n, from: r.from, creds, passed };
   } finally {
     for (const x of r.rights) closeFd(x);
   }
@@ -113,32 +115,49 @@ interface Queue {
   from: Buffer[];
   /** The files passed with message i. */
   passed: Map<number, FdEntry[]>;
+  /** The credentials each message carries (SCM_CREDENTIALS), undefined for none. */
+  creds: (MessageCreds | undefined)[];
 }
+
+const sameCreds = (a: MessageCreds | undefined, b: MessageCreds | undefined) => a?.pid === b?.pid && a?.uid === b?.uid && a?.gid === b?.gid;
+const SO_PASSCRED = 16;
 
 /** The receive queue of local socket `fd`, message by message (a stream's in chunks that end where files were passed), left in place. */
 function peekQueue(dc: KindDumpContext, f: FdFacts, sock: { fd: number; type: number }): Queue {
   const { fd, type } = sock;
   const prev = getsockoptInt(fd, SOL_SOCKET, SO.PEEK_OFF);
+  // Credentials a message carries show only while SO_PASSCRED is on (they are kept either
+  // way, and seen once the program turns it on): on for the peeks, then put back.
+  const passcred = getsockoptInt(fd, SOL_SOCKET, SO_PASSCRED);
   setsockoptInt(fd, { level: SOL_SOCKET, name: SO.PEEK_OFF, value: 0 });
+  if (!passcred) setsockoptInt(fd, { level: SOL_SOCKET, name: SO_PASSCRED, value: 1 });
   try {
-    const out: Queue = { msgs: [], from: [], passed: new Map() };
+    const out: Queue = { msgs: [], from: [], passed: new Map(), creds: [] };
     if (type === SOCK.STREAM) {
       const inq = ioctlInt(fd, FIONREAD);
       const buf = Buffer.alloc(inq);
       let got = 0;
       let chunk = 0;
+      let creds: MessageCreds | undefined;
+      const cut = () => {
+        out.msgs.push(buf.subarray(chunk, got));
+        out.creds.push(creds);
+        chunk = got;
+      };
       while (got < inq) {
         const r = peekOnce(dc, f, { fd, buf: buf.subarray(got) });
         if (!r || r.n === 0) break;
+        // The kernel never glues bytes of different credentials in one read: nor do the messages.
+        if (got > chunk && !sameCreds(creds, r.creds)) cut();
+        creds = r.creds;
         got += r.n;
         // A peek stops after a chunk that carried files: the chunks up to there are one message.
         if (r.passed) {
           out.passed.set(out.msgs.length, r.passed);
-          out.msgs.push(buf.subarray(chunk, got));
-          chunk = got;
+          cut();
         }
       }
-      if (got > chunk) out.msgs.push(buf.subarray(chunk, got));
+      if (got > chunk) cut();
       return out;
     }
     const buf = Buffer.alloc(DGRAM_MAX);
@@ -151,11 +170,28 @@ function peekQueue(dc: KindDumpContext, f: FdFacts, sock: { fd: number; type: nu
       if (r.passed) out.passed.set(out.msgs.length, r.passed);
       out.msgs.push(Buffer.from(buf.subarray(0, r.n)));
       out.from.push(r.from);
+      out.creds.push(r.creds);
       if (out.msgs.length > MAX_MESSAGES) throw unsupported(f, `more than ${MAX_MESSAGES} queued messages`);
     }
   } finally {
+    if (!passcred) setsockoptInt(fd, { level: SOL_SOCKET, name: SO_PASSCRED, value: 0 });
     setsockoptInt(fd, { level: SOL_SOCKET, name: SO.PEEK_OFF, value: prev });
   }
+}
+
+/**
+ * The credentials of each queued message, for sending them again (SCM_CREDENTIALS): the
+ * process they name must be in the dump, since the kernel takes only a live pid and
+ * another process could have that pid at restore.
+ */
+function queuedCreds(dc: KindDumpContext, f: FdFacts, q: Queue): ({ pid: number; uid: number; gid: number } | null)[] | undefined {
+  if (!q.creds.some((c) => c !== undefined)) return undefined;
+  const inTree = dc.ctx.inTree ?? ((pid: number) => pid === dc.ctx.pid);
+  const outside = q.creds.find((c) => c !== undefined && !inTree(c.pid));
+  if (outside && !dc.ctx.checking) {
+    throw unsupported(f, `a queued message carries the credentials of process ${outside.pid} (SCM_CREDENTIALS), which is not in the dump: they cannot be sent again`);
+  }
+  return q.creds.map((c) => (c ? { pid: c.pid, uid: c.uid, gid: c.gid } : null));
 }
 
 /** The socket file of a path-bound socket, as SIOCUNIXFILE finds it (wherever it is now). */
@@ -229,7 +265,7 @@ function connection(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: nu
       throw unsupported(f, `its connection waits in the backlog of ${formatUnixAddr(to)}, a listener outside the dump${hint(dc)}`);
     }
     if (queued > 0) throw unsupported(f, `it sent ${queued} bytes on a connection that ${formatUnixAddr(to)} has not accepted yet, which cannot be read without accepting it`);
-    return { pending: true, peerAddr: hex(to) };
+    return { pending: true, peerAddr: hex(to), connector: holderCred(f.pid) };
   }
   const p = diag.get(peer);
   if (!p) throw unsupported(f, `its peer socket:[${peer}] is not a unix socket ckpt can see`);
@@ -261,7 +297,36 @@ function outside(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: numbe
   if (!dc.ctx.extUnixSk) throw unsupported(f, `${what}${hint(dc)}`);
   const inq = d.type === SOCK.DGRAM ? 0 : (rqlenOf(d)[0] ?? 0);
   if (inq > 0) throw unsupported(f, `${what}, and ${inq} bytes it sent are queued, which cannot be sent again from there`);
-  return { external: true, peerAddr: hex(peerName(fd)) };
+  // Connected again from the process that holds it, so the outside server's accept() names it, not ckpt.
+  return { external: true, peerAddr: hex(peerName(fd)), connector: holderCred(f.pid) };
+}
+
+/**
+ * Who a connection not accepted yet is made again by: the embryo in the backlog holds the
+ * credentials of whoever called connect(), which nothing shows before accept(); the
+ * process holding the client, with its effective ids and groups now, is the best guess
+ * (and not ckpt, which would hand the server root's credentials).
+ */
+function holderCred(pid: number): PeerCred {
+  const st = readStatus(pid);
+  return { pid, uid: st.uid[1], gid: st.gid[1], groups: st.groups };
+}
+
+/**
+ * Its peer credentials, which restore reproduces by making the socket inside the process
+ * they name (unix-cred.ts): refused when that process is not in the dump (it exited, or
+ * lives outside), since no other process can give the kernel that pid. A socket connected
+ * outside (--ext-unix-sk) gets the outside's again by connecting there.
+ */
+function credOf(dc: KindDumpContext, f: FdFacts, fd: number): PeerCred | undefined {
+  const cred = peerCred(fd);
+  if (!cred) return undefined;
+  const inTree = dc.ctx.inTree ?? ((pid: number) => pid === dc.ctx.pid);
+  // restore --check compares what it reads with the images instead, naming the field.
+  if (!inTree(cred.pid) && !dc.ctx.checking) {
+    throw unsupported(f, `its peer credentials (SO_PEERCRED) name process ${cred.pid}, which is not in the dump: no restored process could make the kernel record that pid again`);
+  }
+  return cred;
 }
 
 /** The saved object of socket `d`, read through `fd`, a local copy of it. */
@@ -273,7 +338,8 @@ function describe(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: numb
   const addr = addrOf(d);
   const file = addr && addr[0] !== 0 && !conn.accepted ? boundFile(f, { fd, addr }) : undefined;
   const opts = readSockOpts(f, { fd, proto: 'unix', fresh: freshUnix(d.type) });
-  const q = conn.backlog !== undefined ? { msgs: [], from: [], passed: new Map<number, FdEntry[]>() } : peekQueue(dc, f, { fd, type: d.type });
+  const q: Queue = conn.backlog !== undefined ? { msgs: [], from: [], passed: new Map(), creds: [] } : peekQueue(dc, f, { fd, type: d.type });
+  const msgCreds = queuedCreds(dc, f, q);
   for (const [msg, fds] of q.passed) dc.objects.passed.push({ ino: d.ino, msg, fds: fds as PassedFds['fds'] });
   const peer = conn.peer ?? 0;
   const peerDiag = peer ? dc.objects.unixDiag().get(peer) : undefined;
@@ -288,7 +354,10 @@ function describe(dc: KindDumpContext, f: FdFacts, args: { d: UnixDiag; fd: numb
   }
   const shutdown = shutdownOf(d);
   const peerShutdown = peerDiag ? shutdownOf(peerDiag) : 0;
+  const cred = conn.external ? undefined : credOf(dc, f, fd);
   return {
+    ...(cred ? { cred } : {}),
+    ...(msgCreds ? { msgCreds } : {}),
     ino: d.ino, type: d.type as UnixObject['type'], ...conn, peer,
     ...(addr ? { addr: hex(addr) } : {}),
     ...(file ? { file } : {}),
