@@ -1,170 +1,44 @@
 /**
- * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --only mem,cli,threads,tree,cow,check]`
+ * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --no-criu] [-- --only mem,cli,threads,tree,cow,check,maps]`
  *
- * Sections: mem and cli (below), threads (bench/threads.ts), tree (bench/tree.ts) and
- * cow (bench/cow.ts); all run by default, `--only` picks some, `--no-SECTION` drops one.
+ * Sections: mem (bench/mem.ts), cli (below), threads (bench/threads.ts), tree
+ * (bench/tree.ts), cow (bench/cow.ts), check (bench/check.ts) and maps (bench/maps.ts);
+ * all run by default, `--only` picks some, `--no-SECTION` drops one.
  *
- * Dump and restore speed against the raw copy speed of this machine, measured in the
- * same run: for each case a fresh victim is dumped (in-process API, images in
- * /dev/shm) and restored, and a plain write/read of the same number of bytes to
- * /dev/shm gives the baseline. Prints medians and ratios; asserts nothing.
+ * Dump and restore speed against what one-CPU C programs do with the same bytes on
+ * fresh memory in the same run, cold and warm (bench/mem.ts), and against CRIU when
+ * it runs here (`--no-criu` to skip it). Prints medians and ratios; asserts nothing.
  * See docs/performance.md for what the numbers mean on these machines.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { dump } from '../src/dump/dump.js';
-import { restore } from '../src/restore/restore.js';
-import { kill as sysKill } from '../src/sys/index.js';
 import { startVictim, waitGone, wrapPid, type Victim } from '../test/helpers/victim.js';
-import { measurePhases, type PhaseTimes } from './phases.js';
+import { reportMem, runMem, type MemResult, type MemSpec } from './mem.js';
+import { reportMaps, runMaps, type MapsRow } from './maps.js';
 import { reportCow, runCow, type CowResult } from './cow.js';
 import { reportCheck, runCheck, type CheckRow } from './check.js';
 import { reportThreads, runThreads, type ThreadsRow } from './threads.js';
 import { reportTree, runTree, type TreeRow } from './tree.js';
-import { MiB, SIGUSR1, cleanupSync, drop, f0, f1, f2, hrMs, livePids, median, rmDir, shmDir, table, track, waitForNew } from './util.js';
+import { cleanupSync, drop, f0, f1, hrMs, livePids, median, rmDir, shmDir, table, track, waitForNew } from './util.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
-const CHUNK = 4 * 1024 * 1024;
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const noCli = argv.includes('--no-cli');
 const noPhases = argv.includes('--no-phases');
+const noCriu = argv.includes('--no-criu');
 const repsArg = argv.indexOf('--reps');
 const reps = (full: number) => (repsArg >= 0 ? Number(argv[repsArg + 1]) : quick ? 1 : full);
-/** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow, check; `--only a,b` runs those alone. */
-const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow', 'check'] as const;
+/** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow, check, maps; `--only a,b` runs those alone. */
+const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow', 'check', 'maps'] as const;
 type Section = (typeof SECTIONS)[number];
 const onlyArg = argv.indexOf('--only');
 const only = onlyArg >= 0 ? (argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
 for (const o of only) if (!(SECTIONS as readonly string[]).includes(o)) throw new Error(`--only: unknown section ${o} (one of ${SECTIONS.join(', ')})`);
 const want = (s: Section) => only.includes(s) && !argv.includes(`--no-${s}`);
-
-function rssKiB(pid: number): number {
-  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
-  return m ? Number(m[1]) : NaN;
-}
-
-interface RawTimes {
-  write: number;
-  writeFsync: number;
-  read: number;
-  /** test/victims/bench-fill: fresh anonymous memory filled from the page file by 2 threads in C. */
-  fill2?: number;
-}
-
-/** The best this machine does at restore's job: fill fresh memory from `file` with two threads (bench-fill.c). */
-function fillFresh(file: string): number {
-  const r = spawnSync(join(ROOT, 'test/victims/bin/bench-fill'), [file, '2'], { encoding: 'utf8' });
-  const m = r.stdout.match(/FILL ms=([\d.]+)/);
-  return m ? Number(m[1]) : NaN;
-}
-
-/** The biggest page file of an image set (the process's own pages). */
-function pageFile(imagesDir: string): string {
-  const files = fs.readdirSync(imagesDir).filter((n) => /^pages-\d+\.img$/.test(n)).map((n) => join(imagesDir, n));
-  return files.sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0]!;
-}
-
-/** Writes `bytes` to a new tmpfs file in 4 MiB writeSync calls (then fsync), reads it back, deletes it. */
-function rawCopy(bytes: number, dir: string): RawTimes {
-  const buf = Buffer.alloc(CHUNK, 0xa5);
-  const file = join(dir, 'raw.bin');
-  const fd = fs.openSync(file, 'wx', 0o600);
-  const t0 = process.hrtime.bigint();
-  for (let off = 0; off < bytes; off += CHUNK) {
-    const n = Math.min(CHUNK, bytes - off);
-    for (let o = 0; o < n;) o += fs.writeSync(fd, buf, o, n - o);
-  }
-  const t1 = process.hrtime.bigint();
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-  const t2 = process.hrtime.bigint();
-  const rfd = fs.openSync(file, 'r');
-  const read = hrMs(() => {
-    for (let off = 0; off < bytes; off += CHUNK) fs.readSync(rfd, buf, 0, Math.min(CHUNK, bytes - off), off);
-  });
-  fs.closeSync(rfd);
-  fs.rmSync(file);
-  return { write: Number(t1 - t0) / 1e6, writeFsync: Number(t2 - t0) / 1e6, read };
-}
-
-interface CaseSpec {
-  name: string;
-  victim: string;
-  args: string[];
-  reps: number;
-  /** bench-mem: SIGUSR1 makes it check its pattern; counter: it checks itself every TICK. */
-  check: 'usr1' | 'tick';
-  phases: boolean;
-}
-
-interface CaseResult {
-  spec: CaseSpec;
-  bytes: number;
-  dump: number[];
-  frozen: number[];
-  restore: number[];
-  raw: RawTimes[];
-  rssBefore: number;
-  rssAfter: number;
-  verified: string;
-  phases?: PhaseTimes;
-}
-
-async function runCase(spec: CaseSpec): Promise<CaseResult> {
-  const res: CaseResult = { spec, bytes: 0, dump: [], frozen: [], restore: [], raw: [], rssBefore: NaN, rssAfter: NaN, verified: '' };
-  for (let rep = 0; rep < spec.reps; rep++) {
-    const v = track(startVictim(spec.victim, { args: spec.args }));
-    let restored: Victim | undefined;
-    const dir = shmDir('case');
-    try {
-      const ready = await v.waitFor(/READY pid=\d+.*\n/, 120000);
-      if (spec.phases && rep === 0) {
-        const addr = ready[0].match(/addr=(0x[0-9a-f]+)/);
-        if (addr) res.phases = measurePhases({ pid: v.pid, addr: BigInt(addr[1]!), len: Number(spec.args[0]) * MiB }, dir);
-      }
-      const rssBefore = rssKiB(v.pid);
-      const imagesDir = join(dir, 'img');
-      let d: ReturnType<typeof dump> | undefined;
-      const dumpMs = hrMs(() => {
-        d = dump(v.pid, { imagesDir });
-      });
-      await waitGone(v.pid);
-      livePids.delete(v.pid);
-      // Baseline right here, twice: the first pass may pay for guest memory the host
-      // has taken back (free page reporting, see docs/performance.md); keep the second.
-      rawCopy(d!.bytes, dir);
-      const raw = rawCopy(d!.bytes, dir);
-      raw.fill2 = fillFresh(pageFile(imagesDir));
-      res.raw.push(raw);
-      let pid = 0;
-      const restoreMs = hrMs(() => {
-        pid = restore({ imagesDir }).pid;
-      });
-      restored = wrapPid(pid, v.dir, v.log);
-      livePids.add(pid);
-      res.bytes = d!.bytes;
-      res.dump.push(dumpMs);
-      res.frozen.push(d!.frozenMs);
-      res.restore.push(restoreMs);
-      if (rep === 0) {
-        res.rssBefore = rssBefore;
-        res.rssAfter = rssKiB(pid);
-        const from = restored.output().length;
-        if (spec.check === 'usr1') sysKill(pid, SIGUSR1);
-        res.verified = await waitForNew(restored, { pattern: spec.check === 'usr1' ? /PASS|FAIL/ : /mem=(PASS|FAIL)/, from });
-      }
-    } finally {
-      if (restored) await drop(restored);
-      await drop(v);
-      rmDir(dir);
-    }
-  }
-  return res;
-}
 
 // ---- the CLI, as a user runs it ----
 
@@ -237,12 +111,13 @@ function uptime(): string {
 }
 
 interface Results {
-  cases: CaseResult[];
+  cases: MemResult[];
   cli?: CliResult;
   threads?: ThreadsRow[];
   tree?: TreeRow[];
   cow?: CowResult;
   check?: CheckRow[];
+  maps?: MapsRow[];
   loadBefore: string;
   totalMs: number;
 }
@@ -256,43 +131,9 @@ function report(res: Results): void {
   if (res.tree) reportTree(res.tree);
   if (res.cow) reportCow(res.cow);
   if (res.check) reportCheck(res.check);
+  if (res.maps) reportMaps(res.maps);
   console.log(`\nload after: ${uptime()}`);
   console.log(`bench took ${(res.totalMs / 1000).toFixed(1)} s`);
-}
-
-function reportMem(cases: CaseResult[]): void {
-  console.log('\nimages and raw files in /dev/shm (tmpfs); medians; raw write includes fsync (the page writer fsyncs)\n');
-  const rows = cases.map((c) => {
-    const w = median(c.raw.map((r) => r.writeFsync));
-    const r = median(c.raw.map((x) => x.read));
-    const d = median(c.dump);
-    const rs = median(c.restore);
-    const fill = median(c.raw.map((x) => x.fill2 ?? NaN));
-    return [
-      `${c.spec.name} (n=${c.dump.length})`, `${f1(c.bytes / MiB)} MiB`, f1(d), f1(median(c.frozen)), f1(w), f2(d / w), f1(rs), f1(r), f2(rs / r), f1(fill), f2(fill / r),
-    ];
-  });
-  console.log(table(['case', 'pages', 'dump ms', 'frozen ms', 'raw write ms', 'dump/raw', 'restore ms', 'raw read ms', 'restore/raw', '2-CPU fill ms', 'fill/raw'], rows));
-  console.log('2-CPU fill: fresh anonymous memory filled from the page file by 2 threads in C (test/victims/bench-fill.c), the floor for restore here');
-  console.log('\ntargets: dump/raw <= 1.3x and restore/raw <= 1.5x for 1 GiB; small process < 60 ms CLI wall');
-  const nofsync = cases.map((c) => `${c.spec.name}: ${f1(median(c.raw.map((r) => r.write)))} ms`).join(', ');
-  console.log(`raw write without fsync: ${nofsync}`);
-  for (const c of cases) {
-    console.log(`${c.spec.name}: victim VmRSS ${f0(c.rssBefore / 1024)} MiB before dump, ${f0(c.rssAfter / 1024)} MiB after restore; restored process says ${c.verified}`);
-    console.log(`  all runs: dump ${c.dump.map(f0).join(' ')} ms; restore ${c.restore.map(f0).join(' ')} ms; raw write ${c.raw.map((r) => f0(r.writeFsync)).join(' ')} ms; raw read ${c.raw.map((r) => f0(r.read)).join(' ')} ms; 2-CPU fill ${c.raw.map((r) => f0(r.fill2 ?? NaN)).join(' ')} ms`);
-  }
-  for (const c of cases) {
-    const p = c.phases;
-    if (!p) continue;
-    console.log(`\nphases, ${c.spec.name} (one run each, victim left running):`);
-    console.log(table(['piece', 'ms'], [
-      ['seize + release', f1(p.seizeRelease)],
-      ['process_vm_readv into a 4 MiB buffer (no file)', f1(p.vmReadOnly)],
-      ['process_vm_readv + writeSync 4 MiB + fsync (the old two-copy path)', f1(p.readWrite)],
-      ['process_vm_readv into mmap of fallocated file (= ckpt alone, dump)', f1(p.readIntoMmap)],
-      ['pread into fresh anonymous memory (= target alone, restore)', f1(p.preadFresh)],
-    ]));
-  }
 }
 
 function reportCli(cli: CliResult): void {
@@ -316,15 +157,12 @@ async function main(): Promise<void> {
   if (b.status !== 0) throw new Error('cannot build the victims');
   const res: Results = { cases: [], loadBefore, totalMs: 0 };
   if (want('mem')) {
-    const specs: CaseSpec[] = [
-      { name: 'small (counter)', victim: 'counter', args: [], reps: reps(5), check: 'tick', phases: false },
-      { name: '256 MiB', victim: 'bench-mem', args: ['256'], reps: reps(3), check: 'usr1', phases: quick && !noPhases },
+    const specs: MemSpec[] = [
+      { name: 'small (counter)', victim: 'counter', args: [], mib: 0, reps: reps(3), check: 'tick', phases: false },
+      { name: '256 MiB', victim: 'bench-mem', args: ['256'], mib: 256, reps: reps(3), check: 'usr1', phases: quick && !noPhases },
     ];
-    if (!quick) specs.push({ name: '1 GiB', victim: 'bench-mem', args: ['1024'], reps: reps(3), check: 'usr1', phases: !noPhases });
-    for (const s of specs) {
-      process.stderr.write(`bench: ${s.name} x${s.reps}\n`);
-      res.cases.push(await runCase(s));
-    }
+    if (!quick) specs.push({ name: '1 GiB', victim: 'bench-mem', args: ['1024'], mib: 1024, reps: reps(3), check: 'usr1', phases: !noPhases });
+    for (const s of specs) res.cases.push(await runMem(s, { criu: !noCriu }));
   }
   if (want('cli')) {
     process.stderr.write('bench: CLI\n');
@@ -334,6 +172,7 @@ async function main(): Promise<void> {
   if (want('tree')) res.tree = await runTree({ reps: reps(3), sizes: [1, 100] });
   if (want('cow')) res.cow = await runCow({ reps: reps(3), mib: quick ? 128 : 512, kids: 4 });
   if (want('check')) res.check = await runCheck({ reps: reps(5) });
+  if (want('maps')) res.maps = await runMaps({ n: quick ? 3000 : 10000, reps: reps(3) });
   res.totalMs = performance.now() - t0;
   report(res);
 }

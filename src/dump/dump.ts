@@ -81,7 +81,7 @@ export interface DumpResult {
   imagesDir: string;
   pages: number;
   bytes: number;
-  /** Of `bytes`, how many the dumped processes wrote into their page files themselves, in parallel with ckpt. */
+  /** Always 0: ckpt writes every page itself (memory/copy.ts). Kept so that readers of `--json` keep working. */
   bytesByTarget: number;
   /** Time the process was stopped, ms. */
   frozenMs: number;
@@ -231,7 +231,6 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
       mems.set(e.pid, mem);
       stats.pages += s.pages;
       stats.bytes += s.bytes;
-      stats.bytesByTarget += s.byTarget;
       stats.memoryMs += memoryMs;
       event({ phase: 'process', pid: e.pid, pages: s.pages, bytes: s.bytes, memoryMs, ms: performance.now() - t0 });
     }

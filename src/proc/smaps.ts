@@ -1,41 +1,41 @@
 import { type MapEntry, parseMapLine } from './maps.js';
 import { malformed, readProcText } from './procfs.js';
 
-/** A /proc/PID/smaps area: the maps line plus its per-area counters. */
+/**
+ * A /proc/PID/smaps area: the maps line plus its VmFlags. The per-area counters (Rss,
+ * Pss, Swap …) are not kept: nothing uses them, and a process with 10 000 areas has
+ * ~250 000 of them (their parsing and garbage were most of its dump, issue 13).
+ */
 export type SmapsEntry = MapEntry & {
-  /** Every "Key: N kB" field (Size, Rss, Pss, Anonymous, Swap, Locked …), in bytes. */
-  sizes: Record<string, number>;
-  /** Fields without a unit (THPeligible, ProtectionKey …), as printed. */
-  other: Record<string, number>;
   /** Two-letter VmFlags mnemonics, e.g. ['rd', 'wr', 'mr', 'mw', 'me', 'gd', 'ac']. */
   vmFlags: string[];
 };
 
-const FIELD = /^(\w+):\s+(\d+)( kB)?$/;
+/** An area's first line starts with its start address (lowercase hex); field names start with a capital. */
+function isHexDigit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66);
+}
 
 export function parseSmaps(text: string): SmapsEntry[] {
   const out: SmapsEntry[] = [];
   let cur: SmapsEntry | undefined;
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const head = parseMapLine(line);
-    if (head !== undefined) {
-      cur = { ...head, sizes: {}, other: {}, vmFlags: [] };
-      out.push(cur);
-      continue;
+  for (let pos = 0; pos < text.length;) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = text.length;
+    if (nl > pos) {
+      // Unknown shapes from newer kernels are skipped rather than fatal: nothing we
+      // restore depends on a field we have never seen.
+      const head = isHexDigit(text.charCodeAt(pos)) ? parseMapLine(text.slice(pos, nl)) : undefined;
+      if (head !== undefined) {
+        cur = { ...head, vmFlags: [] };
+        out.push(cur);
+      } else if (cur === undefined) {
+        throw malformed('/proc/PID/smaps', `field before the first area: ${JSON.stringify(text.slice(pos, nl))}`);
+      } else if (text.startsWith('VmFlags:', pos)) {
+        cur.vmFlags = text.slice(pos + 'VmFlags:'.length, nl).trim().split(/\s+/).filter((f) => f !== '');
+      }
     }
-    if (cur === undefined) throw malformed('/proc/PID/smaps', `field before the first area: ${JSON.stringify(line)}`);
-    if (line.startsWith('VmFlags:')) {
-      cur.vmFlags = line.slice('VmFlags:'.length).trim().split(/\s+/).filter((f) => f !== '');
-      continue;
-    }
-    const m = FIELD.exec(line);
-    // Unknown shapes from newer kernels are skipped rather than fatal: nothing we
-    // restore depends on a field we have never seen.
-    if (m === null) continue;
-    const [, key = '', value = '', kb] = m;
-    if (kb !== undefined) cur.sizes[key] = Number(value) * 1024;
-    else cur.other[key] = Number(value);
+    pos = nl + 1;
   }
   return out;
 }

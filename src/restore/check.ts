@@ -55,12 +55,17 @@ function runAt(runs: readonly Run[], at: bigint): Run | undefined {
   return undefined;
 }
 
+/**
+ * The saved bytes of one append, read from the page file. Appends come one unit (2 MiB)
+ * at most at a time; the buffer is kept for every check of this ckpt process, since a
+ * fresh one costs a fault per page (docs/performance.md, "Cold memory").
+ */
+let savedBuf = Buffer.alloc(0);
+
 /** A page sink that compares what the dump collectors read with a saved page file. */
 class PageCheck {
   private covered = 0;
   private readonly total: number;
-  /** The saved bytes of one append, read from the page file (reused: appends come 4 MiB at a time). */
-  private buf = Buffer.alloc(0);
   constructor(
     private readonly what: string,
     private readonly file: SavedPages,
@@ -94,8 +99,8 @@ class PageCheck {
         continue;
       }
       const len = Math.min(data.length - off, Number(run.vaddr + BigInt(run.nrPages * PAGE) - at));
-      if (this.buf.length < len) this.buf = Buffer.allocUnsafeSlow(len);
-      const expected = this.buf.subarray(0, len);
+      if (savedBuf.length < len) savedBuf = Buffer.allocUnsafeSlow(len);
+      const expected = savedBuf.subarray(0, len);
       const n = readSync(from.open(), expected, 0, len, Number(run.fileOffset + (at - run.vaddr)));
       const got = Buffer.from(data.buffer, data.byteOffset + off, len);
       if (n !== len || !expected.equals(got)) {

@@ -105,7 +105,7 @@ test('restore while the PID is still in use: refused, the original runs on', asy
   assert.ok(ticks(v).every((t) => t.mem === 'PASS'));
 });
 
-test('dump -v 3 of a 64 MiB process says where the images are and how much the process wrote itself; leave-running keeps it whole', async () => {
+test('dump -v 3 of a 64 MiB process says where the images are; leave-running keeps it whole', async () => {
   const v = startVictim('bench-mem', { args: ['64'] });
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+/, 30_000);
@@ -113,7 +113,6 @@ test('dump -v 3 of a 64 MiB process says where the images are and how much the p
   const d = ckpt('dump', '-t', String(v.pid), '-D', images, '-R', '-v', '3');
   assert.equal(d.status, 0, d.stderr);
   // From -v 3 on, every line starts with the time since start, as CRIU's.
-  assert.match(d.stderr, /^\(\d\d\.\d{6}\) [\d.]+ MiB of the pages written by the dumped processes themselves, alongside ckpt$/m);
   assert.match(d.stderr, new RegExp(`^\\(\\d\\d\\.\\d{6}\\) images in ${images}; pid ${v.pid} left running$`, 'm'));
   const from = v.output().length;
   process.kill(v.pid, 'SIGUSR1');

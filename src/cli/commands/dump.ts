@@ -102,7 +102,6 @@ export const dumpCommand: CliCommand = {
           swap();
           for (const w of r.warnings) out.warn(w);
           out.say(`dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);
-          if (r.bytesByTarget > 0) out.say(`${formatBytes(r.bytesByTarget)} of the pages written by the dumped processes themselves, alongside ckpt`, 3);
           const left = f.leaveStopped ? `; pid ${r.pid} left stopped` : f.leaveRunning ? `; pid ${r.pid} left running` : '';
           out.say(`images in ${f.imagesDir}${left}`, 3);
           if (f.displayStats) printDumpStats(r);

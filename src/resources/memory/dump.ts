@@ -27,8 +27,6 @@ export interface MemoryDumpStats {
   bytes: number;
   /** Pages left out because the parent's copy is the same page (copy-on-write after fork). */
   sharedWithParent?: number;
-  /** Bytes the target wrote into the page file itself, in parallel with ckpt (copy.ts). */
-  byTarget: number;
 }
 
 export interface MemoryDumpOptions {
@@ -133,9 +131,9 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
   } finally {
     closeSync(pagemapFd);
   }
-  const byTarget = copyPages(ctx.pid, { runs, sink, onBytes: ctx.progress, remote: ctx.remote });
+  copyPages(ctx.pid, { runs, sink, onBytes: ctx.progress });
   const bytes = runs.reduce((n, r) => n + r.len, 0);
-  return { pages: bytes / PAGE, bytes, byTarget };
+  return { pages: bytes / PAGE, bytes };
 }
 
 /**

@@ -1,15 +1,15 @@
 /**
  * Rebuilding memory in the new process by injected syscalls: the vDSO moved into
  * place, every area mapped at its old address with its old protection and flags, page
- * contents read by the target itself from the page file (preadv: the kernel copies
- * straight from the page cache), protections set back, then the mm layout
+ * contents written by ckpt from the page file (process_vm_writev, see fillPages),
+ * protections set back, then the mm layout
  * (PR_SET_MM_MAP) so /proc/PID/{cmdline,environ,exe} and brk are as before.
  */
 import { closeSync, readlinkSync, readSync } from 'node:fs';
 import { openImage } from '../../images/index.js';
 import { CkptError } from '../../common/errors.js';
 import { NR, vmWrite } from '../../sys/index.js';
-import { iovecsOf, shareCopy, unitsOf } from './split.js';
+import { unitBuffer, unitsOf } from './split.js';
 import { checkInterrupted, findSyscallSite, type RemoteTask } from '../../infect/index.js';
 import type { RestoreContext } from '../types.js';
 import { checkIdentity } from './files.js';
@@ -27,15 +27,8 @@ const MADV: Record<string, number> = { dd: 16, dc: 10, wf: 18, hg: 14, nh: 15, m
 const O_RDONLY = 0;
 const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
-const O_NOFOLLOW = 0o400000;
 const AT_FDCWD = -100;
 const SCRATCH = 64n * 1024n;
-const MAX_IOV = 1024;
-const MAX_PREADV = 1 << 30;
-/** Below this many bytes the target fills its memory alone (ckpt's extra open and calls cost more than sharing saves). */
-const SHARE_MIN = 32 * 1024 * 1024;
-/** ckpt's side of a shared fill goes through a buffer this big, small enough to stay in cache. */
-const LOCAL_BUFFER = 1 << 20;
 
 export interface PageSource {
   path: string;
@@ -119,91 +112,40 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<V
 /** Stays under RemoteTask's batch table size. */
 const MMAPS_PER_BATCH = 48;
 
+/**
+ * ckpt writes every page into the target: pread of a unit of the page file into a
+ * buffer that stays in cache, then one process_vm_writev to the unit's segments. The
+ * kernel faults the target's fresh pages in through get_user_pages, not through the
+ * target's page tables: on a guest whose page tables the host shadows (this VM), the
+ * target's own preadv into fresh memory cost two exits to the host per page and was
+ * 10x slower (docs/performance.md, "Cold memory"). The restored program pays one such
+ * exit when it first touches a page, as any program does with memory it has not used.
+ */
 function fillPages(ctx: RestoreContext, pages: PageSource): void {
   if (pages.runs.length === 0) return;
-  const r = ctx.remote;
-  const fd = openIn(r, pages.path, O_RDONLY | O_NOFOLLOW);
-  const iovBase = r.scratch(MAX_IOV * 16 + 8192) + 8192n;
-  const bytes = pages.runs.reduce((n, run) => n + run.nrPages * 4096, 0);
-  if (bytes >= SHARE_MIN) fillShared(ctx, { pages, fd, iovBase });
-  else fillByTarget(ctx, { pages, fd, iovBase });
-  r.call(NR.close, [fd], 'close');
+  const file = openImage(pages.path);
+  try {
+    const buf = unitBuffer();
+    const units = unitsOf(pages.runs.map((run) => ({ vaddr: run.vaddr, len: run.nrPages * 4096, fileOffset: Number(run.fileOffset) })));
+    for (const u of units) {
+      checkInterrupted();
+      const data = buf.subarray(0, u.bytes);
+      for (let got = 0; got < u.bytes;) {
+        const n = readSync(file, data, got, u.bytes - got, u.fileStart + got);
+        if (n <= 0) throw truncated(ctx, { path: pages.path, got, bytes: u.bytes, at: u.fileStart });
+        got += n;
+      }
+      const put = vmWrite(ctx.pid, data, u.segs.map((s) => ({ base: s.vaddr, len: s.len })));
+      if (put !== u.bytes) throw new CkptError('INTERNAL', `Cannot restore process ${ctx.pid}: wrote ${put} of ${u.bytes} bytes of memory at 0x${u.segs[0]!.vaddr.toString(16)}`);
+      ctx.progress?.(u.bytes);
+    }
+  } finally {
+    closeSync(file);
+  }
 }
 
 function truncated(ctx: RestoreContext, args: { path: string; got: number; bytes: number; at: bigint | number }): CkptError {
   return new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: page image ${args.path} is truncated (read ${args.got} of ${args.bytes} bytes at ${args.at})`);
-}
-
-/** The target reads every page itself: one preadv for runs that follow each other in the file. */
-function fillByTarget(ctx: RestoreContext, args: { pages: PageSource; fd: number; iovBase: bigint }): void {
-  const { pages, fd, iovBase } = args;
-  const r = ctx.remote;
-  const iov = Buffer.alloc(MAX_IOV * 16);
-  let k = 0;
-  while (k < pages.runs.length) {
-    checkInterrupted();
-    const first = pages.runs[k]!;
-    let n = 0;
-    let bytes = 0;
-    let next = first.fileOffset;
-    while (k < pages.runs.length && n < MAX_IOV) {
-      const run = pages.runs[k]!;
-      const len = run.nrPages * 4096;
-      if (run.fileOffset !== next || (n > 0 && bytes + len > MAX_PREADV)) break;
-      iov.writeBigUInt64LE(run.vaddr, n * 16);
-      iov.writeBigUInt64LE(BigInt(len), n * 16 + 8);
-      bytes += len;
-      next += BigInt(len);
-      n++;
-      k++;
-    }
-    r.write(iovBase, iov.subarray(0, n * 16));
-    const got = Number(r.call(NR.preadv, [fd, iovBase, n, first.fileOffset], 'preadv(pages)'));
-    if (got !== bytes) throw truncated(ctx, { path: pages.path, got, bytes, at: first.fileOffset });
-    ctx.progress?.(bytes);
-  }
-}
-
-/**
- * A big fill shared between the target (preadv, from the front) and ckpt (from the
- * back: pread into a small buffer that stays in cache, then process_vm_writev), so
- * that two CPUs fault in and copy the target's fresh memory at once (split.ts).
- */
-function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; iovBase: bigint }): void {
-  const { pages, fd: remoteFd, iovBase } = args;
-  const r = ctx.remote;
-  const file = openImage(pages.path);
-  // ckpt's share is reported as it goes, the target's when the whole fill is done.
-  let byUs = 0;
-  try {
-    const buf = Buffer.allocUnsafeSlow(LOCAL_BUFFER);
-    const units = unitsOf(pages.runs.map((run) => ({ vaddr: run.vaddr, len: run.nrPages * 4096, fileOffset: Number(run.fileOffset), remoteOk: true })));
-    shareCopy({
-      units,
-      remote: r,
-      begin: (group) => {
-        const { iov, count } = iovecsOf(group);
-        r.write(iovBase, iov);
-        r.begin(NR.preadv, [remoteFd, iovBase, count, group[0]!.fileStart], 'preadv(pages)');
-      },
-      local: (u) => {
-        for (const s of u.segs) {
-          for (let off = 0; off < s.len; off += buf.length) {
-            const n = Math.min(buf.length, s.len - off);
-            const got = readSync(file, buf, 0, n, s.fileOffset + off);
-            if (got !== n) throw truncated(ctx, { path: pages.path, got, bytes: n, at: s.fileOffset + off });
-            const put = vmWrite(ctx.pid, buf.subarray(0, n), [{ base: s.vaddr + BigInt(off), len: n }]);
-            if (put !== n) throw new CkptError('INTERNAL', `Cannot restore process ${ctx.pid}: wrote ${put} of ${n} bytes of memory at 0x${(s.vaddr + BigInt(off)).toString(16)}`);
-            byUs += n;
-            ctx.progress?.(n);
-          }
-        }
-      },
-    });
-    ctx.progress?.(units.reduce((n, u) => n + u.bytes, 0) - byUs);
-  } finally {
-    closeSync(file);
-  }
 }
 
 const MLOCK_ONFAULT = 1;

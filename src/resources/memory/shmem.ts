@@ -16,9 +16,11 @@ import { forEachFdLink } from '../sharing/descriptions.js';
 import type { DumpContext, RestoreContext } from '../types.js';
 import type { ShmemObject } from './state.js';
 import { createSysvSegment, readSysvSegment } from './sysv.js';
+import { UNIT_BYTES, unitBuffer } from './split.js';
 
 const PAGE = 4096;
-const CHUNK = 4 * 1024 * 1024;
+/** Object pages go through the page copy's one buffer (split.ts: a fresh one costs a fault per page here). */
+const CHUNK = UNIT_BYTES;
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 const F_ADD_SEALS = 1033;
@@ -59,7 +61,7 @@ function lseek(fd: number, off: number, whence: number): number {
 
 /** Appends every data range of the object open at `fd` (size bytes) to `sink`, page-aligned. */
 export function copyObjectPages(fd: number, size: number, sink: { append(offset: bigint, data: Uint8Array): void }): void {
-  const buf = Buffer.allocUnsafeSlow(CHUNK);
+  const buf = unitBuffer();
   let pos = 0;
   while (pos < size) {
     const data = lseek(fd, pos, SEEK_DATA);
@@ -236,7 +238,7 @@ export function fillObject(ctx: RestoreContext, fd: number, obj: Pick<ShmemObjec
   const src = ctx.pages(obj.pages);
   if (src.runs.length === 0) return;
   const pf = openSync(src.path, 'r');
-  const buf = Buffer.allocUnsafeSlow(CHUNK);
+  const buf = unitBuffer();
   try {
     for (const run of src.runs) {
       const bytes = run.nrPages * PAGE;
