@@ -11,7 +11,7 @@ import { CkptError } from '../../common/errors.js';
 import { NR, vmWrite } from '../../sys/index.js';
 import { iovecsOf, shareCopy, unitsOf } from './split.js';
 import { checkInterrupted, findSyscallSite, type RemoteTask } from '../../infect/index.js';
-import type { RestoreContext } from '../types.js';
+import type { LazyPages, RestoreContext } from '../types.js';
 import { checkIdentity } from './files.js';
 import { checkRuns } from './check.js';
 import { inTargetAs } from '../process/fscreds.js';
@@ -206,6 +206,29 @@ function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; 
   }
 }
 
+/**
+ * Areas whose pages a lazy restore leaves to the server: private anonymous memory. The
+ * kernel refuses MISSING mode on private file mappings of ext4; shared memory is one
+ * object for several processes; a locked area would be faulted in whole by mlock anyway.
+ */
+export function lazyAreas(filled: Set<Vma>): Set<Vma> {
+  return new Set([...filled].filter((v) => (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') && !v.shared && !v.inherited && !v.flags.includes('lo')));
+}
+
+const O_NONBLOCK = 0o4000;
+
+/**
+ * A userfaultfd made by the process itself (so it is bound to its memory), not
+ * user-mode-only (a read(2) of the kernel into a lazy page must wait for it, not fail
+ * with EFAULT), handed to the server, then closed in the process.
+ */
+function serveLazily(ctx: RestoreContext, args: { lazy: LazyPages; areas: Set<Vma> }): void {
+  const r = ctx.remote;
+  const uffd = Number(r.call(NR.userfaultfd, [O_CLOEXEC | O_NONBLOCK], 'userfaultfd'));
+  args.lazy.serve({ pid: ctx.pid, uffd, areas: [...args.areas].map((v) => ({ start: v.start, end: v.end })) });
+  r.call(NR.close, [uffd], 'close');
+}
+
 const MLOCK_ONFAULT = 1;
 const MCL = { FUTURE: 2, ONFAULT: 4 } as const;
 
@@ -315,6 +338,9 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
   // Areas mapped writable while their pages go in; the unaccounted ones keep their protection.
   const filled = new Set([...allFilled].filter((v) => !viaMem.has(v)));
   const { rest, inside } = splitRuns(pages.runs, viaMem);
+  const lazy = ctx.lazy ? lazyAreas(filled) : new Set<Vma>();
+  for (const v of lazy) filled.delete(v);
+  const eager = lazy.size > 0 ? splitRuns(rest, lazy).rest : rest;
   if (inherited) {
     keepInherited(ctx, state);
   } else {
@@ -327,7 +353,10 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
   }
   r.setScratchHint(findHole(ctx.pid, { vmas: state.vmas, size: SCRATCH }));
   mapAreas(ctx, state, { filled, inherited });
-  fillPages(ctx, { path: pages.path, runs: rest });
+  // Registered before anything can touch their pages (a page touched before would be a
+  // zero page the server could no longer fill).
+  if (ctx.lazy && lazy.size > 0) serveLazily(ctx, { lazy: ctx.lazy, areas: lazy });
+  fillPages(ctx, { path: pages.path, runs: eager });
   fillThroughMem(ctx.pid, { path: pages.path, runs: inside });
   finishAreas(ctx, state, filled);
   setMmMap(ctx, state);

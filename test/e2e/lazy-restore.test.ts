@@ -1,0 +1,70 @@
+/**
+ * Lazy restore (restore({ lazyPages })): the victim (test/victims/lazy-mem.c) runs before
+ * its memory is in; its first touches fault to the lazy-pages server. It checks a read(2)
+ * of the kernel into a missing page, MADV_DONTNEED, mremap and fork of missing pages, and
+ * all its memory. A server killed before every page is in takes the process with it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
+import { kill, SIG } from '../../src/sys/index.js';
+import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
+
+const cleanups = useCleanups();
+const CHECKS = ['kernel-read', 'dontneed', 'mremap', 'fork', 'big-memory'];
+
+async function dumped(mib: number): Promise<{ dir: string; pid: number; log: string; dirOf: string; pre: string }> {
+  const v = startVictim('lazy-mem', { args: [String(mib)] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/^READY/m, 30_000);
+  const dir = cleanups.tempDir('ckpt-lazy-');
+  dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  return { dir, pid: v.pid, log: v.log, dirOf: v.dir, pre: v.output() };
+}
+
+async function logSays(path: string, pattern: RegExp): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+    if (pattern.test(text)) return text;
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in ${path}:\n${text}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a lazily restored process runs before its pages are in and checks all its memory', { timeout: 120_000 }, async () => {
+  const d = await dumped(128);
+  const r = restore({ imagesDir: d.dir, lazyPages: true });
+  const rv = wrapPid(r.pid, d.dirOf, d.log);
+  cleanups.push(() => rv.kill());
+  assert.ok(r.lazyPages, 'the restore says who serves the pages');
+  kill(r.pid, SIG.SIGUSR1);
+  await rv.waitFor(/^DONE fails=\d+$/m, 60_000);
+  const post = rv.output().slice(d.pre.length);
+  assert.doesNotMatch(post, /FAIL/, post);
+  for (const c of CHECKS) assert.match(post, new RegExp(`^PASS ${c}$`, 'm'));
+  await logSays(r.lazyPages.log, new RegExp(`process ${r.pid}: every page in`));
+  await waitGone(r.lazyPages.serverPid);
+  await waitGone(r.lazyPages.guardPid);
+  assert.ok(rv.alive());
+});
+
+test('a lazy-pages server killed before every page is in takes the process with it', { timeout: 120_000 }, async () => {
+  const d = await dumped(64);
+  const r = restore({ imagesDir: d.dir, lazyPages: true, lazyPrefetch: false });
+  const rv = wrapPid(r.pid, d.dirOf, d.log);
+  cleanups.push(() => rv.kill());
+  assert.ok(r.lazyPages);
+  kill(r.lazyPages.serverPid, SIG.SIGKILL);
+  // Touching its memory now would wait on the guard's copy of the userfaultfd, never read zeros.
+  kill(r.pid, SIG.SIGUSR1);
+  await waitGone(r.pid);
+  const log = await logSays(r.lazyPages.log, /ended before every page was in/);
+  assert.match(log, new RegExp(`lazy-pages server \\(pid ${r.lazyPages.serverPid}\\) ended before every page was in: killed process ${r.pid}`));
+  assert.doesNotMatch(rv.output().slice(d.pre.length), /PASS|FAIL/, 'the process never ran on with pages missing');
+  await waitGone(r.lazyPages.guardPid);
+});
