@@ -16,6 +16,8 @@ export interface BuiltProcess {
   img: ProcessImages;
   remote: RemoteTask;
   threads: BuiltThread[];
+  /** Areas whose pages the lazy-pages server brings in (restore --lazy-pages). */
+  lazy: { start: bigint; end: bigint }[];
 }
 
 export interface RebuildOptions {
@@ -38,7 +40,7 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   phase('before-memory');
   // misc just set the saved parent-death signal: SIGKILL again until the tree is let go.
   armParentDeathKill(ctx.remote);
-  restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, inherited: opts.inherited });
+  const { lazy } = restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, inherited: opts.inherited });
   opts.forkChildren();
   phase('after-memory');
   const threads = restoreThreads(ctx, img.core.threads.slice(1));
@@ -53,7 +55,7 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   phase('last');
   // The credentials just set clear the parent-death signal: armed again until the tree is let go.
   armParentDeathKill(ctx.remote);
-  return { img, remote: ctx.remote, threads };
+  return { img, remote: ctx.remote, threads, lazy: lazy.map((v) => ({ start: v.start, end: v.end })) };
 }
 
 /** Loads the final registers of every thread; the process stays stopped. */

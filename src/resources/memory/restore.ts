@@ -329,7 +329,7 @@ const KERNEL_NAMES = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']
  * parent (dumpMemory's `parent` option): areas marked inherited are kept as forked,
  * with the pages still shared copy-on-write; only the process's own pages are written.
  */
-export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource; inherited?: boolean }): void {
+export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource; inherited?: boolean }): { lazy: Vma[] } {
   const { state, pages } = args;
   const inherited = args.inherited ?? false;
   const r = ctx.remote;
@@ -360,4 +360,5 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
   fillThroughMem(ctx.pid, { path: pages.path, runs: inside });
   finishAreas(ctx, state, filled);
   setMmMap(ctx, state);
+  return { lazy: [...lazy] };
 }
