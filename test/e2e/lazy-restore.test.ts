@@ -6,7 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
@@ -15,6 +17,7 @@ import { useCleanups } from '../helpers/cleanup.js';
 
 const cleanups = useCleanups();
 const CHECKS = ['kernel-read', 'dontneed', 'mremap', 'fork', 'big-memory'];
+const root = new URL('../..', import.meta.url).pathname;
 
 async function dumped(mib: number): Promise<{ dir: string; pid: number; log: string; dirOf: string; pre: string }> {
   const v = startVictim('lazy-mem', { args: [String(mib)] });
@@ -67,4 +70,19 @@ test('a lazy-pages server killed before every page is in takes the process with 
   assert.match(log, new RegExp(`lazy-pages server \\(pid ${r.lazyPages.serverPid}\\) ended before every page was in: killed process ${r.pid}`));
   assert.doesNotMatch(rv.output().slice(d.pre.length), /PASS|FAIL/, 'the process never ran on with pages missing');
   await waitGone(r.lazyPages.guardPid);
+});
+
+test('ckpt restore -d --lazy-pages (the built CLI) returns while its lazy-pages server runs on', { timeout: 120_000 }, async () => {
+  const d = await dumped(64);
+  const r = spawnSync(process.execPath, [join(root, 'bin/ckpt.js'), 'restore', '-D', d.dir, '-d', '--lazy-pages', '--pidfile', join(d.dir, 'pid')], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const pid = Number(readFileSync(join(d.dir, 'pid'), 'utf8'));
+  const rv = wrapPid(pid, d.dirOf, d.log);
+  cleanups.push(() => rv.kill());
+  kill(pid, SIG.SIGUSR1);
+  await rv.waitFor(/^DONE fails=\d+$/m, 60_000);
+  const post = rv.output().slice(d.pre.length);
+  assert.doesNotMatch(post, /FAIL/, post);
+  for (const c of CHECKS) assert.match(post, new RegExp(`^PASS ${c}$`, 'm'));
+  await logSays(join(d.dir, 'lazy-pages.log'), new RegExp(`process ${pid}: every page in`));
 });

@@ -34,8 +34,18 @@ function loaderFlags(argv: readonly string[]): string[] {
   return out;
 }
 
+declare const __filename: string | undefined;
+
+/** argv that runs `SCRIPT lazy-pages` with this Node and its loader flags (ckpt's CLI passes its own script). */
+export function lazyPagesCommand(script: string): string[] {
+  return [process.execPath, ...loaderFlags(process.execArgv), script, 'lazy-pages'];
+}
+
 export function defaultCommand(): string[] {
-  const self = fileURLToPath(import.meta.url);
+  const url = import.meta.url as string | undefined;
+  // In the CLI's CommonJS bundle (scripts/bundle.mjs): the bundle itself has the command.
+  if (url === undefined) return [process.execPath, __filename ?? process.argv[1]!, 'lazy-pages'];
+  const self = fileURLToPath(url);
   const entry = self.replace(/client\.(ts|js)$/, 'entry.$1');
   return [process.execPath, ...loaderFlags(process.execArgv), entry];
 }
