@@ -34,6 +34,8 @@ export const PREFETCH_BYTES = 2 * 1024 * 1024;
 interface Target {
   /** -1 for a process forked after the restore (the fork event does not say its pid). */
   pid: number;
+  /** A pidfd of `pid` (readable once it exits), or -1. */
+  pidfd: number;
   uffd: number;
   pending: PendingPages;
   reader: PageReader;
@@ -86,7 +88,7 @@ export class LazyServer {
         if (from < to) pieces.push({ start: from, end: to, src: from });
       }
     }
-    this.targets.push({ pid: req.pid, uffd, pending: new PendingPages(pieces), reader, retry: [], faults: 0, bytes: 0 });
+    this.targets.push({ pid: req.pid, pidfd: pidfdOpen(req.pid), uffd, pending: new PendingPages(pieces), reader, retry: [], faults: 0, bytes: 0 });
   }
 
   /** The tree runs: copy everything that is left (unless `prefetch` is off: then only what faults). */
@@ -101,6 +103,24 @@ export class LazyServer {
 
   get uffds(): number[] {
     return this.targets.map((t) => t.uffd);
+  }
+
+  get pidfds(): number[] {
+    return this.targets.map((t) => t.pidfd);
+  }
+
+  /**
+   * Target `i`'s process exited: nothing more to copy into it. Once no restored process
+   * is left, what processes forked from them still miss is copied without waiting for
+   * their faults (their pids are unknown: the fork event does not say).
+   */
+  exited(i: number): void {
+    const t = this.targets[i]!;
+    t.pending.take(0n, 1n << 64n);
+    t.retry.length = 0;
+    closeFd(t.pidfd);
+    t.pidfd = -1;
+    if (this.targets.every((x) => x.pid < 0 || x.pidfd < 0)) this.prefetch = true;
   }
 
   get busy(): boolean {
@@ -126,7 +146,7 @@ export class LazyServer {
         return;
       case 'fork':
         // The child has every page the parent had then, and misses what the parent missed.
-        this.targets.push({ pid: -1, uffd: m.ufd, pending: t.pending.clone(), reader: t.reader, retry: [], faults: 0, bytes: 0 });
+        this.targets.push({ pid: -1, pidfd: -1, uffd: m.ufd, pending: t.pending.clone(), reader: t.reader, retry: [], faults: 0, bytes: 0 });
         return;
       case 'remap':
         t.pending.move(m);
@@ -175,8 +195,12 @@ export class LazyServer {
         } else if (r.error === 'EAGAIN') {
           t.pending.put([{ start: p.start + BigInt(off), end: p.end, src: p.src + BigInt(off) }, ...pieces.slice(k + 1)]);
           return false;
-        } else if (r.error === 'ESRCH' || r.error === 'ENOENT') {
-          // The process is gone, or the area (unmapped in a way no event reported): nothing to fill.
+        } else if (r.error === 'ESRCH') {
+          // The process is gone: nothing more to fill.
+          t.pending.take(0n, 1n << 64n);
+          return true;
+        } else if (r.error === 'ENOENT') {
+          // The area is gone (unmapped in a way no event reported): nothing to fill there.
           break;
         } else {
           throw new Fatal(`Cannot serve pages of process ${t.pid}: UFFDIO_COPY at 0x${(p.start + BigInt(off)).toString(16)}: ${r.error}`);
@@ -223,7 +247,10 @@ export class LazyServer {
   }
 
   close(): void {
-    for (const t of this.targets) closeFd(t.uffd);
+    for (const t of this.targets) {
+      closeFd(t.uffd);
+      if (t.pidfd >= 0) closeFd(t.pidfd);
+    }
     this.reader.close();
   }
 }
@@ -239,7 +266,8 @@ export function runServer(imagesDir: string, log: Log): number {
     server = new LazyServer(imagesDir, log);
     for (;;) {
       if (!ckptOpen && (server.done || !went)) break;
-      const rev = pollIn([ckptOpen ? 0 : -1, ...server.uffds], server.busy ? 0 : -1);
+      const uffds = server.uffds;
+      const rev = pollIn([ckptOpen ? 0 : -1, ...uffds, ...server.pidfds], server.busy ? 0 : -1);
       if (rev[0]) {
         const got = lines.read();
         for (const line of got.lines) {
@@ -258,8 +286,11 @@ export function runServer(imagesDir: string, log: Log): number {
         }
         if (got.eof) ckptOpen = false;
       }
-      rev.slice(1).forEach((r, i) => {
+      rev.slice(1, 1 + uffds.length).forEach((r, i) => {
         if (r) server!.drain(i);
+      });
+      rev.slice(1 + uffds.length).forEach((r, i) => {
+        if (r) server!.exited(i);
       });
       server.work();
     }
