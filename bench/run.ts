@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --only mem,cli,threads,tree,cow,check]`
+ * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --only mem,cli,threads,tree,cow,check,lazy]`
  *
  * Sections: mem and cli (below), threads (bench/threads.ts), tree (bench/tree.ts) and
  * cow (bench/cow.ts); all run by default, `--only` picks some, `--no-SECTION` drops one.
@@ -21,6 +21,7 @@ import { startVictim, waitGone, wrapPid, type Victim } from '../test/helpers/vic
 import { measurePhases, type PhaseTimes } from './phases.js';
 import { reportCow, runCow, type CowResult } from './cow.js';
 import { reportCheck, runCheck, type CheckRow } from './check.js';
+import { reportLazy, runLazy, type LazyRow } from './lazy.js';
 import { reportThreads, runThreads, type ThreadsRow } from './threads.js';
 import { reportTree, runTree, type TreeRow } from './tree.js';
 import { MiB, SIGUSR1, cleanupSync, drop, f0, f1, f2, hrMs, livePids, median, rmDir, shmDir, table, track, waitForNew } from './util.js';
@@ -35,7 +36,7 @@ const noPhases = argv.includes('--no-phases');
 const repsArg = argv.indexOf('--reps');
 const reps = (full: number) => (repsArg >= 0 ? Number(argv[repsArg + 1]) : quick ? 1 : full);
 /** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow, check; `--only a,b` runs those alone. */
-const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow', 'check'] as const;
+const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow', 'check', 'lazy'] as const;
 type Section = (typeof SECTIONS)[number];
 const onlyArg = argv.indexOf('--only');
 const only = onlyArg >= 0 ? (argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
@@ -243,6 +244,7 @@ interface Results {
   tree?: TreeRow[];
   cow?: CowResult;
   check?: CheckRow[];
+  lazy?: LazyRow[];
   loadBefore: string;
   totalMs: number;
 }
@@ -256,6 +258,7 @@ function report(res: Results): void {
   if (res.tree) reportTree(res.tree);
   if (res.cow) reportCow(res.cow);
   if (res.check) reportCheck(res.check);
+  if (res.lazy) reportLazy(res.lazy);
   console.log(`\nload after: ${uptime()}`);
   console.log(`bench took ${(res.totalMs / 1000).toFixed(1)} s`);
 }
@@ -334,6 +337,7 @@ async function main(): Promise<void> {
   if (want('tree')) res.tree = await runTree({ reps: reps(3), sizes: [1, 100] });
   if (want('cow')) res.cow = await runCow({ reps: reps(3), mib: quick ? 128 : 512, kids: 4 });
   if (want('check')) res.check = await runCheck({ reps: reps(5) });
+  if (want('lazy')) res.lazy = await runLazy({ reps: reps(3), sizes: quick ? [256] : [256, 1024] });
   res.totalMs = performance.now() - t0;
   report(res);
 }
