@@ -161,6 +161,13 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
   const shared = new LocalObjects();
   let blank: SeizedProcess | undefined;
   try {
+    // Started first: its start-up (a Node process) overlaps the reading of the images.
+    let lazy: LazyPagesClient | undefined;
+    if (opts.lazyPages) {
+      const client = LazyPagesClient.start({ imagesDir: opts.imagesDir, command: opts.lazyPagesCommand, log: opts.lazyPagesLog ?? join(opts.imagesDir, 'lazy-pages.log') });
+      undo.push('stop the lazy-pages server', () => client.stop());
+      lazy = client;
+    }
     const inheritFds = (opts.inheritFd ?? []).map(parseInheritFd);
     const pidfile = opts.pidfile === undefined ? undefined : createPidfile(opts.pidfile);
     if (pidfile) undo.push('remove pidfile', () => pidfile.discard());
@@ -180,12 +187,6 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     planSysvSegments(shared, savedSegments(tree.procs.values(), reader));
     if (reader.has(IPC_IMAGE.name)) restoreSysvIpc(reader.read(IPC_IMAGE), { blob: (name) => reader.blob(name), undo });
     checkInterrupted();
-    let lazy: LazyPagesClient | undefined;
-    if (opts.lazyPages) {
-      const client = LazyPagesClient.start({ imagesDir: opts.imagesDir, command: opts.lazyPagesCommand, log: opts.lazyPagesLog ?? join(opts.imagesDir, 'lazy-pages.log') });
-      undo.push('stop the lazy-pages server', () => client.stop());
-      lazy = client;
-    }
     const parents = new Set(tree.entries.map((e) => e.ppid));
     const b = startBlank();
     undo.push('kill blank', () => kill(b.pid, SIG.SIGKILL));

@@ -70,20 +70,21 @@ export interface FillResult {
   error?: string;
 }
 
-function fillIoctl(fd: number, req: number, b: Buffer, resultAt: number): FillResult {
+/** An UFFDIO_COPY/ZEROPAGE ioctl on struct `b`, whose result field (bytes done or -errno) is its last 8 bytes. */
+function fillIoctl(fd: number, req: number, b: Buffer): FillResult {
   const r = rawSyscall(NR.ioctl, [fd, req, addressOf(b)]);
-  const done = b.readBigInt64LE(resultAt);
+  const done = b.readBigInt64LE(b.length - 8);
   if (r.ret !== -1n) return { done: Number(done) };
   return { done: done > 0n ? Number(done) : 0, error: errnoName(r.errno) };
 }
 
-/** UFFDIO_COPY of `len` bytes at `src` (our memory, `keep` holds it) into the uffd's process at `dst`; wakes waiters on it. */
+/** UFFDIO_COPY of `len` bytes at `src` (our memory) into the uffd's process at `dst`; wakes waiters on it. */
 export function uffdCopy(fd: number, args: { dst: bigint; src: Buffer; len: number }): FillResult {
   const b = Buffer.alloc(40);
   b.writeBigUInt64LE(args.dst, 0);
   b.writeBigUInt64LE(addressOf(args.src), 8);
   b.writeBigUInt64LE(BigInt(args.len), 16);
-  const r = fillIoctl(fd, IOC.COPY, b, 32);
+  const r = fillIoctl(fd, IOC.COPY, b);
   void args.src; // kept referenced until the ioctl has returned
   return r;
 }
@@ -93,7 +94,7 @@ export function uffdZeropage(fd: number, range: { start: bigint; len: number }):
   const b = Buffer.alloc(32);
   b.writeBigUInt64LE(range.start, 0);
   b.writeBigUInt64LE(BigInt(range.len), 8);
-  return fillIoctl(fd, IOC.ZEROPAGE, b, 24);
+  return fillIoctl(fd, IOC.ZEROPAGE, b);
 }
 
 /** UFFDIO_WAKE: lets threads waiting on a page that is already there go on. */

@@ -212,7 +212,10 @@ function fillShared(ctx: RestoreContext, args: { pages: PageSource; fd: number; 
  * object for several processes; a locked area would be faulted in whole by mlock anyway.
  */
 export function lazyAreas(filled: Set<Vma>): Set<Vma> {
-  return new Set([...filled].filter((v) => (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') && !v.shared && !v.inherited && !v.flags.includes('lo')));
+  // MADV_WIPEONFORK (wf): a child forked while pages are missing must see zeros there, and
+  // the server would give it the saved pages (it copies what the parent missed).
+  const eager = (v: Vma) => v.shared || v.inherited || v.flags.includes('lo') || v.flags.includes('wf');
+  return new Set([...filled].filter((v) => (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') && !eager(v)));
 }
 
 const O_NONBLOCK = 0o4000;
