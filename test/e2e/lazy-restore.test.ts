@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
@@ -71,6 +71,23 @@ test('a lazy-pages server killed before every page is in takes the process with 
   const log = await logSays(r.lazyPages.log, /ended before every page was in/);
   assert.match(log, new RegExp(`lazy-pages server \\(pid ${r.lazyPages.serverPid}\\) ended before every page was in: killed process ${r.pid}`));
   assert.doesNotMatch(rv.output().slice(d.pre.length), /PASS|FAIL/, 'the process never ran on with pages missing');
+  await waitGone(r.lazyPages.guardPid);
+});
+
+test('a page file that cannot be read any more kills the process at its first fault, saying why', { timeout: 120_000 }, async () => {
+  const d = await dumped(64);
+  const r = restore({ imagesDir: d.dir, lazyPages: true, lazyPrefetch: false });
+  const rv = wrapPid(r.pid, d.dirOf, d.log);
+  cleanups.push(() => rv.kill());
+  assert.ok(r.lazyPages);
+  const pages = readdirSync(d.dir).find((n) => n === `pages-${r.pid}.img`)!;
+  truncateSync(join(d.dir, pages), 8192);
+  kill(r.pid, SIG.SIGUSR1);
+  await waitGone(r.pid);
+  const log = await logSays(r.lazyPages.log, /killed process/);
+  assert.match(log, new RegExp(`${pages}.*truncated.*: killed process ${r.pid}`));
+  assert.doesNotMatch(rv.output().slice(d.pre.length), /PASS|FAIL/, 'the process never ran on with pages missing');
+  await waitGone(r.lazyPages.serverPid);
   await waitGone(r.lazyPages.guardPid);
 });
 
