@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, truncateSync } from 'node:fs';
+import { existsSync, readFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
@@ -27,6 +27,26 @@ async function dumped(mib: number): Promise<{ dir: string; pid: number; log: str
   dump(v.pid, { imagesDir: dir });
   await waitGone(v.pid);
   return { dir, pid: v.pid, log: v.log, dirOf: v.dir, pre: v.output() };
+}
+
+/**
+ * A 64 MiB victim restored lazily without prefetch; `breakIt` is done before its first
+ * touch of memory (SIGUSR1), which must then kill it: the log's last words are returned.
+ */
+async function diesAtFirstTouch(breakIt: (r: { pid: number; serverPid: number; dir: string }) => void, logPattern: RegExp): Promise<{ log: string; pid: number; serverPid: number }> {
+  const d = await dumped(64);
+  const r = restore({ imagesDir: d.dir, lazyPages: true, lazyPrefetch: false });
+  const rv = wrapPid(r.pid, d.dirOf, d.log);
+  cleanups.push(() => rv.kill());
+  assert.ok(r.lazyPages);
+  breakIt({ pid: r.pid, serverPid: r.lazyPages.serverPid, dir: d.dir });
+  kill(r.pid, SIG.SIGUSR1);
+  await waitGone(r.pid);
+  const log = await logSays(r.lazyPages.log, logPattern);
+  assert.doesNotMatch(rv.output().slice(d.pre.length), /PASS|FAIL/, 'the process never ran on with pages missing');
+  await waitGone(r.lazyPages.serverPid);
+  await waitGone(r.lazyPages.guardPid);
+  return { log, pid: r.pid, serverPid: r.lazyPages.serverPid };
 }
 
 async function logSays(path: string, pattern: RegExp): Promise<string> {
@@ -59,36 +79,14 @@ test('a lazily restored process runs before its pages are in and checks all its 
 });
 
 test('a lazy-pages server killed before every page is in takes the process with it', { timeout: 120_000 }, async () => {
-  const d = await dumped(64);
-  const r = restore({ imagesDir: d.dir, lazyPages: true, lazyPrefetch: false });
-  const rv = wrapPid(r.pid, d.dirOf, d.log);
-  cleanups.push(() => rv.kill());
-  assert.ok(r.lazyPages);
-  kill(r.lazyPages.serverPid, SIG.SIGKILL);
-  // Touching its memory now would wait on the guard's copy of the userfaultfd, never read zeros.
-  kill(r.pid, SIG.SIGUSR1);
-  await waitGone(r.pid);
-  const log = await logSays(r.lazyPages.log, /ended before every page was in/);
-  assert.match(log, new RegExp(`lazy-pages server \\(pid ${r.lazyPages.serverPid}\\) ended before every page was in: killed process ${r.pid}`));
-  assert.doesNotMatch(rv.output().slice(d.pre.length), /PASS|FAIL/, 'the process never ran on with pages missing');
-  await waitGone(r.lazyPages.guardPid);
+  // Touching its memory then waits on the guard's copy of the userfaultfd, never reads zeros.
+  const { log, pid, serverPid } = await diesAtFirstTouch((r) => kill(r.serverPid, SIG.SIGKILL), /ended before every page was in/);
+  assert.match(log, new RegExp(`lazy-pages server \\(pid ${serverPid}\\) ended before every page was in: killed process ${pid}`));
 });
 
 test('a page file that cannot be read any more kills the process at its first fault, saying why', { timeout: 120_000 }, async () => {
-  const d = await dumped(64);
-  const r = restore({ imagesDir: d.dir, lazyPages: true, lazyPrefetch: false });
-  const rv = wrapPid(r.pid, d.dirOf, d.log);
-  cleanups.push(() => rv.kill());
-  assert.ok(r.lazyPages);
-  const pages = readdirSync(d.dir).find((n) => n === `pages-${r.pid}.img`)!;
-  truncateSync(join(d.dir, pages), 8192);
-  kill(r.pid, SIG.SIGUSR1);
-  await waitGone(r.pid);
-  const log = await logSays(r.lazyPages.log, /killed process/);
-  assert.match(log, new RegExp(`${pages}.*truncated.*: killed process ${r.pid}`));
-  assert.doesNotMatch(rv.output().slice(d.pre.length), /PASS|FAIL/, 'the process never ran on with pages missing');
-  await waitGone(r.lazyPages.serverPid);
-  await waitGone(r.lazyPages.guardPid);
+  const { log, pid } = await diesAtFirstTouch((r) => truncateSync(join(r.dir, `pages-${r.pid}.img`), 8192), /killed process/);
+  assert.match(log, new RegExp(`pages-${pid}\\.img.*truncated.*: killed process ${pid}`));
 });
 
 test('ckpt restore -d --lazy-pages (the built CLI) returns while its lazy-pages server runs on', { timeout: 120_000 }, async () => {

@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CkptError } from '../../common/errors.js';
-import { closeFd, getpid, kill, pidfdGetfd, pidfdOpen, pipe2, pollIn, SIG } from '../../sys/index.js';
+import { closeFd, getpid, kill, pipe2, pollIn, SIG } from '../../sys/index.js';
+import { grabFd } from '../../resources/transfer.js';
 import type { LazyPages } from '../../resources/types.js';
 
 const O_CLOEXEC = 0o2000000;
@@ -91,13 +92,7 @@ export class LazyPagesClient implements LazyPages {
   }
 
   serve(args: { pid: number; uffd: number; areas: readonly { start: bigint; end: bigint }[] }): void {
-    const pidfd = pidfdOpen(args.pid);
-    let mine: number;
-    try {
-      mine = pidfdGetfd(pidfd, args.uffd, { pid: args.pid });
-    } finally {
-      closeFd(pidfd);
-    }
+    const mine = grabFd(args.pid, args.uffd);
     try {
       const req = JSON.stringify({
         op: 'add',

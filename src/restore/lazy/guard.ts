@@ -10,7 +10,8 @@
  * end-of-file without it means the server is gone.
  */
 import { writeSync } from 'node:fs';
-import { closeFd, kill, pidfdGetfd, pidfdOpen, pollIn, SIG } from '../../sys/index.js';
+import { closeFd, kill, pollIn, SIG } from '../../sys/index.js';
+import { grabFd } from '../../resources/transfer.js';
 import { AddRequest, LineReader, type Log } from './protocol.js';
 
 const SERVER_FD = 3;
@@ -34,12 +35,7 @@ export function runGuard(serverPid: number, log: Log): number {
         }
         try {
           const req = AddRequest.parse(msg);
-          const pidfd = pidfdOpen(req.from);
-          try {
-            held.push(pidfdGetfd(pidfd, req.fd, { pid: req.from }));
-          } finally {
-            closeFd(pidfd);
-          }
+          held.push(grabFd(req.from, req.fd));
           pids.push(req.pid);
           writeSync(1, 'ok\n');
         } catch (e) {

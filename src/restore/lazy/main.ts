@@ -19,5 +19,5 @@ export function runLazyPages(args: readonly string[]): number {
   };
   if (role === 'serve' && arg) return runServer(arg, log);
   if (role === 'guard' && arg && /^\d+$/.test(arg)) return runGuard(Number(arg), log);
-  throw new CkptError('USAGE', `Cannot run lazy-pages: restore --lazy-pages starts it (as "serve DIR" and "guard PID"), got "${args.join(' ')}"`);
+  throw new CkptError('UNSUPPORTED', `Cannot run lazy-pages: restore --lazy-pages starts it itself (as "serve DIR" and "guard PID"), got "${args.join(' ')}"`);
 }

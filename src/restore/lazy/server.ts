@@ -18,10 +18,11 @@ import { closeSync, writeSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { ImageReader, type PageReader } from '../../images/index.js';
 import {
-  closeFd, decodeUffdMsg, kill, pidfdGetfd, pidfdOpen, pollIn, readNonBlocking, SIG, UFFD_LAZY_FEATURES, UFFD_MSG_SIZE,
+  closeFd, decodeUffdMsg, kill, pidfdOpen, pollIn, readNonBlocking, SIG, UFFD_LAZY_FEATURES, UFFD_MSG_SIZE,
   uffdCopy, uffdRegister, uffdWake, uffdZeropage, type UffdMsg,
 } from '../../sys/index.js';
 import { uffdioApi } from '../../sys/ioctl.js';
+import { grabFd } from '../../resources/transfer.js';
 import { PendingPages, type Piece } from './pending.js';
 import { AddRequest, LineReader, type Log } from './protocol.js';
 
@@ -65,13 +66,7 @@ export class LazyServer {
 
   /** Takes the userfaultfd of a process being restored and registers its lazy areas. */
   add(req: AddRequest): void {
-    const pidfd = pidfdOpen(req.from);
-    let uffd: number;
-    try {
-      uffd = pidfdGetfd(pidfd, req.fd, { pid: req.from });
-    } finally {
-      closeFd(pidfd);
-    }
+    const uffd = grabFd(req.from, req.fd);
     const reader = this.reader.pages(req.pages);
     const areas = req.areas.map(([s, e]) => ({ start: BigInt(s), end: BigInt(e) }));
     const got = uffdioApi(uffd, UFFD_LAZY_FEATURES).features;
