@@ -5,7 +5,7 @@
  * the tree runs.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CkptError } from '../../common/errors.js';
 import { closeFd, getpid, kill, pipe2, pollIn, SIG } from '../../sys/index.js';
@@ -72,7 +72,8 @@ export class LazyPagesClient implements LazyPages {
   /** Starts both processes; they wait for requests. */
   static start(opts: LazyPagesOptions): LazyPagesClient {
     const cmd = opts.command ?? defaultCommand();
-    const logFd = openSync(opts.log, 'a', 0o600);
+    // Never through a symlink: the images directory may be another user's.
+    const logFd = openSync(opts.log, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | O_CLOEXEC, 0o600);
     const [doneR, doneW] = pipe2(O_CLOEXEC);
     let server: Peer | undefined;
     try {
