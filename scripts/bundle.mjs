@@ -60,6 +60,9 @@ await build({
   legalComments: 'none',
   banner: { js: HASH_LINE },
   plugins: [zodEnglishOnly],
+  // import.meta has no meaning in CommonJS: code that needs its own path checks for undefined
+  // (restore/lazy/client.ts then runs this bundle itself).
+  define: { 'import.meta.url': 'undefined' },
   logLevel: 'warning',
 });
 const code = readFileSync(outfile, 'utf8');

@@ -64,7 +64,7 @@ export const CRIU_OPTIONS: readonly CriuOption[] = [
   { flags: '--track-mem', on: DR, note: INCREMENTAL, refuse: true },
   { flags: '--pre-dump-mode <mode>', on: DR, note: INCREMENTAL, refuse: true },
   { flags: '--auto-dedup', on: DR, note: INCREMENTAL, refuse: true },
-  { flags: '--lazy-pages', on: DR, note: 'lazy pages are not supported yet: restore fills every page before the processes run', refuse: true },
+  { flags: '--lazy-pages', on: ['dump'], note: 'a dump for a lazy restore is a plain dump: use restore --lazy-pages (pages served from the images directory)', refuse: true },
   // Page server
   { flags: '--page-server', on: DR, note: PAGE_SERVER, refuse: true },
   { flags: '--address <addr>', on: DR, note: PAGE_SERVER, refuse: true },
@@ -168,7 +168,6 @@ export function addNegations(command: Command): void {
 export const CRIU_COMMANDS: Readonly<Record<string, string>> = {
   'pre-dump': INCREMENTAL,
   'page-server': PAGE_SERVER,
-  'lazy-pages': 'lazy pages are not supported yet: restore fills every page before the processes run',
   service: 'the RPC service is not supported: use the ckpt library (import { dump, restore } from \'ckpt\') or this command line',
   swrk: 'the RPC service is not supported: use the ckpt library or this command line',
   dedup: INCREMENTAL,

@@ -68,6 +68,37 @@ export class PageReader {
     return buf.subarray(start - from, start - from + len);
   }
 
+  /**
+   * Copies the saved pages that fall in [vaddr, vaddr + into.length) into `into`, each at
+   * its offset from `vaddr` (a lazy restore's server reads a window this way); bytes of
+   * pages the image does not hold are left as they are. Returns the pieces copied, in order.
+   */
+  readAt(vaddr: bigint, into: Buffer): { vaddr: bigint; len: number }[] {
+    const end = vaddr + BigInt(into.length);
+    const out: { vaddr: bigint; len: number }[] = [];
+    let lo = 0;
+    let hi = this.runs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const r = this.runs[mid]!;
+      if (r.vaddr + BigInt(runBytes(r)) <= vaddr) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.runs.length && this.runs[i]!.vaddr < end; i++) {
+      const r = this.runs[i]!;
+      const from = r.vaddr > vaddr ? r.vaddr : vaddr;
+      const rEnd = r.vaddr + BigInt(runBytes(r));
+      const to = rEnd < end ? rEnd : end;
+      if (to <= from) continue;
+      const len = Number(to - from);
+      const pos = Number(r.fileOffset + (from - r.vaddr));
+      if (!Number.isSafeInteger(pos) || pos + len > this.size) throw badImage(this.path, `run at vaddr 0x${r.vaddr.toString(16)} is not inside the file`);
+      this.preadInto(into.subarray(Number(from - vaddr), Number(from - vaddr) + len), pos);
+      out.push({ vaddr: from, len });
+    }
+    return out;
+  }
+
   /** Checks every chunk CRC of the data; returns false if the image has none to check. */
   verify(): boolean {
     const cs = this.map.checksum;

@@ -187,3 +187,23 @@ test('reserve() leaves room the caller fills in place, between ordinary appends'
   assert.ok(pr.read(pr.runs[1]!).equals(c));
   assert.throws(() => ImageWriter.create(path.join(dir, '..', 'x')).pages(1).reserve(0x1000n, PAGE_SIZE), /checksummed/);
 });
+
+test('readAt copies the saved pages of a window at their offsets and leaves holes alone', (t) => {
+  const dir = tmp(t);
+  const [ab, c] = writeSample(dir);
+  const r = ImageReader.open(dir);
+  try {
+    const pr = r.pages(7);
+    // A window across the end of the first run (5 pages at 0x400000) and the hole after it.
+    const into = Buffer.alloc(8 * PAGE_SIZE, 0xee);
+    assert.deepEqual(pr.readAt(0x403000n, into), [{ vaddr: 0x403000n, len: 2 * PAGE_SIZE }]);
+    assert.ok(into.subarray(0, 2 * PAGE_SIZE).equals(ab!.subarray(3 * PAGE_SIZE)));
+    assert.ok(into.subarray(2 * PAGE_SIZE).every((x) => x === 0xee), 'a page the image lacks is left as it was');
+    const mid = Buffer.alloc(PAGE_SIZE);
+    assert.deepEqual(pr.readAt(0x7f0000000000n + 500n * 4096n, mid), [{ vaddr: 0x7f0000000000n + 500n * 4096n, len: PAGE_SIZE }]);
+    assert.ok(mid.equals(c!.subarray(500 * PAGE_SIZE, 501 * PAGE_SIZE)));
+    assert.deepEqual(pr.readAt(0x1000n, Buffer.alloc(PAGE_SIZE)), []);
+  } finally {
+    r.close();
+  }
+});

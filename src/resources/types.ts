@@ -137,6 +137,17 @@ export interface RestoreContext {
   /** Called as page data is restored, with the bytes just restored (for a progress bar). */
   progress?(bytes: number): void;
   warn(message: string): void;
+  /**
+   * Lazy restore (restore/lazy/): set for a process whose private anonymous pages are
+   * left to the lazy-pages server. `serve` hands it the userfaultfd made in the process
+   * (fd `uffd` there) with the areas to register; from its return on, the server serves
+   * their faults.
+   */
+  lazy?: LazyPages;
+}
+
+export interface LazyPages {
+  serve(args: { pid: number; uffd: number; areas: readonly { start: bigint; end: bigint }[] }): void;
 }
 
 export interface Resource<S> {

@@ -80,9 +80,30 @@ class PageCheck {
        */
       ancestors?: readonly SavedPages[];
       pid?: number;
+      /**
+       * Areas a lazy restore left to the lazy-pages server: a saved page there may not be
+       * in yet (the server copies it from this same page file on first touch); one that
+       * is in is compared like any other.
+       */
+      lazy?: readonly { start: bigint; end: bigint }[];
     },
   ) {
     this.total = file.runs.reduce((n, r) => n + r.nrPages, 0);
+    this.lazySaved = file.runs.reduce((n, r) => n + this.lazyPages(r.vaddr, r.vaddr + BigInt(r.nrPages * PAGE)), 0);
+  }
+
+  private readonly lazySaved: number;
+  private lazySeen = 0;
+
+  /** Pages of [from, to) inside the lazy areas. */
+  private lazyPages(from: bigint, to: bigint): number {
+    let n = 0n;
+    for (const a of this.more.lazy ?? []) {
+      const lo = a.start > from ? a.start : from;
+      const hi = a.end < to ? a.end : to;
+      if (hi > lo) n += (hi - lo) / BigInt(PAGE);
+    }
+    return Number(n);
   }
 
   append(vaddr: bigint, data: Uint8Array): void {
@@ -108,13 +129,14 @@ class PageCheck {
         if (i >= 0) this.diff(`${this.what}: memory at 0x${(at + BigInt(i)).toString(16)}${this.area(at)} differs from the saved page`);
       }
       if (own) this.covered += len / PAGE;
+      if (own) this.lazySeen += this.lazyPages(at, at + BigInt(len));
       at += BigInt(len);
       off += len;
     }
   }
 
   finish(): void {
-    if (this.covered < this.total) this.diff(`${this.what}: ${this.total - this.covered} saved pages are missing after restore`);
+    if (this.covered + (this.lazySaved - this.lazySeen) < this.total) this.diff(`${this.what}: ${this.total - this.covered} saved pages are missing after restore`);
   }
 
   /** " (in [heap])": where an address is, for messages. */
@@ -438,11 +460,13 @@ export function checkRestored(args: CheckArgs): void {
       const saved = savedPagesOf.get(pid)!;
       const ancestors: SavedPages[] = [];
       for (let p = img.entry.ppid; savedPagesOf.has(p); p = parentOf.get(p) ?? 0) ancestors.push(savedPagesOf.get(p)!);
-      const check = new PageCheck(`process ${pid} memory`, saved, { diffs, ignored: rseqAreas(img), ancestors, pid });
+      const check = new PageCheck(`process ${pid} memory`, saved, { diffs, ignored: rseqAreas(img), ancestors, pid, lazy: b.lazy });
       // Without `parent`: every present page is read, and one still shared with an ancestor is compared with its saved copy.
       const mem = dumpMemory(ctx, check);
       check.finish();
-      compare(`process ${pid} memory layout`, { ...img.mem, vmas: coalesced(img.mem.vmas) }, { ...mem.state, vmas: coalesced(mem.state.vmas) });
+      // VmFlags "um": the lazy-pages server's userfaultfd registration, gone once every page is in.
+      const vmas = b.lazy.length > 0 ? mem.state.vmas.map((v) => ({ ...v, flags: v.flags.filter((f) => f !== 'um') })) : mem.state.vmas;
+      compare(`process ${pid} memory layout`, { ...img.mem, vmas: coalesced(img.mem.vmas) }, { ...mem.state, vmas: coalesced(vmas) });
       for (const t of b.threads) {
         const fresh = dumpThread(ctx, t.thread.tid);
         const saved = t.thread;

@@ -16,6 +16,8 @@ export interface BuiltProcess {
   img: ProcessImages;
   remote: RemoteTask;
   threads: BuiltThread[];
+  /** Areas whose pages the lazy-pages server brings in (restore --lazy-pages). */
+  lazy: { start: bigint; end: bigint }[];
 }
 
 export interface RebuildOptions {
@@ -51,11 +53,11 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   runPhase(p, { phase: 'before-memory' });
   // misc just set the saved parent-death signal: SIGKILL again until the tree is let go.
   armParentDeathKill(ctx.remote);
-  restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, inherited: opts.inherited });
+  const { lazy } = restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, inherited: opts.inherited });
   opts.forkChildren();
   runPhase(p, { phase: 'after-memory' });
   const threads = restoreThreads(ctx, img.core.threads.slice(1));
-  return { ctx, img, remote: ctx.remote, threads };
+  return { ctx, img, remote: ctx.remote, threads, lazy: lazy.map((v) => ({ start: v.start, end: v.end })) };
 }
 
 /** The fd table, with every process of the tree created and none of them with its own credentials yet. */

@@ -5,6 +5,7 @@
  * injected syscalls, load registers last and let the whole tree run at once. Any
  * failure kills everything that was built and leaves the images untouched.
  */
+import { join } from 'node:path';
 import { kill, SIG } from '../sys/index.js';
 import { checkInterrupted, deferSignals, RemoteTask, RESTORE_PTRACE_OPTIONS, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
 import { ImageReader, PAGE_SIZE } from '../images/index.js';
@@ -25,6 +26,7 @@ import { NETLOCK_IMAGE, unlockNetwork, type NetworkLockMethod } from '../resourc
 import { planSysvSegments, type SavedSegment } from '../resources/memory/sysv.js';
 import { waitPidFree } from './pid.js';
 import { createPidfile } from './pidfile.js';
+import { LazyPagesClient } from './lazy/client.js';
 import { letRun, loadRegisters, rebuildFiles, rebuildProcess, rebuildRest, type CreatedProcess } from './process.js';
 
 export interface RestoreOptions {
@@ -71,6 +73,19 @@ export interface RestoreOptions {
   tcpClose?: boolean;
   /** Leave the processes stopped (SIGSTOP) instead of resuming them, as CRIU's --leave-stopped. */
   leaveStopped?: boolean;
+  /**
+   * CRIU's --lazy-pages: private anonymous pages are not filled before the processes run;
+   * a lazy-pages server process (restore/lazy/) copies them in on fault and in the
+   * background, and exits once all are in. A process with children in the tree is
+   * filled whole (they inherit its memory when they are created).
+   */
+  lazyPages?: boolean;
+  /** argv that runs ckpt's `lazy-pages` entry (the CLI passes its own); default: the library's entry script. */
+  lazyPagesCommand?: readonly string[];
+  /** With lazyPages: copy the pages no one touches in the background (default); off, pages come only on fault. */
+  lazyPrefetch?: boolean;
+  /** Log of the lazy-pages server and guard; default DIR/lazy-pages.log. */
+  lazyPagesLog?: string;
   /** Page data restored so far and the total of the image set, in bytes. */
   onProgress?: (p: { bytes: number; total: number }) => void;
   /**
@@ -102,6 +117,8 @@ export interface RestoreResult {
   warnings: string[];
   /** --shell-job on a terminal: gives the terminal back to ckpt once the job is done (restore/shell-job.ts). */
   terminal?: TerminalJob;
+  /** With lazyPages: the processes that serve the pages now, and their log. */
+  lazyPages?: { serverPid: number; guardPid: number; log: string };
 }
 
 /** Process groups, once every process exists: leaders first, then members. */
@@ -149,6 +166,13 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
   const shared = new LocalObjects();
   let blank: SeizedProcess | undefined;
   try {
+    // Started first: its start-up (a Node process) overlaps the reading of the images.
+    let lazy: LazyPagesClient | undefined;
+    if (opts.lazyPages) {
+      const client = LazyPagesClient.start({ imagesDir: opts.imagesDir, command: opts.lazyPagesCommand, log: opts.lazyPagesLog ?? join(opts.imagesDir, 'lazy-pages.log') });
+      undo.push('stop the lazy-pages server', () => client.stop());
+      lazy = client;
+    }
     const inheritFds = (opts.inheritFd ?? []).map(parseInheritFd);
     const pidfile = opts.pidfile === undefined ? undefined : createPidfile(opts.pidfile);
     if (pidfile) undo.push('remove pidfile', () => pidfile.discard());
@@ -168,6 +192,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     planSysvSegments(shared, savedSegments(tree.procs.values(), reader));
     if (reader.has(IPC_IMAGE.name)) restoreSysvIpc(reader.read(IPC_IMAGE), { blob: (name) => reader.blob(name), undo });
     checkInterrupted();
+    const parents = new Set(tree.entries.map((e) => e.ppid));
     const b = startBlank();
     undo.push('kill blank', () => kill(b.pid, SIG.SIGKILL));
     blank = seizeProcess(b.pid, { ptraceOptions: RESTORE_PTRACE_OPTIONS });
@@ -189,6 +214,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       remoteOf: (other) => remotes.get(other),
       treeStates: (name) => [...tree.procs.values()].flatMap((img) => img.resources.filter((r) => r.module.name === name).map((r) => r.state)),
       openAs: tree.procs.get(pid)?.openAs,
+      lazy: parents.has(pid) ? undefined : lazy,
       progress,
       warn,
     });
@@ -236,6 +262,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);
     undo.clear();
+    lazy?.go({ prefetch: opts.lazyPrefetch ?? true });
     kill(b.pid, SIG.SIGKILL);
     blank.release();
     // Every socket is back: packets may reach them again. A failed restore leaves the lock, so that
@@ -246,7 +273,8 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     }
     const totalMs = performance.now() - t0;
     event({ phase: 'running', ms: totalMs });
-    return { pid: tree.root, processes: tree.entries.length, pages: read.pages, bytes: read.bytes, totalMs, warnings, terminal };
+    const lazyPages = lazy && { serverPid: lazy.server.pid, guardPid: lazy.guard.pid, log: lazy.log };
+    return { pid: tree.root, processes: tree.entries.length, pages: read.pages, bytes: read.bytes, totalMs, warnings, terminal, lazyPages };
   } catch (e) {
     const failed = undo.runAll();
     try {

@@ -24,3 +24,4 @@ export * from './creds.js';
 export * from './fs.js';
 export * as signalFlag from './signal-flag.js';
 export * from './tty.js';
+export * from './uffd.js';

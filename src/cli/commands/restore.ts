@@ -36,6 +36,7 @@ interface RestoreFlags {
   json?: boolean;
   progress?: ProgressMode;
   actionScript?: string[];
+  lazyPages?: boolean;
 }
 
 function describe(e: RestoreEvent): string {
@@ -65,6 +66,7 @@ export const restoreCommand: CliCommand = {
       .option('--network-lock <method>', 'lift the network lock the dump left once every socket is back (skip: leave it)', parseNetworkLock)
       .option('--tcp-established', 'restore established TCP connections (accepted; always done)')
       .option('--tcp-close', 'restore established TCP connections closed: they read EOF, writes fail with EPIPE')
+      .option('--lazy-pages', 'run the processes before their memory is in: a lazy-pages process copies their pages in on fault and in the background (log: DIR/lazy-pages.log)')
       .option('--trust-images', 'restore images another user owns as if they were ours (docs/security.md)')
       .action(async (f: RestoreFlags) => {
         // Said plainly before a log file is opened in it.
@@ -72,7 +74,7 @@ export const restoreCommand: CliCommand = {
         const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile === undefined ? undefined : inWorkDir(f, f.logFile) });
         await zodForOneShot();
         // Loaded when the command runs: --help and other commands do not pay for it.
-        const { restore, waitForExit } = await import('../../api/restore.js');
+        const { restore, waitForExit, lazyPagesCommand } = await import('../../api/restore.js');
         const scripts = actionScripts(f.actionScript ?? [], { imagesDir: f.imagesDir, say: (l) => out.say(l, 3) });
         const bar = await progressOf({ mode: f.progress, what: 'restore', verbosity: out.level });
         let pid: number;
@@ -97,6 +99,7 @@ export const restoreCommand: CliCommand = {
             verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, leaveStopped: f.leaveStopped, onProgress: bar.onProgress, onSignal, onEvent,
             extUnixSk: f.extUnixSk !== undefined, networkLock: f.networkLock, tcpClose: f.tcpClose,
             manageCgroups: f.manageCgroups === 'ignore' ? 'ignore' : 'soft',
+            lazyPages: f.lazyPages, lazyPagesCommand: f.lazyPages ? lazyPagesCommand(process.argv[1]!) : undefined,
           });
           bar.stop();
           pid = r.pid;

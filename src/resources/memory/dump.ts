@@ -76,8 +76,15 @@ class FileTable {
   }
 }
 
-function toVma(e: SmapsEntry, tables: { files: FileTable; shmem: ShmemTable }): Vma {
+function toVma(e: SmapsEntry, tables: { files: FileTable; shmem: ShmemTable; checking?: boolean }): Vma {
   const { files } = tables;
+  // Registered with a userfaultfd (VmFlags um, uw, ui): a lazy restore still filling the
+  // area, or a program's own userfaultfd. Missing pages are then not empty but somebody
+  // else's to fill, and pagemap cannot tell which. (restore --check reads a lazily
+  // restored process while its server holds the registration: that is expected there.)
+  if (!tables.checking && e.vmFlags.some((f) => f === 'um' || f === 'uw' || f === 'ui')) {
+    throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: its area 0x${e.start.toString(16)}-0x${e.end.toString(16)} is registered with a userfaultfd (a lazy restore still filling it?), so its missing pages cannot be told from empty ones`);
+  }
   if (e.path === '/[aio]') {
     throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: it has an AIO context (io_setup) whose ring is mapped at 0x${e.start.toString(16)}; AIO contexts are not supported yet`);
   }
@@ -171,7 +178,7 @@ export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOpt
   // Resources dumped before memory may have left ckpt's scratch area in the target.
   ctx.remote.releaseScratch();
   const { areas, lockFuture } = readAreas(ctx);
-  const vmas = areas.map((e) => toVma(e, { files, shmem }));
+  const vmas = areas.map((e) => toVma(e, { files, shmem, checking: ctx.checking }));
   const stat = readStat(ctx.pid);
   const brk = BigInt.asUintN(64, ctx.remote.call(NR.brk, [0], 'brk'));
   let exePath: string;

@@ -11,7 +11,7 @@ import { CkptError } from '../../common/errors.js';
 import { NR, vmWrite } from '../../sys/index.js';
 import { unitBuffer, unitsOf } from './split.js';
 import { checkInterrupted, findSyscallSite, type RemoteTask } from '../../infect/index.js';
-import type { RestoreContext } from '../types.js';
+import type { LazyPages, RestoreContext } from '../types.js';
 import { checkIdentity } from './files.js';
 import { checkRuns } from './check.js';
 import { inTargetAs } from '../process/fscreds.js';
@@ -148,6 +148,32 @@ function truncated(ctx: RestoreContext, args: { path: string; got: number; bytes
   return new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: page image ${args.path} is truncated (read ${args.got} of ${args.bytes} bytes at ${args.at})`);
 }
 
+/**
+ * Areas whose pages a lazy restore leaves to the server: private anonymous memory. The
+ * kernel refuses MISSING mode on private file mappings of ext4; shared memory is one
+ * object for several processes; a locked area would be faulted in whole by mlock anyway.
+ */
+export function lazyAreas(filled: Set<Vma>): Set<Vma> {
+  // MADV_WIPEONFORK (wf): a child forked while pages are missing must see zeros there, and
+  // the server would give it the saved pages (it copies what the parent missed).
+  const eager = (v: Vma) => v.shared || v.inherited || v.flags.includes('lo') || v.flags.includes('wf');
+  return new Set([...filled].filter((v) => (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') && !eager(v)));
+}
+
+const O_NONBLOCK = 0o4000;
+
+/**
+ * A userfaultfd made by the process itself (so it is bound to its memory), not
+ * user-mode-only (a read(2) of the kernel into a lazy page must wait for it, not fail
+ * with EFAULT), handed to the server, then closed in the process.
+ */
+function serveLazily(ctx: RestoreContext, args: { lazy: LazyPages; areas: Set<Vma> }): void {
+  const r = ctx.remote;
+  const uffd = Number(r.call(NR.userfaultfd, [O_CLOEXEC | O_NONBLOCK], 'userfaultfd'));
+  args.lazy.serve({ pid: ctx.pid, uffd, areas: [...args.areas].map((v) => ({ start: v.start, end: v.end })) });
+  r.call(NR.close, [uffd], 'close');
+}
+
 const MLOCK_ONFAULT = 1;
 const MCL = { FUTURE: 2, ONFAULT: 4 } as const;
 
@@ -248,7 +274,7 @@ const KERNEL_NAMES = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']
  * parent (dumpMemory's `parent` option): areas marked inherited are kept as forked,
  * with the pages still shared copy-on-write; only the process's own pages are written.
  */
-export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource; inherited?: boolean }): void {
+export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource; inherited?: boolean }): { lazy: Vma[] } {
   const { state, pages } = args;
   const inherited = args.inherited ?? false;
   const r = ctx.remote;
@@ -257,6 +283,9 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
   // Areas mapped writable while their pages go in; the unaccounted ones keep their protection.
   const filled = new Set([...allFilled].filter((v) => !viaMem.has(v)));
   const { rest, inside } = splitRuns(pages.runs, viaMem);
+  const lazy = ctx.lazy ? lazyAreas(filled) : new Set<Vma>();
+  for (const v of lazy) filled.delete(v);
+  const eager = lazy.size > 0 ? splitRuns(rest, lazy).rest : rest;
   if (inherited) {
     keepInherited(ctx, state);
   } else {
@@ -269,8 +298,12 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
   }
   r.setScratchHint(findHole(ctx.pid, { vmas: state.vmas, size: SCRATCH }));
   mapAreas(ctx, state, { filled, inherited });
-  fillPages(ctx, { path: pages.path, runs: rest });
+  // Registered before anything can touch their pages (a page touched before would be a
+  // zero page the server could no longer fill).
+  if (ctx.lazy && lazy.size > 0) serveLazily(ctx, { lazy: ctx.lazy, areas: lazy });
+  fillPages(ctx, { path: pages.path, runs: eager });
   fillThroughMem(ctx.pid, { path: pages.path, runs: inside });
   finishAreas(ctx, state, filled);
   setMmMap(ctx, state);
+  return { lazy: [...lazy] };
 }
