@@ -1,0 +1,39 @@
+/**
+ * A userfaultfd of a stopped target's mm, held by ckpt: the target creates it (a
+ * userfaultfd belongs to the mm of the process that made it), ckpt takes a copy with
+ * pidfd_getfd and the target closes its own, so the program never sees it in its fd table.
+ */
+import { closeFd, NR, pidfdGetfd, pidfdOpen } from '../sys/index.js';
+import { UFFD, uffdioApi } from '../sys/ioctl.js';
+import type { RemoteTask } from './remote.js';
+
+const O_CLOEXEC = 0o2000000;
+const O_NONBLOCK = 0o4000;
+
+/**
+ * Makes a userfaultfd in the target and returns ckpt's copy, with the UFFDIO_API
+ * handshake done for `features`. User-mode-only: it needs no privilege in the target
+ * (vm.unprivileged_userfaultfd), and write-protect tracking takes no faults anyway.
+ */
+export function takeUserfaultfd(remote: RemoteTask, features: bigint): number {
+  const pid = remote.tid;
+  const inTarget = Number(remote.call(NR.userfaultfd, [O_CLOEXEC | O_NONBLOCK | UFFD.USER_MODE_ONLY], 'userfaultfd'));
+  let local = -1;
+  try {
+    const pidfd = pidfdOpen(pid);
+    try {
+      local = pidfdGetfd(pidfd, inTarget, { pid });
+    } finally {
+      closeFd(pidfd);
+    }
+  } finally {
+    remote.call(NR.close, [inTarget], 'close(userfaultfd)');
+  }
+  try {
+    uffdioApi(local, features);
+  } catch (e) {
+    closeFd(local);
+    throw e;
+  }
+  return local;
+}
