@@ -17,7 +17,7 @@ import { FORMAT_VERSION } from './format.js';
 import { createImageDir, removeQuietly } from './image-dir.js';
 import { closeQuietly, createFile, tryIo, writeAll } from './io.js';
 import {
-  blobFile, type FileType, imageFile, INVENTORY_FILE, INVENTORY_KIND, Inventory, type InventoryEntry, pagemapName, pagesFile,
+  blobFile, type FileType, imageFile, INVENTORY_FILE, INVENTORY_KIND, Inventory, type InventoryEntry, pagemapName, pagesFile, type ParentRef,
 } from './layout.js';
 import { encodePayload, writeMetaFile } from './meta-file.js';
 import { PageWriter, type PageWriterOptions } from './page-writer.js';
@@ -42,6 +42,7 @@ export class ImageWriter {
   private readonly files = new Map<string, InventoryEntry | null>();
   private readonly pageWriters: PageWriter[] = [];
   private state: 'open' | 'committed' | 'aborted' = 'open';
+  private parent: ParentRef | undefined;
 
   private constructor(dir: string, args: { created: boolean; dirFd: number }) {
     this.dir = dir;
@@ -115,6 +116,12 @@ export class ImageWriter {
     sink.finish();
   }
 
+  /** Names the set this one was dumped against (see chain.ts); written into the inventory. */
+  setParent(ref: ParentRef): void {
+    this.checkOpen();
+    this.parent = ref;
+  }
+
   /** Writes the inventory, last: from here on the directory is a valid checkpoint. */
   commit(): void {
     this.checkOpen();
@@ -123,7 +130,8 @@ export class ImageWriter {
       if (!entry) throw new CkptError('USAGE', `Cannot commit ${this.dir}: ${name} is still being written`);
       entries.push(entry);
     }
-    const inventory = { format: { ...FORMAT_VERSION }, files: entries };
+    const inventory: Inventory = { format: { ...FORMAT_VERSION }, files: entries };
+    if (this.parent) inventory.parent = this.parent;
     const tmp = this.at(INVENTORY_TMP);
     this.files.set(INVENTORY_TMP, null); // so abort() removes it if the rename never happens
     writeMetaFile(tmp.shown, { kind: INVENTORY_KIND, payload: encodePayload(tmp.shown, Inventory, inventory), at: tmp.at });
