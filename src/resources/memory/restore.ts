@@ -306,15 +306,17 @@ const KERNEL_NAMES = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']
  * parent (dumpMemory's `parent` option): areas marked inherited are kept as forked,
  * with the pages still shared copy-on-write; only the process's own pages are written.
  */
-export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource; inherited?: boolean }): void {
+export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource; older?: readonly PageSource[]; inherited?: boolean }): void {
   const { state, pages } = args;
+  // An incremental dump: pages unchanged since a parent dump come from the parents' files.
+  const sources = [pages, ...(args.older ?? [])];
   const inherited = args.inherited ?? false;
   const r = ctx.remote;
-  const allFilled = checkRuns(ctx.pid, state.vmas, pages);
+  const runs = sources.length === 1 ? pages.runs : sources.flatMap((s) => s.runs).sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+  const allFilled = checkRuns(ctx.pid, state.vmas, { runs });
   const viaMem = unaccounted(allFilled);
   // Areas mapped writable while their pages go in; the unaccounted ones keep their protection.
   const filled = new Set([...allFilled].filter((v) => !viaMem.has(v)));
-  const { rest, inside } = splitRuns(pages.runs, viaMem);
   if (inherited) {
     keepInherited(ctx, state);
   } else {
@@ -327,8 +329,11 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
   }
   r.setScratchHint(findHole(ctx.pid, { vmas: state.vmas, size: SCRATCH }));
   mapAreas(ctx, state, { filled, inherited });
-  fillPages(ctx, { path: pages.path, runs: rest });
-  fillThroughMem(ctx.pid, { path: pages.path, runs: inside });
+  for (const source of sources) {
+    const { rest, inside } = splitRuns(source.runs, viaMem);
+    fillPages(ctx, { path: source.path, runs: rest });
+    fillThroughMem(ctx.pid, { path: source.path, runs: inside });
+  }
   finishAreas(ctx, state, filled);
   setMmMap(ctx, state);
 }
