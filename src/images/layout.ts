@@ -65,6 +65,12 @@ export type ParentRef = z.infer<typeof ParentRef>;
 export const Inventory = z.object({
   format: z.object({ major: z.number().int(), minor: z.number().int() }),
   parent: ParentRef.optional(),
+  /**
+   * Format 1.4: a random id of this set, so that two sets with the same files (page data
+   * is not in the inventory's CRCs) still have different inventories, and a child's
+   * parent digest tells them apart.
+   */
+  id: z.string().regex(/^[0-9a-f-]{36}$/).optional(),
   files: z.array(InventoryEntry).refine(
     (files) => new Set(files.map((f) => f.name)).size === files.length,
     'duplicate file names',

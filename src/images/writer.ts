@@ -8,6 +8,7 @@
 // files are named /proc/self/fd/N/<name>: the kernel resolves the magic link to the
 // directory the fd holds, whatever its path is now, and the file is then created
 // with O_EXCL (a symlink there is never followed). Messages name the path given.
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { z } from 'zod';
@@ -130,7 +131,7 @@ export class ImageWriter {
       if (!entry) throw new CkptError('USAGE', `Cannot commit ${this.dir}: ${name} is still being written`);
       entries.push(entry);
     }
-    const inventory: Inventory = { format: { ...FORMAT_VERSION }, files: entries };
+    const inventory: Inventory = { format: { ...FORMAT_VERSION }, files: entries, id: randomUUID() };
     if (this.parent) inventory.parent = this.parent;
     const tmp = this.at(INVENTORY_TMP);
     this.files.set(INVENTORY_TMP, null); // so abort() removes it if the rename never happens
