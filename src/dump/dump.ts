@@ -278,9 +278,6 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     // The last point of return: once committed, the dump finishes (kill or release) whatever comes.
     checkInterrupted();
     w.commit();
-    // Kept for the next round, or ended (the kernel unregisters the areas as the last fd closes).
-    if (keepsTracking(opts)) tracking?.commit();
-    else tracking?.release();
     // The set is complete and the tree still frozen (CRIU's post-dump): a throw here
     // releases the tree as any failure does, and leaves the complete set.
     event({ phase: 'written', ms: performance.now() - t0 });
@@ -291,6 +288,10 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     } else if (opts.leaveRunning) releaseTree(tree);
     else killTree(tree);
     const released = performance.now();
+    // Kept for the next round, or ended (the kernel unregisters the areas as the last fd
+    // closes): after the tree runs again, since it need not wait for the old holder's exit.
+    if (keepsTracking(opts)) tracking?.commit();
+    else tracking?.release();
     if (opts.leaveRunning) unlockAfterDump(lock, warnings);
     if (lock) removeStaleLocks(lock.state);
     const end = performance.now();
