@@ -4,7 +4,7 @@
  * `show` also tells whether a set is readable. 64-bit values become hex strings.
  */
 import { ImageReader, PAGE_SIZE, type InventoryEntry } from '../images/index.js';
-import { coreImage, mmImage, TOOL_IMAGE, type TreeEntry } from '../resources/images.js';
+import { coreImage, mmImage, PREDUMP_IMAGE, TOOL_IMAGE, type TreeEntry } from '../resources/images.js';
 import type { MemoryState, Vma } from '../resources/memory/state.js';
 import { RESOURCES } from '../resources/registry.js';
 
@@ -40,15 +40,34 @@ export interface ShowProcess {
     layout: Record<string, string>;
     auxvBytes: number;
   };
-  pagemap: { runs: number; pages: number; bytes: number; fileBytes: number; checksums: boolean };
+  pagemap: ShowPagemap;
+}
+
+export interface ShowPagemap {
+  runs: number;
+  /** Pages in this set's page file. */
+  pages: number;
+  bytes: number;
+  fileBytes: number;
+  checksums: boolean;
+  /** Incremental dumps: pages unchanged since the parent dump, left in the parent images. */
+  inParent: number;
+  /** Of those, how many the parents hold (the rest were absent then and are zero). */
+  fromParents: number;
 }
 
 export interface ShowReport {
   dir: string;
   format: string;
   inventory: InventoryEntry[];
+  /** 'pre-dump': only private pages, for a later dump made against it (then `process.tree` and `processes` are empty). */
+  kind: 'dump' | 'pre-dump';
   process: { tool: string; rootPid: number; pids: number[]; tree: TreeEntry[]; kernel: string; createdAt: string };
   processes: ShowProcess[];
+  /** Pre-dumps: the pages saved of each process. */
+  preDumped?: { pid: number; pagemap: ShowPagemap }[];
+  /** The set this one was dumped against (checked: a missing or changed parent fails show too). */
+  parent?: { dir: string; path: string; inventorySha256: string };
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -85,11 +104,17 @@ function showResources(raw: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+function showPagemap(r: ImageReader, pid: number): ShowPagemap {
+  const pages = r.pages(pid);
+  const count = (runs: readonly { nrPages: number }[]) => runs.reduce((n, run) => n + run.nrPages, 0);
+  const nPages = count(pages.runs);
+  const fromParents = pages.layers.slice(1).reduce((n, l) => n + count(l.runs), 0);
+  return { runs: pages.runs.length, pages: nPages, bytes: nPages * PAGE_SIZE, fileBytes: pages.size, checksums: pages.hasChecksums, inParent: count(pages.inParent), fromParents };
+}
+
 function showProcess(r: ImageReader, pid: number): ShowProcess {
   const core = r.read(coreImage(pid));
   const mem = r.read(mmImage(pid));
-  const pages = r.pages(pid);
-  const nPages = pages.runs.reduce((n, run) => n + run.nrPages, 0);
   return {
     pid,
     core: {
@@ -109,7 +134,7 @@ function showProcess(r: ImageReader, pid: number): ShowProcess {
       layout: Object.fromEntries(Object.entries(mem.mm).map(([k, v]) => [k, hex(v)])),
       auxvBytes: Buffer.from(mem.auxv, 'base64').length,
     },
-    pagemap: { runs: pages.runs.length, pages: nPages, bytes: nPages * PAGE_SIZE, fileBytes: pages.size, checksums: pages.hasChecksums },
+    pagemap: showPagemap(r, pid),
   };
 }
 
@@ -117,11 +142,20 @@ function showProcess(r: ImageReader, pid: number): ShowProcess {
 export function show(dir: string): ShowReport {
   const r = ImageReader.open(dir);
   try {
+    const ref = r.parentRef;
+    const parent = ref ? { dir: ref.dir, path: r.parent()!.dir, inventorySha256: ref.inventorySha256 } : undefined;
+    const head = { dir, format: `${r.version.major}.${r.version.minor}`, inventory: r.list(), parent };
+    if (r.has(PREDUMP_IMAGE.name)) {
+      const pre = r.read(PREDUMP_IMAGE);
+      return {
+        ...head, kind: 'pre-dump', process: { ...pre, tree: [] }, processes: [],
+        preDumped: pre.pids.map((pid) => ({ pid, pagemap: showPagemap(r, pid) })),
+      };
+    }
     const tool = r.read(TOOL_IMAGE);
     return {
-      dir,
-      format: `${r.version.major}.${r.version.minor}`,
-      inventory: r.list(),
+      ...head,
+      kind: 'dump',
       process: tool,
       // Zombies have only their tree entry (with the exit status): it is in `process.tree`.
       processes: tool.tree.filter((e) => !e.zombie).map((e) => showProcess(r, e.pid)),

@@ -28,7 +28,7 @@ const D: readonly CriuCommand[] = ['dump'];
 const R: readonly CriuCommand[] = ['restore'];
 const ALL: readonly CriuCommand[] = ['dump', 'restore', 'check'];
 
-const INCREMENTAL = 'incremental dumps (pre-dump, parent images, memory tracking) are not supported yet: every dump saves all memory';
+const INCREMENTAL = 'deduplication of parent images is not supported: each incremental dump keeps its parent\'s images as they are';
 const PAGE_SERVER = 'the page server is not supported: pages are written to the images directory';
 const MOUNTS = 'mounts are not supported: ckpt neither dumps nor restores a mount namespace';
 const CGROUPS = 'cgroup properties (limits, controllers) are not saved: a restore puts each process back into its saved cgroup, which must exist (--manage-cgroups none|soft, the default), or leaves the tree in ckpt\'s (ignore)';
@@ -60,9 +60,9 @@ export const CRIU_OPTIONS: readonly CriuOption[] = [
   { flags: '--allow-uprobes', on: DR, note: 'no-op' },
   { flags: '--deprecated', on: ALL, note: 'no-op' },
   { flags: '--stream', on: DR, note: 'image streaming (criu-image-streamer) is not supported', refuse: true },
-  { flags: '--prev-images-dir <dir>', on: DR, note: INCREMENTAL, refuse: true },
-  { flags: '--track-mem', on: DR, note: INCREMENTAL, refuse: true },
-  { flags: '--pre-dump-mode <mode>', on: DR, note: INCREMENTAL, refuse: true },
+  { flags: '--prev-images-dir <dir>', on: R, note: 'no-op at restore: an incremental dump names its parent images itself (docs/image-format.md)' },
+  { flags: '--track-mem', on: R, note: 'no-op at restore' },
+  { flags: '--pre-dump-mode <mode>', on: DR, note: 'no-op: a pre-dump reads the pages through /proc/PID/mem once the tree runs again (CRIU\'s read mode)' },
   { flags: '--auto-dedup', on: DR, note: INCREMENTAL, refuse: true },
   { flags: '--lazy-pages', on: ['dump'], note: 'a dump for a lazy restore is a plain dump: use restore --lazy-pages (pages served from the images directory)', refuse: true },
   // Page server
@@ -166,7 +166,6 @@ export function addNegations(command: Command): void {
 
 /** CRIU commands ckpt refuses, with the reason. */
 export const CRIU_COMMANDS: Readonly<Record<string, string>> = {
-  'pre-dump': INCREMENTAL,
   'page-server': PAGE_SERVER,
   service: 'the RPC service is not supported: use the ckpt library (import { dump, restore } from \'ckpt\') or this command line',
   swrk: 'the RPC service is not supported: use the ckpt library or this command line',

@@ -22,6 +22,8 @@ import { RESOURCES } from '../resources/registry.js';
 import { dumpSysvIpc, IPC_IMAGE } from '../resources/ipc/index.js';
 import { lockNetwork, NETLOCK_IMAGE, removeStaleLocks, tcpEndpoints, type LockedPort, type NetLock, type NetworkLockMethod } from '../resources/net/lock.js';
 import type { DumpContext, ObjectPageSink } from '../resources/types.js';
+import { MemoryTracking, TRACKING_IMAGE } from '../resources/memory/track.js';
+import { resumeTracking } from './tracking.js';
 
 export interface DumpOptions {
   imagesDir: string;
@@ -64,6 +66,17 @@ export interface DumpOptions {
    * is rolled back as any failure is (after 'written' the complete set is left).
    */
   onEvent?: (e: DumpEvent) => void;
+  /**
+   * CRIU's --prev-images-dir: a pre-dump (or a dump with trackMem and leaveRunning) this
+   * dump is made against, relative to imagesDir or absolute. Only pages written since it
+   * are saved; the rest are taken from it at restore.
+   */
+  parent?: string;
+  /**
+   * CRIU's --track-mem: with leaveRunning, memory tracking stays armed so that a later
+   * dump can be made against this one. A dump that does not keep it ends it.
+   */
+  trackMem?: boolean;
 }
 
 /** Phases of a dump, with ms since it started: the tree frozen, each process saved, the set committed (the tree still frozen). */
@@ -91,6 +104,8 @@ export interface DumpResult {
   memoryMs: number;
   totalMs: number;
   warnings: string[];
+  /** Incremental dumps: pages left in the parent's images (unchanged since). */
+  inParent?: number;
   /** The lock left on the tree's TCP ports until the restore lifts it (a dump that killed a tree with TCP sockets). */
   networkLock?: { name: string; method: string; ports: number };
 }
@@ -103,7 +118,7 @@ export interface DumpResult {
  * nor is saved as pending. The tree records the process as stopped; it is stopped
  * again after a leave-running dump and after restore.
  */
-function leaveGroupStop(proc: SeizedProcess, remote: RemoteTask): void {
+export function leaveGroupStop(proc: SeizedProcess, remote: RemoteTask): void {
   kill(proc.pid, SIG.SIGCONT);
   const set = Buffer.alloc(8);
   set.writeBigUInt64LE(1n << BigInt(SIG.SIGCONT - 1));
@@ -134,6 +149,8 @@ interface CollectArgs {
   /** The parent's memory, dumped already: pages still shared copy-on-write with it are left out. */
   parent?: ParentMemory;
   progress?: (bytes: number) => void;
+  /** Memory tracking of an incremental dump (or one arming it for the next). */
+  tracking?: MemoryTracking;
 }
 
 function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState; memoryMs: number } {
@@ -166,7 +183,13 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
   checkInterrupted();
   const memStart = performance.now();
   const pw = w.pages(pid, { checksum: opts.pageChecksums ?? false });
-  const mem = dumpMemory(ctx, pw, { parent: args.parent });
+  const tracker = args.tracking?.forProcess(pid, () => remote);
+  let mem: ReturnType<typeof dumpMemory>;
+  try {
+    mem = dumpMemory(ctx, pw, { parent: args.parent, tracker, arm: keepsTracking(opts) });
+  } finally {
+    tracker?.close();
+  }
   pw.close();
   const memoryMs = performance.now() - memStart;
   const others = proc.tids.filter((t) => t !== pid).map((tid) => dumpThread(ctx, tid));
@@ -188,16 +211,27 @@ export function dump(pid: number, opts: DumpOptions): DumpResult {
   return deferSignals({ what: `dump process ${pid}`, onSignal: opts.onSignal }, () => dumpTree(pid, opts));
 }
 
+/** Tracking is left armed for a next round only when the tree runs on. */
+function keepsTracking(opts: DumpOptions): boolean {
+  return (opts.trackMem ?? false) && (opts.leaveRunning ?? false);
+}
+
 function dumpTree(pid: number, opts: DumpOptions): DumpResult {
   const t0 = performance.now();
   const warnings: string[] = [];
   const w = ImageWriter.create(opts.imagesDir);
+  let tracking: MemoryTracking | undefined;
   let tree: SeizedTree | undefined;
   let frozenAt = 0;
   let lock: NetLock | undefined;
   const method = opts.networkLock ?? 'nftables';
   const portsOf = (links: Map<string, number>) => (method === 'skip' ? [] : tcpEndpoints(links.keys(), { listenersOnly: opts.tcpClose ?? false }));
   try {
+    if (opts.parent) {
+      const resumed = resumeTracking(opts.imagesDir, opts.parent);
+      tracking = resumed.tracking;
+      w.setParent(resumed.ref);
+    } else if (keepsTracking(opts)) tracking = new MemoryTracking();
     // The lock is taken before the freeze where it can be (running nft costs ~15 ms on an idle
     // machine, far more on a loaded one), on the ports the tree has now; checked again once frozen.
     const early = portsOf(liveLinkCounts(treeNow(pid)));
@@ -219,7 +253,7 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     // Namespace objects the tree uses, once per image set (it refuses SEM_UNDO before anything changes).
     const tids = alive.flatMap((p) => tree!.procs.get(p)?.tids ?? []);
     w.write({ ...IPC_IMAGE, value: dumpSysvIpc({ pids: alive, tids, blob: (name, data) => w.blob(name, data) }) });
-    const stats = { pages: 0, bytes: 0, bytesByTarget: 0, memoryMs: 0 };
+    const stats = { pages: 0, bytes: 0, bytesByTarget: 0, memoryMs: 0, inParent: 0 };
     const mems = new Map<number, MemoryState>();
     const progress = progressOf(alive, opts);
     for (const e of tree.entries) {
@@ -227,17 +261,19 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
       checkInterrupted();
       const parentMem = mems.get(e.ppid);
       const parent = parentMem ? { pid: e.ppid, state: parentMem } : undefined;
-      const { stats: s, mem, memoryMs } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress });
+      const { stats: s, mem, memoryMs } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress, tracking });
       mems.set(e.pid, mem);
       stats.pages += s.pages;
       stats.bytes += s.bytes;
       stats.memoryMs += memoryMs;
+      stats.inParent += s.inParent ?? 0;
       event({ phase: 'process', pid: e.pid, pages: s.pages, bytes: s.bytes, memoryMs, ms: performance.now() - t0 });
     }
     const image = { tool: 'ckpt' as const, rootPid: pid, pids: tree.entries.map((e) => e.pid), tree: tree.entries };
     w.write({ ...TOOL_IMAGE, value: { ...image, kernel: kernelRelease(), createdAt: new Date().toISOString() } });
     // A killed tree's sockets stay locked until the restore has them back (peers see silence, not resets).
     if (lock && !opts.leaveRunning) w.write({ ...NETLOCK_IMAGE, value: lock.state });
+    if (tracking && keepsTracking(opts)) w.write({ ...TRACKING_IMAGE, value: tracking.keep(alive, pid) });
     // The last point of return: once committed, the dump finishes (kill or release) whatever comes.
     checkInterrupted();
     w.commit();
@@ -251,6 +287,10 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     } else if (opts.leaveRunning) releaseTree(tree);
     else killTree(tree);
     const released = performance.now();
+    // Kept for the next round, or ended (the kernel unregisters the areas as the last fd
+    // closes): after the tree runs again, since it need not wait for the old holder's exit.
+    if (keepsTracking(opts)) tracking?.commit();
+    else tracking?.release();
     if (opts.leaveRunning) unlockAfterDump(lock, warnings);
     if (lock) removeStaleLocks(lock.state);
     const end = performance.now();
@@ -259,6 +299,7 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
   } catch (e) {
     w.abort();
     if (tree) releaseTree(tree);
+    tracking?.release({ failed: true });
     if (lock) unlockAfterDump(lock, e instanceof Error ? { push: (m: string) => void (e.message += ` (also: ${m})`) } : []);
     if (tree && (isErrno(e, 'ESRCH') || !isAlive(pid))) throw new CkptError('NO_PROCESS', `Cannot dump process ${pid}: it exited during the dump`, { cause: e });
     throw e;

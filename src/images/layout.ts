@@ -51,8 +51,26 @@ export const InventoryEntry = z.object({
 });
 export type InventoryEntry = z.infer<typeof InventoryEntry>;
 
+/**
+ * Format 1.4: the image set this one was dumped against (an incremental dump): its
+ * directory relative to this one, and the SHA-256 of its inventory, so that a parent
+ * moved, replaced or changed since is refused rather than mixed in.
+ */
+export const ParentRef = z.object({
+  dir: z.string().min(1).max(4096).refine((d) => !d.includes('\0'), 'no NUL'),
+  inventorySha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type ParentRef = z.infer<typeof ParentRef>;
+
 export const Inventory = z.object({
   format: z.object({ major: z.number().int(), minor: z.number().int() }),
+  parent: ParentRef.optional(),
+  /**
+   * Format 1.4: a random id of this set, so that two sets with the same files (page data
+   * is not in the inventory's CRCs) still have different inventories, and a child's
+   * parent digest tells them apart.
+   */
+  id: z.string().regex(/^[0-9a-f-]{36}$/).optional(),
   files: z.array(InventoryEntry).refine(
     (files) => new Set(files.map((f) => f.name)).size === files.length,
     'duplicate file names',

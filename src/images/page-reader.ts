@@ -6,7 +6,8 @@ import { CkptError } from '../common/errors.js';
 import { crc32 } from './crc32.js';
 import { badImage } from './format.js';
 import { closeQuietly, openImage, preadFull, tryIo } from './io.js';
-import { checkPagesHeader, chunkMismatch, PAGE_SIZE, type PageRun, type Pagemap, runBytes, validatePagemap } from './pagemap.js';
+import { checkPagesHeader, chunkMismatch, PAGE_SIZE, type PageRun, type Pagemap, type ParentRun, runBytes, validatePagemap } from './pagemap.js';
+import type { PageLayer } from './chain.js';
 
 const READ_SIZE = 4 * 1024 * 1024;
 
@@ -15,7 +16,10 @@ export class PageReader {
   /** Runs sorted by vaddr, non-overlapping, page-aligned, inside the file (validated). */
   readonly runs: readonly Readonly<PageRun>[];
   readonly size: number;
+  /** Pages unchanged since the parent dump, in the parent's page file (format 1.4; empty otherwise). */
+  readonly inParent: readonly Readonly<ParentRun>[];
   private readonly map: Pagemap;
+  private chain: readonly PageLayer[] | undefined;
   private handle: number | undefined;
 
   /** Opens and validates pages file `path` against its (already parsed) pagemap. */
@@ -35,6 +39,22 @@ export class PageReader {
     }
     this.handle = fd;
     this.runs = Object.freeze(map.runs.map((r) => Object.freeze({ ...r })));
+    this.inParent = Object.freeze((map.inParent ?? []).map((r) => Object.freeze({ ...r })));
+  }
+
+  /**
+   * Every page file the pages of this id come from, this one first, then the parents'
+   * pieces (chain.ts): a restore fills memory from each layer's runs, in that reader's
+   * file. One layer unless the set is an incremental dump.
+   */
+  get layers(): readonly PageLayer[] {
+    return this.chain ?? [{ reader: this, runs: this.runs }];
+  }
+
+  /** Set once by ImageReader.pages() when the pagemap has parent runs. */
+  setLayers(layers: readonly PageLayer[]): void {
+    if (this.chain) throw new CkptError('USAGE', `Cannot chain ${this.path} twice`);
+    this.chain = Object.freeze([...layers]);
   }
 
   /** The read-only fd of the page file (valid until close()). */

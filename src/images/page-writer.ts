@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { CkptError } from '../common/errors.js';
 import { crc32 } from './crc32.js';
 import { closeQuietly, createFile, tryIo, writeAll } from './io.js';
-import { DEFAULT_CHUNK_SIZE, encodePagesHeader, PAGE_SIZE, type PageRun, type Pagemap } from './pagemap.js';
+import { DEFAULT_CHUNK_SIZE, encodePagesHeader, PAGE_SIZE, type PageRun, type Pagemap, type ParentRun } from './pagemap.js';
 
 /** Size of the staging buffer and of the writes it makes (1-4 MiB is best here). */
 export const STAGE_SIZE = 4 * 1024 * 1024;
@@ -25,6 +25,7 @@ export class PageWriter {
   readonly path: string;
   private fd: number | undefined;
   private readonly runs: PageRun[] = [];
+  private inParent: ParentRun[] | undefined;
   private dataBytes = 0; // bytes of page data written or staged so far
   private written = 0; // bytes of page data in the file (positional writes: reserve() leaves holes to be filled)
   private stage: Buffer | undefined;
@@ -83,8 +84,32 @@ export class PageWriter {
     this.state = 'closed';
     if (this.crcs && this.chunkFill > 0) this.crcs.push(this.chunkCrc);
     const checksum = this.crcs ? { algorithm: 'crc32' as const, chunkSize: this.chunkSize, crcs: this.crcs } : null;
-    this.done({ size: PAGE_SIZE + this.dataBytes, pagemap: { pageSize: PAGE_SIZE, runs: this.runs, checksum } });
+    const pagemap: Pagemap = { pageSize: PAGE_SIZE, runs: this.runs, checksum };
+    if (this.inParent) pagemap.inParent = this.inParent;
+    this.done({ size: PAGE_SIZE + this.dataBytes, pagemap });
     return { nrRuns: this.runs.length, nrPages: this.dataBytes / PAGE_SIZE };
+  }
+
+  /**
+   * Records that the `nrPages` pages at `vaddr` are unchanged since the parent dump: the
+   * restore takes them from the parent's page file of the same id (ascending, like appends).
+   */
+  fromParent(vaddr: bigint, nrPages: number): void {
+    this.checkOpen();
+    if (vaddr % BigInt(PAGE_SIZE) !== 0n || !Number.isSafeInteger(nrPages) || nrPages <= 0) {
+      throw new CkptError('USAGE', `Cannot record parent pages in ${this.path}: not whole pages`);
+    }
+    this.inParent ??= [];
+    const last = this.inParent.at(-1);
+    const lastEnd = last ? last.vaddr + BigInt(last.nrPages * PAGE_SIZE) : 0n;
+    if (vaddr < lastEnd) throw new CkptError('USAGE', `Cannot record parent pages in ${this.path}: 0x${vaddr.toString(16)} is below the previous parent run`);
+    if (last && vaddr === lastEnd) last.nrPages += nrPages;
+    else this.inParent.push({ vaddr, nrPages });
+  }
+
+  /** Pages recorded with fromParent(). */
+  get parentPages(): number {
+    return (this.inParent ?? []).reduce((n, r) => n + r.nrPages, 0);
   }
 
   get checksummed(): boolean {

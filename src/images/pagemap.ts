@@ -28,9 +28,21 @@ const Run = z.object({
   fileOffset: zBig,
 });
 
+/** Pages whose contents are in the parent image set (an incremental dump): no file offset here. */
+const ParentRun = z.object({
+  vaddr: zBig,
+  nrPages: z.number().int().positive().max(Number.MAX_SAFE_INTEGER / PAGE_SIZE),
+});
+export type ParentRun = z.infer<typeof ParentRun>;
+
 export const Pagemap = z.object({
   pageSize: z.literal(PAGE_SIZE),
   runs: z.array(Run),
+  /**
+   * Format 1.4: pages present at dump but not written since the parent dump, found in the
+   * parent's page file of the same id (or further up). Absent: every page is in `runs`.
+   */
+  inParent: z.array(ParentRun).optional(),
   checksum: z
     .object({
       algorithm: z.literal('crc32'),
@@ -59,7 +71,7 @@ export function checkPagesHeader(where: string, head: Buffer): void {
 }
 
 /** The byte length of a run. */
-export function runBytes(run: PageRun): number {
+export function runBytes(run: Pick<PageRun, 'nrPages'>): number {
   return run.nrPages * PAGE_SIZE;
 }
 
@@ -89,6 +101,7 @@ export function validatePagemap(where: string, map: Pagemap, fileSize: number): 
     }
     prevEnd = run.vaddr + len;
   });
+  checkParentRuns(where, map);
   // Two runs reading the same file bytes would be one page restored twice (or a copy
   // of another's): each page of the file belongs to at most one run.
   const byOffset = map.runs.map((run, i) => ({ i, from: run.fileOffset, to: run.fileOffset + BigInt(runBytes(run)) }));
@@ -107,4 +120,21 @@ export function validatePagemap(where: string, map: Pagemap, fileSize: number): 
 
 export function chunkMismatch(where: string, args: { chunk: number; got: number; want: number }): Error {
   return badImage(where, `checksum mismatch in page data chunk ${args.chunk} (crc32 ${hex(args.got)}, expected ${hex(args.want)})`);
+}
+
+/** Parent runs: page-aligned, sorted, apart from each other and from the page file's own runs. */
+function checkParentRuns(where: string, map: Pagemap): void {
+  if (!map.inParent) return;
+  const page = BigInt(PAGE_SIZE);
+  const all = [...map.runs.map((r) => ({ r, own: true })), ...map.inParent.map((r) => ({ r, own: false }))];
+  all.sort((a, b) => (a.r.vaddr < b.r.vaddr ? -1 : a.r.vaddr > b.r.vaddr ? 1 : 0));
+  let prevEnd = 0n;
+  for (const { r, own } of all) {
+    const at = `${own ? 'run' : 'parent run'} at vaddr 0x${r.vaddr.toString(16)}`;
+    if (r.vaddr < 0n || r.vaddr % page !== 0n) throw badImage(where, `${at}: vaddr not page-aligned`);
+    const end = r.vaddr + BigInt(runBytes(r));
+    if (end > ADDRESS_LIMIT) throw badImage(where, `${at}: runs past the end of the address space`);
+    if (r.vaddr < prevEnd) throw badImage(where, `${at}: overlaps another run`);
+    prevEnd = end;
+  }
 }

@@ -16,6 +16,8 @@ import { imageOwnership, type ImageOwnership } from './owner.js';
 import { PageReader } from './page-reader.js';
 import { Pagemap } from './pagemap.js';
 import type { ImageSpec } from './writer.js';
+import { checkedParentDir, MAX_CHAIN, resolveLayers } from './chain.js';
+import type { ParentRef } from './layout.js';
 
 /** r.blob() reads into one Buffer; bigger blobs need a streaming reader (not yet needed). */
 export const MAX_BLOB_READ = 1024 * 1024 * 1024;
@@ -25,16 +27,22 @@ export class ImageReader {
   /** Format version the set was written with (same major as ours). */
   readonly version: FormatVersion;
   private readonly entries: Map<string, InventoryEntry>;
+  /** The set this one was dumped against (an incremental dump), as the inventory names it. */
+  readonly parentRef: ParentRef | undefined;
   private readonly pageReaders: PageReader[] = [];
+  private parentReader: ImageReader | undefined;
+  private readonly depth: number;
 
-  private constructor(dir: string, inventory: Inventory) {
+  private constructor(dir: string, inventory: Inventory, depth: number) {
     this.dir = dir;
     this.version = inventory.format;
     this.entries = new Map(inventory.files.map((e) => [e.name, e]));
+    this.parentRef = inventory.parent;
+    this.depth = depth;
   }
 
   /** Opens a committed checkpoint directory; refuses an incomplete or foreign one. */
-  static open(dir: string): ImageReader {
+  static open(dir: string, opts: { depth?: number } = {}): ImageReader {
     const st = statDir(dir);
     if (!st.isDirectory()) throw new CkptError('USAGE', `Cannot read images in ${dir}: not a directory`);
     const invPath = path.join(dir, INVENTORY_FILE);
@@ -48,7 +56,20 @@ export class ImageReader {
     const inventory = decodePayload(invPath, Inventory, payload);
     checkVersion(invPath, inventory.format);
     for (const e of inventory.files) checkListedFile(dir, e);
-    return new ImageReader(dir, inventory);
+    return new ImageReader(dir, inventory, opts.depth ?? 0);
+  }
+
+  /**
+   * The parent set, opened once and checked against the reference (missing or changed:
+   * BAD_IMAGE); undefined for a set that has none.
+   */
+  parent(): ImageReader | undefined {
+    if (!this.parentRef) return undefined;
+    if (!this.parentReader) {
+      if (this.depth >= MAX_CHAIN) throw badImage(path.join(this.dir, INVENTORY_FILE), `its chain of parent images is longer than ${MAX_CHAIN}`);
+      this.parentReader = ImageReader.open(checkedParentDir(this.dir, this.parentRef), { depth: this.depth + 1 });
+    }
+    return this.parentReader;
   }
 
   /** Every file of the set, as the inventory lists it. */
@@ -76,8 +97,29 @@ export class ImageReader {
     return decodePayload(where.path, spec.schema, payload);
   }
 
-  /** Opens page file ID with its validated runs; close() closes it (or r.close()). */
+  /**
+   * Opens page file ID with its validated runs; close() closes it (or r.close()). Pages
+   * it keeps in the parent set are found there (pr.layers), the parents opened as needed.
+   */
   pages(id: string | number): PageReader {
+    const pr = this.ownPages(id);
+    if (pr.inParent.length > 0) {
+      pr.setLayers(resolveLayers(pr, (depth) => {
+        let r = this.parent();
+        for (let i = 1; i < depth && r; i++) r = r.parent();
+        return r?.hasPages(id) ? r.ownPages(id) : undefined;
+      }));
+    }
+    return pr;
+  }
+
+  /** Whether page file ID is in the set. */
+  hasPages(id: string | number): boolean {
+    return this.entries.get(pagesFile(id))?.type === 'pages';
+  }
+
+  /** Page file ID alone, without following its parent runs. */
+  private ownPages(id: string | number): PageReader {
     const where = this.listed(pagesFile(id), 'pages');
     const map = this.read({ name: pagemapName(id), kind: 'pagemap', schema: Pagemap });
     const pr = new PageReader(where.path, map);
@@ -108,6 +150,7 @@ export class ImageReader {
   close(): void {
     for (const pr of this.pageReaders) pr.close();
     this.pageReaders.length = 0;
+    this.parentReader?.close();
   }
 
   private listed(file: string, type: FileType): { path: string; entry: InventoryEntry } {

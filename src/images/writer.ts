@@ -8,6 +8,7 @@
 // files are named /proc/self/fd/N/<name>: the kernel resolves the magic link to the
 // directory the fd holds, whatever its path is now, and the file is then created
 // with O_EXCL (a symlink there is never followed). Messages name the path given.
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { z } from 'zod';
@@ -17,7 +18,7 @@ import { FORMAT_VERSION } from './format.js';
 import { createImageDir, removeQuietly } from './image-dir.js';
 import { closeQuietly, createFile, tryIo, writeAll } from './io.js';
 import {
-  blobFile, type FileType, imageFile, INVENTORY_FILE, INVENTORY_KIND, Inventory, type InventoryEntry, pagemapName, pagesFile,
+  blobFile, type FileType, imageFile, INVENTORY_FILE, INVENTORY_KIND, Inventory, type InventoryEntry, pagemapName, pagesFile, type ParentRef,
 } from './layout.js';
 import { encodePayload, writeMetaFile } from './meta-file.js';
 import { PageWriter, type PageWriterOptions } from './page-writer.js';
@@ -42,6 +43,7 @@ export class ImageWriter {
   private readonly files = new Map<string, InventoryEntry | null>();
   private readonly pageWriters: PageWriter[] = [];
   private state: 'open' | 'committed' | 'aborted' = 'open';
+  private parent: ParentRef | undefined;
 
   private constructor(dir: string, args: { created: boolean; dirFd: number }) {
     this.dir = dir;
@@ -115,6 +117,12 @@ export class ImageWriter {
     sink.finish();
   }
 
+  /** Names the set this one was dumped against (see chain.ts); written into the inventory. */
+  setParent(ref: ParentRef): void {
+    this.checkOpen();
+    this.parent = ref;
+  }
+
   /** Writes the inventory, last: from here on the directory is a valid checkpoint. */
   commit(): void {
     this.checkOpen();
@@ -123,7 +131,8 @@ export class ImageWriter {
       if (!entry) throw new CkptError('USAGE', `Cannot commit ${this.dir}: ${name} is still being written`);
       entries.push(entry);
     }
-    const inventory = { format: { ...FORMAT_VERSION }, files: entries };
+    const inventory: Inventory = { format: { ...FORMAT_VERSION }, files: entries, id: randomUUID() };
+    if (this.parent) inventory.parent = this.parent;
     const tmp = this.at(INVENTORY_TMP);
     this.files.set(INVENTORY_TMP, null); // so abort() removes it if the rename never happens
     writeMetaFile(tmp.shown, { kind: INVENTORY_KIND, payload: encodePayload(tmp.shown, Inventory, inventory), at: tmp.at });

@@ -6,3 +6,4 @@ export * from './remote.js';
 export * from './frame.js';
 export * from './interrupt.js';
 export * from './enter-call.js';
+export * from './uffd.js';

@@ -51,3 +51,20 @@ export type CoreImage = z.infer<typeof CoreImage>;
 
 export const coreImage = (pid: number) => ({ name: `core-${pid}`, kind: 'core', schema: CoreImage });
 export const mmImage = (pid: number) => ({ name: `mm-${pid}`, kind: 'mm', schema: MemoryState });
+
+/**
+ * predump.img, in place of process.img in a pre-dump's set (format 1.4): only the private
+ * pages of each process (pagemap-PID), for a later dump to be made against. A pre-dump is
+ * never restored itself.
+ */
+export const PREDUMP_IMAGE = {
+  name: 'predump',
+  kind: 'predump',
+  schema: z.object({
+    tool: z.literal('ckpt'),
+    rootPid: Pid,
+    pids: z.array(Pid).min(1).max(100_000),
+    kernel: z.string().max(256),
+    createdAt: z.string().max(64),
+  }),
+};

@@ -18,7 +18,7 @@ import { CkptError } from '../common/errors.js';
 import { readMaps, readStat } from '../proc/index.js';
 import { NT, ptrace, type Regs } from '../sys/index.js';
 import { RemoteTask, SeizedProcess } from '../infect/index.js';
-import type { ImageReader } from '../images/index.js';
+import type { ImageReader, PageReader } from '../images/index.js';
 import { dumpMemory } from '../resources/memory/dump.js';
 import type { ShmemObject, Vma } from '../resources/memory/state.js';
 import { descriptionIds, linkCounts } from '../resources/sharing/descriptions.js';
@@ -79,6 +79,8 @@ class PageCheck {
        * parent at dump is in the parent's file (or further up), not in the child's.
        */
       ancestors?: readonly SavedPages[];
+      /** Incremental dumps: the parent images' pieces of this page file, saved pages too. */
+      chain?: readonly SavedPages[];
       pid?: number;
       /**
        * Areas a lazy restore left to the lazy-pages server: a saved page there may not be
@@ -88,7 +90,7 @@ class PageCheck {
       lazy?: readonly { start: bigint; end: bigint }[];
     },
   ) {
-    this.total = file.runs.reduce((n, r) => n + r.nrPages, 0);
+    this.total = [file, ...(more.chain ?? [])].reduce((n, f) => n + f.runs.reduce((m, r) => m + r.nrPages, 0), 0);
     this.lazySaved = file.runs.reduce((n, r) => n + this.lazyPages(r.vaddr, r.vaddr + BigInt(r.nrPages * PAGE)), 0);
   }
 
@@ -110,9 +112,10 @@ class PageCheck {
     let at = vaddr;
     let off = 0;
     while (off < data.length) {
-      const own = runAt(this.file.runs, at);
-      const from = own ? this.file : this.more.ancestors?.find((a) => runAt(a.runs, at));
-      const run = own ?? (from ? runAt(from.runs, at) : undefined);
+      const mine = [this.file, ...(this.more.chain ?? [])].find((f) => runAt(f.runs, at));
+      const own = mine !== undefined;
+      const from = mine ?? this.more.ancestors?.find((a) => runAt(a.runs, at));
+      const run = from ? runAt(from.runs, at) : undefined;
       if (!run || !from) {
         this.diff(`${this.what}: page at 0x${at.toString(16)}${this.area(at)} is present after restore but was not saved`);
         at += BigInt(PAGE);
@@ -204,7 +207,7 @@ function canonical(value: unknown, labels: Map<string, Map<string, number>>, key
       if (k === 'size' && (value as { kind?: unknown }).kind === 'reg') continue;
       // Dump bookkeeping: which pages were left to the parent's page file (see cow.ts), and
       // how many went to this process's own; the pages themselves are compared one by one.
-      if (k === 'inherited' || (k === 'pages' && typeof v === 'number')) continue;
+      if (k === 'inherited' || ((k === 'pages' || k === 'inParent') && typeof v === 'number')) continue;
       // Something whose name was removed is recreated under its old name when that is free,
       // else under a hidden one (nameless.ts): its name is gone either way.
       if (k === 'path' && ((value as { kind?: unknown }).kind === 'deleted' || 'deleted' in value)) continue;
@@ -391,6 +394,8 @@ export function checkRestored(args: CheckArgs): void {
   const compare = comparer(diffs);
   // `built` lists children before parents: the ancestors' page files are gathered first.
   const savedPagesOf = new Map<number, SavedPages>(built.map(({ img }) => [img.pid, { runs: img.pages.runs, open: () => img.pages.fd() }]));
+  const layersOf = (img: { pages: PageReader }): SavedPages[] => img.pages.layers.slice(1).map((l) => ({ runs: l.runs, open: () => l.reader.fd() }));
+  const chainOf = new Map<number, SavedPages[]>(built.map(({ img }) => [img.pid, layersOf(img)]));
   const parentOf = new Map(entries.map((e) => [e.pid, e.ppid]));
   // A group or session led from outside the dump (the shell's job) is the restorer's,
   // or the terminal's with --shell-job: only "outside" is compared, not its number.
@@ -459,8 +464,8 @@ export function checkRestored(args: CheckArgs): void {
       }
       const saved = savedPagesOf.get(pid)!;
       const ancestors: SavedPages[] = [];
-      for (let p = img.entry.ppid; savedPagesOf.has(p); p = parentOf.get(p) ?? 0) ancestors.push(savedPagesOf.get(p)!);
-      const check = new PageCheck(`process ${pid} memory`, saved, { diffs, ignored: rseqAreas(img), ancestors, pid, lazy: b.lazy });
+      for (let p = img.entry.ppid; savedPagesOf.has(p); p = parentOf.get(p) ?? 0) ancestors.push(savedPagesOf.get(p)!, ...chainOf.get(p)!);
+      const check = new PageCheck(`process ${pid} memory`, saved, { diffs, ignored: rseqAreas(img), ancestors, chain: chainOf.get(pid), pid, lazy: b.lazy });
       // Without `parent`: every present page is read, and one still shared with an ancestor is compared with its saved copy.
       const mem = dumpMemory(ctx, check);
       check.finish();

@@ -4,10 +4,10 @@
  */
 import { CkptError } from '../common/errors.js';
 import { checkInterrupted } from '../infect/index.js';
-import type { ImageReader, PageReader } from '../images/index.js';
+import type { ImageReader, PageReader, PageRun } from '../images/index.js';
 import { checkMappedFiles } from '../resources/memory/restore.js';
 import { checkLayout, checkPageCount, checkRuns } from '../resources/memory/check.js';
-import { coreImage, mmImage, TOOL_IMAGE, type CoreImage, type TreeEntry } from '../resources/images.js';
+import { coreImage, mmImage, PREDUMP_IMAGE, TOOL_IMAGE, type CoreImage, type TreeEntry } from '../resources/images.js';
 import type { MemoryState } from '../resources/memory/state.js';
 import { checkCredsRestorable, finalSigmask, restorerPrivilege, type CredsState, type SigmaskState } from '../resources/process/index.js';
 import { locallyAs, openCredsOf } from '../resources/process/fscreds.js';
@@ -54,12 +54,18 @@ function loadProcess(r: ImageReader, entry: TreeEntry, opts: { verifyPages?: boo
   const openAs = opts.limit.owner ? openCredsOf(creds) : undefined;
   const pages = r.pages(pid);
   checkLayout(pid, mem);
-  checkRuns(pid, mem.vmas, pages);
+  checkRuns(pid, mem.vmas, { runs: allRuns(pages) });
   checkPageCount(pid, mem, pages);
   if (opts.verifyPages) pages.verify();
   // Read with the process's credentials too: whether a file changed says something about it.
   locallyAs(openAs, () => checkMappedFiles(mem, `process ${pid}`));
   return { pid, entry, core, mem, pages, resources, mask: finalSigmask(stateOf<SigmaskState>('sigmask')), openAs };
+}
+
+/** The runs of every layer of a page file (incremental dumps: its parents' pieces too), by vaddr. */
+export function allRuns(pages: PageReader): PageRun[] {
+  if (pages.layers.length === 1) return [...pages.runs];
+  return pages.layers.flatMap((l) => l.runs).sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
 }
 
 /** The tree must be a tree: one root, every parent listed before its children. */
@@ -98,6 +104,16 @@ export function imageTrust(r: ImageReader, opts: { imagesDir: string; trustImage
 
 export function loadTree(r: ImageReader, opts: { imagesDir: string; verifyPages?: boolean; trustImages?: boolean }): TreeImages {
   const limit = imageTrust(r, opts);
+  if (r.has(PREDUMP_IMAGE.name)) {
+    throw new CkptError('USAGE', `Cannot restore ${opts.imagesDir}: it is a pre-dump (memory only); restore the dump made against it (dump --prev-images-dir)`);
+  }
+  // The parents of an incremental dump give pages too: held to the same trust.
+  for (let p = r.parent(); p; p = p.parent()) {
+    const theirs = imageTrust(p, { ...opts, imagesDir: p.dir });
+    if (theirs.owner && theirs.owner.uid !== limit.owner?.uid) {
+      throw new CkptError('PERMISSION', `Cannot restore ${opts.imagesDir}: its parent images ${p.dir} belong to user ${theirs.owner.uid}; pass --trust-images if you vouch for them`);
+    }
+  }
   const tool = r.read(TOOL_IMAGE);
   checkTree(opts.imagesDir, tool.rootPid, tool.tree);
   const procs = new Map<number, ProcessImages>();

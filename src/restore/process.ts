@@ -53,7 +53,8 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   runPhase(p, { phase: 'before-memory' });
   // misc just set the saved parent-death signal: SIGKILL again until the tree is let go.
   armParentDeathKill(ctx.remote);
-  const { lazy } = restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, inherited: opts.inherited });
+  const older = img.pages.layers.slice(1).map((l) => ({ path: l.reader.path, runs: l.runs }));
+  const { lazy } = restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, older, inherited: opts.inherited });
   opts.forkChildren();
   runPhase(p, { phase: 'after-memory' });
   const threads = restoreThreads(ctx, img.core.threads.slice(1));

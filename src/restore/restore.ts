@@ -179,7 +179,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     const tree = loadTree(reader, opts);
     const netLock = reader.has(NETLOCK_IMAGE.name) ? reader.read(NETLOCK_IMAGE) : undefined;
     const event = opts.onEvent ?? (() => {});
-    const pages = [...tree.procs.values()].reduce((n, img) => n + img.pages.runs.reduce((m, r) => m + r.nrPages, 0), 0);
+    const pages = [...tree.procs.values()].reduce((n, img) => n + img.pages.layers.reduce((m, l) => m + l.runs.reduce((k, r) => k + r.nrPages, 0), 0), 0);
     const read = { pids: tree.entries.map((e) => e.pid), pages, bytes: pages * PAGE_SIZE };
     event({ phase: 'read', ...read, ms: performance.now() - t0 });
     let restored = 0;

@@ -21,7 +21,24 @@ export const UFFD = {
   FEATURE_PAGEFAULT_FLAG_WP: 1 << 0,
   FEATURE_WP_UNPOPULATED: 1 << 13,
   FEATURE_WP_ASYNC: 1 << 15,
+  /** _IOWR(0xAA, 0x00, struct uffdio_register): range (16) + mode + ioctls = 32 bytes. */
+  UFFDIO_REGISTER: 0xc020aa00,
+  /** _IOR(0xAA, 0x01, struct uffdio_range) = 16 bytes. */
+  UFFDIO_UNREGISTER: 0x8010aa01,
+  REGISTER_MODE_WP: 2,
 } as const;
+
+/** PAGEMAP_SCAN flags: write-protect the matching pages (re-arm), and fail on an area not in async uffd-wp mode. */
+export const PM_SCAN = { WP_MATCHING: 1, CHECK_WPASYNC: 2 } as const;
+
+/** UFFDIO_REGISTER of [start, end) on `fd`, in the mm the userfaultfd was created in. */
+export function uffdioRegister(fd: number, range: { start: bigint; end: bigint; mode: number }): void {
+  const buf = Buffer.alloc(32);
+  buf.writeBigUInt64LE(range.start, 0);
+  buf.writeBigUInt64LE(range.end - range.start, 8);
+  buf.writeBigUInt64LE(BigInt(range.mode), 16);
+  ioctl(fd, UFFD.UFFDIO_REGISTER, addressOf(buf));
+}
 
 const O_CLOEXEC = 0o2000000;
 

@@ -217,6 +217,27 @@ test('a failing pre-dump action script fails the dump: the target runs on, no im
   await ticksAtLeast(v, seen + 2);
 });
 
+test('CRIU\'s iterative lines: pre-dump, pre-dump --prev-images-dir ../p1 --track-mem, dump --prev-images-dir ../p2 --track-mem; show names the parent', async () => {
+  const v = await counter();
+  const base = tmp();
+  const run = (...args: string[]) => {
+    const r = ckpt(...args);
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r;
+  };
+  assert.match(run('pre-dump', '-t', String(v.pid), '-D', join(base, 'p1')).stderr, /^pre-dumped pid \d+: \d+ pages/);
+  run('pre-dump', '-t', String(v.pid), '-D', join(base, 'p2'), '--prev-images-dir', '../p1', '--track-mem');
+  run('dump', '-t', String(v.pid), '-D', join(base, 'final'), '--prev-images-dir', '../p2', '--track-mem', '-j');
+  await waitGone(v.pid);
+  assert.match(run('show', join(base, 'final')).stdout, /incremental: dumped against \.\.\/p2 .*\n(.*\n)*.*unchanged pages in the parent images/);
+  assert.match(run('show', join(base, 'p2')).stdout, /pre-dumped .*\n.*dumped against \.\.\/p1/);
+  const r = ckpt('restore', '-d', '-D', join(base, 'p2'));
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /is a pre-dump/);
+  run('restore', '-d', '-D', join(base, 'final'));
+  await countsOn(v);
+});
+
 test('refused options and commands say why, before touching the target; never "unknown option"', async () => {
   const v = await counter();
   const images = join(tmp(), 'images');
@@ -226,7 +247,7 @@ test('refused options and commands say why, before touching the target; never "u
     [['dump', '-t', String(v.pid), '-D', images, '--page-server', '--address', 'h', '--port', '1234'], /^ckpt: Cannot dump with --page-server: the page server is not supported/],
     [['dump', '-t', String(v.pid), '-D', images, '--manage-cgroups=full'], /^ckpt: Cannot dump with --manage-cgroups: cgroup properties \(limits, controllers\) are not saved/],
     [['restore', '-D', images, '--exec-cmd', '--', '/bin/true'], /^ckpt: Cannot restore with --exec-cmd: /],
-    [['pre-dump', '-t', String(v.pid), '-D', images, '--track-mem'], /^ckpt: Cannot pre-dump: incremental dumps/],
+    [['dump', '-t', String(v.pid), '-D', images, '--auto-dedup'], /^ckpt: Cannot dump with --auto-dedup: deduplication of parent images is not supported/],
     [['lazy-pages', '-D', images], /^ckpt: Cannot run lazy-pages: restore --lazy-pages starts it/],
   ];
   for (const [args, want] of cases) {

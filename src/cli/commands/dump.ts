@@ -1,4 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import type { DumpEvent } from '../../api/index.js';
 import { parseNetworkLock, parsePid, parseSeconds } from '../args.js';
@@ -33,6 +34,8 @@ interface DumpFlags {
   json?: boolean;
   progress?: ProgressMode;
   actionScript?: string[];
+  prevImagesDir?: string;
+  trackMem?: boolean;
 }
 
 function describe(e: DumpEvent): string {
@@ -62,6 +65,9 @@ export const dumpCommand: CliCommand = {
       .option('--network-lock <method>', 'hold back packets of the tree\'s TCP ports from the freeze until the restore: nftables (default), iptables, skip', parseNetworkLock)
       .option('--tcp-established', 'save established TCP connections (accepted; always done)')
       .option('--tcp-close', 'save connected TCP sockets as closed (no repair, no lock): they read EOF after restore')
+      // Incremental dumps (CRIU's names): against a pre-dump, only pages written since are saved.
+      .option('--prev-images-dir <dir>', 'dump against the pre-dump in DIR (relative to the images directory): only pages written since are saved')
+      .option('--track-mem', 'with -R: leave memory tracking armed, so that a later dump can be made against this one')
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (f: DumpFlags) => {
         const logFile = f.logFile === undefined ? undefined : inWorkDir(f, f.logFile);
@@ -97,11 +103,14 @@ export const dumpCommand: CliCommand = {
             imagesDir: target.writeTo, leaveRunning: f.leaveRunning, leaveStopped: f.leaveStopped, pageChecksums: f.pageChecksums,
             timeoutMs: f.timeout === undefined ? undefined : f.timeout * 1000, onProgress: bar.onProgress, onSignal, onEvent,
             extUnixSk: f.extUnixSk !== undefined, networkLock: f.networkLock, tcpClose: f.tcpClose,
+            // Relative to DIR, which the set may be written beside first (imagesTarget).
+            parent: f.prevImagesDir === undefined ? undefined : path.resolve(f.imagesDir, f.prevImagesDir), trackMem: f.trackMem,
           });
           bar.stop();
           swap();
           for (const w of r.warnings) out.warn(w);
           out.say(`dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);
+          if (r.inParent) out.say(`${r.inParent} unchanged pages left in the parent images ${f.prevImagesDir}`, 3);
           const left = f.leaveStopped ? `; pid ${r.pid} left stopped` : f.leaveRunning ? `; pid ${r.pid} left running` : '';
           out.say(`images in ${f.imagesDir}${left}`, 3);
           if (f.displayStats) printDumpStats(r);

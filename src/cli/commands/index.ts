@@ -2,10 +2,11 @@
 import { checkCommand } from './check.js';
 import { dumpCommand } from './dump.js';
 import { lazyPagesCommand } from './lazy-pages.js';
+import { preDumpCommand } from './predump.js';
 import { psCommand } from './ps.js';
 import { restoreCommand } from './restore.js';
 import { sharingCommand } from './sharing.js';
 import { showCommand } from './show.js';
 import type { CliCommand } from './types.js';
 
-export const COMMANDS: readonly CliCommand[] = [dumpCommand, restoreCommand, showCommand, checkCommand, psCommand, sharingCommand, lazyPagesCommand];
+export const COMMANDS: readonly CliCommand[] = [dumpCommand, preDumpCommand, restoreCommand, showCommand, checkCommand, psCommand, sharingCommand, lazyPagesCommand];

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ShowReport, ShowVma } from '../../api/index.js';
+import type { ShowPagemap, ShowReport, ShowVma } from '../../api/index.js';
 import { printJson, println, table } from '../output.js';
 import { formatBytes } from '../report.js';
 import type { CliCommand } from './types.js';
@@ -31,7 +31,11 @@ function groupVmas(vmas: ShowVma[]): string[][] {
 
 // Enough to see what a set holds at a glance; --json has everything.
 function summary(r: ShowReport): string[] {
-  const lines = [`${r.dir}: ckpt image format ${r.format}, ${r.inventory.length} files, dumped ${r.process.createdAt} on Linux ${r.process.kernel}`];
+  const what = r.kind === 'pre-dump' ? 'pre-dumped' : 'dumped';
+  const lines = [`${r.dir}: ckpt image format ${r.format}, ${r.inventory.length} files, ${what} ${r.process.createdAt} on Linux ${r.process.kernel}`];
+  if (r.parent) lines.push(`incremental: dumped against ${r.parent.dir} (${r.parent.path})`);
+  const kept = (m: ShowPagemap) => (m.inParent > 0 ? `; ${m.inParent} unchanged pages in the parent images (${m.fromParents} held there, the rest zero)` : '');
+  for (const p of r.preDumped ?? []) lines.push(`pid ${p.pid}: ${p.pagemap.pages} pages (${formatBytes(p.pagemap.bytes)}) in ${p.pagemap.runs} runs${kept(p.pagemap)}`);
   const zombies = r.process.tree.filter((e) => e.zombie);
   if (r.process.tree.length > 1) lines.push(`tree of ${r.process.tree.length} processes (${zombies.length} zombie(s)), root ${r.process.rootPid}`);
   for (const z of zombies) lines.push(`pid ${z.pid}: zombie of ${z.ppid}, wait status ${z.zombie!.status}`);
@@ -43,7 +47,7 @@ function summary(r: ShowReport): string[] {
     for (const th of p.core.threads) {
       lines.push(`  thread ${th.tid}${th.comm ? ` (${th.comm})` : ''}: rip ${th.regs.rip}, rsp ${th.regs.rsp}, fs_base ${th.regs.fs_base}, xsave ${th.xstateBytes} bytes`);
     }
-    lines.push(`  memory: ${p.mm.vmas.length} areas, ${p.pagemap.pages} pages (${formatBytes(p.pagemap.bytes)}) in ${p.pagemap.runs} runs`);
+    lines.push(`  memory: ${p.mm.vmas.length} areas, ${p.pagemap.pages} pages (${formatBytes(p.pagemap.bytes)}) in ${p.pagemap.runs} runs${kept(p.pagemap)}`);
     for (const l of table(groupVmas(p.mm.vmas))) lines.push(`    ${l}`);
     lines.push(`  resources: ${Object.keys(p.core.resources).join(', ')}`);
   }

@@ -67,10 +67,14 @@ export function checkRuns(pid: number, vmas: Vma[], pages: PageRuns): Set<Vma> {
 }
 
 /** The pagemap must list as many pages as the dump recorded (when it did: images from before 1.1 do not say). */
-export function checkPageCount(pid: number, state: MemoryState, pages: PageRuns): void {
+export function checkPageCount(pid: number, state: MemoryState, pages: PageRuns & { inParent?: PageRuns['runs'] }): void {
   if (state.pages === undefined) return;
   const listed = pages.runs.reduce((n, r) => n + r.nrPages, 0);
   if (listed !== state.pages) {
     throw new CkptError('BAD_IMAGE', `Cannot restore process ${pid}: its pagemap lists ${listed} pages, the dump saved ${state.pages}`);
+  }
+  const inParent = (pages.inParent ?? []).reduce((n, r) => n + r.nrPages, 0);
+  if (inParent !== (state.inParent ?? 0)) {
+    throw new CkptError('BAD_IMAGE', `Cannot restore process ${pid}: its pagemap lists ${inParent} pages in the parent images, the dump left ${state.inParent ?? 0} there`);
   }
 }

@@ -14,6 +14,8 @@ import { dumpableRuns } from './pages.js';
 import { copyPages, type PageRun, type PageSink } from './copy.js';
 import { CowFilter, type ParentMemory } from './cow.js';
 import { ShmemTable, shmemKindOf } from './shmem.js';
+import { takeUnwritten } from './dirty.js';
+import type { AddressRange, ProcessTracker } from './track.js';
 import { hasOwnPages, isShmemArea, type MappedFile, type MemoryState, type Vma } from './state.js';
 
 const PAGE = 4096;
@@ -27,6 +29,8 @@ export interface MemoryDumpStats {
   bytes: number;
   /** Pages left out because the parent's copy is the same page (copy-on-write after fork). */
   sharedWithParent?: number;
+  /** Incremental dumps: pages left in the parent's page file (unchanged since). */
+  inParent?: number;
 }
 
 export interface MemoryDumpOptions {
@@ -35,6 +39,24 @@ export interface MemoryDumpOptions {
    * the restore will fork this process from its restored parent (see cow.ts).
    */
   parent?: ParentMemory;
+  /**
+   * Incremental dumps (track.ts): pages of areas tracked since the parent round and not
+   * written since go to the sink's fromParent instead of being copied.
+   */
+  tracker?: ProcessTracker;
+  /** Registers and arms the writable private areas for a next round (after the copy). */
+  arm?: boolean;
+}
+
+/** Where the pages of a dump go: the page data, and (incremental dumps) the pages left in the parent. */
+export type TrackedSink = PageSink & { fromParent?(vaddr: bigint, nrPages: number): void };
+
+/** What the page planning needs per area: its written pages since the parent round, when tracked. */
+interface PlanArgs {
+  cow?: CowFilter;
+  /** Written ranges of each area tracked since the parent round (by area start). */
+  written?: ReadonlyMap<bigint, readonly AddressRange[]>;
+  fromParent?: (vaddr: bigint, nrPages: number) => void;
 }
 
 function kindOf(e: SmapsEntry): Vma['kind'] {
@@ -110,10 +132,12 @@ function toVma(e: SmapsEntry, tables: { files: FileTable; shmem: ShmemTable; che
   return vma;
 }
 
-function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: CowFilter }): MemoryDumpStats {
-  const { sink, cow } = args;
-  const pagemapFd = openPagemap(ctx.pid);
+/** The runs of pages to copy (and, incremental, the pages left in the parent, given to fromParent). */
+export function planPages(pid: number, vmas: readonly Vma[], args: PlanArgs): { runs: PageRun[]; inParent: number } {
+  const { cow, written } = args;
+  const pagemapFd = openPagemap(pid);
   const runs: PageRun[] = [];
+  let inParent = 0;
   try {
     for (const v of vmas) {
       // Shared areas keep their contents in their file or shared memory object.
@@ -124,6 +148,13 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
       for (const w of populatedWindows(pagemapFd, v)) {
         const pagemap = readPagemapRange(pagemapFd, w.start, w.end);
         cow?.filter(v, { start: w.start, pagemap });
+        const dirty = written?.get(v.start);
+        if (dirty) {
+          for (const p of takeUnwritten(pagemap, { start: w.start, written: dirty, anonOnly: backed })) {
+            args.fromParent?.(p.vaddr, p.nrPages);
+            inParent += p.nrPages;
+          }
+        }
         const found = dumpableRuns(pagemap, { anonOnly: backed });
         for (let k = 0; k < found.length; k += 3) {
           const vaddr = w.start + BigInt(found[k]! * PAGE);
@@ -138,9 +169,37 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: { sink: PageSink; cow?: 
   } finally {
     closeSync(pagemapFd);
   }
-  copyPages(ctx.pid, { runs, sink, onBytes: ctx.progress });
+  return { runs, inParent };
+}
+
+function dumpPages(ctx: DumpContext, vmas: Vma[], args: PlanArgs & { sink: PageSink }): MemoryDumpStats {
+  const { runs, inParent } = planPages(ctx.pid, vmas, args);
+  copyPages(ctx.pid, { runs, sink: args.sink, onBytes: ctx.progress });
   const bytes = runs.reduce((n, r) => n + r.len, 0);
-  return { pages: bytes / PAGE, bytes };
+  return { pages: bytes / PAGE, bytes, inParent };
+}
+
+/**
+ * Areas tracked since the parent round show VmFlags `uw` (our registration, not the
+ * program's state: it is not saved); their written pages are scanned (and re-armed).
+ */
+export function trackedAreas(areas: SmapsEntry[], tracker: ProcessTracker | undefined): { areas: SmapsEntry[]; registered: Set<bigint>; written: Map<bigint, AddressRange[]> } {
+  const registered = new Set<bigint>();
+  const written = new Map<bigint, AddressRange[]>();
+  if (!tracker) return { areas, registered, written };
+  const out = areas.map((e) => {
+    if (!e.vmFlags.includes('uw')) return e;
+    registered.add(e.start);
+    const dirty = tracker.dirtySince({ start: e.start, end: e.end, registered: true });
+    if (dirty) written.set(e.start, dirty);
+    return { ...e, vmFlags: e.vmFlags.filter((f) => f !== 'uw') };
+  });
+  return { areas: out, registered, written };
+}
+
+/** The areas a next round tracks: private and writable (others are saved whole each round). */
+export function armable(vmas: readonly Vma[], registered: ReadonlySet<bigint>): (AddressRange & { registered: boolean })[] {
+  return vmas.filter((v) => hasOwnPages(v) && (v.prot & 2) !== 0).map((v) => ({ start: v.start, end: v.end, registered: registered.has(v.start) }));
 }
 
 /**
@@ -172,12 +231,31 @@ function readAreas(ctx: DumpContext): { areas: SmapsEntry[]; lockFuture: MemoryS
   return { areas: smaps.filter((e) => e !== area), lockFuture };
 }
 
-export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOptions = {}): { state: MemoryState; stats: MemoryDumpStats } {
+/**
+ * A pre-dump, while the tree is stopped: which pages to copy (the caller copies them once
+ * the tree runs again), the unchanged ones given to fromParent, and every writable
+ * private area armed for the next round. Only the private pages matter here: the final
+ * dump saves the layout, files and shared objects.
+ */
+export function planPreDump(pid: number, args: { tracker: ProcessTracker; fromParent(vaddr: bigint, nrPages: number): void }): { runs: PageRun[]; inParent: number } {
+  const { areas, registered, written } = trackedAreas(readSmaps(pid), args.tracker);
+  const vmas: Vma[] = areas.map((e) => {
+    const shm = shmemKindOf(e);
+    return { start: e.start, end: e.end, prot: protOf(e), shared: e.shared, kind: shm ? shm.kind : kindOf(e), offset: e.offset, flags: e.vmFlags };
+  });
+  const plan = planPages(pid, vmas, { written, fromParent: args.fromParent });
+  args.tracker.arm(armable(vmas, registered));
+  return plan;
+}
+
+export function dumpMemory(ctx: DumpContext, sink: TrackedSink, opts: MemoryDumpOptions = {}): { state: MemoryState; stats: MemoryDumpStats } {
   const files = new FileTable(ctx.pid);
   const shmem = new ShmemTable(ctx);
   // Resources dumped before memory may have left ckpt's scratch area in the target.
   ctx.remote.releaseScratch();
-  const { areas, lockFuture } = readAreas(ctx);
+  const read = readAreas(ctx);
+  const { lockFuture } = read;
+  const { areas, registered, written } = trackedAreas(read.areas, opts.tracker);
   const vmas = areas.map((e) => toVma(e, { files, shmem, checking: ctx.checking }));
   const stat = readStat(ctx.pid);
   const brk = BigInt.asUintN(64, ctx.remote.call(NR.brk, [0], 'brk'));
@@ -193,8 +271,9 @@ export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOpt
   let stats: MemoryDumpStats;
   try {
     if (cow) for (const v of vmas) if (hasOwnPages(v)) cow.mark(v, (i) => files.files[i ?? -1]?.path);
-    stats = dumpPages(ctx, vmas, { sink, cow });
+    stats = dumpPages(ctx, vmas, { sink, cow, written, fromParent: sink.fromParent?.bind(sink) });
     if (cow) stats.sharedWithParent = cow.omitted;
+    if (opts.arm) opts.tracker?.arm(armable(vmas, registered));
   } finally {
     cow?.close();
   }
@@ -211,6 +290,7 @@ export function dumpMemory(ctx: DumpContext, sink: PageSink, opts: MemoryDumpOpt
     exe,
     pages: stats.pages,
   };
+  if (opts.tracker) state.inParent = stats.inParent ?? 0;
   if (lockFuture) state.lockFuture = lockFuture;
   return { state, stats };
 }

@@ -7,6 +7,20 @@
 const PRESENT_OR_SWAPPED = 0xc0000000; // bits 63, 62
 const FILE_PAGE = 0x20000000; // bit 61: file page or shared anonymous page
 
+const SWAPPED = 0x40000000; // bit 62
+/** Swap type 31 (bits 0-4 of a swap entry): SWP_PTE_MARKER, no page at all. */
+const MARKER_TYPE = 0x1f;
+
+/**
+ * A pte marker, which pagemap shows as a swap entry of type 31: userfaultfd
+ * write-protection leaves one on a page that was never populated (memory tracking,
+ * track.ts). It holds no data. Seen only with PFNs visible (CAP_SYS_ADMIN); without,
+ * it reads as swap type 0 and its page is saved as zeros, which is what it reads as.
+ */
+function isMarker(hi: number, lo: number): boolean {
+  return (hi & SWAPPED) !== 0 && (hi & PRESENT_OR_SWAPPED & ~SWAPPED) === 0 && (lo & MARKER_TYPE) === MARKER_TYPE;
+}
+
 /** [firstPage, count] pairs, flattened. */
 export function dumpableSpans(pagemap: Buffer, opts: { anonOnly: boolean }): number[] {
   const n = pagemap.length >> 3;
@@ -14,13 +28,16 @@ export function dumpableSpans(pagemap: Buffer, opts: { anonOnly: boolean }): num
   const words = new Uint32Array(src.buffer, src.byteOffset, n * 2);
   const out: number[] = [];
   const mask = opts.anonOnly ? PRESENT_OR_SWAPPED | FILE_PAGE : PRESENT_OR_SWAPPED;
-  const isWanted = (hi: number) => (hi & PRESENT_OR_SWAPPED) !== 0 && (hi & mask & FILE_PAGE) === 0;
+  const isWanted = (i: number) => {
+    const hi = words[2 * i + 1]!;
+    return (hi & PRESENT_OR_SWAPPED) !== 0 && (hi & mask & FILE_PAGE) === 0 && !isMarker(hi, words[2 * i]!);
+  };
   let i = 0;
   while (i < n) {
-    while (i < n && !isWanted(words[2 * i + 1]!)) i++;
+    while (i < n && !isWanted(i)) i++;
     if (i === n) break;
     const first = i;
-    while (i < n && isWanted(words[2 * i + 1]!)) i++;
+    while (i < n && isWanted(i)) i++;
     out.push(first, i - first);
   }
   return out;

@@ -274,18 +274,20 @@ const KERNEL_NAMES = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']
  * parent (dumpMemory's `parent` option): areas marked inherited are kept as forked,
  * with the pages still shared copy-on-write; only the process's own pages are written.
  */
-export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource; inherited?: boolean }): { lazy: Vma[] } {
+export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource; older?: readonly PageSource[]; inherited?: boolean }): { lazy: Vma[] } {
   const { state, pages } = args;
+  // An incremental dump: pages unchanged since a parent dump come from the parents' files.
+  const sources = [pages, ...(args.older ?? [])];
   const inherited = args.inherited ?? false;
   const r = ctx.remote;
-  const allFilled = checkRuns(ctx.pid, state.vmas, pages);
+  const runs = sources.length === 1 ? pages.runs : sources.flatMap((s) => s.runs).sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+  const allFilled = checkRuns(ctx.pid, state.vmas, { runs });
   const viaMem = unaccounted(allFilled);
   // Areas mapped writable while their pages go in; the unaccounted ones keep their protection.
   const filled = new Set([...allFilled].filter((v) => !viaMem.has(v)));
-  const { rest, inside } = splitRuns(pages.runs, viaMem);
-  const lazy = ctx.lazy ? lazyAreas(filled) : new Set<Vma>();
+  // The lazy-pages server reads one page file: a chain of incremental images is filled eagerly.
+  const lazy = ctx.lazy && sources.length === 1 ? lazyAreas(filled) : new Set<Vma>();
   for (const v of lazy) filled.delete(v);
-  const eager = lazy.size > 0 ? splitRuns(rest, lazy).rest : rest;
   if (inherited) {
     keepInherited(ctx, state);
   } else {
@@ -301,8 +303,11 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
   // Registered before anything can touch their pages (a page touched before would be a
   // zero page the server could no longer fill).
   if (ctx.lazy && lazy.size > 0) serveLazily(ctx, { lazy: ctx.lazy, areas: lazy });
-  fillPages(ctx, { path: pages.path, runs: eager });
-  fillThroughMem(ctx.pid, { path: pages.path, runs: inside });
+  for (const source of sources) {
+    const { rest, inside } = splitRuns(source.runs, viaMem);
+    fillPages(ctx, { path: source.path, runs: lazy.size > 0 ? splitRuns(rest, lazy).rest : rest });
+    fillThroughMem(ctx.pid, { path: source.path, runs: inside });
+  }
   finishAreas(ctx, state, filled);
   setMmMap(ctx, state);
   return { lazy: [...lazy] };

@@ -118,6 +118,11 @@ export const MemoryState = z.object({
    * pagemap that lists another number (emptied, or taken from another dump).
    */
   pages: z.number().int().min(0).max(2 ** 44).optional(),
+  /**
+   * Format 1.4, incremental dumps: pages unchanged since the parent dump, which the
+   * pagemap lists as in the parent (checked like `pages`).
+   */
+  inParent: z.number().int().min(0).max(2 ** 44).optional(),
 });
 export type MemoryState = z.infer<typeof MemoryState>;
 

@@ -1,0 +1,21 @@
+/** Resuming the memory tracking a parent round left, for a round dumped against it. */
+import * as path from 'node:path';
+import { CkptError } from '../common/errors.js';
+import { ImageReader, parentRefFor, type ParentRef } from '../images/index.js';
+import { MemoryTracking, TRACKING_IMAGE } from '../resources/memory/track.js';
+
+/** The parent round's reference and tracking, for a round dumped against it (dump or pre-dump). */
+export function resumeTracking(imagesDir: string, parent: string): { ref: ParentRef; tracking: MemoryTracking } {
+  const abs = path.resolve(imagesDir, parent);
+  const r = ImageReader.open(abs);
+  try {
+    if (!r.has(TRACKING_IMAGE.name)) {
+      throw new CkptError('USAGE', `Cannot dump against ${parent}: it left no memory tracking (make it with pre-dump, or with dump --track-mem --leave-running)`);
+    }
+    const state = r.read(TRACKING_IMAGE);
+    const ref = parentRefFor(imagesDir, abs);
+    return { ref, tracking: MemoryTracking.resume(state, parent) };
+  } finally {
+    r.close();
+  }
+}
