@@ -9,7 +9,8 @@
  * The lock is a table of ckpt's own, `inet ckpt-ROOTPID` (nftables) or the chains
  * `ckpt-ROOTPID-in`/`-out` jumped to from INPUT/OUTPUT (iptables, ip6tables), with one
  * drop rule per local address and port of the tree's TCP sockets (listeners too, so no
- * connection is queued for accept meanwhile), in both directions. Other traffic of the
+ * connection is queued for accept meanwhile), in both directions, after one that lets
+ * through the segments a restore forges (FORGED_MARK). Other traffic of the
  * machine passes; a socket bound to a wildcard address locks its port for every
  * address of both families.
  *
@@ -23,6 +24,12 @@ import { z } from 'zod';
 import { CkptError } from '../../common/errors.js';
 import { readStatus } from '../../proc/index.js';
 import { AF_INET, AF_INET6, inetDiagAll, IPPROTO, TCP_STATE } from '../../sys/inet.js';
+
+/**
+ * The SO_MARK of the segments a restore forges to put a half-closed connection's FINs
+ * back (kinds/tcp-fin.ts): the lock lets them through, first rule of each chain.
+ */
+export const FORGED_MARK = 0x636b7074; // "ckpt"
 
 export const NETWORK_LOCK_METHODS = ['nftables', 'iptables', 'skip'] as const;
 export type NetworkLockMethod = (typeof NETWORK_LOCK_METHODS)[number];
@@ -110,7 +117,7 @@ const nftables: Backend = {
   lock(name, ports) {
     // "add" then "delete" removes a stale table of that name; the whole script is one transaction.
     const chain = (hook: string, dir: 'd' | 's') =>
-      `  chain ${hook} {\n    type filter hook ${hook} priority raw; policy accept;\n${ports.map((p) => `    ${nftMatch(p, dir)}\n`).join('')}  }\n`;
+      `  chain ${hook} {\n    type filter hook ${hook} priority raw; policy accept;\n    meta mark ${FORGED_MARK} accept\n${ports.map((p) => `    ${nftMatch(p, dir)}\n`).join('')}  }\n`;
     const script = `add table inet ${name}\ndelete table inet ${name}\ntable inet ${name} {\n${chain('input', 'd')}${chain('output', 's')}}\n`;
     run('nft', { argv: ['-f', '-'], input: script });
   },
@@ -132,6 +139,7 @@ const iptables: Backend = {
       for (const [suffix, hook, dir] of [['in', 'INPUT', 'd'], ['out', 'OUTPUT', 's']] as const) {
         const chain = `${name}-${suffix}`;
         x('-N', chain);
+        x('-A', chain, '-m', 'mark', '--mark', String(FORGED_MARK), '-j', 'RETURN');
         for (const p of mine) x('-A', chain, ...(p.ip ? [`-${dir}`, p.addr] : []), '-p', 'tcp', `--${dir}port`, String(p.port), '-j', 'DROP');
         x('-I', hook, '1', '-j', chain);
       }
