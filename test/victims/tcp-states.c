@@ -14,7 +14,11 @@
  * test drops (SYN_SENT). On SIGUSR1 it waits for the connection, sends "hi" and expects
  * it back (the test echoes): "PASS connected".
  *
- * "tcp-states md5": a listener with a TCP_MD5SIG key: a dump must refuse it. */
+ * "tcp-states md5": a listener with a TCP_MD5SIG key: a dump must refuse it.
+ *
+ * "tcp-states savesyn": a connection accepted from a listener with TCP_SAVE_SYN, its
+ * saved SYN not read: a dump must refuse it; on SIGUSR1 the SYN is still there to read
+ * ("PASS saved syn"). */
 #include "victim.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -69,6 +73,27 @@ static int md5_listener(void) {
   return 0;
 }
 
+static int saved_syn(void) {
+  int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  if (setsockopt(l, IPPROTO_TCP, TCP_SAVE_SYN, &one, sizeof one) || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
+      getsockname(l, (struct sockaddr *)&a, &len)) {
+    say("FAIL setup: %s\n", strerror(errno));
+    return 1;
+  }
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(c, (struct sockaddr *)&a, sizeof a)) { say("FAIL connect: %s\n", strerror(errno)); return 1; }
+  int s = accept(l, NULL, NULL);
+  say("READY\n");
+  while (!go) usleep(10000);
+  unsigned char syn[512];
+  len = sizeof syn;
+  if (getsockopt(s, IPPROTO_TCP, TCP_SAVED_SYN, syn, &len) || len < 40) say("FAIL no saved SYN (%s, %u bytes)\n", strerror(errno), len);
+  else say("PASS saved syn\n");
+  return 0;
+}
+
 static int connect_later(int port) {
   int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -90,6 +115,7 @@ int main(int argc, char **argv) {
   signal(SIGUSR1, on_usr);
   if (argc >= 3 && !strcmp(argv[1], "connect")) return connect_later(atoi(argv[2]));
   if (argc >= 2 && !strcmp(argv[1], "md5")) return md5_listener();
+  if (argc >= 2 && !strcmp(argv[1], "savesyn")) return saved_syn();
   signal(SIGUSR2, on_usr);
   int l = socket(AF_INET6, SOCK_STREAM, 0), off = 0;
   setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);

@@ -27,8 +27,38 @@ import { dumpError, restoreError, type KindDumpContext, type KindRestoreContext 
 import { setBufSize } from './sockopts.js';
 import { finsOf, halfClosed, putFins } from './tcp-fin.js';
 
-const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4 } as const;
+const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4, ECN: 8, USEC_TS: 64 } as const;
+const TCP_SAVED_SYN = 28;
+
+/**
+ * What the handshake agreed that TCP_REPAIR_OPTIONS cannot set again: ECN (the restored
+ * connection would go on without it) and microsecond timestamps (`tcp_usec_ts` route
+ * feature: a restored socket counts in milliseconds, its timestamps would go backwards
+ * for the peer, which would drop its segments as old).
+ */
+function unrepairable(options: number): string | undefined {
+  if (options & TCPI_OPT.ECN) return 'ECN was negotiated';
+  if (options & TCPI_OPT.USEC_TS) return 'it uses microsecond timestamps (tcp_usec_ts)';
+  return undefined;
+}
+
+/**
+ * A SYN saved with TCP_SAVE_SYN and not read yet: getsockopt(TCP_SAVED_SYN) with no room
+ * answers EINVAL when there is one, without consuming it (a read frees it).
+ */
+function savedSynPending(fd: number): boolean {
+  try {
+    getsockoptBuf(fd, { level: IPPROTO.TCP, name: TCP_SAVED_SYN, size: 0 });
+    return false;
+  } catch (e) {
+    return isErrno(e, 'EINVAL');
+  }
+}
 const TCPOPT = { MAXSEG: 2, WINDOW: 3, SACK_PERM: 4, TIMESTAMP: 8 } as const;
+
+/** The smallest and largest TCP_MAXSEG the kernel takes (TCP_MIN_MSS, MAX_TCP_WINDOW). */
+const TCP_MIN_MSS = 88;
+const MAX_TCP_WINDOW = 32767;
 
 const tcpSet = (fd: number, name: number, value: number) => setsockoptInt(fd, { level: IPPROTO.TCP, name, value });
 
@@ -79,6 +109,10 @@ function urgentPending(fd: number): boolean {
 /** An established or half-closed connection (`state`: TCP_INFO's, checked again in repair mode). */
 export function dumpEstablished(dc: KindDumpContext, f: FdFacts, s: { fd: number; local: InetAddr; peer: InetAddr; state: number }): TcpRepairState {
   const { fd } = s;
+  const what = `the TCP connection ${formatAddr(s.local)} → ${formatAddr(s.peer)}`;
+  const handshake = unrepairable(getsockoptBuf(fd, { level: IPPROTO.TCP, name: TCP_OPT.INFO, size: 8 }).readUInt8(5));
+  if (handshake) throw dumpError(f, { code: 'UNSUPPORTED', reason: `${handshake} on ${what}; TCP repair cannot set it again (--tcp-close gives the connection up)` });
+  if (savedSynPending(fd)) throw dumpError(f, { code: 'UNSUPPORTED', reason: `the SYN saved by TCP_SAVE_SYN on ${what} was not read yet; it cannot be put back` });
   if (urgentPending(fd)) {
     throw dumpError(f, { code: 'UNSUPPORTED', reason: `an urgent byte (MSG_OOB) waits to be read on the TCP connection ${formatAddr(s.local)} → ${formatAddr(s.peer)}; TCP repair cannot put it back` });
   }
@@ -171,6 +205,11 @@ export function restoreEstablished(rc: KindRestoreContext, args: { e: EntryOf<'i
   const recvNext = (t.recvSeq - (fins.peers ? 1 : 0)) >>> 0;
   const writeSeq = (t.sendSeq - (fins.ours ? 1 : 0)) >>> 0;
   tcpSet(fd, TCP_OPT.REPAIR, REPAIR.ON);
+  // The repair connect computes the segment size from the MSS clamp as it then is (the default,
+  // 536) and TCP_REPAIR_OPTIONS does not compute it again: the connection would send 524-byte
+  // segments. As the user MSS the saved clamp is what connect() uses; cleared once connected.
+  // The user MSS cannot exceed MAX_TCP_WINDOW: over loopback (MSS 65483) segments are half as big.
+  if (t.mss >= TCP_MIN_MSS) tcpSet(fd, TCP_OPT.MAXSEG, Math.min(t.mss, MAX_TCP_WINDOW));
   bindInet(fd, e.local);
   tcpSet(fd, TCP_OPT.REPAIR_QUEUE, TCP_REPAIR_Q.RECV);
   tcpSet(fd, TCP_OPT.QUEUE_SEQ, (recvNext - recvData.length) | 0);
@@ -188,6 +227,7 @@ export function restoreEstablished(rc: KindRestoreContext, args: { e: EntryOf<'i
     ob.writeUInt32LE(val, i * 8 + 4);
   });
   setsockoptBuf(fd, { level: IPPROTO.TCP, name: TCP_OPT.REPAIR_OPTIONS, value: ob });
+  tcpSet(fd, TCP_OPT.MAXSEG, 0);
   if (t.timestamp !== undefined) tcpSet(fd, TCP_TIMESTAMP, t.timestamp | 0);
   fillQueue(fd, { queue: TCP_REPAIR_Q.RECV, data: recvData });
   // The whole send queue is charged to the send buffer at once: make room (SO_BUF_LOCK, restored
