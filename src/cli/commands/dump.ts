@@ -28,6 +28,7 @@ interface DumpFlags {
   networkLock?: 'nftables' | 'iptables' | 'skip';
   tcpEstablished?: boolean;
   tcpClose?: boolean;
+  skipInFlight?: boolean;
   timeout?: number;
   displayStats?: boolean;
   json?: boolean;
@@ -62,6 +63,7 @@ export const dumpCommand: CliCommand = {
       .option('--network-lock <method>', 'hold back packets of the tree\'s TCP ports from the freeze until the restore: nftables (default), iptables, skip', parseNetworkLock)
       .option('--tcp-established', 'save established TCP connections (accepted; always done)')
       .option('--tcp-close', 'save connected TCP sockets as closed (no repair, no lock): they read EOF after restore')
+      .option('--skip-in-flight', 'leave out connections still waiting in a listener\'s accept queue (the dump warns) instead of failing')
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (f: DumpFlags) => {
         const logFile = f.logFile === undefined ? undefined : inWorkDir(f, f.logFile);
@@ -97,6 +99,7 @@ export const dumpCommand: CliCommand = {
             imagesDir: target.writeTo, leaveRunning: f.leaveRunning, leaveStopped: f.leaveStopped, pageChecksums: f.pageChecksums,
             timeoutMs: f.timeout === undefined ? undefined : f.timeout * 1000, onProgress: bar.onProgress, onSignal, onEvent,
             extUnixSk: f.extUnixSk !== undefined, networkLock: f.networkLock, tcpClose: f.tcpClose,
+            skipInFlight: f.skipInFlight,
           });
           bar.stop();
           swap();

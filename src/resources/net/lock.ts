@@ -22,6 +22,7 @@
 import { execFileSync } from 'node:child_process';
 import { z } from 'zod';
 import { CkptError } from '../../common/errors.js';
+import { sleepSync } from '../../infect/wait.js';
 import { readStatus } from '../../proc/index.js';
 import { AF_INET, AF_INET6, inetDiagAll, IPPROTO, TCP_STATE } from '../../sys/inet.js';
 
@@ -74,11 +75,7 @@ function endpoint(a: { family: number; src: string; sport: number }): LockedPort
  * --tcp-close, which gives connections up), unbound ones left out.
  */
 export function tcpEndpoints(links: Iterable<string>, opts: { listenersOnly: boolean }): LockedPort[] {
-  const inodes = new Set<number>();
-  for (const l of links) {
-    const m = /^socket:\[(\d+)\]$/.exec(l);
-    if (m) inodes.add(Number(m[1]));
-  }
+  const inodes = socketInodes(links);
   if (inodes.size === 0) return [];
   const seen = new Map<string, LockedPort>();
   for (const family of [AF_INET, AF_INET6]) {
@@ -89,6 +86,43 @@ export function tcpEndpoints(links: Iterable<string>, opts: { listenersOnly: boo
     }
   }
   return [...seen.values()];
+}
+
+function socketInodes(links: Iterable<string>): Set<number> {
+  const inodes = new Set<number>();
+  for (const l of links) {
+    const m = /^socket:\[(\d+)\]$/.exec(l);
+    if (m) inodes.add(Number(m[1]));
+  }
+  return inodes;
+}
+
+/** Connections waiting in the accept queues of the listeners among `links` (sock_diag idiag_rqueue). */
+function acceptQueued(inodes: Set<number>): number {
+  let n = 0;
+  for (const family of [AF_INET, AF_INET6]) {
+    for (const d of inetDiagAll(family, IPPROTO.TCP)) if (d.state === TCP_STATE.LISTEN && inodes.has(d.ino)) n += d.rqueue;
+  }
+  return n;
+}
+
+/**
+ * A connection in a listener's accept queue exists only as the listener's child: it
+ * cannot be repaired, nor made a child again at restore, so the dump refuses it (as
+ * CRIU does). But with the lock on no new one comes in, and the running program
+ * empties its queues by itself: before the freeze the dump waits for that, up to
+ * `timeoutMs`. Returns the connections still queued then (the dump refuses them).
+ */
+export function waitAcceptQueues(links: Iterable<string>, opts: { timeoutMs: number }): number {
+  const inodes = socketInodes(links);
+  if (inodes.size === 0) return 0;
+  const until = performance.now() + opts.timeoutMs;
+  let queued = acceptQueued(inodes);
+  while (queued > 0 && performance.now() < until) {
+    sleepSync(5);
+    queued = acceptQueued(inodes);
+  }
+  return queued;
 }
 
 interface Backend {

@@ -121,9 +121,12 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
     if (state === TCP_STATE.LISTEN) {
       // A listener's idiag_wqueue is its backlog (sk_max_ack_backlog), idiag_rqueue its accept queue.
       // A connection in it exists only as the listener's child: a repaired socket cannot be made
-      // one again (CRIU refuses too). The network lock keeps new ones out, so a retry usually works.
+      // one again (CRIU refuses too). The dump gave the program time to accept them before the
+      // freeze, with the network lock keeping new ones out (net/lock.ts waitAcceptQueues).
       if (diag && diag.rqueue > 0) {
-        throw unsupported(f, `${diag.rqueue} connection(s) wait in the accept queue of the listener at ${formatAddr(name)}; they cannot be put back (retry once the program has accepted them)`);
+        const what = `${diag.rqueue} connection(s) wait in the accept queue of the listener at ${formatAddr(name)}`;
+        if (!dc.ctx.skipInFlight) throw unsupported(f, `${what}; they cannot be put back, and the program did not accept them while the dump waited (retry once it has, or leave them out with --skip-in-flight)`);
+        dc.ctx.warn(`fd ${f.fd} of process ${f.pid}: ${what}; left out (--skip-in-flight): their clients are reset after restore`);
       }
       return { ...base, state: 'listen', backlog: diag?.wqueue ?? 128 };
     }
