@@ -64,6 +64,8 @@ async function outsidePeer(networkLock: 'nftables' | 'iptables') {
   const rv = wrapPid(r.pid, v.dir, v.log);
   cleanups.push(() => rv.kill());
   kill(rv.pid, SIG.SIGUSR1);
+  // The peer's close would move the server's FIN_WAIT2 end on: only once the server has seen its states.
+  await rv.waitFor(/CHECKED|FAIL/);
   kill(peer.pid, SIG.SIGUSR1);
   assert.equal((await rv.waitFor(/^(PASS|FAIL).*$/m, 30_000))[0], 'PASS serve');
   assert.equal((await peer.waitFor(/^(PASS|FAIL).*$/m, 30_000))[0], 'PASS peer');

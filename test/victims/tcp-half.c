@@ -16,7 +16,8 @@
  * "tcp-half serve": listens on 127.0.0.1, prints "PORT n"; a peer ("tcp-half peer n",
  * another process, outside the dumped tree) connects twice. On conn 1 the peer sent
  * "p1" and shut down (ours: CLOSE_WAIT); on conn 2 we sent "s1" and shut down (ours:
- * FIN_WAIT2). Both print READY. On SIGUSR1 the server reads "p1" and EOF on conn 1,
+ * FIN_WAIT2). Both print READY. On SIGUSR1 the server checks both states ("CHECKED"),
+ * then (the test signals the peer only now) reads "p1" and EOF on conn 1,
  * answers "s2" and closes; reads "p2" then EOF on conn 2. The peer reads "s1" and EOF
  * on conn 2, sends "p2" and closes; reads "s2" and EOF on conn 1. Each prints "PASS …". */
 #include "victim.h"
@@ -218,6 +219,7 @@ static int serve(void) {
   say("READY\n");
   while (!go) usleep(10000);
   CHECK(state(a) == TCP_CLOSE_WAIT && state(b) == TCP_FIN_WAIT2, "after restore: %s, %s", state_name(a), state_name(b));
+  say("CHECKED\n"); /* the peer may go on */
   CHECK(read_str(a, "p1") && eof(a), "conn 1 (CLOSE_WAIT): not p1 then EOF (%s)", strerror(errno));
   CHECK(send(a, "s2", 2, 0) == 2 && close(a) == 0, "conn 1: cannot answer (%s)", strerror(errno));
   CHECK(epipe(b), "conn 2: could write after shutdown");
