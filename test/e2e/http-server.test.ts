@@ -10,23 +10,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { freePort } from '../helpers/tcp.js';
 
 const PYTHON = '/usr/bin/python3';
 const cleanups = useCleanups();
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen({ host: '127.0.0.1', port: 0 }, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('python3 -m http.server with a keep-alive client: every request answered exactly once', { skip: existsSync(PYTHON) ? false : `${PYTHON} is not installed` }, async () => {
   const root = cleanups.tempDir('ckpt-http-root-');

@@ -7,23 +7,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { freePort } from '../helpers/tcp.js';
 
 const REDIS = '/usr/bin/redis-server';
 const cleanups = useCleanups();
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen({ host: '127.0.0.1', port: 0 }, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A minimal RESP client: one command at a time, replies as strings (bulk, simple, integer, error). */
 class Resp {

@@ -9,37 +9,22 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { dumpRestoreVerdict, startLocked } from '../helpers/tcp.js';
 
 const cleanups = useCleanups();
-
-/** Starts the victim; a failed restore would leave its network lock: removed afterwards. */
-function start(args: string[]) {
-  const v = startVictim('tcp-half', { args });
-  cleanups.push(() => v.cleanup());
-  cleanups.push(() => void execFileSync('nft', ['-f', '-'], { input: `add table inet ckpt-${v.pid}\ndelete table inet ckpt-${v.pid}\n` }));
-  return v;
-}
+const start = (args: string[]) => startLocked(cleanups, 'tcp-half', args);
 
 for (const [family, what] of [['4', 'IPv4'], ['6', 'IPv6'], ['m', 'v4-mapped IPv6']] as const) {
   test(`every half-closed state, both ends in the tree (${what})`, async () => {
     const v = start(['pairs', family]);
     await v.waitFor(/READY/);
-    const dir = cleanups.tempDir('ckpt-tcp-half-');
-    const d = dump(v.pid, { imagesDir: dir });
-    assert.deepEqual(d.warnings, []);
-    await waitGone(v.pid);
-    const r = restore({ imagesDir: dir });
-    const rv = wrapPid(r.pid, v.dir, v.log);
-    cleanups.push(() => rv.kill());
-    kill(rv.pid, SIG.SIGUSR1);
-    assert.equal((await rv.waitFor(/^(PASS|FAIL).*$/m, 30_000))[0], 'PASS pairs');
+    assert.equal((await dumpRestoreVerdict(cleanups, v, { prefix: 'ckpt-tcp-half-' })).verdict, 'PASS pairs');
   });
 }
 

@@ -15,19 +15,13 @@ import { connect, type Socket } from 'node:net';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
-import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { waitGone, wrapPid } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { dropNftTable as dropTable, dumpRestoreVerdict, startLocked } from '../helpers/tcp.js';
 
 const cleanups = useCleanups();
 const nft = (input: string) => void execFileSync('nft', ['-f', '-'], { input });
-const dropTable = (name: string) => nft(`add table inet ${name}\ndelete table inet ${name}\n`);
-
-function start(args: string[]) {
-  const v = startVictim('tcp-queues', { args });
-  cleanups.push(() => v.cleanup());
-  cleanups.push(() => dropTable(`ckpt-${v.pid}`));
-  return v;
-}
+const start = (args: string[]) => startLocked(cleanups, 'tcp-queues', args);
 
 test('connections waiting in the accept queue at dump are accepted, and answered after restore', async () => {
   const v = start(['accept']);
@@ -46,16 +40,8 @@ test('connections waiting in the accept queue at dump are accepted, and answered
     const answer = new Promise<string>((res) => sock.on('data', (d) => { got += d.toString(); if (got.length >= 5) res(got); }));
     clients.push({ sock, got: answer });
   }
-  const dir = cleanups.tempDir('ckpt-tcp-queues-');
-  const d = dump(v.pid, { imagesDir: dir });
-  // Each accepted connection goes to a peer outside the tree (the test).
-  assert.equal(d.warnings.length, 3, d.warnings.join('\n'));
-  await waitGone(v.pid);
-  const r = restore({ imagesDir: dir });
-  const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  kill(rv.pid, SIG.SIGUSR1);
-  assert.equal((await rv.waitFor(/^(PASS|FAIL).*$/m, 30_000))[0], 'PASS accept 3');
+  // Each accepted connection goes to a peer outside the tree (the test): a warning each.
+  assert.equal((await dumpRestoreVerdict(cleanups, v, { prefix: 'ckpt-tcp-queues-', warnings: 3 })).verdict, 'PASS accept 3');
   assert.deepEqual(await Promise.all(clients.map((c) => c.got)), ['ans-0', 'ans-1', 'ans-2']);
 });
 

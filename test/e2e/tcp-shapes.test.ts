@@ -10,28 +10,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
-import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { dumpRestoreVerdict, startLocked } from '../helpers/tcp.js';
 
 const cleanups = useCleanups();
 
 async function roundTrip(args: string[], verdict: string): Promise<void> {
-  const v = startVictim(args[0]!, { args: args.slice(1) });
-  cleanups.push(() => v.cleanup());
-  cleanups.push(() => void execFileSync('nft', ['-f', '-'], { input: `add table inet ckpt-${v.pid}\ndelete table inet ckpt-${v.pid}\n` }));
+  const v = startLocked(cleanups, args[0]!, args.slice(1));
   await v.waitFor(/READY/);
-  const dir = cleanups.tempDir('ckpt-tcp-shapes-');
-  const d = dump(v.pid, { imagesDir: dir });
-  assert.deepEqual(d.warnings, []);
-  await waitGone(v.pid);
-  const r = restore({ imagesDir: dir });
-  const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  kill(rv.pid, SIG.SIGUSR1);
-  assert.equal((await rv.waitFor(/^(PASS|FAIL).*$/m, 30_000))[0], verdict);
+  assert.equal((await dumpRestoreVerdict(cleanups, v, { prefix: 'ckpt-tcp-shapes-' })).verdict, verdict);
 }
 
 for (const [family, what] of [['4', 'IPv4'], ['6', 'IPv6'], ['m', 'v4-mapped IPv6']] as const) {

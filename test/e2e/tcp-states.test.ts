@@ -15,18 +15,13 @@ import { createServer, type AddressInfo } from 'node:net';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
-import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { waitGone, wrapPid } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { startLocked } from '../helpers/tcp.js';
 
 const cleanups = useCleanups();
 
-/** Starts the victim; a failed restore would leave its network lock: removed afterwards. */
-function start(args: string[] = []) {
-  const v = startVictim('tcp-states', { args });
-  cleanups.push(() => v.cleanup());
-  cleanups.push(() => void execFileSync('nft', ['-f', '-'], { input: `add table inet ckpt-${v.pid}\ndelete table inet ckpt-${v.pid}\n` }));
-  return v;
-}
+const start = (args: string[] = []) => startLocked(cleanups, 'tcp-states', args);
 
 test('a connection at v4-mapped addresses keeps them and its bytes; a reset one stays over', async () => {
   const v = start();

@@ -19,6 +19,7 @@
  * longer drops) c must read the 64 KiB then EOF, s must read "c-data" exactly once,
  * then reach FIN_WAIT2: "PASS inflight" or "FAIL …". */
 #include "victim.h"
+#include "tcp-victim.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
@@ -30,18 +31,6 @@
 
 static volatile sig_atomic_t go;
 static void on_usr(int s) { go = s; }
-
-static int read_exact(int fd, void *buf, size_t n) {
-  size_t have = 0;
-  while (have < n) {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, 15000) != 1) return 0;
-    ssize_t r = recv(fd, (char *)buf + have, n - have, 0);
-    if (r <= 0) return 0;
-    have += r;
-  }
-  return 1;
-}
 
 static int eof(int fd) {
   struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -75,7 +64,7 @@ static int accept_slowly(void) {
     char req[8], want[8], ans[8];
     snprintf(want, sizeof want, "req-%d", i);
     snprintf(ans, sizeof ans, "ans-%d", i);
-    if (!read_exact(conns[i], req, 5) || memcmp(req, want, 5)) snprintf(fail, sizeof fail, "connection %d: no %s (%s)", i, want, strerror(errno));
+    if (!recv_all(conns[i], req, 5) || memcmp(req, want, 5)) snprintf(fail, sizeof fail, "connection %d: no %s (%s)", i, want, strerror(errno));
     else if (send(conns[i], ans, 5, 0) != 5) snprintf(fail, sizeof fail, "connection %d: cannot answer (%s)", i, strerror(errno));
   }
   if (fail[0]) say("FAIL %s\n", fail);
@@ -93,7 +82,7 @@ static int no_accept(void) {
   char b[3];
   int c = poll(&p, 1, 10000) == 1 ? accept(l, NULL, NULL) : -1;
   if (c < 0) say("FAIL no connection (%s)\n", strerror(errno));
-  else if (!read_exact(c, b, 3) || memcmp(b, "new", 3)) say("FAIL the connection accepted did not send new (%s)\n", strerror(errno));
+  else if (!recv_all(c, b, 3) || memcmp(b, "new", 3)) say("FAIL the connection accepted did not send new (%s)\n", strerror(errno));
   else if (send(c, "ok", 2, 0) != 2) say("FAIL cannot answer (%s)\n", strerror(errno));
   else say("PASS noaccept\n");
   return 0;
@@ -135,9 +124,9 @@ static int inflight(void) {
   char fail[256] = "", six[7] = "";
   struct tcp_info ti;
   len = sizeof ti;
-  if (!read_exact(c, got, INFLIGHT) || memcmp(got, big, INFLIGHT)) snprintf(fail, sizeof fail, "c: not the %d bytes (%s)", INFLIGHT, strerror(errno));
+  if (!recv_all(c, got, INFLIGHT) || memcmp(got, big, INFLIGHT)) snprintf(fail, sizeof fail, "c: not the %d bytes (%s)", INFLIGHT, strerror(errno));
   else if (!eof(c)) snprintf(fail, sizeof fail, "c: no EOF after them (%s)", strerror(errno));
-  else if (!read_exact(s, six, 6) || memcmp(six, "c-data", 6)) snprintf(fail, sizeof fail, "s: not c-data (%s)", strerror(errno));
+  else if (!recv_all(s, six, 6) || memcmp(six, "c-data", 6)) snprintf(fail, sizeof fail, "s: not c-data (%s)", strerror(errno));
   else if (recv(s, six, 1, MSG_DONTWAIT) != -1 || errno != EAGAIN) snprintf(fail, sizeof fail, "s: more than c-data");
   else {
     for (int i = 0; i < 500; i++) {

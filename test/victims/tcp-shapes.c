@@ -12,6 +12,7 @@
  * uncorked, and new ones go both ways (which they would not if the timestamps the peer
  * sees went backwards: PAWS would drop them): "PASS shapes" or "FAIL …". */
 #include "victim.h"
+#include "tcp-victim.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -53,19 +54,6 @@ static void read_opts(struct opt *o) {
   o->len = sizeof o->val;
   memset(o->val, 0, sizeof o->val);
   if (getsockopt(*o->fd, o->level, o->name, o->val, &o->len)) o->len = 0; /* not on this family */
-}
-
-static int recv_str(int fd, const char *want) {
-  char b[64];
-  size_t n = strlen(want), have = 0;
-  while (have < n) {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, 10000) != 1) return 0;
-    ssize_t r = recv(fd, b + have, n - have, 0);
-    if (r <= 0) return 0;
-    have += r;
-  }
-  return memcmp(b, want, n) == 0;
 }
 
 int main(int argc, char **argv) {

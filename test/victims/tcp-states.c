@@ -20,6 +20,7 @@
  * saved SYN not read: a dump must refuse it; on SIGUSR1 the SYN is still there to read
  * ("PASS saved syn"). */
 #include "victim.h"
+#include "tcp-victim.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -41,19 +42,6 @@ static int mapped(int fd, int peer) {
   socklen_t len = sizeof a;
   if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&a, &len)) return 0;
   return a.sin6_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.sin6_addr) && a.sin6_addr.s6_addr[15] == 1;
-}
-
-static int recv_exact(int fd, const char *want, size_t n) {
-  char b[64];
-  size_t have = 0;
-  while (have < n) {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, 10000) != 1) return 0;
-    ssize_t r = recv(fd, b + have, n - have, 0);
-    if (r <= 0) return 0;
-    have += r;
-  }
-  return memcmp(b, want, n) == 0;
 }
 
 static int md5_listener(void) {
@@ -105,7 +93,7 @@ static int connect_later(int port) {
   socklen_t len = sizeof err;
   if (poll(&p, 1, 20000) != 1) say("FAIL not connected within 20 s\n");
   else if (getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) || err) say("FAIL connect: %s\n", strerror(err));
-  else if (send(c, "hi", 2, 0) != 2 || !recv_exact(c, "hi", 2)) say("FAIL no echo: %s\n", strerror(errno));
+  else if (send(c, "hi", 2, 0) != 2 || !recv_str(c, "hi")) say("FAIL no echo: %s\n", strerror(errno));
   else say("PASS connected\n");
   return 0;
 }
@@ -151,9 +139,9 @@ int main(int argc, char **argv) {
     say(fail[0] ? "FAIL %s\n" : "PASS closed\n", fail);
     return 0;
   } else if (!mapped(s, 0) || !mapped(s, 1) || !mapped(c, 0) || !mapped(c, 1)) snprintf(fail, sizeof fail, "the addresses are not v4-mapped any more");
-  else if (!recv_exact(s, "abc", 3)) snprintf(fail, sizeof fail, "the queued bytes are not abc");
-  else if (send(c, "ping", 4, 0) != 4 || !recv_exact(s, "ping", 4)) snprintf(fail, sizeof fail, "client to server: %s", strerror(errno));
-  else if (send(s, "pong", 4, 0) != 4 || !recv_exact(c, "pong", 4)) snprintf(fail, sizeof fail, "server to client: %s", strerror(errno));
+  else if (!recv_str(s, "abc")) snprintf(fail, sizeof fail, "the queued bytes are not abc");
+  else if (send(c, "ping", 4, 0) != 4 || !recv_str(s, "ping")) snprintf(fail, sizeof fail, "client to server: %s", strerror(errno));
+  else if (send(s, "pong", 4, 0) != 4 || !recv_str(c, "pong")) snprintf(fail, sizeof fail, "server to client: %s", strerror(errno));
   if (fail[0]) say("FAIL %s\n", fail);
   else say("PASS v4-mapped\n");
   return 0;

@@ -81,32 +81,27 @@ export function buildSegment(s: { from: InetAddr; to: InetAddr; seq: number; ack
   tcp.writeUInt16BE(Math.min(s.window, 0xffff), 14);
   const src = Buffer.from(from.addr, 'hex');
   const dst = Buffer.from(to.addr, 'hex');
-  if (from.family === AF_INET) {
-    const pseudo = Buffer.alloc(4);
-    pseudo.writeUInt16BE(IPPROTO.TCP, 0);
-    pseudo.writeUInt16BE(tcp.length, 2);
-    tcp.writeUInt16BE(inetChecksum([src, dst, pseudo, tcp]), 16);
-    const ip = Buffer.alloc(20);
+  const v4 = from.family === AF_INET;
+  // The checksum covers a pseudo-header: the addresses, the protocol and the TCP length (RFC 793, RFC 8200).
+  const pseudo = Buffer.alloc(v4 ? 4 : 8);
+  pseudo.writeUInt32BE(v4 ? (IPPROTO.TCP << 16 | tcp.length) >>> 0 : tcp.length, 0);
+  if (!v4) pseudo.writeUInt8(IPPROTO.TCP, 7);
+  tcp.writeUInt16BE(inetChecksum([src, dst, pseudo, tcp]), 16);
+  const ip = Buffer.alloc(v4 ? 20 : 40);
+  if (v4) {
     ip.writeUInt8(0x45, 0);
     ip.writeUInt16BE(ip.length + tcp.length, 2);
     ip.writeUInt8(64, 8); // TTL
     ip.writeUInt8(IPPROTO.TCP, 9);
-    src.copy(ip, 12);
-    dst.copy(ip, 16);
-    ip.writeUInt16BE(inetChecksum([ip]), 10);
-    return Buffer.concat([ip, tcp]);
+  } else {
+    ip.writeUInt32BE(0x60000000, 0);
+    ip.writeUInt16BE(tcp.length, 4);
+    ip.writeUInt8(IPPROTO.TCP, 6);
+    ip.writeUInt8(64, 7); // hop limit
   }
-  const pseudo = Buffer.alloc(8);
-  pseudo.writeUInt32BE(tcp.length, 0);
-  pseudo.writeUInt8(IPPROTO.TCP, 7);
-  tcp.writeUInt16BE(inetChecksum([src, dst, pseudo, tcp]), 16);
-  const ip = Buffer.alloc(40);
-  ip.writeUInt32BE(0x60000000, 0);
-  ip.writeUInt16BE(tcp.length, 4);
-  ip.writeUInt8(IPPROTO.TCP, 6);
-  ip.writeUInt8(64, 7); // hop limit
-  src.copy(ip, 8);
-  dst.copy(ip, 24);
+  src.copy(ip, v4 ? 12 : 8);
+  dst.copy(ip, v4 ? 16 : 24);
+  if (v4) ip.writeUInt16BE(inetChecksum([ip]), 10);
   return Buffer.concat([ip, tcp]);
 }
 
