@@ -8,11 +8,12 @@ import { join } from 'node:path';
 const dir = new URL('../test/victims/', import.meta.url).pathname;
 const out = join(dir, 'bin');
 mkdirSync(out, { recursive: true });
-const common = join(dir, 'victim.h');
+// A victim is rebuilt when it or any shared header (victim.h, tcp-victim.h) is newer than its binary.
+const headers = readdirSync(dir).filter((n) => n.endsWith('.h')).map((n) => join(dir, n));
 for (const name of readdirSync(dir).filter((n) => n.endsWith('.c'))) {
   const src = join(dir, name);
   const bin = join(out, name.slice(0, -2));
-  const newest = Math.max(statSync(src).mtimeMs, existsSync(common) ? statSync(common).mtimeMs : 0);
+  const newest = Math.max(statSync(src).mtimeMs, ...headers.map((h) => statSync(h).mtimeMs));
   if (existsSync(bin) && statSync(bin).mtimeMs >= newest) continue;
   // -static victims are the blank processes restore starts from; the rest are ordinary dynamic programs.
   const isStatic = name.startsWith('static-');

@@ -78,7 +78,6 @@ export const CRIU_OPTIONS: readonly CriuOption[] = [
   { flags: '--tls-no-cn-verify', on: DR, note: PAGE_SERVER, refuse: true },
   // Freezing and collecting
   { flags: '--freeze-cgroup <path>', on: DR, note: 'no-op: ckpt freezes the tree with ptrace, not the cgroup freezer' },
-  { flags: '--skip-in-flight', on: DR, note: 'no-op: connections still waiting in a listener\'s accept queue are never saved (the dump warns with their count)' },
   { flags: '--evasive-devices', on: DR, note: 'no-op: a device file is reopened by its saved path' },
   { flags: '--force-irmap', on: DR, note: 'no-op: inotify and fanotify are not supported (such an fd fails the dump)' },
   { flags: '--irmap-scan-path <path>', on: DR, note: 'no-op: inotify and fanotify are not supported (such an fd fails the dump)' },
@@ -122,6 +121,7 @@ export const CRIU_OPTIONS: readonly CriuOption[] = [
   { flags: '-t, --tree <pid>', on: R, note: 'no-op on restore: the images name the tree' },
   { flags: '-R, --leave-running', on: R, note: 'no-op on restore (a dump option)' },
   { flags: '--timeout <seconds>', on: R, note: 'no-op on restore (a dump option)' },
+  { flags: '--skip-in-flight', on: R, note: 'no-op on restore (a dump option)' },
 ];
 
 /** `--foo-bar <x>` → `fooBar`, as commander names it. */

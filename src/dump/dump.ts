@@ -20,7 +20,7 @@ import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
 import { RESOURCES } from '../resources/registry.js';
 import { dumpSysvIpc, IPC_IMAGE } from '../resources/ipc/index.js';
-import { lockNetwork, NETLOCK_IMAGE, removeStaleLocks, tcpEndpoints, type LockedPort, type NetLock, type NetworkLockMethod } from '../resources/net/lock.js';
+import { lockNetwork, NETLOCK_IMAGE, removeStaleLocks, tcpEndpoints, waitAcceptQueues, type LockedPort, type NetLock, type NetworkLockMethod } from '../resources/net/lock.js';
 import type { DumpContext, ObjectPageSink } from '../resources/types.js';
 import { MemoryTracking, TRACKING_IMAGE } from '../resources/memory/track.js';
 import { resumeTracking } from './tracking.js';
@@ -61,6 +61,12 @@ export interface DumpOptions {
    * without repair mode or a lock; the kill closes them for the peer as usual.
    */
   tcpClose?: boolean;
+  /**
+   * CRIU's --skip-in-flight: connections still in a listener's accept queue once the dump
+   * has waited for the program to accept them are left out (a warning names them) instead
+   * of failing the dump; their peers are reset after restore.
+   */
+  skipInFlight?: boolean;
   /**
    * Each phase as it ends (logs, CRIU's action scripts): a throw fails the dump, which
    * is rolled back as any failure is (after 'written' the complete set is left).
@@ -174,6 +180,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
     warn: (m) => warnings.push(m),
     extUnixSk: opts.extUnixSk,
     tcpClose: opts.tcpClose,
+    skipInFlight: opts.skipInFlight,
   };
   const resources: Record<string, unknown> = {};
   for (const { module } of RESOURCES) {
@@ -216,6 +223,9 @@ function keepsTracking(opts: DumpOptions): boolean {
   return (opts.trackMem ?? false) && (opts.leaveRunning ?? false);
 }
 
+/** How long a dump waits for the program to accept the connections in its listeners' queues. */
+const ACCEPT_WAIT_MS = 1000;
+
 function dumpTree(pid: number, opts: DumpOptions): DumpResult {
   const t0 = performance.now();
   const warnings: string[] = [];
@@ -234,8 +244,11 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     } else if (keepsTracking(opts)) tracking = new MemoryTracking();
     // The lock is taken before the freeze where it can be (running nft costs ~15 ms on an idle
     // machine, far more on a loaded one), on the ports the tree has now; checked again once frozen.
-    const early = portsOf(liveLinkCounts(treeNow(pid)));
+    const earlyLinks = liveLinkCounts(treeNow(pid));
+    const early = portsOf(earlyLinks);
     if (method !== 'skip' && early.length > 0) lock = lockNetwork(pid, { method, ports: early });
+    // Locked, the listeners' accept queues only drain: let the program accept what waits there.
+    if (lock) waitAcceptQueues(earlyLinks.keys(), { timeoutMs: ACCEPT_WAIT_MS });
     tree = seizeTree(pid, { timeoutMs: opts.timeoutMs });
     frozenAt = performance.now();
     const event = opts.onEvent ?? (() => {});

@@ -88,6 +88,8 @@ export interface DumpContext {
   extUnixSk?: boolean;
   /** CRIU's --tcp-close: connected TCP sockets are saved as closed (no repair, no lock). */
   tcpClose?: boolean;
+  /** CRIU's --skip-in-flight: connections in a listener's accept queue are left out with a warning. */
+  skipInFlight?: boolean;
 }
 
 export interface RestoreOptions {

@@ -18,14 +18,20 @@ export const TCP_OPT = {
   NODELAY: 1, MAXSEG: 2, KEEPIDLE: 4, KEEPINTVL: 5, KEEPCNT: 6, INFO: 11, QUICKACK: 12,
   REPAIR: 19, REPAIR_QUEUE: 20, QUEUE_SEQ: 21, REPAIR_OPTIONS: 22, REPAIR_WINDOW: 29, USER_TIMEOUT: 18,
 } as const;
-/** TCP states (include/net/tcp_states.h). */
 /** SIOCINQ, SIOCOUTQ, SIOCOUTQNSD: bytes in the receive queue, the send queue, and not yet sent. */
 export const SIOC = { INQ: 0x541b, OUTQ: 0x5411, OUTQNSD: 0x894b } as const;
 export const TCP_REPAIR_Q = { NO: 0, RECV: 1, SEND: 2 } as const;
 /** TCP_REPAIR values: on, off (with a window probe), off without the probe. */
 export const REPAIR = { ON: 1, OFF: 0, OFF_NO_WP: -1 } as const;
 export const TCP_TIMESTAMP = 24;
-export const TCP_STATE = { ESTABLISHED: 1, SYN_SENT: 2, TIME_WAIT: 6, CLOSE: 7, LISTEN: 10 } as const;
+/** TCP states (include/net/tcp_states.h). */
+export const TCP_STATE = {
+  ESTABLISHED: 1, SYN_SENT: 2, SYN_RECV: 3, FIN_WAIT1: 4, FIN_WAIT2: 5, TIME_WAIT: 6, CLOSE: 7, CLOSE_WAIT: 8, LAST_ACK: 9, LISTEN: 10, CLOSING: 11,
+} as const;
+/** A raw socket that writes whole IP packets (IP_HDRINCL implied, IPv4 and IPv6). */
+export const SOCK_RAW = 3;
+export const IPPROTO_RAW = 255;
+export const SO_MARK = 36;
 
 const NR_INET = { poll: 7, connect: 42, accept4: 288, bind: 49, listen: 50, getsockname: 51, getpeername: 52, getxattr: 191 } as const;
 
@@ -101,6 +107,12 @@ export function bindInet(fd: number, a: InetAddr): void {
 export function connectInet(fd: number, a: InetAddr): void {
   const sa = encodeSockaddr(a);
   call(NR_INET.connect, [fd, addressOf(sa), sa.length], { name: 'connect' });
+}
+
+/** sendto `a` (a raw socket's destination); returns the bytes sent. */
+export function sendtoInet(fd: number, args: { data: Buffer; to: InetAddr }): number {
+  const sa = encodeSockaddr(args.to);
+  return callNum(NR.sendto, [fd, addressOf(args.data), args.data.length, 0, addressOf(sa), sa.length], { name: 'sendto' });
 }
 
 export function listenSocket(fd: number, backlog: number): void {

@@ -7,23 +7,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { freePort } from '../helpers/tcp.js';
 
 const REDIS = '/usr/bin/redis-server';
 const cleanups = useCleanups();
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen({ host: '127.0.0.1', port: 0 }, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A minimal RESP client: one command at a time, replies as strings (bulk, simple, integer, error). */
 class Resp {
@@ -116,21 +110,25 @@ test('redis-server keeps its keys and counts on after dump and restore', { skip:
 });
 
 /**
- * Issue 11's case: a client (tcp-lock.c) sends INCR every millisecond over one
- * connection, whatever the answers, while the server is dumped and restored. Without
- * the network lock an INCR the kernel acknowledged after the dump read the socket is
- * never executed and the client waits forever for its answer, or its next packet meets
- * the dead server's port and is reset; with it the answers go on :1, :2, :3… with none
- * missing or repeated (the client checks), and none hangs.
+ * Issue 11's case, with busy clients (tcp-lock.c): three send INCR on keys of their own
+ * every millisecond over one connection each, whatever the answers, and a fourth opens
+ * a new connection for each INCR (so the dump meets connections being set up, waiting
+ * to be accepted and closing), while the server is dumped and restored. Without the
+ * network lock an INCR the kernel acknowledged after the dump read the socket is never
+ * executed and the client waits forever for its answer, or its next packet meets the
+ * dead server's port and is reset; with it each client's answers go on :1, :2, :3…
+ * with none missing or repeated (each client checks), none hangs, and the counters
+ * hold exactly the answers.
  */
-test('redis-server with a client sending INCR continuously: every acknowledged INCR runs exactly once', { skip: existsSync(REDIS) ? false : `${REDIS} is not installed` }, async () => {
+test('redis-server with busy clients sending INCR continuously: every acknowledged INCR runs exactly once', { skip: existsSync(REDIS) ? false : `${REDIS} is not installed` }, async () => {
   const port = await freePort();
   const v = startVictim(REDIS, { args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'notice'] });
   cleanups.push(() => v.cleanup());
   await v.waitFor(/Ready to accept connections/, 20_000);
-  const client = startVictim('tcp-lock', { args: ['client', String(port), '4', 'redis'] });
-  cleanups.push(() => client.cleanup());
-  await client.waitFor(/CONNECTED/);
+  const clients = ['k0', 'k1', 'k2', 'churn'].map((key) =>
+    startVictim('tcp-lock', { args: key === 'churn' ? ['churn', String(port), key] : ['client', String(port), '4', 'redis', key] }));
+  for (const c of clients) cleanups.push(() => c.cleanup());
+  for (const c of clients) await c.waitFor(/CONNECTED/);
   await new Promise((r) => setTimeout(r, 100));
   const dir = cleanups.tempDir('ckpt-redis-img-');
   dump(v.pid, { imagesDir: dir });
@@ -139,10 +137,10 @@ test('redis-server with a client sending INCR continuously: every acknowledged I
   const rv = wrapPid(res.pid, v.dir, v.log);
   cleanups.push(() => rv.kill());
   await new Promise((r) => setTimeout(r, 200));
-  kill(client.pid, SIG.SIGUSR1);
-  const said = (await client.waitFor(/^(PASS|FAIL).*$/m, 30_000))[0];
-  assert.match(said, /^PASS \d+ answers$/, said);
+  for (const c of clients) kill(c.pid, SIG.SIGUSR1);
+  const said = await Promise.all(clients.map(async (c) => (await c.waitFor(/^(PASS|FAIL).*$/m, 30_000))[0]));
+  for (const s of said) assert.match(s, /^PASS \d+ answers$/, said.join('\n'));
   const c = await Resp.open(port);
-  assert.equal(await c.cmd('GET', 'tcp-lock'), said.split(' ')[1]);
+  for (const [i, key] of ['k0', 'k1', 'k2', 'churn'].entries()) assert.equal(await c.cmd('GET', key), said[i]!.split(' ')[1], key);
   c.close();
 });

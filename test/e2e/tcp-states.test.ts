@@ -3,7 +3,8 @@
  * v4-mapped address through a dual-stack IPv6 listener keeps its addresses and bytes
  * through dump and restore (and the network lock locks it as the IPv4 it is on the
  * wire); one reset by its peer stays over (EOF, EPIPE); one with an urgent byte
- * (MSG_OOB) unread, or a TCP_MD5SIG key, makes the dump refuse, and the process runs on; a connect() in
+ * (MSG_OOB) unread, a TCP_MD5SIG key, or a SYN saved by TCP_SAVE_SYN and not read, makes the dump refuse,
+ * and the process runs on; a connect() in
  * progress (SYN_SENT) connects after restore. CRIU's --tcp-close,
  * at dump or at restore, gives the live connection up: both ends read EOF.
  */
@@ -14,18 +15,13 @@ import { createServer, type AddressInfo } from 'node:net';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
-import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { waitGone, wrapPid } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { startLocked } from '../helpers/tcp.js';
 
 const cleanups = useCleanups();
 
-/** Starts the victim; a failed restore would leave its network lock: removed afterwards. */
-function start(args: string[] = []) {
-  const v = startVictim('tcp-states', { args });
-  cleanups.push(() => v.cleanup());
-  cleanups.push(() => void execFileSync('nft', ['-f', '-'], { input: `add table inet ckpt-${v.pid}\ndelete table inet ckpt-${v.pid}\n` }));
-  return v;
-}
+const start = (args: string[] = []) => startLocked(cleanups, 'tcp-states', args);
 
 test('a connection at v4-mapped addresses keeps them and its bytes; a reset one stays over', async () => {
   const v = start();
@@ -64,6 +60,18 @@ test('an urgent byte not read yet: the dump refuses, naming the connection, and 
     return true;
   });
   assert.ok(v.alive());
+});
+
+test('a SYN saved by TCP_SAVE_SYN and not read yet: the dump refuses, and the process runs on with it', async () => {
+  const v = start(['savesyn']);
+  await v.waitFor(/READY/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-tcp-states-') }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'UNSUPPORTED', e.message);
+    assert.match(e.message, new RegExp(`^Cannot dump fd \\d+ of process ${v.pid}: the SYN saved by TCP_SAVE_SYN on the TCP connection 127\\.0\\.0\\.1:\\d+ → 127\\.0\\.0\\.1:\\d+ was not read yet`));
+    return true;
+  });
+  kill(v.pid, SIG.SIGUSR1);
+  assert.equal((await v.waitFor(/^(PASS|FAIL).*$/m))[0], 'PASS saved syn');
 });
 
 for (const at of ['dump', 'restore'] as const) {

@@ -7,12 +7,23 @@
  * then lost by a dump shows as a gap) and, when the client closes, prints
  * "PASS served N requests in order" or "FAIL …".
  *
- * "tcp-lock client PORT [4|6] [redis]": connects and sends request after request, one
+ * "tcp-lock client PORT [4|6] [redis [KEY]]": connects and sends request after request, one
  * every millisecond whatever the answers (a dump must find requests arriving while it
- * runs), up to 1000 unanswered. With "redis" the request is "INCR tcp-lock" (an inline
- * command) and the answer ":N": the counter must go 1, 2, 3… as the answers come. On SIGUSR1 it stops sending, waits up to 20 s for the
+ * runs), up to 1000 unanswered. With "redis" the request is "INCR KEY" (an inline
+ * command; KEY tcp-lock by default) and the answer ":N": the counter must go 1, 2, 3…
+ * as the answers come. On SIGUSR1 it stops sending, waits up to 20 s for the
  * outstanding answers, checks each came exactly once and in order, prints
- * "PASS N answers" or "FAIL …", and closes. */
+ * "PASS N answers" or "FAIL …", and closes.
+ *
+ * "tcp-lock churn PORT KEY": a redis client that opens a new connection for each
+ * "INCR KEY" (connect, ask, read the answer, close), so that a dump finds connections
+ * being set up, waiting in the accept queue and being closed. On SIGUSR1 it stops and
+ * prints "PASS N answers" if the answers went 1, 2, 3…, else "FAIL …".
+ *
+ * "tcp-lock http PORT PATH BODY": an HTTP/1.1 keep-alive client: one connection, on
+ * which it asks "GET PATH?n=K" for K = 1, 2, 3…, the next as soon as the answer came,
+ * and checks each answer is "200" with body BODY. On SIGUSR1 it stops: "PASS N answers"
+ * or "FAIL …" (the server closing the connection is a failure). */
 #include "victim.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -83,7 +94,8 @@ static int server(int v6) {
   return 0;
 }
 
-static int client(int port, int v6, int redis) {
+static int client(int port, int v6, const char *key) {
+  int redis = key != NULL;
   signal(SIGUSR1, on_usr1);
   struct sockaddr_storage ss;
   socklen_t len = addr_of(v6, port, &ss);
@@ -104,7 +116,7 @@ static int client(int port, int v6, int redis) {
     }
     if (!stop && now_s() >= next && sent - answered < 1000) {
       char req[32];
-      int m = redis ? snprintf(req, sizeof req, "INCR tcp-lock\r\n") : snprintf(req, sizeof req, "%lu\n", sent + 1);
+      int m = redis ? snprintf(req, sizeof req, "INCR %s\r\n", key) : snprintf(req, sizeof req, "%lu\n", sent + 1);
       ssize_t w = send(c, req, m, MSG_NOSIGNAL);
       if (w == m) sent++;
       else if (w >= 0) { snprintf(fail, sizeof fail, "short send"); break; }
@@ -137,9 +149,98 @@ static int client(int port, int v6, int redis) {
   return 0;
 }
 
+static int churn(int port, const char *key) {
+  signal(SIGUSR1, on_usr1);
+  struct sockaddr_storage ss;
+  socklen_t len = addr_of(0, port, &ss);
+  unsigned long answered = 0;
+  char fail[160] = "", req[64], in[64];
+  int m = snprintf(req, sizeof req, "INCR %s\r\n", key);
+  say("CONNECTED\n");
+  while (!stop && !fail[0]) {
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    /* A SYN the network lock drops is sent again by the kernel: connect waits through the dump. */
+    if (connect(c, (struct sockaddr *)&ss, len) < 0) {
+      if (errno == EINTR && stop) { close(c); break; } /* stopped before this request was sent */
+      snprintf(fail, sizeof fail, "connect: %s after %lu answers", strerror(errno), answered);
+      break;
+    }
+    if (send(c, req, m, MSG_NOSIGNAL) != m) { snprintf(fail, sizeof fail, "send: %s after %lu answers", strerror(errno), answered); break; }
+    size_t have = 0;
+    while (have == 0 || in[have - 1] != '\n') {
+      struct pollfd p = {.fd = c, .events = POLLIN};
+      int r = poll(&p, 1, 20000);
+      if (r < 0 && errno == EINTR) continue; /* SIGUSR1: the answer is still due */
+      if (r != 1) { snprintf(fail, sizeof fail, "no answer after %lu answers (hang)", answered); break; }
+      ssize_t n = recv(c, in + have, sizeof in - 1 - have, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) { snprintf(fail, sizeof fail, "recv: %s after %lu answers", n ? strerror(errno) : "EOF", answered); break; }
+      have += n;
+    }
+    close(c);
+    if (fail[0]) break;
+    in[have] = 0;
+    unsigned long r = strtoul(in + (in[0] == ':'), NULL, 10);
+    if (r != answered + 1) snprintf(fail, sizeof fail, "answer %lu came after %lu", r, answered);
+    else answered++;
+  }
+  if (fail[0]) say("FAIL %s\n", fail);
+  else say("PASS %lu answers\n", answered);
+  return 0;
+}
+
+static int http(int port, const char *path, const char *body) {
+  signal(SIGUSR1, on_usr1);
+  struct sockaddr_storage ss;
+  socklen_t len = addr_of(0, port, &ss);
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(c, (struct sockaddr *)&ss, len) < 0) { say("FAIL connect: %s\n", strerror(errno)); return 1; }
+  say("CONNECTED\n");
+  unsigned long answered = 0;
+  char fail[200] = "", in[8192];
+  while (!stop && !fail[0]) {
+    char req[256];
+    int m = snprintf(req, sizeof req, "GET %s?n=%lu HTTP/1.1\r\nHost: localhost\r\n\r\n", path, answered + 1);
+    if (send(c, req, m, MSG_NOSIGNAL) != m) { snprintf(fail, sizeof fail, "send: %s after %lu answers", strerror(errno), answered); break; }
+    /* The head, then Content-Length bytes of body. */
+    size_t have = 0;
+    char *end = NULL;
+    long want = -1;
+    while (!fail[0]) {
+      if (!end && (end = memmem(in, have, "\r\n\r\n", 4))) {
+        char *cl = memmem(in, end - in, "Content-Length: ", 16);
+        if (strncmp(in, "HTTP/1.", 7) || strncmp(in + 9, "200", 3) || !cl) { snprintf(fail, sizeof fail, "answer %lu is not 200 with a length: %.40s", answered + 1, in); break; }
+        want = (end + 4 - in) + atol(cl + 16);
+      }
+      if (end && (long)have >= want) break;
+      struct pollfd p = {.fd = c, .events = POLLIN};
+      int r = poll(&p, 1, 20000);
+      if (r < 0 && errno == EINTR) continue; /* SIGUSR1: the answer is still due */
+      if (r != 1) { snprintf(fail, sizeof fail, "no answer to request %lu (hang)", answered + 1); break; }
+      ssize_t n = recv(c, in + have, sizeof in - 1 - have, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) { snprintf(fail, sizeof fail, "recv: %s after %lu answers", n ? strerror(errno) : "EOF", answered); break; }
+      have += n;
+    }
+    if (fail[0]) break;
+    if ((long)have != want || strncmp(end + 4, body, strlen(body)) || (long)strlen(body) != want - (end + 4 - in)) { snprintf(fail, sizeof fail, "answer %lu: wrong body or extra bytes", answered + 1); break; }
+    answered++;
+    usleep(1000);
+  }
+  if (fail[0]) say("FAIL %s\n", fail);
+  else say("PASS %lu answers\n", answered);
+  close(c);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "server")) return server(argc >= 3 && !strcmp(argv[2], "6"));
-  if (argc >= 3 && !strcmp(argv[1], "client")) return client(atoi(argv[2]), argc >= 4 && !strcmp(argv[3], "6"), argc >= 5 && !strcmp(argv[4], "redis"));
-  say("usage: tcp-lock server [4|6] | client PORT [4|6] [redis]\n");
+  if (argc >= 3 && !strcmp(argv[1], "client")) {
+    const char *key = argc >= 5 && !strcmp(argv[4], "redis") ? (argc >= 6 ? argv[5] : "tcp-lock") : NULL;
+    return client(atoi(argv[2]), argc >= 4 && !strcmp(argv[3], "6"), key);
+  }
+  if (argc >= 4 && !strcmp(argv[1], "churn")) return churn(atoi(argv[2]), argv[3]);
+  if (argc >= 5 && !strcmp(argv[1], "http")) return http(atoi(argv[2]), argv[3], argv[4]);
+  say("usage: tcp-lock server [4|6] | client PORT [4|6] [redis [KEY]] | churn PORT KEY | http PORT PATH BODY\n");
   return 2;
 }

@@ -14,8 +14,13 @@
  * test drops (SYN_SENT). On SIGUSR1 it waits for the connection, sends "hi" and expects
  * it back (the test echoes): "PASS connected".
  *
- * "tcp-states md5": a listener with a TCP_MD5SIG key: a dump must refuse it. */
+ * "tcp-states md5": a listener with a TCP_MD5SIG key: a dump must refuse it.
+ *
+ * "tcp-states savesyn": a connection accepted from a listener with TCP_SAVE_SYN, its
+ * saved SYN not read: a dump must refuse it; on SIGUSR1 the SYN is still there to read
+ * ("PASS saved syn"). */
 #include "victim.h"
+#include "tcp-victim.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -39,19 +44,6 @@ static int mapped(int fd, int peer) {
   return a.sin6_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.sin6_addr) && a.sin6_addr.s6_addr[15] == 1;
 }
 
-static int recv_exact(int fd, const char *want, size_t n) {
-  char b[64];
-  size_t have = 0;
-  while (have < n) {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, 10000) != 1) return 0;
-    ssize_t r = recv(fd, b + have, n - have, 0);
-    if (r <= 0) return 0;
-    have += r;
-  }
-  return memcmp(b, want, n) == 0;
-}
-
 static int md5_listener(void) {
   int l = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -69,6 +61,27 @@ static int md5_listener(void) {
   return 0;
 }
 
+static int saved_syn(void) {
+  int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  if (setsockopt(l, IPPROTO_TCP, TCP_SAVE_SYN, &one, sizeof one) || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
+      getsockname(l, (struct sockaddr *)&a, &len)) {
+    say("FAIL setup: %s\n", strerror(errno));
+    return 1;
+  }
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(c, (struct sockaddr *)&a, sizeof a)) { say("FAIL connect: %s\n", strerror(errno)); return 1; }
+  int s = accept(l, NULL, NULL);
+  say("READY\n");
+  while (!go) usleep(10000);
+  unsigned char syn[512];
+  len = sizeof syn;
+  if (getsockopt(s, IPPROTO_TCP, TCP_SAVED_SYN, syn, &len) || len < 40) say("FAIL no saved SYN (%s, %u bytes)\n", strerror(errno), len);
+  else say("PASS saved syn\n");
+  return 0;
+}
+
 static int connect_later(int port) {
   int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -80,7 +93,7 @@ static int connect_later(int port) {
   socklen_t len = sizeof err;
   if (poll(&p, 1, 20000) != 1) say("FAIL not connected within 20 s\n");
   else if (getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) || err) say("FAIL connect: %s\n", strerror(err));
-  else if (send(c, "hi", 2, 0) != 2 || !recv_exact(c, "hi", 2)) say("FAIL no echo: %s\n", strerror(errno));
+  else if (send(c, "hi", 2, 0) != 2 || !recv_str(c, "hi")) say("FAIL no echo: %s\n", strerror(errno));
   else say("PASS connected\n");
   return 0;
 }
@@ -90,6 +103,7 @@ int main(int argc, char **argv) {
   signal(SIGUSR1, on_usr);
   if (argc >= 3 && !strcmp(argv[1], "connect")) return connect_later(atoi(argv[2]));
   if (argc >= 2 && !strcmp(argv[1], "md5")) return md5_listener();
+  if (argc >= 2 && !strcmp(argv[1], "savesyn")) return saved_syn();
   signal(SIGUSR2, on_usr);
   int l = socket(AF_INET6, SOCK_STREAM, 0), off = 0;
   setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
@@ -125,9 +139,9 @@ int main(int argc, char **argv) {
     say(fail[0] ? "FAIL %s\n" : "PASS closed\n", fail);
     return 0;
   } else if (!mapped(s, 0) || !mapped(s, 1) || !mapped(c, 0) || !mapped(c, 1)) snprintf(fail, sizeof fail, "the addresses are not v4-mapped any more");
-  else if (!recv_exact(s, "abc", 3)) snprintf(fail, sizeof fail, "the queued bytes are not abc");
-  else if (send(c, "ping", 4, 0) != 4 || !recv_exact(s, "ping", 4)) snprintf(fail, sizeof fail, "client to server: %s", strerror(errno));
-  else if (send(s, "pong", 4, 0) != 4 || !recv_exact(c, "pong", 4)) snprintf(fail, sizeof fail, "server to client: %s", strerror(errno));
+  else if (!recv_str(s, "abc")) snprintf(fail, sizeof fail, "the queued bytes are not abc");
+  else if (send(c, "ping", 4, 0) != 4 || !recv_str(s, "ping")) snprintf(fail, sizeof fail, "client to server: %s", strerror(errno));
+  else if (send(s, "pong", 4, 0) != 4 || !recv_str(c, "pong")) snprintf(fail, sizeof fail, "server to client: %s", strerror(errno));
   if (fail[0]) say("FAIL %s\n", fail);
   else say("PASS v4-mapped\n");
   return 0;

@@ -29,6 +29,7 @@ interface DumpFlags {
   networkLock?: 'nftables' | 'iptables' | 'skip';
   tcpEstablished?: boolean;
   tcpClose?: boolean;
+  skipInFlight?: boolean;
   timeout?: number;
   displayStats?: boolean;
   json?: boolean;
@@ -68,6 +69,7 @@ export const dumpCommand: CliCommand = {
       // Incremental dumps (CRIU's names): against a pre-dump, only pages written since are saved.
       .option('--prev-images-dir <dir>', 'dump against the pre-dump in DIR (relative to the images directory): only pages written since are saved')
       .option('--track-mem', 'with -R: leave memory tracking armed, so that a later dump can be made against this one')
+      .option('--skip-in-flight', 'leave out connections still waiting in a listener\'s accept queue (the dump warns) instead of failing')
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (f: DumpFlags) => {
         const logFile = f.logFile === undefined ? undefined : inWorkDir(f, f.logFile);
@@ -105,6 +107,7 @@ export const dumpCommand: CliCommand = {
             extUnixSk: f.extUnixSk !== undefined, networkLock: f.networkLock, tcpClose: f.tcpClose,
             // Relative to DIR, which the set may be written beside first (imagesTarget).
             parent: f.prevImagesDir === undefined ? undefined : path.resolve(f.imagesDir, f.prevImagesDir), trackMem: f.trackMem,
+            skipInFlight: f.skipInFlight,
           });
           bar.stop();
           swap();

@@ -26,6 +26,8 @@ export const mcastMembership = z.object({
   mode: z.union([z.literal(0), z.literal(1)]),
   sources: z.array(z.string().regex(/^([0-9a-f]{8}|[0-9a-f]{32})$/)).max(1 << 12),
 }).refine((m) => m.group.length === (m.family === 2 ? 8 : 32) && m.sources.every((s) => s.length === m.group.length), 'address length does not match the family');
+/** A half-closed connection's TCP state (kinds/tcp-fin.ts); absent: ESTABLISHED. */
+export const halfClosedState = z.enum(['fin-wait1', 'fin-wait2', 'closing', 'close-wait', 'last-ack']);
 /** The TCP_REPAIR state of an established connection: sequence numbers, queued data, options, window. */
 export const tcpRepairState = z.object({
   sendSeq: z.number().int().min(0).max(0xffffffff),
@@ -44,6 +46,11 @@ export const tcpRepairState = z.object({
   window: z.array(z.number().int().min(0).max(0xffffffff)).length(5).optional(),
   /** TCP_TIMESTAMP at dump (the restored socket's clock is shifted to go on from it). */
   timestamp: z.number().int().min(0).max(0xffffffff).optional(),
+  /**
+   * Half-closed: which FINs the connection holds. `sendSeq` and `recvSeq` count them (as the kernel's
+   * write_seq and rcv_nxt do); the queues and `unsent` hold bytes only.
+   */
+  state: halfClosedState.optional(),
 });
 /** A TCP or UDP socket (IPv4/IPv6): listener, bound/unbound, connected UDP, or established TCP (`tcp`). */
 export const inetEntry = z.object({

@@ -9,7 +9,8 @@
  * The lock is a table of ckpt's own, `inet ckpt-ROOTPID` (nftables) or the chains
  * `ckpt-ROOTPID-in`/`-out` jumped to from INPUT/OUTPUT (iptables, ip6tables), with one
  * drop rule per local address and port of the tree's TCP sockets (listeners too, so no
- * connection is queued for accept meanwhile), in both directions. Other traffic of the
+ * connection is queued for accept meanwhile), in both directions, after one that lets
+ * through the segments a restore forges (FORGED_MARK). Other traffic of the
  * machine passes; a socket bound to a wildcard address locks its port for every
  * address of both families.
  *
@@ -21,8 +22,15 @@
 import { execFileSync } from 'node:child_process';
 import { z } from 'zod';
 import { CkptError } from '../../common/errors.js';
+import { sleepSync } from '../../infect/wait.js';
 import { readStatus } from '../../proc/index.js';
 import { AF_INET, AF_INET6, inetDiagAll, IPPROTO, TCP_STATE } from '../../sys/inet.js';
+
+/**
+ * The SO_MARK of the segments a restore forges to put a half-closed connection's FINs
+ * back (kinds/tcp-fin.ts): the lock lets them through, first rule of each chain.
+ */
+export const FORGED_MARK = 0x636b7074; // "ckpt"
 
 export const NETWORK_LOCK_METHODS = ['nftables', 'iptables', 'skip'] as const;
 export type NetworkLockMethod = (typeof NETWORK_LOCK_METHODS)[number];
@@ -67,11 +75,7 @@ function endpoint(a: { family: number; src: string; sport: number }): LockedPort
  * --tcp-close, which gives connections up), unbound ones left out.
  */
 export function tcpEndpoints(links: Iterable<string>, opts: { listenersOnly: boolean }): LockedPort[] {
-  const inodes = new Set<number>();
-  for (const l of links) {
-    const m = /^socket:\[(\d+)\]$/.exec(l);
-    if (m) inodes.add(Number(m[1]));
-  }
+  const inodes = socketInodes(links);
   if (inodes.size === 0) return [];
   const seen = new Map<string, LockedPort>();
   for (const family of [AF_INET, AF_INET6]) {
@@ -82,6 +86,43 @@ export function tcpEndpoints(links: Iterable<string>, opts: { listenersOnly: boo
     }
   }
   return [...seen.values()];
+}
+
+function socketInodes(links: Iterable<string>): Set<number> {
+  const inodes = new Set<number>();
+  for (const l of links) {
+    const m = /^socket:\[(\d+)\]$/.exec(l);
+    if (m) inodes.add(Number(m[1]));
+  }
+  return inodes;
+}
+
+/** Connections waiting in the accept queues of the listeners among `links` (sock_diag idiag_rqueue). */
+function acceptQueued(inodes: Set<number>): number {
+  let n = 0;
+  for (const family of [AF_INET, AF_INET6]) {
+    for (const d of inetDiagAll(family, IPPROTO.TCP)) if (d.state === TCP_STATE.LISTEN && inodes.has(d.ino)) n += d.rqueue;
+  }
+  return n;
+}
+
+/**
+ * A connection in a listener's accept queue exists only as the listener's child: it
+ * cannot be repaired, nor made a child again at restore, so the dump refuses it (as
+ * CRIU does). But with the lock on no new one comes in, and the running program
+ * empties its queues by itself: before the freeze the dump waits for that, up to
+ * `timeoutMs`. Returns the connections still queued then (the dump refuses them).
+ */
+export function waitAcceptQueues(links: Iterable<string>, opts: { timeoutMs: number }): number {
+  const inodes = socketInodes(links);
+  if (inodes.size === 0) return 0;
+  const until = performance.now() + opts.timeoutMs;
+  let queued = acceptQueued(inodes);
+  while (queued > 0 && performance.now() < until) {
+    sleepSync(5);
+    queued = acceptQueued(inodes);
+  }
+  return queued;
 }
 
 interface Backend {
@@ -110,7 +151,7 @@ const nftables: Backend = {
   lock(name, ports) {
     // "add" then "delete" removes a stale table of that name; the whole script is one transaction.
     const chain = (hook: string, dir: 'd' | 's') =>
-      `  chain ${hook} {\n    type filter hook ${hook} priority raw; policy accept;\n${ports.map((p) => `    ${nftMatch(p, dir)}\n`).join('')}  }\n`;
+      `  chain ${hook} {\n    type filter hook ${hook} priority raw; policy accept;\n    meta mark ${FORGED_MARK} accept\n${ports.map((p) => `    ${nftMatch(p, dir)}\n`).join('')}  }\n`;
     const script = `add table inet ${name}\ndelete table inet ${name}\ntable inet ${name} {\n${chain('input', 'd')}${chain('output', 's')}}\n`;
     run('nft', { argv: ['-f', '-'], input: script });
   },
@@ -132,6 +173,7 @@ const iptables: Backend = {
       for (const [suffix, hook, dir] of [['in', 'INPUT', 'd'], ['out', 'OUTPUT', 's']] as const) {
         const chain = `${name}-${suffix}`;
         x('-N', chain);
+        x('-A', chain, '-m', 'mark', '--mark', String(FORGED_MARK), '-j', 'RETURN');
         for (const p of mine) x('-A', chain, ...(p.ip ? [`-${dir}`, p.addr] : []), '-p', 'tcp', `--${dir}port`, String(p.port), '-j', 'DROP');
         x('-I', hook, '1', '-j', chain);
       }

@@ -25,6 +25,7 @@ import type { EntryOf, FilesState } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type LocalReopener } from './kind.js';
 import { applySockOpts, freshInet, pendingError, readSockOpts, restoreShutdown, SO_BUF_LOCK } from './sockopts.js';
 import { dumpEstablished, restoreEstablished } from './tcp-repair.js';
+import { halfClosed } from './tcp-fin.js';
 import { joinMemberships, readMemberships } from './mcast.js';
 
 const PROTO_NAMES = new Set(['TCP', 'UDP', 'TCPv6', 'UDPv6']);
@@ -120,27 +121,31 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
     if (state === TCP_STATE.LISTEN) {
       // A listener's idiag_wqueue is its backlog (sk_max_ack_backlog), idiag_rqueue its accept queue.
       // A connection in it exists only as the listener's child: a repaired socket cannot be made
-      // one again (CRIU refuses too). The network lock keeps new ones out, so a retry usually works.
+      // one again (CRIU refuses too). The dump gave the program time to accept them before the
+      // freeze, with the network lock keeping new ones out (net/lock.ts waitAcceptQueues).
       if (diag && diag.rqueue > 0) {
-        throw unsupported(f, `${diag.rqueue} connection(s) wait in the accept queue of the listener at ${formatAddr(name)}; they cannot be put back (retry once the program has accepted them)`);
+        const what = `${diag.rqueue} connection(s) wait in the accept queue of the listener at ${formatAddr(name)}`;
+        if (!dc.ctx.skipInFlight) throw unsupported(f, `${what}; they cannot be put back, and the program did not accept them while the dump waited (retry once it has, or leave them out with --skip-in-flight)`);
+        dc.ctx.warn(`fd ${f.fd} of process ${f.pid}: ${what}; left out (--skip-in-flight): their clients are reset after restore`);
       }
       return { ...base, state: 'listen', backlog: diag?.wqueue ?? 128 };
     }
     if (state === TCP_STATE.CLOSE) return closed === 'over' ? asClosed(base) : { ...base, state: 'bound' };
     // --tcp-close: the connection is given up, in whatever state (CRIU's meaning).
     if (dc.ctx.tcpClose && state !== TCP_STATE.LISTEN) return asClosed(base);
-    if (state === TCP_STATE.ESTABLISHED) {
+    if (state === TCP_STATE.ESTABLISHED || halfClosed(state ?? 0)) {
       const peer = getpeername(local);
       if (!peer || !base.local) throw unsupported(f, 'an established TCP connection without addresses');
       // A connection's buffer sizes are the kernel's (autotuning) unless the program locked them.
       const lock = base.opts.find((o) => o.level === SOL_SOCKET && o.name === SO_BUF_LOCK)?.value ?? 0;
       const fixed = [...(lock & 1 ? [SO.SNDBUF] : []), ...(lock & 2 ? [SO.RCVBUF] : [])];
       for (const name of fixed) base.opts.push({ level: SOL_SOCKET, name, value: getsockoptInt(local, SOL_SOCKET, name) });
-      return { ...base, state: 'established', peer, tcp: dumpEstablished(dc, f, { fd: local, local: base.local, peer }) };
+      return { ...base, state: 'established', peer, tcp: dumpEstablished(dc, f, { fd: local, local: base.local, peer, state: state! }) };
     }
     if (state === TCP_STATE.SYN_SENT) return { ...base, ...connecting(f, { fd: local, diag }) };
+    // SYN_RECV: a TCP Fast Open child, accepted before its handshake ended.
     const names = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING'];
-    throw unsupported(f, `TCP sockets in state ${names[state ?? 0] ?? state} (${formatAddr(name)}: connecting or half-closed) are not supported yet`);
+    throw unsupported(f, `TCP sockets in state ${names[state ?? 0] ?? state} (${formatAddr(name)}) are not supported yet`);
   } finally {
     closeFd(local);
   }

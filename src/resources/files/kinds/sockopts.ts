@@ -79,7 +79,9 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('IP_TRANSPARENT', [IP, 19], { on: INET, codec: 'int', phase: 'bind' }),
   row('IP_BIND_ADDRESS_NO_PORT', [IP, 24], { on: INET, codec: 'int', phase: 'bind' }),
   row('IP_LOCAL_PORT_RANGE', [IP, 51], { on: INET, codec: 'int', phase: 'bind' }),
-  row('IPV6_V6ONLY', [V6, 26], { on: INET, family: 'v6', codec: 'int', phase: 'bind' }),
+  // On a connection the repair bind() sets it (to 1 for a native IPv6 address, and a v4-mapped one needs 0),
+  // and it cannot be set on a bound socket: derived there. It matters to binding and listening only.
+  row('IPV6_V6ONLY', [V6, 26], { on: INET, family: 'v6', codec: 'int', phase: 'bind', tunedWhenEstablished: true }),
   row('IPV6_FREEBIND', [V6, 78], { on: INET, family: 'v6', codec: 'int', phase: 'bind' }),
   row('IPV6_TRANSPARENT', [V6, 75], { on: INET, family: 'v6', codec: 'int', phase: 'bind' }),
   // SOL_SOCKET

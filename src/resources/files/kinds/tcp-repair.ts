@@ -16,7 +16,7 @@ import {
 } from '../../../sys/index.js';
 import {
   bindInet, connectInet, formatAddr, getsockoptBuf, inetDiagAll, IPPROTO, REPAIR, setsockoptBuf, SIOC, TCP_OPT,
-  TCP_REPAIR_Q, TCP_STATE, TCP_TIMESTAMP, type InetAddr,
+  TCP_REPAIR_Q, TCP_TIMESTAMP, type InetAddr,
 } from '../../../sys/inet.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
 import { grabFd } from '../../transfer.js';
@@ -25,9 +25,40 @@ import { loadPayload, savePayload } from '../objects.js';
 import type { EntryOf, TcpRepairState } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type KindRestoreContext } from './kind.js';
 import { setBufSize } from './sockopts.js';
+import { finsOf, halfClosed, putFins } from './tcp-fin.js';
 
-const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4 } as const;
+const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4, ECN: 8, USEC_TS: 64 } as const;
+const TCP_SAVED_SYN = 28;
+
+/**
+ * What the handshake agreed that TCP_REPAIR_OPTIONS cannot set again: ECN (the restored
+ * connection would go on without it) and microsecond timestamps (`tcp_usec_ts` route
+ * feature: a restored socket counts in milliseconds, its timestamps would go backwards
+ * for the peer, which would drop its segments as old).
+ */
+function unrepairable(options: number): string | undefined {
+  if (options & TCPI_OPT.ECN) return 'ECN was negotiated';
+  if (options & TCPI_OPT.USEC_TS) return 'it uses microsecond timestamps (tcp_usec_ts)';
+  return undefined;
+}
+
+/**
+ * A SYN saved with TCP_SAVE_SYN and not read yet: getsockopt(TCP_SAVED_SYN) with no room
+ * answers EINVAL when there is one, without consuming it (a read frees it).
+ */
+function savedSynPending(fd: number): boolean {
+  try {
+    getsockoptBuf(fd, { level: IPPROTO.TCP, name: TCP_SAVED_SYN, size: 0 });
+    return false;
+  } catch (e) {
+    return isErrno(e, 'EINVAL');
+  }
+}
 const TCPOPT = { MAXSEG: 2, WINDOW: 3, SACK_PERM: 4, TIMESTAMP: 8 } as const;
+
+/** The smallest and largest TCP_MAXSEG the kernel takes (TCP_MIN_MSS, MAX_TCP_WINDOW). */
+const TCP_MIN_MSS = 88;
+const MAX_TCP_WINDOW = 32767;
 
 const tcpSet = (fd: number, name: number, value: number) => setsockoptInt(fd, { level: IPPROTO.TCP, name, value });
 
@@ -75,8 +106,13 @@ function urgentPending(fd: number): boolean {
   }
 }
 
-export function dumpEstablished(dc: KindDumpContext, f: FdFacts, s: { fd: number; local: InetAddr; peer: InetAddr }): TcpRepairState {
+/** An established or half-closed connection (`state`: TCP_INFO's, checked again in repair mode). */
+export function dumpEstablished(dc: KindDumpContext, f: FdFacts, s: { fd: number; local: InetAddr; peer: InetAddr; state: number }): TcpRepairState {
   const { fd } = s;
+  const what = `the TCP connection ${formatAddr(s.local)} → ${formatAddr(s.peer)}`;
+  const handshake = unrepairable(getsockoptBuf(fd, { level: IPPROTO.TCP, name: TCP_OPT.INFO, size: 8 }).readUInt8(5));
+  if (handshake) throw dumpError(f, { code: 'UNSUPPORTED', reason: `${handshake} on ${what}; TCP repair cannot set it again (--tcp-close gives the connection up)` });
+  if (savedSynPending(fd)) throw dumpError(f, { code: 'UNSUPPORTED', reason: `the SYN saved by TCP_SAVE_SYN on ${what} was not read yet; it cannot be put back` });
   if (urgentPending(fd)) {
     throw dumpError(f, { code: 'UNSUPPORTED', reason: `an urgent byte (MSG_OOB) waits to be read on the TCP connection ${formatAddr(s.local)} → ${formatAddr(s.peer)}; TCP repair cannot put it back` });
   }
@@ -100,11 +136,15 @@ export function dumpEstablished(dc: KindDumpContext, f: FdFacts, s: { fd: number
   dc.ctx.proc.undo.push(`TCP_REPAIR off on fd ${f.fd} of ${pid}`, () => setRepair(REPAIR.OFF));
   dc.ctx.proc.atKill.push(() => setRepair(REPAIR.ON));
   const info = getsockoptBuf(fd, { level: IPPROTO.TCP, name: TCP_OPT.INFO, size: 8 });
-  if (info.readUInt8(0) !== TCP_STATE.ESTABLISHED) throw dumpError(f, { code: 'UNSUPPORTED', reason: 'the TCP connection changed state during the dump' });
+  if (info.readUInt8(0) !== s.state) throw dumpError(f, { code: 'UNSUPPORTED', reason: 'the TCP connection changed state during the dump' });
+  const half = halfClosed(s.state);
   const options = info.readUInt8(5);
+  // SIOCINQ leaves the peer's FIN out; SIOCOUTQ and SIOCOUTQNSD count our FIN while it is not
+  // acknowledged (not sent): the queues are saved as bytes, the FINs as the state.
+  const ourFin = finsOf(half).ours ? 1 : 0;
   const inq = ioctlInt(fd, SIOC.INQ);
-  const outq = ioctlInt(fd, SIOC.OUTQ);
-  const unsent = ioctlInt(fd, SIOC.OUTQNSD);
+  const outq = Math.max(0, ioctlInt(fd, SIOC.OUTQ) - ourFin);
+  const unsent = Math.max(0, ioctlInt(fd, SIOC.OUTQNSD) - ourFin);
   const r = peekQueue(f, fd, { queue: TCP_REPAIR_Q.RECV, len: inq });
   const w = peekQueue(f, fd, { queue: TCP_REPAIR_Q.SEND, len: outq });
   tcpSet(fd, TCP_OPT.REPAIR_QUEUE, TCP_REPAIR_Q.NO);
@@ -128,6 +168,7 @@ export function dumpEstablished(dc: KindDumpContext, f: FdFacts, s: { fd: number
     ...(options & TCPI_OPT.WSCALE ? { sndWscale: info.readUInt8(6) & 0xf, rcvWscale: info.readUInt8(6) >> 4 } : {}),
     ...(options & TCPI_OPT.TIMESTAMPS ? { timestamp: getsockoptInt(fd, IPPROTO.TCP, TCP_TIMESTAMP) >>> 0 } : {}),
     window: win.length === 20 ? [0, 4, 8, 12, 16].map((o) => win.readUInt32LE(o)) : undefined,
+    ...(half ? { state: half } : {}),
   };
   tcpSet(fd, TCP_OPT.REPAIR, REPAIR.OFF);
   return state;
@@ -159,12 +200,21 @@ export function restoreEstablished(rc: KindRestoreContext, args: { e: EntryOf<'i
   };
   const recvData = load(t.recvQueue, 'receive');
   const sendData = load(t.sendQueue, 'send');
+  // The sequence numbers before the FINs: they are put back last (tcp-fin.ts).
+  const fins = finsOf(t.state);
+  const recvNext = (t.recvSeq - (fins.peers ? 1 : 0)) >>> 0;
+  const writeSeq = (t.sendSeq - (fins.ours ? 1 : 0)) >>> 0;
   tcpSet(fd, TCP_OPT.REPAIR, REPAIR.ON);
+  // The repair connect computes the segment size from the MSS clamp as it then is (the default,
+  // 536) and TCP_REPAIR_OPTIONS does not compute it again: the connection would send 524-byte
+  // segments. As the user MSS the saved clamp is what connect() uses; cleared once connected.
+  // The user MSS cannot exceed MAX_TCP_WINDOW: over loopback (MSS 65483) segments are half as big.
+  if (t.mss >= TCP_MIN_MSS) tcpSet(fd, TCP_OPT.MAXSEG, Math.min(t.mss, MAX_TCP_WINDOW));
   bindInet(fd, e.local);
   tcpSet(fd, TCP_OPT.REPAIR_QUEUE, TCP_REPAIR_Q.RECV);
-  tcpSet(fd, TCP_OPT.QUEUE_SEQ, (t.recvSeq - recvData.length) | 0);
+  tcpSet(fd, TCP_OPT.QUEUE_SEQ, (recvNext - recvData.length) | 0);
   tcpSet(fd, TCP_OPT.REPAIR_QUEUE, TCP_REPAIR_Q.SEND);
-  tcpSet(fd, TCP_OPT.QUEUE_SEQ, (t.sendSeq - sendData.length) | 0);
+  tcpSet(fd, TCP_OPT.QUEUE_SEQ, (writeSeq - sendData.length) | 0);
   connectInet(fd, e.peer);
   const opts: [number, number][] = [];
   if (t.sack) opts.push([TCPOPT.SACK_PERM, 0]);
@@ -177,6 +227,7 @@ export function restoreEstablished(rc: KindRestoreContext, args: { e: EntryOf<'i
     ob.writeUInt32LE(val, i * 8 + 4);
   });
   setsockoptBuf(fd, { level: IPPROTO.TCP, name: TCP_OPT.REPAIR_OPTIONS, value: ob });
+  tcpSet(fd, TCP_OPT.MAXSEG, 0);
   if (t.timestamp !== undefined) tcpSet(fd, TCP_TIMESTAMP, t.timestamp | 0);
   fillQueue(fd, { queue: TCP_REPAIR_Q.RECV, data: recvData });
   // The whole send queue is charged to the send buffer at once: make room (SO_BUF_LOCK, restored
@@ -190,8 +241,22 @@ export function restoreEstablished(rc: KindRestoreContext, args: { e: EntryOf<'i
   if (t.window) {
     const wb = Buffer.alloc(20);
     t.window.forEach((v, i) => wb.writeUInt32LE(v, i * 4));
+    // rcv_wup may not be past rcv_nxt, which has no FIN of the peer's yet: the window starts one earlier.
+    if (fins.peers) {
+      wb.writeUInt32LE((t.window[3]! + 1) >>> 0, 12);
+      wb.writeUInt32LE((t.window[4]! - 1) >>> 0, 16);
+    }
     setsockoptBuf(fd, { level: IPPROTO.TCP, name: TCP_OPT.REPAIR_WINDOW, value: wb });
   }
   tcpSet(fd, TCP_OPT.REPAIR_QUEUE, TCP_REPAIR_Q.NO);
+  if (t.state) {
+    const why = putFins(fd, {
+      state: t.state, local: e.local, peer: e.peer, recvNext, writeSeq,
+      sendUna: (writeSeq - sendData.length) >>> 0,
+      // The peer's window as its segments carry it (scaled down by its shift).
+      window: t.window ? t.window[1]! >>> (t.sndWscale ?? 0) : 0xffff,
+    });
+    if (why) throw restoreError(rc, { fd: e.fd, code: 'SYSCALL', reason: `the half-closed TCP connection ${formatAddr(e.local)} → ${formatAddr(e.peer)} could not be put back: ${why}` });
+  }
   tcpSet(fd, TCP_OPT.REPAIR, REPAIR.OFF_NO_WP);
 }
