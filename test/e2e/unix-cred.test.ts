@@ -9,10 +9,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
+import { kill } from '../../src/sys/index.js';
 import { startVictim, waitGone, killQuietly } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { restoreAndVerify } from '../helpers/selfcheck.js';
 
 const cleanups = useCleanups();
 
@@ -27,15 +27,7 @@ test('SO_PEERCRED, SO_PEERGROUPS and SO_PEERPIDFD name the same processes and id
   assert.deepEqual(r.warnings, []);
   await waitGone(v.pid);
   for (const k of kids) await waitGone(k);
-  const mark = v.output().length;
-  const res = restore({ imagesDir: dir });
-  assert.deepEqual(res.warnings, []);
-  kill(v.pid, SIG.SIGUSR1);
-  await v.waitFor(/DONE fails=\d+/, 15000);
-  const out = v.output().slice(mark);
-  assert.doesNotMatch(out, /FAIL/, out);
-  assert.match(out, /PASS child 2: SO_PEERPIDFD of its own datagram socketpair/, out);
-  assert.match(out, /DONE fails=0/, out);
+  await restoreAndVerify(v, { imagesDir: dir, expect: /PASS child 2: SO_PEERPIDFD of its own datagram socketpair/ });
 });
 
 test('a socket whose peer credentials name a process outside the dump is refused, naming the fd', async () => {

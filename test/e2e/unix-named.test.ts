@@ -12,9 +12,9 @@ import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, waitGone, killQuietly } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { restoreAndVerify } from '../helpers/selfcheck.js';
 
 const cleanups = useCleanups();
 
@@ -36,15 +36,7 @@ test('named, abstract, listening and datagram unix sockets are all there after r
   const { v, dir } = await dumped();
   // The killed tree left its socket files: stale, and replaced.
   assert.ok(statSync(join(v.dir, 'listen.sock')).isSocket());
-  const mark = v.output().length;
-  const res = restore({ imagesDir: dir });
-  assert.deepEqual(res.warnings, []);
-  kill(v.pid, SIG.SIGUSR1);
-  await v.waitFor(/DONE fails=\d+/, 15000);
-  const out = v.output().slice(mark);
-  assert.doesNotMatch(out, /FAIL/, out);
-  assert.match(out, /PASS a new connection to the listener/, out);
-  assert.match(out, /DONE fails=0/, out);
+  await restoreAndVerify(v, { imagesDir: dir, expect: /PASS a new connection to the listener/ });
 });
 
 test('a name taken by another file refuses the restore, which leaves nothing behind', async () => {

@@ -27,3 +27,19 @@ export async function selfCheckRoundTrip(v: Victim, opts: { imagesDir: string; p
   assert.doesNotMatch(out, /^FAIL/m, out);
   for (const p of opts.pass) assert.match(out, new RegExp(`^PASS ${p}$`, 'm'), out);
 }
+
+/**
+ * The restore half for victims that end with "DONE fails=N" (unix-*.c): restore with
+ * no warnings, SIGUSR1, then no FAIL line, `expect` seen and no failure counted.
+ */
+export async function restoreAndVerify(v: Victim, opts: { imagesDir: string; expect: RegExp }): Promise<void> {
+  const mark = v.output().length;
+  const res = restore({ imagesDir: opts.imagesDir });
+  assert.deepEqual(res.warnings, []);
+  kill(v.pid, SIG.SIGUSR1);
+  await v.waitFor(/DONE fails=\d+/, 15000);
+  const out = v.output().slice(mark);
+  assert.doesNotMatch(out, /FAIL/, out);
+  assert.match(out, opts.expect, out);
+  assert.match(out, /DONE fails=0/, out);
+}
