@@ -72,7 +72,7 @@ test('the launcher keeps one cache per command of the CLI', () => {
   const src = readFileSync(join(root, 'bin/ckpt.js'), 'utf8');
   const m = /const COMMANDS = \[([^\]]*)\]/.exec(src);
   assert.ok(m, 'COMMANDS list in bin/ckpt.js');
-  const listed = [...m[1]!.matchAll(/'([a-z]+)'/g)].map((x) => x[1]);
+  const listed = [...m[1]!.matchAll(/'([a-z-]+)'/g)].map((x) => x[1]);
   assert.deepEqual([...listed].sort(), COMMANDS.map((c) => c.name).sort());
 });
 

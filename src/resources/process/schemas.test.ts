@@ -19,6 +19,7 @@ siginfo.writeInt32LE(-1, 8);
 /** One realistic state per module, with values at the edges of their ranges. */
 const SAMPLES: Record<string, unknown> = {
   seccomp: { mode: 0 },
+  cgroup: { hierarchies: [{ key: '0:', path: '/system.slice/redis.service' }, { key: '4:memory', path: '/' }, { key: '9:name=systemd', path: '/user.slice' }] },
   misc: { comm: 'procstate-x', personality: 0x40000, pdeathSig: 28, childSubreaper: true, timerSlackNs: 12345n, thpDisable: false },
   sigactions: {
     actions: [
@@ -93,6 +94,9 @@ test('schemas refuse bad states', () => {
     ['misc', { ...(SAMPLES['misc'] as object), comm: 'sixteen-bytes-xx' }],
     ['creds', { ...(SAMPLES['creds'] as object), uid: [0, 0, 0] }],
     ['seccomp', { mode: 2 }],
+    ['cgroup', { hierarchies: [{ key: '0:', path: '/a/../../escape' }] }],
+    ['cgroup', { hierarchies: [{ key: '0:', path: 'relative' }] }],
+    ['cgroup', { hierarchies: [{ key: '0:/x', path: '/' }] }],
   ];
   for (const [name, state] of bad) assert.throws(() => byName[name]!.schema.parse(state), Error, name);
 });
