@@ -5,7 +5,7 @@
  * open file description shared, offset and flags included.
  */
 import { CkptError } from '../common/errors.js';
-import { AF, NR, pidfdGetfd, pidfdOpen, closeFd, SCM_RIGHTS, sendFd, SOCK, SOL_SOCKET } from '../sys/index.js';
+import { AF, NR, pidfdGetfd, pidfdOpen, closeFd, SCM_RIGHTS, sendFd, SOCK, SOL_SOCKET, SysError } from '../sys/index.js';
 import type { RemoteTask } from '../infect/index.js';
 import { listFds } from '../proc/index.js';
 
@@ -28,7 +28,7 @@ function restorerPidfd(remote: RemoteTask): number {
  * on a number that this or a later fd must take.
  */
 export function installLocalFd(remote: RemoteTask, args: { localFd: number; fd: number; cloexec: boolean }): void {
-  const tmp = Number(remote.call(NR.pidfd_getfd, [restorerPidfd(remote), args.localFd, 0], 'pidfd_getfd'));
+  const tmp = getLocalFd(remote, args.localFd);
   dropRestorerPidfd(remote);
   if (tmp !== args.fd) {
     remote.call(NR.dup3, [tmp, args.fd, args.cloexec ? O_CLOEXEC : 0], 'dup3');
@@ -40,7 +40,19 @@ export function installLocalFd(remote: RemoteTask, args: { localFd: number; fd: 
 
 /** Gives the target a copy of our `localFd` at whatever fd number is free (close-on-exec); returns it. */
 export function borrowLocalFd(remote: RemoteTask, localFd: number): number {
-  return Number(remote.call(NR.pidfd_getfd, [restorerPidfd(remote), localFd, 0], 'pidfd_getfd'));
+  return getLocalFd(remote, localFd);
+}
+
+/**
+ * pidfd_getfd of our fd, injected; where the target may not (its effective ids and
+ * capabilities are another user's while it opens the files of untrusted images,
+ * process/fscreds.ts), the fd goes over a socket pair instead (passLocalFd).
+ */
+function getLocalFd(remote: RemoteTask, localFd: number): number {
+  const r = remote.raw(NR.pidfd_getfd, [restorerPidfd(remote), localFd, 0], 'pidfd_getfd');
+  if (r >= 0n) return Number(r);
+  if (r !== -1n /* EPERM */) throw new SysError('pidfd_getfd (injected)', Number(-r), remote.tid);
+  return passLocalFd(remote, { pid: remote.tid, localFd });
 }
 
 /** Closes the restorer pidfd the target holds (call once the target needs no more of our fds). */

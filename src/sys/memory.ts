@@ -1,5 +1,7 @@
 /** Reading and writing another process's memory: process_vm_readv/writev. */
 import { call } from './call.js';
+import { isErrno } from './error.js';
+import { peekData, pokeData } from './ptrace.js';
 import { addressOf } from './native.js';
 import { NR } from './nr.js';
 import { encodeIovecs, type Iovec } from './codecs/iovec.js';
@@ -32,6 +34,24 @@ export function readMemory(pid: number, addr: bigint, len: number): Buffer {
 }
 
 export function writeMemory(pid: number, addr: bigint, data: Buffer): void {
-  const n = vmWrite(pid, data, [{ base: addr, len: data.length }]);
+  let n: number;
+  try {
+    n = vmWrite(pid, data, [{ base: addr, len: data.length }]);
+  } catch (e) {
+    // A tracee whose credentials were just changed is not dumpable: as its tracer, poke.
+    if (!isErrno(e, 'EPERM')) throw e;
+    return pokeMemory(pid, addr, data);
+  }
   if (n !== data.length) throw new RangeError(`short write to pid ${pid} memory at 0x${addr.toString(16)}: ${n} of ${data.length} bytes`);
+}
+
+/** PTRACE_POKEDATA word by word (the first and last words read first where only part of them changes). */
+function pokeMemory(pid: number, addr: bigint, data: Buffer): void {
+  const start = addr & ~7n;
+  const end = (addr + BigInt(data.length) + 7n) & ~7n;
+  const buf = Buffer.alloc(Number(end - start));
+  buf.writeBigUInt64LE(peekData(pid, start), 0);
+  if (end - start > 8n) buf.writeBigUInt64LE(peekData(pid, end - 8n), buf.length - 8);
+  data.copy(buf, Number(addr - start));
+  for (let off = 0; off < buf.length; off += 8) pokeData(pid, start + BigInt(off), buf.readBigUInt64LE(off));
 }

@@ -138,3 +138,31 @@ test('every thread of a restored process has its credentials, not the restorer\'
   }
   assert.equal(await passes(rv, rv.output().length), 'PASS');
 });
+
+/** Every `cred` object (a unix socket's peer credentials) anywhere in an image. */
+function raiseCreds(o: unknown): number {
+  if (!o || typeof o !== 'object') return 0;
+  let n = 0;
+  for (const [k, v] of Object.entries(o as Record<string, unknown>)) {
+    if (k === 'cred' && v && typeof v === 'object') {
+      Object.assign(v, { uid: 0, gid: 0 });
+      n++;
+    } else n += raiseCreds(v);
+  }
+  return n;
+}
+
+test('images owned by nobody: a unix socket\'s peer credentials raised to root are refused', { timeout: 60_000 }, async () => {
+  const home = cleanups.tempDir('ckpt-sec-');
+  chmodSync(home, 0o777);
+  const v = await nobodyVictim('fd-pipes', home, [home]);
+  const dir = join(cleanups.tempDir('ckpt-sec-'), 'images');
+  dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  chownTree(dir, NOBODY, NOBODY);
+  const raised = copyOf(dir, 'cred');
+  let n = 0;
+  tamperImage(raised, { name: `core-${v.pid}`, kind: 'core', change: (c) => (n = raiseCreds(c)) });
+  assert.ok(n > 0, 'the victim\'s socketpairs carry peer credentials');
+  await refused(raised, v.pid, /credentials \(uid 0, gid 0\) are more than the images' owner has \(uid 65534\)/);
+});

@@ -31,7 +31,7 @@ import type { RestoreContext } from '../../types.js';
 import { major, minor } from '../facts.js';
 import { loadPayload } from '../objects.js';
 import type { FdEntry, UnixObject } from '../schema.js';
-import { connectAs, listenAs, pairAs } from './unix-cred.js';
+import { connectAs, listenAs, pairAs, refuseForeignIds } from './unix-cred.js';
 import type { PeerCred } from '../../../sys/unix-socket.js';
 import { applySockOpts, restoreShutdown, setBufSize, SO_BUF_LOCK } from './sockopts.js';
 
@@ -252,6 +252,7 @@ class Builder {
     // As at dump: only a process of the tree may be named (ckpt, as root, could name any).
     const stranger = o.msgCreds?.find((c) => c && this.ctx.remoteOf && !this.ctx.remoteOf(c.pid));
     if (stranger) throw this.error(o, { code: 'BAD_IMAGE', reason: `a queued message carries the credentials of process ${stranger.pid}, which is not restored` });
+    for (const c of o.msgCreds ?? []) if (c) refuseForeignIds(this.ctx, { ids: c, what: `a message queued on unix socket ${o.ino} of process ${this.ctx.pid}` });
     let off = 0;
     const flags = MSG.DONTWAIT | MSG.NOSIGNAL;
     for (const [i, len] of o.lengths.entries()) {

@@ -33,6 +33,22 @@ function setCaps(r: RemoteTask, caps: { eff: bigint; prm: bigint; inh: bigint })
   callIn(r, { nr: NR.capset, name: 'capset', data: Buffer.concat([header, data]), args: (addr) => [addr, addr + BigInt(header.length)] });
 }
 
+/**
+ * Images of another user (ctx.openAs, docs/security.md) may name only ids that user
+ * has: the credentials a socket or a queued message carries are what a server that
+ * trusts SO_PEERCRED or SCM_CREDENTIALS acts on (an --ext-unix-sk connection to a
+ * root-only daemon, say).
+ */
+export function refuseForeignIds(ctx: RestoreContext, args: { ids: { uid: number; gid: number; groups?: readonly number[] }; what: string }): void {
+  const o = ctx.openAs;
+  if (!o) return;
+  const { uid, gid, groups = [] } = args.ids;
+  const hasGroup = (g: number) => g === o.fsgid || o.groups.includes(g);
+  if (uid !== o.fsuid || !hasGroup(gid) || !groups.every(hasGroup)) {
+    throw new CkptError('PERMISSION', `Cannot restore ${args.what}: its credentials (uid ${uid}, gid ${gid}) are more than the images' owner has (uid ${o.fsuid}); restore images from others only with --trust-images`);
+  }
+}
+
 const sameGroups = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((g, i) => g === b[i]);
 
 /**
@@ -43,6 +59,7 @@ const sameGroups = (a: readonly number[], b: readonly number[]) => a.length === 
  */
 export function asPeer<T>(ctx: RestoreContext, args: { cred: PeerCred; what: string }, fn: (remote: RemoteTask) => T): T {
   const { cred } = args;
+  refuseForeignIds(ctx, { ids: cred, what: args.what });
   const remote = ctx.remoteOf?.(cred.pid) ?? (cred.pid === ctx.pid ? ctx.remote : undefined);
   if (!remote) {
     throw new CkptError('BAD_IMAGE', `Cannot restore ${args.what}: its peer credentials name process ${cred.pid}, which is not restored`);
