@@ -28,7 +28,14 @@ export function vmWrite(pid: number, local: Buffer, remote: readonly Iovec[]): n
 /** Reads exactly len bytes at addr, or throws. */
 export function readMemory(pid: number, addr: bigint, len: number): Buffer {
   const buf = Buffer.alloc(len);
-  const n = vmRead(pid, buf, [{ base: addr, len }]);
+  let n: number;
+  try {
+    n = vmRead(pid, buf, [{ base: addr, len }]);
+  } catch (e) {
+    // As writeMemory: a tracee made non-dumpable by a credential change is read by PEEKDATA.
+    if (!isErrno(e, 'EPERM')) throw e;
+    return peekMemory(pid, addr, len);
+  }
   if (n !== len) throw new RangeError(`short read of pid ${pid} memory at 0x${addr.toString(16)}: ${n} of ${len} bytes`);
   return buf;
 }
@@ -54,4 +61,13 @@ function pokeMemory(pid: number, addr: bigint, data: Buffer): void {
   if (end - start > 8n) buf.writeBigUInt64LE(peekData(pid, end - 8n), buf.length - 8);
   data.copy(buf, Number(addr - start));
   for (let off = 0; off < buf.length; off += 8) pokeData(pid, start + BigInt(off), buf.readBigUInt64LE(off));
+}
+
+/** PTRACE_PEEKDATA word by word. */
+function peekMemory(pid: number, addr: bigint, len: number): Buffer {
+  const start = addr & ~7n;
+  const end = (addr + BigInt(len) + 7n) & ~7n;
+  const buf = Buffer.alloc(Number(end - start));
+  for (let off = 0; off < buf.length; off += 8) buf.writeBigUInt64LE(peekData(pid, start + BigInt(off)), off);
+  return Buffer.from(buf.subarray(Number(addr - start), Number(addr - start) + len));
 }
