@@ -6,7 +6,7 @@
 import { CkptError } from '../common/errors.js';
 import { closeFd, NR, pidfdGetfd, pidfdOpen } from '../sys/index.js';
 import { UFFD, uffdioApi } from '../sys/ioctl.js';
-import { listFds } from '../proc/index.js';
+import { lowestFreeFds } from '../proc/index.js';
 import type { RemoteTask } from './remote.js';
 
 const O_CLOEXEC = 0o2000000;
@@ -21,9 +21,7 @@ export function takeUserfaultfd(remote: RemoteTask, features: bigint): number {
   const pid = remote.tid;
   // The target is frozen: its new fd is its lowest free one, which it closes by itself if
   // ckpt dies before the close below (RemoteTask.closeIfLost; best effort where it cannot).
-  const used = new Set(listFds(pid));
-  let free = 0;
-  while (used.has(free)) free++;
+  const [free] = lowestFreeFds(pid, 1) as [number];
   const armed = remote.closeIfLost([free]);
   let inTarget = -1;
   try {

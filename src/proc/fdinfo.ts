@@ -51,6 +51,14 @@ export function listFds(pid: number): number[] {
   return numericEntries(readProcDir(pid, 'fd'));
 }
 
+/** The `n` lowest fd numbers PID does not use: those its next new fds get, while it is frozen. */
+export function lowestFreeFds(pid: number, n: number): number[] {
+  const used = new Set(listFds(pid));
+  const free: number[] = [];
+  for (let fd = 0; free.length < n; fd++) if (!used.has(fd)) free.push(fd);
+  return free;
+}
+
 /** What fd N points at: a path, "pipe:[ino]", "socket:[ino]", "anon_inode:[eventfd]" … */
 export function readFdLink(pid: number, fd: number): string {
   return readProcLink(pid, `fd/${fd}`);

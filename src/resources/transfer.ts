@@ -7,7 +7,6 @@
 import { CkptError } from '../common/errors.js';
 import { AF, NR, pidfdGetfd, pidfdOpen, closeFd, SCM_RIGHTS, sendFd, SOCK, SOL_SOCKET, SysError } from '../sys/index.js';
 import type { RemoteTask } from '../infect/index.js';
-import { listFds } from '../proc/index.js';
 
 const O_CLOEXEC = 0o2000000;
 const pidfds = new WeakMap<RemoteTask, number>();
@@ -28,7 +27,7 @@ function restorerPidfd(remote: RemoteTask): number {
  * on a number that this or a later fd must take.
  */
 export function installLocalFd(remote: RemoteTask, args: { localFd: number; fd: number; cloexec: boolean }): void {
-  const tmp = getLocalFd(remote, args.localFd);
+  const tmp = takeLocalFd(remote, { pidfd: restorerPidfd(remote), localFd: args.localFd });
   dropRestorerPidfd(remote);
   if (tmp !== args.fd) {
     remote.call(NR.dup3, [tmp, args.fd, args.cloexec ? O_CLOEXEC : 0], 'dup3');
@@ -40,19 +39,20 @@ export function installLocalFd(remote: RemoteTask, args: { localFd: number; fd: 
 
 /** Gives the target a copy of our `localFd` at whatever fd number is free (close-on-exec); returns it. */
 export function borrowLocalFd(remote: RemoteTask, localFd: number): number {
-  return getLocalFd(remote, localFd);
+  return takeLocalFd(remote, { pidfd: restorerPidfd(remote), localFd });
 }
 
 /**
- * pidfd_getfd of our fd, injected; where the target may not (its effective ids and
- * capabilities are another user's while it opens the files of untrusted images,
- * process/fscreds.ts), the fd goes over a socket pair instead (passLocalFd).
+ * pidfd_getfd of our fd `localFd` through `pidfd` (ours, open in the target), injected;
+ * where the target may not (its ids and capabilities are another user's while it opens
+ * the files of untrusted images, process/fscreds.ts), the fd goes over a socket pair
+ * instead (passLocalFd).
  */
-function getLocalFd(remote: RemoteTask, localFd: number): number {
-  const r = remote.raw(NR.pidfd_getfd, [restorerPidfd(remote), localFd, 0], 'pidfd_getfd');
+export function takeLocalFd(remote: RemoteTask, args: { pidfd: number; localFd: number }): number {
+  const r = remote.raw(NR.pidfd_getfd, [args.pidfd, args.localFd, 0], 'pidfd_getfd');
   if (r >= 0n) return Number(r);
   if (r !== -1n /* EPERM */) throw new SysError('pidfd_getfd (injected)', Number(-r), remote.tid);
-  return passLocalFd(remote, { pid: remote.tid, localFd });
+  return passLocalFd(remote, { pid: remote.tid, localFd: args.localFd });
 }
 
 /** Closes the restorer pidfd the target holds (call once the target needs no more of our fds). */
@@ -64,34 +64,6 @@ export function dropRestorerPidfd(remote: RemoteTask): void {
 }
 
 const MSG_CMSG_CLOEXEC = 0x40000000;
-
-/**
- * passLocalFd for a loan that must not outlive ckpt: the target closes the fds the
- * handover makes (the socket pair's ends and the one it receives) by itself if ckpt
- * dies before returnLoan. The target is frozen, so those are its lowest free numbers.
- * Undefined (nothing lent, nothing armed) where the thread cannot arm the closes.
- */
-export function lendLocalFd(remote: RemoteTask, args: { pid: number; localFd: number }): number | undefined {
-  const used = new Set(listFds(args.pid));
-  const free: number[] = [];
-  for (let fd = 0; free.length < 3; fd++) if (!used.has(fd)) free.push(fd);
-  if (!remote.closeIfLost(free)) return undefined;
-  let fd: number | undefined;
-  try {
-    fd = passLocalFd(remote, args);
-    if (!free.includes(fd)) throw new CkptError('INTERNAL', `Cannot lend an fd to process ${args.pid}: it got fd ${fd}, not one of ${free.join(', ')} (is its fd table shared with a running process?)`);
-    return fd;
-  } catch (e) {
-    returnLoan(remote, fd);
-    throw e;
-  }
-}
-
-/** Closes a lent fd in the target and disarms its close-if-lost. */
-export function returnLoan(remote: RemoteTask, fd: number | undefined): void {
-  if (fd !== undefined) remote.raw(NR.close, [fd]);
-  remote.closeIfLost([]);
-}
 
 /**
  * Gives the target process `pid` a copy of our `localFd` (close-on-exec) through a unix

@@ -27,11 +27,14 @@ for (const when of ['between calls', 'during a call'] as const) {
     const script = `
       import { openSync, readdirSync } from 'node:fs';
       import { seizeProcess, RemoteTask, findSyscallSite } from ${JSON.stringify(join(root, 'src/infect/index.ts'))};
-      import { lendLocalFd } from ${JSON.stringify(join(root, 'src/resources/transfer.ts'))};
+      import { passLocalFd } from ${JSON.stringify(join(root, 'src/resources/transfer.ts'))};
+      import { lowestFreeFds } from ${JSON.stringify(join(root, 'src/proc/index.ts'))};
       const pid = ${v.pid};
       seizeProcess(pid);
       const remote = new RemoteTask(pid, { site: findSyscallSite(pid), recoverable: true });
-      const fd = lendLocalFd(remote, { pid, localFd: openSync('/dev/null', 'r') });
+      // The socket pair's two ends and the fd it carries: the frozen target's lowest free numbers.
+      if (!remote.closeIfLost(lowestFreeFds(pid, 3))) throw new Error('cannot arm');
+      const fd = passLocalFd(remote, { pid, localFd: openSync('/dev/null', 'r') });
       const held = readdirSync('/proc/' + pid + '/fd').map(Number).includes(fd);
       if (${when === 'during a call'}) {
         const ts = remote.scratch(16);

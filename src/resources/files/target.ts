@@ -4,8 +4,8 @@
  * through the RemoteTask's scratch memory.
  */
 import type { RemoteTask } from '../../infect/index.js';
-import { NR, SysError } from '../../sys/index.js';
-import { passLocalFd } from '../transfer.js';
+import { NR } from '../../sys/index.js';
+import { takeLocalFd } from '../transfer.js';
 import { O } from './flags.js';
 
 const AT_FDCWD = -100;
@@ -34,7 +34,7 @@ export class TargetFds {
    * target opens it with its own rights. Returns the fd the target got.
    */
   reopenLocal(localFd: number, flags: number): number {
-    const tmp = this.grab(localFd);
+    const tmp = takeLocalFd(this.remote, { pidfd: this.restorerPidfd(), localFd });
     try {
       // Through the /proc magic link O_NOFOLLOW would fail (ELOOP): the one flag such a reopen cannot keep.
       return this.open(`/proc/self/fd/${tmp}`, flags & ~O.NOFOLLOW);
@@ -59,22 +59,10 @@ export class TargetFds {
    * description) as fd `to.fd`, by an injected pidfd_getfd.
    */
   install(localFd: number, to: { fd: number; cloexec: boolean }): void {
-    const tmp = this.grab(localFd);
+    const tmp = takeLocalFd(this.remote, { pidfd: this.restorerPidfd(), localFd });
     // pidfd_getfd always sets close-on-exec; place() keeps it only when asked.
     if (tmp === to.fd && !to.cloexec) this.remote.call(NR.fcntl, [tmp, 2 /* F_SETFD */, 0], 'fcntl(F_SETFD)');
     else this.place(tmp, to);
-  }
-
-  /**
-   * A copy of our fd `localFd` in the target (close-on-exec) by an injected
-   * pidfd_getfd; over a socket pair where the target may not (its ids and capabilities
-   * are the images' owner's while it opens untrusted images' files, process/fscreds.ts).
-   */
-  private grab(localFd: number): number {
-    const r = this.remote.raw(NR.pidfd_getfd, [this.restorerPidfd(), localFd, 0], 'pidfd_getfd');
-    if (r >= 0n) return Number(r);
-    if (r !== -1n /* EPERM */) throw new SysError('pidfd_getfd (injected)', Number(-r), this.remote.tid);
-    return passLocalFd(this.remote, { pid: this.remote.tid, localFd });
   }
 
   private restorerPidfd(): number {
