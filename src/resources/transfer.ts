@@ -5,7 +5,7 @@
  * open file description shared, offset and flags included.
  */
 import { CkptError } from '../common/errors.js';
-import { AF, NR, pidfdGetfd, pidfdOpen, closeFd, SCM_RIGHTS, sendFd, SOCK, SOL_SOCKET, SysError } from '../sys/index.js';
+import { AF, NR, pidfdGetfd, pidfdOpen, capgetSelf, capsetSelf, closeFd, SCM_RIGHTS, sendFd, SOCK, SOL_SOCKET, SysError } from '../sys/index.js';
 import type { RemoteTask } from '../infect/index.js';
 
 const O_CLOEXEC = 0o2000000;
@@ -105,11 +105,30 @@ export function passLocalFd(remote: RemoteTask, args: { pid: number; localFd: nu
   }
 }
 
-/** A local copy of fd `fd` of process `pid` (the same open file description). */
+const CAP_SYS_PTRACE = 1n << 19n;
+
+/**
+ * A local copy of fd `fd` of process `pid` (the same open file description).
+ * While ckpt opens the files of untrusted images its effective capabilities are the
+ * images' owner's (process/fscreds.ts locallyAs), and a target whose ids changed is
+ * no longer dumpable: pidfd_getfd then needs CAP_SYS_PTRACE, raised for this one call
+ * only (it grants no file access, unlike a wider raise around the opens).
+ */
 export function grabFd(pid: number, fd: number): number {
   const pidfd = pidfdOpen(pid);
   try {
-    return pidfdGetfd(pidfd, fd, { pid });
+    try {
+      return pidfdGetfd(pidfd, fd, { pid });
+    } catch (e) {
+      const caps = e instanceof SysError && e.errnoName === 'EPERM' ? capgetSelf() : undefined;
+      if (!caps || (caps.eff & CAP_SYS_PTRACE) !== 0n || (caps.prm & CAP_SYS_PTRACE) === 0n) throw e;
+      capsetSelf({ ...caps, eff: caps.eff | CAP_SYS_PTRACE });
+      try {
+        return pidfdGetfd(pidfd, fd, { pid });
+      } finally {
+        capsetSelf(caps);
+      }
+    }
   } finally {
     closeFd(pidfd);
   }

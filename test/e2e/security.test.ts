@@ -4,7 +4,8 @@
  * if nobody had made the dump. nobody then edits the images (checksums recomputed as
  * src/images does): asking for uid 0 or capabilities is refused, and a file path
  * changed to a root-only file makes the restore fail with PERMISSION, nothing left
- * behind. The untouched set restores, and the victim checks its own memory.
+ * behind. The untouched set restores, and the victim checks its own memory (and its
+ * pipes and unix sockets, which ckpt builds while holding the owner's capabilities).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -152,7 +153,7 @@ function raiseCreds(o: unknown): number {
   return n;
 }
 
-test('images owned by nobody: a unix socket\'s peer credentials raised to root are refused', { timeout: 60_000 }, async () => {
+test('images owned by nobody: a unix socket\'s peer credentials raised to root are refused; untouched, its sockets restore', { timeout: 60_000 }, async () => {
   const home = cleanups.tempDir('ckpt-sec-');
   chmodSync(home, 0o777);
   const v = await nobodyVictim('fd-pipes', home, [home]);
@@ -165,4 +166,17 @@ test('images owned by nobody: a unix socket\'s peer credentials raised to root a
   tamperImage(raised, { name: `core-${v.pid}`, kind: 'core', change: (c) => (n = raiseCreds(c)) });
   assert.ok(n > 0, 'the victim\'s socketpairs carry peer credentials');
   await refused(raised, v.pid, /credentials \(uid 0, gid 0\) are more than the images' owner has \(uid 65534\)/);
+
+  // Untouched, the set restores as nobody (ckpt takes the sockets it builds while holding
+  // nobody's capabilities), and the victim finds its pipes, sockets and FIFO as they were.
+  const r = restore({ imagesDir: dir });
+  const rv = wrapPid(r.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.deepEqual(uids(rv.pid), [NOBODY, NOBODY, NOBODY, NOBODY]);
+  const from = rv.output().length;
+  process.kill(rv.pid, 'SIGUSR1');
+  const deadline = Date.now() + 10_000;
+  let m: RegExpMatchArray | null = null;
+  while (!(m = rv.output().slice(from).match(/CHECK (PASS|FAIL[^\n]*)/)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  assert.equal(m?.[1], 'PASS', rv.output());
 });
