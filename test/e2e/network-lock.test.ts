@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
+import { lockName } from '../../src/resources/net/lock.js';
 import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
@@ -29,7 +30,7 @@ const dropTable = (name: string) => void execFileSync(NFT, ['-f', '-'], { input:
 async function startPair(ip: '4' | '6'): Promise<{ server: Victim; client: Victim }> {
   const server = startVictim('tcp-lock', { args: ['server', ip] });
   cleanups.push(() => server.cleanup());
-  cleanups.push(() => dropTable(`ckpt-${server.pid}`));
+  cleanups.push(() => dropTable(lockName(server.pid)));
   const port = (await server.waitFor(/PORT (\d+)/))[1]!;
   const client = startVictim('tcp-lock', { args: ['client', port, ip] });
   cleanups.push(() => client.cleanup());
@@ -50,9 +51,9 @@ async function verdicts(server: Victim, client: Victim): Promise<void> {
 }
 
 const IPTABLES = '/usr/sbin/iptables';
-/** Whether the lock of `pid` is in place: nftables table inet ckpt-PID, or iptables chain ckpt-PID-in. */
+/** Whether the lock of `pid` is in place: nftables table inet ckpt-PIDNS-PID, or iptables chain ckpt-PIDNS-PID-in. */
 const locked = (pid: number, method: 'nftables' | 'iptables') =>
-  method === 'nftables' ? new RegExp(`^table inet ckpt-${pid}$`, 'm').test(tables()) : execFileSync(IPTABLES, ['-w', '-S'], { encoding: 'utf8' }).includes(`-N ckpt-${pid}-in\n`);
+  method === 'nftables' ? new RegExp(`^table inet ${lockName(pid)}$`, 'm').test(tables()) : execFileSync(IPTABLES, ['-w', '-S'], { encoding: 'utf8' }).includes(`-N ${lockName(pid)}-in\n`);
 
 for (const [ip, method] of [['4', 'nftables'], ['6', 'nftables'], ['4', 'iptables']] as const) {
   const no = method === 'iptables' && !existsSync(IPTABLES) ? `${IPTABLES} is not installed` : skip;
@@ -60,7 +61,7 @@ for (const [ip, method] of [['4', 'nftables'], ['6', 'nftables'], ['4', 'iptable
     const { server, client } = await startPair(ip);
     const dir = cleanups.tempDir('ckpt-netlock-img-');
     const d = dump(server.pid, { imagesDir: dir, networkLock: method });
-    assert.deepEqual(d.networkLock, { name: `ckpt-${server.pid}`, method, ports: 1 });
+    assert.deepEqual(d.networkLock, { name: lockName(server.pid), method, ports: 1 });
     await waitGone(server.pid);
     // Between dump and restore the lock holds: the client's packets are dropped, not answered by a reset.
     assert.ok(locked(server.pid, method));
@@ -73,14 +74,19 @@ for (const [ip, method] of [['4', 'nftables'], ['6', 'nftables'], ['4', 'iptable
   });
 }
 
-test('a leave-running dump lifts its lock, and removes a stale lock of a process that runs untraced', { skip }, async () => {
+test('a leave-running dump lifts its lock, and removes a stale lock of a process that runs untraced (not one of another PID namespace)', { skip }, async () => {
   const { server, client } = await startPair('4');
   // What a ckpt killed during a dump of the client would have left behind.
-  execFileSync(NFT, ['add', 'table', 'inet', `ckpt-${client.pid}`]);
-  cleanups.push(() => dropTable(`ckpt-${client.pid}`));
+  execFileSync(NFT, ['add', 'table', 'inet', lockName(client.pid)]);
+  cleanups.push(() => dropTable(lockName(client.pid)));
+  // One of a ckpt in another PID namespace, where the client's PID may name a process being dumped.
+  const foreign = `ckpt-1-${client.pid}`;
+  execFileSync(NFT, ['add', 'table', 'inet', foreign]);
+  cleanups.push(() => dropTable(foreign));
   const d = dump(server.pid, { imagesDir: cleanups.tempDir('ckpt-netlock-img-'), leaveRunning: true });
   assert.equal(d.networkLock, undefined);
-  assert.doesNotMatch(tables(), new RegExp(`ckpt-(${server.pid}|${client.pid})\\b`));
+  assert.doesNotMatch(tables(), new RegExp(`${lockName(server.pid)}\\b|${lockName(client.pid)}\\b`));
+  assert.match(tables(), new RegExp(`^table inet ${foreign}$`, 'm'), 'a lock of another PID namespace is left alone');
   await verdicts(server, client);
 });
 

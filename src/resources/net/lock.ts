@@ -6,8 +6,8 @@
  * peer will never send them again), and once the tree is killed a packet from a peer
  * draws a reset that ends its connection.
  *
- * The lock is a table of ckpt's own, `inet ckpt-ROOTPID` (nftables) or the chains
- * `ckpt-ROOTPID-in`/`-out` jumped to from INPUT/OUTPUT (iptables, ip6tables), with one
+ * The lock is a table of ckpt's own, `inet ckpt-PIDNS-ROOTPID` (nftables) or the chains
+ * `ckpt-PIDNS-ROOTPID-in`/`-out` jumped to from INPUT/OUTPUT (iptables, ip6tables), with one
  * drop rule per local address and port of the tree's TCP sockets (listeners too, so no
  * connection is queued for accept meanwhile), in both directions, after one that lets
  * through the segments a restore forges (FORGED_MARK). Other traffic of the
@@ -18,8 +18,13 @@
  * process runs again untraced (no dump of it is in progress and no restore is waiting
  * for it): the next dump or restore that locks or unlocks removes such tables
  * (`removeStaleLocks`), and `nft list tables | grep ckpt-` finds them.
+ * PIDNS is the inode of ckpt's PID namespace: the tables live in the network
+ * namespace, which ckpts in different PID namespaces may share, and their PIDs repeat.
+ * Only locks of ckpt's own PID namespace (and the unqualified `ckpt-ROOTPID` of
+ * images made before) can be judged stale; the others are left alone.
  */
 import { execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { z } from 'zod';
 import { CkptError } from '../../common/errors.js';
 import { sleepSync } from '../../infect/wait.js';
@@ -45,8 +50,8 @@ export type LockedPort = z.infer<typeof LockedPort>;
 
 export const NetLockState = z.object({
   method: z.enum(['nftables', 'iptables']),
-  /** `ckpt-ROOTPID`: the nftables table, or the stem of the iptables chains. */
-  name: z.string().regex(/^ckpt-\d{1,7}$/),
+  /** `ckpt-PIDNS-ROOTPID` (`ckpt-ROOTPID` before 1.5): the nftables table, or the stem of the iptables chains. */
+  name: z.string().regex(/^ckpt-(\d{1,12}-)?\d{1,7}$/),
   ports: z.array(LockedPort).max(1_000_000),
 });
 export type NetLockState = z.infer<typeof NetLockState>;
@@ -159,7 +164,7 @@ const nftables: Backend = {
     run('nft', { argv: ['-f', '-'], input: `add table inet ${name}\ndelete table inet ${name}\n` });
   },
   list() {
-    return [...run('nft', { argv: ['list', 'tables', 'inet'] }).matchAll(/^table inet (ckpt-\d+)$/gm)].map((m) => m[1]!);
+    return [...run('nft', { argv: ['list', 'tables', 'inet'] }).matchAll(/^table inet (ckpt-[\d-]+)$/gm)].map((m) => m[1]!);
   },
 };
 
@@ -193,7 +198,7 @@ const iptables: Backend = {
     }
   },
   list() {
-    return [...new Set([...run('iptables', { argv: ['-w', '-S'] }).matchAll(/^-N (ckpt-\d+)-in$/gm)].map((m) => m[1]!))];
+    return [...new Set([...run('iptables', { argv: ['-w', '-S'] }).matchAll(/^-N (ckpt-[\d-]+)-in$/gm)].map((m) => m[1]!))];
   },
 };
 
@@ -204,14 +209,26 @@ const BACKENDS: Record<Exclude<NetworkLockMethod, 'skip'>, Backend> = { nftables
  * traces it; between a dump that killed it and its restore it does not exist).
  */
 function staleLocks(backend: Backend, keep: string): string[] {
+  const ours = new RegExp(`^ckpt-(?:${pidNamespace()}-)?(\\d+)$`);
   return backend.list().filter((name) => {
-    if (name === keep) return false;
+    const pid = name === keep ? undefined : ours.exec(name)?.[1];
+    if (pid === undefined) return false;
     try {
-      return readStatus(Number(name.slice(5))).tracerPid === 0;
+      return readStatus(Number(pid)).tracerPid === 0;
     } catch {
       return false; // gone: its images may still be restored
     }
   });
+}
+
+/** The inode of ckpt's PID namespace (`/proc/self/ns/pid` reads `pid:[INODE]`). */
+function pidNamespace(): string {
+  return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+}
+
+/** The name of the lock of the dump of the tree rooted at `rootPid` (of ckpt's PID namespace). */
+export function lockName(rootPid: number): string {
+  return `ckpt-${pidNamespace()}-${rootPid}`;
 }
 
 export interface NetLock {
@@ -239,7 +256,7 @@ export function removeStaleLocks(state: Pick<NetLockState, 'method' | 'name'>): 
  */
 export function lockNetwork(rootPid: number, args: { method: Exclude<NetworkLockMethod, 'skip'>; ports: LockedPort[] }): NetLock {
   const backend = BACKENDS[args.method];
-  const name = `ckpt-${rootPid}`;
+  const name = lockName(rootPid);
   const cmd = args.method === 'nftables' ? 'nft' : 'iptables';
   try {
     backend.lock(name, args.ports);
