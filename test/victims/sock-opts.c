@@ -7,7 +7,9 @@
  * on SIGUSR1 it reads the table again and checks the shutdown states by behaviour, then
  * prints "CHECK PASS" or "CHECK FAIL: why" (once: the check reads the queued bytes).
  * Mode "ebpf": a socket with an eBPF filter (SO_ATTACH_BPF): prints READY and waits: its
- * dump must refuse. (A TCP socket reset by its peer is restored: tcp-states.c.) */
+ * dump must refuse. Mode "unix-oob": a unix stream pair with an out-of-band byte queued
+ * between "abc" and "def" (MSG_OOB): READY, its dump must refuse; on SIGUSR1 it reads
+ * "abc", the byte with MSG_OOB and "def", and prints "CHECK PASS" or "CHECK FAIL: why". (A TCP socket reset by its peer is restored: tcp-states.c.) */
 #include "victim.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -105,10 +107,26 @@ static int ebpf_mode(void) {
   return 0;
 }
 
+static int oob_mode(void) {
+  int sv[2];
+  SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+  SETUP(send(sv[0], "abc", 3, 0) == 3 && send(sv[0], "X", 1, MSG_OOB) == 1 && send(sv[0], "def", 3, 0) == 3, "send with MSG_OOB");
+  say("READY pid=%d\n", getpid());
+  while (!go) pause();
+  char b[16] = {0}, c = 0;
+  CHECK(recv(sv[1], b, sizeof b, MSG_DONTWAIT) == 3 && !memcmp(b, "abc", 3), "the bytes before the mark: %.*s", 8, b);
+  CHECK(recv(sv[1], &c, 1, MSG_OOB | MSG_DONTWAIT) == 1 && c == 'X', "no out-of-band byte (%s)", strerror(errno));
+  CHECK(recv(sv[1], b, sizeof b, MSG_DONTWAIT) == 3 && !memcmp(b, "def", 3), "the bytes after the mark: %.*s", 8, b);
+  if (fail[0]) say("CHECK FAIL: %s\n", fail);
+  else say("CHECK PASS\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   signal(SIGUSR1, on_usr1);
   signal(SIGPIPE, SIG_IGN);
   if (argc > 1 && !strcmp(argv[1], "ebpf")) return ebpf_mode();
+  if (argc > 1 && !strcmp(argv[1], "unix-oob")) return oob_mode();
 
   /* A listener on an address this machine does not have: bind() accepts it only with IP_FREEBIND set first. */
   int l = socket(AF_INET, SOCK_STREAM, 0);

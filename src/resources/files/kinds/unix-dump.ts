@@ -12,7 +12,7 @@ import { readlinkSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { UnixDiag } from '../../../sys/index.js';
 import {
-  closeFd, FIONREAD, getsockoptInt, ioctlInt, isErrno, MSG, SO, SOCK, socketpair, SOL_SOCKET, UNIX_DIAG,
+  closeFd, FIONREAD, getsockoptInt, ioctlInt, isErrno, MSG, recv, SO, SOCK, socketpair, SOL_SOCKET, UNIX_DIAG,
 } from '../../../sys/index.js';
 import { setsockoptInt } from '../../../sys/ioctl.js';
 import { formatUnixAddr, peerCred, peerName, recvmsgControl, unixFile, type MessageCreds, type PeerCred } from '../../../sys/unix-socket.js';
@@ -119,6 +119,15 @@ interface Queue {
   creds: (MessageCreds | undefined)[];
 }
 
+function oobQueued(fd: number): boolean {
+  try {
+    return recv(fd, Buffer.alloc(1), MSG.OOB | MSG.PEEK | MSG.DONTWAIT) === 1;
+  } catch (e) {
+    if (isErrno(e, 'EINVAL') || isErrno(e, 'EAGAIN') || isErrno(e, 'EOPNOTSUPP')) return false;
+    throw e;
+  }
+}
+
 const sameCreds = (a: MessageCreds | undefined, b: MessageCreds | undefined) => a?.pid === b?.pid && a?.uid === b?.uid && a?.gid === b?.gid;
 const SO_PASSCRED = 16;
 
@@ -134,6 +143,9 @@ function peekQueue(dc: KindDumpContext, f: FdFacts, sock: { fd: number; type: nu
   try {
     const out: Queue = { msgs: [], from: [], passed: new Map(), creds: [] };
     if (type === SOCK.STREAM) {
+      // Peeks read an out-of-band byte as plain data, so it would come back in the
+      // stream, its mark lost. Inline (SO_OOBINLINE) it is plain data already: EINVAL.
+      if (oobQueued(fd)) throw unsupported(f, 'an out-of-band byte (MSG_OOB) is queued, which ckpt cannot put back at its place in the stream');
       const inq = ioctlInt(fd, FIONREAD);
       const buf = Buffer.alloc(inq);
       let got = 0;
