@@ -6,7 +6,7 @@ export { crc32 } from './crc32.js';
 export { createImageDir } from './image-dir.js';
 export { openImage } from './io.js';
 export { type FileType, type InventoryEntry, type ParentRef } from './layout.js';
-export { checkedParentDir, inventoryDigest, parentRefFor, type PageLayer } from './chain.js';
+export { checkedParentDir, inventoryDigest, parentRefFor, piecesIn, type PageLayer } from './chain.js';
 export { PAGE_SIZE, type PageRun, type ParentRun } from './pagemap.js';
 export { PageWriter, type PageWriterOptions } from './page-writer.js';
 export { PageReader } from './page-reader.js';

@@ -90,22 +90,30 @@ export class PageReader {
 
   /**
    * Copies the saved pages that fall in [vaddr, vaddr + into.length) into `into`, each at
-   * its offset from `vaddr` (a lazy restore's server reads a window this way); bytes of
-   * pages the image does not hold are left as they are. Returns the pieces copied, in order.
+   * its offset from `vaddr` (a lazy restore's server reads a window this way), from
+   * whichever layer of an incremental chain holds them; bytes of pages the images do not
+   * hold are left as they are. Returns the pieces copied, in order.
    */
   readAt(vaddr: bigint, into: Buffer): { vaddr: bigint; len: number }[] {
+    const out = this.layers.flatMap((l) => l.reader.readRunsAt(l.runs, { vaddr, into }));
+    return out.sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+  }
+
+  /** readAt over `runs` (sorted pieces of this file's runs) only. */
+  private readRunsAt(runs: readonly Readonly<PageRun>[], args: { vaddr: bigint; into: Buffer }): { vaddr: bigint; len: number }[] {
+    const { vaddr, into } = args;
     const end = vaddr + BigInt(into.length);
     const out: { vaddr: bigint; len: number }[] = [];
     let lo = 0;
-    let hi = this.runs.length;
+    let hi = runs.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      const r = this.runs[mid]!;
+      const r = runs[mid]!;
       if (r.vaddr + BigInt(runBytes(r)) <= vaddr) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < this.runs.length && this.runs[i]!.vaddr < end; i++) {
-      const r = this.runs[i]!;
+    for (let i = lo; i < runs.length && runs[i]!.vaddr < end; i++) {
+      const r = runs[i]!;
       const from = r.vaddr > vaddr ? r.vaddr : vaddr;
       const rEnd = r.vaddr + BigInt(runBytes(r));
       const to = rEnd < end ? rEnd : end;

@@ -8,7 +8,7 @@ import { restoreXstate, resumeRegs, rewoundRegs } from '../resources/thread/cpu.
 import { restoreThreads, type BuiltThread } from '../resources/thread/threads.js';
 import type { Phase } from '../resources/registry.js';
 import { inTargetAs } from '../resources/process/fscreds.js';
-import { armParentDeathKill, restoreParentDeathSignal, type MiscState } from '../resources/process/index.js';
+import { armParentDeathKill, restoreParentDeathSignal, rseqSchema, type MiscState } from '../resources/process/index.js';
 import type { RestoreContext } from '../resources/types.js';
 import type { ProcessImages } from './images.js';
 
@@ -54,11 +54,22 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   // misc just set the saved parent-death signal: SIGKILL again until the tree is let go.
   armParentDeathKill(ctx.remote);
   const older = img.pages.layers.slice(1).map((l) => ({ path: l.reader.path, runs: l.runs }));
-  const { lazy } = restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, older, inherited: opts.inherited });
+  const touched = ctx.lazy ? rseqAreas(img) : [];
+  const { lazy } = restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, older, inherited: opts.inherited, touched });
   opts.forkChildren();
   runPhase(p, { phase: 'after-memory' });
   const threads = restoreThreads(ctx, img.core.threads.slice(1));
   return { ctx, img, remote: ctx.remote, threads, lazy: lazy.map((v) => ({ start: v.start, end: v.end })) };
+}
+
+/** The struct rseq of each thread: the kernel writes it at every return from an injected call. */
+function rseqAreas(img: ProcessImages): { start: bigint; end: bigint }[] {
+  const states = [img.resources.find((r) => r.module.name === 'rseq')?.state, ...img.core.threads.slice(1).map((t) => t.resources?.['rseq'])];
+  return states.flatMap((s) => {
+    const r = rseqSchema.safeParse(s);
+    const area = r.success ? r.data.rseq : null;
+    return area ? [{ start: area.abiPointer, end: area.abiPointer + BigInt(Math.max(area.abiSize, 32)) }] : [];
+  });
 }
 
 /** The fd table, with every process of the tree created and none of them with its own credentials yet. */

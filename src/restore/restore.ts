@@ -96,14 +96,18 @@ export interface RestoreOptions {
 }
 
 /**
- * Phases of a restore, with ms since it started: every image read and checked; each
- * process rebuilt; the whole tree built with its registers loaded, not yet running
- * (CRIU's pre-resume point); the tree running.
+ * Phases of a restore, with ms since it started: every image read and checked; a
+ * process created, its memory about to be rebuilt; each process rebuilt; the whole tree
+ * built with its registers loaded, not yet running (CRIU's pre-resume point); the tree
+ * let go (with lazy pages, before ckpt waits for the lazy-pages processes to hold their
+ * userfaultfds); the restore done, the tree running.
  */
 export type RestoreEvent =
   | { phase: 'read'; pids: number[]; pages: number; bytes: number; ms: number }
+  | { phase: 'memory'; pid: number; ms: number }
   | { phase: 'process'; pid: number; ms: number }
   | { phase: 'built'; ms: number }
+  | { phase: 'let-go'; ms: number }
   | { phase: 'running'; ms: number };
 
 export interface RestoreResult {
@@ -166,10 +170,10 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
   const shared = new LocalObjects();
   let blank: SeizedProcess | undefined;
   try {
-    // Started first: its start-up (a Node process) overlaps the reading of the images.
+    // Started first: its start-up (a Node process) overlaps the restore; nothing waits for it before the tree is let go.
     let lazy: LazyPagesClient | undefined;
     if (opts.lazyPages) {
-      const client = LazyPagesClient.start({ imagesDir: opts.imagesDir, command: opts.lazyPagesCommand, log: opts.lazyPagesLog ?? join(opts.imagesDir, 'lazy-pages.log') });
+      const client = LazyPagesClient.start({ imagesDir: opts.imagesDir, images: reader, command: opts.lazyPagesCommand, log: opts.lazyPagesLog ?? join(opts.imagesDir, 'lazy-pages.log') });
       undo.push('stop the lazy-pages server', () => client.stop());
       lazy = client;
     }
@@ -228,6 +232,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       const img = tree.procs.get(e.pid);
       if (!img) return; // a zombie: it dies once the groups are in place
       const inherited = !root && img.mem.vmas.some((v) => v.inherited && !isKernelArea(v));
+      event({ phase: 'memory', pid: e.pid, ms: performance.now() - t0 });
       const forkChildren = () => {
         for (const c of entries) if (c.ppid === e.pid) build(c, remote);
       };
@@ -262,6 +267,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);
     undo.clear();
+    event({ phase: 'let-go', ms: performance.now() - t0 });
     lazy?.go({ prefetch: opts.lazyPrefetch ?? true });
     kill(b.pid, SIG.SIGKILL);
     blank.release();

@@ -25,3 +25,4 @@ export * from './fs.js';
 export * as signalFlag from './signal-flag.js';
 export * from './tty.js';
 export * from './uffd.js';
+export * from './mmap.js';

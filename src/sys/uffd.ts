@@ -26,6 +26,7 @@ export const UFFD_EVENT = { PAGEFAULT: 0x12, FORK: 0x13, REMAP: 0x14, REMOVE: 0x
 /** The non-cooperative events a lazy restore must follow (fork, mremap, MADV_DONTNEED, munmap). */
 export const UFFD_LAZY_FEATURES = (1n << 1n) | (1n << 2n) | (1n << 3n) | (1n << 6n);
 const MODE_MISSING = 1n;
+const COPY_MODE_DONTWAKE = 1n;
 export const UFFD_MSG_SIZE = 32;
 
 /** One uffd_msg, decoded: what the server needs of each event. */
@@ -87,6 +88,20 @@ export function uffdCopy(fd: number, args: { dst: bigint; src: Buffer; len: numb
   const r = fillIoctl(fd, IOC.COPY, b);
   void args.src; // kept referenced until the ioctl has returned
   return r;
+}
+
+/**
+ * UFFDIO_COPY of `len` bytes at address `src` of our memory (a mapping of the page file)
+ * into the uffd's process at `dst`; with `wake: false` (UFFDIO_COPY_MODE_DONTWAKE) no
+ * waiter is woken (a prefetch nobody waits for; see uffdWake).
+ */
+export function uffdCopyFrom(fd: number, args: { dst: bigint; src: bigint; len: number; wake?: boolean }): FillResult {
+  const b = Buffer.alloc(40);
+  b.writeBigUInt64LE(args.dst, 0);
+  b.writeBigUInt64LE(args.src, 8);
+  b.writeBigUInt64LE(BigInt(args.len), 16);
+  b.writeBigUInt64LE(args.wake === false ? COPY_MODE_DONTWAKE : 0n, 24);
+  return fillIoctl(fd, IOC.COPY, b);
 }
 
 /** UFFDIO_ZEROPAGE of [start, start+len): the page reads as zeros, as a fresh one. */

@@ -41,8 +41,10 @@ interface RestoreFlags {
 
 function describe(e: RestoreEvent): string {
   if (e.phase === 'read') return `read the images of ${e.pids.length} process(es) (${e.pids.join(' ')}), ${e.pages} pages (${formatBytes(e.bytes)}), in ${ms(e.ms)}`;
+  if (e.phase === 'memory') return `rebuilding the memory of pid ${e.pid}; at ${ms(e.ms)}`;
   if (e.phase === 'process') return `rebuilt pid ${e.pid}; at ${ms(e.ms)}`;
   if (e.phase === 'built') return `every process built, registers loaded; at ${ms(e.ms)}`;
+  if (e.phase === 'let-go') return `the tree is let go; at ${ms(e.ms)}`;
   return `running; at ${ms(e.ms)}`;
 }
 

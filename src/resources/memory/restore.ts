@@ -6,7 +6,7 @@
  * (PR_SET_MM_MAP) so /proc/PID/{cmdline,environ,exe} and brk are as before.
  */
 import { closeSync, readlinkSync, readSync } from 'node:fs';
-import { openImage } from '../../images/index.js';
+import { openImage, piecesIn } from '../../images/index.js';
 import { CkptError } from '../../common/errors.js';
 import { NR, vmWrite } from '../../sys/index.js';
 import { unitBuffer, unitsOf } from './split.js';
@@ -174,6 +174,13 @@ function serveLazily(ctx: RestoreContext, args: { lazy: LazyPages; areas: Set<Vm
   r.call(NR.close, [uffd], 'close');
 }
 
+/** The pages under `ranges`, as sorted page runs without overlaps. */
+function pagesAround(ranges: readonly { start: bigint; end: bigint }[]): { vaddr: bigint; nrPages: number }[] {
+  const pages = new Set<bigint>();
+  for (const r of ranges) for (let p = r.start & ~(PAGE - 1n); p < r.end; p += PAGE) pages.add(p);
+  return [...pages].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((vaddr) => ({ vaddr, nrPages: 1 }));
+}
+
 const MLOCK_ONFAULT = 1;
 const MCL = { FUTURE: 2, ONFAULT: 4 } as const;
 
@@ -274,7 +281,10 @@ const KERNEL_NAMES = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']
  * parent (dumpMemory's `parent` option): areas marked inherited are kept as forked,
  * with the pages still shared copy-on-write; only the process's own pages are written.
  */
-export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; pages: PageSource; older?: readonly PageSource[]; inherited?: boolean }): { lazy: Vma[] } {
+export function restoreMemory(
+  ctx: RestoreContext,
+  args: { state: MemoryState; pages: PageSource; older?: readonly PageSource[]; inherited?: boolean; touched?: readonly { start: bigint; end: bigint }[] },
+): { lazy: Vma[] } {
   const { state, pages } = args;
   // An incremental dump: pages unchanged since a parent dump come from the parents' files.
   const sources = [pages, ...(args.older ?? [])];
@@ -285,8 +295,7 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
   const viaMem = unaccounted(allFilled);
   // Areas mapped writable while their pages go in; the unaccounted ones keep their protection.
   const filled = new Set([...allFilled].filter((v) => !viaMem.has(v)));
-  // The lazy-pages server reads one page file: a chain of incremental images is filled eagerly.
-  const lazy = ctx.lazy && sources.length === 1 ? lazyAreas(filled) : new Set<Vma>();
+  const lazy = ctx.lazy ? lazyAreas(filled) : new Set<Vma>();
   for (const v of lazy) filled.delete(v);
   if (inherited) {
     keepInherited(ctx, state);
@@ -300,9 +309,16 @@ export function restoreMemory(ctx: RestoreContext, args: { state: MemoryState; p
   }
   r.setScratchHint(findHole(ctx.pid, { vmas: state.vmas, size: SCRATCH }));
   mapAreas(ctx, state, { filled, inherited });
-  // Registered before anything can touch their pages (a page touched before would be a
-  // zero page the server could no longer fill).
-  if (ctx.lazy && lazy.size > 0) serveLazily(ctx, { lazy: ctx.lazy, areas: lazy });
+  if (ctx.lazy && lazy.size > 0) {
+    // Pages the rest of the restore touches (the kernel writes each thread's struct rseq
+    // at every return from an injected call): in before the areas are registered, so that
+    // the restore never waits for the lazy-pages server (still starting, perhaps).
+    const hot = [...pagesAround(args.touched ?? [])];
+    for (const source of sources) fillPages(ctx, { path: source.path, runs: piecesIn(hot, splitRuns(source.runs, lazy).inside) });
+    // Registered before anything else can touch their pages (a page touched before would
+    // be a zero page the server could no longer fill).
+    serveLazily(ctx, { lazy: ctx.lazy, areas: lazy });
+  }
   for (const source of sources) {
     const { rest, inside } = splitRuns(source.runs, viaMem);
     fillPages(ctx, { path: source.path, runs: lazy.size > 0 ? splitRuns(rest, lazy).rest : rest });

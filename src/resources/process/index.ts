@@ -96,7 +96,7 @@ export { limits, type LimitsState } from './limits.js';
 export { misc, armParentDeathKill, restoreParentDeathSignal, type MiscState } from './misc.js';
 export { pending, type PendingState } from './pending.js';
 export { posixTimers, type PosixTimersState } from './posix-timers.js';
-export { rseq, type RseqState } from './rseq.js';
+export { rseq, rseqSchema, type RseqState } from './rseq.js';
 export { sched, type SchedState } from './sched.js';
 export { seccomp, type SeccompState } from './seccomp.js';
 export { sigactions, type SigactionsState } from './sigactions.js';

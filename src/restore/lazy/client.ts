@@ -1,23 +1,30 @@
 /**
  * The restore's side of a lazy restore: starts the lazy-pages server and its guard
- * (server.ts, guard.ts) as processes of their own that outlive ckpt, hands each
- * lazily restored process's userfaultfd to both, and lets the server prefetch once
- * the tree runs.
+ * (server.ts, guard.ts) as processes of their own that outlive ckpt, registers each
+ * lazily restored process's userfaultfd and queues it for both (never waiting for them:
+ * their start-up is off the restore's path), and lets the server prefetch once the tree
+ * runs.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CkptError } from '../../common/errors.js';
-import { closeFd, getpid, kill, pipe2, pollIn, SIG } from '../../sys/index.js';
+import { closeFd, kill, pollIn, SIG, SOCK, socketpair, UFFD_LAZY_FEATURES, uffdRegister } from '../../sys/index.js';
+import { uffdioApi } from '../../sys/ioctl.js';
 import { grabFd } from '../../resources/transfer.js';
 import type { LazyPages } from '../../resources/types.js';
+import type { ImageReader } from '../../images/index.js';
+import { LazyServer } from './engine.js';
+import { AddRequest, channel, sendLine } from './protocol.js';
 
 const O_CLOEXEC = 0o2000000;
-/** A server started through tsx takes a while to load; a healthy one answers in milliseconds after. */
+/** A server started through tsx takes a while to load (seconds under load); the tree runs meanwhile. */
 const ANSWER_MS = 60_000;
 
 export interface LazyPagesOptions {
   imagesDir: string;
+  /** The restore's reader of the same images (ckpt serves faults from it until the server is up). */
+  images: ImageReader;
   /** argv that runs `lazy-pages` (the role and its argument are appended). Default: this module's entry script. */
   command?: readonly string[];
   /** Log file of the server and the guard (appended to). */
@@ -53,112 +60,160 @@ export function defaultCommand(): string[] {
 
 interface Peer {
   pid: number;
-  cmd: number;
-  ack: number;
+  /** ckpt's end of the peer's socket (its fd 0). */
+  sock: number;
 }
 
 export class LazyPagesClient implements LazyPages {
   readonly server: Peer;
   readonly guard: Peer;
   readonly log: string;
+  /** ckpt's own server: it serves the faults from the let-go until the server takes over. */
+  private readonly engine: LazyServer;
+  private readonly logFd: number;
+  private readonly pids: number[] = [];
   private closed = false;
 
-  private constructor(server: Peer, guard: Peer, log: string) {
-    this.server = server;
-    this.guard = guard;
-    this.log = log;
+  private constructor(args: { server: Peer; guard: Peer; log: string; logFd: number; images: ImageReader }) {
+    this.server = args.server;
+    this.guard = args.guard;
+    this.log = args.log;
+    this.logFd = args.logFd;
+    this.engine = new LazyServer(args.images, (line) => {
+      try {
+        writeSync(this.logFd, `${new Date().toISOString()} lazy-pages restore ${process.pid}: ${line}\n`);
+      } catch {
+        // no log: nothing more to do
+      }
+    });
   }
 
-  /** Starts both processes; they wait for requests. */
+  /** Starts both processes; ckpt never waits for them to be up (lines and fds queue in their sockets). */
   static start(opts: LazyPagesOptions): LazyPagesClient {
     const cmd = opts.command ?? defaultCommand();
     // Never through a symlink: the images directory may be another user's.
     const logFd = openSync(opts.log, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | O_CLOEXEC, 0o600);
-    const [doneR, doneW] = pipe2(O_CLOEXEC);
+    // Server to guard: "done", and the userfaultfds of processes forked after the restore.
+    const [toGuard, fromServer] = socketpair(SOCK.STREAM);
     let server: Peer | undefined;
     try {
-      server = startPeer(cmd, { args: ['serve', opts.imagesDir], logFd, fd3: doneW });
-      const guard = startPeer(cmd, { args: ['guard', String(server.pid)], logFd, fd3: doneR });
-      return new LazyPagesClient(server, guard, opts.log);
+      server = startPeer(cmd, { args: ['serve', opts.imagesDir], logFd, fd3: toGuard });
+      const guard = startPeer(cmd, { args: ['guard', String(server.pid)], logFd, fd3: fromServer });
+      return new LazyPagesClient({ server, guard, log: opts.log, logFd, images: opts.images });
     } catch (e) {
+      closeSync(logFd);
       if (server) {
-        closeFd(server.cmd);
-        closeFd(server.ack);
+        closeFd(server.sock);
         kill(server.pid, SIG.SIGKILL);
       }
       throw e;
     } finally {
-      for (const fd of [logFd, doneR, doneW]) closeSync(fd);
+      for (const fd of [toGuard, fromServer]) closeSync(fd);
     }
   }
 
+  /**
+   * Takes the process's userfaultfd, registers its lazy areas (MISSING, with the events
+   * the server follows), and queues it for the guard and the server. From here on a
+   * touch of a lazy page waits for ckpt (after the let-go) or the server.
+   */
   serve(args: { pid: number; uffd: number; areas: readonly { start: bigint; end: bigint }[] }): void {
     const mine = grabFd(args.pid, args.uffd);
+    const line = { op: 'add', pid: args.pid, pages: args.pid, areas: args.areas.map((a) => [`0x${a.start.toString(16)}`, `0x${a.end.toString(16)}`]) };
     try {
-      const req = JSON.stringify({
-        op: 'add',
-        pid: args.pid,
-        from: getpid(),
-        fd: mine,
-        pages: args.pid,
-        areas: args.areas.map((a) => [`0x${a.start.toString(16)}`, `0x${a.end.toString(16)}`]),
-      });
-      // The guard first: from the server's first answer on, faults are served.
-      for (const [who, peer] of [['guard', this.guard], ['server', this.server]] as const) {
-        writeSync(peer.cmd, `${req}\n`);
-        const answer = readAnswer(peer, who);
-        if (answer !== 'ok') throw new CkptError('SYSCALL', `Cannot restore process ${args.pid} lazily: the lazy-pages ${who} says: ${answer.replace(/^error /, '')}`);
+      const got = uffdioApi(mine, UFFD_LAZY_FEATURES).features;
+      if ((got & UFFD_LAZY_FEATURES) !== UFFD_LAZY_FEATURES) {
+        throw new CkptError('UNSUPPORTED', `Cannot restore process ${args.pid} lazily: userfaultfd lacks the fork/remap/remove/unmap events`);
       }
-    } finally {
+      for (const a of args.areas) uffdRegister(mine, { start: a.start, len: a.end - a.start });
+      this.engine.add(AddRequest.parse({ ...line, nfds: 1 }), mine);
+    } catch (e) {
       closeFd(mine);
+      throw e;
     }
+    this.pids.push(args.pid);
+    // The guard first: it must hold every userfaultfd the server may lose.
+    for (const peer of [this.guard, this.server]) sendLine(peer.sock, { line, fds: [mine] });
   }
 
-  /** The tree runs: the server copies the rest (with `prefetch`) and both go on without ckpt. */
+  /**
+   * The tree runs. ckpt serves its faults (and follows its events) until the server is
+   * up, then hands over what is left; the server copies the rest (with `prefetch`). If
+   * the server or the guard ended or refused first, the processes are killed (they
+   * must not run on with pages missing).
+   */
   go(opts: { prefetch: boolean }): void {
-    for (const p of [this.guard, this.server]) writeSync(p.cmd, `${JSON.stringify({ op: 'go', prefetch: opts.prefetch })}\n`);
+    try {
+      for (const p of [this.guard, this.server]) sendLine(p.sock, { line: { op: 'go', prefetch: opts.prefetch } });
+      this.engine.go(false);
+      this.engine.onFork = (uffd) => sendLine(this.guard.sock, { line: { op: 'fork' }, fds: [uffd] });
+      const deadline = Date.now() + ANSWER_MS;
+      const answers = { guard: '', server: '' };
+      for (;;) {
+        const left = deadline - Date.now();
+        const uffds = answers.server === '' ? this.engine.uffds : [];
+        const rev = pollIn([this.guard.sock, this.server.sock, ...uffds], left);
+        if (left <= 0 || rev.every((r) => r === 0)) throw new CkptError('TIMEOUT', `Cannot restore lazily: the lazy-pages ${answers.guard ? 'server' : 'guard'} did not answer`);
+        for (const [i, who, peer] of [[0, 'guard', this.guard], [1, 'server', this.server]] as const) {
+          if (!rev[i] || answers[who]) continue;
+          answers[who] = readAnswer(peer, who);
+          if (answers[who] !== 'ready') throw new CkptError('SYSCALL', `Cannot restore lazily: the lazy-pages ${who} (pid ${peer.pid}) says: ${answers[who].replace(/^error /, '')}`);
+          if (who === 'server') {
+            const { state, fds } = this.engine.state();
+            sendLine(this.server.sock, { line: { op: 'handover', ...state }, fds });
+          }
+        }
+        if (answers.guard && answers.server) break;
+        rev.slice(2).forEach((r, i) => {
+          if (r && answers.server === '') this.engine.drain(i);
+        });
+      }
+    } catch (e) {
+      for (const pid of this.pids) killQuietly(pid);
+      this.stop();
+      if (e instanceof Error) e.message += `: killed process${this.pids.length === 1 ? '' : 'es'} ${this.pids.join(', ')}`;
+      throw e;
+    }
     this.close();
   }
 
   /** The restore failed: both end (the restore kills what it built). */
   stop(): void {
     this.close();
-    for (const p of [this.guard, this.server]) {
-      try {
-        kill(p.pid, SIG.SIGKILL);
-      } catch {
-        // gone already
-      }
-    }
+    for (const p of [this.guard, this.server]) killQuietly(p.pid);
   }
 
   private close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const p of [this.guard, this.server]) {
-      closeFd(p.cmd);
-      closeFd(p.ack);
-    }
+    for (const p of [this.guard, this.server]) closeFd(p.sock);
+    this.engine.close();
+    closeSync(this.logFd);
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    kill(pid, SIG.SIGKILL);
+  } catch {
+    // gone already
   }
 }
 
 function startPeer(cmd: readonly string[], opts: { args: string[]; logFd: number; fd3: number }): Peer {
-  const [cmdR, cmdW] = pipe2(O_CLOEXEC);
-  const [ackR, ackW] = pipe2(O_CLOEXEC);
+  const [mine, theirs] = channel();
   try {
     // Its own session: a terminal's ^C or hangup for ckpt is not for it.
-    const child = spawn(cmd[0]!, [...cmd.slice(1), ...opts.args], { stdio: [cmdR, ackW, opts.logFd, opts.fd3], detached: true });
+    const child = spawn(cmd[0]!, [...cmd.slice(1), ...opts.args], { stdio: [theirs, opts.logFd, opts.logFd, opts.fd3], detached: true });
     child.unref();
     child.on('error', () => {});
     if (!child.pid) throw new CkptError('INTERNAL', `Cannot start the lazy-pages ${opts.args[0]}: spawn ${cmd[0]} failed`);
-    return { pid: child.pid, cmd: cmdW, ack: ackR };
+    return { pid: child.pid, sock: mine };
   } catch (e) {
-    closeFd(cmdW);
-    closeFd(ackR);
+    closeFd(mine);
     throw e;
   } finally {
-    closeFd(cmdR);
-    closeFd(ackW);
+    closeFd(theirs);
   }
 }
 
@@ -168,9 +223,9 @@ function readAnswer(peer: Peer, who: string): string {
   const deadline = Date.now() + ANSWER_MS;
   while (!line.includes('\n')) {
     const left = deadline - Date.now();
-    if (left <= 0 || pollIn([peer.ack], left)[0] === 0) throw new CkptError('TIMEOUT', `Cannot restore lazily: the lazy-pages ${who} (pid ${peer.pid}) did not answer`);
-    const n = readSync(peer.ack, buf, 0, buf.length, null);
-    if (n === 0) throw new CkptError('SYSCALL', `Cannot restore lazily: the lazy-pages ${who} (pid ${peer.pid}) ended; see its log`);
+    if (left <= 0 || pollIn([peer.sock], left)[0] === 0) throw new CkptError('TIMEOUT', `Cannot restore lazily: the lazy-pages ${who} (pid ${peer.pid}) did not answer`);
+    const n = readSync(peer.sock, buf, 0, buf.length, null);
+    if (n === 0) throw new CkptError('SYSCALL', `Cannot restore lazily: the lazy-pages ${who} (pid ${peer.pid}) ended before it held every userfaultfd; see its log`);
     line += buf.subarray(0, n).toString('utf8');
   }
   return line.slice(0, line.indexOf('\n'));

@@ -5,16 +5,46 @@
  * the registrations, so the processes wait on a fault rather than read zeros), and
  * the guard kills every process being served, saying so in the log.
  *
- * fds: 0 commands from the restore (protocol.ts), 1 answers, 2 the log, 3 the read end
- * of a pipe whose write end only the server holds: "done" on it ends the guard's job,
- * end-of-file without it means the server is gone.
+ * fds: 0 a socket from the restore (protocol.ts: requests with userfaultfds in, "ready"
+ * out), 1 and 2 the log, 3 a socket whose other end only the server holds: "done" on it
+ * ends the guard's job, end-of-file without it means the server is gone.
  */
-import { writeSync } from 'node:fs';
+import { readdirSync, readFileSync, writeSync } from 'node:fs';
 import { closeFd, kill, pollIn, SIG } from '../../sys/index.js';
-import { grabFd } from '../../resources/transfer.js';
 import { AddRequest, LineReader, type Log } from './protocol.js';
 
+const CKPT_FD = 0;
 const SERVER_FD = 3;
+
+/**
+ * `pids` and every live process below them (/proc/PID/task/TID/children). A process
+ * forked from a served one and left by its parent (reparented) is not found: its
+ * faults still wait on the guard's copy of its userfaultfd, for ever (never zeros).
+ */
+export function withDescendants(pids: readonly number[]): number[] {
+  const seen = new Set<number>();
+  const walk = (pid: number): void => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return; // gone
+    }
+    for (const tid of tids) {
+      let kids = '';
+      try {
+        kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const k of kids.split(' ')) if (/^\d+$/.test(k)) walk(Number(k));
+    }
+  };
+  for (const p of pids) walk(p);
+  return [...seen];
+}
 
 export function runGuard(serverPid: number, log: Log): number {
   const held: number[] = [];
@@ -24,22 +54,23 @@ export function runGuard(serverPid: number, log: Log): number {
   let ckptOpen = true;
   let went = false;
   for (;;) {
-    const rev = pollIn([ckptOpen ? 0 : -1, SERVER_FD], -1);
+    const rev = pollIn([ckptOpen ? CKPT_FD : -1, SERVER_FD], -1);
     if (rev[0]) {
       const got = fromCkpt.read();
-      for (const line of got.lines) {
-        const msg = JSON.parse(line) as { op: string };
+      for (const { msg, fds } of got.lines) {
+        held.push(...fds);
         if (msg.op === 'go') {
           went = true;
+          writeSync(CKPT_FD, 'ready\n');
           continue;
         }
+        if (msg.op === 'fork') continue; // forked while ckpt served its faults
         try {
           const req = AddRequest.parse(msg);
-          held.push(grabFd(req.from, req.fd));
+          if (fds.length !== 1) throw new Error(`the userfaultfd of process ${req.pid} did not come with its request`);
           pids.push(req.pid);
-          writeSync(1, 'ok\n');
         } catch (e) {
-          writeSync(1, `error ${(e as Error).message.replace(/\n/g, ' ')}\n`);
+          writeSync(CKPT_FD, `error ${(e as Error).message.replace(/\n/g, ' ')}\n`);
         }
       }
       if (got.eof) {
@@ -50,19 +81,24 @@ export function runGuard(serverPid: number, log: Log): number {
     }
     if (rev[1]) {
       const got = fromServer.read();
-      if (got.lines.includes('done')) {
+      // "fork": the userfaultfd of a process forked from a served one.
+      for (const l of got.lines) held.push(...l.fds);
+      if (got.lines.some((l) => l.msg.op === 'done')) {
         for (const fd of held) closeFd(fd);
         return 0;
       }
       if (got.eof) {
-        for (const pid of pids) {
+        // With the processes they forked since (whose userfaultfds the guard holds too):
+        // they miss what their parent missed.
+        const all = withDescendants(pids);
+        for (const pid of all) {
           try {
             kill(pid, SIG.SIGKILL);
           } catch {
             // already gone
           }
         }
-        log(`Cannot restore pages lazily: the lazy-pages server (pid ${serverPid}) ended before every page was in: killed process${pids.length === 1 ? '' : 'es'} ${pids.join(', ')}`);
+        log(`Cannot restore pages lazily: the lazy-pages server (pid ${serverPid}) ended before every page was in: killed process${all.length === 1 ? '' : 'es'} ${all.join(', ')}`);
         return 1;
       }
     }

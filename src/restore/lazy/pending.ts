@@ -75,6 +75,11 @@ export class PendingPages {
     this.put(moved.map((p) => ({ start: p.start - args.from + args.to, end: p.end - args.from + args.to, src: p.src })));
   }
 
+  /** What is pending, in order (copies). */
+  pieces(): Piece[] {
+    return this.segs.map((s) => ({ ...s }));
+  }
+
   clone(): PendingPages {
     return new PendingPages(this.segs);
   }
