@@ -11,7 +11,7 @@
  * CLI (bin/ckpt.js, as `ckpt restore --lazy-pages` starts it) when dist/ is built, else
  * through tsx (seconds to start under load). Full restore: restore() returning.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { restore } from '../src/restore/restore.js';
 import { dump } from '../src/dump/dump.js';
@@ -30,16 +30,21 @@ export interface LazyRow {
   letGo: number[];
   /** ms from the tree let go to the first fault served (0 if served before). */
   firstFault: number[];
-  /** ms from the tree let go to every page in, and MiB/s, per lazy restore. */
+  /** ms from the tree let go to every page in, and the server's copy rate in MiB/s, per lazy restore. */
   fillMs: number[];
   rate: number[];
+  /** The same with the server copying from a mapping of the page file (CKPT_LAZY_FILL=mmap). */
+  mmapFillMs: number[];
+  mmapRate: number[];
 }
 
-async function fromLog(log: string, pid: number): Promise<{ ms: number; rate: number; firstFaultNs: bigint | undefined }> {
-  const re = new RegExp(`process ${pid}: every page in, [\\d.]+ MiB, ([\\d.]+) ms after it was let go \\((\\d+) MiB/s\\)`);
+/** What the log says of this restore (lines after byte `from`: each restore has the same pid). */
+async function fromLog(log: string, args: { pid: number; from: number }): Promise<{ ms: number; rate: number; firstFaultNs: bigint | undefined }> {
+  const pid = args.pid;
+  const re = new RegExp(`process ${pid}: every page in, [\\d.]+ MiB, ([\\d.]+) ms after it was let go \\(copied at (\\d+) MiB/s`);
   const first = new RegExp(`process ${pid}: first fault served at (\\d+) ns`);
   for (let i = 0; i < 3000; i++) {
-    const text = readFileSync(log, 'utf8');
+    const text = readFileSync(log).subarray(args.from).toString('utf8');
     const m = re.exec(text);
     const f = first.exec(text);
     if (m) return { ms: Number(m[1]), rate: Number(m[2]), firstFaultNs: f ? BigInt(f[1]!) : undefined };
@@ -62,14 +67,18 @@ async function one(mib: number, reps: number): Promise<LazyRow> {
   await waitGone(v.pid);
   livePids.delete(v.pid);
   const { command, server } = serverCommand();
-  const row: LazyRow = { name: `${mib} MiB`, server, full: [], lazy: [], letGo: [], firstFault: [], fillMs: [], rate: [] };
+  const row: LazyRow = { name: `${mib} MiB`, server, full: [], lazy: [], letGo: [], firstFault: [], fillMs: [], rate: [], mmapFillMs: [], mmapRate: [] };
   const log = `${dir}/lazy-pages.log`;
   const ms = (a: bigint, b: bigint) => Number(b - a) / 1e6;
-  for (let i = 0; i < reps * 2; i++) {
-    const lazy = i % 2 === 1;
+  // Full, lazy (pread fill), lazy (mmap fill), in turn.
+  for (let i = 0; i < reps * 3; i++) {
+    const lazy = i % 3 !== 0;
+    const mmap = i % 3 === 2;
+    process.env['CKPT_LAZY_FILL'] = mmap ? 'mmap' : 'pread';
     let r: ReturnType<typeof restore> | undefined;
     let memoryAt: bigint | undefined;
     let letGoAt = 0n;
+    const from = existsSync(log) ? statSync(log).size : 0;
     const took = hrMs(() => {
       r = restore({
         imagesDir: dir, lazyPages: lazy, lazyPagesCommand: command, check: false,
@@ -82,17 +91,20 @@ async function one(mib: number, reps: number): Promise<LazyRow> {
     livePids.add(r!.pid);
     if (!lazy) row.full.push(took);
     if (lazy) {
-      const f = await fromLog(log, r!.pid);
+      const f = await fromLog(log, { pid: r!.pid, from });
       const first = f.firstFaultNs ?? letGoAt;
-      row.letGo.push(ms(memoryAt!, letGoAt));
-      row.firstFault.push(first > letGoAt ? ms(letGoAt, first) : 0);
-      row.lazy.push(ms(memoryAt!, first > letGoAt ? first : letGoAt));
-      row.fillMs.push(f.ms);
-      row.rate.push(f.rate);
+      if (!mmap) {
+        row.letGo.push(ms(memoryAt!, letGoAt));
+        row.firstFault.push(first > letGoAt ? ms(letGoAt, first) : 0);
+        row.lazy.push(ms(memoryAt!, first > letGoAt ? first : letGoAt));
+      }
+      (mmap ? row.mmapFillMs : row.fillMs).push(f.ms);
+      (mmap ? row.mmapRate : row.rate).push(f.rate);
       await waitGone(r!.lazyPages!.serverPid);
     }
     await killAll([r!.pid]);
   }
+  delete process.env['CKPT_LAZY_FILL'];
   rmDir(dir);
   return row;
 }
@@ -105,8 +117,9 @@ export async function runLazy(opts: { reps: number; sizes: number[] }): Promise<
 
 export function reportLazy(rows: LazyRow[]): void {
   console.log('\nlazy restore: the same images restored alternately in full and lazily (medians, in-process API; "running after" from the memory phase, see bench/lazy.ts):');
-  console.log(table(['case', 'server', 'full restore ms', 'lazy: running after ms', '= let go ms', '+ first fault ms', 'all in after +ms', 'fill MiB/s'], rows.map((r) => [
+  console.log(table(['case', 'server', 'full restore ms', 'lazy: running after ms', '= let go ms', '+ first fault ms', 'all in after +ms', 'copy MiB/s', 'mmap fill: all in +ms', 'copy MiB/s'], rows.map((r) => [
     r.name, r.server, f1(median(r.full)), f1(median(r.lazy)), f1(median(r.letGo)), f1(median(r.firstFault)), f1(median(r.fillMs)), f0(median(r.rate)),
+    f1(median(r.mmapFillMs)), f0(median(r.mmapRate)),
   ])));
   console.log('target (issue 14): running again <= 30 ms after ckpt starts restoring memory; all pages in at >= 2 GiB/s');
 }

@@ -11,6 +11,14 @@ import type { PageLayer } from './chain.js';
 
 const READ_SIZE = 4 * 1024 * 1024;
 
+/** Saved pages at `vaddr`: `len` bytes at offset `pos` of `reader`'s page file. */
+export interface PageLocation {
+  vaddr: bigint;
+  len: number;
+  reader: PageReader;
+  pos: number;
+}
+
 export class PageReader {
   readonly path: string;
   /** Runs sorted by vaddr, non-overlapping, page-aligned, inside the file (validated). */
@@ -95,15 +103,26 @@ export class PageReader {
    * hold are left as they are. Returns the pieces copied, in order.
    */
   readAt(vaddr: bigint, into: Buffer): { vaddr: bigint; len: number }[] {
-    const out = this.layers.flatMap((l) => l.reader.readRunsAt(l.runs, { vaddr, into }));
+    const found = this.locate(vaddr, into.length);
+    for (const f of found) f.reader.preadInto(into.subarray(Number(f.vaddr - vaddr), Number(f.vaddr - vaddr) + f.len), f.pos);
+    return found.map((f) => ({ vaddr: f.vaddr, len: f.len }));
+  }
+
+  /**
+   * Where the saved pages of [vaddr, vaddr + len) are: pieces of the page files of the
+   * chain (`pos` in `reader`'s file, fd()), in order; pages the images do not hold are
+   * not in any piece.
+   */
+  locate(vaddr: bigint, len: number): PageLocation[] {
+    const out = this.layers.flatMap((l) => l.reader.locateIn(l.runs, { vaddr, len }));
     return out.sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
   }
 
-  /** readAt over `runs` (sorted pieces of this file's runs) only. */
-  private readRunsAt(runs: readonly Readonly<PageRun>[], args: { vaddr: bigint; into: Buffer }): { vaddr: bigint; len: number }[] {
-    const { vaddr, into } = args;
-    const end = vaddr + BigInt(into.length);
-    const out: { vaddr: bigint; len: number }[] = [];
+  /** locate over `runs` (sorted pieces of this file's runs) only. */
+  private locateIn(runs: readonly Readonly<PageRun>[], args: { vaddr: bigint; len: number }): PageLocation[] {
+    const { vaddr } = args;
+    const end = vaddr + BigInt(args.len);
+    const out: PageLocation[] = [];
     let lo = 0;
     let hi = runs.length;
     while (lo < hi) {
@@ -121,8 +140,7 @@ export class PageReader {
       const len = Number(to - from);
       const pos = Number(r.fileOffset + (from - r.vaddr));
       if (!Number.isSafeInteger(pos) || pos + len > this.size) throw badImage(this.path, `run at vaddr 0x${r.vaddr.toString(16)} is not inside the file`);
-      this.preadInto(into.subarray(Number(from - vaddr), Number(from - vaddr) + len), pos);
-      out.push({ vaddr: from, len });
+      out.push({ vaddr: from, len, reader: this, pos });
     }
     return out;
   }

@@ -144,7 +144,8 @@ export class LazyPagesClient implements LazyPages {
    */
   go(opts: { prefetch: boolean }): void {
     try {
-      for (const p of [this.guard, this.server]) sendLine(p.sock, { line: { op: 'go', prefetch: opts.prefetch } });
+      const letGoNs = String(process.hrtime.bigint());
+      for (const p of [this.guard, this.server]) sendLine(p.sock, { line: { op: 'go', prefetch: opts.prefetch, letGoNs } });
       this.engine.go(false);
       this.engine.onFork = (uffd) => sendLine(this.guard.sock, { line: { op: 'fork' }, fds: [uffd] });
       const deadline = Date.now() + ANSWER_MS;

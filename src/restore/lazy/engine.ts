@@ -8,7 +8,8 @@
  */
 import { ImageReader, type PageReader } from '../../images/index.js';
 import {
-  closeFd, decodeUffdMsg, kill, pidfdOpen, readNonBlocking, SIG, UFFD_MSG_SIZE, uffdCopy, uffdWake, uffdZeropage, type UffdMsg,
+  closeFd, decodeUffdMsg, kill, mapFileReadOnly, pidfdOpen, readNonBlocking, SIG, UFFD_MSG_SIZE, uffdCopy, uffdCopyFrom, uffdWake, uffdZeropage, unmap,
+  type UffdMsg,
 } from '../../sys/index.js';
 import { PendingPages, type Piece } from './pending.js';
 import type { AddRequest, HandedOver, Log } from './protocol.js';
@@ -18,6 +19,12 @@ const PAGE = 4096n;
 export const FAULT_WINDOW = 64n * 1024n;
 /** Prefetch piece: large enough to be fast, small enough that a fault waits at most ~1 ms behind it. */
 export const PREFETCH_BYTES = 2 * 1024 * 1024;
+/**
+ * How pages are copied: 'pread' into a 2 MiB buffer then UFFDIO_COPY from it, or 'mmap':
+ * UFFDIO_COPY straight from a MAP_POPULATE mapping of the page file (CKPT_LAZY_FILL, for
+ * the bench: docs/performance.md, "Lazy restore", has the numbers; pread won).
+ */
+const FILL = process.env['CKPT_LAZY_FILL'] === 'mmap' ? 'mmap' : 'pread';
 
 interface Target {
   /** -1 for a process forked after the restore (the fork event does not say its pid). */
@@ -51,12 +58,15 @@ export function killPids(pids: readonly number[], why: string, log: Log): void {
 
 export class LazyServer {
   private readonly targets: Target[] = [];
+  /** FILL 'mmap': each page file mapped whole. */
+  private readonly maps = new Map<PageReader, bigint>();
   private readonly buf = Buffer.allocUnsafeSlow(PREFETCH_BYTES);
   private readonly reader: ImageReader;
   private readonly own: boolean;
   private readonly log: Log;
-  private readonly started = performance.now();
-  private goAt = 0;
+  /** CLOCK_MONOTONIC ns: when the tree was let go (ckpt's clock), and when this engine began to copy. */
+  private letGoNs = process.hrtime.bigint();
+  private copyingNs = process.hrtime.bigint();
   private prefetch = false;
   private next = 0;
   /** Called with the userfaultfd of each process forked by a served one (the guard must hold it too). */
@@ -101,6 +111,7 @@ export class LazyServer {
 
   /** Takes over from ckpt: its pending pages replace what the images say, and the processes forked meanwhile are added. */
   adopt(state: HandedOver, fds: readonly number[]): void {
+    this.copyingNs = process.hrtime.bigint();
     let k = 0;
     for (const s of state.targets) {
       const pending = new PendingPages(s.pending.map(([a, b, c]) => ({ start: BigInt(a), end: BigInt(b), src: BigInt(c) })));
@@ -117,10 +128,13 @@ export class LazyServer {
     }
   }
 
-  /** The tree runs: copy everything that is left (unless `prefetch` is off: then only what faults). */
-  go(prefetch: boolean): void {
+  /**
+   * The tree runs (let go at `letGoNs`, CLOCK_MONOTONIC): copy everything that is left
+   * (unless `prefetch` is off: then only what faults).
+   */
+  go(prefetch: boolean, letGoNs?: bigint): void {
+    if (letGoNs !== undefined) this.letGoNs = letGoNs;
     this.prefetch = prefetch;
-    this.goAt = performance.now();
   }
 
   get done(): boolean {
@@ -209,12 +223,11 @@ export class LazyServer {
     for (let k = 0; k < pieces.length; k++) {
       const p = pieces[k]!;
       const len = Number(p.end - p.start);
-      const data = this.buf.subarray(0, len);
-      const found = t.reader.readAt(p.src, data);
-      if (found.reduce((n, f) => n + f.len, 0) !== len) throw new Fatal(`Cannot serve pages of process ${t.pid}: ${t.reader.path} lacks pages at 0x${p.src.toString(16)}`);
+      const from = this.source(t, { src: p.src, len });
       let off = 0;
       while (off < len) {
-        const r = uffdCopy(t.uffd, { dst: p.start + BigInt(off), src: data.subarray(off), len: len - off });
+        const dst = p.start + BigInt(off);
+        const r = typeof from === 'bigint' ? uffdCopyFrom(t.uffd, { dst, src: from + BigInt(off), len: len - off }) : uffdCopy(t.uffd, { dst, src: from.subarray(off), len: len - off });
         off += r.done;
         t.bytes += r.done;
         if (!r.error) continue;
@@ -238,6 +251,28 @@ export class LazyServer {
     return true;
   }
 
+  /**
+   * The saved bytes of [src, src+len): read into the buffer (FILL 'pread', the default),
+   * or the address of the page file's bytes in a mapping of it (FILL 'mmap').
+   */
+  private source(t: Target, args: { src: bigint; len: number }): Buffer | bigint {
+    const lacks = () => new Fatal(`Cannot serve pages of process ${t.pid}: ${t.reader.path} lacks pages at 0x${args.src.toString(16)}`);
+    if (FILL === 'mmap') {
+      const [at, more] = t.reader.locate(args.src, args.len);
+      if (!at || more || at.len !== args.len) throw lacks();
+      let base = this.maps.get(at.reader);
+      if (base === undefined) {
+        base = mapFileReadOnly(at.reader.fd(), { len: at.reader.size, populate: true });
+        this.maps.set(at.reader, base);
+      }
+      return base + BigInt(at.pos);
+    }
+    const data = this.buf.subarray(0, args.len);
+    const found = t.reader.readAt(args.src, data);
+    if (found.reduce((n, f) => n + f.len, 0) !== args.len) throw lacks();
+    return data;
+  }
+
   /** Faults that waited for a layout change, then one prefetch piece (round robin over the processes). */
   work(): void {
     for (const t of this.targets) {
@@ -256,9 +291,11 @@ export class LazyServer {
   }
 
   private report(t: Target): void {
-    const ms = performance.now() - (this.goAt || this.started);
+    const now = process.hrtime.bigint();
+    const ms = Number(now - this.letGoNs) / 1e6;
+    const copyMs = Number(now - this.copyingNs) / 1e6;
     const mib = t.bytes / 1048576;
-    this.log(`process ${t.pid}: every page in, ${mib.toFixed(1)} MiB, ${ms.toFixed(1)} ms after it was let go (${(mib / (ms / 1000)).toFixed(0)} MiB/s), ${t.faults} faults`);
+    this.log(`process ${t.pid}: every page in, ${mib.toFixed(1)} MiB, ${ms.toFixed(1)} ms after it was let go (copied at ${(mib / (copyMs / 1000)).toFixed(0)} MiB/s in ${copyMs.toFixed(1)} ms), ${t.faults} faults`);
   }
 
   close(): void {
@@ -266,6 +303,8 @@ export class LazyServer {
       closeFd(t.uffd);
       if (t.pidfd >= 0) closeFd(t.pidfd);
     }
+    for (const [r, base] of this.maps) unmap(base, r.size);
+    this.maps.clear();
     if (this.own) this.reader.close();
   }
 }

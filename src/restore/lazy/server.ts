@@ -46,7 +46,7 @@ export function runServer(imagesDir: string, log: Log): number {
         for (const { msg, fds } of got.lines) {
           if (msg.op === 'go') {
             went = true;
-            server.go(msg['prefetch'] !== false);
+            server.go(msg['prefetch'] !== false, typeof msg['letGoNs'] === 'string' && /^\d+$/.test(msg['letGoNs']) ? BigInt(msg['letGoNs']) : undefined);
             writeSync(CKPT_FD, 'ready\n');
           } else if (msg.op === 'handover') {
             // Processes forked while ckpt served come with it (ckpt gave the guard theirs).
