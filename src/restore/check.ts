@@ -84,14 +84,15 @@ class PageCheck {
       pid?: number;
       /**
        * Areas a lazy restore left to the lazy-pages server: a saved page there may not be
-       * in yet (the server copies it from this same page file on first touch); one that
-       * is in is compared like any other.
+       * in yet (the server copies it from this same page file, or the chain's, on first
+       * touch); one that is in is compared like any other.
        */
       lazy?: readonly { start: bigint; end: bigint }[];
     },
   ) {
     this.total = [file, ...(more.chain ?? [])].reduce((n, f) => n + f.runs.reduce((m, r) => m + r.nrPages, 0), 0);
-    this.lazySaved = file.runs.reduce((n, r) => n + this.lazyPages(r.vaddr, r.vaddr + BigInt(r.nrPages * PAGE)), 0);
+    // The parents' pieces of an incremental chain are the server's to copy as well.
+    this.lazySaved = [file, ...(more.chain ?? [])].reduce((n, f) => n + f.runs.reduce((m, r) => m + this.lazyPages(r.vaddr, r.vaddr + BigInt(r.nrPages * PAGE)), 0), 0);
   }
 
   private readonly lazySaved: number;

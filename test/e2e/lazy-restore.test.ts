@@ -8,8 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, truncateSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
+import { preDump } from '../../src/dump/predump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
@@ -19,12 +20,19 @@ const cleanups = useCleanups();
 const CHECKS = ['kernel-read', 'dontneed', 'mremap', 'fork', 'big-memory'];
 const root = new URL('../..', import.meta.url).pathname;
 
-async function dumped(mib: number): Promise<{ dir: string; pid: number; log: string; dirOf: string; pre: string }> {
-  const v = startVictim('lazy-mem', { args: [String(mib)] });
+/** A lazy-mem victim dumped (with `parent`: a pre-dump first, and the dump against it). */
+async function dumped(mib: number, opts: { args?: string[]; chain?: boolean } = {}): Promise<{ dir: string; pid: number; log: string; dirOf: string; pre: string }> {
+  const v = startVictim('lazy-mem', { args: [String(mib), ...(opts.args ?? [])] });
   cleanups.push(() => v.cleanup());
   await v.waitFor(/^READY/m, 30_000);
   const dir = cleanups.tempDir('ckpt-lazy-');
-  dump(v.pid, { imagesDir: dir });
+  if (opts.chain) {
+    const parent = cleanups.tempDir('ckpt-lazy-parent-');
+    preDump(v.pid, { imagesDir: parent });
+    dump(v.pid, { imagesDir: dir, parent: relative(dir, parent) });
+  } else {
+    dump(v.pid, { imagesDir: dir });
+  }
   await waitGone(v.pid);
   return { dir, pid: v.pid, log: v.log, dirOf: v.dir, pre: v.output() };
 }
@@ -76,6 +84,53 @@ test('a lazily restored process runs before its pages are in and checks all its 
   await rv.kill();
   await waitGone(r.lazyPages.serverPid);
   await waitGone(r.lazyPages.guardPid);
+});
+
+test('a chain of incremental images is restored lazily: the server copies the pages the parent images hold', { timeout: 120_000 }, async () => {
+  const d = await dumped(64, { chain: true });
+  const r = restore({ imagesDir: d.dir, lazyPages: true });
+  const rv = wrapPid(r.pid, d.dirOf, d.log);
+  cleanups.push(() => rv.kill());
+  assert.ok(r.lazyPages);
+  kill(r.pid, SIG.SIGUSR1);
+  await rv.waitFor(/^DONE fails=\d+$/m, 60_000);
+  const post = rv.output().slice(d.pre.length);
+  assert.doesNotMatch(post, /FAIL/, post);
+  for (const c of CHECKS) assert.match(post, new RegExp(`^PASS ${c}$`, 'm'));
+  // Nothing was written between the pre-dump and the dump: the 64 MiB came from the parent, lazily.
+  const log = await logSays(r.lazyPages.log, new RegExp(`process ${r.pid}: every page in`));
+  const mib = Number(new RegExp(`process ${r.pid}: every page in, ([\\d.]+) MiB`).exec(log)![1]);
+  assert.ok(mib >= 60, `the server copied ${mib} MiB`);
+});
+
+test('a process forked after a lazy restore dies with it when the server dies, and never reads zeros', { timeout: 120_000 }, async () => {
+  const d = await dumped(64, { args: ['fork-wait'] });
+  const r = restore({ imagesDir: d.dir, lazyPages: true, lazyPrefetch: false });
+  const rv = wrapPid(r.pid, d.dirOf, d.log);
+  cleanups.push(() => rv.kill());
+  assert.ok(r.lazyPages);
+  kill(r.pid, SIG.SIGUSR1);
+  const child = Number((await rv.waitFor(/^CHILD pid=(\d+)$/m, 30_000))[1]);
+  cleanups.push(() => {
+    try {
+      kill(child, SIG.SIGKILL);
+    } catch {
+      // gone
+    }
+  });
+  kill(r.lazyPages.serverPid, SIG.SIGKILL);
+  const log = await logSays(r.lazyPages.log, /ended before every page was in: killed .*/);
+  await waitGone(r.lazyPages.guardPid);
+  try {
+    // Were it alive, it would now read its parent's missing pages: zeros, or wait for ever.
+    kill(child, SIG.SIGUSR2);
+  } catch {
+    // killed, as it must be
+  }
+  await waitGone(child);
+  await waitGone(r.pid);
+  assert.match(log, new RegExp(`killed processes [\\d, ]*\\b${child}\\b`));
+  assert.doesNotMatch(rv.output().slice(d.pre.length), /child-memory/);
 });
 
 test('a lazy-pages server killed before every page is in takes the process with it', { timeout: 120_000 }, async () => {

@@ -7,7 +7,10 @@
  *   mremap:      an untouched area moved elsewhere keeps its contents;
  *   fork:        a child forked now sees the parent's contents (checked by the child);
  *   big-memory:  every word of the big area;
- * then prints DONE fails=N and waits. */
+ * then prints DONE fails=N and waits.
+ * With argv[2] "fork-wait", SIGUSR1 instead forks a child at once, prints CHILD pid=N,
+ * and the child, on SIGUSR2, checks the second half of the big area (likely still
+ * missing) and prints PASS child-memory or FAIL child-memory. */
 #include "victim.h"
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -49,6 +52,23 @@ int main(int argc, char **argv) {
   sigaction(SIGUSR1, &sa, NULL);
   say("READY pid=%d mib=%zu\n", getpid(), len >> 20);
   while (!got_usr1) pause();
+
+  if (argc > 2 && strcmp(argv[2], "fork-wait") == 0) {
+    sigset_t usr2, old;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &usr2, &old);
+    pid_t c = fork();
+    if (c == 0) {
+      int sig;
+      sigwait(&usr2, &sig);
+      size_t badc = bad_words(big + len / 16, len / 2, len / 2);
+      say("%s child-memory %zu bad words\n", badc == 0 ? "PASS" : "FAIL", badc);
+      _exit(0);
+    }
+    say("CHILD pid=%d\n", (int)c);
+    for (;;) pause();
+  }
 
   /* kernel-read: the kernel writes 64 bytes into the middle of an untouched page. */
   int p[2];
