@@ -65,6 +65,24 @@ test('a chain of three sets: each page from the newest set that holds it, absent
   assert.deepEqual(contents(d3), new Map([[1, 11], [2, 22], [3, 33], [5, 25]]));
 });
 
+test('readAt and locate of a chained reader take each page from the newest set that holds it, and skip absent ones', (t) => {
+  const dir = base(t);
+  set(dir, 'p1', { own: [[1, 11], [2, 12], [3, 13], [4, 14]] });
+  set(dir, 'p2', { own: [[2, 22], [5, 25]], inParent: [[1, 1], [3, 1]], parent: 'p1' });
+  const d3 = set(dir, 'final', { own: [[3, 33]], inParent: [[1, 2], [4, 2]], parent: 'p2' });
+  const r = ImageReader.open(d3);
+  try {
+    const pr = r.pages(1);
+    const into = Buffer.alloc(6 * PAGE_SIZE, 0xee);
+    const got = pr.readAt(P, into);
+    assert.deepEqual(got.map((g) => [Number(g.vaddr / P), g.len / PAGE_SIZE]), [[1, 1], [2, 1], [3, 1], [5, 1]]);
+    assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => into[i * PAGE_SIZE]), [11, 22, 33, 0xee, 25, 0xee]);
+    assert.deepEqual(pr.locate(2n * P, 2 * PAGE_SIZE).map((l) => [Number(l.vaddr / P), path.basename(path.dirname(l.reader.path))]), [[2, 'p2'], [3, 'final']]);
+  } finally {
+    r.close();
+  }
+});
+
 test('a missing or replaced parent is refused', (t) => {
   const dir = base(t);
   set(dir, 'p1', { own: [[1, 11]] });
