@@ -25,6 +25,8 @@ export interface RebuildOptions {
   inherited: boolean;
   /** Called once memory is rebuilt: children forked then share it copy-on-write. */
   forkChildren(): void;
+  /** Called as the memory phase starts (the restore's 'memory' event). */
+  memoryStarts?(): void;
 }
 
 /** A created process whose memory, children and threads are rebuilt; its files and the rest come later (rebuildRest). */
@@ -55,6 +57,7 @@ export function rebuildProcess(ctx: RestoreContext, img: ProcessImages, opts: Re
   armParentDeathKill(ctx.remote);
   const older = img.pages.layers.slice(1).map((l) => ({ path: l.reader.path, runs: l.runs }));
   const touched = ctx.lazy ? rseqAreas(img) : [];
+  opts.memoryStarts?.();
   const { lazy } = restoreMemory(ctx, { state: img.mem, pages: { path: img.pages.path, runs: img.pages.runs }, older, inherited: opts.inherited, touched });
   opts.forkChildren();
   runPhase(p, { phase: 'after-memory' });

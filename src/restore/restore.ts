@@ -97,7 +97,7 @@ export interface RestoreOptions {
 
 /**
  * Phases of a restore, with ms since it started: every image read and checked; a
- * process created, its memory about to be rebuilt; each process rebuilt; the whole tree
+ * process's memory phase starting (created, its earlier state set); each process rebuilt; the whole tree
  * built with its registers loaded, not yet running (CRIU's pre-resume point); the tree
  * let go (with lazy pages, before ckpt waits for the lazy-pages processes to hold their
  * userfaultfds); the restore done, the tree running.
@@ -232,11 +232,11 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       const img = tree.procs.get(e.pid);
       if (!img) return; // a zombie: it dies once the groups are in place
       const inherited = !root && img.mem.vmas.some((v) => v.inherited && !isKernelArea(v));
-      event({ phase: 'memory', pid: e.pid, ms: performance.now() - t0 });
       const forkChildren = () => {
         for (const c of entries) if (c.ppid === e.pid) build(c, remote);
       };
-      built.push(rebuildProcess(ctxFor(e.pid, remote), img, { inherited, forkChildren }));
+      const memoryStarts = () => event({ phase: 'memory', pid: e.pid, ms: performance.now() - t0 });
+      built.push(rebuildProcess(ctxFor(e.pid, remote), img, { inherited, forkChildren, memoryStarts }));
     };
     build(entries[0]!, new RemoteTask(b.pid, { site: BLANK_SYSCALL_SITE }));
     // Files once every process exists (a socket is made in the process its peer credentials
