@@ -103,35 +103,40 @@ test('a chain of incremental images is restored lazily: the server copies the pa
   assert.ok(mib >= 60, `the server copied ${mib} MiB`);
 });
 
-test('a process forked after a lazy restore dies with it when the server dies, and never reads zeros', { timeout: 120_000 }, async () => {
-  const d = await dumped(64, { args: ['fork-wait'] });
-  const r = restore({ imagesDir: d.dir, lazyPages: true, lazyPrefetch: false });
-  const rv = wrapPid(r.pid, d.dirOf, d.log);
-  cleanups.push(() => rv.kill());
-  assert.ok(r.lazyPages);
-  kill(r.pid, SIG.SIGUSR1);
-  const child = Number((await rv.waitFor(/^CHILD pid=(\d+)$/m, 30_000))[1]);
-  cleanups.push(() => {
+for (const mode of ['fork-wait', 'fork-orphan']) {
+  const what = mode === 'fork-wait' ? 'a process forked after a lazy restore dies with it' : 'a process forked after a lazy restore and left by its parent dies too';
+  test(`${what} when the server dies, and never reads zeros`, { timeout: 120_000 }, async () => {
+    const d = await dumped(64, { args: [mode] });
+    const r = restore({ imagesDir: d.dir, lazyPages: true, lazyPrefetch: false });
+    const rv = wrapPid(r.pid, d.dirOf, d.log);
+    cleanups.push(() => rv.kill());
+    assert.ok(r.lazyPages);
+    kill(r.pid, SIG.SIGUSR1);
+    const child = Number((await rv.waitFor(/^CHILD pid=(\d+)$/m, 30_000))[1]);
+    cleanups.push(() => {
+      try {
+        kill(child, SIG.SIGKILL);
+      } catch {
+        // gone
+      }
+    });
+    // The pid is learnt once the fork is done (the fork event does not say it).
+    await logSays(r.lazyPages.log, new RegExp(`forked process ${child}$`, 'm'));
+    kill(r.lazyPages.serverPid, SIG.SIGKILL);
+    const log = await logSays(r.lazyPages.log, /ended before every page was in: killed .*/);
+    await waitGone(r.lazyPages.guardPid);
     try {
-      kill(child, SIG.SIGKILL);
+      // Were it alive, it would now read its parent's missing pages: zeros, or wait for ever.
+      kill(child, SIG.SIGUSR2);
     } catch {
-      // gone
+      // killed, as it must be
     }
+    await waitGone(child);
+    await waitGone(r.pid);
+    assert.match(log, new RegExp(`killed processes [\\d, ]*\\b${child}\\b`));
+    assert.doesNotMatch(rv.output().slice(d.pre.length), /child-memory/);
   });
-  kill(r.lazyPages.serverPid, SIG.SIGKILL);
-  const log = await logSays(r.lazyPages.log, /ended before every page was in: killed .*/);
-  await waitGone(r.lazyPages.guardPid);
-  try {
-    // Were it alive, it would now read its parent's missing pages: zeros, or wait for ever.
-    kill(child, SIG.SIGUSR2);
-  } catch {
-    // killed, as it must be
-  }
-  await waitGone(child);
-  await waitGone(r.pid);
-  assert.match(log, new RegExp(`killed processes [\\d, ]*\\b${child}\\b`));
-  assert.doesNotMatch(rv.output().slice(d.pre.length), /child-memory/);
-});
+}
 
 test('a lazy-pages server killed before every page is in takes the process with it', { timeout: 120_000 }, async () => {
   // Touching its memory then waits on the guard's copy of the userfaultfd, never reads zeros.

@@ -10,7 +10,8 @@
  * then prints DONE fails=N and waits.
  * With argv[2] "fork-wait", SIGUSR1 instead forks a child at once, prints CHILD pid=N,
  * and the child, on SIGUSR2, checks the second half of the big area (likely still
- * missing) and prints PASS child-memory or FAIL child-memory. */
+ * missing) and prints PASS child-memory or FAIL child-memory. With "fork-orphan", a
+ * child forks that checker and exits at once, so the checker is reparented. */
 #include "victim.h"
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -53,20 +54,28 @@ int main(int argc, char **argv) {
   say("READY pid=%d mib=%zu\n", getpid(), len >> 20);
   while (!got_usr1) pause();
 
-  if (argc > 2 && strcmp(argv[2], "fork-wait") == 0) {
-    sigset_t usr2, old;
+  int orphan = argc > 2 && strcmp(argv[2], "fork-orphan") == 0;
+  if (orphan || (argc > 2 && strcmp(argv[2], "fork-wait") == 0)) {
+    sigset_t usr2;
     sigemptyset(&usr2);
     sigaddset(&usr2, SIGUSR2);
-    sigprocmask(SIG_BLOCK, &usr2, &old);
-    pid_t c = fork();
-    if (c == 0) {
-      int sig;
-      sigwait(&usr2, &sig);
-      size_t badc = bad_words(big + len / 16, len / 2, len / 2);
-      say("%s child-memory %zu bad words\n", badc == 0 ? "PASS" : "FAIL", badc);
-      _exit(0);
+    sigprocmask(SIG_BLOCK, &usr2, NULL);
+    /* fork-orphan: a middle process forks the checker and exits (it is reparented). */
+    pid_t mid = orphan ? fork() : 0;
+    if (mid == 0) {
+      pid_t c = fork();
+      if (c == 0) {
+        int sig;
+        sigwait(&usr2, &sig);
+        size_t badc = bad_words(big + len / 16, len / 2, len / 2);
+        say("%s child-memory %zu bad words\n", badc == 0 ? "PASS" : "FAIL", badc);
+        _exit(0);
+      }
+      say("CHILD pid=%d\n", (int)c);
+      if (orphan) _exit(0);
+    } else {
+      waitpid(mid, NULL, 0);
     }
-    say("CHILD pid=%d\n", (int)c);
     for (;;) pause();
   }
 

@@ -148,13 +148,15 @@ export class LazyPagesClient implements LazyPages {
       for (const p of [this.guard, this.server]) sendLine(p.sock, { line: { op: 'go', prefetch: opts.prefetch, letGoNs } });
       this.engine.go(false);
       this.engine.onFork = (uffd) => sendLine(this.guard.sock, { line: { op: 'fork' }, fds: [uffd] });
+      this.engine.onPid = (pid) => sendLine(this.guard.sock, { line: { op: 'pid', pid } });
       const deadline = Date.now() + ANSWER_MS;
       const answers = { guard: '', server: '' };
       for (;;) {
         const left = deadline - Date.now();
         const uffds = answers.server === '' ? this.engine.uffds : [];
-        const rev = pollIn([this.guard.sock, this.server.sock, ...uffds], left);
-        if (left <= 0 || rev.every((r) => r === 0)) throw new CkptError('TIMEOUT', `Cannot restore lazily: the lazy-pages ${answers.guard ? 'server' : 'guard'} did not answer`);
+        if (left <= 0) throw new CkptError('TIMEOUT', `Cannot restore lazily: the lazy-pages ${answers.guard ? 'server' : 'guard'} did not answer`);
+        const wait = answers.server === '' ? this.engine.timeout : -1;
+        const rev = pollIn([this.guard.sock, this.server.sock, ...uffds], wait < 0 ? left : Math.min(wait, left));
         for (const [i, who, peer] of [[0, 'guard', this.guard], [1, 'server', this.server]] as const) {
           if (!rev[i] || answers[who]) continue;
           answers[who] = readAnswer(peer, who);
@@ -165,9 +167,11 @@ export class LazyPagesClient implements LazyPages {
           }
         }
         if (answers.guard && answers.server) break;
+        if (answers.server !== '') continue;
         rev.slice(2).forEach((r, i) => {
-          if (r && answers.server === '') this.engine.drain(i);
+          if (r) this.engine.drain(i);
         });
+        this.engine.work();
       }
     } catch (e) {
       for (const pid of this.pids) killQuietly(pid);

@@ -11,6 +11,7 @@ import {
   closeFd, decodeUffdMsg, kill, mapFileReadOnly, pidfdOpen, readNonBlocking, SIG, UFFD_MSG_SIZE, uffdCopy, uffdCopyFrom, uffdWake, uffdZeropage, unmap,
   type UffdMsg,
 } from '../../sys/index.js';
+import { nameChildren } from './children.js';
 import { PendingPages, type Piece } from './pending.js';
 import type { AddRequest, HandedOver, Log } from './protocol.js';
 
@@ -27,8 +28,10 @@ export const PREFETCH_BYTES = 2 * 1024 * 1024;
 const FILL = process.env['CKPT_LAZY_FILL'] === 'mmap' ? 'mmap' : 'pread';
 
 interface Target {
-  /** -1 for a process forked after the restore (the fork event does not say its pid). */
+  /** -1 for a process forked after the restore until its pid is found (children.ts), or if never. */
   pid: number;
+  /** Forked after the restore: from `forked.parent` (whose pid may not be known yet either), at `forked.since` (performance.now). */
+  forked?: { parent: Target | undefined; since: number };
   /** A pidfd of `pid` (readable once it exits), or -1. */
   pidfd: number;
   uffd: number;
@@ -43,6 +46,15 @@ interface Target {
 }
 
 export class Fatal extends Error {}
+
+/** A pidfd of `pid`, or -1 if it is gone already. */
+function pidfdOf(pid: number): number {
+  try {
+    return pidfdOpen(pid);
+  } catch {
+    return -1;
+  }
+}
 
 /** Kills processes served (a failure: none may run with pages missing), saying why in the log. */
 export function killPids(pids: readonly number[], why: string, log: Log): void {
@@ -71,6 +83,8 @@ export class LazyServer {
   private next = 0;
   /** Called with the userfaultfd of each process forked by a served one (the guard must hold it too). */
   onFork?: (uffd: number) => void;
+  /** Called with the pid of such a process once found (the guard must kill it too if the server dies). */
+  onPid?: (pid: number) => void;
 
   /** Serves from the images in `images` (a directory, opened here, or a reader ckpt has open). */
   constructor(images: string | ImageReader, log: Log) {
@@ -99,9 +113,10 @@ export class LazyServer {
   /** What is left to do, for whoever takes over (`adopt`): the userfaultfds of forked processes go with it, in order. */
   state(): { state: HandedOver; fds: number[] } {
     const hex = (v: bigint) => `0x${v.toString(16)}`;
-    const fds = this.targets.filter((t) => t.pid < 0).map((t) => t.uffd);
+    const fds = this.targets.filter((t) => t.forked).map((t) => t.uffd);
     const targets = this.targets.map((t) => ({
       pid: t.pid,
+      forked: t.forked ? (t.forked.parent?.pid ?? -1) : undefined,
       pages: t.pages,
       pending: t.pending.pieces().map((p): [string, string, string] => [hex(p.start), hex(p.end), hex(p.src)]),
       retry: t.retry.map(hex),
@@ -116,7 +131,7 @@ export class LazyServer {
     for (const s of state.targets) {
       const pending = new PendingPages(s.pending.map(([a, b, c]) => ({ start: BigInt(a), end: BigInt(b), src: BigInt(c) })));
       const retry = s.retry.map((a) => BigInt(a));
-      const known = s.pid > 0 ? this.targets.find((t) => t.pid === s.pid) : undefined;
+      const known = s.forked === undefined ? this.targets.find((t) => t.pid === s.pid) : undefined;
       if (known) {
         known.pending = pending;
         known.retry = retry;
@@ -124,7 +139,9 @@ export class LazyServer {
       }
       const uffd = fds[k++];
       if (uffd === undefined) throw new Fatal(`Cannot serve pages: the handover names more forked processes than userfaultfds came with it`);
-      this.targets.push({ pid: -1, pidfd: -1, uffd, pending, pages: s.pages, reader: this.reader.pages(s.pages), retry, faults: 0, bytes: 0 });
+      const parent = this.targets.find((x) => x.pid > 0 && x.pid === s.forked);
+      const forked = { parent, since: performance.now() };
+      this.targets.push({ pid: s.pid, pidfd: s.pid > 0 ? pidfdOf(s.pid) : -1, forked, uffd, pending, pages: s.pages, reader: this.reader.pages(s.pages), retry, faults: 0, bytes: 0 });
     }
   }
 
@@ -160,11 +177,35 @@ export class LazyServer {
     t.retry.length = 0;
     closeFd(t.pidfd);
     t.pidfd = -1;
-    if (this.targets.every((x) => x.pid < 0 || x.pidfd < 0)) this.prefetch = true;
+    if (this.targets.every((x) => x.pidfd < 0)) this.prefetch = true;
   }
 
-  get busy(): boolean {
-    return this.targets.some((t) => t.retry.length > 0) || (this.prefetch && !this.done);
+  /** poll(2)'s timeout: 0 with work to do, 1 ms while a forked child's pid is looked for, else none. */
+  get timeout(): number {
+    if (this.targets.some((t) => t.retry.length > 0) || (this.prefetch && !this.done)) return 0;
+    return this.unnamed().length > 0 ? 1 : -1;
+  }
+
+  private unnamed(): Target[] {
+    return this.targets.filter((t) => t.forked?.parent && t.pid < 0);
+  }
+
+  /** Finds the pids of processes forked from served ones (the fork event does not say), once their fork is done. */
+  private name(): void {
+    const unnamed = this.unnamed();
+    if (unnamed.length === 0) return;
+    const known = new Set(this.targets.map((t) => t.pid).filter((p) => p > 0));
+    for (const [i, pid] of nameChildren(unnamed.map((t) => ({ parent: t.forked!.parent!.pid, since: t.forked!.since })), known)) {
+      const t = unnamed[i]!;
+      if (pid < 0) {
+        t.forked!.parent = undefined; // not found: served, but not killed by the guard if the server dies
+        continue;
+      }
+      t.pid = pid;
+      t.pidfd = pidfdOf(pid);
+      this.log(`process ${t.forked!.parent!.pid} forked process ${pid}`);
+      this.onPid?.(pid);
+    }
   }
 
   /** Reads and serves every message waiting on target `i`'s userfaultfd. */
@@ -187,7 +228,9 @@ export class LazyServer {
         return;
       case 'fork':
         // The child has every page the parent had then, and misses what the parent missed.
-        this.targets.push({ pid: -1, pidfd: -1, uffd: m.ufd, pending: t.pending.clone(), pages: t.pages, reader: t.reader, retry: [], faults: 0, bytes: 0 });
+        this.targets.push({
+          pid: -1, pidfd: -1, forked: { parent: t, since: performance.now() }, uffd: m.ufd, pending: t.pending.clone(), pages: t.pages, reader: t.reader, retry: [], faults: 0, bytes: 0,
+        });
         this.onFork?.(m.ufd);
         return;
       case 'remap':
@@ -273,8 +316,9 @@ export class LazyServer {
     return data;
   }
 
-  /** Faults that waited for a layout change, then one prefetch piece (round robin over the processes). */
+  /** Pids of forked processes, faults that waited for a layout change, then one prefetch piece (round robin over the processes). */
   work(): void {
+    this.name();
     for (const t of this.targets) {
       const again = t.retry.splice(0);
       for (const a of again) this.serveFault(t, a);

@@ -9,42 +9,13 @@
  * out), 1 and 2 the log, 3 a socket whose other end only the server holds: "done" on it
  * ends the guard's job, end-of-file without it means the server is gone.
  */
-import { readdirSync, readFileSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { closeFd, kill, pollIn, SIG } from '../../sys/index.js';
+import { withDescendants } from './children.js';
 import { AddRequest, LineReader, type Log } from './protocol.js';
 
 const CKPT_FD = 0;
 const SERVER_FD = 3;
-
-/**
- * `pids` and every live process below them (/proc/PID/task/TID/children). A process
- * forked from a served one and left by its parent (reparented) is not found: its
- * faults still wait on the guard's copy of its userfaultfd, for ever (never zeros).
- */
-export function withDescendants(pids: readonly number[]): number[] {
-  const seen = new Set<number>();
-  const walk = (pid: number): void => {
-    if (seen.has(pid)) return;
-    seen.add(pid);
-    let tids: string[] = [];
-    try {
-      tids = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      return; // gone
-    }
-    for (const tid of tids) {
-      let kids = '';
-      try {
-        kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const k of kids.split(' ')) if (/^\d+$/.test(k)) walk(Number(k));
-    }
-  };
-  for (const p of pids) walk(p);
-  return [...seen];
-}
 
 export function runGuard(serverPid: number, log: Log): number {
   const held: number[] = [];
@@ -65,6 +36,10 @@ export function runGuard(serverPid: number, log: Log): number {
           continue;
         }
         if (msg.op === 'fork') continue; // forked while ckpt served its faults
+        if (msg.op === 'pid') {
+          if (typeof msg['pid'] === 'number' && msg['pid'] > 0) pids.push(msg['pid']);
+          continue;
+        }
         try {
           const req = AddRequest.parse(msg);
           if (fds.length !== 1) throw new Error(`the userfaultfd of process ${req.pid} did not come with its request`);
@@ -81,15 +56,19 @@ export function runGuard(serverPid: number, log: Log): number {
     }
     if (rev[1]) {
       const got = fromServer.read();
-      // "fork": the userfaultfd of a process forked from a served one.
-      for (const l of got.lines) held.push(...l.fds);
+      // "fork": the userfaultfd of a process forked from a served one; "pid": its pid, once known.
+      for (const l of got.lines) {
+        held.push(...l.fds);
+        if (l.msg.op === 'pid' && typeof l.msg['pid'] === 'number' && l.msg['pid'] > 0) pids.push(l.msg['pid']);
+      }
       if (got.lines.some((l) => l.msg.op === 'done')) {
         for (const fd of held) closeFd(fd);
         return 0;
       }
       if (got.eof) {
         // With the processes they forked since (whose userfaultfds the guard holds too):
-        // they miss what their parent missed.
+        // they miss what their parent missed. Those the server named are in `pids` even
+        // if their parent exited since.
         const all = withDescendants(pids);
         for (const pid of all) {
           try {

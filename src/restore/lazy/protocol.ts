@@ -31,12 +31,13 @@ export type AddRequest = z.infer<typeof AddRequest>;
 
 /**
  * ckpt served the faults from the tree's let-go until the server was up: what is left,
- * per process (those forked meanwhile have pid -1; their userfaultfds come with the
- * line, in order).
+ * per process (the userfaultfds of those forked meanwhile come with the line, in order).
  */
 export const HandedOver = z.object({
   targets: z.array(z.object({
     pid: z.number().int(),
+    /** Forked after the restore, from this pid (-1: unknown). */
+    forked: z.number().int().optional(),
     pages: z.union([z.string().max(64), z.number().int().min(0)]),
     pending: z.array(z.tuple([Hex, Hex, Hex])),
     retry: z.array(Hex),

@@ -36,11 +36,12 @@ export function runServer(imagesDir: string, log: Log): number {
     // The images are read before the first line.
     server = new LazyServer(imagesDir, log);
     server.onFork = (uffd) => sendLine(GUARD_FD, { line: { op: 'fork' }, fds: [uffd] });
+    server.onPid = (pid) => sendLine(GUARD_FD, { line: { op: 'pid', pid } });
     for (;;) {
       if (!ckptOpen && (!mine || server.done)) break;
       const uffds = mine ? server.uffds : [];
       const pidfds = mine ? server.pidfds : [];
-      const rev = pollIn([ckptOpen ? CKPT_FD : -1, ...uffds, ...pidfds], mine && server.busy ? 0 : -1);
+      const rev = pollIn([ckptOpen ? CKPT_FD : -1, ...uffds, ...pidfds], mine ? server.timeout : -1);
       if (rev[0]) {
         const got = lines.read();
         for (const { msg, fds } of got.lines) {
