@@ -34,24 +34,27 @@ export interface LazyRow {
   /** ms from the tree let go to every page in, and the server's copy rate in MiB/s, per lazy restore. */
   fillMs: number[];
   rate: number[];
+  /** MiB copied per second of the server's CPU (what the rate would be with a CPU of its own). */
+  cpuRate: number[];
+  mmapCpuRate: number[];
   /** The same with the server copying from a mapping of the page file (CKPT_LAZY_FILL=mmap). */
   mmapFillMs: number[];
   mmapRate: number[];
 }
 
 /** What the log says of this restore (lines after byte `from`: each restore has the same pid). */
-async function fromLog(log: string, args: { pid: number; from: number }): Promise<{ ms: number; rate: number; firstFaultNs: bigint | undefined }> {
+async function fromLog(log: string, args: { pid: number; from: number }): Promise<{ ms: number; rate: number; cpuRate: number; firstFaultNs: bigint | undefined }> {
   const pid = args.pid;
-  const re = new RegExp(`process ${pid}: every page in, [\\d.]+ MiB, ([\\d.]+) ms after it was let go \\(copied at (\\d+) MiB/s`);
+  const re = new RegExp(`process ${pid}: every page in, ([\\d.]+) MiB, ([\\d.]+) ms after it was let go \\(copied at (\\d+) MiB/s in [\\d.]+ ms, ([\\d.]+) ms of CPU`);
   const first = new RegExp(`process ${pid}: first fault served at (\\d+) ns`);
   for (let i = 0; i < 3000; i++) {
     const text = readFileSync(log).subarray(args.from).toString('utf8');
     const m = re.exec(text);
     const f = first.exec(text);
-    if (m) return { ms: Number(m[1]), rate: Number(m[2]), firstFaultNs: f ? BigInt(f[1]!) : undefined };
+    if (m) return { ms: Number(m[2]), rate: Number(m[3]), cpuRate: Number(m[1]) / (Number(m[4]) / 1000), firstFaultNs: f ? BigInt(f[1]!) : undefined };
     await sleep(10);
   }
-  return { ms: NaN, rate: NaN, firstFaultNs: undefined };
+  return { ms: NaN, rate: NaN, cpuRate: NaN, firstFaultNs: undefined };
 }
 
 function serverCommand(): { command?: string[]; server: string } {
@@ -68,7 +71,7 @@ async function one(mib: number, reps: number): Promise<LazyRow> {
   await waitGone(v.pid);
   livePids.delete(v.pid);
   const { command, server } = serverCommand();
-  const row: LazyRow = { name: `${mib} MiB`, server, full: [], lazy: [], letGo: [], letGoCpu: [], firstFault: [], fillMs: [], rate: [], mmapFillMs: [], mmapRate: [] };
+  const row: LazyRow = { name: `${mib} MiB`, server, full: [], lazy: [], letGo: [], letGoCpu: [], firstFault: [], fillMs: [], rate: [], cpuRate: [], mmapCpuRate: [], mmapFillMs: [], mmapRate: [] };
   const log = `${dir}/lazy-pages.log`;
   const ms = (a: bigint, b: bigint) => Number(b - a) / 1e6;
   // Full, lazy (pread fill), lazy (mmap fill), in turn.
@@ -111,6 +114,7 @@ async function one(mib: number, reps: number): Promise<LazyRow> {
       }
       (mmap ? row.mmapFillMs : row.fillMs).push(f.ms);
       (mmap ? row.mmapRate : row.rate).push(f.rate);
+      (mmap ? row.mmapCpuRate : row.cpuRate).push(f.cpuRate);
       await waitGone(r!.lazyPages!.serverPid);
     }
     await killAll([r!.pid]);
@@ -128,9 +132,9 @@ export async function runLazy(opts: { reps: number; sizes: number[] }): Promise<
 
 export function reportLazy(rows: LazyRow[]): void {
   console.log('\nlazy restore: the same images restored alternately in full and lazily (medians, in-process API; "running after" from the memory phase, see bench/lazy.ts):');
-  console.log(table(['case', 'server', 'full restore ms', 'lazy: running after ms', '= let go ms', '(ckpt CPU ms)', '+ first fault ms', 'all in after +ms', 'copy MiB/s', 'mmap fill: all in +ms', 'copy MiB/s'], rows.map((r) => [
-    r.name, r.server, f1(median(r.full)), f1(median(r.lazy)), f1(median(r.letGo)), f1(median(r.letGoCpu)), f1(median(r.firstFault)), f1(median(r.fillMs)), f0(median(r.rate)),
-    f1(median(r.mmapFillMs)), f0(median(r.mmapRate)),
+  console.log(table(['case', 'server', 'full restore ms', 'lazy: running after ms', '= let go ms', '(ckpt CPU ms)', '+ first fault ms', 'all in after +ms', 'copy MiB/s', '(per CPU s)', 'mmap fill: all in +ms', 'copy MiB/s', '(per CPU s)'], rows.map((r) => [
+    r.name, r.server, f1(median(r.full)), f1(median(r.lazy)), f1(median(r.letGo)), f1(median(r.letGoCpu)), f1(median(r.firstFault)), f1(median(r.fillMs)), f0(median(r.rate)), f0(median(r.cpuRate)),
+    f1(median(r.mmapFillMs)), f0(median(r.mmapRate)), f0(median(r.mmapCpuRate)),
   ])));
   console.log('target (issue 14): running again <= 30 ms after ckpt starts restoring memory; all pages in at >= 2 GiB/s');
 }

@@ -79,6 +79,7 @@ export class LazyServer {
   /** CLOCK_MONOTONIC ns: when the tree was let go (ckpt's clock), and when this engine began to copy. */
   private letGoNs = process.hrtime.bigint();
   private copyingNs = process.hrtime.bigint();
+  private copyingCpu = process.cpuUsage();
   private prefetch = false;
   private next = 0;
   /** Called with the userfaultfd of each process forked by a served one (the guard must hold it too). */
@@ -127,6 +128,7 @@ export class LazyServer {
   /** Takes over from ckpt: its pending pages replace what the images say, and the processes forked meanwhile are added. */
   adopt(state: HandedOver, fds: readonly number[]): void {
     this.copyingNs = process.hrtime.bigint();
+    this.copyingCpu = process.cpuUsage();
     let k = 0;
     for (const s of state.targets) {
       const pending = new PendingPages(s.pending.map(([a, b, c]) => ({ start: BigInt(a), end: BigInt(b), src: BigInt(c) })));
@@ -338,8 +340,10 @@ export class LazyServer {
     const now = process.hrtime.bigint();
     const ms = Number(now - this.letGoNs) / 1e6;
     const copyMs = Number(now - this.copyingNs) / 1e6;
+    const cpu = process.cpuUsage(this.copyingCpu);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
     const mib = t.bytes / 1048576;
-    this.log(`process ${t.pid}: every page in, ${mib.toFixed(1)} MiB, ${ms.toFixed(1)} ms after it was let go (copied at ${(mib / (copyMs / 1000)).toFixed(0)} MiB/s in ${copyMs.toFixed(1)} ms), ${t.faults} faults`);
+    this.log(`process ${t.pid}: every page in, ${mib.toFixed(1)} MiB, ${ms.toFixed(1)} ms after it was let go (copied at ${(mib / (copyMs / 1000)).toFixed(0)} MiB/s in ${copyMs.toFixed(1)} ms, ${cpuMs.toFixed(1)} ms of CPU), ${t.faults} faults`);
   }
 
   close(): void {
