@@ -144,6 +144,18 @@ test('a lazy-pages server killed before every page is in takes the process with 
   assert.match(log, new RegExp(`lazy-pages server \\(pid ${serverPid}\\) ended before every page was in: killed process ${pid}`));
 });
 
+test('a lazy-pages server that never comes up: the restore fails and leaves no process behind', { timeout: 120_000 }, async () => {
+  const d = await dumped(16);
+  let pid = 0;
+  assert.throws(
+    () => restore({ imagesDir: d.dir, lazyPages: true, lazyPagesCommand: ['/bin/false'], onEvent: (e) => void (e.phase === 'memory' && (pid = e.pid)) }),
+    // Seen when ckpt queues the first userfaultfd (the restore undoes itself) or at the let-go (ckpt kills the process).
+    (e: Error & { code?: string }) => e.code === 'SYSCALL' && /Cannot restore lazily: the lazy-pages (guard|server) \(pid \d+\) ended before it held every userfaultfd/.test(e.message),
+  );
+  assert.ok(pid > 0);
+  await waitGone(pid);
+});
+
 test('a page file that cannot be read any more kills the process at its first fault, saying why', { timeout: 120_000 }, async () => {
   const { log, pid } = await diesAtFirstTouch((r) => truncateSync(join(r.dir, `pages-${r.pid}.img`), 8192), /killed process/);
   assert.match(log, new RegExp(`pages-${pid}\\.img.*truncated.*: killed process ${pid}`));

@@ -9,11 +9,12 @@ import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CkptError } from '../../common/errors.js';
-import { closeFd, kill, pollIn, SIG, SOCK, socketpair, UFFD_LAZY_FEATURES, uffdRegister } from '../../sys/index.js';
+import { closeFd, isErrno, kill, pollIn, SIG, SOCK, socketpair, UFFD_LAZY_FEATURES, uffdRegister } from '../../sys/index.js';
 import { uffdioApi } from '../../sys/ioctl.js';
 import { grabFd } from '../../resources/transfer.js';
 import type { LazyPages } from '../../resources/types.js';
 import type { ImageReader } from '../../images/index.js';
+import { withDescendants } from './children.js';
 import { LazyServer } from './engine.js';
 import { AddRequest, channel, sendLine } from './protocol.js';
 
@@ -133,7 +134,8 @@ export class LazyPagesClient implements LazyPages {
     }
     this.pids.push(args.pid);
     // The guard first: it must hold every userfaultfd the server may lose.
-    for (const peer of [this.guard, this.server]) sendLine(peer.sock, { line, fds: [mine] });
+    send(this.guard, { who: 'guard', line, fds: [mine] });
+    send(this.server, { who: 'server', line, fds: [mine] });
   }
 
   /**
@@ -145,10 +147,11 @@ export class LazyPagesClient implements LazyPages {
   go(opts: { prefetch: boolean }): void {
     try {
       const letGoNs = String(process.hrtime.bigint());
-      for (const p of [this.guard, this.server]) sendLine(p.sock, { line: { op: 'go', prefetch: opts.prefetch, letGoNs } });
+      send(this.guard, { who: 'guard', line: { op: 'go', prefetch: opts.prefetch, letGoNs } });
+      send(this.server, { who: 'server', line: { op: 'go', prefetch: opts.prefetch, letGoNs } });
       this.engine.go(false);
-      this.engine.onFork = (uffd) => sendLine(this.guard.sock, { line: { op: 'fork' }, fds: [uffd] });
-      this.engine.onPid = (pid) => sendLine(this.guard.sock, { line: { op: 'pid', pid } });
+      this.engine.onFork = (uffd) => send(this.guard, { who: 'guard', line: { op: 'fork' }, fds: [uffd] });
+      this.engine.onPid = (pid) => send(this.guard, { who: 'guard', line: { op: 'pid', pid } });
       const deadline = Date.now() + ANSWER_MS;
       const answers = { guard: '', server: '' };
       for (;;) {
@@ -163,7 +166,7 @@ export class LazyPagesClient implements LazyPages {
           if (answers[who] !== 'ready') throw new CkptError('SYSCALL', `Cannot restore lazily: the lazy-pages ${who} (pid ${peer.pid}) says: ${answers[who].replace(/^error /, '')}`);
           if (who === 'server') {
             const { state, fds } = this.engine.state();
-            sendLine(this.server.sock, { line: { op: 'handover', ...state }, fds });
+            send(this.server, { who: 'server', line: { op: 'handover', ...state }, fds });
           }
         }
         if (answers.guard && answers.server) break;
@@ -174,9 +177,10 @@ export class LazyPagesClient implements LazyPages {
         this.engine.work();
       }
     } catch (e) {
-      for (const pid of this.pids) killQuietly(pid);
+      const pids = withDescendants([...new Set([...this.pids, ...this.engine.pids])]);
+      for (const pid of pids) killQuietly(pid);
       this.stop();
-      if (e instanceof Error) e.message += `: killed process${this.pids.length === 1 ? '' : 'es'} ${this.pids.join(', ')}`;
+      if (e instanceof Error) e.message += `: killed process${pids.length === 1 ? '' : 'es'} ${pids.join(', ')}`;
       throw e;
     }
     this.close();
@@ -194,6 +198,16 @@ export class LazyPagesClient implements LazyPages {
     for (const p of [this.guard, this.server]) closeFd(p.sock);
     this.engine.close();
     closeSync(this.logFd);
+  }
+}
+
+/** sendLine to a peer; one that ended (EPIPE) is said so. */
+function send(peer: Peer, args: { who: string; line: object; fds?: readonly number[] }): void {
+  try {
+    sendLine(peer.sock, args);
+  } catch (e) {
+    if (!isErrno(e, 'EPIPE') && !isErrno(e, 'ECONNRESET')) throw e;
+    throw new CkptError('SYSCALL', `Cannot restore lazily: the lazy-pages ${args.who} (pid ${peer.pid}) ended before it held every userfaultfd; see its log`);
   }
 }
 

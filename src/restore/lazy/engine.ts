@@ -164,6 +164,11 @@ export class LazyServer {
     return this.targets.map((t) => t.uffd);
   }
 
+  /** Pids of the processes served (restored, and forked since once found). */
+  get pids(): number[] {
+    return this.targets.map((t) => t.pid).filter((p) => p > 0);
+  }
+
   get pidfds(): number[] {
     return this.targets.map((t) => t.pidfd);
   }
