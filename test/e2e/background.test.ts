@@ -1,0 +1,65 @@
+/**
+ * Background snapshot (bg-snap.c): `dump -R --background` of a victim whose threads keep
+ * rewriting 64 MiB. The image must be the memory of the freeze (the restored victim finds
+ * every page at the generation its writer had recorded), and the original, which ran on
+ * during the copy, must find its own memory right too.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
+import { kill, SIG } from '../../src/sys/index.js';
+import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
+import { useCleanups } from '../helpers/cleanup.js';
+
+const cleanups = useCleanups();
+
+async function start(args: string[] = []): Promise<Victim> {
+  const v = startVictim('bg-snap', { args: ['64', ...args] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+/);
+  return v;
+}
+
+/** Asks the victim to check itself (its n-th check) and returns what it said. */
+async function selfCheck(v: Victim, n: number): Promise<string> {
+  kill(v.pid, SIG.SIGUSR1);
+  const out = await v.waitFor(new RegExp(`(?:DONE fails=\\d+\\n[^]*){${n}}`), 20_000);
+  return out.input!;
+}
+
+async function dumpRestoreCheck(args: string[]): Promise<void> {
+  const v = await start(args);
+  const dir = cleanups.tempDir('ckpt-bg-');
+  const r = dump(v.pid, { imagesDir: dir, leaveRunning: true, background: true });
+  assert.ok(r.background, 'a background dump says so');
+  assert.ok(r.background.faults > 0, `the writers waited for their pages (${r.background.faults} faults)`);
+  // The original ran on during the copy: its memory must be right.
+  const original = await selfCheck(v, 1);
+  assert.match(original, /DONE fails=0/, original);
+  await v.kill();
+  await waitGone(v.pid);
+  const rr = restore({ imagesDir: dir });
+  const rv = wrapPid(rr.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  const out = await selfCheck(rv, 2);
+  assert.doesNotMatch(out, /FAIL/, out);
+  assert.match(out.slice(out.indexOf('DONE fails=0') + 1), /PASS every page holds the generation its writer recorded/, out);
+}
+
+test('dump -R --background: the image is the memory of the freeze, the original runs on intact', async () => {
+  await dumpRestoreCheck([]);
+});
+
+test('an area moved by mremap during the background copy is saved as it was at the freeze', async () => {
+  await dumpRestoreCheck(['remap']);
+});
+
+test('--background without -R, or with checksums or tracking, is refused before anything is touched', async () => {
+  const v = await start();
+  const dir = cleanups.tempDir('ckpt-bg-');
+  assert.throws(() => dump(v.pid, { imagesDir: dir, background: true }), { code: 'USAGE', message: /needs --leave-running/ });
+  assert.throws(() => dump(v.pid, { imagesDir: dir, background: true, leaveRunning: true, pageChecksums: true }), { code: 'USAGE', message: /page-checksums/ });
+  assert.throws(() => dump(v.pid, { imagesDir: dir, background: true, leaveRunning: true, trackMem: true }), { code: 'USAGE', message: /track-mem/ });
+  assert.ok(v.alive());
+});
