@@ -2,15 +2,21 @@
  * Background snapshot (bg-snap.c): `dump -R --background` of a victim whose threads keep
  * rewriting 64 MiB. The image must be the memory of the freeze (the restored victim finds
  * every page at the generation its writer had recorded), and the original, which ran on
- * during the copy, must find its own memory right too.
+ * during the copy, must find its own memory right too. A process that unmaps memory ckpt
+ * has not saved yet makes the dump fail and runs on; a ckpt killed during the copy leaves
+ * no thread waiting on a page.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
 import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
+import { buildCli } from '../helpers/bundle.js';
 
 const cleanups = useCleanups();
 
@@ -62,4 +68,42 @@ test('--background without -R, or with checksums or tracking, is refused before 
   assert.throws(() => dump(v.pid, { imagesDir: dir, background: true, leaveRunning: true, pageChecksums: true }), { code: 'USAGE', message: /page-checksums/ });
   assert.throws(() => dump(v.pid, { imagesDir: dir, background: true, leaveRunning: true, trackMem: true }), { code: 'USAGE', message: /track-mem/ });
   assert.ok(v.alive());
+});
+
+test('a process that keeps unmapping memory during the copy: the dump fails naming the page, the process runs on intact', async () => {
+  const v = await start(['unmap']);
+  const dir = cleanups.tempDir('ckpt-bg-');
+  assert.throws(() => dump(v.pid, { imagesDir: dir, leaveRunning: true, background: true }), { code: 'UNSUPPORTED', message: /in the background: its page at 0x[0-9a-f]+ changed before ckpt saved it/ });
+  const out = await selfCheck(v, 1);
+  assert.match(out, /DONE fails=0/, out);
+  assert.doesNotMatch(readFileSync(`/proc/${v.pid}/smaps`, 'utf8'), /^VmFlags:.* uw/m, 'no area stays registered');
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const tracerOf = (pid: number) => Number(/^TracerPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+test('ckpt SIGKILLed during the background copy: no thread is left waiting, the process runs on intact', async () => {
+  const cli = buildCli(cleanups);
+  const v = await start();
+  let killed = false;
+  for (let tries = 0; tries < 5 && !killed; tries++) {
+    const dir = join(cleanups.tempDir('ckpt-bg-kill-'), 'img');
+    const child = spawn(process.execPath, [cli, 'dump', '-t', String(v.pid), '-D', dir, '-R', '--background', '-v', '0'], { stdio: 'ignore' });
+    let done = false;
+    const exited = new Promise<void>((r) => child.on('exit', () => r()));
+    void exited.then(() => (done = true));
+    // Seized, then let go: the copy has begun.
+    while (!done && tracerOf(v.pid) === 0) await sleep(1);
+    while (!done && tracerOf(v.pid) !== 0) await sleep(1);
+    await sleep(Math.floor(Math.random() * 20));
+    if (!done) {
+      child.kill('SIGKILL');
+      killed = true;
+    }
+    await exited;
+  }
+  assert.ok(killed, 'no kill landed inside the copy: the test proved nothing');
+  const out = await selfCheck(v, 1);
+  assert.match(out, /DONE fails=0/, out);
+  assert.doesNotMatch(readFileSync(`/proc/${v.pid}/smaps`, 'utf8'), /^VmFlags:.* uw/m, 'no area stays registered');
 });

@@ -9,7 +9,8 @@
  * Mode "unmap": another thread keeps unmapping M and mapping it again with new contents.
  * SIGUSR1: the threads pause (each at the end of a page), every page is checked against
  * gen[] and M against its pattern ("PASS what" / "FAIL what: why", "DONE fails=N"), then
- * they go on. SIGUSR2: "STALL max_us=N pages=M", and the maximum starts again. */
+ * they go on. SIGUSR2: "STALL max_us=N pages=M over_1ms=A over_5ms=B over_20ms=C" (the
+ * longest gap, pages written, gaps longer than 1, 5, 20 ms), and they start again. */
 #include "victim.h"
 #include <fcntl.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@ static uint64_t *area[AREAS];
 static uint32_t *gen;
 static atomic_int pause_req, paused;
 static _Atomic uint64_t max_gap_ns;
+static atomic_ulong gaps_1ms, gaps_5ms, gaps_20ms;
 static atomic_ulong pages_done;
 static int mode; /* 0 none, 1 remap, 2 unmap */
 static char *m_base;          /* 3 MiB reserved: M lives at m_base or m_base + 2 MiB */
@@ -48,6 +50,9 @@ static uint64_t now_ns(void) {
 
 static void note_gap(uint64_t *last) {
   uint64_t t = now_ns(), gap = t - *last, m = atomic_load(&max_gap_ns);
+  if (gap > 1000000) atomic_fetch_add(&gaps_1ms, 1);
+  if (gap > 5000000) atomic_fetch_add(&gaps_5ms, 1);
+  if (gap > 20000000) atomic_fetch_add(&gaps_20ms, 1);
   while (gap > m && !atomic_compare_exchange_weak(&max_gap_ns, &m, gap)) {}
   *last = t;
 }
@@ -137,6 +142,8 @@ int main(int argc, char **argv) {
   npages = mib * 1024 * 1024 / PAGE;
   per_area = npages / AREAS;
   npages = per_area * AREAS;
+  /* M's room first, above the areas: ckpt copies in address order, so M is copied last. */
+  if (mode) m_base = mmap(NULL, 3 * M_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   /* AREAS areas in one PROT_NONE reservation, a reserved page between each two. */
   char *base = mmap(NULL, (npages + AREAS) * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   gen = mmap(NULL, npages * sizeof *gen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -150,7 +157,6 @@ int main(int argc, char **argv) {
     for (int w = 0; w < PAGE / 8; w++) p[w] = pat(i, 0, w);
   }
   if (mode) {
-    m_base = mmap(NULL, 3 * M_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     char *m = mmap(m_base, M_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (m_base == MAP_FAILED || m == MAP_FAILED) { say("SETUP FAIL mmap M: %s\n", strerror(errno)); return 1; }
     fill_m(m, 0);
@@ -175,7 +181,8 @@ int main(int argc, char **argv) {
     if (want_stall > stalls) {
       stalls++;
       uint64_t m = atomic_exchange(&max_gap_ns, 0);
-      say("STALL max_us=%llu pages=%lu\n", (unsigned long long)(m / 1000), atomic_load(&pages_done));
+      say("STALL max_us=%llu pages=%lu over_1ms=%lu over_5ms=%lu over_20ms=%lu\n", (unsigned long long)(m / 1000), atomic_load(&pages_done),
+          atomic_exchange(&gaps_1ms, 0), atomic_exchange(&gaps_5ms, 0), atomic_exchange(&gaps_20ms, 0));
     }
     usleep(1000);
   }
