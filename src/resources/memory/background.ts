@@ -60,6 +60,8 @@ export interface BackgroundStats {
   faults: number;
   /** Pages copied while frozen: areas the kernel would not write-protect. */
   frozenPages: number;
+  /** Write-protecting every area, ms (part of the frozen time: the kernel visits every page). */
+  protectMs: number;
   /** The copy after the tree runs again, ms. */
   copyMs: number;
 }
@@ -74,7 +76,7 @@ export class BackgroundCopy {
   /** Remap events read so far, and copies begun again because their pages moved. */
   private remaps = 0;
   private retries = 0;
-  readonly stats: BackgroundStats = { faults: 0, frozenPages: 0, copyMs: 0 };
+  readonly stats: BackgroundStats = { faults: 0, frozenPages: 0, protectMs: 0, copyMs: 0 };
 
   /**
    * While process `pid` is frozen: lays out its page file (`runs`, planned from pagemap)
@@ -117,11 +119,13 @@ export class BackgroundCopy {
    * arguments on its stack) would wait on the protection, for ckpt itself.
    */
   protect(): void {
+    const t0 = performance.now();
     for (const p of this.procs) {
       for (const a of p.areas) {
         if (uffdWriteprotect(p.uffd, { start: a.start, len: a.end - a.start, protect: true }) !== undefined) this.copyFrozen(p, a);
       }
     }
+    this.stats.protectMs = performance.now() - t0;
   }
 
   /** Copies an area's pages now, as a plain dump would (the tree is frozen; nothing protects them). */
