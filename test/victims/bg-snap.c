@@ -7,6 +7,7 @@
  * newer or older than gen[] says.
  * Mode "remap" (argv[2]): another thread keeps moving a 1 MiB area M with mremap.
  * Mode "unmap": another thread keeps unmapping M and mapping it again with new contents.
+ * Mode "fork": another thread keeps forking a child that rewrites pages (its copies) and exits.
  * SIGUSR1: the threads pause (each at the end of a page), every page is checked against
  * gen[] and M against its pattern ("PASS what" / "FAIL what: why", "DONE fails=N"), then
  * they go on. SIGUSR2: "STALL max_us=N pages=M over_1ms=A over_5ms=B over_20ms=C" (the
@@ -16,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #define PAGE 4096
 #define AREAS 8
@@ -35,7 +37,7 @@ static atomic_int pause_req, paused;
 static _Atomic uint64_t max_gap_ns;
 static atomic_ulong gaps_1ms, gaps_5ms, gaps_20ms;
 static atomic_ulong pages_done;
-static int mode; /* 0 none, 1 remap, 2 unmap */
+static int mode; /* 0 none, 1 remap, 2 unmap, 3 fork */
 static char *m_base;          /* 3 MiB reserved: M lives at m_base or m_base + 2 MiB */
 static char *_Atomic m_at;
 static _Atomic uint64_t m_gen;
@@ -91,7 +93,15 @@ static void *mover(void *arg) {
   for (;;) {
     pause_point(&last);
     char *m = atomic_load(&m_at);
-    if (mode == 1) {
+    if (mode == 3) {
+      pid_t c = fork();
+      if (c == 0) {
+        for (size_t i = 0; i < npages; i += npages / 16) memset(page_at(i), 0x5a, PAGE);
+        _exit(0);
+      }
+      if (c > 0) waitpid(c, NULL, 0);
+      usleep(800);
+    } else if (mode == 1) {
       char *to = m == m_base ? m_base + 2 * M_SIZE : m_base;
       char *r = mremap(m, M_SIZE, M_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, to);
       if (r == MAP_FAILED) { say("FAIL mremap: %s\n", strerror(errno)); return NULL; }
@@ -123,7 +133,7 @@ static void check(void) {
       }
   }
   self_check(bad == 0, "every page holds the generation its writer recorded", "%zu pages differ (first %zu: gen %u)", bad, first, bad ? gen[first] : 0);
-  if (mode) {
+  if (mode == 1 || mode == 2) {
     const uint64_t *m = (const uint64_t *)atomic_load(&m_at);
     uint64_t g = atomic_load(&m_gen);
     size_t mbad = 0;
@@ -138,12 +148,13 @@ static void check(void) {
 int main(int argc, char **argv) {
   fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_APPEND);
   size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 64;
-  mode = argc > 2 && !strcmp(argv[2], "remap") ? 1 : argc > 2 && !strcmp(argv[2], "unmap") ? 2 : 0;
+  const char *how = argc > 2 ? argv[2] : "";
+  mode = !strcmp(how, "remap") ? 1 : !strcmp(how, "unmap") ? 2 : !strcmp(how, "fork") ? 3 : 0;
   npages = mib * 1024 * 1024 / PAGE;
   per_area = npages / AREAS;
   npages = per_area * AREAS;
   /* M's room first, above the areas: ckpt copies in address order, so M is copied last. */
-  if (mode) m_base = mmap(NULL, 3 * M_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mode == 1 || mode == 2) m_base = mmap(NULL, 3 * M_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   /* AREAS areas in one PROT_NONE reservation, a reserved page between each two. */
   char *base = mmap(NULL, (npages + AREAS) * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   gen = mmap(NULL, npages * sizeof *gen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -156,7 +167,7 @@ int main(int argc, char **argv) {
     uint64_t *p = page_at(i);
     for (int w = 0; w < PAGE / 8; w++) p[w] = pat(i, 0, w);
   }
-  if (mode) {
+  if (mode == 1 || mode == 2) {
     char *m = mmap(m_base, M_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (m_base == MAP_FAILED || m == MAP_FAILED) { say("SETUP FAIL mmap M: %s\n", strerror(errno)); return 1; }
     fill_m(m, 0);

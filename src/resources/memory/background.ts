@@ -24,7 +24,7 @@ import { closeSync, readSync, writeSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { isErrno, pollIn, readNonBlocking, decodeUffdMsg, uffdWriteprotect, UFFD_BACKGROUND_FEATURES, UFFD_MSG_SIZE } from '../../sys/index.js';
 import { UFFD, uffdioRegister } from '../../sys/ioctl.js';
-import { openPagemap } from '../../proc/index.js';
+import { openPagemap, readStat } from '../../proc/index.js';
 import { checkInterrupted, takeUserfaultfdWith, type RemoteTask } from '../../infect/index.js';
 import type { PageWriter } from '../../images/index.js';
 import { MemFile, readUnit, type PageRun } from './copy.js';
@@ -67,6 +67,7 @@ export interface BackgroundStats {
 }
 
 function changed(pid: number, at: bigint): CkptError {
+  if (!alive(pid)) return new CkptError('NO_PROCESS', `Cannot dump process ${pid} in the background: it exited before its pages were saved (a process that exits during the copy takes its memory with it); dump it again`);
   return new CkptError('UNSUPPORTED', `Cannot dump process ${pid} in the background: its page at 0x${at.toString(16)} changed before ckpt saved it (unmapped, discarded with madvise, or the process exec'd or exited); dump it without --background`);
 }
 
@@ -276,8 +277,8 @@ export class BackgroundCopy {
     let got = 0;
     try {
       got = readSync(p.pagemap, map, 0, map.length, Number(s.vaddr / PAGE) * 8);
-    } catch (e) {
-      throw new CkptError('NO_PROCESS', `Cannot dump process ${p.pid} in the background: it exited before its pages were saved`, { cause: e });
+    } catch {
+      return s.vaddr;
     }
     if (got !== map.length) return s.vaddr;
     const bad = firstUnprotected(map);
@@ -319,6 +320,16 @@ function cutTo(q: Piece, max: number): Piece[] {
   const out: Piece[] = [];
   for (let off = 0; off < q.len; off += max) out.push({ ...q, vaddr: q.vaddr + BigInt(off), len: Math.min(max, q.len - off), fileOffset: q.fileOffset + off });
   return out;
+}
+
+/** Whether `pid` still has its memory (not gone, not a zombie). */
+function alive(pid: number): boolean {
+  try {
+    const state = readStat(pid).state;
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
 }
 
 function writeAll(fd: number, data: Buffer, at: number): void {
