@@ -173,12 +173,7 @@ int main(int argc, char **argv) {
     fill_m(m, 0);
     atomic_store(&m_at, m);
   }
-  struct sigaction sa = {0};
-  sa.sa_flags = SA_RESTART;
-  sa.sa_handler = on_usr1;
-  sigaction(SIGUSR1, &sa, NULL);
-  sa.sa_handler = on_usr2;
-  sigaction(SIGUSR2, &sa, NULL);
+  handle_usr(on_usr1, on_usr2);
   pthread_t t;
   for (size_t k = 0; k < WRITERS; k++) pthread_create(&t, NULL, writer, (void *)k);
   if (mode) pthread_create(&t, NULL, mover, NULL);
