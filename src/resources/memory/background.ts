@@ -306,6 +306,11 @@ export class BackgroundCopy {
     for (;;) {
       const err = uffdWriteprotect(p.uffd, { ...range, protect: false });
       if (err === undefined || err === 'ENOENT') return;
+      // Its memory is gone (exit, exec): fine once every page is in, else the dump fails.
+      if (err === 'ESRCH') {
+        if (p.pending.empty) return;
+        throw changed(p.pid, range.start);
+      }
       if (err !== 'EAGAIN' || performance.now() > until) {
         throw new CkptError('INTERNAL', `Cannot unprotect memory of process ${p.pid} at 0x${range.start.toString(16)}: UFFDIO_WRITEPROTECT: ${err}`);
       }
