@@ -30,7 +30,7 @@ import type { PageWriter } from '../../images/index.js';
 import { MemFile, readUnit, type PageRun } from './copy.js';
 import { firstUnprotected } from './pages.js';
 import { PendingPages, type Piece } from './pending.js';
-import { MAX_IOV, unitBuffer, type Segment } from './split.js';
+import { MAX_IOV, UNIT_BYTES, unitBuffer, type Segment } from './split.js';
 import { hasOwnPages, type Vma } from './state.js';
 
 const PAGE = 4096n;
@@ -38,6 +38,8 @@ const PAGE = 4096n;
 export const BACKGROUND_BYTES = 512 * 1024;
 /** Copied for a fault, around the page: the program waits for it. */
 export const FAULT_BYTES = 64 * 1024;
+/** One write to the page file: faults are answered between two. */
+const WRITE_BYTES = 64 * 1024;
 /** Copies begun again after an mremap moved their pages, before a dump gives up. */
 const MAX_RETRIES = 10_000;
 /** How long a copy whose pages went waits for the mremap event that would say where to. */
@@ -76,6 +78,9 @@ export class BackgroundCopy {
   private readonly msgs = Buffer.alloc(UFFD_MSG_SIZE * 64);
   /** Remap events read so far, and copies begun again because their pages moved. */
   private remaps = 0;
+  /** Copies under way (a fault served between the writes of another), and the buffer of the inner ones. */
+  private depth = 0;
+  private inner: Buffer | undefined;
   private retries = 0;
   readonly stats: BackgroundStats = { faults: 0, frozenPages: 0, protectMs: 0, copyMs: 0 };
 
@@ -222,7 +227,20 @@ export class BackgroundCopy {
 
   /** Reads `pieces`, checks they are still the pages of the freeze, writes them to their places, unprotects them. */
   private copy(p: Process, pieces: readonly Piece[], opts: { protectedPages: boolean }): void {
-    const buf = unitBuffer();
+    // Copies made while another is under way (faults served between its writes) have a
+    // buffer of their own.
+    const buf = this.depth === 0 ? unitBuffer() : (this.inner ??= Buffer.allocUnsafeSlow(UNIT_BYTES));
+    this.depth++;
+    try {
+      this.copyWith(p, { pieces, buf, ...opts });
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private copyWith(p: Process, args: { pieces: readonly Piece[]; buf: Buffer; protectedPages: boolean }): void {
+    const { pieces, buf } = args;
+    const opts = args;
     const todo = pieces.flatMap((q) => cutTo(q, buf.length));
     for (let i = 0; i < todo.length; ) {
       // Through the one buffer, a unit at a time.
@@ -249,7 +267,16 @@ export class BackgroundCopy {
           return;
         }
       }
-      batch.forEach((q, k) => writeAll(p.file, data.subarray(segs[k]!.fileOffset, segs[k]!.fileOffset + q.len), q.fileOffset));
+      // The pages are in the buffer, checked: a write to one of them may go on now. The
+      // outermost copy answers faults between its writes (writing to fresh tmpfs pages is
+      // the slow part), so a fault waits for one write, not a whole piece.
+      batch.forEach((q, k) => {
+        for (let off = 0; off < q.len; off += WRITE_BYTES) {
+          if (this.depth === 1 && args.protectedPages) this.serve();
+          const from = segs[k]!.fileOffset + off;
+          writeAll(p.file, data.subarray(from, from + Math.min(WRITE_BYTES, q.len - off)), q.fileOffset + off);
+        }
+      });
       if (opts.protectedPages) this.unprotect(p, segs);
     }
   }
