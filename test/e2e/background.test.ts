@@ -4,7 +4,8 @@
  * every page at the generation its writer had recorded), and the original, which ran on
  * during the copy, must find its own memory right too. A process that unmaps memory ckpt
  * has not saved yet makes the dump fail and runs on; a ckpt killed during the copy leaves
- * no thread waiting on a page.
+ * no thread waiting on a page; a tree of processes sharing pages copy-on-write is saved
+ * whole.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
-import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
+import { killAll, startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
 import { buildCli } from '../helpers/bundle.js';
 
@@ -119,4 +120,34 @@ test('ckpt SIGKILLed during the background copy: no thread is left waiting, the 
   const out = await selfCheck(v, 1);
   assert.match(out, /DONE fails=0/, out);
   assert.doesNotMatch(readFileSync(`/proc/${v.pid}/smaps`, 'utf8'), /^VmFlags:.* uw/m, 'no area stays registered');
+});
+
+test('a tree of 4 processes with 2 threads each (pages shared copy-on-write): restored, every process finds its memory and registers', async () => {
+  const v = startVictim('busy', { args: ['16', '2', '3'] });
+  cleanups.push(() => v.cleanup());
+  let pids: number[] = [];
+  for (let i = 0; pids.length < 4; i++) {
+    if (i > 1000) throw new Error(`busy victim not ready:\n${v.output()}`);
+    await new Promise((r) => setTimeout(r, 20));
+    pids = [...v.output().matchAll(/^READY pid=(\d+)$/gm)].map((m) => Number(m[1]));
+  }
+  const dir = cleanups.tempDir('ckpt-bg-tree-');
+  const r = dump(v.pid, { imagesDir: dir, leaveRunning: true, background: true });
+  assert.equal(r.processes, 4);
+  for (const p of pids) process.kill(p, 'SIGKILL');
+  for (const p of pids) await waitGone(p);
+  const rr = restore({ imagesDir: dir });
+  const rv = wrapPid(rr.pid, v.dir, v.log);
+  cleanups.push(() => killAll('busy'));
+  const from = v.output().length;
+  for (const p of r.pids) process.kill(p, 'SIGUSR1');
+  for (let i = 0; ; i++) {
+    const lines = [...rv.output().slice(from).matchAll(/^CHECK pid=(\d+) (.*)$/gm)];
+    if (lines.length === 4) {
+      assert.ok(lines.every((l) => l[2] === 'PASS'), rv.output());
+      break;
+    }
+    if (i > 500) throw new Error(`no CHECK from every restored process:\n${rv.output()}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
 });
