@@ -1,8 +1,9 @@
 /**
- * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --no-criu] [-- --only mem,cli,threads,tree,cow,check,maps,lazy]`
+ * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --no-criu] [-- --only mem,cli,threads,tree,cow,check,maps,lazy,background]`
  *
  * Sections: mem (bench/mem.ts), cli (below), threads (bench/threads.ts), tree
- * (bench/tree.ts), cow (bench/cow.ts), check (bench/check.ts) and maps (bench/maps.ts);
+ * (bench/tree.ts), cow (bench/cow.ts), check (bench/check.ts), maps (bench/maps.ts), lazy
+ * (bench/lazy.ts) and background (bench/background.ts);
  * all run by default, `--only` picks some, `--no-SECTION` drops one.
  *
  * Dump and restore speed against what one-CPU C programs do with the same bytes on
@@ -20,6 +21,7 @@ import { reportMaps, runMaps, type MapsRow } from './maps.js';
 import { reportCow, runCow, type CowResult } from './cow.js';
 import { reportCheck, runCheck, type CheckRow } from './check.js';
 import { reportLazy, runLazy, type LazyRow } from './lazy.js';
+import { reportBackground, runBackground, type BackgroundRow } from './background.js';
 import { reportThreads, runThreads, type ThreadsRow } from './threads.js';
 import { reportTree, runTree, type TreeRow } from './tree.js';
 import { cleanupSync, drop, f0, f1, hrMs, livePids, median, rmDir, shmDir, table, track, waitForNew } from './util.js';
@@ -33,8 +35,8 @@ const noPhases = argv.includes('--no-phases');
 const noCriu = argv.includes('--no-criu');
 const repsArg = argv.indexOf('--reps');
 const reps = (full: number) => (repsArg >= 0 ? Number(argv[repsArg + 1]) : quick ? 1 : full);
-/** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow, check, maps, lazy; `--only a,b` runs those alone. */
-const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow', 'check', 'maps', 'lazy'] as const;
+/** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow, check, maps, lazy, background; `--only a,b` runs those alone. */
+const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow', 'check', 'maps', 'lazy', 'background'] as const;
 type Section = (typeof SECTIONS)[number];
 const onlyArg = argv.indexOf('--only');
 const only = onlyArg >= 0 ? (argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
@@ -120,6 +122,7 @@ interface Results {
   check?: CheckRow[];
   maps?: MapsRow[];
   lazy?: LazyRow[];
+  background?: BackgroundRow[];
   loadBefore: string;
   totalMs: number;
 }
@@ -135,6 +138,7 @@ function report(res: Results): void {
   if (res.check) reportCheck(res.check);
   if (res.maps) reportMaps(res.maps);
   if (res.lazy) reportLazy(res.lazy);
+  if (res.background) reportBackground(res.background);
   console.log(`\nload after: ${uptime()}`);
   console.log(`bench took ${(res.totalMs / 1000).toFixed(1)} s`);
 }
@@ -177,6 +181,7 @@ async function main(): Promise<void> {
   if (want('check')) res.check = await runCheck({ reps: reps(5) });
   if (want('maps')) res.maps = await runMaps({ n: quick ? 3000 : 10000, reps: reps(3) });
   if (want('lazy')) res.lazy = await runLazy({ reps: reps(3), sizes: quick ? [256] : [256, 1024] });
+  if (want('background')) res.background = await runBackground({ reps: reps(3), sizes: quick ? [256] : [256, 1024] });
   res.totalMs = performance.now() - t0;
   report(res);
 }

@@ -14,7 +14,8 @@ import { killTree, releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { ImageWriter } from '../images/index.js';
 import { dumpMemory, type MemoryDumpStats } from '../resources/memory/dump.js';
 import type { ParentMemory } from '../resources/memory/cow.js';
-import type { MemoryState } from '../resources/memory/state.js';
+import type { MemoryState, Vma } from '../resources/memory/state.js';
+import type { PageRun } from '../resources/memory/copy.js';
 import { dumpCpu, restartInterruptedWait } from '../resources/thread/cpu.js';
 import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
@@ -24,6 +25,7 @@ import { lockNetwork, NETLOCK_IMAGE, removeStaleLocks, tcpEndpoints, waitAcceptQ
 import type { DumpContext, ObjectPageSink } from '../resources/types.js';
 import { MemoryTracking, TRACKING_IMAGE } from '../resources/memory/track.js';
 import { resumeTracking } from './tracking.js';
+import { BackgroundCopy, type BackgroundStats } from '../resources/memory/background.js';
 
 export interface DumpOptions {
   imagesDir: string;
@@ -83,6 +85,12 @@ export interface DumpOptions {
    * dump can be made against this one. A dump that does not keep it ends it.
    */
   trackMem?: boolean;
+  /**
+   * With leaveRunning: the tree is frozen only to collect everything but page contents
+   * and to write-protect its memory; the pages are copied while it runs on, a write to a
+   * page not yet copied waiting for that page (resources/memory/background.ts).
+   */
+  background?: boolean;
 }
 
 /** Phases of a dump, with ms since it started: the tree frozen, each process saved, the set committed (the tree still frozen). */
@@ -112,6 +120,8 @@ export interface DumpResult {
   warnings: string[];
   /** Incremental dumps: pages left in the parent's images (unchanged since). */
   inParent?: number;
+  /** A background dump: faults served, pages copied while frozen anyway, time of the copy after the tree ran again. */
+  background?: BackgroundStats;
   /** The lock left on the tree's TCP ports until the restore lifts it (a dump that killed a tree with TCP sockets). */
   networkLock?: { name: string; method: string; ports: number };
 }
@@ -157,6 +167,8 @@ interface CollectArgs {
   progress?: (bytes: number) => void;
   /** Memory tracking of an incremental dump (or one arming it for the next). */
   tracking?: MemoryTracking;
+  /** A background dump: pages are planned and protected here, copied once the tree runs. */
+  background?: BackgroundCopy;
 }
 
 function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState; memoryMs: number } {
@@ -193,11 +205,14 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
   const tracker = args.tracking?.forProcess(pid, () => remote);
   let mem: ReturnType<typeof dumpMemory>;
   try {
-    mem = dumpMemory(ctx, pw, { parent: args.parent, tracker, arm: keepsTracking(opts) });
+    const bg = args.background;
+    const later = bg ? (plan: { runs: PageRun[]; vmas: readonly Vma[] }) => bg.add(pid, { remote, ...plan, pw }) : undefined;
+    mem = dumpMemory(ctx, pw, { parent: args.parent, tracker, arm: keepsTracking(opts), later });
   } finally {
     tracker?.close();
   }
-  pw.close();
+  // A background dump closes it once its pages are in.
+  if (!args.background) pw.close();
   const memoryMs = performance.now() - memStart;
   const others = proc.tids.filter((t) => t !== pid).map((tid) => dumpThread(ctx, tid));
   remote.finish();
@@ -226,10 +241,23 @@ function keepsTracking(opts: DumpOptions): boolean {
 /** How long a dump waits for the program to accept the connections in its listeners' queues. */
 const ACCEPT_WAIT_MS = 1000;
 
+/** What a background dump cannot be combined with, said before anything is touched. */
+function checkBackground(pid: number, opts: DumpOptions): void {
+  if (!opts.background) return;
+  const no = (why: string) => new CkptError('USAGE', `Cannot dump process ${pid} in the background: ${why}`);
+  if (!opts.leaveRunning) throw no('--background needs --leave-running (-R): a dump that kills the process gains nothing from copying while it runs');
+  if (opts.parent || opts.trackMem) throw no('--background with --prev-images-dir or --track-mem is not supported yet (one area takes one userfaultfd, and the tracking holds it)');
+  if (opts.pageChecksums) throw no('--background with --page-checksums is not supported yet (pages are written out of order)');
+}
+
 function dumpTree(pid: number, opts: DumpOptions): DumpResult {
+  checkBackground(pid, opts);
   const t0 = performance.now();
   const warnings: string[] = [];
   const w = ImageWriter.create(opts.imagesDir);
+  const background = opts.background ? new BackgroundCopy() : undefined;
+  let running = true;
+  let unlocked = false;
   let tracking: MemoryTracking | undefined;
   let tree: SeizedTree | undefined;
   let frozenAt = 0;
@@ -250,6 +278,7 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     // Locked, the listeners' accept queues only drain: let the program accept what waits there.
     if (lock) waitAcceptQueues(earlyLinks.keys(), { timeoutMs: ACCEPT_WAIT_MS });
     tree = seizeTree(pid, { timeoutMs: opts.timeoutMs });
+    running = false;
     frozenAt = performance.now();
     const event = opts.onEvent ?? (() => {});
     event({ phase: 'frozen', pids: tree.entries.map((e) => e.pid), ms: frozenAt - t0 });
@@ -274,7 +303,7 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
       checkInterrupted();
       const parentMem = mems.get(e.ppid);
       const parent = parentMem ? { pid: e.ppid, state: parentMem } : undefined;
-      const { stats: s, mem, memoryMs } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress, tracking });
+      const { stats: s, mem, memoryMs } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress, tracking, background });
       mems.set(e.pid, mem);
       stats.pages += s.pages;
       stats.bytes += s.bytes;
@@ -287,6 +316,18 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
     // A killed tree's sockets stay locked until the restore has them back (peers see silence, not resets).
     if (lock && !opts.leaveRunning) w.write({ ...NETLOCK_IMAGE, value: lock.state });
     if (tracking && keepsTracking(opts)) w.write({ ...TRACKING_IMAGE, value: tracking.keep(alive, pid) });
+    let released = 0;
+    if (background) {
+      // Everything but the pages is written: the tree runs on while they are copied.
+      background.protect();
+      releaseTree(tree);
+      running = true;
+      released = performance.now();
+      unlockAfterDump(lock, warnings);
+      unlocked = true;
+      background.run({ onBytes: progress });
+      background.finish();
+    }
     // The last point of return: once committed, the dump finishes (kill or release) whatever comes.
     checkInterrupted();
     w.commit();
@@ -297,23 +338,27 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
       // Queued while every thread is in its ptrace stop: detaching delivers it first thing.
       for (const e of tree.entries) if (!e.zombie) kill(e.pid, SIG.SIGSTOP);
       releaseTree(tree);
+    } else if (background) {
+      // released already
     } else if (opts.leaveRunning) releaseTree(tree);
     else killTree(tree);
-    const released = performance.now();
+    if (!background) released = performance.now();
     // Kept for the next round, or ended (the kernel unregisters the areas as the last fd
     // closes): after the tree runs again, since it need not wait for the old holder's exit.
     if (keepsTracking(opts)) tracking?.commit();
     else tracking?.release();
-    if (opts.leaveRunning) unlockAfterDump(lock, warnings);
+    if (opts.leaveRunning && !background) unlockAfterDump(lock, warnings);
     if (lock) removeStaleLocks(lock.state);
     const end = performance.now();
     const networkLock = lock && !opts.leaveRunning ? { name: lock.state.name, method: lock.state.method, ports: lock.state.ports.length } : undefined;
-    return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: released - frozenAt, freezingMs: frozenAt - t0, totalMs: end - t0, warnings, networkLock };
+    return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: released - frozenAt, freezingMs: frozenAt - t0, totalMs: end - t0, warnings, networkLock, background: background?.stats };
   } catch (e) {
     w.abort();
-    if (tree) releaseTree(tree);
+    // The protection goes first: a released thread must not wait on a page nobody copies.
+    background?.close();
+    if (tree && !running) releaseTree(tree);
     tracking?.release({ failed: true });
-    if (lock) unlockAfterDump(lock, e instanceof Error ? { push: (m: string) => void (e.message += ` (also: ${m})`) } : []);
+    if (lock && !unlocked) unlockAfterDump(lock, e instanceof Error ? { push: (m: string) => void (e.message += ` (also: ${m})`) } : []);
     if (tree && (isErrno(e, 'ESRCH') || !isAlive(pid))) throw new CkptError('NO_PROCESS', `Cannot dump process ${pid}: it exited during the dump`, { cause: e });
     throw e;
   }

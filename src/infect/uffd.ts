@@ -18,6 +18,17 @@ const O_NONBLOCK = 0o4000;
  * (vm.unprivileged_userfaultfd), and write-protect tracking takes no faults anyway.
  */
 export function takeUserfaultfd(remote: RemoteTask, features: bigint): number {
+  return takeUserfaultfdWith(remote, { features, userModeOnly: true });
+}
+
+/**
+ * As takeUserfaultfd; `userModeOnly: false` for a userfaultfd whose faults ckpt serves:
+ * a kernel access to a registered page (read(2) into a write-protected buffer) then waits
+ * for ckpt too, where a user-mode-only one would fail it with EFAULT. The target needs
+ * CAP_SYS_PTRACE or vm.unprivileged_userfaultfd = 1 for it (else EPERM).
+ */
+export function takeUserfaultfdWith(remote: RemoteTask, opts: { features: bigint; userModeOnly: boolean }): number {
+  const { features } = opts;
   const pid = remote.tid;
   // The target is frozen: its new fd is its lowest free one, which it closes by itself if
   // ckpt dies before the close below (RemoteTask.closeIfLost; best effort where it cannot).
@@ -25,7 +36,7 @@ export function takeUserfaultfd(remote: RemoteTask, features: bigint): number {
   const armed = remote.closeIfLost([free]);
   let inTarget = -1;
   try {
-    inTarget = Number(remote.call(NR.userfaultfd, [O_CLOEXEC | O_NONBLOCK | UFFD.USER_MODE_ONLY], 'userfaultfd'));
+    inTarget = Number(remote.call(NR.userfaultfd, [O_CLOEXEC | O_NONBLOCK | (opts.userModeOnly ? UFFD.USER_MODE_ONLY : 0)], 'userfaultfd'));
   } finally {
     if (armed && inTarget < 0) remote.closeIfLost([]);
   }

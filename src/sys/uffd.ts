@@ -142,3 +142,25 @@ export function pollIn(fds: readonly number[], timeoutMs: number): number[] {
   if (r.ret === -1n && errnoName(r.errno) !== 'EINTR') throw new SysError('poll', r.errno);
   return fds.map((_, i) => (r.ret > 0n ? b.readInt16LE(i * 8 + 6) : 0));
 }
+
+/** _IOWR(0xAA, 0x06, struct uffdio_writeprotect): range (16) + mode (8). */
+const UFFDIO_WRITEPROTECT = 0xc018aa06;
+const WP_MODE_PROTECT = 1n;
+
+/** The non-cooperative events a background dump follows (mremap, MADV_DONTNEED, munmap); not fork. */
+export const UFFD_BACKGROUND_FEATURES = (1n << 2n) | (1n << 3n) | (1n << 6n);
+
+/**
+ * UFFDIO_WRITEPROTECT of [start, start+len): `protect` write-protects the pages present
+ * there, else the protection goes and the writers waiting on those pages are woken.
+ * Returns the errno name that refused it (ENOENT: no area registered there any more;
+ * ESRCH: the process's memory is gone), undefined when done.
+ */
+export function uffdWriteprotect(fd: number, args: { start: bigint; len: bigint; protect: boolean }): string | undefined {
+  const b = Buffer.alloc(24);
+  b.writeBigUInt64LE(args.start, 0);
+  b.writeBigUInt64LE(args.len, 8);
+  b.writeBigUInt64LE(args.protect ? WP_MODE_PROTECT : 0n, 16);
+  const r = rawSyscall(NR.ioctl, [fd, UFFDIO_WRITEPROTECT, addressOf(b)]);
+  return r.ret === -1n ? errnoName(r.errno) : undefined;
+}

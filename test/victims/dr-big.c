@@ -173,12 +173,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < RO_PAGES * PAGE; i++) ro[i] = (unsigned char)(i ^ 0x3C);
   mprotect(ro, RO_PAGES * PAGE, PROT_READ);
 
-  struct sigaction sa = {0};
-  sa.sa_handler = on_usr1;
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGUSR1, &sa, NULL);
-  sa.sa_handler = on_usr2;
-  sigaction(SIGUSR2, &sa, NULL);
+  handle_usr(on_usr1, on_usr2);
   sigset_t m;
   sigemptyset(&m);
   sigaddset(&m, SIGUSR2);

@@ -100,12 +100,7 @@ int main(void) {
   for (int i = 0; i < A_PAGES; i++) fill_page(A + i * PAGE / 8, 'A', i, 0);
   fill_area(B, SMALL, 'B');
   fill_area(C, SMALL, 'C');
-  struct sigaction sa = {0};
-  sa.sa_flags = SA_RESTART;
-  sa.sa_handler = on_usr1;
-  sigaction(SIGUSR1, &sa, NULL);
-  sa.sa_handler = on_usr2;
-  sigaction(SIGUSR2, &sa, NULL);
+  handle_usr(on_usr1, on_usr2);
   say("READY pid=%d A=%p\n", getpid(), (void *)A);
   int rounds = 0, checks = 0;
   for (uint64_t turns = 1;; turns++) {

@@ -55,3 +55,13 @@ static inline void self_check(int ok, const char *what, const char *fmt, ...) {
   if (!ok) self_check_fails++;
   verdict(what, ok, "%s", detail);
 }
+
+/* SIGUSR1 and SIGUSR2 handlers with SA_RESTART (a victim's "check now" and "next step"). */
+static inline void handle_usr(void (*usr1)(int), void (*usr2)(int)) {
+  struct sigaction sa = {0};
+  sa.sa_flags = SA_RESTART;
+  sa.sa_handler = usr1;
+  sigaction(SIGUSR1, &sa, NULL);
+  sa.sa_handler = usr2;
+  sigaction(SIGUSR2, &sa, NULL);
+}

@@ -37,6 +37,7 @@ interface DumpFlags {
   actionScript?: string[];
   prevImagesDir?: string;
   trackMem?: boolean;
+  background?: boolean;
 }
 
 function describe(e: DumpEvent): string {
@@ -69,6 +70,7 @@ export const dumpCommand: CliCommand = {
       // Incremental dumps (CRIU's names): against a pre-dump, only pages written since are saved.
       .option('--prev-images-dir <dir>', 'dump against the pre-dump in DIR (relative to the images directory): only pages written since are saved')
       .option('--track-mem', 'with -R: leave memory tracking armed, so that a later dump can be made against this one')
+      .option('--background', 'with -R: freeze only to collect all but page contents and write-protect memory; copy the pages while the process runs on (a write to a page not yet copied waits for it)')
       .option('--skip-in-flight', 'leave out connections still waiting in a listener\'s accept queue (the dump warns) instead of failing')
       // Loaded when the command runs: --help and other commands do not pay for it.
       .action(async (f: DumpFlags) => {
@@ -107,12 +109,13 @@ export const dumpCommand: CliCommand = {
             extUnixSk: f.extUnixSk !== undefined, networkLock: f.networkLock, tcpClose: f.tcpClose,
             // Relative to DIR, which the set may be written beside first (imagesTarget).
             parent: f.prevImagesDir === undefined ? undefined : path.resolve(f.imagesDir, f.prevImagesDir), trackMem: f.trackMem,
-            skipInFlight: f.skipInFlight,
+            skipInFlight: f.skipInFlight, background: f.background,
           });
           bar.stop();
           swap();
           for (const w of r.warnings) out.warn(w);
           out.say(`dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)}) in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);
+          if (r.background) out.say(`copied in the background in ${ms(r.background.copyMs)}; ${r.background.faults} write(s) waited for their page`, 3);
           if (r.inParent) out.say(`${r.inParent} unchanged pages left in the parent images ${f.prevImagesDir}`, 3);
           const left = f.leaveStopped ? `; pid ${r.pid} left stopped` : f.leaveRunning ? `; pid ${r.pid} left running` : '';
           out.say(`images in ${f.imagesDir}${left}`, 3);

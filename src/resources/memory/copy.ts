@@ -38,7 +38,7 @@ export interface PageSink {
   readonly path?: string;
 }
 
-class MemFile {
+export class MemFile {
   private fd = -1;
   constructor(private pid: number) {}
   get(): number {
@@ -62,7 +62,7 @@ interface CopyArgs {
 }
 
 /** Reads one unit into `data` (its segments packed in order): one process_vm_readv for the exclusive ones. */
-function readUnit(pid: number, args: { unit: Unit; data: Buffer; mem: MemFile }): void {
+export function readUnit(pid: number, args: { unit: Unit; data: Buffer; mem: MemFile }): void {
   const { unit, data } = args;
   const at = addressOf(data);
   const local: Iovec[] = [];

@@ -46,6 +46,11 @@ export interface MemoryDumpOptions {
   tracker?: ProcessTracker;
   /** Registers and arms the writable private areas for a next round (after the copy). */
   arm?: boolean;
+  /**
+   * A background dump (background.ts): the planned pages are handed over, not copied;
+   * the caller copies them once the process runs again.
+   */
+  later?: (plan: { runs: PageRun[]; vmas: readonly Vma[] }) => void;
 }
 
 /** Where the pages of a dump go: the page data, and (incremental dumps) the pages left in the parent. */
@@ -172,9 +177,10 @@ export function planPages(pid: number, vmas: readonly Vma[], args: PlanArgs): { 
   return { runs, inParent };
 }
 
-function dumpPages(ctx: DumpContext, vmas: Vma[], args: PlanArgs & { sink: PageSink }): MemoryDumpStats {
+function dumpPages(ctx: DumpContext, vmas: Vma[], args: PlanArgs & { sink: PageSink; later?: MemoryDumpOptions['later'] }): MemoryDumpStats {
   const { runs, inParent } = planPages(ctx.pid, vmas, args);
-  copyPages(ctx.pid, { runs, sink: args.sink, onBytes: ctx.progress });
+  if (args.later) args.later({ runs, vmas });
+  else copyPages(ctx.pid, { runs, sink: args.sink, onBytes: ctx.progress });
   const bytes = runs.reduce((n, r) => n + r.len, 0);
   return { pages: bytes / PAGE, bytes, inParent };
 }
@@ -271,7 +277,7 @@ export function dumpMemory(ctx: DumpContext, sink: TrackedSink, opts: MemoryDump
   let stats: MemoryDumpStats;
   try {
     if (cow) for (const v of vmas) if (hasOwnPages(v)) cow.mark(v, (i) => files.files[i ?? -1]?.path);
-    stats = dumpPages(ctx, vmas, { sink, cow, written, fromParent: sink.fromParent?.bind(sink) });
+    stats = dumpPages(ctx, vmas, { sink, cow, written, fromParent: sink.fromParent?.bind(sink), later: opts.later });
     if (cow) stats.sharedWithParent = cow.omitted;
     if (opts.arm) opts.tracker?.arm(armable(vmas, registered));
   } finally {

@@ -70,3 +70,21 @@ export function dumpableRuns(pagemap: Buffer, opts: { anonOnly: boolean }): numb
   }
   return out;
 }
+
+const UFFD_WP = 0x02000000; // bit 57: write-protected through a userfaultfd
+
+/**
+ * For a background dump (background.ts): the index of the first page of a pagemap window
+ * that is no longer the page ckpt write-protected at the freeze, or -1 when every one
+ * still is. A protected page cannot be written; one that was unmapped, discarded
+ * (MADV_DONTNEED) or replaced (exec, a fault after a zap) is no longer present and
+ * protected, or is a file page again.
+ */
+export function firstUnprotected(pagemap: Buffer): number {
+  for (let i = 0; i < pagemap.length >> 3; i++) {
+    const lo = pagemap.readUInt32LE(i * 8);
+    const hi = pagemap.readUInt32LE(i * 8 + 4);
+    if ((hi & PRESENT_OR_SWAPPED) === 0 || (hi & UFFD_WP) === 0 || (hi & FILE_PAGE) !== 0 || isMarker(hi, lo)) return i;
+  }
+  return -1;
+}
