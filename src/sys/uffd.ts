@@ -23,15 +23,19 @@ const IOC = {
 } as const;
 
 export const UFFD_EVENT = { PAGEFAULT: 0x12, FORK: 0x13, REMAP: 0x14, REMOVE: 0x15, UNMAP: 0x16 } as const;
-/** The non-cooperative events a lazy restore must follow (fork, mremap, MADV_DONTNEED, munmap). */
-export const UFFD_LAZY_FEATURES = (1n << 1n) | (1n << 2n) | (1n << 3n) | (1n << 6n);
+/**
+ * The non-cooperative events a lazy restore must follow (fork, mremap, MADV_DONTNEED,
+ * munmap), and the faulting thread's id in each fault (UFFD_FEATURE_THREAD_ID: the
+ * guard names by it a forked process the server could not name).
+ */
+export const UFFD_LAZY_FEATURES = (1n << 1n) | (1n << 2n) | (1n << 3n) | (1n << 6n) | (1n << 8n);
 const MODE_MISSING = 1n;
 const COPY_MODE_DONTWAKE = 1n;
 export const UFFD_MSG_SIZE = 32;
 
 /** One uffd_msg, decoded: what the server needs of each event. */
 export type UffdMsg =
-  | { event: 'fault'; address: bigint }
+  | { event: 'fault'; address: bigint; tid: number }
   | { event: 'fork'; ufd: number }
   | { event: 'remap'; from: bigint; to: bigint; len: bigint }
   | { event: 'remove' | 'unmap'; start: bigint; end: bigint }
@@ -42,7 +46,7 @@ export function decodeUffdMsg(b: Buffer, off: number): UffdMsg {
   const u64 = (i: number) => b.readBigUInt64LE(off + 8 + i * 8);
   switch (code) {
     case UFFD_EVENT.PAGEFAULT:
-      return { event: 'fault', address: u64(1) };
+      return { event: 'fault', address: u64(1), tid: b.readUInt32LE(off + 24) };
     case UFFD_EVENT.FORK:
       return { event: 'fork', ufd: b.readUInt32LE(off + 8) };
     case UFFD_EVENT.REMAP:
@@ -110,6 +114,18 @@ export function uffdZeropage(fd: number, range: { start: bigint; len: number }):
   b.writeBigUInt64LE(range.start, 0);
   b.writeBigUInt64LE(BigInt(range.len), 8);
   return fillIoctl(fd, IOC.ZEROPAGE, b);
+}
+
+/** The top page below TASK_SIZE (47-bit): where no program maps anything. */
+const PROBE_AT = 0x7fffffffe000n;
+
+/**
+ * Whether the process of a userfaultfd still has its memory: UFFDIO_ZEROPAGE says ESRCH
+ * once it exited (the ctx keeps the mm_struct, not its users). Probed on a page no
+ * program maps, which the ioctl refuses otherwise (ENOENT) without touching anything.
+ */
+export function uffdProcessAlive(fd: number): boolean {
+  return uffdZeropage(fd, { start: PROBE_AT, len: 4096 }).error !== 'ESRCH';
 }
 
 /** UFFDIO_WAKE: lets threads waiting on a page that is already there go on. */

@@ -9,8 +9,8 @@
  * out), 1 and 2 the log, 3 a socket whose other end only the server holds: "done" on it
  * ends the guard's job, end-of-file without it means the server is gone.
  */
-import { writeSync } from 'node:fs';
-import { closeFd, kill, pollIn, SIG } from '../../sys/index.js';
+import { readFileSync, writeSync } from 'node:fs';
+import { closeFd, decodeUffdMsg, kill, pollIn, readNonBlocking, SIG, UFFD_MSG_SIZE, uffdProcessAlive } from '../../sys/index.js';
 import { withDescendants } from './children.js';
 import { AddRequest, LineReader, type Log } from './protocol.js';
 
@@ -78,8 +78,50 @@ export function runGuard(serverPid: number, log: Log): number {
           }
         }
         log(`Cannot restore pages lazily: the lazy-pages server (pid ${serverPid}) ended before every page was in: killed process${all.length === 1 ? '' : 'es'} ${all.join(', ')}`);
+        killUnnamed(held, log);
         return 1;
       }
     }
+  }
+}
+
+/**
+ * A process forked from a served one whose pid the server never learnt (its parent
+ * exited before the server looked) is below nobody the guard knows. Its userfaultfd
+ * stays held, so it waits at its first missing page rather than read a zero there;
+ * that fault names its thread (UFFD_FEATURE_THREAD_ID), and its process is killed.
+ * Returns once no process is left behind any held userfaultfd.
+ */
+function killUnnamed(held: number[], log: Log): void {
+  const buf = Buffer.alloc(UFFD_MSG_SIZE * 16);
+  for (;;) {
+    const live = held.filter((fd) => uffdProcessAlive(fd));
+    if (live.length === 0) return;
+    const rev = pollIn(live, 200);
+    live.forEach((fd, i) => {
+      if (!rev[i]) return;
+      const n = readNonBlocking(fd, buf);
+      for (let off = 0; off + UFFD_MSG_SIZE <= n; off += UFFD_MSG_SIZE) {
+        const m = decodeUffdMsg(buf, off);
+        if (m.event === 'fork') held.push(m.ufd);
+        if (m.event !== 'fault' || m.tid <= 0) continue;
+        const pid = tgidOf(m.tid);
+        try {
+          kill(pid, SIG.SIGKILL);
+          log(`Cannot restore pages lazily: killed process ${pid}, forked from a served process, at its first fault after the lazy-pages server ended`);
+        } catch {
+          // already gone
+        }
+      }
+    });
+  }
+}
+
+function tgidOf(tid: number): number {
+  try {
+    const m = /^Tgid:\s+(\d+)$/m.exec(readFileSync(`/proc/${tid}/status`, 'utf8'));
+    return m ? Number(m[1]) : tid;
+  } catch {
+    return tid;
   }
 }
