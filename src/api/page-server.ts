@@ -103,7 +103,10 @@ export function pageServer(opts: PageServerOptions): PageServerResult {
       } finally {
         ch.close();
       }
-      if (!opts.keepGoing) return { sets };
+      if (!opts.keepGoing) {
+        if (sets.length === 0) throw new CkptError('NETWORK', `Cannot receive images from ${ch.peer}: it ended the session without committing a set (its dump failed?)`);
+        return { sets };
+      }
     }
   } finally {
     closeSync(listener.fd);
