@@ -8,7 +8,8 @@ import { closeSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
 import { Channel, readToken, receiveSets, type ReceivedSet, type SessionHooks } from '../images/index.js';
 import { isErrno, SOCK } from '../sys/index.js';
-import { acceptInet, bindInet, formatAddr, getsockname, inetSocket, listenSocket, parseInetAddr, setSocketTimeouts, setsockoptBuf, SO_INET } from '../sys/inet.js';
+import { acceptInet, bindInet, formatAddr, getsockname, inetSocket, listenSocket, parseInetAddr, setSocketBuffers, setSocketTimeouts, setsockoptBuf, SO_INET } from '../sys/inet.js';
+import { PAGE_SERVER_BUFFER } from '../dump/page-server.js';
 
 /** How long a client may take to authenticate: a stranger does not hold the server for long. */
 const HANDSHAKE_MS = 10_000;
@@ -47,6 +48,8 @@ export function listenOn(address: string, port: number): { fd: number; port: num
     const one = Buffer.alloc(4);
     one.writeInt32LE(1);
     setsockoptBuf(fd, { level: 1, name: SO_INET.REUSEADDR, value: one });
+    // Before listen: connections inherit it, and their window scale is fixed at the handshake.
+    setSocketBuffers(fd, PAGE_SERVER_BUFFER);
     bindInet(fd, addr);
     listenSocket(fd, 8);
     const got = getsockname(fd)?.port ?? port;
@@ -69,6 +72,7 @@ export function acceptAuthenticated(listener: number, args: { token: Buffer; tim
     let ch: Channel | undefined;
     try {
       setSocketTimeouts(conn.fd, HANDSHAKE_MS);
+      setSocketBuffers(conn.fd, PAGE_SERVER_BUFFER);
       ch = Channel.server(conn.fd, { peer, token: args.token });
       if (ch) setSocketTimeouts(conn.fd, args.timeoutMs);
     } catch (e) {

@@ -7,10 +7,12 @@ import { closeSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
 import { Channel, FRAME, ImageWriter, RemoteSet, readToken } from '../images/index.js';
 import { isErrno, SOCK } from '../sys/index.js';
-import { connectInet, inetSocket, parseInetAddr, setSocketTimeouts } from '../sys/inet.js';
+import { connectInet, inetSocket, parseInetAddr, setSocketBuffers, setSocketTimeouts } from '../sys/inet.js';
 
 /** How long one blocking read or write on the connection may take before the dump fails. */
 export const PAGE_SERVER_TIMEOUT_MS = 30_000;
+/** Socket buffers of the connection, each way: two frames of 4 MiB in flight. */
+export const PAGE_SERVER_BUFFER = 8 * 1024 * 1024;
 
 export interface PageServerAddress {
   /** An IPv4 or IPv6 address (names are not resolved). */
@@ -38,6 +40,7 @@ export function connectPageServer(t: PageServerAddress): Channel {
   const fd = inetSocket(addr.family, SOCK.STREAM, 0);
   try {
     setSocketTimeouts(fd, t.timeoutMs ?? PAGE_SERVER_TIMEOUT_MS);
+    setSocketBuffers(fd, PAGE_SERVER_BUFFER);
     try {
       connectInet(fd, addr);
     } catch (e) {

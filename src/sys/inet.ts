@@ -6,7 +6,7 @@
 import { call, callNum } from './call.js';
 import { addressOf } from './native.js';
 import { NR } from './nr.js';
-import { recv, send, SOCK } from './socket.js';
+import { recv, send, SO, SOCK } from './socket.js';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -316,4 +316,21 @@ export function parseInetAddr(text: string, port: number): InetAddr | undefined 
   if ((halves.length === 2 ? fill < 1 : fill !== 0) || [...head, ...tail].some((g) => g.length === 0 || g.length > 4)) return undefined;
   const all = [...head, ...Array<string>(halves.length === 2 ? fill : 0).fill('0'), ...tail];
   return { family: AF_INET6, addr: all.map((g) => g.padStart(4, '0')).join('').toLowerCase(), port };
+}
+
+/**
+ * Socket buffers of `bytes` each way (SO_SNDBUFFORCE/SO_RCVBUFFORCE, which root may set
+ * above the sysctl limits; else the plain options, capped by them). Bulk transfers between
+ * two busy processes move more per scheduling slice with big buffers.
+ */
+export function setSocketBuffers(fd: number, bytes: number): void {
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(bytes);
+  for (const [force, plain] of [[SO.SNDBUFFORCE, SO.SNDBUF], [SO.RCVBUFFORCE, SO.RCVBUF]] as const) {
+    try {
+      setsockoptBuf(fd, { level: SOL_SOCKET_INET, name: force, value: v });
+    } catch {
+      setsockoptBuf(fd, { level: SOL_SOCKET_INET, name: plain, value: v });
+    }
+  }
 }

@@ -3,17 +3,20 @@
 // to the event loop, so it reads and writes the socket with blocking read/write calls.
 //
 // Both ends know a token (a 0600 file, token.ts). The handshake is a nonce exchange that
-// proves knowledge of the token both ways without sending it, and derives one key per
-// direction; every frame then carries HMAC-SHA256(key, seq ‖ header ‖ payload), seq
-// counting frames per direction, so a frame cannot be forged, altered, replayed,
-// dropped or reordered unnoticed. Contents travel in clear (docs/security.md says why).
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+// proves knowledge of the token both ways without sending it (HMAC-SHA256), and derives
+// one key per direction; every frame then carries a Poly1305 tag of header ‖ payload
+// under that key and a nonce counting frames per direction (ChaCha20-Poly1305 with the
+// frame as associated data and no plaintext, RFC 8439), so a frame cannot be forged,
+// altered, replayed, dropped or reordered unnoticed. Contents travel in clear
+// (docs/security.md says why, and why this MAC: ~5 GB/s here, HMAC-SHA256 ~1).
+import { createCipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 
 const MAGIC = Buffer.from('CKPT-PS1');
 const NONCE = 32;
 const MAC = 32;
+const TAG = 16;
 const HEADER = 8;
 /** The largest payload a frame may carry: big enough for 4 MiB page writes, small enough to hold in memory. */
 export const MAX_PAYLOAD = 8 * 1024 * 1024;
@@ -36,6 +39,14 @@ const mac = (key: Buffer, parts: readonly Uint8Array[]) => {
   return h.digest();
 };
 
+/** The frame tag: Poly1305 under a one-time key ChaCha20 derives from `key` and the frame's number (never reused: one key per direction and session). */
+function frameTag(key: Buffer, args: { nonce: Buffer; parts: readonly Uint8Array[] }): Buffer {
+  const c = createCipheriv('chacha20-poly1305', key, args.nonce, { authTagLength: TAG });
+  for (const p of args.parts) if (p.length > 0) c.setAAD(p, { plaintextLength: 0 });
+  c.final();
+  return c.getAuthTag();
+}
+
 /** A connection refused or broken, a timeout, a frame that does not check: one error kind, naming the peer. */
 export function channelError(peer: string, why: string, cause?: unknown): CkptError {
   return new CkptError('NETWORK', `Cannot exchange images with ${peer}: ${why}`, { cause });
@@ -48,6 +59,17 @@ function describeIo(e: unknown): string {
   return code ?? String(e);
 }
 
+/** A signal (ckpt's deferred ones, a profiler's) interrupts a blocking call: it is simply made again. */
+function retryEintr<T>(fn: () => T): T {
+  for (;;) {
+    try {
+      return fn();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EINTR') throw e;
+    }
+  }
+}
+
 export class Channel {
   readonly fd: number;
   /** Who is at the other end, for messages ("page server 10.0.0.2:4000"). */
@@ -57,7 +79,8 @@ export class Channel {
   private sendSeq = 0n;
   private recvSeq = 0n;
   private readonly head = Buffer.alloc(HEADER);
-  private readonly seq = Buffer.alloc(8);
+  /** The 12-byte nonce of the next frame: 4 zero bytes, then the frame's number (u64 LE). */
+  private readonly seq = Buffer.alloc(12);
   private closed = false;
 
   private constructor(fd: number, peer: string) {
@@ -116,8 +139,8 @@ export class Channel {
     const head = Buffer.alloc(HEADER);
     head[0] = type;
     head.writeUInt32LE(len, 4);
-    this.seq.writeBigUInt64LE(this.sendSeq++);
-    const tag = mac(this.sendKey, [this.seq, head, ...parts]);
+    this.seq.writeBigUInt64LE(this.sendSeq++, 4);
+    const tag = frameTag(this.sendKey, { nonce: this.seq, parts: [head, ...parts] });
     this.writeAll([head, ...parts, tag]);
   }
 
@@ -138,9 +161,9 @@ export class Channel {
     if (len > MAX_PAYLOAD) throw channelError(this.peer, `frame of ${len} bytes (more than ${MAX_PAYLOAD})`);
     const payload = into && into.length >= len ? into.subarray(0, len) : Buffer.allocUnsafe(len);
     this.readInto(payload);
-    const tag = this.readExact(MAC);
-    this.seq.writeBigUInt64LE(this.recvSeq++);
-    if (!timingSafeEqual(tag, mac(this.recvKey, [this.seq, this.head, payload]))) {
+    const tag = this.readExact(TAG);
+    this.seq.writeBigUInt64LE(this.recvSeq++, 4);
+    if (!timingSafeEqual(tag, frameTag(this.recvKey, { nonce: this.seq, parts: [this.head, payload] }))) {
       throw channelError(this.peer, 'a frame failed its integrity check (altered in transit, or not from the peer we authenticated)');
     }
     return { type, payload };
@@ -168,7 +191,7 @@ export class Channel {
     try {
       let bufs = parts.filter((p) => p.length > 0);
       while (bufs.length > 0) {
-        let n = fs.writevSync(this.fd, bufs as NodeJS.ArrayBufferView[]);
+        let n = retryEintr(() => fs.writevSync(this.fd, bufs as NodeJS.ArrayBufferView[]));
         while (bufs.length > 0 && n >= bufs[0]!.length) n -= bufs.shift()!.length;
         if (n > 0) bufs = [bufs[0]!.subarray(n), ...bufs.slice(1)];
       }
@@ -188,7 +211,7 @@ export class Channel {
     while (off < b.length) {
       let n: number;
       try {
-        n = fs.readSync(this.fd, b, off, b.length - off, null);
+        n = retryEintr(() => fs.readSync(this.fd, b, off, b.length - off, null));
       } catch (e) {
         throw channelError(this.peer, `receiving failed: ${describeIo(e)}`, e);
       }
