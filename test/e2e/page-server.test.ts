@@ -71,14 +71,19 @@ async function checks(v: Victim, n: number): Promise<void> {
   assert.equal(m[1], 'PASS', v.output());
 }
 
-test('a dump through the page server restores from the server\'s directory, which holds the whole set', async () => {
-  const v = await victim(64);
+/** A victim of `mib` MiB, a page server for dst, and where the dump's own directory (src) goes. */
+async function started(mib: number): Promise<{ v: Victim; srv: Server; src: string; dst: string; pageServer: { address: string; port: number; authToken: string } }> {
+  const v = await victim(mib);
   const tmp = cleanups.tempDir('ckpt-ps-');
   const token = tokenFile(tmp);
   const dst = join(tmp, 'dst');
   const srv = await startServer({ dir: dst, token });
-  const src = join(tmp, 'src');
-  const r = dump(v.pid, { imagesDir: src, pageServer: { address: '127.0.0.1', port: srv.port, authToken: token } });
+  return { v, srv, src: join(tmp, 'src'), dst, pageServer: { address: '127.0.0.1', port: srv.port, authToken: token } };
+}
+
+test('a dump through the page server restores from the server\'s directory, which holds the whole set', async () => {
+  const { v, srv, src, dst, pageServer } = await started(64);
+  const r = dump(v.pid, { imagesDir: src, pageServer });
   assert.ok(r.pages >= 64 * 256, `${r.pages} pages`);
   assert.equal(await srv.exited, 0, srv.stderr());
   await waitGone(v.pid);
@@ -113,16 +118,11 @@ test('a wrong token is refused before anything is written, and the victim runs o
 });
 
 test('a page server killed mid-dump fails the dump; the victim runs on unchanged', async () => {
-  const v = await victim(64);
-  const tmp = cleanups.tempDir('ckpt-ps-');
-  const token = tokenFile(tmp);
-  const dst = join(tmp, 'dst');
-  const srv = await startServer({ dir: dst, token });
-  const src = join(tmp, 'src');
+  const { v, srv, src, dst, pageServer } = await started(64);
   let killed = false;
   assert.throws(
     () => dump(v.pid, {
-      imagesDir: src, pageServer: { address: '127.0.0.1', port: srv.port, authToken: token },
+      imagesDir: src, pageServer,
       // Called between copy units while the tree is frozen: the server dies with the dump half sent.
       onProgress: (p) => {
         if (!killed && p.bytes >= 8 << 20) {
