@@ -29,7 +29,7 @@ export interface MigrateOptions {
   to: { address: string; port: number };
   /** The token file both sides share (0600). */
   authToken: string;
-  /** Where the source keeps each round's images (without page files): created 0700, removed after a migration. */
+  /** Where the source keeps each round's images (without page files): created 0700 (or empty), removed after the migration, failed or not. */
   workDir: string;
   /** Pre-dump rounds at most before the final dump (default 8). */
   maxRounds?: number;
@@ -101,11 +101,12 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
     });
     // The tree is gone here; its lock has nothing left to hold back.
     if (d.networkLock) unlockNetwork({ name: d.networkLock.name, method: d.networkLock.method as 'nftables' | 'iptables' });
-    fs.rmSync(opts.workDir, { recursive: true, force: true });
     const final = { pages: d.pages, frozenMs: d.frozenMs, dumpMs: writtenAt - frozenAt, restoreMs: answer!.restoreMs };
     return { pid, rounds, final, remotePid: answer!.pid, totalMs: performance.now() - t0 };
   } finally {
     endSession(ch);
+    // Rounds without their pages are of no use once the destination has them, or once it failed.
+    fs.rmSync(opts.workDir, { recursive: true, force: true });
   }
 }
 

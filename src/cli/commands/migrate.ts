@@ -73,7 +73,7 @@ export const migrateCommand: CliCommand = {
             return;
           }
           if (f.tree === undefined || !f.to) throw new CkptError('USAGE', 'Cannot migrate: -t PID and --to ADDRESS:PORT are required (or --receive)');
-          const workDir = f.imagesDir ?? join(mkdtempSync(join(tmpdir(), 'ckpt-migrate-')), 'rounds');
+          const workDir = f.imagesDir ?? mkdtempSync(join(tmpdir(), 'ckpt-migrate-'));
           const scripts = actionScripts(f.actionScript ?? [], { imagesDir: workDir, say: (l) => out.say(l, 3) });
           const r = api.migrate(f.tree, {
             to: f.to, authToken: f.authToken, workDir, maxRounds: f.maxRounds,
