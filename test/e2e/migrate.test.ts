@@ -109,7 +109,7 @@ function runSource(args: { pid: number; port: number; token: string; script: str
 
 /** The server in A, its client in C; resolves once the client checks lines. */
 async function serverAndClient(dir: string): Promise<{ server: Victim; clientLog: string }> {
-  const server = startVictim('/usr/bin/nsenter', { args: [`--net=/run/netns/${NS.a}`, join(VICTIM_BIN, 'migrate-server'), SERVICE, String(PORT), '64', '8'] });
+  const server = startVictim('/usr/bin/nsenter', { args: [`--net=/run/netns/${NS.a}`, join(VICTIM_BIN, 'migrate-server'), SERVICE, String(PORT), '32', '4'] });
   cleanups.push(() => server.cleanup());
   await server.waitFor(/^READY/m, 30_000);
   const clientLog = join(dir, 'client.log');
@@ -155,7 +155,7 @@ test('a TCP server moves from A to B with its address; its client in C sees only
   const src = await runSource({ pid: server.pid, port, token, script: script(dir, 'src.sh', `[ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] || exit 0\nip addr del ${SERVICE}/32 dev a0m${tag}`) });
   assert.equal(src.status, 0, `source: ${src.stderr}\nreceiver: ${recv.stderr()}`);
   const r = JSON.parse(src.stdout) as { rounds: { pages: number }[]; final: { pages: number; frozenMs: number; dumpMs: number; restoreMs: number }; remotePid: number };
-  assert.ok(r.rounds.length >= 1 && r.rounds[0]!.pages >= 64 * 256, JSON.stringify(r.rounds));
+  assert.ok(r.rounds.length >= 1 && r.rounds[0]!.pages >= 32 * 256, JSON.stringify(r.rounds));
   assert.ok(r.final.pages < r.rounds[0]!.pages / 2, `final round ${r.final.pages} pages, first ${r.rounds[0]!.pages}`);
   console.log(`# migrate: rounds ${r.rounds.map((x) => x.pages).join(', ')} pages; final ${r.final.pages} pages, frozen ${Math.round(r.final.frozenMs)} ms (dump ${Math.round(r.final.dumpMs)} ms, restore in B ${Math.round(r.final.restoreMs)} ms)`);
   await waitGone(server.pid);
