@@ -25,7 +25,11 @@ export interface PageServerOptions {
   port: number;
   /** The token file the clients share (0600). */
   authToken: string;
-  /** Serve session after session (default: end after the first authenticated one, as CRIU's page server does after one dump). */
+  /**
+   * Serve session after session, each set into imagesDir/NAME, the name its dump gives
+   * (default: end after the first authenticated session, its set in imagesDir, as CRIU's
+   * page server does after one dump).
+   */
   keepGoing?: boolean;
   timeoutMs?: number;
   onListening?: (at: { address: string; port: number }) => void;
@@ -98,6 +102,7 @@ export function pageServer(opts: PageServerOptions): PageServerResult {
         sets.push(...receiveSets(ch, {
           root: opts.imagesDir,
           maxSets: opts.keepGoing ? undefined : 1,
+          intoRoot: !opts.keepGoing,
           onSet: (s) => log(`received ${s.dir}: ${s.files} files, ${s.bytes} bytes`),
           onRestore: opts.onRestore,
         }));

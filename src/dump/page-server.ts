@@ -21,6 +21,12 @@ export interface PageServerAddress {
   /** The token file both sides share (0600). */
   authToken: string;
   timeoutMs?: number;
+  /**
+   * The set's name (the CLI gives its -D's last component): a server that keeps going
+   * writes each set into DIR/NAME, so that a chain's relative parent names hold there too;
+   * a one-dump server writes into DIR itself.
+   */
+  set?: string;
 }
 
 /**
@@ -81,7 +87,7 @@ function openRemoteSet(t: PageServerTarget): { set: RemoteSet; close(): void } {
   if ('channel' in t) return { set: new RemoteSet(t.channel, t.dir), close: () => {} };
   const ch = connectPageServer(t);
   try {
-    return { set: new RemoteSet(ch, ''), close: () => endSession(ch) };
+    return { set: new RemoteSet(ch, t.set ?? ''), close: () => endSession(ch) };
   } catch (e) {
     ch.close();
     throw e;

@@ -6,7 +6,7 @@ const [dir, tokenHex] = process.argv.slice(2);
 try {
   const ch = Channel.server(3, { peer: 'test client', token: Buffer.from(tokenHex!, 'hex') });
   if (!ch) console.log(JSON.stringify({ refused: true }));
-  else console.log(JSON.stringify({ sets: receiveSets(ch, { root: dir! }) }));
+  else console.log(JSON.stringify({ sets: receiveSets(ch, { root: dir!, intoRoot: true }) }));
 } catch (e) {
   console.log(JSON.stringify({ error: (e as Error).message }));
 }

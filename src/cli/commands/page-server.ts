@@ -25,7 +25,7 @@ export const pageServerCommand: CliCommand = {
       .option('--address <addr>', 'IP address to listen on (default 0.0.0.0)')
       .requiredOption('--port <port>', 'port to listen on (0: any free port, said on stderr)', parsePort)
       .requiredOption('--auth-token <file>', 'token file the dumping side shares (0600; e.g. head -c 32 /dev/urandom > FILE)')
-      .option('--keep-going', 'serve dump after dump (default: end after one, as CRIU\'s page server)')
+      .option('--keep-going', 'serve dump after dump, each into DIR/NAME, NAME being the last part of the dump\'s own -D (default: end after one dump, into DIR, as CRIU\'s page server)')
       .option('-v, --verbosity [n]', 'verbosity 0-4', parseVerbosity)
       .option('--json', 'print what was received as one JSON document on stdout')
       .action(async (f: PageServerFlags) => {

@@ -166,11 +166,13 @@ export interface SessionHooks {
   onRestore?: (request: unknown) => unknown;
   /** Stop after this many committed sets (the page server's default is one). */
   maxSets?: number;
+  /** Every set goes into root itself, whatever name it gives (a one-dump page server); else into root/NAME, and a set must name one. */
+  intoRoot?: boolean;
 }
 
 /**
  * Receives sets until the client ends the session (END, or closing after a commit) or
- * maxSets are in. Sets go into `root`, or root/NAME for a set that names one. A failure
+ * maxSets are in. Sets go into root/NAME, or `root` itself (intoRoot). A failure
  * removes the set being received, tells the client why (if it still listens) and throws.
  */
 export function receiveSets(ch: Channel, args: { root: string } & SessionHooks): ReceivedSet[] {
@@ -197,8 +199,12 @@ export function receiveSets(ch: Channel, args: { root: string } & SessionHooks):
       if (f.type === FRAME.BEGIN) {
         if (set) throw channelError(ch.peer, 'a set began inside another');
         const { dir } = parseJson(ch, Begin, f);
-        if (dir !== '') checkName(dir, 'a set directory');
-        set = new SetReceiver(dir === '' ? args.root : path.join(args.root, dir));
+        if (args.intoRoot) set = new SetReceiver(args.root);
+        else {
+          if (dir === '') throw channelError(ch.peer, 'this server keeps sets apart, in directories the dumps name: the set has no name');
+          checkName(dir, 'a set directory');
+          set = new SetReceiver(path.join(args.root, dir));
+        }
         continue;
       }
       if (!set) throw channelError(ch.peer, `frame ${f.type} outside a set`);
