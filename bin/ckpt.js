@@ -23,7 +23,7 @@ const BUNDLE = path.join(__dirname, '../dist/bin/ckpt.cjs');
 const TSC_MAIN = path.join(__dirname, '../dist/cli/main.js');
 // One cache per command: each holds the functions its command ran. Keep in step with
 // src/cli/commands/index.ts (test/e2e/cli-bundle.test.ts checks it).
-const COMMANDS = ['dump', 'pre-dump', 'restore', 'show', 'check', 'ps', 'sharing', 'lazy-pages'];
+const COMMANDS = ['dump', 'pre-dump', 'restore', 'show', 'check', 'ps', 'sharing', 'page-server', 'migrate', 'lazy-pages'];
 const MAGIC = 'ckpt-code-cache 1';
 const MAX_CACHE = 64 << 20;
 

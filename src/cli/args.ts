@@ -32,3 +32,9 @@ export function parseSeconds(value: string): number {
   }
   return Number(value);
 }
+
+/** A TCP port, 0-65535 (0 for a server: any free port). */
+export function parsePort(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError(`"${value}" is not a TCP port`);
+  return Number(value);
+}

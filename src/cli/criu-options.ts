@@ -29,7 +29,8 @@ const R: readonly CriuCommand[] = ['restore'];
 const ALL: readonly CriuCommand[] = ['dump', 'restore', 'check'];
 
 const INCREMENTAL = 'deduplication of parent images is not supported: each incremental dump keeps its parent\'s images as they are';
-const PAGE_SERVER = 'the page server is not supported: pages are written to the images directory';
+const PS_RESTORE = 'a restore reads its pages from the images directory: restore from the page server\'s directory (docs/cli.md, "page-server")';
+const PS_TLS = 'ckpt\'s page server authenticates with a shared token file, --auth-token (docs/security.md), not TLS certificates';
 const MOUNTS = 'mounts are not supported: ckpt neither dumps nor restores a mount namespace';
 const CGROUPS = 'cgroup properties (limits, controllers) are not saved: a restore puts each process back into its saved cgroup, which must exist (--manage-cgroups none|soft, the default), or leaves the tree in ckpt\'s (ignore)';
 const NAMESPACES = 'namespaces are not supported: the processes are restored in ckpt\'s namespaces';
@@ -66,16 +67,16 @@ export const CRIU_OPTIONS: readonly CriuOption[] = [
   { flags: '--auto-dedup', on: DR, note: INCREMENTAL, refuse: true },
   { flags: '--lazy-pages', on: ['dump'], note: 'a dump for a lazy restore is a plain dump: use restore --lazy-pages (pages served from the images directory)', refuse: true },
   // Page server
-  { flags: '--page-server', on: DR, note: PAGE_SERVER, refuse: true },
-  { flags: '--address <addr>', on: DR, note: PAGE_SERVER, refuse: true },
-  { flags: '--port <port>', on: DR, note: PAGE_SERVER, refuse: true },
-  { flags: '--ps-socket <fd>', on: DR, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls', on: DR, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls-cacert <file>', on: DR, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls-cacrl <file>', on: DR, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls-cert <file>', on: DR, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls-key <file>', on: DR, note: PAGE_SERVER, refuse: true },
-  { flags: '--tls-no-cn-verify', on: DR, note: PAGE_SERVER, refuse: true },
+  { flags: '--page-server', on: R, note: PS_RESTORE, refuse: true },
+  { flags: '--address <addr>', on: R, note: PS_RESTORE, refuse: true },
+  { flags: '--port <port>', on: R, note: PS_RESTORE, refuse: true },
+  { flags: '--ps-socket <fd>', on: DR, note: 'ckpt connects to the page server itself (--page-server --address --port): it takes no socket from its caller', refuse: true },
+  { flags: '--tls', on: DR, note: PS_TLS, refuse: true },
+  { flags: '--tls-cacert <file>', on: DR, note: PS_TLS, refuse: true },
+  { flags: '--tls-cacrl <file>', on: DR, note: PS_TLS, refuse: true },
+  { flags: '--tls-cert <file>', on: DR, note: PS_TLS, refuse: true },
+  { flags: '--tls-key <file>', on: DR, note: PS_TLS, refuse: true },
+  { flags: '--tls-no-cn-verify', on: DR, note: PS_TLS, refuse: true },
   // Freezing and collecting
   { flags: '--freeze-cgroup <path>', on: DR, note: 'no-op: ckpt freezes the tree with ptrace, not the cgroup freezer' },
   { flags: '--evasive-devices', on: DR, note: 'no-op: a device file is reopened by its saved path' },
@@ -166,7 +167,6 @@ export function addNegations(command: Command): void {
 
 /** CRIU commands ckpt refuses, with the reason. */
 export const CRIU_COMMANDS: Readonly<Record<string, string>> = {
-  'page-server': PAGE_SERVER,
   service: 'the RPC service is not supported: use the ckpt library (import { dump, restore } from \'ckpt\') or this command line',
   swrk: 'the RPC service is not supported: use the ckpt library or this command line',
   dedup: INCREMENTAL,

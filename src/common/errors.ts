@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'USAGE' // bad command-line or API input
   | 'CHECK_FAILED' // restore --check: a restored process differs from its images
   | 'INTERRUPTED' // a signal (SIGINT, SIGTERM, SIGHUP, SIGPIPE) came during a dump or restore, which was rolled back
+  | 'NETWORK' // a page server connection failed, was refused, timed out or carried a frame that does not check
   | 'ACTION_SCRIPT' // an --action-script failed (non-zero exit), which fails the dump or restore
   | 'INTERNAL';
 

@@ -26,6 +26,7 @@ import type { DumpContext, ObjectPageSink } from '../resources/types.js';
 import { MemoryTracking, TRACKING_IMAGE } from '../resources/memory/track.js';
 import { resumeTracking } from './tracking.js';
 import { BackgroundCopy, type BackgroundStats } from '../resources/memory/background.js';
+import { withImageWriter, type PageServerTarget } from './page-server.js';
 
 export interface DumpOptions {
   imagesDir: string;
@@ -91,6 +92,12 @@ export interface DumpOptions {
    * page not yet copied waiting for that page (resources/memory/background.ts).
    */
   background?: boolean;
+  /**
+   * CRIU's --page-server --address --port: the set is also sent to a page server (`ckpt
+   * page-server`), and the page files go only there; imagesDir keeps the rest. Connected
+   * and authenticated before the tree is frozen.
+   */
+  pageServer?: PageServerTarget;
 }
 
 /** Phases of a dump, with ms since it started: the tree frozen, each process saved, the set committed (the tree still frozen). */
@@ -248,13 +255,18 @@ function checkBackground(pid: number, opts: DumpOptions): void {
   if (!opts.leaveRunning) throw no('--background needs --leave-running (-R): a dump that kills the process gains nothing from copying while it runs');
   if (opts.parent || opts.trackMem) throw no('--background with --prev-images-dir or --track-mem is not supported yet (one area takes one userfaultfd, and the tracking holds it)');
   if (opts.pageChecksums) throw no('--background with --page-checksums is not supported yet (pages are written out of order)');
+  if (opts.pageServer) throw no('--background with --page-server is not supported yet (pages are written out of order; a page server takes appends only)');
 }
 
 function dumpTree(pid: number, opts: DumpOptions): DumpResult {
   checkBackground(pid, opts);
   const t0 = performance.now();
   const warnings: string[] = [];
-  const w = ImageWriter.create(opts.imagesDir);
+  return withImageWriter(opts.imagesDir, { target: opts.pageServer, fn: (w) => dumpInto(w, { pid, opts, t0, warnings }) });
+}
+
+function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: number; warnings: string[] }): DumpResult {
+  const { pid, opts, t0, warnings } = args;
   const background = opts.background ? new BackgroundCopy() : undefined;
   let running = true;
   let unlocked = false;

@@ -19,6 +19,7 @@ import { restartInterruptedWait } from '../resources/thread/cpu.js';
 import { PREDUMP_IMAGE } from '../resources/images.js';
 import { releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { leaveGroupStop } from './dump.js';
+import { withImageWriter, type PageServerTarget } from './page-server.js';
 
 export interface PreDumpOptions {
   imagesDir: string;
@@ -29,6 +30,8 @@ export interface PreDumpOptions {
   timeoutMs?: number;
   /** As DumpOptions.onSignal. */
   onSignal?: (error?: unknown) => void;
+  /** As DumpOptions.pageServer. */
+  pageServer?: PageServerTarget;
 }
 
 export interface PreDumpResult {
@@ -93,7 +96,11 @@ function plan(tree: SeizedTree, args: { w: ImageWriter; tracking: MemoryTracking
 
 function preDumpTree(pid: number, opts: PreDumpOptions): PreDumpResult {
   const t0 = performance.now();
-  const w = ImageWriter.create(opts.imagesDir);
+  return withImageWriter(opts.imagesDir, { target: opts.pageServer, fn: (w) => preDumpInto(w, { pid, opts, t0 }) });
+}
+
+function preDumpInto(w: ImageWriter, args: { pid: number; opts: PreDumpOptions; t0: number }): PreDumpResult {
+  const { pid, opts, t0 } = args;
   let tracking: MemoryTracking | undefined;
   let tree: SeizedTree | undefined;
   let running = true;

@@ -7,7 +7,8 @@ import { MemoryTracking, TRACKING_IMAGE } from '../resources/memory/track.js';
 /** The parent round's reference and tracking, for a round dumped against it (dump or pre-dump). */
 export function resumeTracking(imagesDir: string, parent: string): { ref: ParentRef; tracking: MemoryTracking } {
   const abs = path.resolve(imagesDir, parent);
-  const r = ImageReader.open(abs);
+  // A round sent to a page server keeps only its metadata here: that is all this needs.
+  const r = ImageReader.open(abs, { pagesElsewhere: true });
   try {
     if (!r.has(TRACKING_IMAGE.name)) {
       throw new CkptError('USAGE', `Cannot dump against ${parent}: it left no memory tracking (make it with pre-dump, or with dump --track-mem --leave-running)`);

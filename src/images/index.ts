@@ -13,6 +13,10 @@ export { PageReader } from './page-reader.js';
 export { ImageWriter, type ImageSpec } from './writer.js';
 export { ImageReader, MAX_BLOB_READ } from './reader.js';
 export { type ImageOwnership } from './owner.js';
+export { Channel, channelError, FRAME, MAX_PAYLOAD } from './remote/channel.js';
+export { RemoteSet } from './remote/sender.js';
+export { receiveSets, type ReceivedSet, type SessionHooks } from './remote/receiver.js';
+export { readToken } from './remote/token.js';
 
 import type { z } from 'zod';
 import type { ImageReader } from './reader.js';

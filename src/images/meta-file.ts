@@ -49,8 +49,8 @@ export function decodePayload<S extends z.ZodType>(where: string, schema: S, pay
   return parsed.data;
 }
 
-/** Writes a complete image file (0600, fsync'd) and returns its size and CRC. */
-export function writeMetaFile(path: string, args: { kind: string; payload: Buffer; at?: string }): WrittenFile {
+/** Writes a complete image file (0600, fsync'd) and returns its size and CRC, and its bytes (for a page server). */
+export function writeMetaFile(path: string, args: { kind: string; payload: Buffer; at?: string }): WrittenFile & { bytes: Buffer } {
   const bytes = encodeMetaImage(args.kind, args.payload);
   const fd = createFile(args.at ?? path, path);
   try {
@@ -61,7 +61,7 @@ export function writeMetaFile(path: string, args: { kind: string; payload: Buffe
   } finally {
     closeQuietly(fd);
   }
-  return { size: bytes.length, crc32: crc32(bytes) };
+  return { size: bytes.length, crc32: crc32(bytes), bytes };
 }
 
 /** Reads an image file, checking header, kind and payload CRC; returns the payload. */

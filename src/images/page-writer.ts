@@ -7,6 +7,7 @@ import { CkptError } from '../common/errors.js';
 import { crc32 } from './crc32.js';
 import { closeQuietly, createFile, tryIo, writeAll } from './io.js';
 import { DEFAULT_CHUNK_SIZE, encodePagesHeader, PAGE_SIZE, type PageRun, type Pagemap, type ParentRun } from './pagemap.js';
+import type { RemoteFile } from './remote/sender.js';
 
 /** Size of the staging buffer and of the writes it makes (1-4 MiB is best here). */
 export const STAGE_SIZE = 4 * 1024 * 1024;
@@ -36,9 +37,14 @@ export class PageWriter {
   private chunkFill = 0;
   private state: 'open' | 'closed' | 'failed' = 'open';
   private readonly done: PagesDone;
+  /** Where the file goes instead of a local file (a page server): appends only. */
+  private readonly remote: RemoteFile | undefined;
 
-  /** `args.at`: where to create the file, if not `path` (e.g. /proc/self/fd/N/name). */
-  constructor(path: string, args: { options: PageWriterOptions; done: PagesDone; at?: string }) {
+  /**
+   * `args.at`: where to create the file, if not `path` (e.g. /proc/self/fd/N/name);
+   * `args.remote`: send the file there instead of writing it (no local file is made).
+   */
+  constructor(path: string, args: { options: PageWriterOptions; done: PagesDone; at?: string; remote?: RemoteFile }) {
     this.path = path;
     this.done = args.done;
     this.chunkSize = args.options.chunkSize ?? DEFAULT_CHUNK_SIZE;
@@ -46,8 +52,12 @@ export class PageWriter {
       throw new CkptError('USAGE', `Cannot write ${path}: chunk size ${this.chunkSize} is not a power of two ≥ ${PAGE_SIZE}`);
     }
     this.crcs = args.options.checksum === false ? undefined : [];
-    this.fd = createFile(args.at ?? path, path);
-    this.guard(() => writeAll(this.fd!, encodePagesHeader()));
+    this.remote = args.remote;
+    if (this.remote) this.remote.write(encodePagesHeader());
+    else {
+      this.fd = createFile(args.at ?? path, path);
+      this.guard(() => writeAll(this.fd!, encodePagesHeader()));
+    }
   }
 
   /** Appends the pages at `vaddr` (ascending, non-overlapping; whole pages). */
@@ -77,7 +87,8 @@ export class PageWriter {
     this.checkOpen();
     this.guard(() => {
       this.flush();
-      fs.fsyncSync(this.fd!);
+      if (this.remote) this.remote.close();
+      else fs.fsyncSync(this.fd!);
     });
     closeQuietly(this.fd);
     this.fd = undefined;
@@ -136,6 +147,7 @@ export class PageWriter {
   reserve(vaddr: bigint, len: number): { fd: number; fileOffset: number } {
     this.checkOpen();
     if (this.crcs) throw new CkptError('USAGE', `Cannot reserve pages in ${this.path}: it is checksummed`);
+    if (this.remote) throw new CkptError('USAGE', `Cannot reserve pages in ${this.path}: it goes to a page server`);
     if (len % PAGE_SIZE !== 0 || vaddr % BigInt(PAGE_SIZE) !== 0n) throw new CkptError('USAGE', `Cannot reserve pages in ${this.path}: not page-aligned`);
     this.guard(() => this.flush());
     const last = this.runs[this.runs.length - 1];
@@ -154,8 +166,7 @@ export class PageWriter {
     if (data.length >= STAGE_SIZE / 2) {
       // Big buffers go straight to the file: copying them would only cost time.
       this.flush();
-      writeAll(this.fd!, data, PAGE_SIZE + this.written);
-      this.written += data.length;
+      this.output(data);
       return;
     }
     this.stage ??= Buffer.allocUnsafe(STAGE_SIZE);
@@ -166,9 +177,15 @@ export class PageWriter {
 
   private flush(): void {
     if (this.staged === 0) return;
-    writeAll(this.fd!, this.stage!.subarray(0, this.staged), PAGE_SIZE + this.written);
-    this.written += this.staged;
+    this.output(this.stage!.subarray(0, this.staged));
     this.staged = 0;
+  }
+
+  /** Writes page data at the end of what is written: to the file, or to the page server. */
+  private output(data: Uint8Array): void {
+    if (this.remote) this.remote.write(data);
+    else writeAll(this.fd!, data, PAGE_SIZE + this.written);
+    this.written += data.length;
   }
 
   private checksum(data: Uint8Array): void {

@@ -41,8 +41,12 @@ export class ImageReader {
     this.depth = depth;
   }
 
-  /** Opens a committed checkpoint directory; refuses an incomplete or foreign one. */
-  static open(dir: string, opts: { depth?: number } = {}): ImageReader {
+  /**
+   * Opens a committed checkpoint directory; refuses an incomplete or foreign one.
+   * `pagesElsewhere`: the set's page files went to a page server (a dump's own directory,
+   * read for its metadata only): missing page files are not an error, and pages() fails.
+   */
+  static open(dir: string, opts: { depth?: number; pagesElsewhere?: boolean } = {}): ImageReader {
     const st = statDir(dir);
     if (!st.isDirectory()) throw new CkptError('USAGE', `Cannot read images in ${dir}: not a directory`);
     const invPath = path.join(dir, INVENTORY_FILE);
@@ -55,7 +59,10 @@ export class ImageReader {
     const { payload } = readMetaFile(invPath, INVENTORY_KIND);
     const inventory = decodePayload(invPath, Inventory, payload);
     checkVersion(invPath, inventory.format);
-    for (const e of inventory.files) checkListedFile(dir, e);
+    for (const e of inventory.files) {
+      if (opts.pagesElsewhere && e.type === 'pages' && !fs.existsSync(path.join(dir, e.name))) continue;
+      checkListedFile(dir, e);
+    }
     return new ImageReader(dir, inventory, opts.depth ?? 0);
   }
 

@@ -23,6 +23,7 @@ import {
 import { encodePayload, writeMetaFile } from './meta-file.js';
 import { PageWriter, type PageWriterOptions } from './page-writer.js';
 import { Pagemap } from './pagemap.js';
+import type { RemoteSet } from './remote/sender.js';
 
 /** Names a metadata image: its file is NAME.img, its header carries KIND. */
 export interface ImageSpec<S extends z.ZodType> {
@@ -44,16 +45,23 @@ export class ImageWriter {
   private readonly pageWriters: PageWriter[] = [];
   private state: 'open' | 'committed' | 'aborted' = 'open';
   private parent: ParentRef | undefined;
+  /**
+   * A page server the set also goes to: every file is sent there as it completes, and page
+   * files only there (the local directory keeps the rest, as CRIU's does); the inventory is
+   * committed there before here.
+   */
+  private readonly remote: RemoteSet | undefined;
 
-  private constructor(dir: string, args: { created: boolean; dirFd: number }) {
+  private constructor(dir: string, args: { created: boolean; dirFd: number; remote?: RemoteSet }) {
     this.dir = dir;
     this.createdDir = args.created;
     this.dirFd = args.dirFd;
     this.base = `/proc/self/fd/${args.dirFd}`;
+    this.remote = args.remote;
   }
 
-  /** Creates the checkpoint directory (see createImageDir) and a writer for it. */
-  static create(dir: string): ImageWriter {
+  /** Creates the checkpoint directory (see createImageDir) and a writer for it; `remote`: a page server's set, see above. */
+  static create(dir: string, opts: { remote?: RemoteSet } = {}): ImageWriter {
     const { created } = createImageDir(dir);
     let dirFd: number;
     try {
@@ -62,7 +70,7 @@ export class ImageWriter {
       removeQuietly(dir, { files: [], rmdir: created });
       throw e;
     }
-    return new ImageWriter(dir, { created, dirFd });
+    return new ImageWriter(dir, { created, dirFd, remote: opts.remote });
   }
 
   /** Where to create FILE (through the directory fd), and how to name it. */
@@ -74,7 +82,8 @@ export class ImageWriter {
   write<S extends z.ZodType>(spec: ImageSpec<S> & { value: z.output<S> }): void {
     const file = this.reserve(imageFile(spec.name));
     const { at, shown } = this.at(file);
-    const done = writeMetaFile(shown, { kind: spec.kind, payload: encodePayload(shown, spec.schema, spec.value), at });
+    const { bytes, ...done } = writeMetaFile(shown, { kind: spec.kind, payload: encodePayload(shown, spec.schema, spec.value), at });
+    this.remote?.put(file, 'image', bytes);
     this.complete(file, { type: 'image', ...done });
   }
 
@@ -83,6 +92,7 @@ export class ImageWriter {
     const file = this.reserve(pagesFile(id));
     const pw = new PageWriter(path.join(this.dir, file), {
       at: this.at(file).at,
+      remote: this.remote?.open(file, 'pages'),
       options,
       done: ({ size, pagemap }) => {
         this.complete(file, { type: 'pages', size, crc32: null });
@@ -135,7 +145,9 @@ export class ImageWriter {
     if (this.parent) inventory.parent = this.parent;
     const tmp = this.at(INVENTORY_TMP);
     this.files.set(INVENTORY_TMP, null); // so abort() removes it if the rename never happens
-    writeMetaFile(tmp.shown, { kind: INVENTORY_KIND, payload: encodePayload(tmp.shown, Inventory, inventory), at: tmp.at });
+    const { bytes } = writeMetaFile(tmp.shown, { kind: INVENTORY_KIND, payload: encodePayload(tmp.shown, Inventory, inventory), at: tmp.at });
+    // The page server's copy is the one a restore uses: committed there first, or not here either.
+    this.remote?.commit(bytes);
     const inv = this.at(INVENTORY_FILE);
     tryIo(`write ${inv.shown}`, () => fs.renameSync(tmp.at, inv.at));
     this.files.delete(INVENTORY_TMP);
@@ -151,6 +163,7 @@ export class ImageWriter {
   abort(): void {
     if (this.state !== 'open') return;
     this.state = 'aborted';
+    this.remote?.abort();
     for (const pw of this.pageWriters) pw.discard();
     // Files through the fd (wherever the directory is now); the directory by its name.
     removeQuietly(this.base, { files: this.files.keys(), rmdir: false });
@@ -163,11 +176,13 @@ export class ImageWriter {
     const file = this.reserve(blobFile(name));
     const { at, shown: where } = this.at(file);
     const fd = createFile(at, where);
+    const remote = this.remote?.open(file, 'blob');
     let size = 0;
     let crc = 0;
     return {
       write: (chunk) => {
         tryIo(`write ${where}`, () => writeAll(fd, chunk));
+        remote?.write(chunk);
         crc = crc32(chunk, crc);
         size += chunk.length;
       },
@@ -177,6 +192,7 @@ export class ImageWriter {
         } finally {
           closeQuietly(fd);
         }
+        remote?.close();
         this.complete(file, { type: 'blob', size, crc32: crc });
       },
       fail: () => closeQuietly(fd),

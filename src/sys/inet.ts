@@ -6,7 +6,7 @@
 import { call, callNum } from './call.js';
 import { addressOf } from './native.js';
 import { NR } from './nr.js';
-import { recv, send, SOCK } from './socket.js';
+import { recv, send, SO, SOCK } from './socket.js';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -275,5 +275,62 @@ export function inetDiagAll(family: number, protocol: number): InetDiag[] {
     }
   } finally {
     call(NR.close, [fd], { name: 'close' });
+  }
+}
+
+/** accept4 (close-on-exec): the connection's fd and its peer's address. */
+export function acceptInet(fd: number): { fd: number; peer: InetAddr | undefined } {
+  const b = Buffer.alloc(128);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(b.length);
+  const conn = callNum(NR_INET.accept4, [fd, addressOf(b), addressOf(len), SOCK.CLOEXEC], { name: 'accept4' });
+  return { fd: conn, peer: decodeSockaddr(b) };
+}
+
+const SO_TIMEO = { RCV: 20, SND: 21 } as const;
+
+/** SO_RCVTIMEO and SO_SNDTIMEO: a blocking read or write on `fd` fails with EAGAIN after `ms`. */
+export function setSocketTimeouts(fd: number, ms: number): void {
+  const tv = Buffer.alloc(16);
+  tv.writeBigInt64LE(BigInt(Math.floor(ms / 1000)), 0);
+  tv.writeBigInt64LE(BigInt((ms % 1000) * 1000), 8);
+  for (const name of [SO_TIMEO.RCV, SO_TIMEO.SND]) setsockoptBuf(fd, { level: SOL_SOCKET_INET, name, value: tv });
+}
+
+/** An IPv4 or IPv6 address in text ("10.0.0.2", "::1", "[::1]") with a port; undefined if it is not one (names are not resolved). */
+export function parseInetAddr(text: string, port: number): InetAddr | undefined {
+  const host = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  if (v4) {
+    const bytes = v4.slice(1).map(Number);
+    if (bytes.some((x) => x > 255)) return undefined;
+    return { family: AF_INET, addr: Buffer.from(bytes).toString('hex'), port };
+  }
+  if (!/^[0-9a-fA-F:]+$/.test(host) || !host.includes(':')) return undefined;
+  const halves = host.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (s: string) => (s === '' ? [] : s.split(':'));
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  const fill = 8 - head.length - tail.length;
+  if ((halves.length === 2 ? fill < 1 : fill !== 0) || [...head, ...tail].some((g) => g.length === 0 || g.length > 4)) return undefined;
+  const all = [...head, ...Array<string>(halves.length === 2 ? fill : 0).fill('0'), ...tail];
+  return { family: AF_INET6, addr: all.map((g) => g.padStart(4, '0')).join('').toLowerCase(), port };
+}
+
+/**
+ * Socket buffers of `bytes` each way (SO_SNDBUFFORCE/SO_RCVBUFFORCE, which root may set
+ * above the sysctl limits; else the plain options, capped by them). Bulk transfers between
+ * two busy processes move more per scheduling slice with big buffers.
+ */
+export function setSocketBuffers(fd: number, bytes: number): void {
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(bytes);
+  for (const [force, plain] of [[SO.SNDBUFFORCE, SO.SNDBUF], [SO.RCVBUFFORCE, SO.RCVBUF]] as const) {
+    try {
+      setsockoptBuf(fd, { level: SOL_SOCKET_INET, name: force, value: v });
+    } catch {
+      setsockoptBuf(fd, { level: SOL_SOCKET_INET, name: plain, value: v });
+    }
   }
 }

@@ -244,7 +244,7 @@ test('refused options and commands say why, before touching the target; never "u
   const cases: [string[], RegExp][] = [
     [['dump', '-t', String(v.pid), '-D', images, '--lazy-pages'], /^ckpt: Cannot dump with --lazy-pages: a dump for a lazy restore is a plain dump/],
     [['dump', '-t', String(v.pid), '-D', images, '--external', 'mnt[/data]:data'], /^ckpt: Cannot dump with --external: mnt\[…\]: mounts are not supported/],
-    [['dump', '-t', String(v.pid), '-D', images, '--page-server', '--address', 'h', '--port', '1234'], /^ckpt: Cannot dump with --page-server: the page server is not supported/],
+    [['dump', '-t', String(v.pid), '-D', images, '--page-server', '--address', '127.0.0.1', '--port', '1234', '--tls'], /^ckpt: Cannot dump with --tls: ckpt's page server authenticates with a shared token file/],
     [['dump', '-t', String(v.pid), '-D', images, '--manage-cgroups=full'], /^ckpt: Cannot dump with --manage-cgroups: cgroup properties \(limits, controllers\) are not saved/],
     [['restore', '-D', images, '--exec-cmd', '--', '/bin/true'], /^ckpt: Cannot restore with --exec-cmd: /],
     [['dump', '-t', String(v.pid), '-D', images, '--auto-dedup'], /^ckpt: Cannot dump with --auto-dedup: deduplication of parent images is not supported/],

@@ -12,9 +12,10 @@ import { printDumpStats } from '../stats.js';
 import { inImagesDir, inWorkDir } from '../workdir.js';
 import { addRunOptions } from './run-options.js';
 import type { CliCommand } from './types.js';
+import { addPageServerOptions, pageServerOf, type PageServerFlags } from './page-server-options.js';
 import { zodForOneShot } from '../zod.js';
 
-interface DumpFlags {
+interface DumpFlags extends PageServerFlags {
   tree: number;
   imagesDir: string;
   workDir?: string;
@@ -109,7 +110,7 @@ export const dumpCommand: CliCommand = {
             extUnixSk: f.extUnixSk !== undefined, networkLock: f.networkLock, tcpClose: f.tcpClose,
             // Relative to DIR, which the set may be written beside first (imagesTarget).
             parent: f.prevImagesDir === undefined ? undefined : path.resolve(f.imagesDir, f.prevImagesDir), trackMem: f.trackMem,
-            skipInFlight: f.skipInFlight, background: f.background,
+            skipInFlight: f.skipInFlight, background: f.background, pageServer: pageServerOf(f),
           });
           bar.stop();
           swap();
@@ -130,6 +131,7 @@ export const dumpCommand: CliCommand = {
           throw e;
         }
       });
+    addPageServerOptions(cmd);
     addRunOptions(cmd, { command: 'dump', scripts: 'pre-dump and post-dump' });
     addCriuOptions(cmd, 'dump');
   },

@@ -4,9 +4,10 @@ import { parsePid, parseSeconds } from '../args.js';
 import { printJson } from '../output.js';
 import { formatBytes, ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
+import { addPageServerOptions, pageServerOf, type PageServerFlags } from './page-server-options.js';
 import { zodForOneShot } from '../zod.js';
 
-interface PreDumpFlags {
+interface PreDumpFlags extends PageServerFlags {
   tree: number;
   imagesDir: string;
   prevImagesDir?: string;
@@ -20,7 +21,7 @@ interface PreDumpFlags {
 export const preDumpCommand: CliCommand = {
   name: 'pre-dump',
   register(program: Command) {
-    program
+    const cmd = program
       .command('pre-dump')
       .description('save the memory of the process PID into DIR while it runs on, and track what it writes next (for a later dump --prev-images-dir)')
       .requiredOption('-t, --tree <pid>', 'process to pre-dump', parsePid)
@@ -39,7 +40,7 @@ export const preDumpCommand: CliCommand = {
           const r = preDump(f.tree, {
             imagesDir: f.imagesDir, pageChecksums: f.pageChecksums, timeoutMs: f.timeout === undefined ? undefined : f.timeout * 1000,
             parent: f.prevImagesDir === undefined ? undefined : path.resolve(f.imagesDir, f.prevImagesDir),
-            onSignal: (e) => e && out.fatal(e),
+            onSignal: (e) => e && out.fatal(e), pageServer: pageServerOf(f),
           });
           const kept = r.inParent > 0 ? `, ${r.inParent} unchanged pages left in ${f.prevImagesDir}` : '';
           out.say(`pre-dumped pid ${r.pid}: ${r.pages} pages (${formatBytes(r.bytes)})${kept} in ${ms(r.totalMs)}, frozen ${ms(r.frozenMs)}`);
@@ -49,5 +50,6 @@ export const preDumpCommand: CliCommand = {
           throw e;
         }
       });
+    addPageServerOptions(cmd);
   },
 };
