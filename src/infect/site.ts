@@ -16,7 +16,7 @@ interface ExecArea {
 }
 
 function execAreas(pid: number): ExecArea[] {
-  const out: ExecArea[] = readMaps(pid).filter((m) => m.prot.read && m.prot.exec);
+  const out: ExecArea[] = readMaps(pid, { exec: true });
   // The vDSO first: it is small and always has one; then the rest in address order.
   return out.sort((a, b) => Number(b.path === '[vdso]') - Number(a.path === '[vdso]'));
 }
