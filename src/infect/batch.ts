@@ -25,9 +25,13 @@ export const BATCH_STUB = Buffer.from([
   0x4c, 0x8b, 0x43, 0x28, 0x4c, 0x8b, 0x4b, 0x30, 0x0f, 0x05, 0x48, 0x89, 0x43, 0x38, 0x48, 0x3d, 0x01, 0xf0, 0xff,
   0xff, 0x73, 0x09, 0x48, 0x83, 0xc3, 0x40, 0x49, 0xff, 0xcc, 0x75, 0xce, 0xcc,
 ]);
-/** The table of calls and the code live in the last BATCH_TAIL bytes of the scratch area. */
+/**
+ * The table of calls follows the batch's arguments (put() while queued), and the code
+ * sits in the last STUB_ROOM bytes of the scratch area; arguments leave at least
+ * BATCH_TAIL bytes for the two, so a batch part holds (BATCH_TAIL - STUB_ROOM) / 64 calls or more.
+ */
 export const BATCH_TAIL = 4096;
-export const BATCH_MAX = (BATCH_TAIL - 128) / 64;
+export const STUB_ROOM = 128;
 export const BATCH_SCRATCH = 16384;
 
 /**

@@ -2,7 +2,8 @@
  * The memory areas of an image validated in one loop instead of one zod object per
  * area: a process with 10 000 areas spent ~300 ms in zod at dump and ~250 ms at
  * restore (issue 13). Accepts and yields exactly what `z.array(Vma)` does (vmas.test.ts
- * compares the two on mutated areas); the zod schema stays the reference and the type.
+ * compares the two on mutated areas; flag lists are kept, not copied); the zod schema
+ * stays the reference and the type.
  */
 import { z } from 'zod';
 
@@ -38,24 +39,21 @@ function bool(v: unknown, field: string): boolean {
   return v;
 }
 
-/** Flag lists repeat from area to area: the same checked copy serves them all. */
-function flagsOf(v: unknown, seen: Map<string, string[]>): string[] {
+/**
+ * The list itself is kept (zod would copy it): at dump it is readSmaps's list, shared
+ * by the areas with the same flags and frozen, and the array an image was parsed into
+ * belongs to nobody else. The last list checked is remembered, as neighbours share it.
+ */
+function flagsOf(v: unknown, last: { list?: unknown }): string[] {
   if (!Array.isArray(v)) throw new Bad('flags', 'expected an array');
+  if (v === last.list) return v as string[];
   if (v.length > MAX_FLAGS) throw new Bad('flags', `expected at most ${MAX_FLAGS} flags`);
   for (const f of v) if (typeof f !== 'string' || f.length > 4) throw new Bad('flags', 'expected strings of at most 4 characters');
-  const key = (v as string[]).join(' ');
-  // A flag with a space in it would make two lists one key: those are not shared.
-  if ((v as string[]).some((f) => f.includes(' '))) return [...(v as string[])];
-  let out = seen.get(key);
-  if (out === undefined) {
-    // Shared by the areas that have it (as readSmaps's are): frozen, so none changes another's.
-    out = Object.freeze([...(v as string[])]) as string[];
-    seen.set(key, out);
-  }
-  return out;
+  last.list = v;
+  return v as string[];
 }
 
-function vmaOf<K extends string>(v: unknown, ctx: { kinds: ReadonlySet<string>; flags: Map<string, string[]> }): VmaShape<K> {
+function vmaOf<K extends string>(v: unknown, ctx: { kinds: ReadonlySet<string>; flags: { list?: unknown } }): VmaShape<K> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Bad('', 'expected an object');
   const o = v as Record<string, unknown>;
   const kind = o['kind'];
@@ -98,7 +96,7 @@ export interface VmaShape<K extends string> {
 export function vmaList<K extends string>(kinds: readonly K[], max: number): z.ZodType<VmaShape<K>[], unknown> {
   const kindSet = new Set<string>(kinds);
   return z.array(z.unknown()).max(max).transform((list, ctx) => {
-    const flags = new Map<string, string[]>();
+    const flags: { list?: unknown } = {};
     const out: VmaShape<K>[] = new Array(list.length);
     for (let i = 0; i < list.length; i++) {
       try {
