@@ -10,7 +10,7 @@ import { NR } from '../../sys/index.js';
 import { openPagemap, PAGEMAP_WINDOW, PagemapReader, populatedWindows, readAuxv, readSmaps, readStat, type SmapsEntry } from '../../proc/index.js';
 import type { DumpContext } from '../types.js';
 import { identify } from './files.js';
-import { dumpableRuns } from './pages.js';
+import { pagemapWords, runsIn } from './pages.js';
 import { copyPages, type PageRun, type PageSink } from './copy.js';
 import { CowFilter, type ParentMemory } from './cow.js';
 import { ShmemTable, shmemKindOf } from './shmem.js';
@@ -159,6 +159,9 @@ export function planPages(pid: number, vmas: readonly Vma[], args: PlanArgs): { 
   const reader = new PagemapReader(openPagemap(pid));
   const runs: PageRun[] = [];
   let inParent = 0;
+  // Scratch arrays for runsIn, reused from area to area.
+  const found: number[] = [];
+  const spans: number[] = [];
   try {
     const windows = ownWindows(reader.fd, vmas);
     for (let i = 0; i < windows.length;) {
@@ -167,20 +170,27 @@ export function planPages(pid: number, vmas: readonly Vma[], args: PlanArgs): { 
       let j = i + 1;
       while (j < windows.length && windows[j]!.start - windows[j - 1]!.end <= PAGEMAP_GAP && windows[j]!.end - groupStart <= PAGEMAP_WINDOW) j++;
       const all = reader.read(groupStart, windows[j - 1]!.end);
+      const words = pagemapWords(all);
       for (; i < j; i++) {
         const { v, start, end } = windows[i]!;
-        const pagemap = all.subarray(Number((start - groupStart) / BigInt(PAGE)) * 8, Number((end - groupStart) / BigInt(PAGE)) * 8);
+        const from = Number((start - groupStart) / BigInt(PAGE));
+        const to = Math.min(Number((end - groupStart) / BigInt(PAGE)), all.length >> 3);
         const backed = v.kind === 'file' || isShmemArea(v);
         const readable = (v.prot & 1) !== 0;
-        cow?.filter(v, { start, pagemap });
         const dirty = written?.get(v.start);
-        if (dirty) {
-          for (const p of takeUnwritten(pagemap, { start, written: dirty, anonOnly: backed })) {
-            args.fromParent?.(p.vaddr, p.nrPages);
-            inParent += p.nrPages;
+        if ((cow && v.inherited) || dirty) {
+          // Both edit the entries in place (words sees their changes).
+          const pagemap = all.subarray(from * 8, to * 8);
+          cow?.filter(v, { start, pagemap });
+          if (dirty) {
+            for (const p of takeUnwritten(pagemap, { start, written: dirty, anonOnly: backed })) {
+              args.fromParent?.(p.vaddr, p.nrPages);
+              inParent += p.nrPages;
+            }
           }
         }
-        const found = dumpableRuns(pagemap, { anonOnly: backed });
+        found.length = 0;
+        runsIn(words, { from, to, anonOnly: backed }, { spans, out: found });
         for (let k = 0; k < found.length; k += 3) {
           const vaddr = start + BigInt(found[k]! * PAGE);
           const len = found[k + 1]! * PAGE;

@@ -8,7 +8,7 @@
 import { closeSync, readlinkSync, readSync } from 'node:fs';
 import { openImage, piecesIn } from '../../images/index.js';
 import { CkptError } from '../../common/errors.js';
-import { NR, vmWrite } from '../../sys/index.js';
+import { NR, vmWrite, type Arg } from '../../sys/index.js';
 import { unitBuffer, unitsOf } from './split.js';
 import { checkInterrupted, findSyscallSite, type RemoteTask } from '../../infect/index.js';
 import type { LazyPages, RestoreContext } from '../types.js';
@@ -55,7 +55,7 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<V
   // First the fds the mappings need (their numbers are results we use), then every
   // mmap in batches: one stop per batch instead of two per area (a thread's stack
   // and guard page are two areas, so this is most of a many-threaded restore).
-  const maps: { v: Vma; args: bigint[] }[] = [];
+  const maps: { v: Vma; args: Arg[] }[] = [];
   // Mapped files are opened with the process's own credentials when the images are not trusted.
   inTargetAs(r, { pid: ctx.pid, as: ctx.openAs }, () => {
     for (const v of state.vmas) {
@@ -92,7 +92,7 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<V
       } else {
         flags |= MAP.ANONYMOUS;
       }
-      maps.push({ v, args: [v.start, len, BigInt(prot), BigInt(flags), BigInt(fd), fd >= 0 ? v.offset : 0n] });
+      maps.push({ v, args: [v.start, len, prot, flags, fd, fd >= 0 ? v.offset : 0] });
     }
   });
   // MAP_FIXED either maps exactly there or fails, and a failure stops the batch. The
@@ -192,8 +192,8 @@ function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>):
   });
   for (const v of areas) {
     const len = v.end - v.start;
-    for (const f of v.flags) {
-      const advice = MADV[f];
+    for (let i = 0; i < v.flags.length; i++) {
+      const advice = MADV[v.flags[i]!];
       // One by one: advice the kernel refuses is skipped, where a batch would stop.
       if (advice !== undefined) r.raw(NR.madvise, [v.start, len, advice]);
     }

@@ -48,7 +48,10 @@ function flagsOf(v: unknown, last: { list?: unknown }): string[] {
   if (!Array.isArray(v)) throw new Bad('flags', 'expected an array');
   if (v === last.list) return v as string[];
   if (v.length > MAX_FLAGS) throw new Bad('flags', `expected at most ${MAX_FLAGS} flags`);
-  for (const f of v) if (typeof f !== 'string' || f.length > 4) throw new Bad('flags', 'expected strings of at most 4 characters');
+  for (let i = 0; i < v.length; i++) {
+    const f: unknown = v[i];
+    if (typeof f !== 'string' || f.length > 4) throw new Bad('flags', 'expected strings of at most 4 characters');
+  }
   last.list = v;
   return v as string[];
 }
