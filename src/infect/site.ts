@@ -22,7 +22,14 @@ function execAreas(pid: number): ExecArea[] {
 }
 
 export function findSyscallSite(pid: number): bigint {
-  for (const area of execAreas(pid)) {
+  // The vDSO alone first (one line parsed): a process may have thousands of executable areas.
+  const site = siteIn(pid, readMaps(pid, { path: '[vdso]', exec: true })) ?? siteIn(pid, execAreas(pid).filter((a) => a.path !== '[vdso]'));
+  if (site !== undefined) return site;
+  throw new CkptError('UNSUPPORTED', `Cannot inject into process ${pid}: no syscall instruction in its executable mappings`);
+}
+
+function siteIn(pid: number, areas: readonly ExecArea[]): bigint | undefined {
+  for (const area of areas) {
     if (area.path === '[vsyscall]') continue;
     const len = Math.min(Number(area.end - area.start), 1 << 20);
     const buf = Buffer.alloc(len);
@@ -36,7 +43,7 @@ export function findSyscallSite(pid: number): bigint {
       if (buf[i + 1] === 0x05) return area.start + BigInt(i);
     }
   }
-  throw new CkptError('UNSUPPORTED', `Cannot inject into process ${pid}: no syscall instruction in its executable mappings`);
+  return undefined;
 }
 
 /**
@@ -70,13 +77,13 @@ export function findGadget(pid: number, gadgets: readonly Buffer[]): bigint | un
   // libc's __restore_rt is the usual find: libc first, then other files (a large
   // executable such as node's last among them), then anonymous code. One buffer for all
   // reads: a JIT or a loader may have thousands of small executable areas.
-  const rank = (a: ExecArea) => (/\/libc[.-]/.test(a.path) ? 0 : a.path.startsWith('/') ? 1 : 2);
-  const areas = execAreas(pid).sort((a, b) => rank(a) - rank(b));
   // Where the last search found one, if this process maps the same file's code alike
   // (the bytes decide, not the guess: they are read back).
   const last = lastFound;
-  const same = last && areas.find((a) => a.path === last.path && a.end - a.start === last.size);
+  const same = last && readMaps(pid, { path: last.path, exec: true }).find((a) => a.end - a.start === last.size);
   if (last && same && gadgetAt(pid, { addr: same.start + last.offset, gadgets })) return same.start + last.offset;
+  const rank = (a: ExecArea) => (/\/libc[.-]/.test(a.path) ? 0 : a.path.startsWith('/') ? 1 : 2);
+  const areas = execAreas(pid).sort((a, b) => rank(a) - rank(b));
   const buf = (chunkBuf ??= Buffer.allocUnsafeSlow(CHUNK + 16));
   for (const area of areas) {
     if (area.path === '[vsyscall]') continue;

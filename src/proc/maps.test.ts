@@ -93,3 +93,11 @@ test('readMaps with a filter: the executable areas, the area containing an addre
   assert.deepEqual(readMaps(process.pid, { containing: stack.end }).map((m) => m.start), all.filter((m) => m.start === stack.end).map((m) => m.start));
   assert.deepEqual(readMaps(process.pid, { containing: 0xffffffffff600800n }).map((m) => m.path), all.some((m) => m.path === '[vsyscall]') ? ['[vsyscall]'] : []);
 });
+
+test('readMaps by name: the areas of that file or special name only', () => {
+  const all = readMaps(process.pid);
+  assert.deepEqual(readMaps(process.pid, { path: '[stack]' }), all.filter((m) => m.path === '[stack]'));
+  const lib = all.find((m) => m.path.startsWith('/') && m.prot.exec)!;
+  assert.deepEqual(readMaps(process.pid, { path: lib.path, exec: true }).map((m) => m.start), all.filter((m) => m.path === lib.path && m.prot.read && m.prot.exec).map((m) => m.start));
+  assert.deepEqual(readMaps(process.pid, { path: '/no/such/file' }), []);
+});

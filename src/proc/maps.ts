@@ -142,6 +142,8 @@ export interface MapsFilter {
   exec?: boolean;
   /** Only the area containing this address (at most one). */
   containing?: bigint;
+  /** Only areas with this name (e.g. '[vdso]', a library's path; not one marked deleted). */
+  path?: string;
 }
 
 /**
@@ -150,9 +152,12 @@ export interface MapsFilter {
  */
 export function readMaps(pid: number, filter: MapsFilter = {}): MapEntry[] {
   const out: MapEntry[] = [];
-  const { exec, containing } = filter;
+  const { exec, containing, path } = filter;
   const near = containing === undefined ? 0 : Number(containing);
-  const keep = exec ? (buf: Buffer, start: number) => {
+  const name = path === undefined ? undefined : Buffer.from(` ${path}`);
+  const keep = name ? (buf: Buffer, start: number, end: number) => {
+    return end - start > name.length && buf.compare(name, 0, name.length, end - name.length, end) === 0;
+  } : exec ? (buf: Buffer, start: number) => {
     const p = permsAt(buf, start);
     return p > 0 && buf[p] === 0x72 && buf[p + 2] === 0x78;
   } : containing !== undefined ? (buf: Buffer, start: number) => {
@@ -164,8 +169,9 @@ export function readMaps(pid: number, filter: MapsFilter = {}): MapEntry[] {
     return lo <= near && near < hi;
   } : undefined;
   forEachProcLine(pid, 'maps', (buf, start, end) => {
-    if (end > start && (!keep || keep(buf, start))) out.push(mapLine(buf, start, end));
+    if (end > start && (!keep || keep(buf, start, end))) out.push(mapLine(buf, start, end));
   });
-  if (containing === undefined) return out;
-  return out.filter((m) => m.start <= containing && containing < m.end);
+  // The other conditions of the filter, exactly (a line kept above may still fail them).
+  return out.filter((m) => (containing === undefined || (m.start <= containing && containing < m.end))
+    && (path === undefined || (m.path === path && !m.deleted)) && (!exec || (m.prot.read && m.prot.exec)));
 }

@@ -29,10 +29,13 @@ class SmapsParser {
 
   line(buf: Buffer, pos: number, end: number): void {
     if (end === pos) return;
+    const first = buf[pos]!;
+    // Most lines are counters (Rss:, Pss: …): skipped on their first byte once an area began.
+    if (first !== 0x56 /* V */ && !isHexDigit(first) && this.out.length > 0) return;
     const cur = this.out.at(-1);
     // Unknown shapes from newer kernels are skipped rather than fatal: nothing we
     // restore depends on a field we have never seen.
-    const head = isHexDigit(buf[pos]!) ? parseMapLineAt(buf, pos, end) : undefined;
+    const head = isHexDigit(first) ? parseMapLineAt(buf, pos, end) : undefined;
     if (head !== undefined) {
       this.out.push(Object.assign(head, { vmFlags: NO_FLAGS }));
     } else if (cur === undefined) {
