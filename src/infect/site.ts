@@ -54,8 +54,8 @@ export function findSigreturnGadget(pid: number): bigint | undefined {
   return findGadget(pid, SIGRETURN_GADGETS);
 }
 
-/** The area and offset of the last gadget found: processes of a tree (and the next dump) share their libc. */
-let lastFound: { path: string; size: bigint; offset: bigint } | undefined;
+/** Per list of gadgets, the area and offset of the last one found: processes of a tree (and the next dump) share their libc. */
+const lastFound = new Map<string, { path: string; size: bigint; offset: bigint }>();
 /** One read buffer for every search: a fresh 1 MiB costs its page faults each time (~6 ms a process here). */
 let chunkBuf: Buffer | undefined;
 const CHUNK = 1 << 20;
@@ -79,7 +79,8 @@ export function findGadget(pid: number, gadgets: readonly Buffer[]): bigint | un
   // reads: a JIT or a loader may have thousands of small executable areas.
   // Where the last search found one, if this process maps the same file's code alike
   // (the bytes decide, not the guess: they are read back).
-  const last = lastFound;
+  const key = gadgets.map((g) => g.toString('hex')).join(' ');
+  const last = lastFound.get(key);
   const same = last && readMaps(pid, { path: last.path, exec: true }).find((a) => a.end - a.start === last.size);
   if (last && same && gadgetAt(pid, { addr: same.start + last.offset, gadgets })) return same.start + last.offset;
   const rank = (a: ExecArea) => (/\/libc[.-]/.test(a.path) ? 0 : a.path.startsWith('/') ? 1 : 2);
@@ -100,7 +101,7 @@ export function findGadget(pid: number, gadgets: readonly Buffer[]): bigint | un
         const i = buf.subarray(0, n).indexOf(g);
         if (i >= 0) {
           const addr = at + BigInt(i);
-          if (area.path.startsWith('/')) lastFound = { path: area.path, size: area.end - area.start, offset: addr - area.start };
+          if (area.path.startsWith('/')) lastFound.set(key, { path: area.path, size: area.end - area.start, offset: addr - area.start });
           return addr;
         }
       }
