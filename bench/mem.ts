@@ -79,7 +79,7 @@ async function prepare(temp: Temp, args: { dir: string; bytes: number }): Promis
 }
 
 /** The C baselines on fresh memory: bench-copy prints each mode's cold and warm time. */
-function baselines(mib: number, dir: string): Record<'outside' | 'fill', Record<Temp, number>> {
+export function baselines(mib: number, dir: string): Record<'outside' | 'fill', Record<Temp, number>> {
   const r = spawnSync(join(ROOT, 'test/victims/bin/bench-copy'), [String(mib), dir, String(COLD_MS / 1000), 'outside', 'fill'], { encoding: 'utf8' });
   const get = (mode: string, temp: Temp) => Number(r.stdout.match(new RegExp(`MODE ${mode} .*${temp}=([\\d.]+)`))?.[1] ?? NaN);
   return {

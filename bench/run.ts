@@ -1,9 +1,9 @@
 /**
- * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --no-criu] [-- --only mem,cli,threads,tree,cow,check,maps,lazy,background]`
+ * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --no-criu] [-- --only mem,cli,threads,tree,cow,check,maps,shm,lazy,background]`
  *
  * Sections: mem (bench/mem.ts), cli (below), threads (bench/threads.ts), tree
- * (bench/tree.ts), cow (bench/cow.ts), check (bench/check.ts), maps (bench/maps.ts), lazy
- * (bench/lazy.ts) and background (bench/background.ts);
+ * (bench/tree.ts), cow (bench/cow.ts), check (bench/check.ts), maps (bench/maps.ts), shm
+ * (bench/shm.ts), lazy (bench/lazy.ts) and background (bench/background.ts);
  * all run by default, `--only` picks some, `--no-SECTION` drops one.
  *
  * Dump and restore speed against what one-CPU C programs do with the same bytes on
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { startVictim, waitGone, wrapPid, type Victim } from '../test/helpers/victim.js';
 import { reportMem, runMem, type MemResult, type MemSpec } from './mem.js';
 import { reportMaps, runMaps, type MapsRow } from './maps.js';
+import { reportShm, runShm, type ShmResult } from './shm.js';
 import { reportCow, runCow, type CowResult } from './cow.js';
 import { reportCheck, runCheck, type CheckRow } from './check.js';
 import { reportLazy, runLazy, type LazyRow } from './lazy.js';
@@ -35,8 +36,8 @@ const noPhases = argv.includes('--no-phases');
 const noCriu = argv.includes('--no-criu');
 const repsArg = argv.indexOf('--reps');
 const reps = (full: number) => (repsArg >= 0 ? Number(argv[repsArg + 1]) : quick ? 1 : full);
-/** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow, check, maps, lazy, background; `--only a,b` runs those alone. */
-const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow', 'check', 'maps', 'lazy', 'background'] as const;
+/** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow, check, maps, shm, lazy, background; `--only a,b` runs those alone. */
+const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow', 'check', 'maps', 'shm', 'lazy', 'background'] as const;
 type Section = (typeof SECTIONS)[number];
 const onlyArg = argv.indexOf('--only');
 const only = onlyArg >= 0 ? (argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
@@ -121,6 +122,7 @@ interface Results {
   cow?: CowResult;
   check?: CheckRow[];
   maps?: MapsRow[];
+  shm?: ShmResult;
   lazy?: LazyRow[];
   background?: BackgroundRow[];
   loadBefore: string;
@@ -137,6 +139,7 @@ function report(res: Results): void {
   if (res.cow) reportCow(res.cow);
   if (res.check) reportCheck(res.check);
   if (res.maps) reportMaps(res.maps);
+  if (res.shm) reportShm(res.shm);
   if (res.lazy) reportLazy(res.lazy);
   if (res.background) reportBackground(res.background);
   console.log(`\nload after: ${uptime()}`);
@@ -180,6 +183,7 @@ async function main(): Promise<void> {
   if (want('cow')) res.cow = await runCow({ reps: reps(3), mib: quick ? 128 : 512, kids: 4 });
   if (want('check')) res.check = await runCheck({ reps: reps(5) });
   if (want('maps')) res.maps = await runMaps({ n: quick ? 3000 : 10000, reps: reps(3) });
+  if (want('shm')) res.shm = await runShm({ mib: 64, reps: reps(3) });
   if (want('lazy')) res.lazy = await runLazy({ reps: reps(3), sizes: quick ? [256] : [256, 1024] });
   if (want('background')) res.background = await runBackground({ reps: reps(3), sizes: quick ? [256] : [256, 1024] });
   res.totalMs = performance.now() - t0;

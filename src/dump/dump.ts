@@ -14,7 +14,7 @@ import { killTree, releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { ImageWriter } from '../images/index.js';
 import { dumpMemory, type MemoryDumpStats } from '../resources/memory/dump.js';
 import type { ParentMemory } from '../resources/memory/cow.js';
-import type { MemoryState, Vma } from '../resources/memory/state.js';
+import type { MemoryState, ShmemObject, Vma } from '../resources/memory/state.js';
 import type { PageRun } from '../resources/memory/copy.js';
 import { dumpCpu, restartInterruptedWait } from '../resources/thread/cpu.js';
 import { dumpThread } from '../resources/thread/threads.js';
@@ -176,6 +176,8 @@ interface CollectArgs {
   tracking?: MemoryTracking;
   /** A background dump: pages are planned and protected here, copied once the tree runs. */
   background?: BackgroundCopy;
+  /** Shared memory objects described so far (DumpContext.shmemObjects). */
+  shmemObjects: Map<string, ShmemObject>;
 }
 
 function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState; memoryMs: number } {
@@ -195,6 +197,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
     linkCount: (link) => args.links.get(link) ?? 0,
     inTree: (p) => args.members.has(p),
     pages: (id) => objectPages(w, { id, opts }),
+    shmemObjects: args.shmemObjects,
     progress: args.progress,
     warn: (m) => warnings.push(m),
     extUnixSk: opts.extUnixSk,
@@ -310,12 +313,13 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
     const stats = { pages: 0, bytes: 0, bytesByTarget: 0, memoryMs: 0, inParent: 0 };
     const mems = new Map<number, MemoryState>();
     const progress = progressOf(alive, opts);
+    const shmemObjects = new Map<string, ShmemObject>();
     for (const e of tree.entries) {
       if (e.zombie) continue;
       checkInterrupted();
       const parentMem = mems.get(e.ppid);
       const parent = parentMem ? { pid: e.ppid, state: parentMem } : undefined;
-      const { stats: s, mem, memoryMs } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress, tracking, background });
+      const { stats: s, mem, memoryMs } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress, tracking, background, shmemObjects });
       mems.set(e.pid, mem);
       stats.pages += s.pages;
       stats.bytes += s.bytes;

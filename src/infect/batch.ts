@@ -25,9 +25,13 @@ export const BATCH_STUB = Buffer.from([
   0x4c, 0x8b, 0x43, 0x28, 0x4c, 0x8b, 0x4b, 0x30, 0x0f, 0x05, 0x48, 0x89, 0x43, 0x38, 0x48, 0x3d, 0x01, 0xf0, 0xff,
   0xff, 0x73, 0x09, 0x48, 0x83, 0xc3, 0x40, 0x49, 0xff, 0xcc, 0x75, 0xce, 0xcc,
 ]);
-/** The table of calls and the code live in the last BATCH_TAIL bytes of the scratch area. */
+/**
+ * The table of calls follows the batch's arguments (put() while queued), and the code
+ * sits in the last STUB_ROOM bytes of the scratch area; arguments leave at least
+ * BATCH_TAIL bytes for the two, so a batch part holds (BATCH_TAIL - STUB_ROOM) / 64 calls or more.
+ */
 export const BATCH_TAIL = 4096;
-export const BATCH_MAX = (BATCH_TAIL - 128) / 64;
+export const STUB_ROOM = 128;
 export const BATCH_SCRATCH = 16384;
 
 /**
@@ -50,11 +54,19 @@ export function sigtrapIsDefault(tid: number): boolean {
 /** The table the stub reads: per call, nr and six arguments; the result lands at +56. */
 export function encodeBatch(queued: readonly QueuedCall[]): Buffer {
   const t = Buffer.alloc(queued.length * 64);
-  queued.forEach((q, i) => {
-    t.writeBigUInt64LE(BigInt(q.nr), i * 64);
-    for (let k = 0; k < 6; k++) t.writeBigUInt64LE(BigInt.asUintN(64, BigInt(q.args[k] ?? 0)), i * 64 + 8 + k * 8);
-  });
+  for (let i = 0; i < queued.length; i++) {
+    const q = queued[i]!;
+    t.writeUInt32LE(q.nr, i * 64);
+    for (let k = 0; k < 6; k++) writeArg(t, { at: i * 64 + 8 + k * 8, v: q.args[k] ?? 0 });
+  }
   return t;
+}
+
+/** A 64-bit argument; small non-negative numbers (most) without a BigInt (a batch may hold 10 000 mmaps). */
+function writeArg(t: Buffer, arg: { at: number; v: Arg }): void {
+  const { at, v } = arg;
+  if (typeof v === 'number' && v >= 0 && v <= 0xffffffff && Number.isInteger(v)) t.writeUInt32LE(v, at);
+  else t.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), at);
 }
 
 /** Lets the stub run to its int3, passing on the events of tasks a batched clone made. */
@@ -74,8 +86,9 @@ export function awaitBatch(tid: number, onEvent: ((e: { event: number; msg: bigi
 
 /** Throws, as call() would, for the first call of the batch that failed. */
 export function throwFirstError(tid: number, args: { results: Buffer; queued: readonly QueuedCall[] }): void {
-  args.queued.forEach((q, i) => {
-    const r = args.results.readBigInt64LE(i * 64 + 56);
-    if (r < 0n && r > -4096n) throw new SysError(`${q.name} (injected)`, Number(-r), tid);
-  });
+  for (let i = 0; i < args.queued.length; i++) {
+    // -4095..-1: the high word is all ones and the low one above 0xfffff000.
+    if (args.results.readInt32LE(i * 64 + 60) !== -1 || args.results.readUInt32LE(i * 64 + 56) <= 0xfffff000) continue;
+    throw new SysError(`${args.queued[i]!.name} (injected)`, -args.results.readInt32LE(i * 64 + 56), tid);
+  }
 }

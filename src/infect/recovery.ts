@@ -18,7 +18,7 @@ const alignDown = (v: bigint, a: bigint) => v - (v % a);
 /** The part of the thread's stack below rsp and its red zone. */
 function stackRoom(tid: number, rsp: bigint): { low: bigint; top: bigint } | undefined {
   const top = rsp - RED_ZONE;
-  const area = readMaps(tid).find((m) => m.start <= top && top < m.end && m.prot.read && m.prot.write && !m.shared);
+  const area = readMaps(tid, { containing: top }).find((m) => m.prot.read && m.prot.write && !m.shared);
   return area ? { low: area.start, top } : undefined;
 }
 

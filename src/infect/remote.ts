@@ -31,7 +31,7 @@ import { SYSCALL_RET } from './frame.js';
 import { placeCloseChain, placeRecovery, type StackFrame } from './recovery.js';
 import { findGadget, findSigreturnGadget } from './site.js';
 import { pollStop, waitStop, type StopStatus } from './wait.js';
-import { awaitBatch, BATCH_MAX, BATCH_SCRATCH, BATCH_STUB, BATCH_TAIL, encodeBatch, sigtrapIsDefault, throwFirstError, type QueuedCall } from './batch.js';
+import { awaitBatch, BATCH_SCRATCH, BATCH_STUB, BATCH_TAIL, encodeBatch, STUB_ROOM, sigtrapIsDefault, throwFirstError, type QueuedCall } from './batch.js';
 
 const SIGTRAP = 5;
 const SYSCALL_STOP = SIGTRAP | 0x80;
@@ -415,11 +415,15 @@ export class RemoteTask {
     }
     if (queued.length === 0) return;
     // A recoverable thread never runs code of ours: its calls go one by one through the gadget.
-    if (queued.length > BATCH_MAX || this.gadget !== 0n || !sigtrapIsDefault(this.tid)) {
+    if (this.gadget !== 0n || !sigtrapIsDefault(this.tid)) {
       for (const q of queued) this.call(q.nr, q.args, q.name);
       return;
     }
-    this.runBatch(queued);
+    // The table follows the arguments; what the rest of the scratch area cannot hold runs
+    // in parts, each stopping at its first error as one batch would (a caller with
+    // thousands of calls maps a larger scratch area first: restore's mmaps, issue 13).
+    const room = Math.floor((this.scratchSize - this.arena - STUB_ROOM) / 64);
+    for (let i = 0; i < queued.length; i += room) this.runBatch(queued.slice(i, i + room));
   }
 
   private arenaSlice(size: number): bigint {
@@ -430,7 +434,7 @@ export class RemoteTask {
   }
 
   private runBatch(queued: QueuedCall[]): void {
-    const table = this.scratchAddr + BigInt(this.scratchSize - BATCH_TAIL);
+    const table = this.scratchAddr + BigInt(this.arena);
     const code = this.scratchAddr + BigInt(this.scratchSize - BATCH_STUB.length);
     const t = encodeBatch(queued);
     this.write(table, t);

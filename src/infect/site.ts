@@ -16,13 +16,20 @@ interface ExecArea {
 }
 
 function execAreas(pid: number): ExecArea[] {
-  const out: ExecArea[] = readMaps(pid).filter((m) => m.prot.read && m.prot.exec);
+  const out: ExecArea[] = readMaps(pid, { exec: true });
   // The vDSO first: it is small and always has one; then the rest in address order.
   return out.sort((a, b) => Number(b.path === '[vdso]') - Number(a.path === '[vdso]'));
 }
 
 export function findSyscallSite(pid: number): bigint {
-  for (const area of execAreas(pid)) {
+  // The vDSO alone first (one line parsed): a process may have thousands of executable areas.
+  const site = siteIn(pid, readMaps(pid, { path: '[vdso]', exec: true })) ?? siteIn(pid, execAreas(pid).filter((a) => a.path !== '[vdso]'));
+  if (site !== undefined) return site;
+  throw new CkptError('UNSUPPORTED', `Cannot inject into process ${pid}: no syscall instruction in its executable mappings`);
+}
+
+function siteIn(pid: number, areas: readonly ExecArea[]): bigint | undefined {
+  for (const area of areas) {
     if (area.path === '[vsyscall]') continue;
     const len = Math.min(Number(area.end - area.start), 1 << 20);
     const buf = Buffer.alloc(len);
@@ -36,7 +43,7 @@ export function findSyscallSite(pid: number): bigint {
       if (buf[i + 1] === 0x05) return area.start + BigInt(i);
     }
   }
-  throw new CkptError('UNSUPPORTED', `Cannot inject into process ${pid}: no syscall instruction in its executable mappings`);
+  return undefined;
 }
 
 /**
@@ -47,15 +54,38 @@ export function findSigreturnGadget(pid: number): bigint | undefined {
   return findGadget(pid, SIGRETURN_GADGETS);
 }
 
+/** Per list of gadgets, the area and offset of the last one found: processes of a tree (and the next dump) share their libc. */
+const lastFound = new Map<string, { path: string; size: bigint; offset: bigint }>();
+/** One read buffer for every search: a fresh 1 MiB costs its page faults each time (~6 ms a process here). */
+let chunkBuf: Buffer | undefined;
+const CHUNK = 1 << 20;
+
+/** Whether one of `gadgets` starts at `addr` in the target. */
+function gadgetAt(pid: number, args: { addr: bigint; gadgets: readonly Buffer[] }): boolean {
+  const buf = Buffer.alloc(16);
+  let n: number;
+  try {
+    n = vmRead(pid, buf, [{ base: args.addr, len: 16 }]);
+  } catch {
+    return false;
+  }
+  return args.gadgets.some((g) => g.length <= n && buf.subarray(0, g.length).equals(g));
+}
+
 /** Where one of `gadgets` (byte strings of at most 16 bytes) is in the target's code, libc first. */
 export function findGadget(pid: number, gadgets: readonly Buffer[]): bigint | undefined {
-  const CHUNK = 1 << 20;
   // libc's __restore_rt is the usual find: libc first, then other files (a large
   // executable such as node's last among them), then anonymous code. One buffer for all
   // reads: a JIT or a loader may have thousands of small executable areas.
+  // Where the last search found one, if this process maps the same file's code alike
+  // (the bytes decide, not the guess: they are read back).
+  const key = gadgets.map((g) => g.toString('hex')).join(' ');
+  const last = lastFound.get(key);
+  const same = last && readMaps(pid, { path: last.path, exec: true }).find((a) => a.end - a.start === last.size);
+  if (last && same && gadgetAt(pid, { addr: same.start + last.offset, gadgets })) return same.start + last.offset;
   const rank = (a: ExecArea) => (/\/libc[.-]/.test(a.path) ? 0 : a.path.startsWith('/') ? 1 : 2);
   const areas = execAreas(pid).sort((a, b) => rank(a) - rank(b));
-  const buf = Buffer.allocUnsafe(CHUNK + 16);
+  const buf = (chunkBuf ??= Buffer.allocUnsafeSlow(CHUNK + 16));
   for (const area of areas) {
     if (area.path === '[vsyscall]') continue;
     // Chunks overlap by 16 bytes so that no gadget is cut in two.
@@ -69,7 +99,11 @@ export function findGadget(pid: number, gadgets: readonly Buffer[]): bigint | un
       }
       for (const g of gadgets) {
         const i = buf.subarray(0, n).indexOf(g);
-        if (i >= 0) return at + BigInt(i);
+        if (i >= 0) {
+          const addr = at + BigInt(i);
+          if (area.path.startsWith('/')) lastFound.set(key, { path: area.path, size: area.end - area.start, offset: addr - area.start });
+          return addr;
+        }
       }
     }
   }

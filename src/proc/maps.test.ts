@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseMaps, readMaps } from './maps.js';
+import { parseMapLine, parseMaps, readMaps } from './maps.js';
 import { readFileSync } from 'node:fs';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
@@ -57,4 +57,47 @@ test('readMaps(self) contains the node executable and the stack', () => {
   assert.ok(maps.some((m) => m.path === process.execPath || m.path.endsWith('/node')));
   assert.ok(maps.some((m) => m.path === '[stack]'));
   for (const m of maps) assert.ok(m.start < m.end);
+});
+
+// The regex parser the byte parser replaced: both must read every line alike.
+const LINE = /^([0-9a-f]+)-([0-9a-f]+) ([r-])([w-])([x-])([sp]) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) (\d+) ?(.*)$/;
+function byRegex(line: string): unknown {
+  const m = LINE.exec(line);
+  if (m === null) return undefined;
+  let path = (m[11] ?? '').replace(/^ +/, '');
+  const deleted = path.endsWith(' (deleted)');
+  if (deleted) path = path.slice(0, -10);
+  return {
+    start: BigInt(`0x${m[1]}`), end: BigInt(`0x${m[2]}`), prot: { read: m[3] === 'r', write: m[4] === 'w', exec: m[5] === 'x' },
+    shared: m[6] === 's', offset: BigInt(`0x${m[7]}`), dev: { major: parseInt(m[8]!, 16), minor: parseInt(m[9]!, 16) }, inode: Number(m[10]), path, deleted,
+  };
+}
+
+test('the byte parser reads every line as the regex did, and refuses what it refused', () => {
+  const lines = [...fixture('maps-cat.txt').split('\n'), ...fixture('maps-odd.txt').split('\n')].filter((l) => l !== '');
+  const odd = [
+    '7f00-7f01 rw-p 00000000 00:00 0', '7f00-7f01 rw-p 00000000 00:00 0 ', '7f00-7f01 rwxs 0000000000000000 fe:01 123   /a b (deleted)',
+    'ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]', '7F00-7f01 rw-p 00000000 00:00 0',
+    '7f00-7f01 rw-q 00000000 00:00 0', '7f00-7f01 rw-p 00000000 00:00', '7f00-7f01 rw-p 00000000 0000 0', '7f00 7f01 rw-p 00000000 00:00 0',
+    '-7f01 rw-p 00000000 00:00 0', '7f00-7f01 rwp 00000000 00:00 0', '7f00-7f01 rw-p 0 0:0 0x', '7f00-7f01 rw-p 0 0:0 12/x',
+  ];
+  for (const line of [...lines, ...odd]) assert.deepEqual(parseMapLine(line), byRegex(line), line);
+});
+
+test('readMaps with a filter: the executable areas, the area containing an address', () => {
+  const all = readMaps(process.pid);
+  const exec = readMaps(process.pid, { exec: true });
+  assert.deepEqual(exec.map((m) => m.start), all.filter((m) => m.prot.read && m.prot.exec).map((m) => m.start));
+  const stack = all.find((m) => m.path === '[stack]')!;
+  assert.deepEqual(readMaps(process.pid, { containing: stack.start + 8n }), [stack]);
+  assert.deepEqual(readMaps(process.pid, { containing: stack.end }).map((m) => m.start), all.filter((m) => m.start === stack.end).map((m) => m.start));
+  assert.deepEqual(readMaps(process.pid, { containing: 0xffffffffff600800n }).map((m) => m.path), all.some((m) => m.path === '[vsyscall]') ? ['[vsyscall]'] : []);
+});
+
+test('readMaps by name: the areas of that file or special name only', () => {
+  const all = readMaps(process.pid);
+  assert.deepEqual(readMaps(process.pid, { path: '[stack]' }), all.filter((m) => m.path === '[stack]'));
+  const lib = all.find((m) => m.path.startsWith('/') && m.prot.exec)!;
+  assert.deepEqual(readMaps(process.pid, { path: lib.path, exec: true }).map((m) => m.start), all.filter((m) => m.path === lib.path && m.prot.read && m.prot.exec).map((m) => m.start));
+  assert.deepEqual(readMaps(process.pid, { path: '/no/such/file' }), []);
 });

@@ -1,4 +1,4 @@
-import { malformed, readProcText } from './procfs.js';
+import { forEachProcLine, malformed } from './procfs.js';
 
 /** One line of /proc/PID/maps: a virtual memory area. */
 export interface MapEntry {
@@ -17,45 +17,161 @@ export interface MapEntry {
 }
 
 // The kernel prints "start-end perms offset major:minor inode", pads with spaces to
-// a fixed column and then prints the name. Only the name may contain spaces.
-const LINE = /^([0-9a-f]+)-([0-9a-f]+) ([r-])([w-])([x-])([sp]) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) (\d+) ?(.*)$/;
+// a fixed column and then prints the name. Only the name may contain spaces. The
+// line is parsed from its bytes: a process with 10 000 areas has 10 000 lines, read
+// several times per dump (issue 13), and a regex, a string and three BigInt(string)
+// per line were most of that.
 const DELETED = ' (deleted)';
+const SP = 0x20;
 
-/** Parse one maps line, or return undefined if it is not one (smaps reuses this). */
-export function parseMapLine(line: string): MapEntry | undefined {
-  const m = LINE.exec(line);
-  if (m === null) return undefined;
+/** Where hex() stopped: the first byte that is not a lowercase hex digit. */
+let cursor = 0;
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/** A run of lowercase hex digits at pos (at least one), or -1; up to 13 digits fit a double exactly. */
+function hex(buf: Buffer, pos: number, end: number): number {
+  let v = 0;
+  let i = pos;
+  for (; i < end && i - pos < 13; i++) {
+    const d = hexDigit(buf[i]!);
+    if (d < 0) break;
+    v = v * 16 + d;
+  }
+  cursor = i;
+  return i === pos ? -1 : v;
+}
+
+/** A 64-bit hex field: the common case as a double, 14-16 digits (the [vsyscall] page) as a string. */
+function hexBig(buf: Buffer, pos: number, end: number): bigint | undefined {
+  const v = hex(buf, pos, end);
+  if (v < 0) return undefined;
+  if (cursor < end && hexDigit(buf[cursor]!) >= 0) {
+    let i = cursor;
+    while (i < end && hexDigit(buf[i]!) >= 0) i++;
+    cursor = i;
+    return BigInt(`0x${buf.toString('latin1', pos, i)}`);
+  }
+  return BigInt(v);
+}
+
+function expect(buf: Buffer, end: number, c: number): boolean {
+  if (cursor >= end || buf[cursor] !== c) return false;
+  cursor++;
+  return true;
+}
+
+function flag(buf: Buffer, at: number, yes: number): boolean | undefined {
+  const c = buf[at];
+  return c === yes ? true : c === 0x2d /* - */ ? false : undefined;
+}
+
+/** Parses the maps line in bytes [pos, end) of buf, or returns undefined if it is not one (smaps reuses this). */
+export function parseMapLineAt(buf: Buffer, pos: number, end: number): MapEntry | undefined {
+  const start = hexBig(buf, pos, end);
+  if (start === undefined || !expect(buf, end, 0x2d)) return undefined;
+  const stop = hexBig(buf, cursor, end);
+  if (stop === undefined || !expect(buf, end, SP) || cursor + 5 > end) return undefined;
+  const p = cursor;
+  const read = flag(buf, p, 0x72);
+  const write = flag(buf, p + 1, 0x77);
+  const exec = flag(buf, p + 2, 0x78);
+  const sp = buf[p + 3];
+  if (read === undefined || write === undefined || exec === undefined || (sp !== 0x73 && sp !== 0x70)) return undefined;
+  cursor = p + 4;
+  if (!expect(buf, end, SP)) return undefined;
+  const offset = hexBig(buf, cursor, end);
+  if (offset === undefined || !expect(buf, end, SP)) return undefined;
+  const major = hex(buf, cursor, end);
+  if (major < 0 || !expect(buf, end, 0x3a)) return undefined;
+  const minor = hex(buf, cursor, end);
+  if (minor < 0 || !expect(buf, end, SP)) return undefined;
+  let inode = 0;
+  let i = cursor;
+  for (; i < end && buf[i]! >= 0x30 && buf[i]! <= 0x39; i++) inode = inode * 10 + buf[i]! - 0x30;
+  if (i === cursor) return undefined;
   // Padding precedes the name; paths are absolute or bracketed, so no name starts with a space.
-  let path = (m[11] ?? '').replace(/^ +/, '');
+  while (i < end && buf[i] === SP) i++;
   // A file literally named "x (deleted)" is indistinguishable here; callers that care
   // should confirm through /proc/PID/map_files. Newlines in names appear as "\012"
   // and are left escaped for the same reason (a backslash is not escaped).
+  let path = i < end ? buf.toString('utf8', i, end) : '';
   const deleted = path.endsWith(DELETED);
   if (deleted) path = path.slice(0, -DELETED.length);
   return {
-    start: BigInt(`0x${m[1]}`),
-    end: BigInt(`0x${m[2]}`),
-    prot: { read: m[3] === 'r', write: m[4] === 'w', exec: m[5] === 'x' },
-    shared: m[6] === 's',
-    offset: BigInt(`0x${m[7]}`),
-    dev: { major: parseInt(m[8] ?? '', 16), minor: parseInt(m[9] ?? '', 16) },
-    inode: Number(m[10]),
-    path,
-    deleted,
+    start, end: stop, prot: { read, write, exec }, shared: sp === 0x73, offset, dev: { major, minor }, inode, path, deleted,
   };
+}
+
+/** Parse one maps line, or return undefined if it is not one. */
+export function parseMapLine(line: string): MapEntry | undefined {
+  const buf = Buffer.from(line, 'utf8');
+  return parseMapLineAt(buf, 0, buf.length);
+}
+
+function mapLine(buf: Buffer, start: number, end: number): MapEntry {
+  const entry = parseMapLineAt(buf, start, end);
+  if (entry === undefined) throw malformed('/proc/PID/maps', `unexpected line ${JSON.stringify(buf.toString('utf8', start, end))}`);
+  return entry;
 }
 
 export function parseMaps(text: string): MapEntry[] {
   const out: MapEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const entry = parseMapLine(line);
-    if (entry === undefined) throw malformed('/proc/PID/maps', `unexpected line ${JSON.stringify(line)}`);
-    out.push(entry);
+  const buf = Buffer.from(text, 'utf8');
+  for (let pos = 0; pos < buf.length;) {
+    let nl = buf.indexOf(0x0a, pos);
+    if (nl < 0) nl = buf.length;
+    if (nl > pos) out.push(mapLine(buf, pos, nl));
+    pos = nl + 1;
   }
   return out;
 }
 
-export function readMaps(pid: number): MapEntry[] {
-  return parseMaps(readProcText(pid, 'maps'));
+/** Where the permissions of a maps line ("rwxp") start, after its address range; -1 if nowhere. */
+function permsAt(buf: Buffer, start: number): number {
+  const sp = buf.indexOf(SP, start);
+  return sp < 0 ? -1 : sp + 1;
+}
+
+export interface MapsFilter {
+  /** Only areas both readable and executable (code to inject from). */
+  exec?: boolean;
+  /** Only the area containing this address (at most one). */
+  containing?: bigint;
+  /** Only areas with this name (e.g. '[vdso]', a library's path; not one marked deleted). */
+  path?: string;
+}
+
+/**
+ * The areas of /proc/PID/maps, or with `filter` only those it asks for: lines that
+ * cannot match are skipped before they are parsed.
+ */
+export function readMaps(pid: number, filter: MapsFilter = {}): MapEntry[] {
+  const out: MapEntry[] = [];
+  const { exec, containing, path } = filter;
+  const near = containing === undefined ? 0 : Number(containing);
+  const name = path === undefined ? undefined : Buffer.from(` ${path}`);
+  const keep = name ? (buf: Buffer, start: number, end: number) => {
+    return end - start > name.length && buf.compare(name, 0, name.length, end - name.length, end) === 0;
+  } : exec ? (buf: Buffer, start: number) => {
+    const p = permsAt(buf, start);
+    return p > 0 && buf[p] === 0x72 && buf[p + 2] === 0x78;
+  } : containing !== undefined ? (buf: Buffer, start: number) => {
+    // 13 hex digits fit a double exactly; a longer address (the [vsyscall] page) or an odd line goes to the parser.
+    const lo = hex(buf, start, buf.length);
+    if (lo < 0 || buf[cursor] !== 0x2d) return true;
+    const hi = hex(buf, cursor + 1, buf.length);
+    if (hi < 0 || buf[cursor] !== SP) return true;
+    return lo <= near && near < hi;
+  } : undefined;
+  forEachProcLine(pid, 'maps', (buf, start, end) => {
+    if (end > start && (!keep || keep(buf, start, end))) out.push(mapLine(buf, start, end));
+  });
+  // The other conditions of the filter, exactly (a line kept above may still fail them).
+  return out.filter((m) => (containing === undefined || (m.start <= containing && containing < m.end))
+    && (path === undefined || (m.path === path && !m.deleted)) && (!exec || (m.prot.read && m.prot.exec)));
 }

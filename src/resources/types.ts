@@ -11,6 +11,7 @@
  */
 import type { z } from 'zod';
 import type { RemoteTask, SeizedProcess, Undo } from '../infect/index.js';
+import type { ShmemObject } from './memory/state.js';
 
 export interface BlobSink {
   /** Stores bytes under a name unique in the image directory; returns the name. */
@@ -82,6 +83,12 @@ export interface DumpContext {
    * this dump (of any process of the tree) already started it: the object is saved once.
    */
   pages?(id: string): ObjectPageSink | undefined;
+  /**
+   * Shared memory objects this dump described already (any process of the tree), by
+   * kind, device and inode: the next process that maps one takes the description as it
+   * is, without opening, stat'ing and checking the object again (issue 13).
+   */
+  shmemObjects?: Map<string, ShmemObject>;
   /** Warnings for the dump summary (things saved approximately). */
   warn(message: string): void;
   /** --ext-unix-sk: a unix socket connected to a named socket outside the dump is saved, to be connected to that name again. */

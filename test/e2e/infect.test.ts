@@ -115,6 +115,20 @@ test('batched injected syscalls run together and stop at the first failure, whic
       /munmap \(injected\) on pid \d+: EINVAL/,
     );
     assert.equal(comm(), 'batched', 'nothing after the failing call ran');
+    // More calls than the scratch area's table holds run in parts, and still stop at the first failure.
+    const before = task.count;
+    assert.throws(
+      () => task.batch(() => {
+        for (let i = 0; i < 600; i++) task.call(NR.getpid, [], 'getpid');
+        task.call(NR.prctl, [15, task.put(Buffer.from('in parts\0'))], 'prctl');
+        for (let i = 0; i < 300; i++) task.call(NR.getpid, [], 'getpid');
+        task.call(NR.munmap, [1, 4096], 'munmap');
+        task.call(NR.prctl, [15, task.put(Buffer.from('never\0'))], 'prctl');
+      }),
+      /munmap \(injected\) on pid \d+: EINVAL/,
+    );
+    assert.equal(comm(), 'in parts', 'the parts before the failure ran, the one after did not');
+    assert.ok(task.count - before > 900, `the parts ran as batches (${task.count - before} calls counted)`);
     assert.equal(task.call(NR.getpid, [], 'getpid'), BigInt(v.pid), 'single injections work after a batch');
     task.finish();
   } finally {

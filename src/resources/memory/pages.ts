@@ -21,25 +21,39 @@ function isMarker(hi: number, lo: number): boolean {
   return (hi & SWAPPED) !== 0 && (hi & PRESENT_OR_SWAPPED & ~SWAPPED) === 0 && (lo & MARKER_TYPE) === MARKER_TYPE;
 }
 
+/** The pagemap as 32-bit words (two per entry), copied first if it is not 4-byte aligned. */
+export function pagemapWords(pagemap: Buffer): Uint32Array {
+  const src = pagemap.byteOffset % 4 === 0 ? pagemap : new Uint8Array(pagemap);
+  return new Uint32Array(src.buffer, src.byteOffset, (pagemap.length >> 3) * 2);
+}
+
+/**
+ * Appends to `out` the [firstPage, count] pairs of dumpable pages among entries
+ * [from, to) of `words` (first page numbered from `from`). No allocation of its own:
+ * planPages calls it for each of 10 000 areas over one buffer.
+ */
+export function spansIn(words: Uint32Array, range: { from: number; to: number; anonOnly: boolean }, out: number[]): void {
+  const { from, to } = range;
+  const mask = range.anonOnly ? PRESENT_OR_SWAPPED | FILE_PAGE : PRESENT_OR_SWAPPED;
+  let i = from;
+  while (i < to) {
+    while (i < to && !wanted(words, i, mask)) i++;
+    if (i === to) break;
+    const first = i;
+    while (i < to && wanted(words, i, mask)) i++;
+    out.push(first - from, i - first);
+  }
+}
+
+function wanted(words: Uint32Array, i: number, mask: number): boolean {
+  const hi = words[2 * i + 1]!;
+  return (hi & PRESENT_OR_SWAPPED) !== 0 && (hi & mask & FILE_PAGE) === 0 && !isMarker(hi, words[2 * i]!);
+}
+
 /** [firstPage, count] pairs, flattened. */
 export function dumpableSpans(pagemap: Buffer, opts: { anonOnly: boolean }): number[] {
-  const n = pagemap.length >> 3;
-  const src = pagemap.byteOffset % 4 === 0 ? pagemap : new Uint8Array(pagemap);
-  const words = new Uint32Array(src.buffer, src.byteOffset, n * 2);
   const out: number[] = [];
-  const mask = opts.anonOnly ? PRESENT_OR_SWAPPED | FILE_PAGE : PRESENT_OR_SWAPPED;
-  const isWanted = (i: number) => {
-    const hi = words[2 * i + 1]!;
-    return (hi & PRESENT_OR_SWAPPED) !== 0 && (hi & mask & FILE_PAGE) === 0 && !isMarker(hi, words[2 * i]!);
-  };
-  let i = 0;
-  while (i < n) {
-    while (i < n && !isWanted(i)) i++;
-    if (i === n) break;
-    const first = i;
-    while (i < n && isWanted(i)) i++;
-    out.push(first, i - first);
-  }
+  spansIn(pagemapWords(pagemap), { from: 0, to: pagemap.length >> 3, anonOnly: opts.anonOnly }, out);
   return out;
 }
 
@@ -53,22 +67,26 @@ const EXCLUSIVE = 0x01000000; // bit 56: mapped by this process only
  * read through /proc/PID/mem, which leaves them shared.
  */
 export function dumpableRuns(pagemap: Buffer, opts: { anonOnly: boolean }): number[] {
-  const spans = dumpableSpans(pagemap, opts);
-  const n = pagemap.length >> 3;
-  const src = pagemap.byteOffset % 4 === 0 ? pagemap : new Uint8Array(pagemap);
-  const words = new Uint32Array(src.buffer, src.byteOffset, n * 2);
   const out: number[] = [];
+  runsIn(pagemapWords(pagemap), { from: 0, to: pagemap.length >> 3, anonOnly: opts.anonOnly }, { spans: [], out });
+  return out;
+}
+
+/** dumpableRuns over entries [from, to) of `words`, appended to `into.out`; `into.spans` is scratch. */
+export function runsIn(words: Uint32Array, range: { from: number; to: number; anonOnly: boolean }, into: { spans: number[]; out: number[] }): void {
+  const { spans, out } = into;
+  spans.length = 0;
+  spansIn(words, range, spans);
   for (let k = 0; k < spans.length; k += 2) {
-    const end = spans[k]! + spans[k + 1]!;
-    let i = spans[k]!;
+    const end = spans[k]! + spans[k + 1]! + range.from;
+    let i = spans[k]! + range.from;
     while (i < end) {
       const ex = words[2 * i + 1]! & EXCLUSIVE;
       const first = i;
       while (i < end && (words[2 * i + 1]! & EXCLUSIVE) === ex) i++;
-      out.push(first, i - first, ex ? 1 : 0);
+      out.push(first - range.from, i - first, ex ? 1 : 0);
     }
   }
-  return out;
 }
 
 const UFFD_WP = 0x02000000; // bit 57: write-protected through a userfaultfd

@@ -154,6 +154,14 @@ export class ShmemTable {
     const key = `${k.kind}:${e.inode}`;
     const known = this.index.get(key);
     if (known !== undefined) return known;
+    const treeKey = `${k.kind}:${e.dev.major}:${e.dev.minor}:${e.inode}`;
+    const seen = this.ctx.shmemObjects?.get(treeKey);
+    if (seen) {
+      // Described (and checked, and saved) for another process of the tree.
+      this.objects.push(seen);
+      this.index.set(key, this.objects.length - 1);
+      return this.objects.length - 1;
+    }
     const via = `/proc/${this.ctx.pid}/map_files/${e.start.toString(16)}-${e.end.toString(16)}`;
     if (k.kind === 'memfd' && !e.path.startsWith('/memfd:')) refuseAlsoOpen(this.ctx, { e, via });
     const fd = openVia(this.ctx, via);
@@ -162,6 +170,7 @@ export class ShmemTable {
       const obj = saveObject(this.ctx, { fd, kind: k.kind, name: k.kind === 'memfd' ? k.name : undefined, via });
       if (obj.ino !== e.inode) throw new CkptError('INTERNAL', `Cannot dump process ${this.ctx.pid}: ${via} is inode ${obj.ino}, maps says ${e.inode}`);
       this.objects.push(obj);
+      this.ctx.shmemObjects?.set(treeKey, obj);
     } finally {
       closeSync(fd);
     }

@@ -1,6 +1,7 @@
 /** The saved shape of a process's memory layout (pages themselves live in the page file). */
 import { z } from 'zod';
 import { zU64 } from '../../images/index.js';
+import { vmaList } from './vmas.js';
 
 /**
  * shmem: a mapping of a shared memory object without a name (MAP_SHARED|MAP_ANONYMOUS,
@@ -99,7 +100,8 @@ export const MmLayout = z.object({
 export type MmLayout = z.infer<typeof MmLayout>;
 
 export const MemoryState = z.object({
-  vmas: z.array(Vma).max(1_000_000),
+  /** Checked in one loop (vmas.ts): exactly what z.array(Vma) accepts. */
+  vmas: vmaList(VMA_KINDS, 1_000_000),
   files: z.array(MappedFile).max(100_000),
   /** Shared memory objects the areas map (Vma.shm indexes this). */
   shmem: z.array(ShmemObject).max(100_000).default([]),
