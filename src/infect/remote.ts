@@ -400,9 +400,13 @@ export class RemoteTask {
    * is then thrown as call() would. One stop instead of two per call. Only for calls
    * whose results are not used (each returns 0n while queued) and that need no memory
    * read back; a process whose SIGTRAP is caught or ignored gets them one by one (sigtrapIsDefault).
+   * Returns the calls' results, in order, once all have run (none inside an outer batch).
    */
-  batch(fn: () => void): void {
-    if (this.queue) return fn();
+  batch(fn: () => void): bigint[] {
+    if (this.queue) {
+      fn();
+      return [];
+    }
     this.scratch(this.stackScratch ? Math.min(BATCH_SCRATCH, this.stackScratch.size) : BATCH_SCRATCH);
     this.queue = [];
     this.arena = 0;
@@ -413,13 +417,12 @@ export class RemoteTask {
       queued = this.queue;
       this.queue = undefined;
     }
-    if (queued.length === 0) return;
+    if (queued.length === 0) return [];
     // A recoverable thread never runs code of ours: its calls go one by one through the gadget.
     if (queued.length > BATCH_MAX || this.gadget !== 0n || !sigtrapIsDefault(this.tid)) {
-      for (const q of queued) this.call(q.nr, q.args, q.name);
-      return;
+      return queued.map((q) => this.call(q.nr, q.args, q.name));
     }
-    this.runBatch(queued);
+    return this.runBatch(queued);
   }
 
   private arenaSlice(size: number): bigint {
@@ -429,7 +432,7 @@ export class RemoteTask {
     return this.scratchAddr + BigInt(at);
   }
 
-  private runBatch(queued: QueuedCall[]): void {
+  private runBatch(queued: QueuedCall[]): bigint[] {
     const table = this.scratchAddr + BigInt(this.scratchSize - BATCH_TAIL);
     const code = this.scratchAddr + BigInt(this.scratchSize - BATCH_STUB.length);
     const t = encodeBatch(queued);
@@ -447,7 +450,9 @@ export class RemoteTask {
     this.count += queued.length;
     ptrace.cont(this.tid);
     awaitBatch(this.tid, this.onEvent);
-    throwFirstError(this.tid, { results: readMemory(this.tid, table, t.length), queued });
+    const results = readMemory(this.tid, table, t.length);
+    throwFirstError(this.tid, { results, queued });
+    return queued.map((_q, i) => results.readBigInt64LE(i * 64 + 56));
   }
 
   /**
