@@ -27,8 +27,8 @@ import { CkptError } from '../common/errors.js';
 import {
   ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, type Arg, type Regs, signed, encodeRegs, REG_NAMES,
 } from '../sys/index.js';
-import { SYSCALL_RET } from './frame.js';
-import { placeCloseChain, placeRecovery, type StackFrame } from './recovery.js';
+import { SYSCALL_RET, type LostCall } from './frame.js';
+import { placeCallChain, placeRecovery, type StackFrame } from './recovery.js';
 import { findGadget, findSigreturnGadget } from './site.js';
 import { pollStop, waitStop, type StopStatus } from './wait.js';
 import { awaitBatch, BATCH_MAX, BATCH_SCRATCH, BATCH_STUB, BATCH_TAIL, encodeBatch, sigtrapIsDefault, throwFirstError, type QueuedCall } from './batch.js';
@@ -144,17 +144,25 @@ export class RemoteTask {
 
   /**
    * Fds the thread closes by itself if ckpt dies from now on, before it returns through
-   * its frame (frames chained below the scratch, frame.ts buildCloseChain): fds lent to
-   * the target for a while. False, arming nothing, where the process has no
-   * `syscall; ret` or no stack room; [] disarms.
+   * its frame: fds lent to the target for a while (runIfLost).
    */
   closeIfLost(fds: readonly number[]): boolean {
-    if (this.running) throw new CkptError('INTERNAL', `Cannot arm closes in task ${this.tid}: a call is running`);
+    return this.runIfLost(fds.map((fd) => ({ nr: NR.close, args: [BigInt(fd)] })));
+  }
+
+  /**
+   * Calls the thread makes by itself if ckpt dies from now on, before it returns through
+   * its frame (frames chained below the scratch, frame.ts buildCallChain): the undo of
+   * something that lasts over several injected calls. False, arming nothing, where the
+   * process has no `syscall; ret` or no stack room; [] disarms.
+   */
+  runIfLost(calls: readonly LostCall[]): boolean {
+    if (this.running) throw new CkptError('INTERNAL', `Cannot arm calls in task ${this.tid}: a call is running`);
     const base = this.base;
-    if (!base || this.gadget === 0n) return fds.length === 0;
-    if (fds.length > 0) this.syscallRet ??= findGadget(this.tid, [SYSCALL_RET]) ?? 0n;
-    if (fds.length > 0 && this.syscallRet === 0n) return false;
-    const rsp = placeCloseChain(base, { fds, regs: this.savedRegs, below: this.stackScratch?.addr, sigreturn: this.gadget, syscallRet: this.syscallRet!, write: (addr, data) => this.write(addr, data) });
+    if (!base || this.gadget === 0n) return calls.length === 0;
+    if (calls.length > 0) this.syscallRet ??= findGadget(this.tid, [SYSCALL_RET]) ?? 0n;
+    if (calls.length > 0 && this.syscallRet === 0n) return false;
+    const rsp = placeCallChain(base, { calls, regs: this.savedRegs, below: this.stackScratch?.addr, sigreturn: this.gadget, syscallRet: this.syscallRet!, write: (addr, data) => this.write(addr, data) });
     if (rsp === undefined) return false;
     this.frameRsp = rsp;
     // Stopped (armed, or after a call), the thread resumes with this rsp if left alone.

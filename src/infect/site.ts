@@ -47,6 +47,9 @@ export function findSigreturnGadget(pid: number): bigint | undefined {
   return findGadget(pid, SIGRETURN_GADGETS);
 }
 
+/** Kept for every search: a fresh MiB costs a fault per page here (docs/performance.md, "Cold memory"). */
+let gadgetBuf: Buffer | undefined;
+
 /** Where one of `gadgets` (byte strings of at most 16 bytes) is in the target's code, libc first. */
 export function findGadget(pid: number, gadgets: readonly Buffer[]): bigint | undefined {
   const CHUNK = 1 << 20;
@@ -55,7 +58,8 @@ export function findGadget(pid: number, gadgets: readonly Buffer[]): bigint | un
   // reads: a JIT or a loader may have thousands of small executable areas.
   const rank = (a: ExecArea) => (/\/libc[.-]/.test(a.path) ? 0 : a.path.startsWith('/') ? 1 : 2);
   const areas = execAreas(pid).sort((a, b) => rank(a) - rank(b));
-  const buf = Buffer.allocUnsafe(CHUNK + 16);
+  gadgetBuf ??= Buffer.allocUnsafeSlow(CHUNK + 16);
+  const buf = gadgetBuf;
   for (const area of areas) {
     if (area.path === '[vsyscall]') continue;
     // Chunks overlap by 16 bytes so that no gadget is cut in two.

@@ -462,7 +462,8 @@ export function checkRestored(args: CheckArgs): void {
       for (let p = img.entry.ppid; savedPagesOf.has(p); p = parentOf.get(p) ?? 0) ancestors.push(savedPagesOf.get(p)!, ...chainOf.get(p)!);
       const check = new PageCheck(`process ${pid} memory`, saved, { diffs, ignored: rseqAreas(img), ancestors, chain: chainOf.get(pid), pid, lazy: b.lazy });
       // Without `parent`: every present page is read, and one still shared with an ancestor is compared with its saved copy.
-      const mem = dumpMemory(ctx, check);
+      // The mlockall probe only where the images have MCL_FUTURE (two injected calls saved).
+      const mem = dumpMemory(ctx, check, { probeLockFuture: img.mem.lockFuture !== undefined });
       check.finish();
       // VmFlags "um": the lazy-pages server's userfaultfd registration, gone once every page is in.
       const vmas = b.lazy.length > 0 ? mem.state.vmas.map((v) => ({ ...v, flags: v.flags.filter((f) => f !== 'um') })) : mem.state.vmas;
