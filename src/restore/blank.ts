@@ -9,7 +9,7 @@
 import { readlinkSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
 import { readStat } from '../proc/index.js';
-import { addressOf, call, kill, NR, PR, SIG, spawnQuiet, wait4, WAIT } from '../sys/index.js';
+import { addressOf, call, collectExit, kill, NR, PR, SIG, spawnQuiet, wait4, WAIT } from '../sys/index.js';
 import { sleepSync } from '../infect/index.js';
 
 export const BLANK_BASE = 0x10000n;
@@ -123,13 +123,5 @@ export function reapBlank(pid: number): void {
   } catch {
     // gone already: collected below, or before
   }
-  for (;;) {
-    let st;
-    try {
-      st = wait4(pid, WAIT.ALL);
-    } catch {
-      return; // ECHILD: already collected
-    }
-    if (st.kind === 'exited' || st.kind === 'signaled') return;
-  }
+  collectExit(pid);
 }
