@@ -3,7 +3,7 @@
  * (clone with CLONE_VM|CLONE_VFORK) until it execs. A fork would make every writable
  * page of ckpt copy-on-write for that moment, and each page ckpt writes afterwards (its
  * buffers, the JS heap) would then cost a fault: on this VM ~4 ms per MiB
- * (docs/performance.md, "Forking costs the parent"). The child gets /dev/null on 0-2,
+ * (docs/performance.md, "h-check: the blank's fork"). The child gets /dev/null on 0-2,
  * no other fd, every signal at its default and none blocked (as Node's spawn does).
  * Node does not know the child: its caller reaps it (wait4).
  */
