@@ -91,16 +91,24 @@ export function buildSigframe(args: { at: bigint; regs: Regs; mask: bigint; xsta
   return b;
 }
 
+/** A syscall a thread makes by itself on its way back if ckpt is lost (undo of something done to it). */
+export interface LostCall {
+  nr: number;
+  args: readonly bigint[];
+}
+
+const CALL_ARG_REGS = ['rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'] as const;
+
 /**
- * Signal frames laid one after the other from `at`, one per fd: returning through the
- * first runs close(fd) at `syscallRet` (`syscall; ret`), whose ret lands on
- * `sigreturn` (each frame's pretcode) with rsp on the next frame; the last one's
- * close returns into the frame at `next`, the thread's own. Signals stay blocked
+ * Signal frames laid one after the other from `at`, one per call: returning through
+ * the first runs the call (close(fd), munmap…) at `syscallRet` (`syscall; ret`), whose
+ * ret lands on `sigreturn` (each frame's pretcode) with rsp on the next frame; the last
+ * one's call returns into the frame at `next`, the thread's own. Signals stay blocked
  * until that one.
  */
-export function buildCloseChain(args: {
+export function buildCallChain(args: {
   at: bigint;
-  fds: readonly number[];
+  calls: readonly LostCall[];
   regs: Regs;
   xstate: Buffer;
   sigreturn: bigint;
@@ -108,11 +116,12 @@ export function buildCloseChain(args: {
   next: bigint;
 }): Buffer {
   const size = sigframeSize(args.xstate.length);
-  const out = Buffer.alloc(size * args.fds.length);
-  args.fds.forEach((fd, i) => {
+  const out = Buffer.alloc(size * args.calls.length);
+  args.calls.forEach((c, i) => {
     const at = args.at + BigInt(size * i);
-    const rsp = i + 1 < args.fds.length ? at + BigInt(size) : args.next;
-    const regs = { ...args.regs, rax: 3n /* close */, rdi: BigInt(fd), rip: args.syscallRet, rsp, orig_rax: BigInt.asUintN(64, -1n) };
+    const rsp = i + 1 < args.calls.length ? at + BigInt(size) : args.next;
+    const regs = { ...args.regs, rax: BigInt(c.nr), rip: args.syscallRet, rsp, orig_rax: BigInt.asUintN(64, -1n) };
+    c.args.forEach((v, k) => (regs[CALL_ARG_REGS[k]!] = BigInt.asUintN(64, v)));
     const frame = buildSigframe({ at, regs, mask: 0xffffffffffffffffn, xstate: args.xstate });
     frame.writeBigUInt64LE(args.sigreturn, 0);
     frame.copy(out, size * i);

@@ -7,3 +7,4 @@ export * from './frame.js';
 export * from './interrupt.js';
 export * from './enter-call.js';
 export * from './uffd.js';
+export { BATCH_SCRATCH } from './batch.js';

@@ -1,12 +1,12 @@
 /**
  * Where a recoverable thread's way back lives (see remote.ts): its own signal frame on
  * its stack below the red zone, scratch below that, and, while fds are lent to it,
- * frames that close them first (frame.ts buildCloseChain). A process with no gadget
+ * frames that close them first (frame.ts buildCallChain). A process with no gadget
  * or no stack room gets a page mapped for what it lacks (left mapped if ckpt dies).
  */
 import { readMaps } from '../proc/index.js';
 import { ptrace, NT, type Regs } from '../sys/index.js';
-import { buildCloseChain, buildSigframe, SIGRETURN_GADGETS, sigframeSize } from './frame.js';
+import { buildCallChain, buildSigframe, SIGRETURN_GADGETS, sigframeSize, type LostCall } from './frame.js';
 
 /** The x86_64 ABI lets a function keep data in the 128 bytes below rsp. */
 const RED_ZONE = 128n;
@@ -71,22 +71,23 @@ export function placeRecovery(
 }
 
 /**
- * Writes frames that close `fds` below `below` (the scratch) and returns the rsp the
- * thread must rest with, or undefined when the stack has no room; [] gives the rsp of
- * the thread's own frame. Closing a number still free is harmless: the process is
- * frozen, nothing else takes it.
+ * Writes frames that make `calls` (close of lent fds, munmap of a probe) below `below`
+ * (the scratch) and returns the rsp the thread must rest with, or undefined when the
+ * stack has no room; [] gives the rsp of the thread's own frame. Each call must be
+ * harmless when it has nothing to undo (closing a number still free, unmapping an
+ * empty range): the process is frozen, nothing else takes it meanwhile.
  */
-export function placeCloseChain(
+export function placeCallChain(
   base: StackFrame,
-  args: { fds: readonly number[]; regs: Regs; below: bigint | undefined; sigreturn: bigint; syscallRet: bigint; write: (addr: bigint, data: Buffer) => void },
+  args: { calls: readonly LostCall[]; regs: Regs; below: bigint | undefined; sigreturn: bigint; syscallRet: bigint; write: (addr: bigint, data: Buffer) => void },
 ): bigint | undefined {
   const size = BigInt(sigframeSize(base.xstate.length));
-  const lowest = alignDown((args.below ?? base.frameAt) - size * BigInt(args.fds.length), 64n);
+  const lowest = alignDown((args.below ?? base.frameAt) - size * BigInt(args.calls.length), 64n);
   if (lowest - 256n < base.low) return undefined;
   const pretcode = Buffer.alloc(8);
   pretcode.writeBigUInt64LE(args.sigreturn);
   args.write(base.frameAt, pretcode);
-  if (args.fds.length === 0) return base.frameAt + 8n;
-  args.write(lowest, buildCloseChain({ at: lowest, fds: args.fds, regs: args.regs, xstate: base.xstate, sigreturn: args.sigreturn, syscallRet: args.syscallRet, next: base.frameAt }));
+  if (args.calls.length === 0) return base.frameAt + 8n;
+  args.write(lowest, buildCallChain({ at: lowest, calls: args.calls, regs: args.regs, xstate: base.xstate, sigreturn: args.sigreturn, syscallRet: args.syscallRet, next: base.frameAt }));
   return lowest + 8n;
 }

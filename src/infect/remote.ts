@@ -27,8 +27,8 @@ import { CkptError } from '../common/errors.js';
 import {
   ptrace, PTRACE_EVENT, SysError, readMemory, writeMemory, NR, type Arg, type Regs, signed, encodeRegs, REG_NAMES,
 } from '../sys/index.js';
-import { SYSCALL_RET } from './frame.js';
-import { placeCloseChain, placeRecovery, type StackFrame } from './recovery.js';
+import { SYSCALL_RET, type LostCall } from './frame.js';
+import { placeCallChain, placeRecovery, type StackFrame } from './recovery.js';
 import { findGadget, findSigreturnGadget } from './site.js';
 import { pollStop, waitStop, type StopStatus } from './wait.js';
 import { awaitBatch, BATCH_SCRATCH, BATCH_STUB, BATCH_TAIL, encodeBatch, STUB_ROOM, sigtrapIsDefault, throwFirstError, type QueuedCall } from './batch.js';
@@ -144,17 +144,25 @@ export class RemoteTask {
 
   /**
    * Fds the thread closes by itself if ckpt dies from now on, before it returns through
-   * its frame (frames chained below the scratch, frame.ts buildCloseChain): fds lent to
-   * the target for a while. False, arming nothing, where the process has no
-   * `syscall; ret` or no stack room; [] disarms.
+   * its frame: fds lent to the target for a while (runIfLost).
    */
   closeIfLost(fds: readonly number[]): boolean {
-    if (this.running) throw new CkptError('INTERNAL', `Cannot arm closes in task ${this.tid}: a call is running`);
+    return this.runIfLost(fds.map((fd) => ({ nr: NR.close, args: [BigInt(fd)] })));
+  }
+
+  /**
+   * Calls the thread makes by itself if ckpt dies from now on, before it returns through
+   * its frame (frames chained below the scratch, frame.ts buildCallChain): the undo of
+   * something that lasts over several injected calls. False, arming nothing, where the
+   * process has no `syscall; ret` or no stack room; [] disarms.
+   */
+  runIfLost(calls: readonly LostCall[]): boolean {
+    if (this.running) throw new CkptError('INTERNAL', `Cannot arm calls in task ${this.tid}: a call is running`);
     const base = this.base;
-    if (!base || this.gadget === 0n) return fds.length === 0;
-    if (fds.length > 0) this.syscallRet ??= findGadget(this.tid, [SYSCALL_RET]) ?? 0n;
-    if (fds.length > 0 && this.syscallRet === 0n) return false;
-    const rsp = placeCloseChain(base, { fds, regs: this.savedRegs, below: this.stackScratch?.addr, sigreturn: this.gadget, syscallRet: this.syscallRet!, write: (addr, data) => this.write(addr, data) });
+    if (!base || this.gadget === 0n) return calls.length === 0;
+    if (calls.length > 0) this.syscallRet ??= findGadget(this.tid, [SYSCALL_RET]) ?? 0n;
+    if (calls.length > 0 && this.syscallRet === 0n) return false;
+    const rsp = placeCallChain(base, { calls, regs: this.savedRegs, below: this.stackScratch?.addr, sigreturn: this.gadget, syscallRet: this.syscallRet!, write: (addr, data) => this.write(addr, data) });
     if (rsp === undefined) return false;
     this.frameRsp = rsp;
     // Stopped (armed, or after a call), the thread resumes with this rsp if left alone.
@@ -400,9 +408,13 @@ export class RemoteTask {
    * is then thrown as call() would. One stop instead of two per call. Only for calls
    * whose results are not used (each returns 0n while queued) and that need no memory
    * read back; a process whose SIGTRAP is caught or ignored gets them one by one (sigtrapIsDefault).
+   * Returns the calls' results, in order, once all have run (none inside an outer batch).
    */
-  batch(fn: () => void): void {
-    if (this.queue) return fn();
+  batch(fn: () => void): bigint[] {
+    if (this.queue) {
+      fn();
+      return [];
+    }
     this.scratch(this.stackScratch ? Math.min(BATCH_SCRATCH, this.stackScratch.size) : BATCH_SCRATCH);
     this.queue = [];
     this.arena = 0;
@@ -413,17 +425,18 @@ export class RemoteTask {
       queued = this.queue;
       this.queue = undefined;
     }
-    if (queued.length === 0) return;
+    if (queued.length === 0) return [];
     // A recoverable thread never runs code of ours: its calls go one by one through the gadget.
     if (this.gadget !== 0n || !sigtrapIsDefault(this.tid)) {
-      for (const q of queued) this.call(q.nr, q.args, q.name);
-      return;
+      return queued.map((q) => this.call(q.nr, q.args, q.name));
     }
     // The table follows the arguments; what the rest of the scratch area cannot hold runs
     // in parts, each stopping at its first error as one batch would (a caller with
     // thousands of calls maps a larger scratch area first: restore's mmaps, issue 13).
     const room = Math.floor((this.scratchSize - this.arena - STUB_ROOM) / 64);
-    for (let i = 0; i < queued.length; i += room) this.runBatch(queued.slice(i, i + room));
+    const results: bigint[] = [];
+    for (let i = 0; i < queued.length; i += room) results.push(...this.runBatch(queued.slice(i, i + room)));
+    return results;
   }
 
   private arenaSlice(size: number): bigint {
@@ -433,7 +446,7 @@ export class RemoteTask {
     return this.scratchAddr + BigInt(at);
   }
 
-  private runBatch(queued: QueuedCall[]): void {
+  private runBatch(queued: QueuedCall[]): bigint[] {
     const table = this.scratchAddr + BigInt(this.arena);
     const code = this.scratchAddr + BigInt(this.scratchSize - BATCH_STUB.length);
     const t = encodeBatch(queued);
@@ -451,7 +464,9 @@ export class RemoteTask {
     this.count += queued.length;
     ptrace.cont(this.tid);
     awaitBatch(this.tid, this.onEvent);
-    throwFirstError(this.tid, { results: readMemory(this.tid, table, t.length), queued });
+    const results = readMemory(this.tid, table, t.length);
+    throwFirstError(this.tid, { results, queued });
+    return queued.map((_q, i) => results.readBigInt64LE(i * 64 + 56));
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import { CkptError } from '../common/errors.js';
 import { isKernelThread, listTasks, readStat, readStatus, readTaskStatus } from '../proc/index.js';
-import { isErrno, kill, ptrace, PTRACE_EVENT, PTRACE_O, SysError, wait4, WAIT } from '../sys/index.js';
+import { collectExit, isErrno, kill, ptrace, PTRACE_EVENT, PTRACE_O, SysError, wait4, WAIT } from '../sys/index.js';
 import { detachThread } from './enter-call.js';
 import { Undo } from './undo.js';
 import { sleepSync, TaskGoneError, type StopStatus } from './wait.js';
@@ -249,17 +249,7 @@ export function killSeized(proc: SeizedProcess): void {
   kill(proc.pid, 9);
   // The leader's exit is reported only once every other thread is reaped: it goes last.
   const order = [...proc.tids.filter((t) => t !== proc.pid), proc.pid];
-  for (const tid of order) {
-    for (;;) {
-      let st;
-      try {
-        st = wait4(tid, WAIT.ALL);
-      } catch {
-        break; // ECHILD: already collected
-      }
-      if (st.kind === 'exited' || st.kind === 'signaled') break;
-    }
-  }
+  for (const tid of order) collectExit(tid);
   proc.undo.clear();
   proc.tasks.clear();
 }

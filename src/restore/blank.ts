@@ -6,11 +6,10 @@
  *
  * The `syscall` instruction in its loop is where the first injected syscalls run.
  */
-import { spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
 import { readStat } from '../proc/index.js';
-import { addressOf, call, NR, PR, SIG } from '../sys/index.js';
+import { addressOf, call, collectExit, kill, NR, PR, SIG, spawnQuiet, wait4, WAIT } from '../sys/index.js';
 import { sleepSync } from '../infect/index.js';
 
 export const BLANK_BASE = 0x10000n;
@@ -92,10 +91,12 @@ export interface Blank {
  */
 export function startBlank(opts: { timeoutMs?: number } = {}): Blank {
   const path = `/proc/${process.pid}/fd/${blankMemfd()}`;
-  const child = spawn(path, [], { stdio: 'ignore', argv0: BLANK_NAME });
-  const pid = child.pid;
-  child.on('error', () => {});
-  if (!pid) throw new CkptError('INTERNAL', 'Cannot start the blank process for restore: spawn failed');
+  let pid: number;
+  try {
+    pid = spawnQuiet(path, [BLANK_NAME]);
+  } catch (e) {
+    throw new CkptError('INTERNAL', `Cannot start the blank process for restore: ${(e as Error).message}`, { cause: e });
+  }
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   for (;;) {
     try {
@@ -103,9 +104,24 @@ export function startBlank(opts: { timeoutMs?: number } = {}): Blank {
     } catch {
       // not there yet, or exec failed
     }
-    if (child.exitCode !== null || Date.now() > deadline) {
+    const exited = wait4(pid, WAIT.NOHANG).kind !== 'none';
+    if (exited || Date.now() > deadline) {
+      if (!exited) reapBlank(pid);
       throw new CkptError('INTERNAL', `Cannot start the blank process for restore (pid ${pid}): it did not start`);
     }
     sleepSync(0.2);
   }
+}
+
+/**
+ * Kills the blank and collects its exit: it is our child (spawnQuiet), and Node, which
+ * does not know it, would leave it a zombie. A traced blank is released first.
+ */
+export function reapBlank(pid: number): void {
+  try {
+    kill(pid, SIG.SIGKILL);
+  } catch {
+    // gone already: collected below, or before
+  }
+  collectExit(pid);
 }

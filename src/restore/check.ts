@@ -14,10 +14,11 @@ import { withoutGivenFds, type InheritFd } from '../resources/files/kinds/inheri
 import { withConnectionsClosed } from '../resources/files/kinds/inet.js';
 import type { FilesState } from '../resources/files/schema.js';
 import { readSync, statSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { CkptError } from '../common/errors.js';
 import { readMaps, readStat } from '../proc/index.js';
 import { NT, ptrace, type Regs } from '../sys/index.js';
-import { RemoteTask, SeizedProcess } from '../infect/index.js';
+import { BATCH_SCRATCH, RemoteTask, SeizedProcess } from '../infect/index.js';
 import type { ImageReader, PageReader } from '../images/index.js';
 import { dumpMemory } from '../resources/memory/dump.js';
 import type { ShmemObject, Vma } from '../resources/memory/state.js';
@@ -347,10 +348,16 @@ function differences(a: unknown, b: unknown, opts: { path: string; out: string[]
   for (const k of new Set([...Object.keys(ao), ...Object.keys(bo)])) differences(ao[k], bo[k], { path: `${path}.${k}`, out, max });
 }
 
-/** Returns a comparer that adds the differences it finds to `diffs`. */
+/**
+ * Returns a comparer that adds the differences it finds to `diffs`. Most states come
+ * back identical (canonical() of equal values is equal): only the others are made
+ * comparable and walked.
+ */
 function comparer(diffs: string[]): (what: string, saved: unknown, restored: unknown) => void {
-  return (what, saved, restored) =>
+  return (what, saved, restored) => {
+    if (isDeepStrictEqual(saved, restored)) return;
     differences(canonical(saved, new Map()), canonical(restored, new Map()), { path: what, out: diffs, max: diffs.length + MAX_REPORTED });
+  };
 }
 
 /** The kernel writes the current CPU into every thread's struct rseq on each return to user space. */
@@ -448,6 +455,21 @@ export function checkRestored(args: CheckArgs): void {
       extUnixSk: true,
     };
     try {
+      // Memory first: no scratch area of ours is mapped yet, so none has to be unmapped
+      // (an injected call) before smaps is read.
+      const saved = savedPagesOf.get(pid)!;
+      const ancestors: SavedPages[] = [];
+      for (let p = img.entry.ppid; savedPagesOf.has(p); p = parentOf.get(p) ?? 0) ancestors.push(savedPagesOf.get(p)!, ...chainOf.get(p)!);
+      const check = new PageCheck(`process ${pid} memory`, saved, { diffs, ignored: rseqAreas(img), ancestors, chain: chainOf.get(pid), pid, lazy: b.lazy });
+      // Without `parent`: every present page is read, and one still shared with an ancestor is compared with its saved copy.
+      // The mlockall probe only where the images have MCL_FUTURE (two injected calls saved).
+      const mem = dumpMemory(ctx, check, { probeLockFuture: img.mem.lockFuture !== undefined });
+      check.finish();
+      // VmFlags "um": the lazy-pages server's userfaultfd registration, gone once every page is in.
+      const vmas = b.lazy.length > 0 ? mem.state.vmas.map((v) => ({ ...v, flags: v.flags.filter((f) => f !== 'um') })) : mem.state.vmas;
+      compare(`process ${pid} memory layout`, { ...img.mem, vmas: coalesced(img.mem.vmas) }, { ...mem.state, vmas: coalesced(vmas) });
+      // One scratch area for every read below, big enough for a batch (callsOut): mapped once, not remapped.
+      remote.scratch(BATCH_SCRATCH);
       compare(`process ${pid} registers`, regsOf(resumeRegs(img.core.threads[0]!.regs)), regsOf(remote.savedRegs));
       compare(`process ${pid} signal mask`, img.mask, remote.savedMask);
       compare(`process ${pid} xstate`, img.core.threads[0]!.xstate, ptrace.getRegset(pid, NT.X86_XSTATE).toString('base64'));
@@ -463,16 +485,6 @@ export function checkRestored(args: CheckArgs): void {
           compare(`process ${pid} ${r.module.name}`, saved, fresh);
         }
       }
-      const saved = savedPagesOf.get(pid)!;
-      const ancestors: SavedPages[] = [];
-      for (let p = img.entry.ppid; savedPagesOf.has(p); p = parentOf.get(p) ?? 0) ancestors.push(savedPagesOf.get(p)!, ...chainOf.get(p)!);
-      const check = new PageCheck(`process ${pid} memory`, saved, { diffs, ignored: rseqAreas(img), ancestors, chain: chainOf.get(pid), pid, lazy: b.lazy });
-      // Without `parent`: every present page is read, and one still shared with an ancestor is compared with its saved copy.
-      const mem = dumpMemory(ctx, check);
-      check.finish();
-      // VmFlags "um": the lazy-pages server's userfaultfd registration, gone once every page is in.
-      const vmas = b.lazy.length > 0 ? mem.state.vmas.map((v) => ({ ...v, flags: v.flags.filter((f) => f !== 'um') })) : mem.state.vmas;
-      compare(`process ${pid} memory layout`, { ...img.mem, vmas: coalesced(img.mem.vmas) }, { ...mem.state, vmas: coalesced(vmas) });
       for (const t of b.threads) {
         const fresh = dumpThread(ctx, t.thread.tid);
         const saved = t.thread;

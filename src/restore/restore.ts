@@ -13,7 +13,7 @@ import type { RestoreContext } from '../resources/types.js';
 import { LocalObjects } from '../resources/shared.js';
 import { parseInheritFd } from '../resources/files/kinds/inherit.js';
 import type { TreeEntry } from '../resources/images.js';
-import { BLANK_SYSCALL_SITE, startBlank } from './blank.js';
+import { BLANK_SYSCALL_SITE, reapBlank, startBlank } from './blank.js';
 import { becomeZombie, cloneProcess, dropExitSignal, joinGroup } from './create.js';
 import type { PendingState } from '../resources/process/pending.js';
 import { isKernelArea } from '../resources/memory/state.js';
@@ -169,6 +169,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
   const undo = new Undo();
   const shared = new LocalObjects();
   let blank: SeizedProcess | undefined;
+  let blankPid: number | undefined;
   try {
     // Started first: its start-up (a Node process) overlaps the restore; nothing waits for it before the tree is let go.
     let lazy: LazyPagesClient | undefined;
@@ -198,6 +199,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     checkInterrupted();
     const parents = new Set(tree.entries.map((e) => e.ppid));
     const b = startBlank();
+    blankPid = b.pid;
     undo.push('kill blank', () => kill(b.pid, SIG.SIGKILL));
     blank = seizeProcess(b.pid, { ptraceOptions: RESTORE_PTRACE_OPTIONS });
     // A shell job joins our session, in a group of its own.
@@ -271,6 +273,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     lazy?.go({ prefetch: opts.lazyPrefetch ?? true });
     kill(b.pid, SIG.SIGKILL);
     blank.release();
+    reapBlank(b.pid);
     // Every socket is back: packets may reach them again. A failed restore leaves the lock, so that
     // peers keep retransmitting (not reset) until a restore succeeds.
     if (netLock && opts.networkLock !== 'skip') {
@@ -288,6 +291,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     } catch {
       // killed above
     }
+    if (blankPid !== undefined) reapBlank(blankPid);
     if (failed.length > 0 && e instanceof Error) e.message += ` (cleanup also failed: ${failed.map((f) => f.label).join(', ')})`;
     throw e;
   } finally {

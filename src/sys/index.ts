@@ -26,3 +26,4 @@ export * as signalFlag from './signal-flag.js';
 export * from './tty.js';
 export * from './uffd.js';
 export * from './mmap.js';
+export { spawnQuiet } from './spawn.js';

@@ -65,3 +65,20 @@ export function addressOf(buf: Buffer): bigint {
 export function viewMemory(addr: bigint, len: number): Uint8Array {
   return new Uint8Array(koffi.view(addr, len));
 }
+
+// posix_spawn and its attribute calls: every pointer is passed as an address (addressOf).
+const spawnFns = {
+  spawn: libc.func('int posix_spawn(_Out_ int *pid, long path, long actions, long attr, long argv, long envp)'),
+  actionsInit: libc.func('int posix_spawn_file_actions_init(long actions)'),
+  actionsOpen: libc.func('int posix_spawn_file_actions_addopen(long actions, int fd, long path, int oflag, int mode)'),
+  actionsCloseFrom: libc.func('int posix_spawn_file_actions_addclosefrom_np(long actions, int from)'),
+  actionsDestroy: libc.func('int posix_spawn_file_actions_destroy(long actions)'),
+  attrInit: libc.func('int posix_spawnattr_init(long attr)'),
+  attrFlags: libc.func('int posix_spawnattr_setflags(long attr, short flags)'),
+  attrMask: libc.func('int posix_spawnattr_setsigmask(long attr, long set)'),
+  attrDefault: libc.func('int posix_spawnattr_setsigdefault(long attr, long set)'),
+  attrDestroy: libc.func('int posix_spawnattr_destroy(long attr)'),
+};
+
+/** libc's posix_spawn calls (they return an errno number, 0 on success). */
+export const libcSpawn = spawnFns as { [K in keyof typeof spawnFns]: (...args: unknown[]) => number };

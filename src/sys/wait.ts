@@ -34,3 +34,19 @@ export function wait4(pid: number, flags = 0): WaitStatus {
   const got = Number(call(NR.wait4, [pid, addressOf(st), flags, 0], { name: 'wait4', pid: pid > 0 ? pid : undefined }));
   return decodeStatus(got, st.readInt32LE(0));
 }
+
+/**
+ * Waits until `pid` (a child or tracee, or a thread of one) has exited and collects it;
+ * returns at once if it was collected already (ECHILD).
+ */
+export function collectExit(pid: number): void {
+  for (;;) {
+    let st;
+    try {
+      st = wait4(pid, WAIT.ALL);
+    } catch {
+      return; // ECHILD: already collected
+    }
+    if (st.kind === 'exited' || st.kind === 'signaled') return;
+  }
+}

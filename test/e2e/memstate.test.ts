@@ -19,6 +19,9 @@ test('mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT) locks the old areas and new o
 
 test('mlockall(MCL_FUTURE) alone locks only the areas mapped after restore', () => roundTrip(['future'], 2));
 
+test('mlockall(MCL_FUTURE) with nothing mapped since the call (no area locked at the dump) still locks new areas after restore', () =>
+  roundTrip(['futurebare'], 2));
+
 test('an mlock()ed stack without MCL_FUTURE does not make new areas locked after restore', () => roundTrip(['stacklock'], 2));
 
 test('pages written through /proc/self/mem into never-writable areas come back, and the areas stay uncharged', () =>

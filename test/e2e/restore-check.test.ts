@@ -1,7 +1,7 @@
 /**
  * restore --check reads the rebuilt processes back before they run and compares them
- * with the images. A restore that drops state (here: the fs module skipped, or one
- * page of memory changed after it was filled) must fail naming what differs, leave
+ * with the images. A restore that drops state (here: the fs module skipped, one rlimit
+ * not set, or one page of memory changed after it was filled) must fail naming what differs, leave
  * nothing behind and keep the images; an intact restore passes and the program runs on.
  */
 import { test } from 'node:test';
@@ -12,6 +12,8 @@ import { isCkptError } from '../../src/common/errors.js';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { RESOURCES } from '../../src/resources/registry.js';
+import type { Resource } from '../../src/resources/types.js';
+import type { LimitsState } from '../../src/resources/process/limits.js';
 import { readMaps } from '../../src/proc/index.js';
 import { startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
@@ -57,6 +59,33 @@ test('a restore that skips a module fails --check naming the field, and leaves n
   await waitGone(v.pid, 5000);
   assert.ok(existsSync(join(dir, 'inventory.json')) || existsSync(dir), 'the images are kept');
   // The same images restore once the module is back.
+  const r = restore({ imagesDir: dir, check: true });
+  cleanups.push(() => wrapPid(r.pid, v.dir, v.log).kill());
+});
+
+test('a restore that drops one field (one rlimit) fails --check naming that field', async () => {
+  const dir = join(cleanups.tempDir('ckpt-check-'), 'img');
+  const counter = join(new URL('../victims/bin/counter', import.meta.url).pathname);
+  // A soft RLIMIT_NOFILE of its own, unlike the restorer's (which a blank process inherits).
+  const v = startVictim('/bin/sh', { args: ['-c', `ulimit -Sn 777 && exec ${counter} ${join(cleanups.tempDir('ckpt-check-count-'), 'count')}`] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/TICK/);
+  dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  const limits = RESOURCES.find((r) => r.module.name === 'limits')!.module as Resource<LimitsState>;
+  const original = limits.restore;
+  const RLIMIT_NOFILE = 7;
+  limits.restore = (ctx, state) => original(ctx, { limits: state.limits.filter((l) => l.resource !== RLIMIT_NOFILE) });
+  try {
+    assert.throws(
+      () => restore({ imagesDir: dir, check: true }),
+      (e: unknown) => isCkptError(e, 'CHECK_FAILED') && /process \d+ limits\.limits\.\d+\.soft: saved "777", restored "\d+"/.test(e.message),
+    );
+  } finally {
+    limits.restore = original;
+  }
+  await waitGone(v.pid, 5000);
+  // The same images restore, and pass, once the limit is set again.
   const r = restore({ imagesDir: dir, check: true });
   cleanups.push(() => wrapPid(r.pid, v.dir, v.log).kill());
 });

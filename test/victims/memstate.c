@@ -15,6 +15,9 @@
  *             restore must be locked on fault.
  *   future    mlockall(MCL_FUTURE) alone, then an area mapped: areas mapped before
  *             (the stack) stay unlocked, an area mapped after the restore is locked.
+ *   futurebare  mlockall(MCL_FUTURE) as the last thing before READY, nothing mapped
+ *             since (no area is locked at the dump): an area mapped after the restore
+ *             is locked, and VmLck in /proc/self/status grows by it.
  *   stacklock the stack mlock()ed, no MCL_FUTURE: an area mapped after the restore
  *             is not locked (ckpt once read MCL_FUTURE off the stack).
  *   mapfile   a file opened O_RDWR and mapped MAP_SHARED PROT_READ: mprotect to
@@ -140,6 +143,28 @@ static void future_check(void) {
   if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
 }
 
+/* VmLck of /proc/self/status in KiB, read without malloc (nothing may be mapped before READY). */
+static long vmlck_kb(void) {
+  char buf[4096];
+  int fd = open("/proc/self/status", O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *at = strstr(buf, "VmLck:");
+  return at ? strtol(at + 6, NULL, 10) : -1;
+}
+
+static void futurebare_check(void) {
+  long before = vmlck_kb();
+  void *fresh = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  long after = vmlck_kb();
+  self_check(before == 0 && after == 4 * PG / 1024, "area mapped after restore counts in VmLck (MCL_FUTURE, nothing mapped since the call)", "VmLck %ld kB, then %ld kB", before, after);
+  self_check(fresh != MAP_FAILED && has_flag(fresh, "lo") && !has_flag(fresh, "lf"), "area mapped after restore locked (MCL_FUTURE, nothing mapped since the call)", "not lo, or lf");
+  if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
+}
+
 static void stacklock_setup(void) {
   char here;
   MUST(mlock((void *)(((unsigned long)&here & ~(PG - 1)) - 4 * PG), 5 * PG));
@@ -220,13 +245,14 @@ static void mapfile_check(void) {
 }
 
 int main(int argc, char **argv) {
-  int on_sparse = 0, on_mlock = 0, on_mlockall = 0, on_mapfile = 0, on_setuid = 0, on_future = 0, on_stacklock = 0, on_unaccounted = 0;
+  int on_sparse = 0, on_mlock = 0, on_mlockall = 0, on_mapfile = 0, on_setuid = 0, on_future = 0, on_futurebare = 0, on_stacklock = 0, on_unaccounted = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "sparse")) on_sparse = 1;
     else if (!strcmp(argv[i], "mlock")) on_mlock = 1;
     else if (!strcmp(argv[i], "mlockall")) on_mlockall = 1;
     else if (!strcmp(argv[i], "mapfile")) on_mapfile = 1;
     else if (!strcmp(argv[i], "future")) on_future = 1;
+    else if (!strcmp(argv[i], "futurebare")) on_futurebare = 1;
     else if (!strcmp(argv[i], "stacklock")) on_stacklock = 1;
     else if (!strcmp(argv[i], "unaccounted")) on_unaccounted = 1;
     else if (!strcmp(argv[i], "setuid")) on_setuid = 1;
@@ -248,12 +274,18 @@ int main(int argc, char **argv) {
     MUST(setgid(65534));
     MUST(setuid(65534));
   }
+  if (on_futurebare) {
+    say("SETUP futurebare\n"); /* stdout's buffer exists before the call: READY maps nothing */
+    MUST(mlockall(MCL_FUTURE));
+    if (vmlck_kb() != 0) say("SETUP FAIL futurebare: something is locked already\n");
+  }
   say("READY pid=%d\n", getpid());
   while (!go) usleep(10000); /* not pause(): a handler that ran just before it would be a lost wakeup */
   if (on_sparse) sparse_check();
   if (on_mlock) mlock_check();
   if (on_mlockall) mlockall_check();
   if (on_future) future_check();
+  if (on_futurebare) futurebare_check();
   if (on_stacklock) stacklock_check();
   if (on_unaccounted) unaccounted_check();
   if (on_mapfile) mapfile_check();

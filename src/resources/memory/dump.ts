@@ -7,7 +7,8 @@
 import { closeSync, readlinkSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { NR } from '../../sys/index.js';
-import { openPagemap, PAGEMAP_WINDOW, PagemapReader, populatedWindows, readAuxv, readSmaps, readStat, type SmapsEntry } from '../../proc/index.js';
+import { openPagemap, PAGEMAP_WINDOW, PagemapReader, populatedWindows, readAuxv, readMaps, readSmaps, readStat, type SmapsEntry } from '../../proc/index.js';
+import type { RemoteTask } from '../../infect/index.js';
 import type { DumpContext } from '../types.js';
 import { identify } from './files.js';
 import { pagemapWords, runsIn } from './pages.js';
@@ -51,6 +52,11 @@ export interface MemoryDumpOptions {
    * the caller copies them once the process runs again.
    */
   later?: (plan: { runs: PageRun[]; vmas: readonly Vma[] }) => void;
+  /**
+   * Map a probe page to learn mlockall(MCL_FUTURE) (readAreas; default true). restore
+   * --check leaves it out where the images say there was none: it costs two injected calls.
+   */
+  probeLockFuture?: boolean;
 }
 
 /** Where the pages of a dump go: the page data, and (incremental dumps) the pages left in the parent. */
@@ -238,33 +244,61 @@ export function armable(vmas: readonly Vma[], registered: ReadonlySet<bigint>): 
   return vmas.filter((v) => hasOwnPages(v) && (v.prot & 2) !== 0).map((v) => ({ start: v.start, end: v.end, registered: registered.has(v.start) }));
 }
 
+/** Lowest address above every user mapping (x86_64, 4-level page tables): [vsyscall] lies above it. */
+const USER_TOP = 1n << 47n;
+const MAP_FIXED_NOREPLACE = 0x100000;
+
+/** A free page in the middle of the widest hole of the process's address space, for the probe. */
+function probeAddress(pid: number): bigint {
+  const maps = readMaps(pid).filter((m) => m.end <= USER_TOP);
+  let best = { start: 0n, end: 0n };
+  for (let i = 1; i < maps.length; i++) {
+    const hole = { start: maps[i - 1]!.end, end: maps[i]!.start };
+    if (hole.end - hole.start > best.end - best.start) best = hole;
+  }
+  if (best.end - best.start < BigInt(4 * PAGE)) throw new CkptError('INTERNAL', `Cannot dump process ${pid}: no free page for the mlockall probe`);
+  return (best.start + (best.end - best.start) / 2n) & ~BigInt(PAGE - 1);
+}
+
 /**
  * mlockall(MCL_FUTURE[|MCL_ONFAULT]) leaves VM_LOCKED[|VM_LOCKONFAULT] in mm->def_flags,
- * which no /proc file shows; every new mapping gets them. So, for a process with any
- * locked area, ckpt maps a probe page and reads its VmFlags (lo, lf) in the same smaps
- * read as the program's areas. Shared anonymous: it never merges with a neighbour, so
- * it is exactly one area, left out. (Not the scratch area: that may be the thread's
- * stack, mapped long before.) A process without a locked area is not probed: a probe
- * left by a ckpt killed in the instant between its mmap and the staged munmap would
- * change its memory map. Not seen therefore: MCL_FUTURE set while nothing was mapped
- * since (docs/saved-state.md).
+ * which no /proc file shows; every new mapping gets them. So ckpt maps a probe page and
+ * reads its VmFlags (lo, lf) in the same smaps read as the program's areas: always,
+ * since a program may have mapped nothing since its mlockall. Shared anonymous: it
+ * never merges with a neighbour, so it is exactly one area, left out. The probe goes
+ * at a free address chosen first, so that its munmap can be armed before the mmap
+ * (RemoteTask.runIfLost): a ckpt killed at any moment leaves the thread to unmap it
+ * on its way back. A process without that way back (no `syscall; ret` or no stack
+ * room) gets the munmap staged at its syscall entry instead, as its own scratch page
+ * is; only the moment between the mmap and the stage is exposed there.
  */
-function readAreas(ctx: DumpContext): { areas: SmapsEntry[]; lockFuture: MemoryState['lockFuture'] } {
-  const first = readSmaps(ctx.pid);
-  if (!first.some((e) => e.vmFlags.includes('lo'))) return { areas: first, lockFuture: undefined };
-  const probe = BigInt.asUintN(64, ctx.remote.call(NR.mmap, [0, PAGE, 0, MAP_SHARED | MAP_ANONYMOUS, -1, 0], 'mmap(probe)'));
-  // The munmap waits at its syscall entry while smaps is read: if ckpt dies, it still runs.
-  ctx.remote.stage(NR.munmap, [probe, PAGE], 'munmap(probe)');
-  let smaps: SmapsEntry[];
-  try {
-    smaps = readSmaps(ctx.pid);
-  } finally {
-    ctx.remote.end();
-  }
-  const area = smaps.find((e) => e.start === probe);
-  if (!area || area.end !== probe + BigInt(PAGE)) throw new CkptError('INTERNAL', `Cannot dump process ${ctx.pid}: its probe page at 0x${probe.toString(16)} is not one area in smaps`);
+function readAreas(ctx: DumpContext, opts: { probe: boolean }): { areas: SmapsEntry[]; lockFuture: MemoryState['lockFuture'] } {
+  if (!opts.probe) return { areas: readSmaps(ctx.pid), lockFuture: undefined };
+  const { at, result: smaps } = withProbePage(ctx.remote, { pid: ctx.pid }, () => readSmaps(ctx.pid));
+  const area = smaps.find((e) => e.start === at);
+  if (!area || area.end !== at + BigInt(PAGE)) throw new CkptError('INTERNAL', `Cannot dump process ${ctx.pid}: its probe page at 0x${at.toString(16)} is not one area in smaps`);
   const lockFuture = !area.vmFlags.includes('lo') ? undefined : area.vmFlags.includes('lf') ? 'onfault' : 'locked';
   return { areas: smaps.filter((e) => e !== area), lockFuture };
+}
+
+/** Runs `fn` while a fresh shared anonymous page (readAreas' probe) is mapped in the target at `at`. */
+export function withProbePage<T>(r: RemoteTask, opts: { pid: number }, fn: (at: bigint) => T): { at: bigint; result: T } {
+  const at = probeAddress(opts.pid);
+  const unmap = { nr: NR.munmap, args: [at, BigInt(PAGE)] };
+  const armed = r.runIfLost([unmap]);
+  try {
+    r.call(NR.mmap, [at, PAGE, 0, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0], 'mmap(probe)');
+    // Unarmed: the munmap waits at its syscall entry while fn runs; if ckpt dies, it still runs.
+    if (!armed) r.stage(NR.munmap, unmap.args, 'munmap(probe)');
+    try {
+      return { at, result: fn(at) };
+    } finally {
+      if (armed) r.call(NR.munmap, unmap.args, 'munmap(probe)');
+      else r.end();
+    }
+  } finally {
+    if (armed) r.runIfLost([]);
+  }
 }
 
 /**
@@ -289,7 +323,7 @@ export function dumpMemory(ctx: DumpContext, sink: TrackedSink, opts: MemoryDump
   const shmem = new ShmemTable(ctx);
   // Resources dumped before memory may have left ckpt's scratch area in the target.
   ctx.remote.releaseScratch();
-  const read = readAreas(ctx);
+  const read = readAreas(ctx, { probe: opts.probeLockFuture ?? true });
   const { lockFuture } = read;
   const { areas, registered, written } = trackedAreas(read.areas, opts.tracker);
   const vmas = areas.map((e) => toVma(e, { files, shmem, checking: ctx.checking }));

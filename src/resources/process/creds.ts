@@ -27,7 +27,7 @@ import { CkptError } from '../../common/errors.js';
 import { encodeCapset, NR, PR } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
-import { callIn } from './inject.js';
+import { callIn, callsOut } from './inject.js';
 import { capBit, checkPrivilege, type PrivilegeLimit } from './privilege.js';
 
 const PR_GET_SECUREBITS = 27;
@@ -158,14 +158,18 @@ export const creds: Resource<CredsState> = {
   dump(ctx) {
     const st = readStatus(ctx.pid);
     checkThreadsAlike(ctx.pid, st);
+    const [bits, dumpable] = callsOut(ctx.remote, [
+      { nr: NR.prctl, name: 'prctl(PR_GET_SECUREBITS)', size: 0, args: () => [PR_GET_SECUREBITS] },
+      { nr: NR.prctl, name: 'prctl(PR_GET_DUMPABLE)', size: 0, args: () => [PR.GET_DUMPABLE] },
+    ]);
     return {
       uid: st.uid,
       gid: st.gid,
       groups: st.groups,
       caps: { inh: st.capInh, prm: st.capPrm, eff: st.capEff, bnd: st.capBnd, amb: st.capAmb },
-      securebits: Number(prctl(ctx.remote, [PR_GET_SECUREBITS], 'PR_GET_SECUREBITS')),
+      securebits: Number(bits!.ret),
       noNewPrivs: st.noNewPrivs,
-      dumpable: dumpableOf(ctx.pid, prctl(ctx.remote, [PR.GET_DUMPABLE], 'PR_GET_DUMPABLE')),
+      dumpable: dumpableOf(ctx.pid, dumpable!.ret),
     };
   },
   restore(ctx, s) {

@@ -3,6 +3,7 @@
  * one back, through the RemoteTask's scratch area. The scratch area is one buffer
  * reused by every call, so each helper finishes with it before returning.
  */
+import { CkptError } from '../../common/errors.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Arg } from '../../sys/index.js';
 
@@ -23,6 +24,33 @@ export function callOut(remote: RemoteTask, c: StructOut): Buffer {
   remote.write(addr, Buffer.alloc(c.size));
   remote.call(c.nr, c.args(addr), c.name);
   return remote.read(addr, c.size);
+}
+
+/**
+ * Several calls of callOut's kind (size 0: only the result counts) with one stop for
+ * all (RemoteTask.batch; call by call where the batch cannot run). Each call has its own
+ * zeroed struct; returns each call's result and struct bytes, in order.
+ */
+export function callsOut(remote: RemoteTask, calls: readonly StructOut[]): { ret: bigint; out: Buffer }[] {
+  // A recoverable thread (a dump) runs its calls one by one anyway: as callOut does, in its scratch.
+  if (remote.recoverable) {
+    return calls.map((c) => {
+      const addr = remote.scratch(Math.max(c.size, 1));
+      remote.write(addr, Buffer.alloc(Math.max(c.size, 1)));
+      const ret = remote.call(c.nr, c.args(addr), c.name);
+      return { ret, out: remote.read(addr, c.size) };
+    });
+  }
+  const addrs: bigint[] = [];
+  const results = remote.batch(() => {
+    for (const c of calls) {
+      const addr = remote.put(Buffer.alloc(Math.max(c.size, 8)));
+      addrs.push(addr);
+      remote.call(c.nr, c.args(addr), c.name);
+    }
+  });
+  if (results.length !== calls.length) throw new CkptError('INTERNAL', `Cannot read task ${remote.tid}: callsOut inside another batch`);
+  return calls.map((c, i) => ({ ret: results[i]!, out: c.size > 0 ? remote.read(addrs[i]!, c.size) : Buffer.alloc(0) }));
 }
 
 export interface StructIn {

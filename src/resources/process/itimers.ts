@@ -16,9 +16,8 @@
 import { z } from 'zod';
 import { zBig } from '../../images/index.js';
 import { NR } from '../../sys/index.js';
-import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
-import { callIn, callOut } from './inject.js';
+import { callIn, callsOut } from './inject.js';
 
 export const ITIMER = { real: 0, virtual: 1, prof: 2 } as const;
 type Which = keyof typeof ITIMER;
@@ -54,16 +53,14 @@ export function encodeItimerval(t: Itimer): Buffer {
   return b;
 }
 
-function get(remote: RemoteTask, which: Which): Itimer {
-  const b = callOut(remote, { nr: NR.getitimer, name: `getitimer(${which})`, size: ITIMERVAL_SIZE, args: (addr) => [ITIMER[which], addr] });
-  return decodeItimerval(b);
-}
-
 export const itimers: Resource<ItimersState> = {
   name: 'itimers',
   schema: itimersSchema,
   dump(ctx) {
-    return { real: get(ctx.remote, 'real'), virtual: get(ctx.remote, 'virtual'), prof: get(ctx.remote, 'prof') };
+    const whiches = ['real', 'virtual', 'prof'] as const;
+    const got = callsOut(ctx.remote, whiches.map((which) => ({ nr: NR.getitimer, name: `getitimer(${which})`, size: ITIMERVAL_SIZE, args: (addr: bigint) => [ITIMER[which], addr] })));
+    const [real, virtual, prof] = got.map((g) => decodeItimerval(g.out));
+    return { real: real!, virtual: virtual!, prof: prof! };
   },
   restore(ctx, state) {
     for (const which of Object.keys(ITIMER) as Which[]) {

@@ -23,7 +23,7 @@ import { CkptError } from '../../common/errors.js';
 import { NR, PR, SIG } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
-import { callIn, callOut, cString } from './inject.js';
+import { callIn, callOut, callsOut, cString } from './inject.js';
 import { refuseUnsavedKnobs } from './knobs-refused.js';
 
 const TASK_COMM_LEN = 16;
@@ -78,8 +78,8 @@ function readPersonality(pid: number): number {
  * The per-thread knobs of a thread other than the leader (the leader's are the
  * process's MiscState): timer slack and parent-death signal, which prctl sets per thread.
  */
-export function readThreadKnobs(remote: RemoteTask, pid: number): { timerSlackNs: bigint; pdeathSig: number } {
-  refuseUnsavedKnobs(remote, { pid, tid: remote.tid });
+export function readThreadKnobs(remote: RemoteTask, opts: { pid: number; checking?: boolean }): { timerSlackNs: bigint; pdeathSig: number } {
+  if (!opts.checking) refuseUnsavedKnobs(remote, { pid: opts.pid, tid: remote.tid });
   return {
     timerSlackNs: prctl(remote, [PR.GET_TIMERSLACK], 'PR_GET_TIMERSLACK'),
     pdeathSig: prctlInt(remote, PR.GET_PDEATHSIG, 'PR_GET_PDEATHSIG'),
@@ -134,15 +134,26 @@ export const misc: Resource<MiscState> = {
   schema: miscSchema,
   dump(ctx) {
     const r = ctx.remote;
-    checkAutogroup(ctx.pid);
-    refuseUnsavedKnobs(ctx.remote, { pid: ctx.pid, tid: ctx.pid });
-    const thp = prctl(r, [PR.GET_THP_DISABLE, 0, 0, 0, 0], 'PR_GET_THP_DISABLE');
+    // Refusals only: a restored thread descends from ckpt's blank process and has ckpt's
+    // values of these by construction, so restore --check (checking) learns nothing from them.
+    if (!ctx.checking) {
+      checkAutogroup(ctx.pid);
+      refuseUnsavedKnobs(ctx.remote, { pid: ctx.pid, tid: ctx.pid });
+    }
+    // One stop for the four reads (callsOut).
+    const [thpGot, pdeath, subreaper, slack] = callsOut(r, [
+      { nr: NR.prctl, name: 'prctl(PR_GET_THP_DISABLE)', size: 0, args: () => [PR.GET_THP_DISABLE, 0, 0, 0, 0] },
+      { nr: NR.prctl, name: 'prctl(PR_GET_PDEATHSIG)', size: 4, args: (addr) => [PR.GET_PDEATHSIG, addr] },
+      { nr: NR.prctl, name: 'prctl(PR_GET_CHILD_SUBREAPER)', size: 4, args: (addr) => [PR.GET_CHILD_SUBREAPER, addr] },
+      { nr: NR.prctl, name: 'prctl(PR_GET_TIMERSLACK)', size: 0, args: () => [PR.GET_TIMERSLACK] },
+    ]);
+    const thp = thpGot!.ret;
     const state: MiscState = {
       comm: readComm(ctx.pid),
       personality: readPersonality(ctx.pid),
-      pdeathSig: prctlInt(r, PR.GET_PDEATHSIG, 'PR_GET_PDEATHSIG'),
-      childSubreaper: prctlInt(r, PR.GET_CHILD_SUBREAPER, 'PR_GET_CHILD_SUBREAPER') !== 0,
-      timerSlackNs: prctl(r, [PR.GET_TIMERSLACK], 'PR_GET_TIMERSLACK'),
+      pdeathSig: pdeath!.out.readInt32LE(0),
+      childSubreaper: subreaper!.out.readInt32LE(0) !== 0,
+      timerSlackNs: slack!.ret,
       thpDisable: thp !== 0n,
     };
     // Only when set, so that images of older kernels' processes read back the same.

@@ -19,7 +19,7 @@ import { readStatus } from '../../proc/index.js';
 import { NR, SIG } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
-import { callIn, callOut, sigBit } from './inject.js';
+import { callIn, callsOut, sigBit, type StructOut } from './inject.js';
 
 export const SIG_DFL = 0n;
 export const SIG_IGN = 1n;
@@ -77,12 +77,9 @@ export function settableSignals(): number[] {
   return out;
 }
 
-function query(remote: RemoteTask, signo: number): Sigaction {
-  const b = callOut(remote, {
-    nr: NR.rt_sigaction, name: `rt_sigaction(${signo})`, size: KSIGACTION_SIZE,
-    args: (addr) => [signo, 0, addr, SIGSET_SIZE],
-  });
-  return decodeSigaction(signo, b);
+/** The read of one signal's action (for callsOut). */
+function query(signo: number): StructOut {
+  return { nr: NR.rt_sigaction, name: `rt_sigaction(${signo})`, size: KSIGACTION_SIZE, args: (addr) => [signo, 0, addr, SIGSET_SIZE] };
 }
 
 function isDefault(a: Sigaction): boolean {
@@ -101,13 +98,15 @@ export const sigactions: Resource<SigactionsState> = {
   schema: sigactionsSchema,
   dump(ctx) {
     const st = readStatus(ctx.pid);
+    const caught = settableSignals().filter((signo) => (st.sigCgt & sigBit(signo)) !== 0n || signo === SIG.SIGCHLD);
+    // Every caught signal's action in one stop (callsOut).
+    const got = new Map(callsOut(ctx.remote, caught.map(query)).map((g, i) => [caught[i]!, decodeSigaction(caught[i]!, g.out)]));
     const actions: Sigaction[] = [];
     for (const signo of settableSignals()) {
-      const bit = sigBit(signo);
-      if ((st.sigCgt & bit) !== 0n || signo === SIG.SIGCHLD) {
-        const a = query(ctx.remote, signo);
+      const a = got.get(signo);
+      if (a) {
         if (!isDefault(a)) actions.push(a);
-      } else if ((st.sigIgn & bit) !== 0n) {
+      } else if ((st.sigIgn & sigBit(signo)) !== 0n) {
         actions.push({ signo, handler: SIG_IGN, flags: 0n, restorer: 0n, mask: 0n });
       }
     }

@@ -41,7 +41,7 @@ export function dumpThread(ctx: DumpContext, tid: number): ThreadCpu {
   const p = resources['pending'] as PendingState | undefined;
   if (p) p.shared = [];
   // Registers as they were before we borrowed the thread; injection leaves the xsave area alone.
-  return { ...dumpCpu(tid), regs: remote.savedRegs, comm: threadComm(ctx.pid, tid), ...readThreadKnobs(remote, ctx.pid), resources };
+  return { ...dumpCpu(tid), regs: remote.savedRegs, comm: threadComm(ctx.pid, tid), ...readThreadKnobs(remote, { pid: ctx.pid, checking: ctx.checking }), resources };
 }
 
 export interface BuiltThread {
