@@ -25,7 +25,8 @@
  *             a memfd mapped MAP_SHARED from a read-only fd must stay unwritable.
  *   unaccounted  a PROT_NONE and a PROT_READ private page written through
  *             /proc/self/mem (never writable, so not charged: VmFlags without ac):
- *             contents kept, and still without ac.
+ *             contents kept, and still without ac; and pages written, dropped
+ *             (MADV_DONTNEED) and made PROT_NONE (a reserve): still charged (ac).
  *   setuid    after the setup, drop to uid/gid 65534 (locks must survive it).
  */
 #include "victim.h"
@@ -179,13 +180,18 @@ static void stacklock_check(void) {
 }
 
 /* ---- unaccounted ---- */
-static unsigned char *ua_none, *ua_ro;
+static unsigned char *ua_none, *ua_ro, *ua_was_rw;
 
 static void unaccounted_setup(void) {
   ua_none = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   MUST(ua_none);
   ua_ro = mmap(NULL, 2 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   MUST(ua_ro);
+  ua_was_rw = mmap(NULL, 3 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  MUST(ua_was_rw);
+  ua_was_rw[PG] = 1;
+  MUST(madvise(ua_was_rw, 3 * PG, MADV_DONTNEED));
+  MUST(mprotect(ua_was_rw, 3 * PG, PROT_NONE));
   int mem = open("/proc/self/mem", O_RDWR);
   MUST(mem);
   MUST(pwrite(mem, "guarded", 7, (off_t)(unsigned long)ua_none));
@@ -200,6 +206,7 @@ static void unaccounted_check(void) {
   if (mem >= 0) close(mem);
   self_check(memcmp(ua_ro + PG, "readonly", 8) == 0 && ua_ro[0] == 0, "PROT_READ page written through /proc/self/mem keeps its bytes", "reads %.8s", ua_ro + PG);
   self_check(!has_flag(ua_none, "ac") && !has_flag(ua_ro, "ac"), "never-writable pages are still not charged (no ac)", "ac");
+  self_check(has_flag(ua_was_rw, "ac") && !has_flag(ua_was_rw, "wr") && !has_flag(ua_was_rw, "rd"), "a page made PROT_NONE after it was writable is still charged (ac)", "no ac, or not PROT_NONE");
 }
 
 /* ---- mapfile ---- */

@@ -209,6 +209,21 @@ function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>):
   if (state.lockFuture) r.call(NR.mlockall, [MCL.FUTURE | (state.lockFuture === 'onfault' ? MCL.ONFAULT : 0)], 'mlockall');
 }
 
+const MADV_DONTNEED = 4;
+
+/**
+ * mprotect drops VM_ACCOUNT from an anonymous area that never had a page (no anon_vma),
+ * so an empty area that had one (written, then MADV_DONTNEED) keeps its charge only if
+ * it has had one again: a byte is written and the page dropped, leaving it empty.
+ */
+function keepCharged(ctx: RestoreContext, areas: readonly Vma[]): void {
+  const anon = areas.filter((v) => v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack');
+  for (const v of anon) ctx.remote.write(v.start, Buffer.alloc(1));
+  ctx.remote.batch(() => {
+    for (const v of anon) ctx.remote.call(NR.madvise, [v.start, PAGE, MADV_DONTNEED], 'madvise(MADV_DONTNEED)');
+  });
+}
+
 /** PR_SET_MM_MAP: struct prctl_mm_map (104 bytes) with auxv and the executable's fd. */
 function setMmMap(ctx: RestoreContext, state: MemoryState): void {
   const r = ctx.remote;
@@ -301,6 +316,11 @@ export function restoreMemory(
   const filled = new Set([...allFilled].filter((v) => !viaMem.has(v)));
   const lazy = ctx.lazy ? lazyAreas(filled) : new Set<Vma>();
   for (const v of lazy) filled.delete(v);
+  // Charged to the commit limit (VmFlags `ac`) while once writable, then made read-only or
+  // PROT_NONE (a reserve, a guard) with no page in it now: mapped writable and protected
+  // after, as the program did; mapped with its own protection it would not be charged.
+  const charged = state.vmas.filter((v) => !v.shared && !(v.prot & 2) && v.flags.includes('ac') && !isKernelArea(v) && !filled.has(v) && !lazy.has(v));
+  for (const v of charged) filled.add(v);
   if (inherited) {
     keepInherited(ctx, state);
   } else {
@@ -328,6 +348,7 @@ export function restoreMemory(
     fillPages(ctx, { path: source.path, runs: lazy.size > 0 ? splitRuns(rest, lazy).rest : rest });
     fillThroughMem(ctx.pid, { path: source.path, runs: inside });
   }
+  keepCharged(ctx, charged);
   finishAreas(ctx, state, filled);
   setMmMap(ctx, state);
   return { lazy: [...lazy] };
