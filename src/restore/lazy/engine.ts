@@ -43,6 +43,8 @@ interface Target {
   retry: bigint[];
   faults: number;
   bytes: number;
+  /** "every page in" was logged. */
+  reported?: boolean;
 }
 
 export class Fatal extends Error {}
@@ -329,6 +331,8 @@ export class LazyServer {
     for (const t of this.targets) {
       const again = t.retry.splice(0);
       for (const a of again) this.serveFault(t, a);
+      // Faults may have taken the last pages before the prefetch did.
+      if (t.pending.empty && t.pid > 0 && t.pidfd >= 0) this.report(t);
     }
     if (!this.prefetch) return;
     for (let k = 0; k < this.targets.length; k++) {
@@ -342,6 +346,8 @@ export class LazyServer {
   }
 
   private report(t: Target): void {
+    if (t.reported) return;
+    t.reported = true;
     const now = process.hrtime.bigint();
     const ms = Number(now - this.letGoNs) / 1e6;
     const copyMs = Number(now - this.copyingNs) / 1e6;
