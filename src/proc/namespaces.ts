@@ -45,3 +45,8 @@ export function foreignNamespaces(pid: number): ForeignNamespace[] {
   }
   return out;
 }
+
+/** The inode of ckpt's own namespace of `kind` (`/proc/self/ns/KIND` reads `KIND:[INODE]`), or '0' without one. */
+export function ownNamespaceInode(kind: string): string {
+  return /\[(\d+)\]/.exec(link(`/proc/self/ns/${kind}`) ?? '')?.[1] ?? '0';
+}

@@ -24,11 +24,10 @@
  * images made before) can be judged stale; the others are left alone.
  */
 import { execFileSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
 import { z } from 'zod';
 import { CkptError } from '../../common/errors.js';
 import { sleepSync } from '../../infect/wait.js';
-import { readStatus } from '../../proc/index.js';
+import { ownNamespaceInode, readStatus } from '../../proc/index.js';
 import { AF_INET, AF_INET6, inetDiagAll, IPPROTO, TCP_STATE } from '../../sys/inet.js';
 
 /**
@@ -209,7 +208,7 @@ const BACKENDS: Record<Exclude<NetworkLockMethod, 'skip'>, Backend> = { nftables
  * traces it; between a dump that killed it and its restore it does not exist).
  */
 function staleLocks(backend: Backend, keep: string): string[] {
-  const ours = new RegExp(`^ckpt-(?:${pidNamespace()}-)?(\\d+)$`);
+  const ours = new RegExp(`^ckpt-(?:${ownNamespaceInode('pid')}-)?(\\d+)$`);
   return backend.list().filter((name) => {
     const pid = name === keep ? undefined : ours.exec(name)?.[1];
     if (pid === undefined) return false;
@@ -221,14 +220,9 @@ function staleLocks(backend: Backend, keep: string): string[] {
   });
 }
 
-/** The inode of ckpt's PID namespace (`/proc/self/ns/pid` reads `pid:[INODE]`). */
-function pidNamespace(): string {
-  return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
-}
-
 /** The name of the lock of the dump of the tree rooted at `rootPid` (of ckpt's PID namespace). */
 export function lockName(rootPid: number): string {
-  return `ckpt-${pidNamespace()}-${rootPid}`;
+  return `ckpt-${ownNamespaceInode('pid')}-${rootPid}`;
 }
 
 export interface NetLock {

@@ -9,7 +9,8 @@
  * out), 1 and 2 the log, 3 a socket whose other end only the server holds: "done" on it
  * ends the guard's job, end-of-file without it means the server is gone.
  */
-import { readFileSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
+import { readStatus } from '../../proc/index.js';
 import { closeFd, decodeUffdMsg, kill, pollIn, readNonBlocking, SIG, UFFD_MSG_SIZE, uffdProcessAlive } from '../../sys/index.js';
 import { withDescendants } from './children.js';
 import { AddRequest, LineReader, type Log } from './protocol.js';
@@ -119,8 +120,7 @@ function killUnnamed(held: number[], log: Log): void {
 
 function tgidOf(tid: number): number {
   try {
-    const m = /^Tgid:\s+(\d+)$/m.exec(readFileSync(`/proc/${tid}/status`, 'utf8'));
-    return m ? Number(m[1]) : tid;
+    return readStatus(tid).tgid;
   } catch {
     return tid;
   }
