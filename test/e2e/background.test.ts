@@ -70,7 +70,8 @@ test('a process that keeps forking children that write their copies of its pages
       await dumpRestoreCheck(['fork']);
       return;
     } catch (e) {
-      if (tries === 3 || !/exited before its pages were saved/.test(String(e))) throw e;
+      // A child that exits mid-copy is named as gone, or its page as changed, whichever ckpt meets first.
+      if (tries === 3 || !/exited before its pages were saved|changed before ckpt saved it/.test(String(e))) throw e;
     }
   }
 });
@@ -86,8 +87,18 @@ test('--background without -R, or with checksums or tracking, is refused before 
 
 test('a process that keeps unmapping memory during the copy: the dump fails naming the page, the process runs on intact', async () => {
   const v = await start(['unmap']);
-  const dir = cleanups.tempDir('ckpt-bg-');
-  assert.throws(() => dump(v.pid, { imagesDir: dir, leaveRunning: true, background: true }), { code: 'UNSUPPORTED', message: /in the background: its page at 0x[0-9a-f]+ changed before ckpt saved it/ });
+  // ckpt may copy every page before the program unmaps one (a busy machine): a few tries.
+  let refused: unknown;
+  for (let tries = 0; tries < 5 && refused === undefined; tries++) {
+    try {
+      dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-bg-'), leaveRunning: true, background: true });
+    } catch (e) {
+      refused = e;
+    }
+  }
+  assert.ok(refused !== undefined, 'no dump met an unmapped page in 5 tries');
+  assert.equal((refused as { code?: string }).code, 'UNSUPPORTED', String(refused));
+  assert.match(String(refused), /in the background: its page at 0x[0-9a-f]+ changed before ckpt saved it/);
   const out = await selfCheck(v, 1);
   assert.match(out, /DONE fails=0/, out);
   assert.doesNotMatch(readFileSync(`/proc/${v.pid}/smaps`, 'utf8'), /^VmFlags:.* uw/m, 'no area stays registered');
