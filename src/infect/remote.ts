@@ -59,6 +59,11 @@ export interface RemoteOptions {
    * Batches then run call by call.
    */
   recoverable?: boolean | bigint;
+  /**
+   * Nothing changes the thread's signal dispositions while it is borrowed (restore
+   * --check reads only): whether a batch may stop on int3 is read once, not per batch.
+   */
+  dispositionsFixed?: boolean;
 }
 
 export class RemoteTask {
@@ -98,9 +103,13 @@ export class RemoteTask {
   /** A page mapped the old way for a process with no gadget (or no stack room): unmapped by finish(). */
   private bootstrap: { addr: bigint; size: number } | undefined;
   count = 0;
+  /** dispositionsFixed: sigtrapIsDefault, once read. */
+  private trapDefault: boolean | undefined;
+  private readonly dispositionsFixed: boolean;
 
   constructor(tid: number, opts: RemoteOptions) {
     this.tid = tid;
+    this.dispositionsFixed = opts.dispositionsFixed ?? false;
     this.site = opts.site;
     this.onEvent = opts.onEvent;
     this.savedRegs = ptrace.getRegs(tid);
@@ -382,7 +391,32 @@ export class RemoteTask {
 
   /** Unmaps the scratch area if it is a mapping of this task's own. */
   private unmapScratch(): void {
-    if (this.scratchAddr !== 0n && !this.borrowed && !this.scratchOnStack) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
+    if (this.ownsScratch()) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
+  }
+
+  private ownsScratch(): boolean {
+    return this.scratchAddr !== 0n && !this.borrowed && !this.scratchOnStack;
+  }
+
+  /**
+   * Gives up the scratch area without unmapping it, for a later RemoteTask on the same
+   * thread to take (adoptScratch), which then unmaps it: restore --check reads the
+   * rebuilt process through the restore's area instead of mapping one (two stops).
+   */
+  handOverScratch(): { addr: bigint; size: number } | undefined {
+    if (!this.ownsScratch()) return undefined;
+    const area = { addr: this.scratchAddr, size: this.scratchSize };
+    this.dropScratch();
+    return area;
+  }
+
+  /** Takes a scratch area handed over by an earlier RemoteTask of this thread (handOverScratch); finish() unmaps it. */
+  adoptScratch(area: { addr: bigint; size: number }): void {
+    this.unmapScratch();
+    this.scratchAddr = area.addr;
+    this.scratchSize = area.size;
+    this.borrowed = false;
+    this.scratchOnStack = false;
   }
 
   /** Forgets the scratch area without unmapping it (the caller unmapped it, or replaced the memory map). */
@@ -427,7 +461,7 @@ export class RemoteTask {
     }
     if (queued.length === 0) return [];
     // A recoverable thread never runs code of ours: its calls go one by one through the gadget.
-    if (this.gadget !== 0n || !sigtrapIsDefault(this.tid)) {
+    if (this.gadget !== 0n || !this.mayTrap()) {
       return queued.map((q) => this.call(q.nr, q.args, q.name));
     }
     // The table follows the arguments; what the rest of the scratch area cannot hold runs
@@ -437,6 +471,12 @@ export class RemoteTask {
     const results: bigint[] = [];
     for (let i = 0; i < queued.length; i += room) results.push(...this.runBatch(queued.slice(i, i + room)));
     return results;
+  }
+
+  private mayTrap(): boolean {
+    if (!this.dispositionsFixed) return sigtrapIsDefault(this.tid);
+    this.trapDefault ??= sigtrapIsDefault(this.tid);
+    return this.trapDefault;
   }
 
   private arenaSlice(size: number): bigint {
@@ -469,6 +509,37 @@ export class RemoteTask {
     return queued.map((_q, i) => results.readBigInt64LE(i * 64 + 56));
   }
 
+  /** Lets the thread run into an interrupt stop (PTRACE_EVENT_STOP) in the kernel's signal path. */
+  private interruptStop(): void {
+    ptrace.interrupt(this.tid);
+    ptrace.cont(this.tid);
+    for (;;) {
+      const st = waitStop(this.tid);
+      if (st.event === PTRACE_EVENT.STOP) break;
+      ptrace.cont(this.tid, st.event === 0 && st.signal !== SYSCALL_STOP ? st.signal : 0);
+    }
+  }
+
+  /**
+   * Unmaps the scratch area and stops in the interrupt stop with two stops instead of
+   * three: the munmap is started (syscall-entry stop) and the thread, interrupted, runs
+   * it to its end and traps on its way back to user space, as from a syscall-exit stop.
+   */
+  private unmapIntoInterrupt(): void {
+    const buf = this.regsBuf;
+    buf.writeBigUInt64LE(BigInt(NR.munmap), REG.rax);
+    buf.writeBigUInt64LE(0xffffffffffffffffn, REG.orig_rax);
+    const args = [this.scratchAddr, BigInt(this.scratchSize)];
+    ARG_REGS.forEach((off, i) => buf.writeBigUInt64LE(args[i] ?? 0n, off));
+    buf.writeBigUInt64LE(this.site, REG.rip);
+    ptrace.setRegsRaw(this.tid, buf);
+    this.count++;
+    this.stepToSyscallEntry();
+    this.interruptStop();
+    const r = signed(ptrace.peekUser(this.tid, REG.rax));
+    if (r < 0n && r > -4096n) throw new SysError('munmap (injected)', Number(-r), this.tid);
+  }
+
   /**
    * Frees the scratch area and returns the thread to its original registers and mask,
    * stopped. `direct`: set the registers where the thread stands (a syscall-exit or trap stop)
@@ -481,7 +552,10 @@ export class RemoteTask {
     if (this.finished) return;
     // A call begun and abandoned (an error on our side of a shared copy) ends first.
     if (this.running) this.end();
-    this.unmapScratch();
+    // The scratch area's munmap runs on the way into the interrupt stop below: one stop less.
+    const fold = this.injected && !opts.direct && this.gadget === 0n && this.ownsScratch();
+    if (fold) this.unmapIntoInterrupt();
+    else this.unmapScratch();
     this.dropScratch();
     if (this.bootstrap) {
       // The frame or gadget lives in it: the thread goes back to the old way for this last call.
@@ -489,16 +563,8 @@ export class RemoteTask {
       this.call(NR.munmap, [this.bootstrap.addr, this.bootstrap.size], 'munmap(recovery)');
       this.bootstrap = undefined;
     }
-    if (this.injected && !opts.direct) {
-      // Back into an interrupt stop inside the signal path (see the file comment).
-      ptrace.interrupt(this.tid);
-      ptrace.cont(this.tid);
-      for (;;) {
-        const st = waitStop(this.tid);
-        if (st.event === PTRACE_EVENT.STOP) break;
-        ptrace.cont(this.tid, st.event === 0 && st.signal !== SYSCALL_STOP ? st.signal : 0);
-      }
-    }
+    // Back into an interrupt stop inside the signal path (see the file comment).
+    if (this.injected && !opts.direct && !fold) this.interruptStop();
     // Mask first: until the registers are back, a thread left alone still returns through its frame.
     ptrace.setSigmask(this.tid, opts.mask ?? this.savedMask);
     ptrace.setRegs(this.tid, opts.regs ?? this.savedRegs);
