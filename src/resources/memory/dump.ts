@@ -57,6 +57,11 @@ export interface MemoryDumpOptions {
    * --check leaves it out where the images say there was none: it costs two injected calls.
    */
   probeLockFuture?: boolean;
+  /**
+   * Leave the program break (an injected brk) unread: state.mm.brk is then 0 and the
+   * caller fills it in (restore --check reads it with its other injected reads, in one stop).
+   */
+  skipBrk?: boolean;
 }
 
 /** Where the pages of a dump go: the page data, and (incremental dumps) the pages left in the parent. */
@@ -328,7 +333,7 @@ export function dumpMemory(ctx: DumpContext, sink: TrackedSink, opts: MemoryDump
   const { areas, registered, written } = trackedAreas(read.areas, opts.tracker);
   const vmas = areas.map((e) => toVma(e, { files, shmem, checking: ctx.checking }));
   const stat = readStat(ctx.pid);
-  const brk = BigInt.asUintN(64, ctx.remote.call(NR.brk, [0], 'brk'));
+  const brk = opts.skipBrk ? 0n : BigInt.asUintN(64, ctx.remote.call(NR.brk, [0], 'brk'));
   let exePath: string;
   try {
     exePath = readlinkSync(`/proc/${ctx.pid}/exe`);

@@ -23,7 +23,7 @@ import { CkptError } from '../../common/errors.js';
 import { NR, PR, SIG } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
-import { callIn, callOut, callsOut, cString } from './inject.js';
+import { callIn, callsOut, cString } from './inject.js';
 import { refuseUnsavedKnobs } from './knobs-refused.js';
 
 const TASK_COMM_LEN = 16;
@@ -57,11 +57,6 @@ function prctl(remote: RemoteTask, args: (number | bigint)[], what: string): big
   return remote.call(NR.prctl, args, `prctl(${what})`);
 }
 
-/** prctl options that store an int at *arg2 instead of returning it. */
-function prctlInt(remote: RemoteTask, option: number, what: string): number {
-  return callOut(remote, { nr: NR.prctl, name: `prctl(${what})`, size: 4, args: (addr) => [option, addr] }).readInt32LE(0);
-}
-
 export function readComm(pid: number): string {
   // comm is raw bytes ending in '\n'; /proc/PID/status escapes it, so read the comm file.
   return readProcText(pid, 'comm').replace(/\n$/, '');
@@ -80,10 +75,12 @@ function readPersonality(pid: number): number {
  */
 export function readThreadKnobs(remote: RemoteTask, opts: { pid: number; checking?: boolean }): { timerSlackNs: bigint; pdeathSig: number } {
   if (!opts.checking) refuseUnsavedKnobs(remote, { pid: opts.pid, tid: remote.tid });
-  return {
-    timerSlackNs: prctl(remote, [PR.GET_TIMERSLACK], 'PR_GET_TIMERSLACK'),
-    pdeathSig: prctlInt(remote, PR.GET_PDEATHSIG, 'PR_GET_PDEATHSIG'),
-  };
+  // One stop for both reads (callsOut).
+  const [slack, pdeath] = callsOut(remote, [
+    { nr: NR.prctl, name: 'prctl(PR_GET_TIMERSLACK)', size: 0, args: () => [PR.GET_TIMERSLACK] },
+    { nr: NR.prctl, name: 'prctl(PR_GET_PDEATHSIG)', size: 4, args: (addr) => [PR.GET_PDEATHSIG, addr] },
+  ]);
+  return { timerSlackNs: slack!.ret, pdeathSig: pdeath!.out.readInt32LE(0) };
 }
 
 export function setTimerSlack(remote: RemoteTask, ns: bigint): void {

@@ -21,7 +21,7 @@ import { readTimers } from '../../proc/index.js';
 import { NR } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
-import { callIn, callOut } from './inject.js';
+import { callIn, callsOut } from './inject.js';
 
 const PR_TIMER_CREATE_RESTORE_IDS = 77;
 const RESTORE_IDS = { OFF: 0, ON: 1, GET: 2 } as const;
@@ -90,16 +90,22 @@ export const posixTimers: Resource<PosixTimersState> = {
     const listed = readTimers(pid).sort((a, b) => a.id - b.id);
     if (listed.length === 0) return { timers: [] };
     if (restoreIds(ctx.remote, RESTORE_IDS.GET) < 0n) throw noRestoreIds(pid, 'dump');
-    const timers = listed.map((p): PosixTimer => {
+    for (const p of listed) {
       if (p.clock === CLOCK_THREAD_CPUTIME_ID && ctx.proc.tids.length > 1) {
         throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid}: POSIX timer ${p.id} runs on CLOCK_THREAD_CPUTIME_ID of one of its ${ctx.proc.tids.length} threads, which /proc does not name`);
       }
-      const spec = callOut(ctx.remote, { nr: NR.timer_gettime, name: `timer_gettime(${p.id})`, size: 32, args: (addr) => [p.id, addr] });
-      const overrun = ctx.remote.call(NR.timer_getoverrun, [p.id], `timer_getoverrun(${p.id})`);
+    }
+    // Every timer's time and overrun with one stop (callsOut).
+    const got = callsOut(ctx.remote, listed.flatMap((p) => [
+      { nr: NR.timer_gettime, name: `timer_gettime(${p.id})`, size: 32, args: (addr: bigint) => [p.id, addr] },
+      { nr: NR.timer_getoverrun, name: `timer_getoverrun(${p.id})`, size: 0, args: () => [p.id] },
+    ]));
+    const timers = listed.map((p, i): PosixTimer => {
+      const overrun = got[2 * i + 1]!.ret;
       if (overrun !== 0n) {
         throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid}: POSIX timer ${p.id} has an overrun count of ${overrun} from its last signal, which cannot be set again`);
       }
-      const t: PosixTimer = { id: p.id, clock: p.clock, signo: p.signo, value: p.value, notify: p.notify, ...decodeItimerspec(spec) };
+      const t: PosixTimer = { id: p.id, clock: p.clock, signo: p.signo, value: p.value, notify: p.notify, ...decodeItimerspec(got[2 * i]!.out) };
       if (p.toThread) t.tid = p.target;
       return t;
     });

@@ -34,14 +34,23 @@ export function dumpThread(ctx: DumpContext, tid: number): ThreadCpu {
   // The thread gets its registers back when the process is released (a leave-running
   // or failed dump); a dump that kills the process skips that round trip per thread.
   ctx.proc.undo.push(`restore registers of thread ${tid}`, () => remote.finish());
-  const tctx: DumpContext = { ...ctx, remote };
+  return readThread({ ...ctx, remote });
+}
+
+/**
+ * A non-leader thread's state, read through `tctx.remote`, a RemoteTask on the thread
+ * itself (restore --check reads it again, with its reads gathered).
+ */
+export function readThread(tctx: DumpContext): ThreadCpu {
+  const remote = tctx.remote;
+  const tid = remote.tid;
   const resources: Record<string, unknown> = {};
   for (const m of perThread()) resources[m.name] = m.dump(tctx);
   // The shared queue is the process's: saved once, with the leader.
   const p = resources['pending'] as PendingState | undefined;
   if (p) p.shared = [];
   // Registers as they were before we borrowed the thread; injection leaves the xsave area alone.
-  return { ...dumpCpu(tid), regs: remote.savedRegs, comm: threadComm(ctx.pid, tid), ...readThreadKnobs(remote, { pid: ctx.pid, checking: ctx.checking }), resources };
+  return { ...dumpCpu(tid), regs: remote.savedRegs, comm: threadComm(tctx.pid, tid), ...readThreadKnobs(remote, { pid: tctx.pid, checking: tctx.checking }), resources };
 }
 
 export interface BuiltThread {
