@@ -17,14 +17,16 @@ import { statSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { CkptError } from '../common/errors.js';
 import { readMaps, readStat } from '../proc/index.js';
-import { NT, ptrace, type Regs } from '../sys/index.js';
+import { NR, NT, ptrace, type Regs } from '../sys/index.js';
 import { BATCH_SCRATCH, RemoteTask, SeizedProcess } from '../infect/index.js';
 import type { ImageReader, PageReader } from '../images/index.js';
 import { dumpMemory } from '../resources/memory/dump.js';
 import type { ShmemObject, Vma } from '../resources/memory/state.js';
 import { descriptionIds, linkCounts } from '../resources/sharing/descriptions.js';
 import { resumeRegs, rewoundRegs } from '../resources/thread/cpu.js';
-import { dumpThread } from '../resources/thread/threads.js';
+import { readThread } from '../resources/thread/threads.js';
+import type { ThreadCpu } from '../resources/thread/state.js';
+import { callsOut, gatherReads } from '../resources/process/inject.js';
 import type { DumpContext, ObjectPageSink } from '../resources/types.js';
 import type { TreeEntry } from '../resources/images.js';
 import type { BuiltProcess } from './process.js';
@@ -220,7 +222,9 @@ function differences(a: unknown, b: unknown, opts: { path: string; out: string[]
  * back identical (canonical() of equal values is equal): only the others are made
  * comparable and walked.
  */
-function comparer(diffs: string[]): (what: string, saved: unknown, restored: unknown) => void {
+type Compare = (what: string, saved: unknown, restored: unknown) => void;
+
+function comparer(diffs: string[]): Compare {
   return (what, saved, restored) => {
     if (isDeepStrictEqual(saved, restored)) return;
     differences(canonical(saved, new Map()), canonical(restored, new Map()), { path: what, out: diffs, max: diffs.length + MAX_REPORTED });
@@ -246,6 +250,35 @@ function savedBlob(reader: ImageReader, name: string): Buffer | undefined {
 
 const regsOf = (r: Regs) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, BigInt.asUintN(64, v)]));
 
+/** Compares one resource module's fresh reading with its saved state. */
+function compareModule(c: { module: BuiltProcess['img']['resources'][number]; pid: number; got: unknown; args: CheckArgs; compare: Compare }): void {
+  const { module: r, pid, args, compare } = c;
+  // Most states read back exactly as saved: the schema need not read those again.
+  let fresh: unknown = isDeepStrictEqual(r.state, c.got) ? c.got : r.module.schema.parse(c.got);
+  if (r.module.name === 'pending') fresh = withoutNewTimerSignals(r.state, fresh);
+  const saved = r.module.name === 'files' && args.tcpClose ? withConnectionsClosed(r.state as FilesState) : r.state;
+  if (r.module.name === 'files' && args.inheritFds?.length) {
+    const given = { saved: saved as FilesState, inheritFds: args.inheritFds };
+    compare(`process ${pid} files`, withoutGivenFds(saved as FilesState, given), withoutGivenFds(fresh as FilesState, given));
+  } else {
+    compare(`process ${pid} ${r.module.name}`, saved, fresh);
+  }
+}
+
+/** Compares a non-leader thread's fresh reading with its saved state. */
+function compareThread(c: { img: BuiltProcess['img']; saved: ThreadCpu; fresh: ThreadCpu; compare: Compare }): void {
+  const { img, saved, fresh, compare } = c;
+  const pid = img.pid;
+  // Per-thread states as their schemas read them, like the process's.
+  const parsed = (res: Record<string, unknown> | undefined) =>
+    Object.fromEntries(Object.entries(res ?? {}).map(([name, v]) => [name, img.resources.find((r) => r.module.name === name)?.module.schema.parse(v) ?? v]));
+  compare(`thread ${saved.tid} of ${pid} registers`, regsOf(rewoundRegs(saved.regs)), regsOf(fresh.regs));
+  const savedRes = parsed(saved.resources);
+  const freshRes = parsed(fresh.resources);
+  if (freshRes['pending']) freshRes['pending'] = withoutNewTimerSignals(savedRes['pending'], freshRes['pending']);
+  compare(`thread ${saved.tid} of ${pid}`, { ...saved, regs: undefined, resources: savedRes }, { ...fresh, regs: undefined, resources: freshRes });
+}
+
 export interface CheckArgs {
   built: BuiltProcess[];
   entries: readonly TreeEntry[];
@@ -256,6 +289,8 @@ export interface CheckArgs {
   tcpClose?: boolean;
   /** --manage-cgroups=ignore: the tree was left in the restorer's cgroups on purpose. */
   manageCgroups?: 'ignore' | 'soft';
+  /** The restore's scratch area in each process, left mapped (RemoteTask.handOverScratch): read through it, then unmapped. */
+  scratch?: ReadonlyMap<number, { addr: bigint; size: number } | undefined>;
 }
 
 /** Reads every restored process back and compares it with its images; throws CHECK_FAILED naming the differences. */
@@ -286,11 +321,14 @@ export function checkRestored(args: CheckArgs): void {
   for (const b of built) {
     const { img } = b;
     const pid = img.pid;
-    const remote = new RemoteTask(pid, { site: b.remote.site });
+    // The check reads only: no disposition changes while it borrows a thread.
+    const remote = new RemoteTask(pid, { site: b.remote.site, dispositionsFixed: true });
     const proc = new SeizedProcess(pid);
     for (const tid of [pid, ...b.threads.map((t) => t.thread.tid)]) proc.tasks.set(tid, { tid, stop: { kind: 'stopped', signal: 0, event: 0 } as never, groupStopped: false });
     const checks: PageCheck[] = [];
     const objectIds = savedObjectIds(img);
+    // Where ctx.blobs.put reports: a step of gatherReads reports only once its reading counts.
+    let blobDiffs = diffs;
     const ctx: DumpContext = {
       pid,
       proc,
@@ -299,7 +337,7 @@ export function checkRestored(args: CheckArgs): void {
         put: (name, data) => {
           // A blob the images lack shows as a difference in the state that names it.
           const saved = savedBlob(reader, name);
-          if (saved && !saved.equals(data) && !/-tcp\.(send|recv)$/.test(name)) diffs.push(`process ${pid}: saved data ${name} differs after restore`);
+          if (saved && !saved.equals(data) && !/-tcp\.(send|recv)$/.test(name)) blobDiffs.push(`process ${pid}: saved data ${name} differs after restore`);
           return name;
         },
       },
@@ -321,51 +359,72 @@ export function checkRestored(args: CheckArgs): void {
       // Sockets restored connected outside the tree were allowed by the restore itself.
       extUnixSk: true,
     };
-    try {
-      // Memory first: no scratch area of ours is mapped yet, so none has to be unmapped
-      // (an injected call) before smaps is read.
+    /** A step of gatherReads: reads with `read`, then compares what it read (see gatherReads). */
+    const step = <T>(read: () => T, use: (v: T) => void) => () => {
+      const mine: string[] = [];
+      blobDiffs = mine;
+      let v: T;
+      try {
+        v = read();
+      } finally {
+        blobDiffs = diffs;
+      }
+      return () => {
+        diffs.push(...mine);
+        use(v);
+      };
+    };
+    const threads: RemoteTask[] = [];
+    let mem: ReturnType<typeof dumpMemory> | undefined;
+    // Memory is read last, once ckpt's scratch area is gone: the mlockall probe (only where
+    // the images have MCL_FUTURE) is an injected call, made before the registers are put back.
+    const readMemory = () => {
       const saved = savedPagesOf.get(pid)!;
       const ancestors: SavedPages[] = [];
       for (let p = img.entry.ppid; savedPagesOf.has(p); p = parentOf.get(p) ?? 0) ancestors.push(savedPagesOf.get(p)!, ...chainOf.get(p)!);
       const check = new PageCheck(`process ${pid} memory`, saved, { diffs, ignored: rseqAreas(img), ancestors, chain: chainOf.get(pid), pid, lazy: b.lazy });
       // Without `parent`: every present page is read, and one still shared with an ancestor is compared with its saved copy.
-      // The mlockall probe only where the images have MCL_FUTURE (two injected calls saved).
-      const mem = dumpMemory(ctx, check, { probeLockFuture: img.mem.lockFuture !== undefined });
+      // The program break was read with the other injected reads.
+      mem = dumpMemory(ctx, check, { probeLockFuture: img.mem.lockFuture !== undefined, skipBrk: true });
       check.finish();
-      // VmFlags "um": the lazy-pages server's userfaultfd registration, gone once every page is in.
-      const vmas = b.lazy.length > 0 ? mem.state.vmas.map((v) => ({ ...v, flags: v.flags.filter((f) => f !== 'um') })) : mem.state.vmas;
-      compare(`process ${pid} memory layout`, { ...img.mem, vmas: coalesced(img.mem.vmas) }, { ...mem.state, vmas: coalesced(vmas) });
-      // One scratch area for every read below, big enough for a batch (callsOut): mapped once, not remapped.
+    };
+    try {
+      // The restore's scratch area, left mapped for us (two stops saved), or one of ours: big enough for a batch.
+      const handed = args.scratch?.get(pid);
+      if (handed) remote.adoptScratch(handed);
       remote.scratch(BATCH_SCRATCH);
       compare(`process ${pid} registers`, regsOf(resumeRegs(img.core.threads[0]!.regs)), regsOf(remote.savedRegs));
       compare(`process ${pid} signal mask`, img.mask, remote.savedMask);
       compare(`process ${pid} xstate`, img.core.threads[0]!.xstate, ptrace.getRegset(pid, NT.X86_XSTATE).toString('base64'));
+      // Every collector's injected reads (and the break) with one stop per thread (gatherReads).
+      let brk = 0n;
+      const steps = [step(() => callsOut(remote, [{ nr: NR.brk, name: 'brk', size: 0, args: () => [0] }])[0]!.ret, (got) => void (brk = BigInt.asUintN(64, got)))];
       for (const r of img.resources) {
         if (r.module.name === 'cgroup' && args.manageCgroups === 'ignore') continue;
-        let fresh: unknown = r.module.schema.parse(r.module.dump(ctx));
-        if (r.module.name === 'pending') fresh = withoutNewTimerSignals(r.state, fresh);
-        const saved = r.module.name === 'files' && args.tcpClose ? withConnectionsClosed(r.state as FilesState) : r.state;
-        if (r.module.name === 'files' && args.inheritFds?.length) {
-          const given = { saved: saved as FilesState, inheritFds: args.inheritFds };
-          compare(`process ${pid} files`, withoutGivenFds(saved as FilesState, given), withoutGivenFds(fresh as FilesState, given));
-        } else {
-          compare(`process ${pid} ${r.module.name}`, saved, fresh);
-        }
+        steps.push(step(() => r.module.dump(ctx), (got) => compareModule({ module: r, pid, got, args, compare })));
       }
+      gatherReads(remote, steps);
       for (const t of b.threads) {
-        const fresh = dumpThread(ctx, t.thread.tid);
-        const saved = t.thread;
-        // Per-thread states as their schemas read them, like the process's.
-        const parsed = (res: Record<string, unknown> | undefined) =>
-          Object.fromEntries(Object.entries(res ?? {}).map(([name, v]) => [name, img.resources.find((r) => r.module.name === name)?.module.schema.parse(v) ?? v]));
-        compare(`thread ${saved.tid} of ${pid} registers`, regsOf(rewoundRegs(saved.regs)), regsOf(fresh.regs));
-        const savedRes = parsed(saved.resources);
-        const freshRes = parsed(fresh.resources);
-        if (freshRes['pending']) freshRes['pending'] = withoutNewTimerSignals(savedRes['pending'], freshRes['pending']);
-        compare(`thread ${saved.tid} of ${pid}`, { ...saved, regs: undefined, resources: savedRes }, { ...fresh, regs: undefined, resources: freshRes });
+        const tremote = new RemoteTask(t.thread.tid, { site: remote.site, dispositionsFixed: true });
+        threads.push(tremote);
+        tremote.shareScratch(remote);
+        gatherReads(tremote, [step(() => readThread({ ...ctx, remote: tremote }), (fresh) => compareThread({ img, saved: t.thread, fresh, compare }))]);
       }
+      proc.undo.runAll();
+      // As the restore left them: new threads' registers set where they stand (threads.ts).
+      for (const t of threads.splice(0)) t.finish({ direct: true });
+      if (img.mem.lockFuture !== undefined) readMemory();
+      // Puts the registers back, the scratch area's munmap on the way (RemoteTask.finish).
+      remote.finish();
+      if (!mem) readMemory();
+      const state = mem!.state;
+      state.mm.brk = brk;
+      // VmFlags "um": the lazy-pages server's userfaultfd registration, gone once every page is in.
+      const vmas = b.lazy.length > 0 ? state.vmas.map((v) => ({ ...v, flags: v.flags.filter((f) => f !== 'um') })) : state.vmas;
+      compare(`process ${pid} memory layout`, { ...img.mem, vmas: coalesced(img.mem.vmas) }, { ...state, vmas: coalesced(vmas) });
     } finally {
       proc.undo.runAll();
+      for (const t of threads) t.finish({ direct: true });
       remote.finish();
     }
     for (const c of checks) c.finish();

@@ -258,8 +258,11 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       const pending = tree.procs.get(e.ppid)?.resources.find((r) => r.module.name === 'pending')?.state as PendingState | undefined;
       dropExitSignal(remotes.get(e.ppid)!, { wasPending: pending?.shared.some((s) => s.signo === SIG.SIGCHLD) ?? false });
     }
+    const check = opts.check ?? process.env['CKPT_CHECK'] === '1';
+    // The check reads each process through the restore's scratch area, left mapped for it.
+    const scratch = new Map(check ? built.map((p) => [p.img.pid, p.remote.handOverScratch()] as const) : []);
     for (const p of built) loadRegisters(p);
-    if (opts.check ?? process.env['CKPT_CHECK'] === '1') checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups });
+    if (check) checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups, scratch });
     event({ phase: 'built', ms: performance.now() - t0 });
     // The last point of return: once let go, the tree runs whatever comes.
     checkInterrupted();

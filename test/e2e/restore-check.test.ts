@@ -110,3 +110,35 @@ test('memory changed after it was restored fails --check naming the address', as
   }
   await waitGone(v.pid, 5000);
 });
+
+test('fields read by injected calls (one stop per task) are compared: a dropped interval timer and a thread\'s clear_child_tid are named', async () => {
+  const dir = join(cleanups.tempDir('ckpt-check-'), 'img');
+  // ITIMER_REAL every 200 ms, POSIX timers and a worker thread (timerstate.c).
+  const v = startVictim('timerstate');
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+/);
+  dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  const itimers = RESOURCES.find((r) => r.module.name === 'itimers')!.module;
+  const futex = RESOURCES.find((r) => r.module.name === 'futex')!.module;
+  const originals = { itimers: itimers.restore, futex: futex.restore };
+  itimers.restore = () => {};
+  // The worker thread's only: the leader's is restored.
+  futex.restore = (ctx, state) => (ctx.remote.tid === ctx.pid ? originals.futex(ctx, state) : undefined);
+  try {
+    assert.throws(
+      () => restore({ imagesDir: dir, check: true }),
+      (e: unknown) =>
+        isCkptError(e, 'CHECK_FAILED') &&
+        /process \d+ itimers\.real\.intervalUs: saved "200000", restored "0"/.test(e.message) &&
+        /thread \d+ of \d+\.resources\.futex\.clearChildTid: saved "\d+", restored "0"/.test(e.message),
+    );
+  } finally {
+    Object.assign(itimers, { restore: originals.itimers });
+    Object.assign(futex, { restore: originals.futex });
+  }
+  await waitGone(v.pid, 5000);
+  // Read for real: the same images pass once the modules are back.
+  const r = restore({ imagesDir: dir, check: true });
+  cleanups.push(() => wrapPid(r.pid, v.dir, v.log).kill());
+});
