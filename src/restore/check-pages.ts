@@ -129,10 +129,16 @@ export class PageCheck {
 
   private firstDifference(a: Buffer, b: Buffer, base: bigint): number {
     const ignored = this.more.ignored ?? [];
-    for (let i = 0; i < a.length; i++) {
-      if (a[i] === b[i]) continue;
-      const addr = base + BigInt(i);
-      if (!ignored.some((r) => r.start <= addr && addr < r.end)) return i;
+    // Page by page (memcmp), byte by byte only in a page that differs: a run of many
+    // pages differs in one (a thread's struct rseq, rewritten by the kernel) on every check.
+    for (let p = 0; p < a.length; p += PAGE) {
+      const end = Math.min(p + PAGE, a.length);
+      if (a.compare(b, p, end, p, end) === 0) continue;
+      for (let i = p; i < end; i++) {
+        if (a[i] === b[i]) continue;
+        const addr = base + BigInt(i);
+        if (!ignored.some((r) => r.start <= addr && addr < r.end)) return i;
+      }
     }
     return -1;
   }
