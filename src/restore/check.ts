@@ -108,7 +108,8 @@ function coalesced(vmas: readonly Vma[]): Vma[] {
     const { start: _s1, end: e1, offset: o1, inherited: _i1, ...ra } = a;
     const { start: s2, end: _e2, offset: o2, inherited: _i2, ...rb } = b;
     const contiguous = a.kind === 'file' || a.kind === 'shmem' || a.kind === 'memfd' ? o2 === o1 + (e1 - a.start) : o1 === o2;
-    return e1 === s2 && contiguous && JSON.stringify(ra) === JSON.stringify(rb);
+    // The cheap fields first: most neighbours differ in protection or kind.
+    return e1 === s2 && contiguous && a.prot === b.prot && a.kind === b.kind && a.shared === b.shared && JSON.stringify(ra) === JSON.stringify(rb);
   };
   for (const v of vmas) {
     const last = out.at(-1);
