@@ -1,28 +1,27 @@
 /**
  * `ckpt migrate` (issue 14): live migration of a process tree to another host running
- * `ckpt migrate --receive`. Over one authenticated connection (the page server's channel,
- * images/remote/), the source sends pre-dump rounds while the tree runs (each saving only
- * what was written since the last), until a round is small or rounds stop shrinking;
- * then a final dump with the network locked, whose set goes to the destination, which
- * restores it. Only when the destination answers that the tree runs does the source's
- * tree die (the dump's kill); any failure before resumes it untouched (the dump's
- * rollback: the answer is awaited in its 'written' event, with the tree still frozen).
+ * `ckpt migrate --receive` (migrate-receive.ts). Over one authenticated connection (the
+ * page server's channel, images/remote/), the source sends pre-dump rounds while the tree
+ * runs (each saving only what was written since the last), until a round is small or
+ * rounds stop shrinking; then a final dump with the network locked, whose set goes to the
+ * destination, which restores it and holds it frozen; then a two-phase commit
+ * (migrate-commit.ts): the source's tree dies only once the destination's is ready, and
+ * the destination's runs only once the source's is dead. Any failure before the kill
+ * resumes the source untouched (the dump's rollback: READY is awaited in its 'written'
+ * event, with the tree still frozen), with its memory tracking ended.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { z } from 'zod';
+import { randomBytes } from 'node:crypto';
 import { CkptError } from '../common/errors.js';
-import { FRAME, readToken, receiveSets, type Channel, type ReceivedSet } from '../images/index.js';
 import { dump, type DumpResult } from '../dump/dump.js';
 import { preDump } from '../dump/predump.js';
+import { endTracking } from '../dump/tracking.js';
 import { connectPageServer, endSession } from '../dump/page-server.js';
-import { restore, type RestoreResult } from '../restore/restore.js';
-import { setSocketTimeouts } from '../sys/inet.js';
+import { readStat } from '../proc/index.js';
 import { unlockNetwork } from '../resources/net/lock.js';
-import { acceptAuthenticated, listenOn, SESSION_TIMEOUT_MS } from './page-server.js';
-
-/** How long the source waits for the destination's restore (the tree is frozen meanwhile). */
-const RESTORE_TIMEOUT_MS = 120_000;
+import { askRestore, RefusedError, RESOLVE_TIMEOUT_MS, Running, sendGo, tellOutcome, type Ready } from './migrate-commit.js';
+import type { z } from 'zod';
 
 export interface MigrateOptions {
   /** The destination's `ckpt migrate --receive`. */
@@ -35,7 +34,14 @@ export interface MigrateOptions {
   maxRounds?: number;
   /** A round that saves at most this many pages ends the pre-copy (default 256: 1 MiB). */
   smallRound?: number;
-  /** Each step: a round sent, the final set on the destination (the tree frozen), the tree running there. A throw before 'restored' aborts and resumes the source. */
+  /** How long to keep trying to tell the destination how the migration ended when the connection broke at its end (default 60 s). */
+  resolveTimeoutMs?: number;
+  /**
+   * Each step: a round sent, the final set on the destination (the tree frozen: CRIU's
+   * post-dump), the destination's tree ready, its tree running; 'resumed' after a failure
+   * that let the source's tree run on (undo what post-dump did). A throw before 'ready'
+   * aborts and resumes the source.
+   */
   onEvent?: (e: MigrateEvent) => void;
   /** As DumpOptions.timeoutMs. */
   timeoutMs?: number;
@@ -44,20 +50,41 @@ export interface MigrateOptions {
 export type MigrateEvent =
   | { phase: 'round'; round: number; pages: number; frozenMs: number; ms: number }
   | { phase: 'written'; ms: number }
-  | { phase: 'restored'; pid: number; ms: number };
+  | { phase: 'ready'; pid: number; ms: number }
+  | { phase: 'restored'; pid: number; ms: number }
+  | { phase: 'resumed'; ms: number };
+
+/** Where the final freeze went, ms: the source's dump, its post-dump handler, the restore there, the kill here, the let-go there. */
+export interface FreezeParts {
+  /** Seize to the set committed there, but the pages: every resource, the network lock, the commit. */
+  collectMs: number;
+  /** The final dirty pages: read and sent. */
+  memoryMs: number;
+  /** The 'written' handler (the post-dump action scripts). */
+  scriptMs: number;
+  /** The destination: RESTORE received to the tree built and frozen (its pre-restore scripts included). */
+  restoreMs: number;
+  /** The source: READY received to GO sent (the kill of its tree). */
+  killMs: number;
+  /** The destination: GO received to its tree let go (undefined when GO was lost and a RESOLVE said it). */
+  runMs?: number;
+}
 
 export interface MigrateResult {
   pid: number;
   /** The pre-copy rounds: pages each saved, and how long the tree was frozen for each. */
   rounds: { pages: number; frozenMs: number }[];
-  /** The final dump: pages it saved, and the tree's freeze from seize to the destination's answer. */
-  final: { pages: number; frozenMs: number; dumpMs: number; restoreMs: number };
+  /**
+   * The final dump: pages it saved; `frozenMs` the source's tree from its freeze to its
+   * kill; `freezeMs` from that freeze to the destination's tree let go (the source's time
+   * to GO plus the destination's GO to let-go); `dumpMs` the freeze to the set committed
+   * there; `restoreMs` the restore there up to the tree built.
+   */
+  final: { pages: number; frozenMs: number; freezeMs: number; dumpMs: number; restoreMs: number; parts: FreezeParts };
   /** The destination's PID of the root (the same PID, in its PID namespace). */
   remotePid: number;
   totalMs: number;
 }
-
-const RestoreAnswer = z.object({ pid: z.number().int().positive(), restoreMs: z.number().nonnegative() });
 
 /** The pre-copy goes on while rounds shrink by a fifth or more and are not yet small. */
 function enoughRounds(pages: number[], opts: MigrateOptions): boolean {
@@ -67,14 +94,29 @@ function enoughRounds(pages: number[], opts: MigrateOptions): boolean {
   return pages.length >= 2 && last > pages.at(-2)! * 0.8;
 }
 
+function alive(pid: number): boolean {
+  try {
+    const s = readStat(pid).state;
+    return s !== 'Z' && s !== 'X';
+  } catch {
+    return false;
+  }
+}
+
 export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
   const t0 = performance.now();
   const event = opts.onEvent ?? (() => {});
   fs.mkdirSync(opts.workDir, { recursive: true, mode: 0o700 });
   if (fs.readdirSync(opts.workDir).length > 0) throw new CkptError('USAGE', `Cannot migrate process ${pid}: ${opts.workDir} is not empty`);
-  const ch = connectPageServer({ ...opts.to, authToken: opts.authToken });
+  const server = { ...opts.to, authToken: opts.authToken };
+  const ch = connectPageServer(server);
+  const id = randomBytes(8).toString('hex');
+  const resolve = (outcome: 'killed' | 'resumed') => tellOutcome(ch, { id, outcome, reconnect: () => connectPageServer({ ...server, timeoutMs: 5000 }), timeoutMs: opts.resolveTimeoutMs ?? RESOLVE_TIMEOUT_MS });
+  const rounds: { pages: number; frozenMs: number }[] = [];
+  /** RESTORE was sent and not refused: the destination may hold a copy. */
+  let asked = false;
+  let ready: z.infer<typeof Ready> | undefined;
   try {
-    const rounds: { pages: number; frozenMs: number }[] = [];
     for (let n = 1; rounds.length === 0 || !enoughRounds(rounds.map((r) => r.pages), opts); n++) {
       const r = preDump(pid, {
         imagesDir: path.join(opts.workDir, String(n)), parent: n > 1 ? `../${n - 1}` : undefined, timeoutMs: opts.timeoutMs,
@@ -83,26 +125,79 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
       rounds.push({ pages: r.pages, frozenMs: r.frozenMs });
       event({ phase: 'round', round: n, pages: r.pages, frozenMs: r.frozenMs, ms: performance.now() - t0 });
     }
-    let answer: z.infer<typeof RestoreAnswer> | undefined;
-    let writtenAt = 0;
-    let frozenAt = 0;
-    const d: DumpResult = dump(pid, {
-      imagesDir: path.join(opts.workDir, 'final'), parent: `../${rounds.length}`, timeoutMs: opts.timeoutMs,
-      pageServer: { channel: ch, dir: 'final' },
-      onEvent: (e) => {
-        if (e.phase === 'frozen') frozenAt = performance.now();
-        if (e.phase !== 'written') return;
-        // The set is committed on the destination and the tree still frozen: restore there.
-        writtenAt = performance.now();
-        event({ phase: 'written', ms: writtenAt - t0 });
-        answer = askRestore(ch, 'final');
-        event({ phase: 'restored', pid: answer.pid, ms: performance.now() - t0 });
-      },
-    });
+    const at = { frozen: 0, written: 0, scripted: 0, ready: 0 };
+    let d: DumpResult | undefined;
+    try {
+      d = dump(pid, {
+        imagesDir: path.join(opts.workDir, 'final'), parent: `../${rounds.length}`, timeoutMs: opts.timeoutMs,
+        pageServer: { channel: ch, dir: 'final' },
+        onEvent: (e) => {
+          if (e.phase === 'frozen') at.frozen = performance.now();
+          if (e.phase !== 'written') return;
+          // The set is committed on the destination and the tree still frozen: restore there.
+          at.written = performance.now();
+          event({ phase: 'written', ms: at.written - t0 });
+          at.scripted = performance.now();
+          asked = true;
+          try {
+            ready = askRestore(ch, { dir: 'final', id });
+          } catch (err) {
+            if (err instanceof RefusedError) asked = false;
+            throw err;
+          }
+          at.ready = performance.now();
+          event({ phase: 'ready', pid: ready.pid, ms: at.ready - t0 });
+        },
+      });
+    } catch (e) {
+      // Past READY the dump kills the tree; a failure after that (the tree gone) is not a rollback.
+      if (!ready || alive(pid)) throw e;
+    }
+    // The tree is dead here: only the destination's copy is left, to be let go.
+    const goAt = performance.now();
+    let running: z.infer<typeof Running> | undefined;
+    try {
+      running = sendGo(ch);
+    } catch {
+      resolve('killed');
+    }
+    event({ phase: 'restored', pid: ready!.pid, ms: performance.now() - t0 });
     // The tree is gone here; its lock has nothing left to hold back.
-    if (d.networkLock) unlockNetwork({ name: d.networkLock.name, method: d.networkLock.method as 'nftables' | 'iptables' });
-    const final = { pages: d.pages, frozenMs: d.frozenMs, dumpMs: writtenAt - frozenAt, restoreMs: answer!.restoreMs };
-    return { pid, rounds, final, remotePid: answer!.pid, totalMs: performance.now() - t0 };
+    if (d?.networkLock) unlockNetwork({ name: d.networkLock.name, method: d.networkLock.method as 'nftables' | 'iptables' });
+    const parts: FreezeParts = {
+      collectMs: at.written - at.frozen - (d?.memoryMs ?? 0), memoryMs: d?.memoryMs ?? 0, scriptMs: at.scripted - at.written,
+      restoreMs: ready!.restoreMs, killMs: goAt - at.ready, runMs: running?.runMs,
+    };
+    const final = {
+      pages: d?.pages ?? 0, frozenMs: d?.frozenMs ?? goAt - at.frozen, freezeMs: goAt - at.frozen + (running?.runMs ?? 0),
+      dumpMs: at.written - at.frozen, restoreMs: ready!.restoreMs, parts,
+    };
+    return { pid, rounds, final, remotePid: ready!.pid, totalMs: performance.now() - t0 };
+  } catch (e) {
+    if (ready && !alive(pid)) {
+      // Killed here, and the destination could not be told: it holds the only copy, stopped.
+      throw new CkptError('NETWORK', `Cannot migrate process ${pid}: its tree was killed here once ${ch.peer} had restored it, but ${ch.peer} could not be told to let it run (${(e as Error).message}); it holds the tree stopped there: resume it there (kill -CONT) once sure`, { cause: e });
+    }
+    // The tree runs here again: no copy may run there, and the tracking of the rounds goes.
+    if (asked) {
+      try {
+        resolve('resumed');
+      } catch (err) {
+        (e as Error).message += ` (the destination could not be told that the tree runs here again: ${(err as Error).message}; it kills or leaves stopped what it restored, see its log)`;
+      }
+    }
+    const also = (what: string, err: unknown) => void ((e as Error).message += ` (also: ${what}: ${(err as Error).message})`);
+    try {
+      if (rounds.length > 0) endTracking(path.join(opts.workDir, String(rounds.length)));
+    } catch (err) {
+      also('the memory tracking could not be ended', err);
+    }
+    try {
+      event({ phase: 'resumed', ms: performance.now() - t0 });
+    } catch (err) {
+      also('after the tree resumed', err);
+    }
+    throw e;
   } finally {
     endSession(ch);
     // Rounds without their pages are of no use once the destination has them, or once it failed.
@@ -110,64 +205,3 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
   }
 }
 
-function askRestore(ch: Channel, dir: string): z.infer<typeof RestoreAnswer> {
-  setSocketTimeouts(ch.fd, RESTORE_TIMEOUT_MS);
-  ch.sendJson(FRAME.RESTORE, { dir });
-  const raw = ch.expectOk(`restore on ${ch.peer}`);
-  const parsed = RestoreAnswer.safeParse(JSON.parse(raw.toString('utf8')));
-  if (!parsed.success) throw new CkptError('NETWORK', `Cannot restore on ${ch.peer}: it answered ${raw.toString('utf8').slice(0, 200)}`);
-  return parsed.data;
-}
-
-export interface ReceiveOptions {
-  /** Where the rounds go (DIR/1, DIR/2…, DIR/final): new or empty. */
-  imagesDir: string;
-  address?: string;
-  port: number;
-  authToken: string;
-  onListening?: (at: { address: string; port: number }) => void;
-  log?: (line: string) => void;
-  /** Just before the restore (move the address here) and once the tree runs; a throw before the restore fails it, and the source resumes. */
-  onEvent?: (e: { phase: 'restoring'; dir: string } | { phase: 'restored'; pid: number }) => void;
-}
-
-export interface ReceiveResult {
-  pid: number;
-  sets: ReceivedSet[];
-  restore: RestoreResult;
-}
-
-/** The destination: receives one migration's rounds, restores the final set, and returns with the tree running. */
-export function receiveMigration(opts: ReceiveOptions): ReceiveResult {
-  const log = opts.log ?? (() => {});
-  const token = readToken(opts.authToken);
-  const listener = listenOn(opts.address ?? '0.0.0.0', opts.port);
-  let restored: RestoreResult | undefined;
-  try {
-    opts.onListening?.({ address: opts.address ?? '0.0.0.0', port: listener.port });
-    const ch = acceptAuthenticated(listener.fd, { token, timeoutMs: SESSION_TIMEOUT_MS, log });
-    log(`migration from ${ch.peer}`);
-    try {
-      const sets = receiveSets(ch, {
-        root: opts.imagesDir,
-        onSet: (s) => log(`received ${s.dir}: ${s.files} files, ${s.bytes} bytes`),
-        onRestore: (req) => {
-          if (restored) throw new CkptError('USAGE', 'Cannot restore twice in one migration');
-          const dir = z.object({ dir: z.literal('final') }).parse(req).dir;
-          const t = performance.now();
-          opts.onEvent?.({ phase: 'restoring', dir });
-          restored = restore({ imagesDir: path.join(opts.imagesDir, dir) });
-          log(`restored pid ${restored.pid} in ${Math.round(restored.totalMs)} ms`);
-          return { pid: restored.pid, restoreMs: performance.now() - t };
-        },
-      });
-      if (!restored) throw new CkptError('NETWORK', `Cannot receive the migration from ${ch.peer}: it ended before the final round`);
-      opts.onEvent?.({ phase: 'restored', pid: restored.pid });
-      return { pid: restored.pid, sets, restore: restored };
-    } finally {
-      ch.close();
-    }
-  } finally {
-    fs.closeSync(listener.fd);
-  }
-}

@@ -10,8 +10,12 @@
 import { spawnSync } from 'node:child_process';
 import { CkptError } from '../common/errors.js';
 
-/** CRIU's network-lock and network-unlock are for a dumped network namespace, which ckpt has not. */
-export type ScriptAction = 'pre-dump' | 'post-dump' | 'pre-restore' | 'post-restore' | 'pre-resume' | 'post-resume';
+/**
+ * CRIU's network-lock and network-unlock are for a dumped network namespace, which ckpt has not.
+ * `migrate-failed` is ckpt's own (ckpt migrate): the migration failed after post-dump (source)
+ * or pre-restore (destination) ran, and the tree runs on the source: undo what they did.
+ */
+export type ScriptAction = 'pre-dump' | 'post-dump' | 'pre-restore' | 'post-restore' | 'pre-resume' | 'post-resume' | 'migrate-failed';
 
 export interface ActionScripts {
   run(action: ScriptAction, env?: { initPid?: number }): void;

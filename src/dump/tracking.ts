@@ -20,3 +20,27 @@ export function resumeTracking(imagesDir: string, parent: string): { ref: Parent
     r.close();
   }
 }
+
+/**
+ * Ends the memory tracking a round left armed (its holder is killed, so the kernel
+ * unregisters the areas as the last copy of each userfaultfd closes): for a chain of
+ * rounds that will not be continued, e.g. a failed migration. Nothing to do when the
+ * round left none, or its holder is gone already.
+ */
+export function endTracking(roundDir: string): void {
+  let state;
+  const r = ImageReader.open(roundDir, { pagesElsewhere: true });
+  try {
+    if (!r.has(TRACKING_IMAGE.name)) return;
+    state = r.read(TRACKING_IMAGE);
+  } finally {
+    r.close();
+  }
+  let t: MemoryTracking;
+  try {
+    t = MemoryTracking.resume(state, roundDir);
+  } catch {
+    return; // its holder exited (or is not ours any more): nothing is armed by it
+  }
+  t.release();
+}

@@ -86,6 +86,13 @@ export interface RestoreOptions {
   lazyPrefetch?: boolean;
   /** Log of the lazy-pages server and guard; default DIR/lazy-pages.log. */
   lazyPagesLog?: string;
+  /**
+   * A two-phase commit (ckpt migrate's destination): called once the tree is built and
+   * frozen, after the 'built' event. 'run' lets it go; 'stop' lets it go stopped (SIGSTOP
+   * first, as leaveStopped) and leaves the dump's network lock in place, for a tree whose
+   * fate someone else must decide; a throw kills it, as any failure does.
+   */
+  confirm?: () => 'run' | 'stop';
   /** Page data restored so far and the total of the image set, in bytes. */
   onProgress?: (p: { bytes: number; total: number }) => void;
   /**
@@ -264,11 +271,12 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     for (const p of built) loadRegisters(p);
     if (check) checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups, scratch });
     event({ phase: 'built', ms: performance.now() - t0 });
+    const held = (opts.confirm?.() ?? 'run') === 'stop';
     // The last point of return: once let go, the tree runs whatever comes.
     checkInterrupted();
     pidfile?.write(tree.root);
     // Queued while every thread is in its ptrace stop: each process stops first thing.
-    if (opts.leaveStopped) for (const p of built) kill(p.img.pid, SIG.SIGSTOP);
+    if (opts.leaveStopped || held) for (const p of built) kill(p.img.pid, SIG.SIGSTOP);
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);
     undo.clear();
@@ -279,7 +287,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     reapBlank(b.pid);
     // Every socket is back: packets may reach them again. A failed restore leaves the lock, so that
     // peers keep retransmitting (not reset) until a restore succeeds.
-    if (netLock && opts.networkLock !== 'skip') {
+    if (netLock && opts.networkLock !== 'skip' && !held) {
       const failed = unlockNetwork(netLock);
       if (failed) warn(failed);
     }

@@ -33,7 +33,7 @@ export const SOCK_RAW = 3;
 export const IPPROTO_RAW = 255;
 export const SO_MARK = 36;
 
-const NR_INET = { poll: 7, connect: 42, accept4: 288, bind: 49, listen: 50, getsockname: 51, getpeername: 52, getxattr: 191 } as const;
+const NR_INET = { poll: 7, connect: 42, shutdown: 48, accept4: 288, bind: 49, listen: 50, getsockname: 51, getpeername: 52, getxattr: 191 } as const;
 
 /** An IPv4 or IPv6 socket address; `addr` is the raw address bytes in hex (8 or 32 digits). */
 export interface InetAddr {
@@ -276,6 +276,11 @@ export function inetDiagAll(family: number, protocol: number): InetDiag[] {
   } finally {
     call(NR.close, [fd], { name: 'close' });
   }
+}
+
+/** shutdown(2) of one of our sockets: the peer reads EOF, our blocked reads return. */
+export function shutdownSocket(fd: number, how: number): void {
+  call(NR_INET.shutdown, [fd, how], { name: 'shutdown' });
 }
 
 /** accept4 (close-on-exec): the connection's fd and its peer's address. */

@@ -2,9 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { CkptError } from '../../common/errors.js';
+import { CkptError, isCkptError } from '../../common/errors.js';
 import { collect, parsePid, parsePort } from '../args.js';
-import { actionScripts } from '../action-script.js';
+import { actionScripts, type ActionScripts } from '../action-script.js';
 import { printJson } from '../output.js';
 import { ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
@@ -19,6 +19,8 @@ interface MigrateFlags {
   imagesDir?: string;
   authToken: string;
   maxRounds?: number;
+  lazyPages?: boolean;
+  resolveTimeout?: number;
   actionScript?: string[];
   verbosity?: number;
   json?: boolean;
@@ -36,6 +38,20 @@ function parseRounds(value: string): number {
   return Number(value);
 }
 
+function parseSeconds(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 86400) throw new InvalidArgumentError(`"${value}" is not a number of seconds (1-86400)`);
+  return Number(value);
+}
+
+/** The migration failed after post-dump or pre-restore changed something: the scripts' migrate-failed point undoes it; its own failure is added to the error. */
+function undoScripts(scripts: ActionScripts, e: unknown): void {
+  try {
+    scripts.run('migrate-failed');
+  } catch (err) {
+    if (e instanceof Error) e.message += ` (also: ${(err as Error).message})`;
+  }
+}
+
 export const migrateCommand: CliCommand = {
   name: 'migrate',
   register(program: Command) {
@@ -50,24 +66,46 @@ export const migrateCommand: CliCommand = {
       .option('-D, --images-dir <dir>', 'where the rounds go (--receive: required, new or empty; source: default a new directory in $TMPDIR, removed after)')
       .requiredOption('--auth-token <file>', 'token file both sides share (0600)')
       .option('--max-rounds <n>', 'source: pre-copy rounds at most before the final dump (default 8)', parseRounds)
-      .option('--action-script <file>', 'run FILE at post-dump (source: the final set is on the destination, the tree frozen), pre-restore and post-restore (--receive); repeatable', collect)
+      .option('--lazy-pages', 'with --receive: let the tree run before its pages are in (they come from -D on fault and in the background)')
+      .option('--resolve-timeout <seconds>', 'when the connection breaks after the restore: how long the source keeps telling, and the destination waits to hear, whether the source\'s tree died (default 60)', parseSeconds)
+      .option('--action-script <file>', 'run FILE at post-dump (source: the final set is on the destination, the tree frozen), pre-restore and post-restore (--receive), and migrate-failed (either side: the migration failed after post-dump or pre-restore ran); repeatable', collect)
       .option('-v, --verbosity [n]', 'verbosity 0-4', parseVerbosity)
       .option('--json', 'print the result as one JSON document on stdout')
       .action(async (f: MigrateFlags) => {
         const out = new Reporter({ verbosity: f.verbosity });
         await zodForOneShot();
-        const api = await import('../../api/migrate.js');
+        const api = { ...(await import('../../api/migrate.js')), ...(await import('../../api/migrate-receive.js')) };
+        const resolveTimeoutMs = f.resolveTimeout === undefined ? undefined : f.resolveTimeout * 1000;
         try {
           if (f.receive) {
             if (f.tree !== undefined || f.to) throw new CkptError('USAGE', 'Cannot receive a migration: -t and --to are for the source side');
             if (!f.imagesDir || f.port === undefined) throw new CkptError('USAGE', 'Cannot receive a migration: -D and --port are required');
             const scripts = actionScripts(f.actionScript ?? [], { imagesDir: f.imagesDir, say: (l) => out.say(l, 3) });
-            const r = api.receiveMigration({
-              imagesDir: f.imagesDir, address: f.address, port: f.port, authToken: f.authToken,
-              onListening: (at) => out.say(`migrate: listening on ${at.address}:${at.port}`, 0),
-              log: (l) => out.say(l, 3),
-              onEvent: (e) => (e.phase === 'restoring' ? scripts.run('pre-restore') : scripts.run('post-restore', { initPid: e.pid })),
-            });
+            const { lazyPagesCommand } = await import('../../api/restore.js');
+            let preRestored = false;
+            let ranHere = false;
+            let r: Awaited<ReturnType<typeof api.receiveMigration>>;
+            try {
+              r = api.receiveMigration({
+                imagesDir: f.imagesDir, address: f.address, port: f.port, authToken: f.authToken, resolveTimeoutMs,
+                lazyPages: f.lazyPages, lazyPagesCommand: f.lazyPages ? lazyPagesCommand(process.argv[1]!) : undefined,
+                onListening: (at) => out.say(`migrate: listening on ${at.address}:${at.port}`, 0),
+                log: (l) => out.say(l, 3),
+                onEvent: (e) => {
+                  if (e.phase === 'restoring') {
+                    preRestored = true;
+                    scripts.run('pre-restore');
+                  } else {
+                    ranHere = true;
+                    scripts.run('post-restore', { initPid: e.pid });
+                  }
+                },
+              });
+            } catch (e) {
+              // Nothing restored runs here (a tree held stopped in doubt keeps what pre-restore set up).
+              if (preRestored && !ranHere && !isCkptError(e, 'TIMEOUT')) undoScripts(scripts, e);
+              throw e;
+            }
             out.say(`migrate: pid ${r.pid} runs here (restored in ${ms(r.restore.totalMs)})`);
             if (f.json) printJson({ pid: r.pid, sets: r.sets, restoreMs: r.restore.totalMs });
             return;
@@ -75,15 +113,23 @@ export const migrateCommand: CliCommand = {
           if (f.tree === undefined || !f.to) throw new CkptError('USAGE', 'Cannot migrate: -t PID and --to ADDRESS:PORT are required (or --receive)');
           const workDir = f.imagesDir ?? mkdtempSync(join(tmpdir(), 'ckpt-migrate-'));
           const scripts = actionScripts(f.actionScript ?? [], { imagesDir: workDir, say: (l) => out.say(l, 3) });
+          let postDumped = false;
           const r = api.migrate(f.tree, {
-            to: f.to, authToken: f.authToken, workDir, maxRounds: f.maxRounds,
+            to: f.to, authToken: f.authToken, workDir, maxRounds: f.maxRounds, resolveTimeoutMs,
             onEvent: (e) => {
               if (e.phase === 'round') out.say(`round ${e.round}: ${e.pages} pages, frozen ${ms(e.frozenMs)}; at ${ms(e.ms)}`, 3);
-              if (e.phase === 'written') scripts.run('post-dump', { initPid: f.tree });
+              if (e.phase === 'written') {
+                postDumped = true;
+                scripts.run('post-dump', { initPid: f.tree });
+              }
+              // The tree runs here again: undo what post-dump did (moved its address away).
+              if (e.phase === 'resumed' && postDumped) scripts.run('migrate-failed', { initPid: f.tree });
+              if (e.phase === 'ready') out.say(`ready on the destination as pid ${e.pid}; at ${ms(e.ms)}`, 3);
               if (e.phase === 'restored') out.say(`restored on the destination as pid ${e.pid}; at ${ms(e.ms)}`, 3);
             },
           });
-          out.say(`migrated pid ${r.pid} in ${ms(r.totalMs)}: ${r.rounds.length} pre-copy round(s), final ${r.final.pages} pages, frozen ${ms(r.final.frozenMs)} (dump ${ms(r.final.dumpMs)}, restore there ${ms(r.final.restoreMs)})`);
+          const p = r.final.parts;
+          out.say(`migrated pid ${r.pid} in ${ms(r.totalMs)}: ${r.rounds.length} pre-copy round(s), final ${r.final.pages} pages, frozen ${ms(r.final.freezeMs)} until it ran there (dump ${ms(p.collectMs)} + pages ${ms(p.memoryMs)}, post-dump ${ms(p.scriptMs)}, restore there ${ms(p.restoreMs)}, kill here ${ms(p.killMs)}, let go there ${p.runMs === undefined ? '?' : ms(p.runMs)})`);
           if (f.json) printJson(r);
         } catch (e) {
           out.error(e);

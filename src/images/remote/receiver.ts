@@ -162,8 +162,11 @@ export interface ReceivedSet {
 export interface SessionHooks {
   /** Called for each committed set (after the client was told). */
   onSet?: (s: ReceivedSet) => void;
-  /** A RESTORE request (ckpt migrate): its answer is sent back as OK or ERROR. */
-  onRestore?: (request: unknown) => unknown;
+  /**
+   * A RESTORE request (ckpt migrate): its answer is sent back as OK or ERROR. The handler
+   * may exchange frames on `ch` before it returns (the migration's two-phase commit).
+   */
+  onRestore?: (request: unknown, ch: Channel) => unknown;
   /** Stop after this many committed sets (the page server's default is one). */
   maxSets?: number;
   /** Every set goes into root itself, whatever name it gives (a one-dump page server); else into root/NAME, and a set must name one. */
@@ -193,7 +196,7 @@ export function receiveSets(ch: Channel, args: { root: string } & SessionHooks):
       if (f.type === FRAME.END && !set) return done;
       if (f.type === FRAME.RESTORE && !set) {
         if (!args.onRestore) throw channelError(ch.peer, 'this server does not restore');
-        answer(ch, () => args.onRestore!(parseJson(ch, z.unknown(), f)));
+        answer(ch, () => args.onRestore!(parseJson(ch, z.unknown(), f), ch));
         continue;
       }
       if (f.type === FRAME.BEGIN) {
@@ -239,7 +242,12 @@ function answer(ch: Channel, fn: () => unknown): void {
   try {
     result = fn();
   } catch (e) {
-    ch.send(FRAME.ERROR, Buffer.from((e as Error).message.slice(0, 4000)));
+    try {
+      ch.send(FRAME.ERROR, Buffer.from((e as Error).message.slice(0, 4000)));
+    } catch {
+      // The connection is gone: the handler's failure is the one to report.
+      throw e;
+    }
     return;
   }
   ch.sendJson(FRAME.OK, result ?? {});
