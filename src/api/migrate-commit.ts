@@ -179,7 +179,7 @@ function resolution(ch: Channel, args: { payload: Buffer; id: string }): Outcome
 function awaitResolve(args: { id: string; listener: number; token: Buffer; resolveMs: number; log: (l: string) => void }): Outcome | undefined {
   const until = performance.now() + args.resolveMs;
   while (performance.now() < until) {
-    setSocketTimeouts(args.listener, Math.max(1, until - performance.now()));
+    setSocketTimeouts(args.listener, Math.max(1, Math.ceil(until - performance.now())));
     let c: Channel;
     try {
       c = acceptAuthenticated(args.listener, { token: args.token, timeoutMs: 5000, log: args.log });
