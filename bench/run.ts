@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --no-criu] [-- --only mem,cli,threads,tree,cow,check,maps,shm,lazy,background]`
+ * `npm run bench [-- --quick] [-- --reps N] [-- --no-cli] [-- --no-phases] [-- --no-criu] [-- --only mem,cli,threads,tree,cow,check,maps,shm,lazy,background,migrate]`
  *
  * Sections: mem (bench/mem.ts), cli (below), threads (bench/threads.ts), tree
  * (bench/tree.ts), cow (bench/cow.ts), check (bench/check.ts), maps (bench/maps.ts), shm
- * (bench/shm.ts), lazy (bench/lazy.ts) and background (bench/background.ts);
+ * (bench/shm.ts), lazy (bench/lazy.ts), background (bench/background.ts) and migrate
+ * (bench/migrate.ts);
  * all run by default, `--only` picks some, `--no-SECTION` drops one.
  *
  * Dump and restore speed against what one-CPU C programs do with the same bytes on
@@ -23,6 +24,7 @@ import { reportCow, runCow, type CowResult } from './cow.js';
 import { reportCheck, runCheck, type CheckRow } from './check.js';
 import { reportLazy, runLazy, type LazyRow } from './lazy.js';
 import { reportBackground, runBackground, type BackgroundRow } from './background.js';
+import { reportMigrate, runMigrate, type MigrateBench } from './migrate.js';
 import { reportThreads, runThreads, type ThreadsRow } from './threads.js';
 import { reportTree, runTree, type TreeRow } from './tree.js';
 import { cleanupSync, drop, f0, f1, hrMs, livePids, median, rmDir, shmDir, table, track, waitForNew } from './util.js';
@@ -36,8 +38,8 @@ const noPhases = argv.includes('--no-phases');
 const noCriu = argv.includes('--no-criu');
 const repsArg = argv.indexOf('--reps');
 const reps = (full: number) => (repsArg >= 0 ? Number(argv[repsArg + 1]) : quick ? 1 : full);
-/** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow, check, maps, shm, lazy, background; `--only a,b` runs those alone. */
-const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow', 'check', 'maps', 'shm', 'lazy', 'background'] as const;
+/** Sections: mem (small, 256 MiB, 1 GiB), cli, threads, tree, cow, check, maps, shm, lazy, background, migrate; `--only a,b` runs those alone. */
+const SECTIONS = ['mem', 'cli', 'threads', 'tree', 'cow', 'check', 'maps', 'shm', 'lazy', 'background', 'migrate'] as const;
 type Section = (typeof SECTIONS)[number];
 const onlyArg = argv.indexOf('--only');
 const only = onlyArg >= 0 ? (argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
@@ -125,6 +127,7 @@ interface Results {
   shm?: ShmResult;
   lazy?: LazyRow[];
   background?: BackgroundRow[];
+  migrate?: MigrateBench;
   loadBefore: string;
   totalMs: number;
 }
@@ -142,6 +145,7 @@ function report(res: Results): void {
   if (res.shm) reportShm(res.shm);
   if (res.lazy) reportLazy(res.lazy);
   if (res.background) reportBackground(res.background);
+  if (res.migrate) reportMigrate(res.migrate);
   console.log(`\nload after: ${uptime()}`);
   console.log(`bench took ${(res.totalMs / 1000).toFixed(1)} s`);
 }
@@ -186,6 +190,7 @@ async function main(): Promise<void> {
   if (want('shm')) res.shm = await runShm({ mib: 64, reps: reps(3) });
   if (want('lazy')) res.lazy = await runLazy({ reps: reps(3), sizes: quick ? [256] : [256, 1024] });
   if (want('background')) res.background = await runBackground({ reps: reps(3), sizes: quick ? [256] : [256, 1024] });
+  if (want('migrate')) res.migrate = await runMigrate({ reps: reps(1), mib: quick ? 256 : 1024, hot: 16 });
   res.totalMs = performance.now() - t0;
   report(res);
 }

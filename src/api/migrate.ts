@@ -125,14 +125,25 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
       rounds.push({ pages: r.pages, frozenMs: r.frozenMs });
       event({ phase: 'round', round: n, pages: r.pages, frozenMs: r.frozenMs, ms: performance.now() - t0 });
     }
-    const at = { frozen: 0, written: 0, scripted: 0, ready: 0 };
+    const at = { frozen: 0, written: 0, scripted: 0, ready: 0, go: 0 };
     let d: DumpResult | undefined;
+    let running: z.infer<typeof Running> | undefined;
+    // Right after the kill (before the dump ends the tracking and its lock's leftovers): GO.
+    const go = () => {
+      at.go = performance.now();
+      try {
+        running = sendGo(ch);
+      } catch {
+        // GO or its answer lost: resolved below, on a new connection
+      }
+    };
     try {
       d = dump(pid, {
         imagesDir: path.join(opts.workDir, 'final'), parent: `../${rounds.length}`, timeoutMs: opts.timeoutMs,
         pageServer: { channel: ch, dir: 'final' },
         onEvent: (e) => {
           if (e.phase === 'frozen') at.frozen = performance.now();
+          if (e.phase === 'killed') go();
           if (e.phase !== 'written') return;
           // The set is committed on the destination and the tree still frozen: restore there.
           at.written = performance.now();
@@ -154,13 +165,9 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
       if (!ready || alive(pid)) throw e;
     }
     // The tree is dead here: only the destination's copy is left, to be let go.
-    const goAt = performance.now();
-    let running: z.infer<typeof Running> | undefined;
-    try {
-      running = sendGo(ch);
-    } catch {
-      resolve('killed');
-    }
+    if (!at.go) go();
+    const goAt = at.go;
+    if (!running) resolve('killed');
     event({ phase: 'restored', pid: ready!.pid, ms: performance.now() - t0 });
     // The tree is gone here; its lock has nothing left to hold back.
     if (d?.networkLock) unlockNetwork({ name: d.networkLock.name, method: d.networkLock.method as 'nftables' | 'iptables' });

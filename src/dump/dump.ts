@@ -100,11 +100,17 @@ export interface DumpOptions {
   pageServer?: PageServerTarget;
 }
 
-/** Phases of a dump, with ms since it started: the tree frozen, each process saved, the set committed (the tree still frozen). */
+/**
+ * Phases of a dump, with ms since it started: the tree frozen, each process saved, the set
+ * committed (the tree still frozen), the tree killed (a dump that kills it: SIGKILL sent to
+ * every thread, their exits not yet waited for; past every point of return: a throw
+ * there is only a warning).
+ */
 export type DumpEvent =
   | { phase: 'frozen'; pids: number[]; ms: number }
   | { phase: 'process'; pid: number; pages: number; bytes: number; memoryMs: number; ms: number }
-  | { phase: 'written'; ms: number };
+  | { phase: 'written'; ms: number }
+  | { phase: 'killed'; ms: number };
 
 export interface DumpResult {
   pid: number;
@@ -357,7 +363,17 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
     } else if (background) {
       // released already
     } else if (opts.leaveRunning) releaseTree(tree);
-    else killTree(tree);
+    else {
+      killTree(tree, {
+        sent: () => {
+          try {
+            event({ phase: 'killed', ms: performance.now() - t0 });
+          } catch (e) {
+            warnings.push(`after the kill: ${(e as Error).message}`);
+          }
+        },
+      });
+    }
     if (!background) released = performance.now();
     // Kept for the next round, or ended (the kernel unregisters the areas as the last fd
     // closes): after the tree runs again, since it need not wait for the old holder's exit.

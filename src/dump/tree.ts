@@ -31,12 +31,15 @@ export function releaseTree(tree: Pick<SeizedTree, 'procs'>): void {
   }
 }
 
-export function killTree(tree: Pick<SeizedTree, 'procs'>): void {
+export function killTree(tree: Pick<SeizedTree, 'procs'>, opts: { sent?: () => void } = {}): void {
   // Children first: a killed parent would hand its children to init before we kill them.
   const procs = [...tree.procs.values()].reverse();
   for (const p of procs) for (const step of p.atKill) step();
   // Every SIGKILL before any wait: a ckpt killed now cannot leave part of the tree running.
   for (const p of procs) kill(p.pid, SIG.SIGKILL);
+  // A thread in a ptrace stop with SIGKILL queued never runs user code again; its exit
+  // (freeing its memory: tens of ms for a big one) is still to come.
+  opts.sent?.();
   for (const p of procs) killSeized(p);
 }
 
