@@ -63,10 +63,13 @@ export function receiveMigration(opts: ReceiveOptions): ReceiveResult {
           let letGoAt = 0;
           let restoreMs = 0;
           let root = 0;
+          const phases: string[] = [];
           restored = restore({
             imagesDir: path.join(opts.imagesDir, dir), lazyPages: opts.lazyPages, lazyPagesCommand: opts.lazyPagesCommand,
             onEvent: (e) => {
               if (e.phase === 'read') root = e.pids[0]!;
+              // Where the restore's time goes (the freeze waits for it): logged with the result.
+              if (e.phase === 'read' || e.phase === 'built') phases.push(`${e.phase} ${Math.round(e.ms)} ms`);
               if (e.phase === 'let-go') letGoAt = performance.now();
             },
             confirm: () => {
@@ -77,7 +80,7 @@ export function receiveMigration(opts: ReceiveOptions): ReceiveResult {
               return decision;
             },
           });
-          log(`restored pid ${restored.pid} in ${Math.round(restored.totalMs)} ms${held ? ' (held stopped)' : ''}`);
+          log(`restored pid ${restored.pid} in ${Math.round(restored.totalMs)} ms (${phases.join(', ')})${held ? ' (held stopped)' : ''}`);
           return { pid: restored.pid, restoreMs, runMs: letGoAt - goAt };
         },
       });
