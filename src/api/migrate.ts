@@ -116,6 +116,8 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
   /** RESTORE was sent and not refused: the destination may hold a copy. */
   let asked = false;
   let ready: z.infer<typeof Ready> | undefined;
+  /** The destination heard that the source's tree is dead (GO, or RESOLVE "killed"). */
+  let told = false;
   try {
     for (let n = 1; rounds.length === 0 || !enoughRounds(rounds.map((r) => r.pages), opts); n++) {
       const r = preDump(pid, {
@@ -168,6 +170,7 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
     if (!at.go) go();
     const goAt = at.go;
     if (!running) resolve('killed');
+    told = true;
     event({ phase: 'restored', pid: ready!.pid, ms: performance.now() - t0 });
     // The tree is gone here; its lock has nothing left to hold back.
     if (d?.networkLock) unlockNetwork({ name: d.networkLock.name, method: d.networkLock.method as 'nftables' | 'iptables' });
@@ -182,6 +185,7 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
     return { pid, rounds, final, remotePid: ready!.pid, totalMs: performance.now() - t0 };
   } catch (e) {
     if (ready && !alive(pid)) {
+      if (told) throw e; // a failure after the migration: nothing to undo
       // Killed here, and the destination could not be told: it holds the only copy, stopped.
       throw new CkptError('NETWORK', `Cannot migrate process ${pid}: its tree was killed here once ${ch.peer} had restored it, but ${ch.peer} could not be told to let it run (${(e as Error).message}); it holds the tree stopped there: resume it there (kill -CONT) once sure`, { cause: e });
     }
