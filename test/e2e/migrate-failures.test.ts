@@ -6,7 +6,8 @@
  * (api/migrate-commit.ts). At most one copy runs, and a copy always survives:
  * - an abort between pre-copy rounds: the source runs on, its memory tracking ended;
  * - READY lost: the source resumes, the destination (told on a new connection) kills its copy;
- * - GO lost: the source (its tree dead) tells the destination on a new connection, whose copy runs;
+ * - GO lost: the source (its tree dead) tells the destination on a new connection, whose copy
+ *   runs (restored with --lazy-pages: its pages come in after it runs, and it checks them);
  * - GO lost and never told: the destination leaves its copy stopped, and says so.
  */
 import { test } from 'node:test';
@@ -99,9 +100,9 @@ test('READY lost: the source resumes its tree, the destination kills its copy', 
   await checked(v);
 });
 
-test('GO lost: the source, its tree dead, tells the destination on a new connection, and the copy runs there', async () => {
+test('GO lost: the source, its tree dead, tells the destination on a new connection, and the copy runs there (restored lazily)', async () => {
   const v = await victim();
-  const r = start('go');
+  const r = start('go', { extra: ['--lazy-pages'] });
   const res = await run(v, r, { fault: 'drop-go' });
   assert.equal(res.final.parts.runMs, undefined);
   await waitGone(v.pid);
