@@ -18,7 +18,7 @@ import { dump, type DumpResult } from '../dump/dump.js';
 import { preDump } from '../dump/predump.js';
 import { endTracking } from '../dump/tracking.js';
 import { connectPageServer, endSession } from '../dump/page-server.js';
-import { readStat } from '../proc/index.js';
+import { isAlive as alive } from '../resources/sharing/index.js';
 import { unlockNetwork } from '../resources/net/lock.js';
 import { askRestore, RefusedError, RESOLVE_TIMEOUT_MS, Running, sendGo, tellOutcome, type Ready } from './migrate-commit.js';
 import type { z } from 'zod';
@@ -92,15 +92,6 @@ function enoughRounds(pages: number[], opts: MigrateOptions): boolean {
   if (pages.length >= (opts.maxRounds ?? 8)) return true;
   if (last <= (opts.smallRound ?? 256)) return true;
   return pages.length >= 2 && last > pages.at(-2)! * 0.8;
-}
-
-function alive(pid: number): boolean {
-  try {
-    const s = readStat(pid).state;
-    return s !== 'Z' && s !== 'X';
-  } catch {
-    return false;
-  }
 }
 
 export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
