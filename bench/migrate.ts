@@ -146,8 +146,11 @@ async function plainOnce(args: { mib: number; hot: number }): Promise<{ freeze: 
   }
 }
 
-export async function runMigrate(opts: { reps: number; mib: number; hot: number }): Promise<MigrateBench> {
-  if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('bench migrate: run `npm run build` first (the CLI runs both sides)');
+export async function runMigrate(opts: { reps: number; mib: number; hot: number }): Promise<MigrateBench | undefined> {
+  if (!existsSync(join(ROOT, 'dist/cli/main.js'))) {
+    console.log('\nmigrate: skipped: run `npm run build` first (the built CLI runs both sides)');
+    return undefined;
+  }
   const dropNetwork = network();
   const tokenDir = shmDir('migrate-token');
   const token = join(tokenDir, 'token');
