@@ -271,9 +271,9 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     for (const p of built) loadRegisters(p);
     if (check) checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups, scratch });
     event({ phase: 'built', ms: performance.now() - t0 });
-    const held = (opts.confirm?.() ?? 'run') === 'stop';
-    // The last point of return: once let go, the tree runs whatever comes.
+    // The last point of return: once let go (or confirmed: its other copy may be gone), the tree runs whatever comes.
     checkInterrupted();
+    const held = (opts.confirm?.() ?? 'run') === 'stop';
     pidfile?.write(tree.root);
     // Queued while every thread is in its ptrace stop: each process stops first thing.
     if (opts.leaveStopped || held) for (const p of built) kill(p.img.pid, SIG.SIGSTOP);
