@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CkptError } from '../common/errors.js';
 import { readToken, receiveSets, type ReceivedSet } from '../images/index.js';
-import { restore, type RestoreResult } from '../restore/restore.js';
+import { restore, type RestoreOptions, type RestoreResult } from '../restore/restore.js';
 import { acceptAuthenticated, listenOn, SESSION_TIMEOUT_MS } from './page-server.js';
 import { awaitGo, RESOLVE_TIMEOUT_MS, RestoreRequest } from './migrate-commit.js';
 
@@ -49,6 +49,16 @@ export function receiveMigration(opts: ReceiveOptions): ReceiveResult {
     log(`migration from ${ch.peer}`);
     let sets: ReceivedSet[] = [];
     let asked = false;
+    /** The restore's own failure (answered ERROR): what to report once the source has gone. */
+    let failure: unknown;
+    const noted = <T>(fn: () => T): T => {
+      try {
+        return fn();
+      } catch (e) {
+        failure = e;
+        throw e;
+      }
+    };
     try {
       sets = receiveSets(ch, {
         root: opts.imagesDir,
@@ -58,13 +68,13 @@ export function receiveMigration(opts: ReceiveOptions): ReceiveResult {
           asked = true;
           const { dir, id } = RestoreRequest.parse(req);
           const t = performance.now();
-          opts.onEvent?.({ phase: 'restoring', dir });
+          noted(() => opts.onEvent?.({ phase: 'restoring', dir }));
           let goAt = 0;
           let letGoAt = 0;
           let restoreMs = 0;
           let root = 0;
           const phases: string[] = [];
-          restored = restore({
+          const restoreOptions: RestoreOptions = {
             imagesDir: path.join(opts.imagesDir, dir), lazyPages: opts.lazyPages, lazyPagesCommand: opts.lazyPagesCommand,
             onEvent: (e) => {
               if (e.phase === 'read') root = e.pids[0]!;
@@ -79,7 +89,8 @@ export function receiveMigration(opts: ReceiveOptions): ReceiveResult {
               held = decision === 'stop';
               return decision;
             },
-          });
+          };
+          restored = noted(() => restore(restoreOptions));
           log(`restored pid ${restored.pid} in ${Math.round(restored.totalMs)} ms (${phases.join(', ')})${held ? ' (held stopped)' : ''}`);
           return { pid: restored.pid, restoreMs, runMs: letGoAt - goAt };
         },
@@ -91,7 +102,7 @@ export function receiveMigration(opts: ReceiveOptions): ReceiveResult {
     } finally {
       ch.close();
     }
-    if (!restored) throw new CkptError('NETWORK', `Cannot receive the migration from ${ch.peer}: it ended before the final round`);
+    if (!restored) throw failure ?? new CkptError('NETWORK', `Cannot receive the migration from ${ch.peer}: it ended before the final round`);
     if (held) {
       throw new CkptError('TIMEOUT', `Cannot complete the migration from ${ch.peer}: the connection broke after the restore, and the source did not say within ${Math.round((opts.resolveTimeoutMs ?? RESOLVE_TIMEOUT_MS) / 1000)} s whether its tree died; the restored tree (root pid ${restored.pid}) is left stopped here, its network lock in place: if the source's tree is gone, resume it (kill -CONT) and lift the lock, else kill it`);
     }

@@ -30,6 +30,10 @@ test('a TCP server moves from A to B with its address; its client in C sees only
   assert.notEqual(failed.status, 0, failed.stderr);
   assert.match(failed.stderr, /Cannot restore on page server 10\.77\.2\.2:\d+: it says: Cannot run action script/);
   assert.match(failed.stderr, /running action script .*src\.sh \(migrate-failed\)/);
+  // The destination says why, and runs its own migrate-failed point (its pre-restore ran).
+  assert.equal(await broken.exited, 1, broken.stderr());
+  assert.match(broken.stderr(), /Cannot run action script .*broken\.sh \(pre-restore\): exit status 3/);
+  assert.match(broken.stderr(), /running action script .*broken\.sh \(migrate-failed\)/);
   const afterFailure = passLines(clientLog);
   await passes(clientLog, afterFailure + 3);
   assert.doesNotMatch(readFileSync(clientLog, 'utf8'), /FAIL|EOF/);
