@@ -2,7 +2,7 @@
  * `ckpt migrate` of a process with a big memory and a small working set, between two
  * network namespaces on this machine (A and B, one veth pair), next to a plain dump and
  * restore of the same kind of process in the same run. The victim is
- * test/victims/bench-ws (MiB of memory, a working set rewritten every ~50 ms); source and
+ * test/victims/bench-mem (MiB of memory, a working set rewritten every ~20 ms: `bench-mem MiB HOT`); source and
  * destination are the built CLI (`ckpt migrate`, `ckpt migrate --receive` in a PID
  * namespace of its own, images in /dev/shm), each migration once with a full restore on
  * the destination and once with --lazy-pages. The migrated copy checks all its memory
@@ -75,7 +75,7 @@ function copyOf(pid: number): number | undefined {
     if (!/^\d+$/.test(d) || Number(d) === pid) continue;
     try {
       const ns = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${d}/status`, 'utf8'))?.[1]?.trim().split(/\s+/).map(Number);
-      if (ns && ns.length > 1 && ns.at(-1) === pid && readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'bench-ws') return Number(d);
+      if (ns && ns.length > 1 && ns.at(-1) === pid && readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'bench-mem') return Number(d);
     } catch {
       // gone
     }
@@ -95,7 +95,7 @@ interface SourceJson {
 }
 
 async function migrateOnce(args: { mib: number; hot: number; lazy: boolean; token: string }): Promise<{ out: SourceJson; verified: string }> {
-  const v = track(startVictim('/usr/bin/nsenter', { args: [`--net=/run/netns/${NS.a}`, join(VICTIM_BIN, 'bench-ws'), String(args.mib), String(args.hot)] }));
+  const v = track(startVictim('/usr/bin/nsenter', { args: [`--net=/run/netns/${NS.a}`, join(VICTIM_BIN, 'bench-mem'), String(args.mib), String(args.hot)] }));
   await v.waitFor(/READY/, 120_000);
   const dir = shmDir('migrate-dst');
   const cli = [process.execPath, join(ROOT, 'bin/ckpt.js')];
@@ -128,7 +128,7 @@ async function migrateOnce(args: { mib: number; hot: number; lazy: boolean; toke
 }
 
 async function plainOnce(args: { mib: number; hot: number }): Promise<{ freeze: number; dump: number; restore: number; verified: string }> {
-  const v = track(startVictim('bench-ws', { args: [String(args.mib), String(args.hot)] }));
+  const v = track(startVictim('bench-mem', { args: [String(args.mib), String(args.hot)] }));
   await v.waitFor(/READY/, 120_000);
   const dir = shmDir('migrate-plain');
   try {
@@ -189,7 +189,7 @@ export async function runMigrate(opts: { reps: number; mib: number; hot: number 
 }
 
 export function reportMigrate(b: MigrateBench): void {
-  console.log(`\nmigrate: ${b.mib} MiB, a ${b.hot} MiB working set rewritten every ~50 ms, netns A -> B (medians; parts of the final freeze, see bench/migrate.ts):`);
+  console.log(`\nmigrate: ${b.mib} MiB, a ${b.hot} MiB working set rewritten every ~20 ms, netns A -> B (medians; parts of the final freeze, see bench/migrate.ts):`);
   console.log(table(['case', 'pre-copy rounds (pages)', 'final pages', 'final freeze ms', '= dump ms', '+ pages ms', '+ restore there ms', '+ kill here ms', '+ let go there ms', 'memory check'], [
     ...b.rows.map((r) => [r.name, r.rounds, f0(median(r.finalPages)), f1(median(r.freeze)), f1(median(r.collect)), f1(median(r.memory)), f1(median(r.restore)), f1(median(r.kill)), f1(median(r.run)), r.verified.join(' ')]),
     ['plain dump + restore (same host)', '-', '-', f1(median(b.plain.freeze)), f1(median(b.plain.dump)), '-', f1(median(b.plain.restore)), '-', '-', b.plain.verified.join(' ')],

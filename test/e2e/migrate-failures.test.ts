@@ -1,7 +1,7 @@
 /**
  * `ckpt migrate`'s failure modes, on this host (127.0.0.1; the destination in a PID
  * namespace of its own): the source through the API, the destination through the CLI.
- * bench-ws rewrites a working set and checks all its memory on SIGUSR1 (PASS/FAIL in its
+ * bench-mem rewrites a working set and checks all its memory on SIGUSR1 (PASS/FAIL in its
  * log, which a restored copy writes too). Lost messages are made with CKPT_MIGRATE_FAULT
  * (api/migrate-commit.ts). At most one copy runs, and a copy always survives:
  * - an abort between pre-copy rounds: the source runs on, its memory tracking ended;
@@ -26,7 +26,7 @@ const dir = cleanups.tempDir('ckpt-migrate-f-');
 const token = tokenFile(dir);
 
 async function victim(): Promise<Victim> {
-  const v = startVictim('bench-ws', { args: ['16', '2'] });
+  const v = startVictim('bench-mem', { args: ['16', '2'] });
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY/);
   return v;
@@ -51,7 +51,7 @@ function copyOf(pid: number): { pid: number; state: string } | undefined {
     try {
       const status = readFileSync(`/proc/${d}/status`, 'utf8');
       const ns = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/).map(Number);
-      if (ns && ns.length > 1 && ns.at(-1) === pid && /^Name:\s+bench-ws$/m.test(status)) return { pid: Number(d), state: /^State:\s+(\S)/m.exec(status)![1]! };
+      if (ns && ns.length > 1 && ns.at(-1) === pid && /^Name:\s+bench-mem$/m.test(status)) return { pid: Number(d), state: /^State:\s+(\S)/m.exec(status)![1]! };
     } catch {
       // gone
     }
