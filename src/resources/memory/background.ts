@@ -33,9 +33,9 @@
  */
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
-import { isErrno, pollIn, ptrace, readNonBlocking, decodeUffdMsg, uffdWriteprotect, UFFD_BACKGROUND_FEATURES, UFFD_MSG_SIZE } from '../../sys/index.js';
+import { isErrno, NR, pollIn, ptrace, readNonBlocking, decodeUffdMsg, uffdWriteprotect, UFFD_BACKGROUND_FEATURES, UFFD_MSG_SIZE } from '../../sys/index.js';
 import { PAGE_IS, pagemapScan, UFFD, uffdioRegister } from '../../sys/ioctl.js';
-import { openPagemap, readMaps, readSmaps, readStat } from '../../proc/index.js';
+import { listTasks, openPagemap, readBlockedSyscall, readMaps, readSmaps, readStat } from '../../proc/index.js';
 import { checkInterrupted, takeUserfaultfdWith, type RemoteTask } from '../../infect/index.js';
 import type { PageWriter } from '../../images/index.js';
 import { MemFile, readUnit, type PageRun } from './copy.js';
@@ -45,6 +45,8 @@ import { MAX_IOV, UNIT_BYTES, unitBuffer, type Segment } from './split.js';
 import { hasOwnPages, isShmemArea, type Vma } from './state.js';
 
 const PAGE = 4096n;
+/** madvise advice that discards pages: MADV_DONTNEED, MADV_FREE, MADV_REMOVE, MADV_DONTNEED_LOCKED. */
+const DISCARDS = new Set([4, 8, 9, 24]);
 /** Below rsp, where a call's frame may go (the x86-64 red zone and more). */
 const REDZONE = 4096n;
 /** Copied between two looks at the faults: a fault waits for at most this much. */
@@ -112,6 +114,8 @@ export class BackgroundCopy {
   private depth = 0;
   private inner: Buffer | undefined;
   private retries = 0;
+  /** Copying the pages a thread is about to discard: no event is read until they are all in (copyBeforeDiscard). */
+  private holding = 0;
   /** Until the freeze's protect(): a fault only lifts the protection (nothing is copied before the freeze). */
   private arming = true;
   readonly stats: BackgroundStats = { faults: 0, frozenPages: 0, protectMs: 0, armMs: 0, scannedPages: 0, copyMs: 0 };
@@ -352,17 +356,50 @@ export class BackgroundCopy {
 
   /** Reads what every userfaultfd has (waiting up to `timeoutMs` for something) and answers it. */
   private serve(timeoutMs = 0): void {
+    if (this.holding > 0) return;
     const fds = this.procs.filter((p) => p.uffd >= 0);
     if (fds.length === 0) return;
     const ready = pollIn(fds.map((p) => p.uffd), timeoutMs);
     fds.forEach((p, i) => {
       if (ready[i] === 0) return;
+      if (!this.arming && !p.pending.empty) this.copyBeforeDiscard(p);
       for (;;) {
         const n = readNonBlocking(p.uffd, this.msgs);
         if (n <= 0) break;
         for (let off = 0; off + UFFD_MSG_SIZE <= n; off += UFFD_MSG_SIZE) this.answer(p, off);
       }
     });
+  }
+
+  /**
+   * A thread in madvise(MADV_DONTNEED, MADV_FREE, MADV_REMOVE) waits until ckpt reads its
+   * remove event, and discards the pages right after: the event cannot be read without
+   * letting it go. So before anything is read, the pending pages of the range each such
+   * thread names (/proc/PID/task/TID/syscall: the call it is blocked in) are copied.
+   */
+  private copyBeforeDiscard(p: Process): void {
+    let tids: number[];
+    try {
+      tids = listTasks(p.pid);
+    } catch {
+      return;
+    }
+    for (const tid of tids) {
+      const call = readBlockedSyscall(p.pid, tid);
+      if (!call || call.nr !== NR.madvise || !DISCARDS.has(Number(call.args[2]))) continue;
+      const start = call.args[0]! & ~(PAGE - 1n);
+      const end = (call.args[0]! + call.args[1]! + PAGE - 1n) & ~(PAGE - 1n);
+      // Nothing is read from the userfaultfds meanwhile (that would let the thread go), so the
+      // copied pages keep their protection (an unprotect would wait for the event: EAGAIN)
+      // until the discard takes them; a write that waits on one meanwhile is a fault, answered
+      // once read.
+      this.holding++;
+      try {
+        for (let pieces = p.pending.take(start, end); pieces.length > 0; pieces = p.pending.take(start, end)) this.copy(p, pieces, { protectedPages: true });
+      } finally {
+        this.holding--;
+      }
+    }
   }
 
   private answer(p: Process, off: number): void {
@@ -386,10 +423,12 @@ export class BackgroundCopy {
       this.remapLog.push({ pid: p.pid, from: m.from, to: m.to, len: m.len });
       p.pending.move(m);
     } else if (m.event === 'remove' || m.event === 'unmap') {
-      // remove (MADV_DONTNEED) comes just before the zap: the pages may still be there.
+      // remove (MADV_DONTNEED) comes just before the zap, which follows its reading: what is
+      // still pending there was missed by copyBeforeDiscard (a process_madvise from outside,
+      // or a call made since). The pages may be gone by now.
       const pieces = p.pending.take(m.start, m.end);
       // An area not planned at the freeze: which of its pages were there is known only by
-      // looking, and the pages may be gone already.
+      // looking, and they may be gone already.
       const scanned = pieces.find((q) => q.scan);
       if (scanned) throw changed(p.pid, scanned.vaddr);
       if (pieces.length > 0) this.copy(p, pieces, { protectedPages: true });
@@ -420,9 +459,14 @@ export class BackgroundCopy {
       // The outermost copy answers faults between its writes: a fault on a page taken out
       // but not read yet would find it not pending, and let the writer go before ckpt has
       // read it. So it copies one scanned piece alone (read at once); the rest is pending again.
-      if (this.depth === 1 && scanned.length > 0 && (planned.length > 0 || scanned.length > 1)) {
-        p.pending.putBack(planned.length > 0 ? scanned : scanned.slice(1));
-        scanned = planned.length > 0 ? [] : scanned.slice(0, 1);
+      // Any copy may answer events when an unprotect waits for one (EAGAIN): a scanned piece
+      // is copied one buffer at a time, the rest pending again.
+      if (scanned.length > 0 && (this.depth === 1 || this.holding === 0)) {
+        const first = planned.length > 0 && this.depth === 1 ? undefined : scanned[0]!;
+        const rest = scanned.filter((q) => q !== first);
+        if (first && first.len > buf.length) rest.unshift({ ...first, vaddr: first.vaddr + BigInt(buf.length), len: first.len - buf.length });
+        if (rest.length > 0) p.pending.putBack(rest);
+        scanned = first ? [{ ...first, len: Math.min(first.len, buf.length) }] : [];
       }
       if (planned.length > 0) this.copyWith(p, { pieces: planned, buf, ...opts });
       for (const q of scanned) this.copyScanned(p, { piece: q, buf });
@@ -475,7 +519,7 @@ export class BackgroundCopy {
    * anew since the freeze).
    */
   private stillRegistered(p: Process, r: { start: bigint; len: bigint }): boolean {
-    const err = this.unprotectRange(p, r, { missing: true });
+    const err = this.holding > 0 ? undefined : this.unprotectRange(p, r, { missing: true });
     return err === undefined && !hasHole(p.pagemap, { start: r.start, end: r.start + r.len });
   }
 
@@ -524,7 +568,7 @@ export class BackgroundCopy {
           writeAll(p.file, data.subarray(from, from + Math.min(WRITE_BYTES, q.len - off)), q.fileOffset + off);
         }
       });
-      if (opts.protectedPages) this.unprotect(p, segs);
+      if (opts.protectedPages && this.holding === 0) this.unprotect(p, segs);
     }
     return true;
   }
