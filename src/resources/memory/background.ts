@@ -31,11 +31,11 @@
  * releases them, which unregisters every area, drops the protection and wakes the
  * writers waiting. Nothing is left behind.
  */
-import { closeSync, readSync, writeSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { isErrno, NR, pollIn, ptrace, readNonBlocking, decodeUffdMsg, uffdWriteprotect, UFFD_BACKGROUND_FEATURES, UFFD_MSG_SIZE } from '../../sys/index.js';
-import { PAGE_IS, pagemapScan, UFFD, uffdioRegister } from '../../sys/ioctl.js';
-import { listTasks, openPagemap, readBlockedSyscall, readMaps, readSmaps, readStat } from '../../proc/index.js';
+import { UFFD, uffdioRegister } from '../../sys/ioctl.js';
+import { listTasks, openPagemap, readBlockedSyscall, readMaps, readSmaps } from '../../proc/index.js';
 import { checkInterrupted, takeUserfaultfdWith, type RemoteTask } from '../../infect/index.js';
 import type { PageWriter } from '../../images/index.js';
 import { MemFile, readUnit, type PageRun } from './copy.js';
@@ -43,6 +43,7 @@ import { firstUnprotected, protectedRuns } from './pages.js';
 import { PendingPages, type Piece } from './pending.js';
 import { MAX_IOV, UNIT_BYTES, unitBuffer, type Segment } from './split.js';
 import { hasOwnPages, isShmemArea, type Vma } from './state.js';
+import { changed, cutTo, hasHole, notProtected, writeAll, type Range } from './background-pages.js';
 
 const PAGE = 4096n;
 /** madvise advice that discards pages: MADV_DONTNEED, MADV_FREE, MADV_REMOVE, MADV_DONTNEED_LOCKED. */
@@ -63,11 +64,6 @@ const ARM_GRANULE = 1024n * 1024n;
 const MAX_RETRIES = 10_000;
 /** How long a copy whose pages went waits for the mremap event that would say where to. */
 const REMAP_WAIT_MS = 200;
-
-interface Range {
-  start: bigint;
-  end: bigint;
-}
 
 interface Process {
   pid: number;
@@ -100,10 +96,6 @@ export interface BackgroundStats {
   copyMs: number;
 }
 
-function changed(pid: number, at: bigint): CkptError {
-  if (!alive(pid)) return new CkptError('NO_PROCESS', `Cannot dump process ${pid} in the background: it exited before its pages were saved (a process that exits during the copy takes its memory with it); dump it again`);
-  return new CkptError('UNSUPPORTED', `Cannot dump process ${pid} in the background: its page at 0x${at.toString(16)} changed before ckpt saved it (unmapped, discarded with madvise, or the process exec'd or exited); dump it again, or without --background`);
-}
 
 export class BackgroundCopy {
   private readonly procs: Process[] = [];
@@ -649,52 +641,4 @@ function closeProcess(p: Process): void {
   p.mem.close();
   p.uffd = -1;
   p.pagemap = -1;
-}
-
-/** The present (or swapped) pages of `r` that are not write-protected: written since it was protected. */
-function notProtected(pagemapFd: number, r: Range): Range[] {
-  const out: Range[] = [];
-  for (let at = r.start; at < r.end;) {
-    const { regions, walkEnd } = pagemapScan(pagemapFd, { start: at, end: r.end, categoryMask: PAGE_IS.WRITTEN, returnMask: PAGE_IS.WRITTEN, maxRegions: 1024 });
-    for (const g of regions) out.push({ start: g.start, end: g.end });
-    if (walkEnd <= at) throw new CkptError('INTERNAL', `Cannot scan written pages: PAGEMAP_SCAN made no progress at 0x${at.toString(16)}`);
-    at = walkEnd;
-  }
-  return out;
-}
-
-/** Whether some of [start, end) is no mapping at all (PAGEMAP_SCAN reports every page of every area there, and nothing of a hole). */
-function hasHole(pagemapFd: number, r: Range): boolean {
-  let at = r.start;
-  for (;;) {
-    const { regions, walkEnd } = pagemapScan(pagemapFd, { start: at, end: r.end, returnMask: PAGE_IS.PRESENT, maxRegions: 256 });
-    for (const g of regions) {
-      if (g.start !== at) return true;
-      at = g.end;
-    }
-    if (walkEnd >= r.end || regions.length === 0) return at < r.end;
-  }
-}
-
-/** A piece cut into pieces of at most `max` bytes. */
-function cutTo(q: Piece, max: number): Piece[] {
-  if (q.len <= max) return [q];
-  const out: Piece[] = [];
-  for (let off = 0; off < q.len; off += max) out.push({ ...q, vaddr: q.vaddr + BigInt(off), len: Math.min(max, q.len - off), fileOffset: q.fileOffset + off });
-  return out;
-}
-
-/** Whether `pid` still has its memory (not gone, not a zombie). */
-function alive(pid: number): boolean {
-  try {
-    const state = readStat(pid).state;
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function writeAll(fd: number, data: Buffer, at: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, at + done);
 }
