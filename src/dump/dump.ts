@@ -12,10 +12,9 @@ import { checkInterrupted, deferSignals, findSyscallSite, RemoteTask, type Seize
 import { descriptionIds, linkCounts, type DescriptionIds } from '../resources/sharing/descriptions.js';
 import { killTree, releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { ImageWriter } from '../images/index.js';
-import { dumpMemory, type MemoryDumpStats } from '../resources/memory/dump.js';
+import { dumpMemory, type BackgroundPlan, type MemoryDumpStats } from '../resources/memory/dump.js';
 import type { ParentMemory } from '../resources/memory/cow.js';
-import type { MemoryState, ShmemObject, Vma } from '../resources/memory/state.js';
-import type { PageRun } from '../resources/memory/copy.js';
+import type { MemoryState, ShmemObject } from '../resources/memory/state.js';
 import { dumpCpu, restartInterruptedWait } from '../resources/thread/cpu.js';
 import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
@@ -27,6 +26,7 @@ import { MemoryTracking, TRACKING_IMAGE } from '../resources/memory/track.js';
 import { resumeTracking } from './tracking.js';
 import { BackgroundCopy, type BackgroundStats } from '../resources/memory/background.js';
 import { withImageWriter, type PageServerTarget } from './page-server.js';
+import { armBackground } from './background.js';
 
 export interface DumpOptions {
   imagesDir: string;
@@ -189,6 +189,8 @@ interface CollectArgs {
 function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState; memoryMs: number } {
   const { w, opts, warnings } = args;
   const pid = proc.pid;
+  // Before any injected call: what it writes must not wait on the background's protection.
+  args.background?.spare(pid, proc.tids);
   for (const tid of proc.tids) restartInterruptedWait(tid);
   const remote = new RemoteTask(pid, { site: findSyscallSite(pid), recoverable: true });
   proc.undo.push(`restore registers of ${pid}`, () => remote.finish());
@@ -222,7 +224,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
   let mem: ReturnType<typeof dumpMemory>;
   try {
     const bg = args.background;
-    const later = bg ? (plan: { runs: PageRun[]; vmas: readonly Vma[] }) => bg.add(pid, { remote, ...plan, pw }) : undefined;
+    const later: BackgroundPlan | undefined = bg ? { armed: bg.isArmed(pid), add: (plan) => bg.add(pid, { remote, ...plan, pw }) } : undefined;
     mem = dumpMemory(ctx, pw, { parent: args.parent, tracker, arm: keepsTracking(opts), later });
   } finally {
     tracker?.close();
@@ -298,7 +300,9 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
     if (method !== 'skip' && early.length > 0) lock = lockNetwork(pid, { method, ports: early });
     // Locked, the listeners' accept queues only drain: let the program accept what waits there.
     if (lock) waitAcceptQueues(earlyLinks.keys(), { timeoutMs: ACCEPT_WAIT_MS });
-    tree = seizeTree(pid, { timeoutMs: opts.timeoutMs });
+    // Write-protected while the tree runs, so that the freeze protects only what is written from now on.
+    if (background) armBackground(pid, { background, timeoutMs: opts.timeoutMs });
+    tree = seizeTree(pid, { timeoutMs: opts.timeoutMs, onWait: background ? () => background.serveWhileSeizing() : undefined });
     running = false;
     frozenAt = performance.now();
     const event = opts.onEvent ?? (() => {});
@@ -349,6 +353,8 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
       unlocked = true;
       background.run({ onBytes: progress });
       background.finish();
+      stats.pages += background.stats.scannedPages;
+      stats.bytes += background.stats.scannedPages * 4096;
     }
     // The last point of return: once committed, the dump finishes (kill or release) whatever comes.
     checkInterrupted();

@@ -106,7 +106,7 @@ function checkOutsideTree(root: number): void {
   }
 }
 
-export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): SeizedTree {
+export function seizeTree(root: number, opts: { timeoutMs?: number; onWait?: () => void } = {}): SeizedTree {
   checkOutsideTree(root);
   const procs = new Map<number, SeizedProcess>();
   const entries: TreeEntry[] = [];
@@ -120,7 +120,7 @@ export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): Seiz
     if (stat.state === 'Z') return zombie(stat);
     let proc: SeizedProcess;
     try {
-      proc = seizeProcess(pid, { timeoutMs: opts.timeoutMs });
+      proc = seizeProcess(pid, { timeoutMs: opts.timeoutMs, onWait: opts.onWait });
     } catch (e) {
       // A child that exits while we seize it stays a zombie of its stopped parent: part of the tree.
       const now = ppid !== 0 && isCkptError(e, 'NO_PROCESS') ? zombieStat(pid) : undefined;

@@ -26,6 +26,8 @@ export class PageWriter {
   readonly path: string;
   private fd: number | undefined;
   private readonly runs: PageRun[] = [];
+  /** Runs recorded with placed(), in any order: sorted in with the others at close. */
+  private readonly loose: PageRun[] = [];
   private inParent: ParentRun[] | undefined;
   private dataBytes = 0; // bytes of page data written or staged so far
   private written = 0; // bytes of page data in the file (positional writes: reserve() leaves holes to be filled)
@@ -95,7 +97,7 @@ export class PageWriter {
     this.state = 'closed';
     if (this.crcs && this.chunkFill > 0) this.crcs.push(this.chunkCrc);
     const checksum = this.crcs ? { algorithm: 'crc32' as const, chunkSize: this.chunkSize, crcs: this.crcs } : null;
-    const pagemap: Pagemap = { pageSize: PAGE_SIZE, runs: this.runs, checksum };
+    const pagemap: Pagemap = { pageSize: PAGE_SIZE, runs: this.loose.length > 0 ? mergeRuns(this.path, [...this.runs, ...this.loose]) : this.runs, checksum };
     if (this.inParent) pagemap.inParent = this.inParent;
     this.done({ size: PAGE_SIZE + this.dataBytes, pagemap });
     return { nrRuns: this.runs.length, nrPages: this.dataBytes / PAGE_SIZE };
@@ -162,6 +164,30 @@ export class PageWriter {
     return { fd: this.fd!, fileOffset };
   }
 
+  /**
+   * Room for `len` bytes of pages at the end of the file, for pages whose addresses are
+   * known only once they are read (a background dump chooses them as it copies): the
+   * caller writes them there and records them with placed(). Only without checksums.
+   */
+  allocate(len: number): { fd: number; fileOffset: number } {
+    this.checkOpen();
+    if (this.crcs || this.remote) throw new CkptError('USAGE', `Cannot allocate pages in ${this.path}: it is checksummed or goes to a page server`);
+    if (len % PAGE_SIZE !== 0) throw new CkptError('USAGE', `Cannot allocate pages in ${this.path}: not whole pages`);
+    this.guard(() => this.flush());
+    const fileOffset = PAGE_SIZE + this.dataBytes;
+    this.dataBytes += len;
+    this.guard(() => fs.ftruncateSync(this.fd!, PAGE_SIZE + this.dataBytes));
+    this.written = this.dataBytes;
+    return { fd: this.fd!, fileOffset };
+  }
+
+  /** Records the `len` bytes written at `fileOffset` (from allocate) as the pages at `vaddr`; in any order. */
+  placed(vaddr: bigint, args: { len: number; fileOffset: number }): void {
+    this.checkOpen();
+    if (vaddr % BigInt(PAGE_SIZE) !== 0n || args.len % PAGE_SIZE !== 0 || args.len <= 0) throw new CkptError('USAGE', `Cannot record pages in ${this.path}: not whole pages`);
+    this.loose.push({ vaddr, nrPages: args.len / PAGE_SIZE, fileOffset: BigInt(args.fileOffset) });
+  }
+
   private put(data: Uint8Array): void {
     if (data.length >= STAGE_SIZE / 2) {
       // Big buffers go straight to the file: copying them would only cost time.
@@ -216,4 +242,18 @@ export class PageWriter {
       throw e;
     }
   }
+}
+
+/** Runs sorted by address, neighbours in memory and in the file merged; an overlap is a bug of the caller. */
+function mergeRuns(path: string, runs: PageRun[]): PageRun[] {
+  runs.sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+  const out: PageRun[] = [];
+  for (const r of runs) {
+    const last = out.at(-1);
+    const lastEnd = last ? last.vaddr + BigInt(last.nrPages * PAGE_SIZE) : 0n;
+    if (last && r.vaddr < lastEnd) throw new CkptError('INTERNAL', `Cannot write ${path}: pages at 0x${r.vaddr.toString(16)} recorded twice`);
+    if (last && r.vaddr === lastEnd && r.fileOffset === last.fileOffset + BigInt(last.nrPages * PAGE_SIZE)) last.nrPages += r.nrPages;
+    else out.push({ ...r });
+  }
+  return out;
 }

@@ -188,6 +188,37 @@ test('reserve() leaves room the caller fills in place, between ordinary appends'
   assert.throws(() => ImageWriter.create(path.join(dir, '..', 'x')).pages(1).reserve(0x1000n, PAGE_SIZE), /checksummed/);
 });
 
+test('allocate() and placed(): pages written in any order are listed in address order, neighbours merged', (t) => {
+  const dir = tmp(t);
+  const w = ImageWriter.create(dir);
+  const pw = w.pages('p', { checksum: false });
+  const a = pages(2, 1);
+  const b = pages(1, 2);
+  const c = pages(3, 3);
+  pw.append(0x1000n, a);
+  // Placed out of order: c (high) first, then b, which follows a in memory but not in the file.
+  const sc = pw.allocate(c.length);
+  fs.writeSync(sc.fd, c, 0, c.length, sc.fileOffset);
+  pw.placed(0x20000n, { len: c.length, fileOffset: sc.fileOffset });
+  const sb = pw.allocate(b.length);
+  fs.writeSync(sb.fd, b, 0, b.length, sb.fileOffset);
+  pw.placed(0x3000n, { len: b.length, fileOffset: sb.fileOffset });
+  pw.close();
+  w.commit();
+  const r = ImageReader.open(dir);
+  t.after(() => r.close());
+  const pr = r.pages('p');
+  assert.deepEqual(pr.runs.map((x) => [x.vaddr, x.nrPages]), [[0x1000n, 2], [0x3000n, 1], [0x20000n, 3]]);
+  assert.ok(pr.read(pr.runs[1]!).equals(b));
+  assert.ok(pr.read(pr.runs[2]!).equals(c));
+  const w2 = ImageWriter.create(path.join(dir, '..', 'y'));
+  const twice = w2.pages('q', { checksum: false });
+  const s1 = twice.allocate(PAGE_SIZE);
+  twice.placed(0x5000n, { len: PAGE_SIZE, fileOffset: s1.fileOffset });
+  twice.placed(0x5000n, { len: PAGE_SIZE, fileOffset: s1.fileOffset });
+  assert.throws(() => twice.close(), /recorded twice/);
+});
+
 test('readAt copies the saved pages of a window at their offsets and leaves holes alone', (t) => {
   const dir = tmp(t);
   const [ab, c] = writeSample(dir);

@@ -16,6 +16,11 @@ export interface SeizeOptions {
   timeoutMs?: number;
   /** Extra PTRACE_O_* options (TRACESYSGOOD is always set). */
   ptraceOptions?: number;
+  /**
+   * Called while a thread has not stopped yet: a thread blocked on a userfaultfd event of
+   * ckpt's own (a background dump) stops only once ckpt reads that event.
+   */
+  onWait?: () => void;
 }
 
 export interface SeizedTask {
@@ -84,9 +89,10 @@ export class SeizedProcess {
  * thousand. A signal-delivery stop is handed back; the pending interrupt stops the
  * thread again right after. A thread that exits is reported as TaskGoneError.
  */
-function collectStops(tids: number[], timeoutMs: number): Map<number, StopStatus | TaskGoneError> {
+function collectStops(tids: number[], opts: { timeoutMs: number; onWait?: () => void }): Map<number, StopStatus | TaskGoneError> {
   const out = new Map<number, StopStatus | TaskGoneError>();
   const pending = new Set(tids);
+  const { timeoutMs } = opts;
   const deadline = Date.now() + timeoutMs;
   let pause = 0.02;
   while (pending.size > 0) {
@@ -121,6 +127,7 @@ function collectStops(tids: number[], timeoutMs: number): Map<number, StopStatus
     }
     if (progressed) pause = 0.02;
     else {
+      opts.onWait?.();
       sleepSync(pause);
       pause = Math.min(pause * 2, 2);
     }
@@ -218,7 +225,7 @@ export function seizeProcess(pid: number, opts: SeizeOptions = {}): SeizedProces
         seized.push(tid);
         ptrace.interrupt(tid);
       }
-      for (const [tid, stop] of collectStops(seized, timeoutMs)) {
+      for (const [tid, stop] of collectStops(seized, { timeoutMs, onWait: opts.onWait })) {
         if (stop instanceof TaskGoneError) {
           if (tid !== pid) continue; // a thread exited: not part of the process any more
           throw stop;

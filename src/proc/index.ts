@@ -17,3 +17,4 @@ export * from './netsock.js';
 export * from './igmp.js';
 export * from './namespaces.js';
 export * from './btf.js';
+export * from './syscall.js';

@@ -2,8 +2,9 @@
  * Background snapshot (bg-snap.c): `dump -R --background` of a victim whose threads keep
  * rewriting 64 MiB. The image must be the memory of the freeze (the restored victim finds
  * every page at the generation its writer had recorded), and the original, which ran on
- * during the copy, must find its own memory right too. A process that unmaps memory ckpt
- * has not saved yet makes the dump fail and runs on; a ckpt killed during the copy leaves
+ * during the copy, must find its own memory right too. A process that discards memory ckpt
+ * has not saved yet (MADV_DONTNEED) has it saved first; one that unmaps it makes the dump
+ * fail and runs on; a ckpt killed during the copy leaves
  * no thread waiting on a page; a tree of processes sharing pages copy-on-write is saved
  * whole.
  */
@@ -60,6 +61,10 @@ test('dump -R --background: the image is the memory of the freeze, the original 
 
 test('an area moved by mremap during the background copy is saved as it was at the freeze', async () => {
   await dumpRestoreCheck(['remap']);
+});
+
+test('a process that keeps discarding memory (MADV_DONTNEED) during the copy: its pages are copied before they go, the image is the memory of the freeze', async () => {
+  await dumpRestoreCheck(['discard']);
 });
 
 test('a process that keeps forking children that write their copies of its pages: the image is the memory of the freeze', async () => {

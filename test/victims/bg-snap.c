@@ -8,6 +8,8 @@
  * Mode "remap" (argv[2]): another thread keeps moving a 1 MiB area M with mremap.
  * Mode "unmap": another thread keeps unmapping M and mapping it again with new contents.
  * Mode "fork": another thread keeps forking a child that rewrites pages (its copies) and exits.
+ * Mode "discard": another thread keeps discarding M (4 MiB) with MADV_DONTNEED and filling it again
+ * with new contents (an allocator giving memory back to the kernel).
  * SIGUSR1: the threads pause (each at the end of a page), every page is checked against
  * gen[] and M against its pattern ("PASS what" / "FAIL what: why", "DONE fails=N"), then
  * they go on. SIGUSR2: "STALL max_us=N pages=M over_1ms=A over_5ms=B over_20ms=C" (the
@@ -22,7 +24,7 @@
 #define PAGE 4096
 #define AREAS 8
 #define WRITERS 2
-#define M_SIZE (1 << 20)
+static size_t M_SIZE = 1 << 20; /* 4 MiB in mode discard: an area ckpt chooses the pages of as it copies */
 
 static inline uint64_t pat(uint64_t i, uint64_t g, uint64_t w) { return ((i << 24) ^ (g << 8) ^ w) * 0x9E3779B97F4A7C15ULL; }
 
@@ -37,7 +39,7 @@ static atomic_int pause_req, paused;
 static _Atomic uint64_t max_gap_ns;
 static atomic_ulong gaps_1ms, gaps_5ms, gaps_20ms;
 static atomic_ulong pages_done;
-static int mode; /* 0 none, 1 remap, 2 unmap, 3 fork */
+static int mode; /* 0 none, 1 remap, 2 unmap, 3 fork, 4 discard */
 static char *m_base;          /* 3 MiB reserved: M lives at m_base or m_base + 2 MiB */
 static char *_Atomic m_at;
 static _Atomic uint64_t m_gen;
@@ -106,6 +108,11 @@ static void *mover(void *arg) {
       char *r = mremap(m, M_SIZE, M_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, to);
       if (r == MAP_FAILED) { say("FAIL mremap: %s\n", strerror(errno)); return NULL; }
       atomic_store(&m_at, r);
+    } else if (mode == 4) {
+      uint64_t g = atomic_load(&m_gen) + 1;
+      if (madvise(m, M_SIZE, MADV_DONTNEED)) { say("FAIL madvise: %s\n", strerror(errno)); return NULL; }
+      fill_m(m, g);
+      atomic_store(&m_gen, g);
     } else {
       uint64_t g = atomic_load(&m_gen) + 1;
       munmap(m, M_SIZE);
@@ -133,7 +140,7 @@ static void check(void) {
       }
   }
   self_check(bad == 0, "every page holds the generation its writer recorded", "%zu pages differ (first %zu: gen %u)", bad, first, bad ? gen[first] : 0);
-  if (mode == 1 || mode == 2) {
+  if (mode == 1 || mode == 2 || mode == 4) {
     const uint64_t *m = (const uint64_t *)atomic_load(&m_at);
     uint64_t g = atomic_load(&m_gen);
     size_t mbad = 0;
@@ -149,12 +156,13 @@ int main(int argc, char **argv) {
   fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_APPEND);
   size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 64;
   const char *how = argc > 2 ? argv[2] : "";
-  mode = !strcmp(how, "remap") ? 1 : !strcmp(how, "unmap") ? 2 : !strcmp(how, "fork") ? 3 : 0;
+  mode = !strcmp(how, "remap") ? 1 : !strcmp(how, "unmap") ? 2 : !strcmp(how, "fork") ? 3 : !strcmp(how, "discard") ? 4 : 0;
+  if (mode == 4) M_SIZE = 4 << 20;
   npages = mib * 1024 * 1024 / PAGE;
   per_area = npages / AREAS;
   npages = per_area * AREAS;
   /* M's room first, above the areas: ckpt copies in address order, so M is copied last. */
-  if (mode == 1 || mode == 2) m_base = mmap(NULL, 3 * M_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mode == 1 || mode == 2 || mode == 4) m_base = mmap(NULL, 3 * M_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   /* AREAS areas in one PROT_NONE reservation, a reserved page between each two. */
   char *base = mmap(NULL, (npages + AREAS) * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   gen = mmap(NULL, npages * sizeof *gen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -167,7 +175,7 @@ int main(int argc, char **argv) {
     uint64_t *p = page_at(i);
     for (int w = 0; w < PAGE / 8; w++) p[w] = pat(i, 0, w);
   }
-  if (mode == 1 || mode == 2) {
+  if (mode == 1 || mode == 2 || mode == 4) {
     char *m = mmap(m_base, M_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (m_base == MAP_FAILED || m == MAP_FAILED) { say("SETUP FAIL mmap M: %s\n", strerror(errno)); return 1; }
     fill_m(m, 0);

@@ -20,6 +20,8 @@ import type { AddressRange, ProcessTracker } from './track.js';
 import { hasOwnPages, isShmemArea, type MappedFile, type MemoryState, type Vma } from './state.js';
 
 const PAGE = 4096;
+/** A background dump plans areas smaller than this at the freeze (dumpPages). */
+const LAZY_MIN_BYTES = 4n * 1024n * 1024n;
 const MAP_SHARED = 0x1;
 const MAP_ANONYMOUS = 0x20;
 
@@ -51,7 +53,7 @@ export interface MemoryDumpOptions {
    * A background dump (background.ts): the planned pages are handed over, not copied;
    * the caller copies them once the process runs again.
    */
-  later?: (plan: { runs: PageRun[]; vmas: readonly Vma[] }) => void;
+  later?: BackgroundPlan;
   /**
    * Map a probe page to learn mlockall(MCL_FUTURE) (readAreas; default true). restore
    * --check leaves it out where the images say there was none: it costs two injected calls.
@@ -62,6 +64,18 @@ export interface MemoryDumpOptions {
    * caller fills it in (restore --check reads it with its other injected reads, in one stop).
    */
   skipBrk?: boolean;
+}
+
+/** What a background dump does with the memory of a process (background.ts). */
+export interface BackgroundPlan {
+  /**
+   * ckpt registered the process's private areas before the freeze: VmFlags `uw` is its
+   * own, not the program's state, and those areas are not planned now (`lazy`): their
+   * pages are chosen as they are copied. (A child in the tree is planned still: its
+   * pages shared copy-on-write with its parent are left out by pagemap.)
+   */
+  armed: boolean;
+  add(plan: { runs: PageRun[]; vmas: readonly Vma[]; lazy: readonly Vma[]; registered: ReadonlySet<bigint> }): void;
 }
 
 /** Where the pages of a dump go: the page data, and (incremental dumps) the pages left in the parent. */
@@ -218,12 +232,28 @@ export function planPages(pid: number, vmas: readonly Vma[], args: PlanArgs): { 
   return { runs, inParent };
 }
 
-function dumpPages(ctx: DumpContext, vmas: Vma[], args: PlanArgs & { sink: PageSink; later?: MemoryDumpOptions['later'] }): MemoryDumpStats {
-  const { runs, inParent } = planPages(ctx.pid, vmas, args);
-  if (args.later) args.later({ runs, vmas });
+function dumpPages(ctx: DumpContext, vmas: Vma[], args: PlanArgs & { sink: PageSink; later?: BackgroundPlan; registered: ReadonlySet<bigint> }): MemoryDumpStats & { lazy: boolean } {
+  const { later, registered } = args;
+  // Big writable areas only: planning costs little for the others (pagemap.ts skips what is
+  // not populated), and a planned area that goes during the copy (munmap, MADV_DONTNEED)
+  // can still be told apart from one that held nothing.
+  const lazy = later?.armed && !args.cow ? vmas.filter((v) => registered.has(v.start) && hasOwnPages(v) && (v.prot & 2) !== 0 && v.end - v.start >= LAZY_MIN_BYTES) : [];
+  const { runs, inParent } = planPages(ctx.pid, lazy.length > 0 ? vmas.filter((v) => !lazy.includes(v)) : vmas, args);
+  if (later) later.add({ runs, vmas, lazy, registered });
   else copyPages(ctx.pid, { runs, sink: args.sink, onBytes: ctx.progress });
   const bytes = runs.reduce((n, r) => n + r.len, 0);
-  return { pages: bytes / PAGE, bytes, inParent };
+  return { pages: bytes / PAGE, bytes, inParent, lazy: lazy.length > 0 };
+}
+
+/** A background dump's own registrations (VmFlags `uw`, made before the freeze): not the program's state. */
+function ownRegistrations(areas: SmapsEntry[]): { areas: SmapsEntry[]; registered: Set<bigint>; written: Map<bigint, AddressRange[]> } {
+  const registered = new Set<bigint>();
+  const out = areas.map((e) => {
+    if (!e.vmFlags.includes('uw')) return e;
+    registered.add(e.start);
+    return { ...e, vmFlags: e.vmFlags.filter((f) => f !== 'uw') };
+  });
+  return { areas: out, registered, written: new Map() };
 }
 
 /**
@@ -330,7 +360,7 @@ export function dumpMemory(ctx: DumpContext, sink: TrackedSink, opts: MemoryDump
   ctx.remote.releaseScratch();
   const read = readAreas(ctx, { probe: opts.probeLockFuture ?? true });
   const { lockFuture } = read;
-  const { areas, registered, written } = trackedAreas(read.areas, opts.tracker);
+  const { areas, registered, written } = opts.later?.armed ? ownRegistrations(read.areas) : trackedAreas(read.areas, opts.tracker);
   const vmas = areas.map((e) => toVma(e, { files, shmem, checking: ctx.checking }));
   const stat = readStat(ctx.pid);
   const brk = opts.skipBrk ? 0n : BigInt.asUintN(64, ctx.remote.call(NR.brk, [0], 'brk'));
@@ -343,10 +373,10 @@ export function dumpMemory(ctx: DumpContext, sink: TrackedSink, opts: MemoryDump
   const deleted = exePath.endsWith(' (deleted)');
   const exe = files.add(deleted ? exePath.slice(0, -10) : exePath, deleted);
   const cow = opts.parent ? new CowFilter(opts.parent) : undefined;
-  let stats: MemoryDumpStats;
+  let stats: MemoryDumpStats & { lazy?: boolean };
   try {
     if (cow) for (const v of vmas) if (hasOwnPages(v)) cow.mark(v, (i) => files.files[i ?? -1]?.path);
-    stats = dumpPages(ctx, vmas, { sink, cow, written, fromParent: sink.fromParent?.bind(sink), later: opts.later });
+    stats = dumpPages(ctx, vmas, { sink, cow, written, fromParent: sink.fromParent?.bind(sink), later: opts.later, registered });
     if (cow) stats.sharedWithParent = cow.omitted;
     if (opts.arm) opts.tracker?.arm(armable(vmas, registered));
   } finally {
@@ -365,6 +395,9 @@ export function dumpMemory(ctx: DumpContext, sink: TrackedSink, opts: MemoryDump
     exe,
     pages: stats.pages,
   };
+  // Not known yet when the pages are chosen as they are copied (background.ts).
+  if (stats.lazy) delete state.pages;
+  delete stats.lazy;
   if (opts.tracker) state.inParent = stats.inParent ?? 0;
   if (lockFuture) state.lockFuture = lockFuture;
   return { state, stats };

@@ -106,3 +106,34 @@ export function firstUnprotected(pagemap: Buffer): number {
   }
   return -1;
 }
+
+/**
+ * For a background dump of areas not planned at the freeze (background.ts): the
+ * [firstPage, count, exclusive] triples of the pages still present (or swapped) and
+ * write-protected, i.e. the pages of the freeze ckpt has not copied yet; in private file
+ * mappings only the anonymous ones (copied on write). A page populated since the freeze
+ * is not protected: it was empty then.
+ */
+export function protectedRuns(pagemap: Buffer, opts: { anonOnly: boolean }): number[] {
+  const words = pagemapWords(pagemap);
+  const out: number[] = [];
+  const n = pagemap.length >> 3;
+  const take = (i: number): number => {
+    const hi = words[2 * i + 1]!;
+    if ((hi & PRESENT_OR_SWAPPED) === 0 || (hi & UFFD_WP) === 0 || isMarker(hi, words[2 * i]!)) return -1;
+    if (opts.anonOnly && (hi & FILE_PAGE) !== 0) return -1;
+    return hi & EXCLUSIVE ? 1 : 0;
+  };
+  let i = 0;
+  while (i < n) {
+    const kind = take(i);
+    if (kind < 0) {
+      i++;
+      continue;
+    }
+    const first = i;
+    while (i < n && take(i) === kind) i++;
+    out.push(first, i - first, kind);
+  }
+  return out;
+}

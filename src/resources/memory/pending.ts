@@ -11,6 +11,12 @@ export interface Piece {
   fileOffset: number;
   /** Read through /proc/PID/mem (see copy.ts). */
   viaMem: boolean;
+  /**
+   * Not planned at the freeze (background.ts, areas protected before it): the pages to
+   * copy are the ones pagemap shows still present and protected when ckpt comes to them;
+   * they get their place in the page file then (fileOffset is meaningless).
+   */
+  scan?: { anonOnly: boolean; readable: boolean };
 }
 
 function endOf(p: Piece): bigint {
@@ -18,7 +24,9 @@ function endOf(p: Piece): bigint {
 }
 
 function cut(p: Piece, from: bigint, to: bigint): Piece {
-  return { vaddr: from, len: Number(to - from), fileOffset: p.fileOffset + Number(from - p.vaddr), viaMem: p.viaMem };
+  const q: Piece = { vaddr: from, len: Number(to - from), fileOffset: p.fileOffset + Number(from - p.vaddr), viaMem: p.viaMem };
+  if (p.scan) q.scan = p.scan;
+  return q;
 }
 
 export class PendingPages {
@@ -35,6 +43,11 @@ export class PendingPages {
 
   get bytes(): number {
     return this.total;
+  }
+
+  /** Whether the lowest pending piece is one to scan (Piece.scan). */
+  get firstScanned(): boolean {
+    return this.pieces[0]?.scan !== undefined;
   }
 
   get empty(): boolean {
