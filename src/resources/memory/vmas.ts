@@ -150,31 +150,32 @@ export interface CompactVmas {
   rows: unknown[][];
 }
 
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 function num(v: bigint): number | string {
-  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString(10);
+  return v <= SAFE ? Number(v) : v.toString(10);
 }
 
 export function compactVmas<K extends string>(list: readonly VmaShape<K>[]): CompactVmas {
   const flags: string[][] = [];
-  const index = new Map<string, number>();
+  // readSmaps gives one list per distinct set, shared: known by identity first, by contents once per list.
+  const byList = new Map<readonly string[], number>();
+  const byText = new Map<string, number>();
   const rows: unknown[][] = new Array(list.length);
-  let lastList: string[] | undefined;
-  let lastIndex = 0;
   for (let i = 0; i < list.length; i++) {
     const v = list[i]!;
-    if (v.flags !== lastList) {
-      // Neighbours share their list (readSmaps gives one per distinct set): look up only on a change.
+    let at = byList.get(v.flags);
+    if (at === undefined) {
       const key = JSON.stringify(v.flags);
-      let at = index.get(key);
+      at = byText.get(key);
       if (at === undefined) {
         at = flags.length;
         flags.push(v.flags);
-        index.set(key, at);
+        byText.set(key, at);
       }
-      lastList = v.flags;
-      lastIndex = at;
+      byList.set(v.flags, at);
     }
-    const row: unknown[] = [num(v.start), num(v.end), v.prot, v.shared ? 1 : 0, v.kind, num(v.offset), lastIndex];
+    const row: unknown[] = [num(v.start), num(v.end), v.prot, v.shared ? 1 : 0, v.kind, num(v.offset), at];
     if (v.file !== undefined || v.shm !== undefined || v.inherited !== undefined || v.name !== undefined) {
       const extra: Record<string, unknown> = {};
       if (v.file !== undefined) extra['file'] = v.file;
