@@ -195,6 +195,26 @@ function writesCompact<K extends string>(list: VmaShape<K>[]): VmaShape<K>[] {
   return list;
 }
 
+interface Failure {
+  bad: Bad;
+  path: (string | number)[];
+  input: unknown;
+}
+
+/** fn over every element, or where it first threw Bad (with the path pathOf gives). */
+function mapChecked<T>(list: readonly unknown[], fn: (x: unknown) => T, pathOf: (e: Bad, i: number) => (string | number)[]): T[] | Failure {
+  const out: T[] = new Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    try {
+      out[i] = fn(list[i]);
+    } catch (e) {
+      if (!(e instanceof Bad)) throw e;
+      return { bad: e, path: pathOf(e, i), input: list[i] };
+    }
+  }
+  return out;
+}
+
 /**
  * A zod schema for the areas (at most `max`) that checks them in one loop: the list of
  * objects (formats up to 1.5) or the compact form (1.6), either way the list of objects.
@@ -206,19 +226,12 @@ export function vmaList<K extends string>(kinds: readonly K[], max: number): z.Z
       ctx.issues.push({ code: 'custom', message, path, input: bad });
       return z.NEVER;
     };
+    const failed = (r: Failure) => fail(r.bad.message, r.path, r.input);
     if (Array.isArray(input)) {
       if (input.length > max) return fail(`expected at most ${max} areas`, [], input);
       const flags: { list?: unknown } = {};
-      const out: VmaShape<K>[] = new Array(input.length);
-      for (let i = 0; i < input.length; i++) {
-        try {
-          out[i] = vmaOf<K>(input[i], { kinds: kindSet, flags });
-        } catch (e) {
-          if (!(e instanceof Bad)) throw e;
-          return fail(e.message, e.field === '' ? [i] : [i, e.field], input[i]);
-        }
-      }
-      return writesCompact(out);
+      const out = mapChecked(input, (v) => vmaOf<K>(v, { kinds: kindSet, flags }), (e, i) => (e.field === '' ? [i] : [i, e.field]));
+      return Array.isArray(out) ? writesCompact(out) : failed(out);
     }
     if (typeof input !== 'object' || input === null) return fail('expected a list of areas or their compact form', [], input);
     const o = input as Record<string, unknown>;
@@ -226,25 +239,13 @@ export function vmaList<K extends string>(kinds: readonly K[], max: number): z.Z
     const rows = o['rows'];
     if (!Array.isArray(lists) || lists.length > max) return fail(`expected at most ${max} flag lists`, ['flags'], lists);
     if (!Array.isArray(rows) || rows.length > max) return fail(`expected at most ${max} rows`, ['rows'], rows);
-    const flags: string[][] = new Array(lists.length);
-    for (let i = 0; i < lists.length; i++) {
-      try {
-        flags[i] = Object.freeze(flagsOf(lists[i], {})) as string[];
-      } catch (e) {
-        if (!(e instanceof Bad)) throw e;
-        return fail(e.message, ['flags', i], lists[i]);
-      }
-    }
-    const out: VmaShape<K>[] = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      try {
-        out[i] = rowOf<K>(rows[i], { kinds: kindSet, flags });
-      } catch (e) {
-        if (!(e instanceof Bad)) throw e;
-        const at = fieldIndex(e.field);
-        return fail(e.message, at < 0 ? ['rows', i] : ['rows', i, at], rows[i]);
-      }
-    }
+    const flags = mapChecked(lists, (l) => Object.freeze(flagsOf(l, {})) as string[], (_e, i) => ['flags', i]);
+    if (!Array.isArray(flags)) return failed(flags);
+    const out = mapChecked(rows, (row) => rowOf<K>(row, { kinds: kindSet, flags }), (e, i) => {
+      const at = fieldIndex(e.field);
+      return at < 0 ? ['rows', i] : ['rows', i, at];
+    });
+    if (!Array.isArray(out)) return failed(out);
     return writesCompact(out);
   }) as unknown as z.ZodType<VmaShape<K>[], unknown>;
 }
