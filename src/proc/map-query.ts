@@ -7,7 +7,7 @@
  * cannot see (the [vsyscall] gate page), callers read the text as before.
  */
 import { closeSync, openSync } from 'node:fs';
-import { isErrno, PROCMAP, procmapQuery, type ProcmapArea } from '../sys/index.js';
+import { isErrno, PROCMAP, procmapQuery, SysError, type ProcmapArea } from '../sys/index.js';
 import { parseAuxv, readAuxv } from './auxv.js';
 import type { MapEntry, MapsFilter } from './maps.js';
 import { procError, procPath } from './procfs.js';
@@ -84,8 +84,10 @@ export function queryMaps(pid: number, filter: MapsFilter): MapEntry[] | undefin
       addr = q.end;
     }
   } catch (e) {
-    if (!isErrno(e, 'ENOTTY')) throw e;
-    supported = false;
+    if (!(e instanceof SysError)) throw e;
+    // No such ioctl here: the text from now on. Any other refusal: the text this time,
+    // which says what is wrong (a process gone, no permission) as readMaps always did.
+    if (isErrno(e, 'ENOTTY')) supported = false;
     return undefined;
   } finally {
     closeSync(fd);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseMapLine, parseMaps, readMaps } from './maps.js';
+import { parseMapLine, parseMaps, readMaps, readMapsText } from './maps.js';
 import { queryMaps } from './map-query.js';
 import { readFileSync } from 'node:fs';
 
@@ -125,4 +125,16 @@ test('PROCMAP_QUERY answers as the text does (areas by address, by file, the vDS
   const vdso = queryMaps(process.pid, { path: '[vdso]' })!;
   assert.deepEqual(vdso, all.filter((m) => m.path === '[vdso]'));
   assert.equal(queryMaps(process.pid, { containing: 0xffffffffff600800n }), undefined, 'the gate page is left to the text');
+});
+
+test('the text fallback keeps every area a filter asks for (a kernel without PROCMAP_QUERY)', () => {
+  const all = readMapsText(process.pid, {});
+  const lib = all.find((m) => m.path.startsWith('/') && m.prot.exec)!;
+  const files = all.filter((m) => m.path.startsWith('/') && m.prot.read && m.prot.exec).map((m) => m.start);
+  const kept = (filter: Parameters<typeof readMapsText>[1]) => readMapsText(process.pid, filter).map((m) => m.start);
+  assert.ok(files.every((s) => kept({ exec: true, files: true }).includes(s)));
+  assert.ok(kept({ path: lib.path, exec: true }).includes(lib.start));
+  assert.ok(kept({ containing: lib.start + 1n }).includes(lib.start));
+  assert.equal(kept({ after: lib.start })[0], lib.start);
+  assert.ok(!kept({ after: lib.end }).includes(lib.start));
 });

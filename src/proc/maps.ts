@@ -176,8 +176,11 @@ export function readMaps(pid: number, filter: MapsFilter = {}): MapEntry[] {
     && (path === undefined || (m.path === path && !m.deleted)) && (!exec || (m.prot.read && m.prot.exec)) && (!files || m.inode !== 0));
 }
 
-/** readMaps from the text: lines that cannot match the filter are skipped before they are parsed. */
-function readMapsText(pid: number, filter: MapsFilter): MapEntry[] {
+/**
+ * readMaps from the text (kernels without PROCMAP_QUERY; exported for tests): lines
+ * that cannot match the filter are skipped before they are parsed. Returns a superset.
+ */
+export function readMapsText(pid: number, filter: MapsFilter): MapEntry[] {
   const out: MapEntry[] = [];
   const { exec, containing, path, after } = filter;
   const near = containing === undefined ? 0 : Number(containing);
