@@ -37,6 +37,8 @@ function bigintToJSON(this: bigint): string {
 export function stringifyWithBigints(value: unknown): string {
   const proto = BigInt.prototype as { toJSON?: unknown };
   const had = Object.getOwnPropertyDescriptor(proto, 'toJSON');
+  // A program embedding ckpt froze its own toJSON in place: the replacer then.
+  if (had && !had.configurable) return JSON.stringify(value, bigintReplacer);
   Object.defineProperty(proto, 'toJSON', { value: bigintToJSON, configurable: true, writable: true, enumerable: false });
   try {
     return JSON.stringify(value);
