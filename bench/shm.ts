@@ -16,11 +16,13 @@ import { restore } from '../src/restore/restore.js';
 import { kill as sysKill } from '../src/sys/index.js';
 import { startVictim, wrapPid } from '../test/helpers/victim.js';
 import { baselines } from './mem.js';
-import { SIGUSR1, f1, f2, hrMs, killAll, liveDirs, livePids, median, rmDir, shmDir, table, track, waitForNew } from './util.js';
+import { SIGUSR1, f1, f2, hrMs, killAll, liveDirs, livePids, median, rmDir, shmDir, table, timed, track, waitForNew } from './util.js';
 
 export interface ShmResult {
   mib: number;
   dump: number[];
+  /** CPU time of the ckpt process per tree dump (user + system). */
+  dumpCpu: number[];
   frozen: number[];
   restore: number[];
   /** bench-copy outside: the one-CPU C copy of the same number of bytes, ms. */
@@ -40,7 +42,9 @@ async function one(res: ShmResult, rep: number): Promise<void> {
     // Left running, as a server is: frozen is then the time from the freeze to the
     // release (a killed tree's would add the kernel's teardown of its memory).
     let d: DumpResult | undefined;
-    res.dump.push(hrMs(() => void (d = dump(v.pid, { imagesDir, leaveRunning: true }))));
+    const t = timed(() => void (d = dump(v.pid, { imagesDir, leaveRunning: true })));
+    res.dump.push(t.wall);
+    res.dumpCpu.push(t.cpu);
     res.frozen.push(d!.frozenMs);
     await killAll(pids);
     const from = v.output().length;
@@ -60,7 +64,7 @@ async function one(res: ShmResult, rep: number): Promise<void> {
 }
 
 export async function runShm(opts: { mib: number; reps: number }): Promise<ShmResult> {
-  const res: ShmResult = { mib: opts.mib, dump: [], frozen: [], restore: [], copy: { cold: NaN, warm: NaN }, verified: '' };
+  const res: ShmResult = { mib: opts.mib, dump: [], dumpCpu: [], frozen: [], restore: [], copy: { cold: NaN, warm: NaN }, verified: '' };
   for (let rep = 0; rep < opts.reps; rep++) {
     process.stderr.write(`bench: shm ${rep + 1}/${opts.reps}\n`);
     await one(res, rep);
@@ -76,8 +80,8 @@ export async function runShm(opts: { mib: number; reps: number }): Promise<ShmRe
 
 export function reportShm(res: ShmResult): void {
   console.log(`\nShared memory tree (test/victims/bench-shm: 6 processes sharing ${res.mib} MiB, SysV + POSIX shm), in-process API, /dev/shm, medians:`);
-  console.log(table(['dump ms', 'frozen ms', 'restore ms', 'copy cold ms', 'copy warm ms', 'frozen / copy cold', 'frozen / copy warm', 'all frozen', 'restored tree says'], [[
-    f1(median(res.dump)), f1(median(res.frozen)), f1(median(res.restore)), f1(res.copy.cold), f1(res.copy.warm),
+  console.log(table(['dump ms', 'dump CPU ms', 'frozen ms', 'restore ms', 'copy cold ms', 'copy warm ms', 'frozen / copy cold', 'frozen / copy warm', 'all frozen', 'restored tree says'], [[
+    f1(median(res.dump)), f1(median(res.dumpCpu)), f1(median(res.frozen)), f1(median(res.restore)), f1(res.copy.cold), f1(res.copy.warm),
     f2(median(res.frozen) / res.copy.cold), f2(median(res.frozen) / res.copy.warm), res.frozen.map((x) => x.toFixed(0)).join(' '), res.verified,
   ]]));
   console.log(`target (issue 13): frozen <= 1.5x the time to copy ${res.mib} MiB once (bench-copy outside: process_vm_readv + write(2) to a new tmpfs file, one CPU)`);

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { z } from 'zod';
 import { CkptError } from '../common/errors.js';
-import { bigintReplacer } from './bigint.js';
+import { stringifyWithBigints } from './bigint.js';
 import { crc32 } from './crc32.js';
 import {
   badImage, checkPayload, encodeMetaImage, MAX_HEADER_LENGTH, MAX_META_PAYLOAD, parseMetaHeader,
@@ -29,7 +29,7 @@ export function encodePayload<S extends z.ZodType>(where: string, schema: S, val
   if (!parsed.success) {
     throw new CkptError('INTERNAL', `Cannot write ${where}: value does not match its schema: ${describe(parsed.error)}`);
   }
-  const json = Buffer.from(JSON.stringify(parsed.data, bigintReplacer), 'utf8');
+  const json = Buffer.from(stringifyWithBigints(parsed.data), 'utf8');
   if (json.length > MAX_META_PAYLOAD) {
     throw new CkptError('INTERNAL', `Cannot write ${where}: payload of ${json.length} bytes exceeds the bound`);
   }

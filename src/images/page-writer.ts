@@ -19,6 +19,16 @@ export interface PageWriterOptions {
   chunkSize?: number;
 }
 
+/**
+ * One stage buffer per ckpt process, lent to one writer at a time: a fresh 4 MiB per
+ * writer cost its page faults each time (a tree dump has a writer per process and per
+ * shared memory object; issue 13). A writer that finds it lent out (another writer has
+ * pages staged) stages in a buffer of its own.
+ */
+let sharedStage: Buffer | undefined;
+/** How many bytes the writer the shared buffer is lent to has staged in it (its stagedBytes). */
+let stageHolder: (() => number) | undefined;
+
 /** Called once when the page file is complete, to write its pagemap image. */
 export type PagesDone = (args: { size: number; pagemap: Pagemap }) => void;
 
@@ -33,6 +43,7 @@ export class PageWriter {
   private written = 0; // bytes of page data in the file (positional writes: reserve() leaves holes to be filled)
   private stage: Buffer | undefined;
   private staged = 0;
+  private readonly stagedBytes = (): number => this.staged;
   private readonly chunkSize: number;
   private readonly crcs: number[] | undefined;
   private chunkCrc = 0;
@@ -135,6 +146,7 @@ export class PageWriter {
 
   /** Closes the fd without writing anything more (ImageWriter.abort removes the file). */
   discard(): void {
+    this.releaseStage();
     closeQuietly(this.fd);
     this.fd = undefined;
     if (this.state === 'open') this.state = 'failed';
@@ -195,15 +207,34 @@ export class PageWriter {
       this.output(data);
       return;
     }
-    this.stage ??= Buffer.allocUnsafe(STAGE_SIZE);
     if (this.staged + data.length > STAGE_SIZE) this.flush();
-    this.stage.set(data, this.staged);
+    this.takeStage().set(data, this.staged);
     this.staged += data.length;
   }
 
   private flush(): void {
     if (this.staged === 0) return;
     this.output(this.stage!.subarray(0, this.staged));
+    this.staged = 0;
+    this.releaseStage();
+  }
+
+  private takeStage(): Buffer {
+    if (this.stage) return this.stage;
+    // The holder may have died without giving it back (its dump failed): free once nothing is staged in it.
+    if (stageHolder === undefined || stageHolder() === 0) {
+      sharedStage ??= Buffer.allocUnsafeSlow(STAGE_SIZE);
+      stageHolder = this.stagedBytes;
+      this.stage = sharedStage;
+    } else {
+      this.stage = Buffer.allocUnsafe(STAGE_SIZE);
+    }
+    return this.stage;
+  }
+
+  private releaseStage(): void {
+    if (stageHolder === this.stagedBytes) stageHolder = undefined;
+    this.stage = undefined;
     this.staged = 0;
   }
 

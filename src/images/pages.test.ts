@@ -238,3 +238,35 @@ test('readAt copies the saved pages of a window at their offsets and leaves hole
     r.close();
   }
 });
+
+test('writers staging at the same time (the stage buffer is lent to one at a time) each write their own pages', (t) => {
+  const dir = tmp(t);
+  const w = ImageWriter.create(dir);
+  const [p1, p2, p3] = [w.pages(1), w.pages(2), w.pages(3)];
+  const want = new Map<number, Buffer[]>([[1, []], [2, []], [3, []]]);
+  // Page by page, interleaved: all three have pages staged at once.
+  for (let i = 0; i < 40; i++) {
+    for (const [id, pw] of [[1, p1], [2, p2], [3, p3]] as const) {
+      if (id === 2 && i > 20) continue;
+      const data = pages(1, id * 100 + i);
+      pw.append(0x400000n + BigInt(i * PAGE_SIZE), data);
+      want.get(id)!.push(data);
+    }
+    if (i === 20) p2.close();
+  }
+  p1.close();
+  p3.close();
+  // A writer made after the others closed takes the buffer back.
+  const p4 = w.pages(4);
+  p4.append(0x1000n, pages(2, 7));
+  p4.close();
+  w.commit();
+  const r = ImageReader.open(dir);
+  t.after(() => r.close());
+  for (const id of [1, 2, 3]) {
+    const pr = r.pages(id);
+    const expected = Buffer.concat(want.get(id)!.slice(0, id === 2 ? 21 : 40));
+    assert.ok(pr.read(pr.runs[0]!).equals(expected), `writer ${id}`);
+  }
+  assert.ok(r.pages(4).read(r.pages(4).runs[0]!).equals(pages(2, 7)));
+});

@@ -10,10 +10,17 @@ import { waitStop } from './wait.js';
 
 const SIGTRAP = 5;
 
+/** A call's name for errors, or a function making it (only called on an error). */
+export type CallName = string | (() => string);
+
+export function nameOf(name: CallName): string {
+  return typeof name === 'string' ? name : name();
+}
+
 export interface QueuedCall {
   nr: number;
   args: readonly Arg[];
-  name: string;
+  name: CallName;
 }
 
 /**
@@ -89,6 +96,6 @@ export function throwFirstError(tid: number, args: { results: Buffer; queued: re
   for (let i = 0; i < args.queued.length; i++) {
     // -4095..-1: the high word is all ones and the low one above 0xfffff000.
     if (args.results.readInt32LE(i * 64 + 60) !== -1 || args.results.readUInt32LE(i * 64 + 56) <= 0xfffff000) continue;
-    throw new SysError(`${args.queued[i]!.name} (injected)`, -args.results.readInt32LE(i * 64 + 56), tid);
+    throw new SysError(`${nameOf(args.queued[i]!.name)} (injected)`, -args.results.readInt32LE(i * 64 + 56), tid);
   }
 }

@@ -76,17 +76,25 @@ function gadgetAt(pid: number, args: { addr: bigint; gadgets: readonly Buffer[] 
 export function findGadget(pid: number, gadgets: readonly Buffer[]): bigint | undefined {
   // libc's __restore_rt is the usual find: libc first, then other files (a large
   // executable such as node's last among them), then anonymous code. One buffer for all
-  // reads: a JIT or a loader may have thousands of small executable areas.
+  // reads: a JIT or a loader may have thousands of small executable areas, so the
+  // files' areas are listed alone first (PROCMAP_QUERY walks only those).
   // Where the last search found one, if this process maps the same file's code alike
   // (the bytes decide, not the guess: they are read back).
   const key = gadgets.map((g) => g.toString('hex')).join(' ');
   const last = lastFound.get(key);
   const same = last && readMaps(pid, { path: last.path, exec: true }).find((a) => a.end - a.start === last.size);
   if (last && same && gadgetAt(pid, { addr: same.start + last.offset, gadgets })) return same.start + last.offset;
-  const rank = (a: ExecArea) => (/\/libc[.-]/.test(a.path) ? 0 : a.path.startsWith('/') ? 1 : 2);
-  const areas = execAreas(pid).sort((a, b) => rank(a) - rank(b));
+  const rank = (a: ExecArea) => (/\/libc[.-]/.test(a.path) ? 0 : 1);
+  const files = readMaps(pid, { exec: true, files: true }).filter((a) => a.path.startsWith('/')).sort((a, b) => rank(a) - rank(b));
+  const found = gadgetIn(pid, { areas: files, gadgets, key });
+  if (found !== undefined) return found;
+  const searched = new Set(files.map((a) => a.start));
+  return gadgetIn(pid, { areas: execAreas(pid).filter((a) => !searched.has(a.start)), gadgets, key });
+}
+
+function gadgetIn(pid: number, args: { areas: readonly ExecArea[]; gadgets: readonly Buffer[]; key: string }): bigint | undefined {
   const buf = (chunkBuf ??= Buffer.allocUnsafeSlow(CHUNK + 16));
-  for (const area of areas) {
+  for (const area of args.areas) {
     if (area.path === '[vsyscall]') continue;
     // Chunks overlap by 16 bytes so that no gadget is cut in two.
     for (let at = area.start; at < area.end; at += BigInt(CHUNK)) {
@@ -97,11 +105,11 @@ export function findGadget(pid: number, gadgets: readonly Buffer[]): bigint | un
       } catch {
         break;
       }
-      for (const g of gadgets) {
+      for (const g of args.gadgets) {
         const i = buf.subarray(0, n).indexOf(g);
         if (i >= 0) {
           const addr = at + BigInt(i);
-          if (area.path.startsWith('/')) lastFound.set(key, { path: area.path, size: area.end - area.start, offset: addr - area.start });
+          if (area.path.startsWith('/')) lastFound.set(args.key, { path: area.path, size: area.end - area.start, offset: addr - area.start });
           return addr;
         }
       }

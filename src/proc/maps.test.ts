@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseMapLine, parseMaps, readMaps } from './maps.js';
+import { parseMapLine, parseMaps, readMaps, readMapsText } from './maps.js';
+import { queryMaps } from './map-query.js';
 import { readFileSync } from 'node:fs';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
@@ -100,4 +101,40 @@ test('readMaps by name: the areas of that file or special name only', () => {
   const lib = all.find((m) => m.path.startsWith('/') && m.prot.exec)!;
   assert.deepEqual(readMaps(process.pid, { path: lib.path, exec: true }).map((m) => m.start), all.filter((m) => m.path === lib.path && m.prot.read && m.prot.exec).map((m) => m.start));
   assert.deepEqual(readMaps(process.pid, { path: '/no/such/file' }), []);
+});
+
+test('readMaps after an address: the first area ending above it', () => {
+  const all = readMaps(process.pid);
+  const i = Math.floor(all.length / 2);
+  const m = all[i]!;
+  assert.deepEqual(readMaps(process.pid, { after: m.start }), [m]);
+  // In the hole before the next area (or at its start): that next area.
+  assert.deepEqual(readMaps(process.pid, { after: m.end }).map((e) => e.start), all.filter((e) => e.end > m.end).slice(0, 1).map((e) => e.start));
+});
+
+test('PROCMAP_QUERY answers as the text does (areas by address, by file, the vDSO)', () => {
+  const all = readMaps(process.pid);
+  const text = (e: { start: bigint }) => all.find((m) => m.start === e.start);
+  // This kernel (6.18) has the ioctl: queryMaps must answer, not fall back. Files'
+  // areas only: node's anonymous ones grow and merge while the test runs.
+  const some = all.filter((m) => m.path.startsWith('/') || m.path === '[vdso]' || m.path === '[vvar]');
+  for (const m of some) assert.deepEqual(queryMaps(process.pid, { containing: m.start }), [m], m.path);
+  const lib = all.find((m) => m.path.startsWith('/') && m.prot.exec)!;
+  const files = queryMaps(process.pid, { path: lib.path, exec: true })!;
+  assert.ok(files.length > 0 && files.every((e) => e.prot.exec && e.path.startsWith('/') && text(e) !== undefined));
+  const vdso = queryMaps(process.pid, { path: '[vdso]' })!;
+  assert.deepEqual(vdso, all.filter((m) => m.path === '[vdso]'));
+  assert.equal(queryMaps(process.pid, { containing: 0xffffffffff600800n }), undefined, 'the gate page is left to the text');
+});
+
+test('the text fallback keeps every area a filter asks for (a kernel without PROCMAP_QUERY)', () => {
+  const all = readMapsText(process.pid, {});
+  const lib = all.find((m) => m.path.startsWith('/') && m.prot.exec)!;
+  const files = all.filter((m) => m.path.startsWith('/') && m.prot.read && m.prot.exec).map((m) => m.start);
+  const kept = (filter: Parameters<typeof readMapsText>[1]) => readMapsText(process.pid, filter).map((m) => m.start);
+  assert.ok(files.every((s) => kept({ exec: true, files: true }).includes(s)));
+  assert.ok(kept({ path: lib.path, exec: true }).includes(lib.start));
+  assert.ok(kept({ containing: lib.start + 1n }).includes(lib.start));
+  assert.equal(kept({ after: lib.start })[0], lib.start);
+  assert.ok(!kept({ after: lib.end }).includes(lib.start));
 });

@@ -1,3 +1,4 @@
+import { queryMaps } from './map-query.js';
 import { forEachProcLine, malformed } from './procfs.js';
 
 /** One line of /proc/PID/maps: a virtual memory area. */
@@ -137,6 +138,18 @@ function permsAt(buf: Buffer, start: number): number {
   return sp < 0 ? -1 : sp + 1;
 }
 
+/**
+ * A line's address range as doubles, or undefined for the parser to decide: 13 hex
+ * digits fit a double exactly; a longer address (the [vsyscall] page) or an odd line does not.
+ */
+function rangeAt(buf: Buffer, start: number): [number, number] | undefined {
+  const lo = hex(buf, start, buf.length);
+  if (lo < 0 || buf[cursor] !== 0x2d) return undefined;
+  const hi = hex(buf, cursor + 1, buf.length);
+  if (hi < 0 || buf[cursor] !== SP) return undefined;
+  return [lo, hi];
+}
+
 export interface MapsFilter {
   /** Only areas both readable and executable (code to inject from). */
   exec?: boolean;
@@ -144,16 +157,34 @@ export interface MapsFilter {
   containing?: bigint;
   /** Only areas with this name (e.g. '[vdso]', a library's path; not one marked deleted). */
   path?: string;
+  /** Only the first area that ends above this address (at most one; alone, not with the others). */
+  after?: bigint;
+  /** Only areas backed by a file (maps shows an inode: files, also shared memory and memfds). */
+  files?: boolean;
 }
 
 /**
- * The areas of /proc/PID/maps, or with `filter` only those it asks for: lines that
- * cannot match are skipped before they are parsed.
+ * The areas of /proc/PID/maps, or with `filter` only those it asks for: by PROCMAP_QUERY
+ * where the filter allows (map-query.ts), else from the text.
  */
 export function readMaps(pid: number, filter: MapsFilter = {}): MapEntry[] {
+  const { exec, containing, path, after, files } = filter;
+  const out: MapEntry[] = queryMaps(pid, filter) ?? readMapsText(pid, filter);
+  if (after !== undefined) return out.filter((m) => m.end > after).slice(0, 1);
+  // The other conditions of the filter, exactly (a line kept above may still fail them).
+  return out.filter((m) => (containing === undefined || (m.start <= containing && containing < m.end))
+    && (path === undefined || (m.path === path && !m.deleted)) && (!exec || (m.prot.read && m.prot.exec)) && (!files || m.inode !== 0));
+}
+
+/**
+ * readMaps from the text (kernels without PROCMAP_QUERY; exported for tests): lines
+ * that cannot match the filter are skipped before they are parsed. Returns a superset.
+ */
+export function readMapsText(pid: number, filter: MapsFilter): MapEntry[] {
   const out: MapEntry[] = [];
-  const { exec, containing, path } = filter;
+  const { exec, containing, path, after } = filter;
   const near = containing === undefined ? 0 : Number(containing);
+  const above = after === undefined ? 0 : Number(after);
   const name = path === undefined ? undefined : Buffer.from(` ${path}`);
   const keep = name ? (buf: Buffer, start: number, end: number) => {
     return end - start > name.length && buf.compare(name, 0, name.length, end - name.length, end) === 0;
@@ -161,17 +192,14 @@ export function readMaps(pid: number, filter: MapsFilter = {}): MapEntry[] {
     const p = permsAt(buf, start);
     return p > 0 && buf[p] === 0x72 && buf[p + 2] === 0x78;
   } : containing !== undefined ? (buf: Buffer, start: number) => {
-    // 13 hex digits fit a double exactly; a longer address (the [vsyscall] page) or an odd line goes to the parser.
-    const lo = hex(buf, start, buf.length);
-    if (lo < 0 || buf[cursor] !== 0x2d) return true;
-    const hi = hex(buf, cursor + 1, buf.length);
-    if (hi < 0 || buf[cursor] !== SP) return true;
-    return lo <= near && near < hi;
+    const r = rangeAt(buf, start);
+    return r === undefined || (r[0] <= near && near < r[1]);
+  } : after !== undefined ? (buf: Buffer, start: number) => {
+    const r = rangeAt(buf, start);
+    return r === undefined || r[1] > above;
   } : undefined;
   forEachProcLine(pid, 'maps', (buf, start, end) => {
     if (end > start && (!keep || keep(buf, start, end))) out.push(mapLine(buf, start, end));
   });
-  // The other conditions of the filter, exactly (a line kept above may still fail them).
-  return out.filter((m) => (containing === undefined || (m.start <= containing && containing < m.end))
-    && (path === undefined || (m.path === path && !m.deleted)) && (!exec || (m.prot.read && m.prot.exec)));
+  return out;
 }

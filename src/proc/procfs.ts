@@ -100,30 +100,52 @@ export function forEachProcLine(pid: number, rel: string, fn: (buf: Buffer, star
   }
 }
 
+/** forEachChunk over /proc/PID/rel, with forEachProcLine's errors. */
+export function forEachProcChunk(pid: number, rel: string, fn: (buf: Buffer, filled: number, eof: boolean) => number): void {
+  try {
+    forEachChunk(procPath(pid, rel), fn);
+  } catch (e) {
+    throw procError(pid, rel, e);
+  }
+}
+
 /** forEachProcLine for any file; errors of open and read are thrown as they are. */
 export function forEachLine(path: string, fn: (buf: Buffer, start: number, end: number) => void): void {
+  forEachChunk(path, (buf, filled, eof) => {
+    let pos = 0;
+    for (let nl = buf.indexOf(0x0a, pos); nl >= 0 && nl < filled; nl = buf.indexOf(0x0a, pos)) {
+      fn(buf, pos, nl);
+      pos = nl + 1;
+    }
+    if (eof && pos < filled) {
+      fn(buf, pos, filled);
+      pos = filled;
+    }
+    return pos;
+  });
+}
+
+/**
+ * Reads a file in chunks into forEachLine's buffer: fn sees bytes [0, filled) and returns
+ * how many it consumed (whole records); the rest is kept at the front for the next read.
+ * With `eof` true, fn sees the last bytes of the file and should take them all.
+ */
+export function forEachChunk(path: string, fn: (buf: Buffer, filled: number, eof: boolean) => number): void {
   const fd = openSync(path, 'r');
   try {
     let buf = (lineBuf ??= Buffer.allocUnsafeSlow(LINE_CHUNK));
     let have = 0;
     for (;;) {
       if (have === buf.length) {
-        // One line longer than the buffer (a path is at most 4096 bytes, so not from the kernel we know).
+        // One record longer than the buffer (a path is at most 4096 bytes, so not from the kernel we know).
         const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
         buf.copy(bigger, 0, 0, have);
         buf = lineBuf = bigger;
       }
       const got = readSync(fd, buf, have, buf.length - have, null);
-      if (got === 0) {
-        if (have > 0) fn(buf, 0, have);
-        return;
-      }
       const filled = have + got;
-      let pos = 0;
-      for (let nl = buf.indexOf(0x0a, pos); nl >= 0 && nl < filled; nl = buf.indexOf(0x0a, pos)) {
-        fn(buf, pos, nl);
-        pos = nl + 1;
-      }
+      const pos = fn(buf, filled, got === 0);
+      if (got === 0) return;
       have = filled - pos;
       if (have > 0 && pos > 0) buf.copy(buf, 0, pos, filled);
     }

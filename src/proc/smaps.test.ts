@@ -38,3 +38,29 @@ test('readSmaps(self): the same areas as maps, each with some VmFlags', () => {
 test('a field line before any area is refused', () => {
   assert.throws(() => parseSmaps('Size: 4 kB\n'), /smaps/);
 });
+
+test('smaps read in pieces of any size parses the same (records cut anywhere)', () => {
+  for (const name of ['smaps-cat.txt', 'smaps-odd.txt']) {
+    const whole = parseSmaps(fixture(name));
+    for (const piece of [1, 7, 64, 300, 4096]) assert.deepEqual(parseSmaps(fixture(name), piece), whole, `${name} in pieces of ${piece}`);
+  }
+});
+
+test('an area without VmFlags, or a field with a dash, goes line by line and loses nothing', () => {
+  const text = [
+    '1000-2000 rw-p 00000000 00:00 0 ',
+    'Size:                  4 kB',
+    'Some-New-Field:        1',
+    'VmFlags: rd wr',
+    '2000-3000 r--p 00000000 00:00 0 ',
+    'Size:                  4 kB',
+    '3000-4000 r-xp 00000000 00:00 0 ',
+    'Size:                  4 kB',
+    'VmFlags: rd ex',
+    '',
+  ].join('\n');
+  for (const piece of [Infinity, 5, 40]) {
+    const areas = parseSmaps(text, piece);
+    assert.deepEqual(areas.map((a) => [a.start, a.vmFlags]), [[0x1000n, ['rd', 'wr']], [0x2000n, []], [0x3000n, ['rd', 'ex']]], `pieces of ${piece}`);
+  }
+});

@@ -63,8 +63,9 @@ function loadProcess(r: ImageReader, entry: TreeEntry, opts: { verifyPages?: boo
 }
 
 /** The runs of every layer of a page file (incremental dumps: its parents' pieces too), by vaddr. */
-export function allRuns(pages: PageReader): PageRun[] {
-  if (pages.layers.length === 1) return [...pages.runs];
+export function allRuns(pages: PageReader): readonly PageRun[] {
+  // The reader's own list: restoreMemory checks the same one again (checkRuns remembers it).
+  if (pages.layers.length === 1) return pages.runs;
   return pages.layers.flatMap((l) => l.runs).sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
 }
 

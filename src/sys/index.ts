@@ -27,3 +27,4 @@ export * from './tty.js';
 export * from './uffd.js';
 export * from './mmap.js';
 export { spawnQuiet } from './spawn.js';
+export * from './procmap.js';

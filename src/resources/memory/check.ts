@@ -39,11 +39,22 @@ export function checkLayout(pid: number, state: MemoryState): void {
   if (!state.files[state.exe]) throw new CkptError('BAD_IMAGE', `Cannot restore process ${pid}: its executable (file ${state.exe}) is not in the image`);
 }
 
+/** The last answer of checkRuns per list of areas: the restore asks again for the same areas and runs (10 000 areas: ~5 ms a time). */
+const checked = new WeakMap<readonly Vma[], { runs: PageRuns['runs']; filled: ReadonlySet<Vma> }>();
+
 /**
  * Page runs are untrusted too: each must fall inside areas whose contents come from
  * the page file (private, not the kernel's). Returns the areas that get pages.
  */
-export function checkRuns(pid: number, vmas: Vma[], pages: PageRuns): Set<Vma> {
+export function checkRuns(pid: number, vmas: Vma[], pages: PageRuns): ReadonlySet<Vma> {
+  const known = checked.get(vmas);
+  if (known && known.runs === pages.runs) return known.filled;
+  const filled = findFilled(pid, vmas, pages);
+  checked.set(vmas, { runs: pages.runs, filled });
+  return filled;
+}
+
+function findFilled(pid: number, vmas: Vma[], pages: PageRuns): Set<Vma> {
   const sorted = vmas.filter(hasOwnPages).sort((a, b) => (a.start < b.start ? -1 : 1));
   const filled = new Set<Vma>();
   let i = 0;

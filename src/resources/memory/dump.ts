@@ -187,6 +187,8 @@ export function planPages(pid: number, vmas: readonly Vma[], args: PlanArgs): { 
   // Scratch arrays for runsIn, reused from area to area.
   const found: number[] = [];
   const spans: number[] = [];
+  /** Where the last run ends (a double, as `at` below). */
+  let lastEnd = -1;
   try {
     const windows = ownWindows(reader.fd, vmas);
     for (let i = 0; i < windows.length;) {
@@ -196,10 +198,12 @@ export function planPages(pid: number, vmas: readonly Vma[], args: PlanArgs): { 
       while (j < windows.length && windows[j]!.start - windows[j - 1]!.end <= PAGEMAP_GAP && windows[j]!.end - groupStart <= PAGEMAP_WINDOW) j++;
       const all = reader.read(groupStart, windows[j - 1]!.end);
       const words = pagemapWords(all);
+      // User addresses (below 2^57) are exact as doubles: page arithmetic without a BigInt per area.
+      const base = Number(groupStart);
       for (; i < j; i++) {
         const { v, start, end } = windows[i]!;
-        const from = Number((start - groupStart) / BigInt(PAGE));
-        const to = Math.min(Number((end - groupStart) / BigInt(PAGE)), all.length >> 3);
+        const from = (Number(start) - base) / PAGE;
+        const to = Math.min((Number(end) - base) / PAGE, all.length >> 3);
         const backed = v.kind === 'file' || isShmemArea(v);
         const readable = (v.prot & 1) !== 0;
         const dirty = written?.get(v.start);
@@ -217,12 +221,13 @@ export function planPages(pid: number, vmas: readonly Vma[], args: PlanArgs): { 
         found.length = 0;
         runsIn(words, { from, to, anonOnly: backed }, { spans, out: found });
         for (let k = 0; k < found.length; k += 3) {
-          const vaddr = start + BigInt(found[k]! * PAGE);
+          const at = base + (from + found[k]!) * PAGE;
           const len = found[k + 1]! * PAGE;
           const viaMem = !readable || found[k + 2] === 0;
           const last = runs.at(-1);
-          if (last && last.viaMem === viaMem && last.readable === readable && last.vaddr + BigInt(last.len) === vaddr) last.len += len;
-          else runs.push({ vaddr, len, viaMem, readable });
+          if (last && last.viaMem === viaMem && last.readable === readable && lastEnd === at) last.len += len;
+          else runs.push({ vaddr: BigInt(at), len, viaMem, readable });
+          lastEnd = at + len;
         }
       }
     }
@@ -283,8 +288,19 @@ export function armable(vmas: readonly Vma[], registered: ReadonlySet<bigint>): 
 const USER_TOP = 1n << 47n;
 const MAP_FIXED_NOREPLACE = 0x100000;
 
-/** A free page in the middle of the widest hole of the process's address space, for the probe. */
+/** Where the probe goes if free: the middle of the user address space, far from the program's areas on a usual layout. */
+const PROBE_AT = USER_TOP / 2n;
+/** Free room the probe wants on either side of it (keeps it out of any stack's guard gap). */
+const PROBE_ROOM = 1n << 21n;
+
+/**
+ * A free page for the probe: PROBE_AT when nothing lies within PROBE_ROOM of it (one
+ * PROCMAP_QUERY lookup), else the middle of the widest hole of the address space (the
+ * whole maps read: 10 000 areas cost ~20 ms, issue 13).
+ */
 function probeAddress(pid: number): bigint {
+  const next = readMaps(pid, { after: PROBE_AT - PROBE_ROOM })[0];
+  if (next === undefined || next.start >= PROBE_AT + BigInt(PAGE) + PROBE_ROOM) return PROBE_AT;
   const maps = readMaps(pid).filter((m) => m.end <= USER_TOP);
   let best = { start: 0n, end: 0n };
   for (let i = 1; i < maps.length; i++) {

@@ -99,7 +99,7 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<V
   // whole scratch hole holds the table: ~4000 mmaps a stop (10 000 areas: 3 stops, was 210).
   r.scratch(Number(SCRATCH));
   r.batch(() => {
-    for (const m of maps) r.call(NR.mmap, m.args, `mmap(0x${m.v.start.toString(16)})`);
+    for (const m of maps) r.call(NR.mmap, m.args, () => `mmap(0x${m.v.start.toString(16)})`);
   });
   for (const { v } of maps) {
     if (v.name === undefined) continue;

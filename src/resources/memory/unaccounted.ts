@@ -16,7 +16,7 @@ const PAGE = 4096n;
 type Run = { vaddr: bigint; nrPages: number; fileOffset: bigint };
 
 /** Filled areas whose pages go in through /proc/PID/mem (see the file comment). */
-export function unaccounted(filled: Set<Vma>): Set<Vma> {
+export function unaccounted(filled: ReadonlySet<Vma>): Set<Vma> {
   return new Set([...filled].filter((v) => !v.shared && !(v.prot & 2) && !v.flags.includes('ac') && !v.flags.includes('nr')));
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { bigintReplacer } from '../../images/bigint.js';
+import { bigintReplacer, stringifyWithBigints } from '../../images/bigint.js';
 import { MemoryState, Vma, VMA_KINDS } from './state.js';
 import { vmaList } from './vmas.js';
 
@@ -57,4 +57,54 @@ test('a bad area is named in the error', () => {
   assert.deepEqual(bad.error?.issues[0]?.path, ['vmas', 2, 'end']);
   flags.push('abcde');
   assert.equal(MemoryState.safeParse({ ...state, vmas: [{ ...BASE, flags: ['abcde'] }] }).success, false);
+});
+
+test('areas are written in the compact form (format 1.6) and read back the same, as the list of objects still is', () => {
+  const shared = Object.freeze(['rd', 'wr']) as string[];
+  const list = [
+    BASE,
+    { start: 0x1000n, end: 0x2000n, prot: 5, shared: true, kind: 'anon', offset: 0n, flags: shared },
+    { start: 0x2000n, end: 0x3000n, prot: 0, shared: false, kind: 'anon', offset: 0n, flags: shared },
+    { start: 0xffffffffff600000n, end: 0xffffffffff601000n, prot: 4, shared: false, kind: 'vsyscall', offset: 2n ** 64n - 1n, flags: ['ex'] },
+  ];
+  const parsed = fast.parse(list);
+  const text = stringifyWithBigints(parsed);
+  const compact = JSON.parse(text) as { flags: string[][]; rows: unknown[][] };
+  assert.deepEqual(compact.flags, [BASE.flags, ['rd', 'wr'], ['ex']]);
+  assert.deepEqual(compact.rows[1], [0x1000, 0x2000, 5, 1, 'anon', 0, 1]);
+  assert.deepEqual(compact.rows[3], ['18446744073699065856', '18446744073699069952', 4, 0, 'vsyscall', '18446744073709551615', 2]);
+  assert.deepEqual(compact.rows[0]![7], { file: 2, shm: 1, inherited: true, name: 'arena' });
+  assert.deepEqual(fast.parse(compact), reference.parse(list));
+  // Idempotent, as every image schema must be: parse(serialize(parse(x))) = parse(x).
+  assert.equal(stringifyWithBigints(fast.parse(compact)), text);
+  assert.deepEqual(fast.parse(JSON.parse(JSON.stringify(list, bigintReplacer))), reference.parse(list));
+});
+
+test('a bad compact row is refused and named', () => {
+  const good = { flags: [['rd']], rows: [[4096, 8192, 3, 0, 'anon', 0, 0]] };
+  assert.equal(fast.safeParse(good).success, true);
+  const bad: [unknown, (string | number)[]][] = [
+    [{ ...good, rows: [[4096, 8192, 3, 0, 'anon', 0, 1]] }, ['rows', 0, 6]],
+    [{ ...good, rows: [[4096, 8192, 3, 2, 'anon', 0, 0]] }, ['rows', 0, 3]],
+    [{ ...good, rows: [[-1, 8192, 3, 0, 'anon', 0, 0]] }, ['rows', 0, 0]],
+    [{ ...good, rows: [[2 ** 53, 8192, 3, 0, 'anon', 0, 0]] }, ['rows', 0, 0]],
+    [{ ...good, rows: [[4096, '18446744073709551616', 3, 0, 'anon', 0, 0]] }, ['rows', 0, 1]],
+    [{ ...good, rows: [[4096, 8192, 8, 0, 'anon', 0, 0]] }, ['rows', 0, 2]],
+    [{ ...good, rows: [[4096, 8192, 3, 0, 'bogus', 0, 0]] }, ['rows', 0, 4]],
+    [{ ...good, rows: [[4096, 8192, 3, 0, 'anon', 0.5, 0]] }, ['rows', 0, 5]],
+    [{ ...good, rows: [[4096, 8192, 3, 0, 'anon', 0, 0, { name: 'x'.repeat(4097) }]] }, ['rows', 0]],
+    [{ ...good, rows: [[4096, 8192, 3, 0, 'anon', 0, 0, []]] }, ['rows', 0]],
+    [{ ...good, rows: [[4096, 8192, 3, 0, 'anon', 0]] }, ['rows', 0]],
+    [{ ...good, rows: [null] }, ['rows', 0]],
+    [{ ...good, rows: new Array(6).fill(good.rows[0]) }, ['rows']],
+    [{ flags: [['abcde']], rows: good.rows }, ['flags', 0]],
+    [{ flags: 'rd', rows: good.rows }, ['flags']],
+    [{ flags: good.flags }, ['rows']],
+    ['rows', []],
+  ];
+  for (const [value, path] of bad) {
+    const r = fast.safeParse(value);
+    assert.equal(r.success, false, JSON.stringify(value));
+    assert.deepEqual(r.error?.issues[0]?.path, path, JSON.stringify(value));
+  }
 });
