@@ -76,6 +76,8 @@ function canonical(value: unknown, labels: Map<string, Map<string, number>>, key
       if (live && LIVE_TCP.has(k)) continue;
       // A regular file's size is the file's, not the process's: it may grow after the dump.
       if (k === 'size' && (value as { kind?: unknown }).kind === 'reg') continue;
+      // Which inode a path led to: the restore compared it before opening (kinds/regular.ts); on another file system it differs by design.
+      if (k === 'identity') continue;
       // Dump bookkeeping: which pages were left to the parent's page file (see cow.ts), and
       // how many went to this process's own; the pages themselves are compared one by one.
       if (k === 'inherited' || ((k === 'pages' || k === 'inParent') && typeof v === 'number')) continue;

@@ -16,6 +16,8 @@ const CASES: [string, (pid: number, fd: number) => string][] = [
   ['io_uring', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: io_uring instances are not supported: their rings, registered files and buffers, and the requests in flight cannot be read or rebuilt from outside (anon_inode:[io_uring])`],
   ['bpf-map', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: BPF objects are not supported: maps, programs and links are loaded into the kernel and may be pinned or attached elsewhere; they are not the process's to recreate (anon_inode:bpf-map)`],
   ['perf_event', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: perf_event files are not supported: the counters, their groups and ring buffers cannot be saved and set back (anon_inode:[perf_event])`],
+  ['tun', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: character device 10:200 (/dev/net/tun) is not supported: its driver may keep state in the open file (an interface, a connection, a read position) that a new open would not have`],
+  ['kmsg', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: character device 1:11 (/dev/kmsg) is not supported: its driver may keep state in the open file (an interface, a connection, a read position) that a new open would not have`],
 ];
 
 for (const [what, message] of CASES) {

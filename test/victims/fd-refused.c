@@ -1,10 +1,13 @@
 /* Holds one kernel object ckpt refuses, chosen by argv[1]: userfaultfd, io_uring,
- * bpf-map, perf_event, fanotify or aio (an io_setup ring, which is a mapping, not an
- * fd). Prints "READY pid=N fd=M" (fd -1 for aio) and waits; on SIGUSR1 it checks the
+ * bpf-map, perf_event, fanotify, aio (an io_setup ring, which is a mapping, not an
+ * fd), tun (/dev/net/tun attached to a tap interface) or kmsg (/dev/kmsg read). Prints "READY pid=N fd=M" (fd -1 for aio) and waits; on SIGUSR1 it checks the
  * object still works (so a refused dump left it alone) and prints PASS or FAIL. */
 #include "victim.h"
 #include <fcntl.h>
 #include <linux/aio_abi.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <linux/bpf.h>
 #include <linux/io_uring.h>
 #include <linux/perf_event.h>
@@ -33,6 +36,13 @@ int main(int argc, char **argv) {
   } else if (strcmp(what, "fanotify") == 0) {
     fd = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
     if (fd >= 0 && fanotify_mark((int)fd, FAN_MARK_ADD, FAN_CLOSE_WRITE, AT_FDCWD, ".")) fd = -1;
+  } else if (strcmp(what, "tun") == 0) {
+    fd = open("/dev/net/tun", O_RDWR);
+    struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI};
+    snprintf(ifr.ifr_name, IFNAMSIZ, "ckptaudit%d", getpid() % 100000);
+    if (fd >= 0 && ioctl((int)fd, TUNSETIFF, &ifr) < 0) fd = -1;
+  } else if (strcmp(what, "kmsg") == 0) {
+    fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
   } else if (strcmp(what, "aio") == 0) {
     if (syscall(SYS_io_setup, 8, &ctx)) return say("SETUP FAIL %s\n", strerror(errno)), 1;
   } else {

@@ -12,7 +12,7 @@ import { closeFd, kcmp, pidfdOpen } from '../../sys/index.js';
 import type { DumpContext } from '../types.js';
 import { DupFinder } from './dups.js';
 import { isChr, readFacts, type FdFacts } from './facts.js';
-import { isCloexec, O } from './flags.js';
+import { isCloexec, isPathOnly, O } from './flags.js';
 import { dumpError, type KindDumpContext } from './kinds/kind.js';
 import { LockCollector } from './locks.js';
 import { dumpOwner } from './owner.js';
@@ -61,8 +61,9 @@ export function dumpFiles(ctx: DumpContext): FilesState {
       }
       const entry = rule.dump(dc, facts);
       locks.add(facts, { via: fd, restored: entry.kind !== 'inherit' });
+      // An O_PATH description has no owner (fcntl F_GETOWN_EX answers EBADF there).
       if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
-        const owner = dumpOwner(facts, pidfd);
+        const owner = isPathOnly(facts.flags) ? undefined : dumpOwner(facts, pidfd);
         if (owner) entry.owner = owner;
         const desc = descOf(ctx, fd);
         if (desc !== undefined) entry.desc = desc;

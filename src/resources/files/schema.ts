@@ -25,9 +25,17 @@ const fileHandle = z.object({
   bytes: z.string().regex(/^([0-9a-f]{2}){1,128}$/),
   ino: zIno,
 });
+/**
+ * The inode a path led to at dump: device, inode number and birth time (statx btime in
+ * ns; 0 where the file system has none). A restore on the same file system refuses a
+ * path that now leads to another inode (kinds/regular.ts).
+ */
+export const fileIdentity = z.object({ dev: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), ino: zIno, btime: zBig });
 /** A regular file reopened by path (or by `handle`). `size` is what it had at dump (for a warning if it shrank). */
-export const regEntry = z.object({ kind: z.literal('reg'), ...fileBase, path: zPath, size: zBig, handle: fileHandle.optional() });
-export const dirEntry = z.object({ kind: z.literal('dir'), ...fileBase, path: zPath });
+export const regEntry = z.object({
+  kind: z.literal('reg'), ...fileBase, path: zPath, size: zBig, handle: fileHandle.optional(), identity: fileIdentity.optional(),
+});
+export const dirEntry = z.object({ kind: z.literal('dir'), ...fileBase, path: zPath, identity: fileIdentity.optional() });
 /**
  * A file with no name left (unlinked, O_TMPFILE): its content is saved once per inode,
  * sparse, in page file `pages` (keyed by file offset); images of older versions hold it
@@ -359,3 +367,4 @@ export type FdOwner = z.output<typeof fdOwner>;
 export type McastMembership = z.output<typeof mcastMembership>;
 export type RemovedNode = z.output<typeof removedNode>;
 export type SavedHandle = z.output<typeof fileHandle>;
+export type FileIdentity = z.output<typeof fileIdentity>;

@@ -8,7 +8,8 @@
  * descriptions of the same inode (hard links, other opens, other processes) open that
  * same file again through a restorer fd on it, so they stay one file.
  */
-import { chmodSync, chownSync, closeSync, fstatSync, ftruncateSync, linkSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, linkSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { copyObjectPages, fillObject } from '../../memory/shmem.js';
 import { fdPath, withoutDeletedSuffix, type FdFacts } from '../facts.js';
 import { isPathOnly, O, reopenFlags } from '../flags.js';
@@ -108,6 +109,41 @@ function linkOtherNames(rc: KindRestoreContext, e: EntryOf<'deleted'>, copy: Nam
   return made;
 }
 
+/**
+ * A file made with O_TMPFILE (`__O_TMPFILE` stays in its f_flags): made again the same
+ * way, by the target in the same directory, so it keeps the flag and can still be given
+ * a name with linkat(AT_EMPTY_PATH), as a program finishing an atomic write does. The
+ * restorer fills it through the target's fd.
+ */
+function openTmpfile(rc: KindRestoreContext, e: EntryOf<'deleted'>): number {
+  // O_TMPFILE needs write access; the saved access mode is one of those (the kernel refuses O_RDONLY).
+  const flags = reopenFlags(e.flags, { directory: true }) | O.TMPFILE_BIT;
+  let fd: number;
+  try {
+    fd = rc.target.open(dirname(e.path), flags);
+  } catch (err) {
+    throw restoreError(rc, { fd: e.fd, code: 'FILE_CHANGED', reason: `cannot make its O_TMPFILE file in ${dirname(e.path)} again (${(err as Error).message})`, cause: err });
+  }
+  const local = openSync(`/proc/${rc.ctx.pid}/fd/${fd}`, O.RDWR | O.CLOEXEC);
+  try {
+    fill(rc, e, local);
+    locallyAs(rc.ctx.openAs, () => {
+      try {
+        fchownSync(local, e.uid, e.gid);
+      } catch (err) {
+        rc.ctx.warn(`fd ${e.fd} of process ${rc.ctx.pid}: cannot give O_TMPFILE file in ${dirname(e.path)} its owner ${e.uid}:${e.gid} (${errnoCode(err)})`);
+      }
+      fchmodSync(local, e.mode);
+    });
+    const path = openSync(`/proc/self/fd/${local}`, O.PATH | O.CLOEXEC);
+    rc.ctx.shared.set(inodeKey(e), path);
+    rc.ctx.shared.set(inodeKey(e, e.path), openSync(`/proc/self/fd/${path}`, O.PATH | O.CLOEXEC));
+  } finally {
+    closeSync(local);
+  }
+  return fd;
+}
+
 export const deletedReopener: TargetReopener<'deleted'> = {
   at: 'target',
   open(rc: KindRestoreContext, e: EntryOf<'deleted'>): number {
@@ -116,6 +152,7 @@ export const deletedReopener: TargetReopener<'deleted'> = {
     // same file, through its own name if this process made it, else through any.
     const known = rc.ctx.shared.get(inodeKey(e, e.path)) ?? rc.ctx.shared.get(inodeKey(e));
     if (known !== undefined) return rc.target.reopenLocal(known, flags);
+    if (e.flags & O.TMPFILE_BIT) return openTmpfile(rc, e);
     // Created, given away and chmod'ed with the process's credentials when the images are
     // not trusted: never a root-owned (or setuid) file made from an image's bytes.
     const as = rc.ctx.openAs;
