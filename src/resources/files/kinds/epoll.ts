@@ -15,10 +15,12 @@
  * watch. Otherwise the dump refuses, naming the watch.
  *
  * `events` is passed through as saved (EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE,
- * EPOLLWAKEUP included). Approximations: readiness is re-evaluated on add, so an
- * edge-triggered watch whose edge was already reported reports it once more; a
- * one-shot watch that already fired (events reduced to its flag bits) is re-armed
- * for EPOLLERR/EPOLLHUP, which the kernel always adds.
+ * EPOLLWAKEUP included). Readiness is re-evaluated on add, so an edge-triggered watch
+ * whose edge was already reported reports it once more. A one-shot watch that already
+ * fired shows only its flag bits, a state no epoll_ctl makes (the kernel adds
+ * EPOLLERR|EPOLLHUP to every add and modify): it is added first, for every poll
+ * event, and fired by an injected epoll_wait, as it was; a file ready for nothing at
+ * restore cannot fire, so that watch is left armed for EPOLLERR/EPOLLHUP only.
  */
 import { listFds, readFdinfo } from '../../../proc/index.js';
 import { encodeEpollEvent, EPOLL_CLOEXEC, EPOLL_CTL, epollCreate1, kcmpEpollTfd } from '../../../sys/anonfd.js';
@@ -96,6 +98,37 @@ export const epollReopener: LocalReopener<'epoll'> = {
   },
 };
 
+/** The flag bits a fired one-shot watch keeps (EP_PRIVATE_BITS): EPOLLEXCLUSIVE, EPOLLWAKEUP, EPOLLONESHOT, EPOLLET. */
+const EP_PRIVATE_BITS = 0x10000000 | 0x20000000 | 0x40000000 | 0x80000000;
+const EPOLLONESHOT = 0x40000000;
+/** EPOLLIN, PRI, OUT, RDNORM, RDBAND, WRNORM, WRBAND, MSG, RDHUP: whatever the file is ready for fires it. */
+const ANY_EVENT = 0x1 | 0x2 | 0x4 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x2000;
+const EPOLL_EVENT_SIZE = 12;
+
+/** A one-shot watch that fired since it was last armed: its events are its flag bits alone. */
+function isFired(w: EpollWatch): boolean {
+  return (w.events & EPOLLONESHOT) !== 0 && (w.events & ~EP_PRIVATE_BITS) === 0;
+}
+
+/**
+ * Fires the one-shot watch just added for every event, by an epoll_wait in the target
+ * that collects it (the kernel then leaves it its flag bits alone, as saved). Not
+ * ready for anything: set back to its saved events (armed for EPOLLERR/EPOLLHUP).
+ */
+function fire(rc: KindRestoreContext, args: { efd: number; watch: EpollWatch }): void {
+  const remote = rc.ctx.remote;
+  const w = args.watch;
+  const buf = remote.scratch(EPOLL_EVENT_SIZE);
+  const n = remote.call(NR.epoll_wait, [args.efd, buf, 1, 0], 'epoll_wait');
+  if (n === 1n) {
+    const got = remote.read(buf, EPOLL_EVENT_SIZE).readBigUInt64LE(4);
+    if (got === w.data) return;
+    // Only a watch of a shared epoll added by a process restored earlier can be ready here.
+    throw restoreError(rc, { fd: args.efd, code: 'UNSUPPORTED', reason: `firing its one-shot watch on fd ${w.tfd} collected the event of another watch (data 0x${got.toString(16)})` });
+  }
+  remote.call(NR.epoll_ctl, [args.efd, EPOLL_CTL.MOD, w.tfd, remote.put(encodeEpollEvent(w.events, w.data))], 'epoll_ctl(EPOLL_CTL_MOD)');
+}
+
 const F_GETFD = 1;
 const F_DUPFD_CLOEXEC = 1030;
 const FD_CLOEXEC = 1;
@@ -132,12 +165,16 @@ export function restoreEpollWatches(rc: KindRestoreContext, fds: readonly FdEntr
   const above = fds.reduce((m, e) => Math.max(m, e.fd), 2);
   for (const e of fds) {
     if (e.kind !== 'epoll') continue;
-    for (const w of e.watches) {
+    // Fired one-shot watches first: the epoll_wait that fires one must find nothing else ready.
+    const watches = [...e.watches].sort((a, b) => Number(isFired(b)) - Number(isFired(a)));
+    for (const w of watches) {
+      const fired = isFired(w);
       const add = () => {
-        const addr = rc.ctx.remote.put(encodeEpollEvent(w.events, w.data));
+        const addr = rc.ctx.remote.put(encodeEpollEvent(fired ? w.events | ANY_EVENT : w.events, w.data));
         return rc.ctx.remote.raw(NR.epoll_ctl, [e.fd, EPOLL_CTL.ADD, w.tfd, addr]);
       };
       const r = w.via === undefined ? add() : withFileAt(rc, { via: w.via, tfd: w.tfd, above }, add);
+      if (r >= 0n && fired) fire(rc, { efd: e.fd, watch: w });
       if (r >= 0n || r === -BigInt(ERRNO.EEXIST!)) continue;
       throw restoreError(rc, {
         fd: e.fd,
