@@ -27,6 +27,8 @@ export const TTY = {
   TIOCGPKT: 0x80045438,
   TIOCGPTLCK: 0x80045439,
   TIOCGEXCL: 0x80045440,
+  TIOCGLCKTRMIOS: 0x5456,
+  TIOCSLCKTRMIOS: 0x5457,
 } as const;
 
 const NAMES = new Map<number, string>(Object.entries(TTY).map(([k, v]) => [v, k]));
@@ -84,6 +86,25 @@ export function getTermios(fd: number): Termios {
 /** TCSETS2: takes effect at once, nothing is flushed or waited for. */
 export function setTermios(fd: number, t: Termios): void {
   ioctlBuf(fd, TTY.TCSETS2, encodeTermios(t));
+}
+
+/**
+ * The termios lock of a tty (TIOCGLCKTRMIOS; a pty master's answers for its slave): set
+ * bits and non-zero control characters are fields no TCSETS* may change, even root's.
+ * Read into a termios2-sized buffer (the kernel writes its struct termios, the first
+ * 36 bytes); setting it needs CAP_SYS_ADMIN.
+ */
+export function getLockedTermios(fd: number): Termios {
+  return decodeTermios(ioctlBuf(fd, TTY.TIOCGLCKTRMIOS, Buffer.alloc(TERMIOS2_SIZE)));
+}
+
+export function setLockedTermios(fd: number, t: Termios): void {
+  ioctlBuf(fd, TTY.TIOCSLCKTRMIOS, encodeTermios(t));
+}
+
+/** Whether a termios lock locks anything. */
+export function locksAnything(t: Termios): boolean {
+  return t.iflag !== 0 || t.oflag !== 0 || t.cflag !== 0 || t.lflag !== 0 || t.line !== 0 || t.cc.some((c) => c !== 0) || t.ispeed !== 0 || t.ospeed !== 0;
 }
 
 export interface Winsize {

@@ -22,6 +22,9 @@ export const termiosState = z.object({
   ospeed: u32,
 });
 
+/** A termios lock (TIOCGLCKTRMIOS): the same fields, any line discipline byte. */
+export const termiosLock = termiosState.extend({ line: z.number().int().min(0).max(255) });
+
 /**
  * Input the slave side has not read yet, as its line discipline holds it: in canonical
  * mode line by line ('line': ends with its terminator; 'eof': ended by VEOF, which is
@@ -38,6 +41,8 @@ export const ptyState = z.object({
   packet: z.boolean(),
   locked: z.boolean(),
   exclusive: z.boolean(),
+  /** TIOCGLCKTRMIOS of the slave, when it locks anything (set by a privileged program). */
+  lockedTermios: termiosLock.optional(),
   /** Written by the slave side, not yet read from the master (base64). */
   output: b64,
   input: z.array(inputChunk).max(1 << 16),

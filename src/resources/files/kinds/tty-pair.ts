@@ -9,7 +9,8 @@
 import { openSync } from 'node:fs';
 import { CkptError } from '../../../common/errors.js';
 import {
-  callNum, closeFd, F, fcntl, getTermios, getWinsize, NR, POLL, pollNow, setTermios, setWinsize, ttyCall, ttyGetInt, ttyInject, ttySetInt, TTY,
+  callNum, closeFd, F, fcntl, getLockedTermios, getTermios, getWinsize, locksAnything, NR, POLL, pollNow, setLockedTermios, setTermios, setWinsize,
+  ttyCall, ttyGetInt, ttyInject, ttySetInt, TTY, type Termios,
 } from '../../../sys/index.js';
 import type { SharedObjects } from '../../types.js';
 import { O } from '../flags.js';
@@ -64,38 +65,52 @@ export function readPty(master: number): PtyState | string {
   const packet = ttyGetInt(master, TTY.TIOCGPKT) !== 0;
   const locked = ttyGetInt(master, TTY.TIOCGPTLCK) !== 0;
   const slave = openPeer(master, locked);
+  // A termios lock would silently keep the queue readers' termios changes from happening: lifted while they run.
+  const lock = getLockedTermios(slave);
+  const locking = locksAnything(lock);
+  if (locking) setLockedTermios(slave, NO_LOCK);
   try {
-    const ldisc = ttyGetInt(slave, TTY.TIOCGETD);
-    if (ldisc !== 0) return `its line discipline is ${ldisc}, not N_TTY`;
-    // A packet-mode status (a flush, a stop) is read once and cannot be queued again: refused before any read.
-    if (packet && (pollNow(master, POLL.PRI) & POLL.PRI) !== 0) return 'a packet-mode status byte waits to be read from its master';
-    const t = getTermios(slave);
-    const output = takeOutput(master, packet);
-    const state: PtyState = {
-      index,
-      termios: { ...t, line: 0 },
-      winsize: getWinsize(slave),
-      packet,
-      locked,
-      exclusive: ttyGetInt(slave, TTY.TIOCGEXCL) !== 0,
-      output: output.toString('base64'),
-      input: [],
-    };
-    // Switching termios with packet mode on would queue a flow-control status for the master.
-    if (packet) ttySetInt(master, TTY.TIOCPKT, 0);
-    try {
-      state.input = takeInput(slave, t);
-      const why = putInput(slave, { t, chunks: state.input });
-      // Nothing is lost: the bytes go back raw (their line marks would be).
-      if (why) ttyInject(slave, Buffer.concat(state.input.map((c) => Buffer.from(c.data, 'base64'))));
-      return why ?? state;
-    } finally {
-      // Whatever happened, what the master had to read is back.
-      ttyInject(master, output);
-      if (packet) ttySetInt(master, TTY.TIOCPKT, 1);
-    }
+    const state = readPair(master, { slave, index, packet, locked });
+    return typeof state === 'string' || !locking ? state : { ...state, lockedTermios: lock };
   } finally {
+    if (locking) setLockedTermios(slave, lock);
     closeFd(slave);
+  }
+}
+
+const NO_LOCK: Termios = { iflag: 0, oflag: 0, cflag: 0, lflag: 0, line: 0, cc: new Array<number>(19).fill(0), ispeed: 0, ospeed: 0 };
+
+/** readPty once the slave is open and its termios lock lifted. */
+function readPair(master: number, args: { slave: number; index: number; packet: boolean; locked: boolean }): PtyState | string {
+  const { slave, index, packet, locked } = args;
+  const ldisc = ttyGetInt(slave, TTY.TIOCGETD);
+  if (ldisc !== 0) return `its line discipline is ${ldisc}, not N_TTY`;
+  // A packet-mode status (a flush, a stop) is read once and cannot be queued again: refused before any read.
+  if (packet && (pollNow(master, POLL.PRI) & POLL.PRI) !== 0) return 'a packet-mode status byte waits to be read from its master';
+  const t = getTermios(slave);
+  const output = takeOutput(master, packet);
+  const state: PtyState = {
+    index,
+    termios: { ...t, line: 0 },
+    winsize: getWinsize(slave),
+    packet,
+    locked,
+    exclusive: ttyGetInt(slave, TTY.TIOCGEXCL) !== 0,
+    output: output.toString('base64'),
+    input: [],
+  };
+  // Switching termios with packet mode on would queue a flow-control status for the master.
+  if (packet) ttySetInt(master, TTY.TIOCPKT, 0);
+  try {
+    state.input = takeInput(slave, t);
+    const why = putInput(slave, { t, chunks: state.input });
+    // Nothing is lost: the bytes go back raw (their line marks would be).
+    if (why) ttyInject(slave, Buffer.concat(state.input.map((c) => Buffer.from(c.data, 'base64'))));
+    return why ?? state;
+  } finally {
+    // Whatever happened, what the master had to read is back.
+    ttyInject(master, output);
+    if (packet) ttySetInt(master, TTY.TIOCPKT, 1);
   }
 }
 
@@ -146,6 +161,8 @@ export function localPair(shared: SharedObjects, args: { pty: PtyState; fail: (r
   setWinsize(slave, pty.winsize);
   if (pty.exclusive) ttyCall(slave, TTY.TIOCEXCL);
   if (pty.packet) ttySetInt(master, TTY.TIOCPKT, 1);
+  // Last: it would hold back our own termios changes above.
+  if (pty.lockedTermios) setLockedTermios(slave, pty.lockedTermios);
   // Locked only once the tree is built (lockPair): opening the slave or /dev/tty needs it unlocked.
   return { master, slave };
 }

@@ -12,7 +12,7 @@ import { forEachFdLink } from '../../sharing/descriptions.js';
 import { closeFd, F, fcntl, getTermios, isErrno } from '../../../sys/index.js';
 import { grabFd } from '../../transfer.js';
 import type { DumpContext } from '../../types.js';
-import { isChr, major, minor, type FdFacts, type MasterRef } from '../facts.js';
+import { DELETED_SUFFIX, isChr, major, minor, type FdFacts, type MasterRef } from '../facts.js';
 import { O } from '../flags.js';
 import type { EntryOf } from '../schema.js';
 import { dumpError, restoreError, type DumpFn, type KindDumpContext, type LocalReopener, type TargetReopener } from './kind.js';
@@ -38,6 +38,8 @@ export function otherTerminal(f: FdFacts): string {
   if (maj === 5 && min === 1) return `it is the system console (${f.link}), which cannot be checkpointed`;
   if (maj === 4 && min < 64) return `it is a virtual console (${f.link}), which cannot be checkpointed`;
   if (maj === 4) return `it is a serial line (${f.link}), which cannot be checkpointed`;
+  // devpts removes a slave's node when its master is closed: the pair is hung up, and no new pair can be made hung up.
+  if (isPtySlave(f) && f.link.endsWith(DELETED_SUFFIX)) return `its pty ${f.link} is hung up (its master was closed); hung-up terminals are not supported`;
   if (isPtySlave(f)) return `its pty ${f.link} has its master outside the dumped tree (only fds 0-2 can take the restorer's terminal, with --shell-job)`;
   return `terminals of this kind (${f.link}, device ${maj}:${min}) are not supported`;
 }
