@@ -102,6 +102,11 @@ export const pipeObject = z.object({
   /** F_GETPIPE_SZ */
   capacity: z.number().int().min(4096).max(2 ** 31),
   data: payload,
+  /**
+   * Packet-mode pipe (written through an O_DIRECT end): the size of each packet the
+   * data holds, in order (a read returns one at a time); absent when it is one stream.
+   */
+  packets: z.array(z.number().int().min(1).max(2 ** 31)).max(1 << 20).optional(),
 });
 
 

@@ -25,8 +25,12 @@ import { lstatOrNull } from './regular.js';
 const acc = (flags: number) => flags & O.ACCMODE;
 const ends = (flags: number) => ({ read: acc(flags) !== O.WRONLY, write: acc(flags) !== O.RDONLY });
 
-/** The bytes in the buffer of the pipe behind local fd `fd`, without consuming them. */
-function peekPipe(fd: number, flags: number, capacity: number): Buffer {
+/**
+ * The bytes in the buffer of the pipe behind local fd `fd`, without consuming them, and
+ * where each read of them stopped: tee keeps a packet-mode buffer's mark (written
+ * through an O_DIRECT end), and a read stops after such a buffer, so several reads mean packets.
+ */
+function peekPipe(fd: number, flags: number, capacity: number): { data: Buffer; reads: number[] } {
   // tee needs a readable end; a write-only copy is reopened for reading through /proc.
   const reader = ends(flags).read ? fd : openSync(`/proc/self/fd/${fd}`, O.RDONLY | O.NONBLOCK | O.CLOEXEC);
   const [r, w] = pipe2(O.NONBLOCK | O.CLOEXEC);
@@ -39,8 +43,13 @@ function peekPipe(fd: number, flags: number, capacity: number): Buffer {
       if (!isErrno(e, 'EAGAIN')) throw e; // empty
     }
     const out = Buffer.alloc(n);
-    for (let got = 0; got < n; ) got += readFd(r, out.subarray(got));
-    return out;
+    const reads: number[] = [];
+    for (let got = 0; got < n; ) {
+      const k = readFd(r, out.subarray(got));
+      reads.push(k);
+      got += k;
+    }
+    return { data: out, reads };
   } finally {
     closeFd(r);
     closeFd(w);
@@ -62,9 +71,9 @@ function capturePipe(dc: KindDumpContext, f: FdFacts, id: string): void {
       writers: e.read ? (revents & POLL.HUP) === 0 : undefined,
     });
     const capacity = fcntl(local, F.GETPIPE_SZ);
-    let data: Buffer;
+    let peeked: { data: Buffer; reads: number[] };
     try {
-      data = peekPipe(local, f.flags, capacity);
+      peeked = peekPipe(local, f.flags, capacity);
     } catch (e) {
       // A write-only end is reopened for reading through /proc: the pipe's owner (its creator) only.
       const code = (e as NodeJS.ErrnoException).code;
@@ -72,7 +81,9 @@ function capturePipe(dc: KindDumpContext, f: FdFacts, id: string): void {
       throw dumpError(f, { code: 'PERMISSION', reason: `cannot read what ${f.link} holds: only its owner may open it for reading (${code})` });
     }
     const name = `fd-${f.pid}-${id.replace(/:/g, '-')}.pipe`;
-    dc.objects.pipes.set(id, { id, capacity, data: savePayload(dc.ctx, name, data) });
+    const obj: PipeObject = { id, capacity, data: savePayload(dc.ctx, name, peeked.data) };
+    if (peeked.reads.length > 1) obj.packets = peeked.reads;
+    dc.objects.pipes.set(id, obj);
   } finally {
     closeFd(local);
   }
@@ -163,11 +174,36 @@ function refill(rc: KindRestoreContext, args: { fd: number; obj: PipeObject; w: 
   const data = loadPayload(rc.ctx.blobs, obj.data);
   if (typeof data === 'string') throw restoreError(rc, { fd: e.fd, code: 'BAD_IMAGE', reason: `the data of ${obj.id} ${data}` });
   if (fcntl(w, F.GETPIPE_SZ) < obj.capacity) fcntl(w, F.SETPIPE_SZ, obj.capacity);
-  for (let off = 0; off < data.length; ) off += writeFd(w, data.subarray(off));
+  if (!obj.packets) {
+    for (let off = 0; off < data.length; ) off += writeFd(w, data.subarray(off));
+    return;
+  }
+  if (obj.packets.reduce((a, b) => a + b, 0) !== data.length) {
+    throw restoreError(rc, { fd: e.fd, code: 'BAD_IMAGE', reason: `the packets of ${obj.id} do not add up to its ${data.length} bytes` });
+  }
+  // One write through an O_DIRECT end is one packet (F_SETFL may set it on a pipe).
+  const fl = fcntl(w, F.GETFL);
+  fcntl(w, F.SETFL, fl | O.DIRECT);
+  try {
+    let off = 0;
+    for (const size of obj.packets) {
+      const n = writeFd(w, data.subarray(off, off + size));
+      if (n !== size) throw restoreError(rc, { fd: e.fd, code: 'IO', reason: `cannot write a packet of ${size} bytes into ${obj.id} (wrote ${n})` });
+      off += size;
+    }
+  } finally {
+    fcntl(w, F.SETFL, fl);
+  }
 }
 
+/**
+ * One more description of a pipe the restorer holds. O_DIRECT (packet mode) cannot go
+ * through open(2) on a pipe (EINVAL), but F_SETFL sets it.
+ */
 function reopenDesc(holder: number, flags: number): number {
-  return openSync(`/proc/self/fd/${holder}`, descFlags(flags));
+  const fd = openSync(`/proc/self/fd/${holder}`, descFlags(flags));
+  if (flags & O.DIRECT) fcntl(fd, F.SETFL, fcntl(fd, F.GETFL) | O.DIRECT);
+  return fd;
 }
 
 export const pipeReopener: LocalReopener<'pipe'> = {

@@ -1,0 +1,52 @@
+/**
+ * Socket and pipe shapes of servers (audit-sockets.c): SO_REUSEPORT groups of TCP
+ * listeners and UDP sockets, an IPv6-only listener beside an IPv4 one on the same port,
+ * a packet-mode pipe (O_DIRECT) with packets queued. The victim checks itself after
+ * restore. A UDP socket with an ICMP error queued (IP_RECVERR) is refused at dump and
+ * keeps its error.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, truncateSync } from 'node:fs';
+import { dump } from '../../src/dump/dump.js';
+import { restore } from '../../src/restore/restore.js';
+import { kill, SIG } from '../../src/sys/index.js';
+import { useCleanups } from '../helpers/cleanup.js';
+import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+
+const cleanups = useCleanups();
+const CHECKS = ['reuseport-tcp', 'v6only-beside-v4', 'reuseport-udp', 'pipe-packets'];
+
+test('reuseport groups, v6-only beside v4 listeners and a packet-mode pipe come back as they were', async () => {
+  const v = startVictim('audit-sockets');
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+/);
+  const dir = cleanups.tempDir('ckpt-audit-sockets-');
+  const d = dump(v.pid, { imagesDir: dir });
+  assert.deepEqual(d.warnings, []);
+  const logAtDump = statSync(v.log).size;
+  await waitGone(v.pid);
+  truncateSync(v.log, logAtDump);
+  const r = restore({ imagesDir: dir });
+  const rv = wrapPid(r.pid, v.dir, v.log);
+  cleanups.push(() => rv.kill());
+  assert.deepEqual(r.warnings, []);
+  kill(rv.pid, SIG.SIGUSR1);
+  await rv.waitFor(/^DONE$/m);
+  const out = rv.output();
+  assert.doesNotMatch(out, /^FAIL/m, out);
+  for (const c of CHECKS) assert.match(out, new RegExp(`^PASS ${c}$`, 'm'), `check ${c}:\n${out}`);
+});
+
+test('a socket with an ICMP error queued (IP_RECVERR) is refused, and keeps its error', async () => {
+  const v = startVictim('audit-sockets', { args: ['recverr'] });
+  cleanups.push(() => v.cleanup());
+  const m = await v.waitFor(/READY pid=\d+ port=\d+ fd=(\d+)/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-audit-sockets-') }), {
+    code: 'UNSUPPORTED',
+    message: new RegExp(`^Cannot dump fd ${m[1]} of process ${v.pid}: the socket has a pending error or queued errors`),
+  });
+  kill(v.pid, SIG.SIGUSR1);
+  await v.waitFor(/^DONE$/m);
+  assert.match(v.output(), /^PASS recverr-kept$/m, v.output());
+});
