@@ -1,9 +1,10 @@
 /**
- * Reading a field of our own sockets that no getsockopt shows, with a BPF file iterator
+ * Reading fields of our own sockets that no getsockopt shows, with a BPF file iterator
  * (`iter/task_file` over ckpt's own fds): IP_MULTICAST_IF's interface index
- * (`inet_sock.mc_index`; getsockopt gives only `mc_addr`). The program walks
- * file → socket → sock with bpf_probe_read_kernel at offsets the caller takes from the
- * kernel's BTF (proc/btf.ts) and writes one record per fd: fd, mc_index, mc_addr.
+ * (`inet_sock.mc_index`; getsockopt gives only `mc_addr`), TCP's urgent pointer
+ * (`tcp_sock.snd_up`). The program walks file → socket → sock with
+ * bpf_probe_read_kernel at offsets the caller takes from the kernel's BTF (proc/btf.ts)
+ * and writes one record per fd: the fd, then `len` bytes of the sock from offset `from`.
  * It needs CAP_BPF and CAP_PERFMON (root), BTF and Linux 6.1 (an iterator limited to one
  * process); without them it answers undefined and the caller falls back.
  */
@@ -18,22 +19,37 @@ const PROG_TYPE_TRACING = 26;
 const TRACE_ITER = 28;
 const HELPER = { probeReadKernel: 113, seqWrite: 127 } as const;
 
-/** Where the fields are, in bytes: the iterator's context, struct file, struct socket, struct inet_sock. */
-export interface MulticastIfLayout {
+/** Where the walk goes, in bytes: the iterator's context, struct file, struct socket. */
+export interface SockIterLayout {
   /** BTF id of the function `bpf_iter_task_file` (the iterator the program attaches to). */
   target: number;
   ctxFd: number;
   ctxFile: number;
   filePrivate: number;
   socketSk: number;
+}
+
+/** `len` bytes (1-32) of the struct sock (or the struct that begins with it) from offset `from`. */
+export interface SockBytes extends SockIterLayout {
+  from: number;
+  len: number;
+}
+
+/** The same walk, to struct inet_sock's IP_MULTICAST_IF fields. */
+export interface MulticastIfLayout extends SockIterLayout {
   mcIndex: number;
   mcAddr: number;
 }
 
 type Insn = [op: number, dst: number, src: number, off: number, imm: number];
 
-function program(l: MulticastIfLayout): Buffer {
-  const first = Math.min(l.mcIndex, l.mcAddr);
+const MAX_BYTES = 32;
+const roundUp8 = (n: number) => (n + 7) & ~7;
+
+function program(l: SockBytes): Buffer {
+  const first = l.from;
+  // Stack: the sock pointer at fp-8, below it the record (fd, then the bytes).
+  const rec = -(8 + roundUp8(4 + l.len));
   const OUT = 25;
   const jump = (i: number) => OUT - i - 1;
   const ins: Insn[] = [
@@ -41,7 +57,7 @@ function program(l: MulticastIfLayout): Buffer {
     [0x79, 7, 6, l.ctxFile, 0], // 1: r7 = ctx->file
     [0x15, 7, 0, jump(2), 0], // 2: if !file goto out
     [0x61, 8, 6, l.ctxFd, 0], // 3: r8 = ctx->fd
-    [0x63, 10, 8, -24, 0], // 4: record.fd = fd
+    [0x63, 10, 8, rec, 0], // 4: record.fd = fd
     [0x79, 3, 7, l.filePrivate, 0], // 5: r3 = file->private_data (struct socket *)
     [0x07, 3, 0, 0, l.socketSk], // 6: r3 = &socket->sk
     [0xbf, 1, 10, 0, 0], // 7
@@ -50,17 +66,17 @@ function program(l: MulticastIfLayout): Buffer {
     [0x85, 0, 0, 0, HELPER.probeReadKernel], // 10: *(fp-8) = socket->sk
     [0x55, 0, 0, jump(11), 0], // 11: if failed goto out
     [0x79, 3, 10, -8, 0], // 12: r3 = sk
-    [0x07, 3, 0, 0, first], // 13: r3 = &inet_sk(sk)->mc_index (or mc_addr)
+    [0x07, 3, 0, 0, first], // 13: r3 = (char *)sk + from
     [0xbf, 1, 10, 0, 0], // 14
-    [0x07, 1, 0, 0, -20], // 15: r1 = fp - 20 (record.fields)
-    [0xb7, 2, 0, 0, 8], // 16
+    [0x07, 1, 0, 0, rec + 4], // 15: r1 = record.bytes
+    [0xb7, 2, 0, 0, l.len], // 16
     [0x85, 0, 0, 0, HELPER.probeReadKernel], // 17
     [0x55, 0, 0, jump(18), 0], // 18
     [0x79, 1, 6, 0, 0], // 19: r1 = ctx->meta
     [0x79, 1, 1, 0, 0], // 20: r1 = meta->seq
     [0xbf, 2, 10, 0, 0], // 21
-    [0x07, 2, 0, 0, -24], // 22: r2 = &record
-    [0xb7, 3, 0, 0, 12], // 23
+    [0x07, 2, 0, 0, rec], // 22: r2 = &record
+    [0xb7, 3, 0, 0, 4 + l.len], // 23
     [0x85, 0, 0, 0, HELPER.seqWrite], // 24
     [0xb7, 0, 0, 0, 0], // 25 (out): return 0
     [0x95, 0, 0, 0, 0], // 26
@@ -77,12 +93,15 @@ function program(l: MulticastIfLayout): Buffer {
 
 const bpf = (cmd: number, attr: Buffer, name: string) => Number(call(NR_BPF, [cmd, addressOf(attr), attr.length], { name }));
 
-let loaded: { layout: MulticastIfLayout; fd: number } | null | undefined;
+/** Loaded programs by what they read (null: the load failed). */
+const loaded = new Map<string, number | null>();
 
-function loadProgram(l: MulticastIfLayout): number | undefined {
-  if (loaded !== undefined) return loaded?.fd;
-  loaded = null;
-  if (Math.abs(l.mcIndex - l.mcAddr) !== 4) return undefined;
+function loadProgram(l: SockBytes): number | undefined {
+  const key = `${l.from}:${l.len}`;
+  const known = loaded.get(key);
+  if (known !== undefined) return known ?? undefined;
+  loaded.set(key, null);
+  if (l.len < 1 || l.len > MAX_BYTES) return undefined;
   const code = program(l);
   const license = Buffer.from('GPL\0');
   const a = Buffer.alloc(128);
@@ -92,13 +111,15 @@ function loadProgram(l: MulticastIfLayout): number | undefined {
   a.writeBigUInt64LE(addressOf(license), 16);
   a.writeUInt32LE(TRACE_ITER, 68);
   a.writeUInt32LE(l.target, 108);
+  let fd: number;
   try {
-    loaded = { layout: l, fd: bpf(CMD.PROG_LOAD, a, 'bpf(BPF_PROG_LOAD)') };
+    fd = bpf(CMD.PROG_LOAD, a, 'bpf(BPF_PROG_LOAD)');
   } catch {
     return undefined; // no BPF for us here (capabilities, kernel): the caller falls back
   }
   void code;
-  return loaded.fd;
+  loaded.set(key, fd);
+  return fd;
 }
 
 /**
@@ -106,6 +127,15 @@ function loadProgram(l: MulticastIfLayout): number | undefined {
  * address (network order, as getsockopt gives it); undefined when it cannot be read.
  */
 export function readMulticastIf(fd: number, layout: MulticastIfLayout): { ifindex: number; addr: Buffer } | undefined {
+  if (Math.abs(layout.mcIndex - layout.mcAddr) !== 4) return undefined;
+  const from = Math.min(layout.mcIndex, layout.mcAddr);
+  const b = readSockBytes(fd, { ...layout, from, len: 8 });
+  if (!b) return undefined;
+  return { ifindex: b.readInt32LE(layout.mcIndex - from), addr: Buffer.from(b.subarray(layout.mcAddr - from, layout.mcAddr - from + 4)) };
+}
+
+/** `layout.len` bytes of the sock behind our socket `fd` from `layout.from`; undefined when they cannot be read. */
+export function readSockBytes(fd: number, layout: SockBytes): Buffer | undefined {
   const prog = loadProgram(layout);
   if (prog === undefined) return undefined;
   const info = Buffer.alloc(16);
@@ -134,10 +164,9 @@ export function readMulticastIf(fd: number, layout: MulticastIfLayout): { ifinde
         parts.push(buf.subarray(0, n));
       }
       const out = Buffer.concat(parts);
-      for (let i = 0; i + 12 <= out.length; i += 12) {
-        if (out.readUInt32LE(i) !== fd) continue;
-        const at = (off: number) => i + 4 + off - Math.min(layout.mcIndex, layout.mcAddr);
-        return { ifindex: out.readInt32LE(at(layout.mcIndex)), addr: Buffer.from(out.subarray(at(layout.mcAddr), at(layout.mcAddr) + 4)) };
+      const size = 4 + layout.len;
+      for (let i = 0; i + size <= out.length; i += size) {
+        if (out.readUInt32LE(i) === fd) return Buffer.from(out.subarray(i + 4, i + size));
       }
       return undefined;
     } finally {

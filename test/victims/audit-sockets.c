@@ -3,13 +3,18 @@
  * and an IPv4 listener on one port, a packet-mode pipe (O_DIRECT) with two packets queued.
  * Mode "recverr" (argv[1]): a UDP socket with IP_RECVERR and an ICMP error queued, whose
  * dump must refuse; on SIGUSR1 it reads the error (PASS recverr-kept).
- * Prints READY port=N, then PASS/FAIL lines and DONE. */
+ * Mode "urgent": a TCP connection within the process whose receiver does not read (a
+ * small receive buffer: the window closes) with an urgent byte (MSG_OOB) sent behind the
+ * queued bytes, not acknowledged: its dump must refuse; on SIGUSR1 the receiver reads it
+ * all and finds the mark (PASS urgent-kept).
+ * Prints READY pid=N port=N, then PASS/FAIL lines and DONE. */
 #include "victim.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -93,11 +98,44 @@ static _Noreturn void recverr_mode(void) {
   for (;;) pause();
 }
 
+static _Noreturn void urgent_mode(void) {
+  int l = tcp_listener(AF_INET, 0, 0, 0), port = port_of(l);
+  int small = 4096;
+  setsockopt(l, SOL_SOCKET, SO_RCVBUF, &small, sizeof small); /* inherited by the accepted socket */
+  int c = connect_to(AF_INET, port), a = accept(l, NULL, NULL);
+  if (c < 0 || a < 0) fatal("connect");
+  fcntl(c, F_SETFL, O_NONBLOCK);
+  static char fill[32768];
+  memset(fill, 'f', sizeof fill);
+  ssize_t queued = 0, n;
+  while (queued < (ssize_t)sizeof fill && (n = send(c, fill, sizeof fill - queued, 0)) > 0) queued += n;
+  if (send(c, "!", 1, MSG_OOB) != 1) fatal("send MSG_OOB");
+  say("READY pid=%d port=%d fd=%d\n", getpid(), port, c);
+  while (!go) usleep(10000);
+  /* read until the mark (SIOCATMARK), then the urgent byte */
+  static char buf[65536];
+  ssize_t got = 0;
+  int mark = 0;
+  for (int tries = 0; tries < 500 && !mark; tries++) {
+    ioctl(a, SIOCATMARK, &mark);
+    if (mark) break;
+    n = recv(a, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) got += n;
+    else usleep(10000);
+  }
+  char oob = 0;
+  n = recv(a, &oob, 1, MSG_OOB);
+  verdict("urgent-kept", mark && n == 1 && oob == '!' && got == queued, "mark %d, %zd bytes before it (of %zd), urgent read %zd [%c]", mark, got, queued, n, oob);
+  say("DONE\n");
+  for (;;) pause();
+}
+
 int main(int argc, char **argv) {
   struct sigaction sa = {.sa_handler = on_usr1};
   sigaction(SIGUSR1, &sa, NULL);
   syscall(SYS_close_range, 3, ~0U, 0);
   if (argc > 1 && strcmp(argv[1], "recverr") == 0) recverr_mode();
+  if (argc > 1 && strcmp(argv[1], "urgent") == 0) urgent_mode();
 
   /* two TCP listeners in one SO_REUSEPORT group on 127.0.0.1:port */
   int l[2];

@@ -8,7 +8,7 @@
  * joins each again (MCAST_JOIN_GROUP) and sets its filter (MCAST_MSFILTER) unless it is
  * the plain "any source" one a join gives.
  */
-import { BTF_KIND, kernelBtf, readJoinedGroups, type JoinedGroup } from '../../../proc/index.js';
+import { readJoinedGroups, type JoinedGroup } from '../../../proc/index.js';
 import { readMulticastIf as readMulticastIfBpf, type MulticastIfLayout } from '../../../sys/bpf-iter.js';
 import { IPPROTO } from '../../../sys/inet.js';
 import { getGroupFilter, joinGroup, MCAST_MODE, setGroupFilter, type GroupRef } from '../../../sys/mcast.js';
@@ -17,6 +17,7 @@ import type { DumpObjects } from '../objects.js';
 import type { McastMembership } from '../schema.js';
 import type { KindDumpContext, KindRestoreContext } from './kind.js';
 import { checkInterfaces, withIfname } from './netdev.js';
+import { btfOffset, sockIterLayout } from './sockfields.js';
 
 const cache = new WeakMap<DumpObjects, Map<string, JoinedGroup[]>>();
 
@@ -68,22 +69,11 @@ let layout: MulticastIfLayout | null | undefined;
 function multicastIfLayout(): MulticastIfLayout | undefined {
   if (layout !== undefined) return layout ?? undefined;
   layout = null;
-  const btf = kernelBtf();
-  const id = (name: string) => btf?.find(BTF_KIND.STRUCT, name);
-  const [ctx, file, socket, inet] = [id('bpf_iter__task_file'), id('file'), id('socket'), id('inet_sock')];
-  const target = btf?.find(BTF_KIND.FUNC, 'bpf_iter_task_file');
-  if (!btf || ctx === undefined || file === undefined || socket === undefined || inet === undefined || target === undefined) return undefined;
-  const l = {
-    target,
-    ctxFd: btf.offsetOf(ctx, 'fd'),
-    ctxFile: btf.offsetOf(ctx, 'file'),
-    filePrivate: btf.offsetOf(file, 'private_data'),
-    socketSk: btf.offsetOf(socket, 'sk'),
-    mcIndex: btf.offsetOf(inet, 'mc_index'),
-    mcAddr: btf.offsetOf(inet, 'mc_addr'),
-  };
-  if (Object.values(l).some((v) => v === undefined)) return undefined;
-  layout = l as MulticastIfLayout;
+  const walk = sockIterLayout();
+  const mcIndex = btfOffset('inet_sock', 'mc_index');
+  const mcAddr = btfOffset('inet_sock', 'mc_addr');
+  if (!walk || mcIndex === undefined || mcAddr === undefined) return undefined;
+  layout = { ...walk, mcIndex, mcAddr };
   return layout;
 }
 

@@ -24,6 +24,7 @@ import type { FdFacts } from '../facts.js';
 import { loadPayload, savePayload } from '../objects.js';
 import type { EntryOf, TcpRepairState } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type KindRestoreContext } from './kind.js';
+import { urgentUnacked } from './sockfields.js';
 import { setBufSize } from './sockopts.js';
 import { finsOf, halfClosed, putFins } from './tcp-fin.js';
 
@@ -115,6 +116,10 @@ export function dumpEstablished(dc: KindDumpContext, f: FdFacts, s: { fd: number
   if (savedSynPending(fd)) throw dumpError(f, { code: 'UNSUPPORTED', reason: `the SYN saved by TCP_SAVE_SYN on ${what} was not read yet; it cannot be put back` });
   if (urgentPending(fd)) {
     throw dumpError(f, { code: 'UNSUPPORTED', reason: `an urgent byte (MSG_OOB) waits to be read on the TCP connection ${formatAddr(s.local)} → ${formatAddr(s.peer)}; TCP repair cannot put it back` });
+  }
+  // Only unacknowledged bytes can hold an urgent one: the BPF read (~200 ms to load once) is for those.
+  if (ioctlInt(fd, SIOC.OUTQ) > 0 && urgentUnacked(fd) === true) {
+    throw dumpError(f, { code: 'UNSUPPORTED', reason: `urgent data (MSG_OOB) sent on ${what} is not acknowledged yet; TCP repair cannot set the urgent pointer again (it would go out as plain data)` });
   }
   try {
     tcpSet(fd, TCP_OPT.REPAIR, REPAIR.ON);
