@@ -19,7 +19,7 @@ const cleanups = useCleanups();
 const CHECKS = [
   'dir-readdir', 'o-path', 'o-path-no-read', 'tmpfile-data', 'tmpfile-mode', 'tmpfile-linkable', 'flags-append-sync',
   'flags-dsync-noatime', 'flags-direct', 'proc-self-status', 'dev-zero', 'dev-full', 'dev-null-append', 'renamed',
-  'memfd-future-write', 'memfd-future-write-enforced', 'high-fd',
+  'memfd-future-write', 'memfd-future-write-enforced', 'o-path-symlink', 'o-path-fifo', 'o-path-device', 'high-fd',
 ];
 
 async function dumped() {

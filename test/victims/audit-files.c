@@ -119,6 +119,14 @@ int main(void) {
   if (write(16, "sealed", 6) != 6) fatal("memfd write");
   if (fcntl(16, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK) < 0) fatal("seals");
 
+  /* fds 17-19: O_PATH on a symbolic link itself, a FIFO, a device no plain open could save */
+  if (symlink("plain.txt", "link") < 0 || mkfifo("fifo", 0600) < 0) fatal("symlink/mkfifo");
+  put_at(open("link", O_PATH | O_NOFOLLOW), 17);
+  put_at(open("fifo", O_PATH), 18);
+  put_at(open("/dev/net/tun", O_PATH), 19);
+  struct stat lnk;
+  lstat("link", &lnk);
+
   /* fd 1500 below RLIMIT_NOFILE 1501 */
   struct rlimit rl = {1501, 4096};
   if (setrlimit(RLIMIT_NOFILE, &rl) < 0) fatal("rlimit");
@@ -184,6 +192,16 @@ int main(void) {
   verdict("memfd-future-write", seals == (F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK), "seals %x", seals);
   errno = 0;
   verdict("memfd-future-write-enforced", pwrite(16, "x", 1, 0) < 0 && errno == EPERM, "write: %s", strerror(errno));
+
+  char target[64] = {0};
+  fl = fcntl(17, F_GETFL);
+  verdict("o-path-symlink", fstat(17, &st) == 0 && S_ISLNK(st.st_mode) && st.st_ino == lnk.st_ino && (fl & (O_PATH | O_NOFOLLOW)) == (O_PATH | O_NOFOLLOW) &&
+          readlinkat(17, "", target, sizeof target - 1) == 9 && strcmp(target, "plain.txt") == 0, "mode %o flags %o target [%s]", st.st_mode, fl, target);
+  fl = fcntl(18, F_GETFL);
+  verdict("o-path-fifo", fstat(18, &st) == 0 && S_ISFIFO(st.st_mode) && (fl & O_PATH), "mode %o flags %o", st.st_mode, fl);
+  fl = fcntl(19, F_GETFL);
+  verdict("o-path-device", fstat(19, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(10, 200) && (fl & O_PATH), "rdev %lx flags %o",
+          (long)st.st_rdev, fl);
 
   getrlimit(RLIMIT_NOFILE, &rl);
   verdict("high-fd", lseek(1500, 0, SEEK_CUR) == 3 && rl.rlim_cur == 1501 && rl.rlim_max == 4096, "offset %ld limit %ld/%ld",

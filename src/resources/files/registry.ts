@@ -30,6 +30,8 @@ import { dumpInotify, inotifyReopener } from './kinds/inotify.js';
 import { dumpPidfd, pidfdReopener } from './kinds/pidfd.js';
 import { dumpFanotify, fanotifyReopener } from './kinds/fanotify.js';
 import { refuse, REFUSALS } from './kinds/refused.js';
+import { isPathOnly } from './flags.js';
+import { dumpPathOnly, pathOnlyReopener } from './kinds/pathonly.js';
 
 export interface FdRule {
   /** Stable name, for tests and messages. */
@@ -59,6 +61,8 @@ export const RULES: readonly FdRule[] = [
   { name: 'deleted', kind: 'deleted', dump: dumpDeleted, match: (f) => isPath(f) && isReg(f.stat) && !isMemfd(f) && f.stat.nlink === 0 },
   { name: 'regular', kind: 'reg', dump: dumpRegular, match: (f) => isPath(f) && isReg(f.stat) && !isMemfd(f) },
   { name: 'directory', kind: 'dir', dump: dumpDirectory, match: (f) => isPath(f) && isDir(f.stat) },
+  // An O_PATH fd on anything else only names its inode: no pipe buffer, tty or driver behind it.
+  { name: 'o-path', kind: 'path', dump: dumpPathOnly, match: (f) => isPath(f) && isPathOnly(f.flags) },
   // A pty pair whose master the tree holds is the tree's, on any fd; so is /dev/tty naming it.
   { name: 'pty-master', kind: 'tty', dump: dumpPtyMaster, match: isPtyMaster },
   { name: 'pty-slave', kind: 'tty', dump: dumpPtySlave, match: isTreeSlave },
@@ -108,6 +112,7 @@ export function chooseRule(f: FdFacts): FdRule {
 export const REOPENERS: { [K in ReopenKind]: Reopener<K> } = {
   reg: regularReopener,
   dir: directoryReopener,
+  path: pathOnlyReopener,
   deleted: deletedReopener,
   chr: charDeviceReopener,
   pipe: pipeReopener,

@@ -37,6 +37,14 @@ export const regEntry = z.object({
 });
 export const dirEntry = z.object({ kind: z.literal('dir'), ...fileBase, path: zPath, identity: fileIdentity.optional() });
 /**
+ * An O_PATH fd on something that is neither a regular file nor a directory (a symbolic
+ * link opened with O_NOFOLLOW, a FIFO, a socket file, a device node): only a reference
+ * to the inode, reopened with O_PATH at `path`, which must still hold that type.
+ */
+export const pathEntry = z.object({
+  kind: z.literal('path'), ...fileBase, path: zPath, type: z.enum(['symlink', 'fifo', 'socket', 'chr', 'blk']), identity: fileIdentity.optional(),
+});
+/**
  * A file with no name left (unlinked, O_TMPFILE): its content is saved once per inode,
  * sparse, in page file `pages` (keyed by file offset); images of older versions hold it
  * in `blob`. Every description of one inode (`dev`, `ino`) opens one recreated file.
@@ -292,7 +300,7 @@ export const fileLock = z.object({
 });
 
 export const fdEntry = z.discriminatedUnion('kind', [
-  regEntry, dirEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
+  regEntry, dirEntry, pathEntry, deletedEntry, chrEntry, inheritEntry, dupEntry, pipeEntry, fifoEntry, unixEntry, memfdEntry,
   eventfdEntry, timerfdEntry, signalfdEntry, epollEntry, inetEntry, mqueueEntry, ttyEntry, devttyEntry, netlinkEntry, ipsockEntry, packetEntry,
   inotifyEntry, pidfdEntry, fanotifyEntry,
 ]);

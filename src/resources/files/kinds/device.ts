@@ -5,7 +5,8 @@
  * is recreated (mknod) under a free name for the target to open, then removed again.
  *
  * Only devices whose open file holds nothing but its flags and offset are reopened: the
- * memory devices of major 1, and /dev/kmsg opened for writing only. Any other driver
+ * memory devices of major 1, and /dev/kmsg opened for writing only (an O_PATH fd on
+ * any device is pathonly.ts's: it never reaches the driver). Any other driver
  * may keep state per open file that a new open lacks (a tun fd's interface, a FUSE
  * connection, /dev/kmsg's read position, an evdev grab, a PM QoS request, a watchdog
  * armed by the open): refused, naming the device, rather than reopened blank.
@@ -24,7 +25,6 @@ const STATELESS_MEM = new Set([1, 2, 3, 4, 5, 7, 8, 9]);
 const KMSG_MINOR = 11;
 
 function isStateless(f: FdFacts): boolean {
-  if (isPathOnly(f.flags)) return true; // an O_PATH fd never reaches the driver
   if (major(f.stat.rdev) !== MEM_MAJOR) return false;
   const m = minor(f.stat.rdev);
   return STATELESS_MEM.has(m) || (m === KMSG_MINOR && (f.flags & O.ACCMODE) === O.WRONLY);

@@ -13,7 +13,7 @@ import type { EntryOf, FdEntry, PipeObject, UnixObject } from '../schema.js';
 import type { TargetFds } from '../target.js';
 
 export type ReopenKind =
-  | 'reg' | 'dir' | 'deleted' | 'chr' | 'pipe' | 'fifo' | 'unix' | 'memfd'
+  | 'reg' | 'dir' | 'path' | 'deleted' | 'chr' | 'pipe' | 'fifo' | 'unix' | 'memfd'
   | 'eventfd' | 'timerfd' | 'signalfd' | 'epoll' | 'inet' | 'mqueue' | 'tty' | 'devtty' | 'netlink' | 'ipsock' | 'packet'
   | 'inotify' | 'pidfd' | 'fanotify';
 

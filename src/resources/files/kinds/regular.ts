@@ -22,7 +22,7 @@ export function lstatOrNull(path: string): Stats | null {
 const isVirtual = (path: string) => /^\/(proc|sys)\//.test(path);
 
 /** Which inode the fd's path led to, for the restore to find the same one there; none for /proc and /sys. */
-function identityOf(f: FdFacts, path: string): FileIdentity | undefined {
+export function identityOf(f: FdFacts, path: string): FileIdentity | undefined {
   if (isVirtual(path)) return undefined;
   const st = statSync(fdPath(f.pid, f.fd), { bigint: true });
   return { dev: Number(st.dev), ino: Number(st.ino), btime: st.birthtimeNs };
@@ -35,10 +35,11 @@ function identityOf(f: FdFacts, path: string): FileIdentity | undefined {
  * Opening the new file would give the program other data under the same fd, silently.
  * On another file system (a migration to another host) the inode cannot be compared.
  */
-function checkIdentity(rc: KindRestoreContext, e: { fd: number; path: string; identity?: FileIdentity | undefined }): void {
+export function checkIdentity(rc: KindRestoreContext, e: { fd: number; path: string; identity?: FileIdentity | undefined }): void {
   const want = e.identity;
   if (!want) return;
-  const st = statSync(e.path, { bigint: true });
+  // lstat: the path itself (a symbolic link opened with O_PATH|O_NOFOLLOW is its own inode; reopened files were checked not to be links).
+  const st = lstatSync(e.path, { bigint: true });
   if (Number(st.dev) !== want.dev) return;
   const sameBirth = want.btime === 0n || st.birthtimeNs === 0n || st.birthtimeNs === want.btime;
   if (Number(st.ino) === want.ino && sameBirth) return;
