@@ -13,7 +13,7 @@ import { CkptError } from '../common/errors.js';
 import { crc32 } from './crc32.js';
 
 /** Version of the on-disk format, independent of the ckpt release. */
-export const FORMAT_VERSION = Object.freeze({ major: 1, minor: 6 });
+export const FORMAT_VERSION = Object.freeze({ major: 1, minor: 7 });
 export type FormatVersion = { major: number; minor: number };
 
 export const META_MAGIC = Buffer.from('CKPTIMG\0', 'latin1');
