@@ -11,12 +11,16 @@ import { startVictim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 
+/** Where the memfd-mapped victim mapped its memfd, by pid. */
+const mapped = new Map<number, string>();
+
 const CASES: [string, (pid: number, fd: number) => string][] = [
   ['userfaultfd', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: userfaultfd files are not supported: the ranges registered on it, their modes and the faults waiting on it are shown by no interface (anon_inode:[userfaultfd])`],
   ['io_uring', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: io_uring instances are not supported: their rings, registered files and buffers, and the requests in flight cannot be read or rebuilt from outside (anon_inode:[io_uring])`],
   ['bpf-map', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: BPF objects are not supported: maps, programs and links are loaded into the kernel and may be pinned or attached elsewhere; they are not the process's to recreate (anon_inode:bpf-map)`],
   ['perf_event', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: perf_event files are not supported: the counters, their groups and ring buffers cannot be saved and set back (anon_inode:[perf_event])`],
   ['tun', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: character device 10:200 (/dev/net/tun) is not supported: its driver may keep state in the open file (an interface, a connection, a read position) that a new open would not have`],
+  ['memfd-mapped', (pid) => `Cannot dump process ${pid}: its writable shared mapping at 0x${mapped.get(pid)} of memfd /memfd:audit-sealed was made before F_SEAL_FUTURE_WRITE, which forbids making it again`],
   ['kmsg', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: character device 1:11 (/dev/kmsg) is not supported: its driver may keep state in the open file (an interface, a connection, a read position) that a new open would not have`],
 ];
 
@@ -25,6 +29,8 @@ for (const [what, message] of CASES) {
     const v = startVictim('fd-refused', { args: [what] });
     cleanups.push(() => v.cleanup());
     const m = await v.waitFor(/READY pid=\d+ fd=(-?\d+)/);
+    const at = /MAPPED at=([0-9a-f]+)/.exec(v.output());
+    if (at) mapped.set(v.pid, at[1]!);
     assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-refused-img-') }), { code: 'UNSUPPORTED', message: message(v.pid, Number(m[1])) });
     kill(v.pid, SIG.SIGUSR1);
     await v.waitFor(new RegExp(`^(PASS|FAIL) ${what}`, 'm'));

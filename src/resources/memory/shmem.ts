@@ -25,6 +25,7 @@ const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 const F_ADD_SEALS = 1033;
 const F_GET_SEALS = 1034;
+const F_SEAL_FUTURE_WRITE = 0x10;
 const F_SEAL_EXEC = 0x20;
 const MFD = { CLOEXEC: 1, ALLOW_SEALING: 2, NOEXEC_SEAL: 8, EXEC: 0x10 } as const;
 const ENXIO = 6;
@@ -151,6 +152,20 @@ export class ShmemTable {
 
   /** Index of the object behind smaps area `e` (of kind `k`). */
   addArea(e: SmapsEntry, k: { kind: ShmemKind; name?: string }): number {
+    const i = this.objectIndex(e, k);
+    const seals = this.objects[i]!.seals ?? 0;
+    // A writable shared mapping made before F_SEAL_FUTURE_WRITE keeps writing; the restore
+    // seals the memfd when it makes it, and the kernel then refuses that mapping (EPERM).
+    if (e.shared && e.prot.write && (seals & F_SEAL_FUTURE_WRITE) !== 0) {
+      throw new CkptError(
+        'UNSUPPORTED',
+        `Cannot dump process ${this.ctx.pid}: its writable shared mapping at 0x${e.start.toString(16)} of memfd ${e.path} was made before F_SEAL_FUTURE_WRITE, which forbids making it again`,
+      );
+    }
+    return i;
+  }
+
+  private objectIndex(e: SmapsEntry, k: { kind: ShmemKind; name?: string }): number {
     const key = `${k.kind}:${e.inode}`;
     const known = this.index.get(key);
     if (known !== undefined) return known;
