@@ -13,6 +13,8 @@ const cleanups = useCleanups();
 
 /** Where the memfd-mapped victim mapped its memfd, by pid. */
 const mapped = new Map<number, string>();
+/** The working directory of each victim, by pid. */
+const dirs = new Map<number, string>();
 
 const CASES: [string, (pid: number, fd: number) => string][] = [
   ['userfaultfd', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: userfaultfd files are not supported: the ranges registered on it, their modes and the faults waiting on it are shown by no interface (anon_inode:[userfaultfd])`],
@@ -21,6 +23,7 @@ const CASES: [string, (pid: number, fd: number) => string][] = [
   ['perf_event', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: perf_event files are not supported: the counters, their groups and ring buffers cannot be saved and set back (anon_inode:[perf_event])`],
   ['tun', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: character device 10:200 (/dev/net/tun) is not supported: its driver may keep state in the open file (an interface, a connection, a read position) that a new open would not have`],
   ['memfd-mapped', (pid) => `Cannot dump process ${pid}: its writable shared mapping at 0x${mapped.get(pid)} of memfd /memfd:audit-sealed was made before F_SEAL_FUTURE_WRITE, which forbids making it again`],
+  ['dnotify', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: its directory ${dirs.get(pid)} has an owner (pid ${pid}, signal 0): a dnotify watch (F_NOTIFY), which no interface shows`],
   ['kmsg', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: character device 1:11 (/dev/kmsg) is not supported: its driver may keep state in the open file (an interface, a connection, a read position) that a new open would not have`],
 ];
 
@@ -31,6 +34,7 @@ for (const [what, message] of CASES) {
     const m = await v.waitFor(/READY pid=\d+ fd=(-?\d+)/);
     const at = /MAPPED at=([0-9a-f]+)/.exec(v.output());
     if (at) mapped.set(v.pid, at[1]!);
+    dirs.set(v.pid, v.dir);
     assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-refused-img-') }), { code: 'UNSUPPORTED', message: message(v.pid, Number(m[1])) });
     kill(v.pid, SIG.SIGUSR1);
     await v.waitFor(new RegExp(`^(PASS|FAIL) ${what}`, 'm'));

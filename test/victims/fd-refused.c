@@ -1,7 +1,8 @@
 /* Holds one kernel object ckpt refuses, chosen by argv[1]: userfaultfd, io_uring,
  * bpf-map, perf_event, fanotify, aio (an io_setup ring, which is a mapping, not an
  * fd), tun (/dev/net/tun attached to a tap interface), kmsg (/dev/kmsg read) or
- * memfd-mapped (a memfd mapped shared and writable, then sealed F_SEAL_FUTURE_WRITE). Prints "READY pid=N fd=M" (fd -1 for aio) and waits; on SIGUSR1 it checks the
+ * memfd-mapped (a memfd mapped shared and writable, then sealed F_SEAL_FUTURE_WRITE)
+ * or dnotify (F_NOTIFY on its working directory). Prints "READY pid=N fd=M" (fd -1 for aio) and waits; on SIGUSR1 it checks the
  * object still works (so a refused dump left it alone) and prints PASS or FAIL. */
 #include "victim.h"
 #include <fcntl.h>
@@ -48,6 +49,9 @@ int main(int argc, char **argv) {
     char *p = fd >= 0 && ftruncate((int)fd, 4096) == 0 ? mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0) : MAP_FAILED;
     if (p == MAP_FAILED || fcntl((int)fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) < 0) fd = -1;
     else say("MAPPED at=%lx\n", (unsigned long)p);
+  } else if (strcmp(what, "dnotify") == 0) {
+    fd = open(".", O_RDONLY | O_DIRECTORY);
+    if (fd >= 0 && fcntl((int)fd, F_NOTIFY, DN_CREATE | DN_MULTISHOT) < 0) fd = -1;
   } else if (strcmp(what, "kmsg") == 0) {
     fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
   } else if (strcmp(what, "aio") == 0) {

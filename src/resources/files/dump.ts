@@ -64,6 +64,10 @@ export function dumpFiles(ctx: DumpContext): FilesState {
       // An O_PATH description has no owner (fcntl F_GETOWN_EX answers EBADF there).
       if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
         const owner = isPathOnly(facts.flags) ? undefined : dumpOwner(facts, pidfd);
+        // fcntl(F_NOTIFY) makes its caller the directory fd's owner; its watch is shown nowhere.
+        if (owner && entry.kind === 'dir') {
+          throw dumpError(facts, { code: 'UNSUPPORTED', reason: `its directory ${facts.link} has an owner (${owner.type} ${owner.id}, signal ${owner.sig}): a dnotify watch (F_NOTIFY), which no interface shows` });
+        }
         if (owner) entry.owner = owner;
         const desc = descOf(ctx, fd);
         if (desc !== undefined) entry.desc = desc;
