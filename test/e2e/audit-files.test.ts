@@ -7,13 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renameSync, rmSync, mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
 import { useCleanups } from '../helpers/cleanup.js';
-import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
+import { startVictim, waitGone } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 const CHECKS = [
@@ -22,34 +22,22 @@ const CHECKS = [
   'memfd-future-write', 'memfd-future-write-enforced', 'o-path-symlink', 'o-path-fifo', 'o-path-device', 'high-fd',
 ];
 
-async function dumped() {
+async function started() {
   const v = startVictim('audit-files');
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+/);
-  const dir = cleanups.tempDir('ckpt-audit-files-');
-  const d = dump(v.pid, { imagesDir: dir });
-  assert.deepEqual(d.warnings, []);
-  const logAtDump = statSync(v.log).size;
-  await waitGone(v.pid);
-  truncateSync(v.log, logAtDump);
-  return { v, dir };
+  return v;
 }
 
 test('unusual file fds come back as they were: readdir position, O_PATH, linkable O_TMPFILE, flags, seals, high fds', async () => {
-  const { v, dir } = await dumped();
-  const r = restore({ imagesDir: dir });
-  const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  assert.deepEqual(r.warnings, []);
-  kill(rv.pid, SIG.SIGUSR1);
-  await rv.waitFor(/^DONE$/m);
-  const out = rv.output();
-  assert.doesNotMatch(out, /^FAIL/m, out);
-  for (const c of CHECKS) assert.match(out, new RegExp(`^PASS ${c}$`, 'm'), `check ${c}:\n${out}`);
+  await selfCheckRoundTrip(await started(), { imagesDir: cleanups.tempDir('ckpt-audit-files-'), pass: CHECKS });
 });
 
 test('a file or directory replaced by another inode since the dump is refused at restore, naming it', async () => {
-  const { v, dir } = await dumped();
+  const v = await started();
+  const dir = cleanups.tempDir('ckpt-audit-files-');
+  assert.deepEqual(dump(v.pid, { imagesDir: dir }).warnings, []);
+  await waitGone(v.pid);
   const file = join(v.dir, 'after-rename');
   writeFileSync(join(v.dir, 'new'), 'another file\n');
   renameSync(join(v.dir, 'new'), file);

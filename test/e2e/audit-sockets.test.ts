@@ -7,12 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, truncateSync } from 'node:fs';
 import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
 import { kill, SIG } from '../../src/sys/index.js';
 import { useCleanups } from '../helpers/cleanup.js';
-import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
+import { startVictim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 const CHECKS = ['reuseport-tcp', 'v6only-beside-v4', 'reuseport-udp', 'pipe-packets'];
@@ -21,21 +20,7 @@ test('reuseport groups, v6-only beside v4 listeners and a packet-mode pipe come 
   const v = startVictim('audit-sockets');
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+/);
-  const dir = cleanups.tempDir('ckpt-audit-sockets-');
-  const d = dump(v.pid, { imagesDir: dir });
-  assert.deepEqual(d.warnings, []);
-  const logAtDump = statSync(v.log).size;
-  await waitGone(v.pid);
-  truncateSync(v.log, logAtDump);
-  const r = restore({ imagesDir: dir });
-  const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  assert.deepEqual(r.warnings, []);
-  kill(rv.pid, SIG.SIGUSR1);
-  await rv.waitFor(/^DONE$/m);
-  const out = rv.output();
-  assert.doesNotMatch(out, /^FAIL/m, out);
-  for (const c of CHECKS) assert.match(out, new RegExp(`^PASS ${c}$`, 'm'), `check ${c}:\n${out}`);
+  await selfCheckRoundTrip(v, { imagesDir: cleanups.tempDir('ckpt-audit-sockets-'), pass: CHECKS });
 });
 
 test('a socket with an ICMP error queued (IP_RECVERR) is refused, and keeps its error', async () => {

@@ -6,12 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, truncateSync } from 'node:fs';
 import { dump } from '../../src/dump/dump.js';
-import { restore } from '../../src/restore/restore.js';
-import { kill, SIG } from '../../src/sys/index.js';
 import { useCleanups } from '../helpers/cleanup.js';
-import { startVictim, waitGone, wrapPid } from '../helpers/victim.js';
+import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
+import { startVictim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 const CHECKS = ['pty-input', 'pty-output', 'pty-raw-vmin', 'pty-locked-termios', 'pty-canonical-locked', 'pty-slave-closed'];
@@ -20,21 +18,7 @@ test('pty queues, raw mode, a termios lock and a closed slave come back as they 
   const v = startVictim('audit-tty');
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+/);
-  const dir = cleanups.tempDir('ckpt-audit-tty-');
-  const d = dump(v.pid, { imagesDir: dir });
-  assert.deepEqual(d.warnings, []);
-  const logAtDump = statSync(v.log).size;
-  await waitGone(v.pid);
-  truncateSync(v.log, logAtDump);
-  const r = restore({ imagesDir: dir });
-  const rv = wrapPid(r.pid, v.dir, v.log);
-  cleanups.push(() => rv.kill());
-  assert.deepEqual(r.warnings, []);
-  kill(rv.pid, SIG.SIGUSR1);
-  await rv.waitFor(/^DONE$/m);
-  const out = rv.output();
-  assert.doesNotMatch(out, /^FAIL/m, out);
-  for (const c of CHECKS) assert.match(out, new RegExp(`^PASS ${c}$`, 'm'), `check ${c}:\n${out}`);
+  await selfCheckRoundTrip(v, { imagesDir: cleanups.tempDir('ckpt-audit-tty-'), pass: CHECKS });
 });
 
 test('a pty slave whose master was closed (hung up) is refused at dump, and the process runs on', async () => {
