@@ -197,6 +197,13 @@ function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>):
       // One by one: advice the kernel refuses is skipped, where a batch would stop.
       if (advice !== undefined) r.raw(NR.madvise, [v.start, len, advice]);
     }
+    for (const g of v.guards ?? []) {
+      if (g.start < v.start || g.end > v.end || g.start >= g.end || (g.start | g.end) % PAGE !== 0n) {
+        throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: guard region 0x${g.start.toString(16)}-0x${g.end.toString(16)} is not a page range of its area 0x${v.start.toString(16)}-0x${v.end.toString(16)}`);
+      }
+      // After the pages: installing a guard drops what the range holds (nothing was saved there).
+      r.call(NR.madvise, [g.start, g.end - g.start, MADV_GUARD_INSTALL], `madvise(0x${g.start.toString(16)}, MADV_GUARD_INSTALL)`);
+    }
     // Locked once its pages are in (a plain mlock faults in the rest). The target still
     // has the restorer's credentials (creds come last), so CAP_IPC_LOCK lets it lock
     // whatever RLIMIT_MEMLOCK its owner has: the original was allowed these locks.
@@ -210,6 +217,7 @@ function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>):
 }
 
 const MADV_DONTNEED = 4;
+const MADV_GUARD_INSTALL = 102;
 
 /**
  * mprotect drops VM_ACCOUNT from an anonymous area that never had a page (no anon_vma),

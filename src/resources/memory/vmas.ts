@@ -11,6 +11,8 @@ const U64_MAX = (1n << 64n) - 1n;
 const DECIMAL = /^-?[0-9]{1,20}$/;
 const MAX_FLAGS = 64;
 const MAX_NAME = 4096;
+/** Guard regions of one area (each a separate madvise at restore). */
+export const MAX_GUARDS = 65536;
 
 /** What one area must look like; the first thing wrong is reported with its field. */
 class Bad extends Error {
@@ -78,6 +80,7 @@ function vmaOf<K extends string>(v: unknown, ctx: { kinds: ReadonlySet<string>; 
     if (typeof name !== 'string' || name.length > MAX_NAME) throw new Bad('name', `expected a string of at most ${MAX_NAME} characters`);
     out.name = name;
   }
+  if (o['guards'] !== undefined) out.guards = guardsOf(o['guards']);
   return out;
 }
 
@@ -93,6 +96,16 @@ export interface VmaShape<K extends string> {
   flags: string[];
   inherited?: boolean;
   name?: string;
+  guards?: { start: bigint; end: bigint }[];
+}
+
+function guardsOf(v: unknown): { start: bigint; end: bigint }[] {
+  if (!Array.isArray(v) || v.length > MAX_GUARDS) throw new Bad('guards', `expected an array of at most ${MAX_GUARDS} ranges`);
+  return v.map((g: unknown) => {
+    if (typeof g !== 'object' || g === null || Array.isArray(g)) throw new Bad('guards', 'expected objects');
+    const o = g as Record<string, unknown>;
+    return { start: u64(o['start'], 'guards'), end: u64(o['end'], 'guards') };
+  });
 }
 
 /** A zod schema for an array of areas (at most `max`) that checks them in one loop. */
