@@ -134,6 +134,15 @@ function joined(a: Vma, b: Vma): Vma {
   return out;
 }
 
+function zombieState(pid: number): { state: string; ppid: number } | 'gone' {
+  try {
+    const st = readStat(pid);
+    return { state: st.state, ppid: st.ppid };
+  } catch {
+    return 'gone';
+  }
+}
+
 function isTime(v: object): v is Record<string, number | bigint> {
   const keys = Object.keys(v).sort().join(',');
   return keys === 'nsec,sec' || keys === 'sec,usec';
@@ -330,7 +339,11 @@ export function checkRestored(args: CheckArgs): void {
   const saved = (id: number) => (inTree.has(id) ? id : 'outside');
   const restored = (id: number, rootId: number) => (inTree.has(id) || id !== rootId ? id : 'outside');
   for (const e of entries) {
-    if (e.zombie) continue;
+    if (e.zombie) {
+      // Still there for its parent's wait (a parent ignoring SIGCHLD would have let the kernel reap it).
+      compare(`process ${e.pid} (a zombie)`, { state: 'Z', ppid: e.ppid }, zombieState(e.pid));
+      continue;
+    }
     const stat = readStat(e.pid);
     compare(`process ${e.pid} tree`, { pgid: saved(e.pgid), sid: saved(e.sid) }, { pgid: restored(stat.pgrp, rootStat.pgrp), sid: restored(stat.session, rootStat.session) });
   }

@@ -12,6 +12,7 @@ import { listTasks } from '../proc/index.js';
 import { RemoteTask, TaskGoneError, waitStop, type Undo } from '../infect/index.js';
 import type { TreeEntry } from '../resources/images.js';
 import { armParentDeathKill } from '../resources/process/index.js';
+import { encodeSigaction, SIG_DFL, SIG_IGN, type SigactionsState } from '../resources/process/sigactions.js';
 import { pidTaken } from './pid.js';
 
 export interface CloneArgs {
@@ -99,6 +100,24 @@ export function becomeZombie(remote: RemoteTask, status: number): void {
     throw e;
   }
   throw new CkptError('INTERNAL', `Cannot restore zombie ${tid}: it did not exit`);
+}
+
+const SA_NOCLDWAIT = 2n;
+
+/**
+ * Runs `fn` (which makes a zombie of a child of `parent`) with the parent's SIGCHLD at
+ * SIG_DFL when its saved disposition is SIG_IGN or has SA_NOCLDWAIT, and puts that back
+ * after. With those in force the kernel reaps a child as it dies, so the zombie the
+ * parent still had at dump (it died before the parent ignored SIGCHLD) would be gone;
+ * a zombie that exists already is not reaped when SIG_IGN is set again.
+ */
+export function withChildrenKept(parent: RemoteTask, opts: { sigactions?: SigactionsState }, fn: () => void): void {
+  const saved = opts.sigactions?.actions.find((a) => a.signo === SIG.SIGCHLD);
+  if (!saved || (saved.handler !== SIG_IGN && (saved.flags & SA_NOCLDWAIT) === 0n)) return fn();
+  const dfl = encodeSigaction({ signo: SIG.SIGCHLD, handler: SIG_DFL, flags: 0n, restorer: 0n, mask: 0n });
+  parent.call(NR.rt_sigaction, [SIG.SIGCHLD, parent.put(dfl), 0, 8], 'rt_sigaction(SIGCHLD, SIG_DFL)');
+  fn();
+  parent.call(NR.rt_sigaction, [SIG.SIGCHLD, parent.put(encodeSigaction(saved)), 0, 8], 'rt_sigaction(SIGCHLD)');
 }
 
 /**

@@ -1,0 +1,49 @@
+/**
+ * Process, thread and signal state probed as a new user would (auditproc.c), each
+ * checked by the victim itself after restore: a thread's own sigaltstack and pending
+ * signal, its robust list (a mutex of a dead owner) and clear_child_tid (pthread_join);
+ * SA_RESETHAND / SA_NODEFER behaviour; RT signals queued several times with their values,
+ * a kill() keeping its sender and a pending SIGCHLD with its zombie; SIGCHLD ignored
+ * (auto-reap) with a zombie made before it was ignored, which must survive the restore
+ * (ckpt made it again while SIGCHLD was ignored: the kernel reaped it at once); fsuid/fsgid, dumpable 0 and a chroot. A child traced by the process is
+ * refused at dump.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dump } from '../../src/dump/dump.js';
+import { kill, SIG } from '../../src/sys/index.js';
+import { restoreAndCheck, selfCheckRoundTrip } from '../helpers/self-check.js';
+import { useCleanups } from '../helpers/cleanup.js';
+import { startVictim, waitGone } from '../helpers/victim.js';
+
+const cleanups = useCleanups();
+
+const roundTrip = (features: string[], checks: number) => selfCheckRoundTrip('auditproc', { args: features, checks, cleanups });
+
+test('a thread\'s altstack, pending signal, robust list and clear_child_tid; signal flags; queued siginfo; SIGCHLD ignored', async () => {
+  const v = startVictim('auditproc', { args: ['thread', 'sigflags', 'rtqueue', 'nocldwait'] });
+  cleanups.push(() => v.cleanup());
+  const child = Number((await v.waitFor(/CHILD pid=(\d+)/))[1]);
+  await v.waitFor(/READY pid=\d+/);
+  const dir = cleanups.tempDir('ckpt-auditproc-');
+  dump(v.pid, { imagesDir: dir });
+  // Its zombie child comes to this test process (a subreaper): reaped here, its PID is free.
+  await waitGone(v.pid);
+  await waitGone(child);
+  await restoreAndCheck(v, { dir, checks: 14, cleanups });
+});
+
+test('a chroot, fsuid and fsgid and dumpable 0 come back', () => roundTrip(['chroot', 'fscreds', 'dumpable'], 3));
+
+test('a process tracing its child is refused at dump, naming the tracer; both run on', async () => {
+  const v = startVictim('auditproc', { args: ['traced'] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+|SETUP FAIL.*/);
+  assert.doesNotMatch(v.output(), /SETUP FAIL/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-auditproc-') }), {
+    message: new RegExp(`^Cannot seize process \\d+: it is traced by process ${v.pid} \\(auditproc\\)`),
+  });
+  kill(v.pid, SIG.SIGUSR1);
+  await v.waitFor(/DONE fails=\d+/);
+  assert.doesNotMatch(v.output(), /FAIL/);
+});
