@@ -1,7 +1,7 @@
 /**
  * Memory state a restore could get wrong without noticing (auditmem.c): guard regions,
- * memory-deny-write-execute, READ_IMPLIES_EXEC with the mm fields, madvise flags and a
- * MAP_GROWSDOWN area come back, checked by the victim itself; secret memory and huge TLB
+ * memory-deny-write-execute, READ_IMPLIES_EXEC with the mm fields, madvise flags, a
+ * MAP_GROWSDOWN and a MAP_DROPPABLE area come back, checked by the victim itself; secret memory and huge TLB
  * pages are refused at dump, naming the area, and the process runs on.
  */
 import { test } from 'node:test';
@@ -23,7 +23,8 @@ test('memory-deny-write-execute (PR_SET_MDWE) is set again, after the memory', (
 
 test('READ_IMPLIES_EXEC does not make the restored areas executable; brk, exe, cmdline and auxv come back', () => roundTrip(['mm'], 6));
 
-test('madvise flags (dc wf dd hg nh mg) and a MAP_GROWSDOWN area that still grows', () => roundTrip(['madv', 'growsdown'], 9));
+test('madvise flags (dc wf dd hg nh mg), a MAP_GROWSDOWN area that still grows and a MAP_DROPPABLE area', () =>
+  roundTrip(['madv', 'growsdown', 'droppable'], 10));
 
 async function refused(t: { skip(m: string): void }, feature: string, message: RegExp): Promise<void> {
   const v: Victim = startVictim('auditmem', { args: [feature] });

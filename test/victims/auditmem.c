@@ -11,6 +11,7 @@
  *   madv      areas with MADV_DONTFORK, MADV_WIPEONFORK, MADV_DONTDUMP, MADV_HUGEPAGE,
  *             MADV_NOHUGEPAGE, MADV_MERGEABLE: VmFlags dc wf dd hg nh mg; a forked child sees
  *             the wipe-on-fork page zeroed.
+ *   droppable a MAP_DROPPABLE area (6.11, VmFlags dp): still droppable (it came back private).
  *   growsdown a MAP_GROWSDOWN area (VmFlags gd): it still grows when touched below its start.
  *   mdwe      prctl(PR_SET_MDWE, MDWE_REFUSE_EXEC_GAIN): PR_GET_MDWE says so, and an
  *             mprotect adding PROT_EXEC to a writable area fails.
@@ -160,6 +161,21 @@ static void madv_check(void) {
   self_check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wipe-on-fork page zero in a child", "status %#x", st);
 }
 
+/* ---- droppable ---- */
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+static unsigned char *droppable;
+static void droppable_setup(void) {
+  droppable = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
+  MUST(droppable);
+  droppable[0] = 0x42;
+}
+static void droppable_check(void) {
+  /* The kernel may drop its pages under memory pressure: 0 is as good as 0x42. */
+  self_check(has_flag(droppable, "dp") && (droppable[0] == 0x42 || droppable[0] == 0), "MAP_DROPPABLE area", "dp %d byte %#x", has_flag(droppable, "dp"), droppable[0]);
+}
+
 /* ---- growsdown ---- */
 static unsigned char *down;
 static void growsdown_setup(void) {
@@ -251,6 +267,7 @@ static void hugetlb_check(void) { self_check(strcmp(huge, "huge") == 0, "huge pa
 static const struct { const char *name; void (*setup)(void), (*check)(void); } features[] = {
   { "anonname", anonname_setup, anonname_check }, { "guard", guard_setup, guard_check },
   { "madv", madv_setup, madv_check }, { "growsdown", growsdown_setup, growsdown_check },
+  { "droppable", droppable_setup, droppable_check },
   { "mdwe", mdwe_setup, mdwe_check }, { "mm", mm_setup, mm_check },
   { "secret", secret_setup, secret_check }, { "hugetlb", hugetlb_setup, hugetlb_check },
 };

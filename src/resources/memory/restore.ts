@@ -22,7 +22,7 @@ import { fillThroughMem, splitRuns, unaccounted } from './unaccounted.js';
 import { isKernelArea, type MemoryState, type Vma } from './state.js';
 
 const PAGE = 4096n;
-const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
+const MAP = { SHARED: 0x1, PRIVATE: 0x2, DROPPABLE: 0x8, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
 const MADV: Record<string, number> = { dd: 16, dc: 10, wf: 18, hg: 14, nh: 15, mg: 12 /* MADV_MERGEABLE */ };
 const O_RDONLY = 0;
 const O_RDWR = 2;
@@ -67,7 +67,8 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<V
         if (prot !== v.prot) r.call(NR.mprotect, [v.start, len, prot], 'mprotect');
         continue;
       }
-      let flags = MAP.FIXED | (v.shared ? MAP.SHARED : MAP.PRIVATE);
+      // MAP_DROPPABLE (Linux 6.11, VmFlags dp) is a mapping type of its own, private anonymous memory the kernel may drop.
+      let flags = MAP.FIXED | (v.shared ? MAP.SHARED : v.flags.includes('dp') ? MAP.DROPPABLE : MAP.PRIVATE);
       if (v.flags.includes('gd')) flags |= MAP.GROWSDOWN;
       if (v.flags.includes('nr')) flags |= MAP.NORESERVE;
       let fd = -1;
