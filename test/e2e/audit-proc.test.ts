@@ -6,7 +6,7 @@
  * a kill() keeping its sender and a pending SIGCHLD with its zombie; SIGCHLD ignored
  * (auto-reap) with a zombie made before it was ignored, which must survive the restore
  * (ckpt made it again while SIGCHLD was ignored: the kernel reaped it at once); fsuid/fsgid, dumpable 0 and a chroot. A child traced by the process is
- * refused at dump.
+ * refused at dump, and so is a thread in a Landlock domain (a restore would let it out).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,4 +46,19 @@ test('a process tracing its child is refused at dump, naming the tracer; both ru
   kill(v.pid, SIG.SIGUSR1);
   await v.waitFor(/DONE fails=\d+/);
   assert.doesNotMatch(v.output(), /FAIL/);
+});
+
+test('a thread in a Landlock domain is refused at dump (its sandbox is not saved); the process runs on', async (t) => {
+  const v = startVictim('auditproc', { args: ['landlock'] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+|SETUP FAIL.*|SKIP.*/);
+  if (/SKIP/.test(v.output())) return t.skip(v.output().trim());
+  assert.doesNotMatch(v.output(), /SETUP FAIL/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-auditproc-') }), {
+    code: 'UNSUPPORTED',
+    message: `Cannot dump thread ${v.pid} of process ${v.pid}: it is in a Landlock domain (or another security module's confinement): it may not access ckpt with CAP_SYS_PTRACE, and its sandbox is not saved`,
+  });
+  kill(v.pid, SIG.SIGUSR1);
+  await v.waitFor(/DONE fails=\d+/);
+  assert.match(v.output(), /^PASS Landlock forbids exec/m);
 });

@@ -22,8 +22,10 @@
  *   chroot    chroot into the working directory: / is that directory after restore.
  *   exefile   /proc/self/exe set to /bin/true (PR_SET_MM_EXE_FILE).
  *   traced    a child the process traces (PTRACE_SEIZE): the dump must refuse it.
+ *   landlock  a Landlock domain (no exec anywhere): the dump must refuse it.
  */
 #include "victim.h"
+#include <linux/landlock.h>
 #include <pthread.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
@@ -242,12 +244,26 @@ static void traced_check(void) {
   kill(tracee, SIGKILL);
 }
 
+/* ---- landlock ---- */
+static void landlock_setup(void) {
+  struct landlock_ruleset_attr attr = { .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE };
+  int fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+  if (fd < 0) { say("SKIP landlock: %s\n", strerror(errno)); exit(3); }
+  MUST(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+  MUST(syscall(SYS_landlock_restrict_self, fd, 0));
+  close(fd);
+}
+static void landlock_check(void) {
+  int r = execl("/bin/true", "true", (char *)NULL); /* returns only when refused */
+  self_check(r < 0 && errno == EACCES, "Landlock forbids exec", "execl returned %d (%s)", r, strerror(errno));
+}
+
 static const struct { const char *name; void (*setup)(void), (*check)(void); } features[] = {
   { "thread", thread_setup, thread_check }, { "sigflags", sigflags_setup, sigflags_check },
   { "rtqueue", rtqueue_setup, rtqueue_check }, { "nocldwait", nocldwait_setup, nocldwait_check },
   { "fscreds", fscreds_setup, fscreds_check }, { "dumpable", dumpable_setup, dumpable_check },
   { "chroot", chroot_setup, chroot_check }, { "exefile", exefile_setup, exefile_check },
-  { "traced", traced_setup, traced_check },
+  { "traced", traced_setup, traced_check }, { "landlock", landlock_setup, landlock_check },
 };
 #define NFEAT (sizeof features / sizeof features[0])
 

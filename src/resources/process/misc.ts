@@ -26,7 +26,7 @@ import { NR, PR, SIG } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
 import { callIn, callsOut, cString } from './inject.js';
-import { refuseUnsavedKnobs } from './knobs-refused.js';
+import { refuseSandboxed, refuseUnsavedKnobs } from './knobs-refused.js';
 
 const TASK_COMM_LEN = 16;
 
@@ -81,7 +81,10 @@ function readPersonality(pid: number): number {
  * process's MiscState): timer slack and parent-death signal, which prctl sets per thread.
  */
 export function readThreadKnobs(remote: RemoteTask, opts: { pid: number; checking?: boolean }): { timerSlackNs: bigint; pdeathSig: number } {
-  if (!opts.checking) refuseUnsavedKnobs(remote, { pid: opts.pid, tid: remote.tid });
+  if (!opts.checking) {
+    refuseUnsavedKnobs(remote, { pid: opts.pid, tid: remote.tid });
+    refuseSandboxed(remote, { pid: opts.pid, tid: remote.tid });
+  }
   // One stop for both reads (callsOut).
   const [slack, pdeath] = callsOut(remote, [
     { nr: NR.prctl, name: 'prctl(PR_GET_TIMERSLACK)', size: 0, args: () => [PR.GET_TIMERSLACK] },
@@ -154,6 +157,7 @@ export const misc: Resource<MiscState> = {
     if (!ctx.checking) {
       checkAutogroup(ctx.pid);
       refuseUnsavedKnobs(ctx.remote, { pid: ctx.pid, tid: ctx.pid });
+      refuseSandboxed(ctx.remote, { pid: ctx.pid, tid: ctx.pid });
     }
     // One stop for the four reads (callsOut).
     const [thpGot, pdeath, subreaper, slack] = callsOut(r, [
