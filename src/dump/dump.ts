@@ -17,6 +17,7 @@ import type { ParentMemory } from '../resources/memory/cow.js';
 import type { MemoryState, ShmemObject, Vma } from '../resources/memory/state.js';
 import type { PageRun } from '../resources/memory/copy.js';
 import { dumpCpu, restartInterruptedWait } from '../resources/thread/cpu.js';
+import { refuseSyscallDispatch } from '../resources/process/knobs-refused.js';
 import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
 import { RESOURCES } from '../resources/registry.js';
@@ -183,7 +184,11 @@ interface CollectArgs {
 function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState; memoryMs: number } {
   const { w, opts, warnings } = args;
   const pid = proc.pid;
-  for (const tid of proc.tids) restartInterruptedWait(tid);
+  for (const tid of proc.tids) {
+    // Before anything is injected (see refuseSyscallDispatch).
+    refuseSyscallDispatch({ pid, tid });
+    restartInterruptedWait(tid);
+  }
   const remote = new RemoteTask(pid, { site: findSyscallSite(pid), recoverable: true });
   proc.undo.push(`restore registers of ${pid}`, () => remote.finish());
   if (proc.tasks.get(pid)?.groupStopped) leaveGroupStop(proc, remote);

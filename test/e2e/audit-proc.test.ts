@@ -6,7 +6,8 @@
  * a kill() keeping its sender and a pending SIGCHLD with its zombie; SIGCHLD ignored
  * (auto-reap) with a zombie made before it was ignored, which must survive the restore
  * (ckpt made it again while SIGCHLD was ignored: the kernel reaped it at once); fsuid/fsgid, dumpable 0 and a chroot. A child traced by the process is
- * refused at dump, and so is a thread in a Landlock domain (a restore would let it out).
+ * refused at dump, and so are a thread in a Landlock domain (a restore would let it out)
+ * and one with syscall user dispatch on (it would run its syscalls natively).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,30 +36,31 @@ test('a thread\'s altstack, pending signal, robust list and clear_child_tid; sig
 
 test('a chroot, fsuid and fsgid and dumpable 0 come back', () => roundTrip(['chroot', 'fscreds', 'dumpable'], 3));
 
-test('a process tracing its child is refused at dump, naming the tracer; both run on', async () => {
-  const v = startVictim('auditproc', { args: ['traced'] });
-  cleanups.push(() => v.cleanup());
-  await v.waitFor(/READY pid=\d+|SETUP FAIL.*/);
-  assert.doesNotMatch(v.output(), /SETUP FAIL/);
-  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-auditproc-') }), {
-    message: new RegExp(`^Cannot seize process \\d+: it is traced by process ${v.pid} \\(auditproc\\)`),
-  });
-  kill(v.pid, SIG.SIGUSR1);
-  await v.waitFor(/DONE fails=\d+/);
-  assert.doesNotMatch(v.output(), /FAIL/);
-});
-
-test('a thread in a Landlock domain is refused at dump (its sandbox is not saved); the process runs on', async (t) => {
-  const v = startVictim('auditproc', { args: ['landlock'] });
+/** Starts auditproc with `feature`, expects the dump to fail with `error`, and the process to run on and pass its checks. */
+async function refused(t: { skip(m: string): void }, feature: string, error: (pid: number) => { code?: string; message: string | RegExp }): Promise<void> {
+  const v = startVictim('auditproc', { args: [feature] });
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+|SETUP FAIL.*|SKIP.*/);
   if (/SKIP/.test(v.output())) return t.skip(v.output().trim());
   assert.doesNotMatch(v.output(), /SETUP FAIL/);
-  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-auditproc-') }), {
-    code: 'UNSUPPORTED',
-    message: `Cannot dump thread ${v.pid} of process ${v.pid}: it is in a Landlock domain (or another security module's confinement): it may not access ckpt with CAP_SYS_PTRACE, and its sandbox is not saved`,
-  });
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-auditproc-') }), error(v.pid));
   kill(v.pid, SIG.SIGUSR1);
   await v.waitFor(/DONE fails=\d+/);
-  assert.match(v.output(), /^PASS Landlock forbids exec/m);
-});
+  assert.match(v.output(), /^PASS /m);
+  assert.doesNotMatch(v.output(), /FAIL/);
+}
+
+test('a process tracing its child is refused at dump, naming the tracer; both run on', (t) =>
+  refused(t, 'traced', (pid) => ({ message: new RegExp(`^Cannot seize process \\d+: it is traced by process ${pid} \\(auditproc\\)`) })));
+
+test('a thread in a Landlock domain is refused at dump (its sandbox is not saved); the process runs on', (t) =>
+  refused(t, 'landlock', (pid) => ({
+    code: 'UNSUPPORTED',
+    message: `Cannot dump thread ${pid} of process ${pid}: it is in a Landlock domain (or another security module's confinement): it may not access ckpt with CAP_SYS_PTRACE, and its sandbox is not saved`,
+  })));
+
+test('a thread with syscall user dispatch on is refused at dump, before anything is injected; it still dispatches', (t) =>
+  refused(t, 'sud', (pid) => ({
+    code: 'UNSUPPORTED',
+    message: `Cannot dump thread ${pid} of process ${pid}: it has syscall user dispatch on (PR_SET_SYSCALL_USER_DISPATCH), which is not saved`,
+  })));

@@ -23,6 +23,8 @@
  *   exefile   /proc/self/exe set to /bin/true (PR_SET_MM_EXE_FILE).
  *   traced    a child the process traces (PTRACE_SEIZE): the dump must refuse it.
  *   landlock  a Landlock domain (no exec anywhere): the dump must refuse it.
+ *   sud       syscall user dispatch on (PR_SET_SYSCALL_USER_DISPATCH, selector at ALLOW):
+ *             refused at dump (a restored thread would run its syscalls natively).
  */
 #include "victim.h"
 #include <linux/landlock.h>
@@ -258,12 +260,36 @@ static void landlock_check(void) {
   self_check(r < 0 && errno == EACCES, "Landlock forbids exec", "execl returned %d (%s)", r, strerror(errno));
 }
 
+/* ---- sud ---- */
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_ON 1
+#endif
+static volatile char selector; /* SYSCALL_DISPATCH_FILTER_ALLOW (0) / BLOCK (1) */
+static volatile sig_atomic_t sigsys_hits;
+static void on_sigsys(int s, siginfo_t *si, void *uc) { (void)s; (void)si; (void)uc; selector = 0; sigsys_hits++; }
+static void sud_setup(void) {
+  struct sigaction sa = { 0 };
+  sa.sa_sigaction = on_sigsys;
+  sa.sa_flags = SA_SIGINFO;
+  MUST(sigaction(SIGSYS, &sa, NULL));
+  /* The range [0, 1) is the only one allowed: everything else is dispatched by the selector. */
+  MUST(prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, 0, 1, &selector));
+}
+static void sud_check(void) {
+  selector = 1;
+  syscall(SYS_getppid); /* with dispatch on: SIGSYS, whose handler allows again */
+  selector = 0;
+  self_check(sigsys_hits == 1, "syscall user dispatch", "SIGSYS %d times", (int)sigsys_hits);
+}
+
 static const struct { const char *name; void (*setup)(void), (*check)(void); } features[] = {
   { "thread", thread_setup, thread_check }, { "sigflags", sigflags_setup, sigflags_check },
   { "rtqueue", rtqueue_setup, rtqueue_check }, { "nocldwait", nocldwait_setup, nocldwait_check },
   { "fscreds", fscreds_setup, fscreds_check }, { "dumpable", dumpable_setup, dumpable_check },
   { "chroot", chroot_setup, chroot_check }, { "exefile", exefile_setup, exefile_check },
   { "traced", traced_setup, traced_check }, { "landlock", landlock_setup, landlock_check },
+  { "sud", sud_setup, sud_check },
 };
 #define NFEAT (sizeof features / sizeof features[0])
 

@@ -15,7 +15,7 @@
  */
 import { CkptError } from '../../common/errors.js';
 import { readTaskStatus } from '../../proc/index.js';
-import { addressOf, NR, rawSyscall } from '../../sys/index.js';
+import { addressOf, isErrno, NR, ptrace, rawSyscall } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import { callOut } from './inject.js';
 
@@ -99,4 +99,23 @@ export function refuseSandboxed(remote: RemoteTask, ids: { pid: number; tid: num
   if (r !== EPERM) return;
   if ((readTaskStatus(ids.pid, ids.tid).capEff & (1n << CAP_SYS_PTRACE)) === 0n) return;
   throw new CkptError('UNSUPPORTED', `Cannot dump thread ${ids.tid} of process ${ids.pid}: it is in a Landlock domain (or another security module's confinement): it may not access ckpt with CAP_SYS_PTRACE, and its sandbox is not saved`);
+}
+
+/**
+ * Syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH: Wine) is not saved: a restored
+ * thread would run natively the syscalls it had dispatched to its SIGSYS handler. Checked
+ * with PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG before anything is injected, since with the
+ * selector at BLOCK an injected syscall would raise SIGSYS in the thread instead.
+ */
+export function refuseSyscallDispatch(ids: { pid: number; tid: number }): void {
+  let mode: bigint;
+  try {
+    mode = ptrace.getSyscallUserDispatch(ids.tid).mode;
+  } catch (e) {
+    if (isErrno(e, 'EIO') || isErrno(e, 'EINVAL')) return; // a kernel before 6.4
+    throw e;
+  }
+  if (mode !== 0n) {
+    throw new CkptError('UNSUPPORTED', `Cannot dump thread ${ids.tid} of process ${ids.pid}: it has syscall user dispatch on (PR_SET_SYSCALL_USER_DISPATCH), which is not saved`);
+  }
 }
