@@ -112,7 +112,8 @@ export function seizeTree(root: number, opts: { timeoutMs?: number } = {}): Seiz
     checkInterrupted();
     known.add(pid);
     const stat = readStat(pid);
-    const base = { pid, ppid, pgid: stat.pgrp, sid: stat.session, sharesFiles: false, sharesFs: false, stopped: false };
+    const base: TreeEntry = { pid, ppid, pgid: stat.pgrp, sid: stat.session, sharesFiles: false, sharesFs: false, stopped: false };
+    if (ppid !== 0 && stat.exitSignal !== SIG.SIGCHLD) base.exitSignal = stat.exitSignal;
     const zombie = (s: ProcStat) => void entries.push({ ...base, zombie: { status: s.exitCode } }); // stat's exit code is in waitpid(2) form
     if (stat.state === 'Z') return zombie(stat);
     let proc: SeizedProcess;

@@ -33,6 +33,7 @@ import type { BuiltProcess } from './process.js';
 import { PageCheck, type SavedPages } from './check-pages.js';
 
 const MAX_REPORTED = 8;
+const SIGCHLD = 17;
 
 
 /**
@@ -346,6 +347,7 @@ export function checkRestored(args: CheckArgs): void {
     }
     const stat = readStat(e.pid);
     compare(`process ${e.pid} tree`, { pgid: saved(e.pgid), sid: saved(e.sid) }, { pgid: restored(stat.pgrp, rootStat.pgrp), sid: restored(stat.session, rootStat.session) });
+    if (e.ppid !== 0) compare(`process ${e.pid} exit signal`, e.exitSignal ?? SIGCHLD, stat.exitSignal);
   }
   for (const b of built) {
     const { img } = b;

@@ -22,6 +22,11 @@ export interface CloneArgs {
   undo: Undo;
 }
 
+/** The signal the parent of `entry` gets when it exits (SIGCHLD unless it was a clone child). */
+export function exitSignalOf(entry: Pick<TreeEntry, 'exitSignal'>): number {
+  return entry.exitSignal ?? SIG.SIGCHLD;
+}
+
 /** Clones entry.pid out of `parent` (stopped, running blank code); returns a RemoteTask on it. */
 export function cloneProcess(parent: RemoteTask, args: CloneArgs): RemoteTask {
   const { entry, undo } = args;
@@ -33,7 +38,7 @@ export function cloneProcess(parent: RemoteTask, args: CloneArgs): RemoteTask {
   if (entry.sharesFiles) flags |= CLONE.FILES;
   if (entry.sharesFs) flags |= CLONE.FS;
   // clone3 refuses an exit_signal with CLONE_PARENT: the child then takes the blank's, SIGCHLD.
-  const args3 = encodeCloneArgs({ flags, exitSignal: args.asOurChild ? 0n : BigInt(SIG.SIGCHLD), setTid: parent.put(setTid, 0), setTidSize: 1n });
+  const args3 = encodeCloneArgs({ flags, exitSignal: args.asOurChild ? 0n : BigInt(exitSignalOf(entry)), setTid: parent.put(setTid, 0), setTidSize: 1n });
   const got = parent.raw(NR.clone3, [parent.put(args3, 64), args3.length]);
   if (got === -17n) throw pidTaken(pid);
   if (got < 0n) throw new CkptError('PERMISSION', `Cannot restore process ${pid}: clone3 with set_tid failed (errno ${-got}); is CAP_CHECKPOINT_RESTORE missing?`);
@@ -126,10 +131,10 @@ export function withChildrenKept(parent: RemoteTask, opts: { sigactions?: Sigact
  * out of the queue unless one was pending at dump. A standard signal does not queue
  * twice, so a saved pending SIGCHLD is not doubled either.
  */
-export function dropExitSignal(parent: RemoteTask, opts: { wasPending: boolean }): void {
-  if (opts.wasPending) return;
+export function dropExitSignal(parent: RemoteTask, opts: { wasPending: boolean; signal: number }): void {
+  if (opts.wasPending || opts.signal === 0) return;
   const set = Buffer.alloc(8);
-  set.writeBigUInt64LE(1n << BigInt(SIG.SIGCHLD - 1));
+  set.writeBigUInt64LE(1n << BigInt(opts.signal - 1));
   const r = parent.raw(NR.rt_sigtimedwait, [parent.put(set, 0), 0, parent.put(Buffer.alloc(16), 64), 8], 'rt_sigtimedwait(SIGCHLD)');
   if (r < 0n && r !== -11n /* EAGAIN: none arrived */) throw new CkptError('INTERNAL', `Cannot take the SIGCHLD of a restored zombie out of process ${parent.tid}'s queue: error ${-r}`);
 }

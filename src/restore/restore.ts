@@ -14,7 +14,7 @@ import { LocalObjects } from '../resources/shared.js';
 import { parseInheritFd } from '../resources/files/kinds/inherit.js';
 import type { TreeEntry } from '../resources/images.js';
 import { BLANK_SYSCALL_SITE, reapBlank, startBlank } from './blank.js';
-import { becomeZombie, cloneProcess, dropExitSignal, joinGroup, withChildrenKept } from './create.js';
+import { becomeZombie, cloneProcess, dropExitSignal, exitSignalOf, joinGroup, withChildrenKept } from './create.js';
 import type { PendingState } from '../resources/process/pending.js';
 import type { SigactionsState } from '../resources/process/sigactions.js';
 import { isKernelArea } from '../resources/memory/state.js';
@@ -260,7 +260,8 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       withChildrenKept(remotes.get(e.ppid)!, { sigactions: stateOf('sigactions') as SigactionsState | undefined }, () => {
         becomeZombie(remotes.get(e.pid)!, e.zombie!.status);
         const pending = stateOf('pending') as PendingState | undefined;
-        dropExitSignal(remotes.get(e.ppid)!, { wasPending: pending?.shared.some((s) => s.signo === SIG.SIGCHLD) ?? false });
+        const signal = exitSignalOf(e);
+        dropExitSignal(remotes.get(e.ppid)!, { signal, wasPending: pending?.shared.some((s) => s.signo === signal) ?? false });
       });
     }
     const check = opts.check ?? process.env['CKPT_CHECK'] === '1';

@@ -5,7 +5,8 @@
  * SA_RESETHAND / SA_NODEFER behaviour; RT signals queued several times with their values,
  * a kill() keeping its sender and a pending SIGCHLD with its zombie; SIGCHLD ignored
  * (auto-reap) with a zombie made before it was ignored, which must survive the restore
- * (ckpt made it again while SIGCHLD was ignored: the kernel reaped it at once); fsuid/fsgid, dumpable 0 and a chroot. A child traced by the process is
+ * (ckpt made it again while SIGCHLD was ignored: the kernel reaped it at once); clone
+ * children whose exit signal is not SIGCHLD (they came back as ordinary children); fsuid/fsgid, dumpable 0 and a chroot. A child traced by the process is
  * refused at dump, and so are a thread in a Landlock domain (a restore would let it out)
  * and one with syscall user dispatch on (it would run its syscalls natively).
  */
@@ -32,6 +33,18 @@ test('a thread\'s altstack, pending signal, robust list and clear_child_tid; sig
   await waitGone(v.pid);
   await waitGone(child);
   await restoreAndCheck(v, { dir, checks: 14, cleanups });
+});
+
+test('clone children with another exit signal (SIGUSR2, none), one a zombie, are still clone children after restore', async () => {
+  const v = startVictim('auditproc', { args: ['exitsig'] });
+  cleanups.push(() => v.cleanup());
+  await v.waitFor(/READY pid=\d+|SETUP FAIL.*/);
+  assert.doesNotMatch(v.output(), /SETUP FAIL/);
+  const children = [...v.output().matchAll(/CHILD pid=(\d+)/g)].map((m) => Number(m[1]));
+  const dir = cleanups.tempDir('ckpt-auditproc-');
+  dump(v.pid, { imagesDir: dir });
+  for (const pid of [v.pid, ...children]) await waitGone(pid);
+  await restoreAndCheck(v, { dir, checks: 4, cleanups });
 });
 
 test('a chroot, fsuid and fsgid and dumpable 0 come back', () => roundTrip(['chroot', 'fscreds', 'dumpable'], 3));

@@ -23,6 +23,9 @@
  *   exefile   /proc/self/exe set to /bin/true (PR_SET_MM_EXE_FILE).
  *   traced    a child the process traces (PTRACE_SEIZE): the dump must refuse it.
  *   landlock  a Landlock domain (no exec anywhere): the dump must refuse it.
+ *   exitsig   a child cloned with SIGUSR2 as its exit signal (no SIGCHLD), one with none, and
+ *             a zombie cloned with SIGUSR2: after restore each is found only by
+ *             waitpid(__WCLONE), the first one's exit sends SIGUSR2, the zombie's not again.
  *   sud       syscall user dispatch on (PR_SET_SYSCALL_USER_DISPATCH, selector at ALLOW):
  *             refused at dump (a restored thread would run its syscalls natively).
  */
@@ -260,6 +263,39 @@ static void landlock_check(void) {
   self_check(r < 0 && errno == EACCES, "Landlock forbids exec", "execl returned %d (%s)", r, strerror(errno));
 }
 
+/* ---- exitsig ---- */
+static pid_t clone_usr2, clone_none, clone_zombie;
+static volatile sig_atomic_t usr2_hits;
+static void on_usr2(int s) { (void)s; usr2_hits++; }
+static pid_t clone_with(int exit_signal) {
+  pid_t c = syscall(SYS_clone, exit_signal, 0, 0, 0, 0); /* fork-like, with that exit signal */
+  if (c == 0) { for (;;) pause(); }
+  return c;
+}
+static void exitsig_setup(void) {
+  signal(SIGUSR2, on_usr2);
+  MUST(clone_usr2 = clone_with(SIGUSR2));
+  MUST(clone_none = clone_with(0));
+  clone_zombie = syscall(SYS_clone, SIGUSR2, 0, 0, 0, 0);
+  if (clone_zombie == 0) _exit(5);
+  MUST(clone_zombie);
+  siginfo_t si;
+  MUST(waitid(P_PID, clone_zombie, &si, WEXITED | WNOWAIT | __WCLONE));
+  while (usr2_hits == 0) usleep(1000);
+  say("CHILD pid=%d\nCHILD pid=%d\nCHILD pid=%d\n", clone_usr2, clone_none, clone_zombie);
+}
+static void exitsig_check(void) {
+  int st;
+  self_check(waitpid(clone_usr2, &st, WNOHANG) < 0 && errno == ECHILD, "a clone child is not waited without __WCLONE", "errno %d", errno);
+  kill(clone_usr2, SIGKILL);
+  kill(clone_none, SIGKILL);
+  pid_t a = waitpid(clone_usr2, &st, __WCLONE), b = waitpid(clone_none, &st, __WCLONE);
+  self_check(a == clone_usr2 && b == clone_none, "clone children reaped with __WCLONE", "got %d %d", a, b);
+  self_check(usr2_hits == 2, "exit signal SIGUSR2 sent once per child", "SIGUSR2 %d times", (int)usr2_hits);
+  pid_t z = waitpid(clone_zombie, &st, __WCLONE);
+  self_check(z == clone_zombie && WEXITSTATUS(st) == 5, "clone zombie reaped with __WCLONE and its status", "got %d status %#x", z, st);
+}
+
 /* ---- sud ---- */
 #ifndef PR_SET_SYSCALL_USER_DISPATCH
 #define PR_SET_SYSCALL_USER_DISPATCH 59
@@ -289,7 +325,7 @@ static const struct { const char *name; void (*setup)(void), (*check)(void); } f
   { "fscreds", fscreds_setup, fscreds_check }, { "dumpable", dumpable_setup, dumpable_check },
   { "chroot", chroot_setup, chroot_check }, { "exefile", exefile_setup, exefile_check },
   { "traced", traced_setup, traced_check }, { "landlock", landlock_setup, landlock_check },
-  { "sud", sud_setup, sud_check },
+  { "sud", sud_setup, sud_check }, { "exitsig", exitsig_setup, exitsig_check },
 };
 #define NFEAT (sizeof features / sizeof features[0])
 
