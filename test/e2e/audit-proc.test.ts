@@ -8,7 +8,8 @@
  * (ckpt made it again while SIGCHLD was ignored: the kernel reaped it at once); clone
  * children whose exit signal is not SIGCHLD (they came back as ordinary children); fsuid/fsgid, dumpable 0 and a chroot. A child traced by the process is
  * refused at dump, and so are a thread in a Landlock domain (a restore would let it out)
- * and one with syscall user dispatch on (it would run its syscalls natively).
+ * and one with syscall user dispatch on (it would run its syscalls natively), and a process
+ * whose main thread has exited (it was saved as a zombie, and left running).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,3 +78,10 @@ test('a thread with syscall user dispatch on is refused at dump, before anything
     code: 'UNSUPPORTED',
     message: `Cannot dump thread ${pid} of process ${pid}: it has syscall user dispatch on (PR_SET_SYSCALL_USER_DISPATCH), which is not saved`,
   })));
+
+test('a process whose main thread has exited (pthread_exit) is refused at dump, not saved as a zombie; it runs on', async (t) => {
+  await refused(t, 'deadleader', (pid) => ({
+    code: 'UNSUPPORTED',
+    message: `Cannot dump process ${pid}: its main thread has exited (pthread_exit) while 1 other thread(s) run on, which is not supported`,
+  }));
+});

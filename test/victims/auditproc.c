@@ -26,6 +26,8 @@
  *   exitsig   a child cloned with SIGUSR2 as its exit signal (no SIGCHLD), one with none, and
  *             a zombie cloned with SIGUSR2: after restore each is found only by
  *             waitpid(__WCLONE), the first one's exit sends SIGUSR2, the zombie's not again.
+ *   deadleader  the main thread exits (pthread_exit) after READY; a second thread waits for
+ *             the go signal and checks the others: refused at dump.
  *   sud       syscall user dispatch on (PR_SET_SYSCALL_USER_DISPATCH, selector at ALLOW):
  *             refused at dump (a restored thread would run its syscalls natively).
  */
@@ -329,20 +331,45 @@ static const struct { const char *name; void (*setup)(void), (*check)(void); } f
 };
 #define NFEAT (sizeof features / sizeof features[0])
 
+static int nargs;
+static char **args;
+static int dead_leader;
+
+/* Waits for the go signal, runs each chosen feature's check, then says DONE (and exits the process). */
+static void *run_checks(void *unused) {
+  (void)unused;
+  while (!go) pause();
+  for (int a = 1; a < nargs; a++)
+    for (unsigned i = 0; i < NFEAT; i++) if (strcmp(features[i].name, args[a]) == 0) features[i].check();
+  if (dead_leader) self_check(go, "the process ran on without its main thread", "no go");
+  say("DONE fails=%d\n", self_check_fails);
+  exit(0);
+}
+
 int main(int argc, char **argv) {
   struct sigaction sa = { 0 };
   sa.sa_handler = on_usr1;
   sigaction(SIGUSR1, &sa, NULL);
+  nargs = argc;
+  args = argv;
   for (int a = 1; a < argc; a++) {
+    if (strcmp(argv[a], "deadleader") == 0) { dead_leader = 1; continue; }
     unsigned i = 0;
     while (i < NFEAT && strcmp(features[i].name, argv[a])) i++;
     if (i == NFEAT) { say("SETUP FAIL unknown feature %s\n", argv[a]); return 2; }
     features[i].setup();
   }
+  if (dead_leader) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    pthread_t t;
+    MUST(-pthread_create(&t, NULL, run_checks, NULL));
+    pthread_sigmask(SIG_BLOCK, &s, NULL); /* the go signal is for the thread left */
+    say("READY pid=%d\n", getpid());
+    pthread_exit(NULL);
+  }
   say("READY pid=%d\n", getpid());
-  while (!go) pause();
-  for (int a = 1; a < argc; a++)
-    for (unsigned i = 0; i < NFEAT; i++) if (strcmp(features[i].name, argv[a]) == 0) features[i].check();
-  say("DONE fails=%d\n", self_check_fails);
+  run_checks(NULL);
   return 0;
 }
