@@ -22,7 +22,7 @@ import { zBig } from '../../images/index.js';
 import { malformed, procPath } from '../../proc/index.js';
 import { readProcText } from '../../proc/procfs.js';
 import { CkptError } from '../../common/errors.js';
-import { NR, PR, SIG } from '../../sys/index.js';
+import { isErrno, NR, PR, SIG } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
 import { callIn, callsOut, cString } from './inject.js';
@@ -62,6 +62,19 @@ const READ_IMPLIES_EXEC = 0x0400000;
 
 function prctl(remote: RemoteTask, args: (number | bigint)[], what: string): bigint {
   return remote.call(NR.prctl, args, `prctl(${what})`);
+}
+
+/**
+ * Memory-deny-write-execute flags. Not in misc's batch: a kernel before 6.3 answers
+ * EINVAL, which means none. Through callsOut, so that restore --check gathers it.
+ */
+function readMdwe(r: RemoteTask): number {
+  try {
+    return Number(callsOut(r, [{ nr: NR.prctl, name: 'prctl(PR_GET_MDWE)', size: 0, args: () => [PR.GET_MDWE, 0, 0, 0, 0] }])[0]!.ret);
+  } catch (e) {
+    if (isErrno(e, 'EINVAL')) return 0;
+    throw e;
+  }
 }
 
 export function readComm(pid: number): string {
@@ -177,9 +190,8 @@ export const misc: Resource<MiscState> = {
     };
     // Only when set, so that images of older kernels' processes read back the same.
     if ((thp & BigInt(PR_THP_DISABLE_EXCEPT_ADVISED)) !== 0n) state.thpExceptAdvised = true;
-    // Not in the batch above: a kernel before 6.3 answers EINVAL, which means none.
-    const mdwe = r.raw(NR.prctl, [PR.GET_MDWE, 0, 0, 0, 0], 'prctl(PR_GET_MDWE)');
-    if (mdwe > 0n) state.mdwe = Number(mdwe);
+    const mdwe = readMdwe(r);
+    if (mdwe > 0) state.mdwe = mdwe;
     return state;
   },
   restore(ctx, s) {
