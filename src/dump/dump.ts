@@ -16,6 +16,7 @@ import { dumpMemory, type BackgroundPlan, type MemoryDumpStats } from '../resour
 import type { ParentMemory } from '../resources/memory/cow.js';
 import type { MemoryState, ShmemObject } from '../resources/memory/state.js';
 import { dumpCpu, restartInterruptedWait } from '../resources/thread/cpu.js';
+import { refuseSyscallDispatch } from '../resources/process/knobs-refused.js';
 import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
 import { RESOURCES } from '../resources/registry.js';
@@ -189,6 +190,8 @@ interface CollectArgs {
 function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState; memoryMs: number } {
   const { w, opts, warnings } = args;
   const pid = proc.pid;
+  // Before anything is injected (see refuseSyscallDispatch).
+  for (const tid of proc.tids) refuseSyscallDispatch({ pid, tid });
   // Before any injected call: what it writes must not wait on the background's protection.
   args.background?.spare(pid, proc.tids);
   for (const tid of proc.tids) restartInterruptedWait(tid);

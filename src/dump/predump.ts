@@ -16,6 +16,7 @@ import { copyRunning } from '../resources/memory/running-copy.js';
 import { MemoryTracking, TRACKING_IMAGE } from '../resources/memory/track.js';
 import type { PageRun } from '../resources/memory/copy.js';
 import { restartInterruptedWait } from '../resources/thread/cpu.js';
+import { refuseSyscallDispatch } from '../resources/process/knobs-refused.js';
 import { PREDUMP_IMAGE } from '../resources/images.js';
 import { releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { leaveGroupStop } from './dump.js';
@@ -70,7 +71,10 @@ function plan(tree: SeizedTree, args: { w: ImageWriter; tracking: MemoryTracking
     checkInterrupted();
     const proc = tree.procs.get(e.pid)!;
     // PTRACE_INTERRUPT woke some waits with EINTR: they must restart when the tree runs on.
-    for (const tid of proc.tids) restartInterruptedWait(tid);
+    for (const tid of proc.tids) {
+      refuseSyscallDispatch({ pid: e.pid, tid });
+      restartInterruptedWait(tid);
+    }
     let remote: RemoteTask | undefined;
     const getRemote = () => {
       if (!remote) {

@@ -6,7 +6,7 @@
  */
 import { CkptError, isCkptError } from '../common/errors.js';
 import { kcmp, kill, SIG } from '../sys/index.js';
-import { foreignNamespaces, readChildren, readStat, readStatus, type ProcStat } from '../proc/index.js';
+import { foreignNamespaces, listTasks, readChildren, readStat, readStatus, type ProcStat } from '../proc/index.js';
 import { checkInterrupted, nameOf, seizeProcess, killSeized, type SeizedProcess } from '../infect/index.js';
 import type { TreeEntry } from '../resources/images.js';
 
@@ -106,6 +106,24 @@ function checkOutsideTree(root: number): void {
   }
 }
 
+/**
+ * A leader whose thread has exited (pthread_exit in main) while other threads run shows
+ * as a zombie ('Z') too, but the process lives on: it is not saved (its memory and
+ * threads are reached through the leader here), and a dump that took it for a zombie
+ * would save nothing of it and leave it running.
+ */
+function refuseDeadLeader(pid: number): void {
+  let tasks: number[];
+  try {
+    tasks = listTasks(pid);
+  } catch {
+    return; // gone: a zombie indeed
+  }
+  if (tasks.length > 1) {
+    throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid}: its main thread has exited (pthread_exit) while ${tasks.length - 1} other thread(s) run on, which is not supported`);
+  }
+}
+
 export function seizeTree(root: number, opts: { timeoutMs?: number; onWait?: () => void } = {}): SeizedTree {
   checkOutsideTree(root);
   const procs = new Map<number, SeizedProcess>();
@@ -115,9 +133,13 @@ export function seizeTree(root: number, opts: { timeoutMs?: number; onWait?: () 
     checkInterrupted();
     known.add(pid);
     const stat = readStat(pid);
-    const base = { pid, ppid, pgid: stat.pgrp, sid: stat.session, sharesFiles: false, sharesFs: false, stopped: false };
+    const base: TreeEntry = { pid, ppid, pgid: stat.pgrp, sid: stat.session, sharesFiles: false, sharesFs: false, stopped: false };
+    if (ppid !== 0 && stat.exitSignal !== SIG.SIGCHLD) base.exitSignal = stat.exitSignal;
     const zombie = (s: ProcStat) => void entries.push({ ...base, zombie: { status: s.exitCode } }); // stat's exit code is in waitpid(2) form
-    if (stat.state === 'Z') return zombie(stat);
+    if (stat.state === 'Z') {
+      refuseDeadLeader(pid);
+      return zombie(stat);
+    }
     let proc: SeizedProcess;
     try {
       proc = seizeProcess(pid, { timeoutMs: opts.timeoutMs, onWait: opts.onWait });

@@ -41,6 +41,7 @@ const PAGE = 4096;
 const REG = Object.fromEntries(REG_NAMES.map((n, i) => [n, i * 8])) as Record<(typeof REG_NAMES)[number], number>;
 const ARG_REGS = [REG.rdi, REG.rsi, REG.rdx, REG.r10, REG.r8, REG.r9];
 const ENOSYS = 38n;
+const EACCES = 13n;
 
 export interface TraceEvent {
   event: number;
@@ -77,6 +78,8 @@ export class RemoteTask {
   private scratchAddr = 0n;
   private scratchHint = 0n;
   private scratchSize = 0;
+  /** The scratch area may hold batch()'s code (false: mapped without PROT_EXEC, see scratch()). */
+  private scratchCode = true;
   /** The scratch area belongs to another RemoteTask of the same process (see shareScratch). */
   private borrowed = false;
   private injected = false;
@@ -353,7 +356,13 @@ export class RemoteTask {
     const len = Math.ceil(size / PAGE) * PAGE;
     // MAP_PRIVATE|MAP_ANONYMOUS (|MAP_FIXED_NOREPLACE at the hint); executable for batch()'s code.
     const flags = this.scratchHint === 0n ? 0x22 : 0x22 | 0x100000;
-    this.scratchAddr = BigInt.asUintN(64, this.call(NR.mmap, [this.scratchHint, len, 7, flags, -1, 0], 'mmap'));
+    let at = this.raw(NR.mmap, [this.scratchHint, len, 7, flags, -1, 0], 'mmap');
+    // A process under memory-deny-write-execute (PR_SET_MDWE) may map nothing writable and
+    // executable (EACCES): a plain read-write area, and batch() runs its calls one by one.
+    this.scratchCode = at !== -EACCES;
+    if (!this.scratchCode) at = this.call(NR.mmap, [this.scratchHint, len, 3, flags, -1, 0], 'mmap');
+    else if (at < 0n && at > -4096n) throw new SysError('mmap (injected)', Number(-at), this.tid);
+    this.scratchAddr = BigInt.asUintN(64, at);
     this.scratchSize = len;
     return this.scratchAddr;
   }
@@ -376,6 +385,7 @@ export class RemoteTask {
     const addr = owner.scratch(size);
     this.scratchAddr = addr;
     this.scratchSize = owner.scratchSize;
+    this.scratchCode = owner.scratchCode;
     this.borrowed = true;
   }
 
@@ -404,18 +414,19 @@ export class RemoteTask {
    * thread to take (adoptScratch), which then unmaps it: restore --check reads the
    * rebuilt process through the restore's area instead of mapping one (two stops).
    */
-  handOverScratch(): { addr: bigint; size: number } | undefined {
+  handOverScratch(): { addr: bigint; size: number; code: boolean } | undefined {
     if (!this.ownsScratch()) return undefined;
-    const area = { addr: this.scratchAddr, size: this.scratchSize };
+    const area = { addr: this.scratchAddr, size: this.scratchSize, code: this.scratchCode };
     this.dropScratch();
     return area;
   }
 
   /** Takes a scratch area handed over by an earlier RemoteTask of this thread (handOverScratch); finish() unmaps it. */
-  adoptScratch(area: { addr: bigint; size: number }): void {
+  adoptScratch(area: { addr: bigint; size: number; code: boolean }): void {
     this.unmapScratch();
     this.scratchAddr = area.addr;
     this.scratchSize = area.size;
+    this.scratchCode = area.code;
     this.borrowed = false;
     this.scratchOnStack = false;
   }
@@ -462,7 +473,7 @@ export class RemoteTask {
     }
     if (queued.length === 0) return [];
     // A recoverable thread never runs code of ours: its calls go one by one through the gadget.
-    if (this.gadget !== 0n || !this.mayTrap()) {
+    if (this.gadget !== 0n || !this.scratchCode || !this.mayTrap()) {
       return queued.map((q) => this.call(q.nr, q.args, q.name));
     }
     // The table follows the arguments; what the rest of the scratch area cannot hold runs

@@ -180,7 +180,7 @@ export function populatedWindows(fd: number, range: AddressRange, window = PAGEM
   if (range.end - range.start <= window) return [range];
   let found: AddressRange[];
   try {
-    found = scanPopulated(fd, range);
+    found = scanRegions(fd, range, PAGE_IS.PRESENT | PAGE_IS.SWAPPED);
   } catch (e) {
     if (!isErrno(e, 'ENOTTY')) throw e;
     found = [range];
@@ -192,11 +192,11 @@ export function populatedWindows(fd: number, range: AddressRange, window = PAGEM
   return out;
 }
 
-function scanPopulated(fd: number, range: AddressRange): AddressRange[] {
+/** The parts of `range` whose pages are in any of the PAGEMAP_SCAN categories `want`, joined. */
+function scanRegions(fd: number, range: AddressRange, want: number): AddressRange[] {
   const out: AddressRange[] = [];
   let at = range.start;
   while (at < range.end) {
-    const want = PAGE_IS.PRESENT | PAGE_IS.SWAPPED;
     const { regions, walkEnd } = pagemapScan(fd, { start: at, end: range.end, maxRegions: 512, categoryAnyofMask: want, returnMask: want });
     for (const r of regions) {
       const last = out.at(-1);
@@ -207,6 +207,15 @@ function scanPopulated(fd: number, range: AddressRange): AddressRange[] {
     at = walkEnd;
   }
   return out;
+}
+
+/**
+ * The guard regions (madvise MADV_GUARD_INSTALL, Linux 6.13; VmFlags `gu` on their area)
+ * of [start, end): PAGEMAP_SCAN's PAGE_IS_GUARD category (6.14) walks only the page
+ * tables that exist, so a huge area costs no more than a small one.
+ */
+export function guardRanges(fd: number, range: AddressRange): AddressRange[] {
+  return scanRegions(fd, range, PAGE_IS.GUARD);
 }
 
 export function readPagemap(pid: number, start: bigint, end: bigint): Buffer {

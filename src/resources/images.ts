@@ -21,6 +21,11 @@ export const TreeEntry = z.object({
   zombie: z.object({ status: z.number().int() }).optional(),
   /** Stopped (SIGSTOP/SIGTSTP…) at dump time: stopped again after restore. */
   stopped: z.boolean(),
+  /**
+   * The signal its parent gets when it exits, when not SIGCHLD (a clone child: 0 for
+   * none; waited for with __WCLONE). Not saved for the root (the restorer is its parent).
+   */
+  exitSignal: z.number().int().min(0).max(64).optional(),
   /** Shares its fd table (CLONE_FILES) or fs info (CLONE_FS) with its parent. */
   sharesFiles: z.boolean(),
   sharesFs: z.boolean(),

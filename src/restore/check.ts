@@ -33,6 +33,7 @@ import type { BuiltProcess } from './process.js';
 import { PageCheck, type SavedPages } from './check-pages.js';
 
 const MAX_REPORTED = 8;
+const SIGCHLD = 17;
 
 
 /**
@@ -107,18 +108,42 @@ function canonical(value: unknown, labels: Map<string, Map<string, number>>, key
 function coalesced(vmas: readonly Vma[]): Vma[] {
   const out: Vma[] = [];
   const same = (a: Vma, b: Vma) => {
-    const { start: _s1, end: e1, offset: o1, inherited: _i1, ...ra } = a;
-    const { start: s2, end: _e2, offset: o2, inherited: _i2, ...rb } = b;
+    // Guard regions (bigints) are per page, not per area: they join with the areas.
+    const { start: _s1, end: e1, offset: o1, inherited: _i1, guards: _g1, ...ra } = a;
+    const { start: s2, end: _e2, offset: o2, inherited: _i2, guards: _g2, ...rb } = b;
     const contiguous = a.kind === 'file' || a.kind === 'shmem' || a.kind === 'memfd' ? o2 === o1 + (e1 - a.start) : o1 === o2;
     // The cheap fields first: most neighbours differ in protection or kind.
     return e1 === s2 && contiguous && a.prot === b.prot && a.kind === b.kind && a.shared === b.shared && JSON.stringify(ra) === JSON.stringify(rb);
   };
   for (const v of vmas) {
     const last = out.at(-1);
-    if (last && same(last, v)) out[out.length - 1] = { ...last, end: v.end };
+    if (last && same(last, v)) out[out.length - 1] = joined(last, v);
     else out.push(v);
   }
   return out;
+}
+
+/** Two neighbouring areas as one (their guard regions too, a run across the seam as one). */
+function joined(a: Vma, b: Vma): Vma {
+  const out: Vma = { ...a, end: b.end };
+  if (!a.guards && !b.guards) return out;
+  const guards = (a.guards ?? []).map((g) => ({ ...g }));
+  for (const g of b.guards ?? []) {
+    const last = guards.at(-1);
+    if (last && last.end === g.start) last.end = g.end;
+    else guards.push({ ...g });
+  }
+  out.guards = guards;
+  return out;
+}
+
+function zombieState(pid: number): { state: string; ppid: number } | 'gone' {
+  try {
+    const st = readStat(pid);
+    return { state: st.state, ppid: st.ppid };
+  } catch {
+    return 'gone';
+  }
 }
 
 function isTime(v: object): v is Record<string, number | bigint> {
@@ -293,7 +318,7 @@ export interface CheckArgs {
   /** --manage-cgroups=ignore: the tree was left in the restorer's cgroups on purpose. */
   manageCgroups?: 'ignore' | 'soft';
   /** The restore's scratch area in each process, left mapped (RemoteTask.handOverScratch): read through it, then unmapped. */
-  scratch?: ReadonlyMap<number, { addr: bigint; size: number } | undefined>;
+  scratch?: ReadonlyMap<number, { addr: bigint; size: number; code: boolean } | undefined>;
 }
 
 /** Reads every restored process back and compares it with its images; throws CHECK_FAILED naming the differences. */
@@ -317,9 +342,14 @@ export function checkRestored(args: CheckArgs): void {
   const saved = (id: number) => (inTree.has(id) ? id : 'outside');
   const restored = (id: number, rootId: number) => (inTree.has(id) || id !== rootId ? id : 'outside');
   for (const e of entries) {
-    if (e.zombie) continue;
+    if (e.zombie) {
+      // Still there for its parent's wait (a parent ignoring SIGCHLD would have let the kernel reap it).
+      compare(`process ${e.pid} (a zombie)`, { state: 'Z', ppid: e.ppid }, zombieState(e.pid));
+      continue;
+    }
     const stat = readStat(e.pid);
     compare(`process ${e.pid} tree`, { pgid: saved(e.pgid), sid: saved(e.sid) }, { pgid: restored(stat.pgrp, rootStat.pgrp), sid: restored(stat.session, rootStat.session) });
+    if (e.ppid !== 0) compare(`process ${e.pid} exit signal`, e.exitSignal ?? SIGCHLD, stat.exitSignal);
   }
   for (const b of built) {
     const { img } = b;

@@ -12,6 +12,7 @@ import { listTasks } from '../proc/index.js';
 import { RemoteTask, TaskGoneError, waitStop, type Undo } from '../infect/index.js';
 import type { TreeEntry } from '../resources/images.js';
 import { armParentDeathKill } from '../resources/process/index.js';
+import { encodeSigaction, SIG_DFL, SIG_IGN, type SigactionsState } from '../resources/process/sigactions.js';
 import { pidTaken } from './pid.js';
 
 export interface CloneArgs {
@@ -19,6 +20,11 @@ export interface CloneArgs {
   /** Clone as our child (the root) rather than the parent's. */
   asOurChild: boolean;
   undo: Undo;
+}
+
+/** The signal the parent of `entry` gets when it exits (SIGCHLD unless it was a clone child). */
+export function exitSignalOf(entry: Pick<TreeEntry, 'exitSignal'>): number {
+  return entry.exitSignal ?? SIG.SIGCHLD;
 }
 
 /** Clones entry.pid out of `parent` (stopped, running blank code); returns a RemoteTask on it. */
@@ -32,7 +38,7 @@ export function cloneProcess(parent: RemoteTask, args: CloneArgs): RemoteTask {
   if (entry.sharesFiles) flags |= CLONE.FILES;
   if (entry.sharesFs) flags |= CLONE.FS;
   // clone3 refuses an exit_signal with CLONE_PARENT: the child then takes the blank's, SIGCHLD.
-  const args3 = encodeCloneArgs({ flags, exitSignal: args.asOurChild ? 0n : BigInt(SIG.SIGCHLD), setTid: parent.put(setTid, 0), setTidSize: 1n });
+  const args3 = encodeCloneArgs({ flags, exitSignal: args.asOurChild ? 0n : BigInt(exitSignalOf(entry)), setTid: parent.put(setTid, 0), setTidSize: 1n });
   const got = parent.raw(NR.clone3, [parent.put(args3, 64), args3.length]);
   if (got === -17n) throw pidTaken(pid);
   if (got < 0n) throw new CkptError('PERMISSION', `Cannot restore process ${pid}: clone3 with set_tid failed (errno ${-got}); is CAP_CHECKPOINT_RESTORE missing?`);
@@ -101,16 +107,34 @@ export function becomeZombie(remote: RemoteTask, status: number): void {
   throw new CkptError('INTERNAL', `Cannot restore zombie ${tid}: it did not exit`);
 }
 
+const SA_NOCLDWAIT = 2n;
+
+/**
+ * Runs `fn` (which makes a zombie of a child of `parent`) with the parent's SIGCHLD at
+ * SIG_DFL when its saved disposition is SIG_IGN or has SA_NOCLDWAIT, and puts that back
+ * after. With those in force the kernel reaps a child as it dies, so the zombie the
+ * parent still had at dump (it died before the parent ignored SIGCHLD) would be gone;
+ * a zombie that exists already is not reaped when SIG_IGN is set again.
+ */
+export function withChildrenKept(parent: RemoteTask, opts: { sigactions?: SigactionsState }, fn: () => void): void {
+  const saved = opts.sigactions?.actions.find((a) => a.signo === SIG.SIGCHLD);
+  if (!saved || (saved.handler !== SIG_IGN && (saved.flags & SA_NOCLDWAIT) === 0n)) return fn();
+  const dfl = encodeSigaction({ signo: SIG.SIGCHLD, handler: SIG_DFL, flags: 0n, restorer: 0n, mask: 0n });
+  parent.call(NR.rt_sigaction, [SIG.SIGCHLD, parent.put(dfl), 0, 8], 'rt_sigaction(SIGCHLD, SIG_DFL)');
+  fn();
+  parent.call(NR.rt_sigaction, [SIG.SIGCHLD, parent.put(encodeSigaction(saved)), 0, 8], 'rt_sigaction(SIGCHLD)');
+}
+
 /**
  * A zombie made at restore sends its parent a SIGCHLD that the parent had already had
  * (or never wanted) at dump: it stays pending while the parent is held, and is taken
  * out of the queue unless one was pending at dump. A standard signal does not queue
  * twice, so a saved pending SIGCHLD is not doubled either.
  */
-export function dropExitSignal(parent: RemoteTask, opts: { wasPending: boolean }): void {
-  if (opts.wasPending) return;
+export function dropExitSignal(parent: RemoteTask, opts: { wasPending: boolean; signal: number }): void {
+  if (opts.wasPending || opts.signal === 0) return;
   const set = Buffer.alloc(8);
-  set.writeBigUInt64LE(1n << BigInt(SIG.SIGCHLD - 1));
+  set.writeBigUInt64LE(1n << BigInt(opts.signal - 1));
   const r = parent.raw(NR.rt_sigtimedwait, [parent.put(set, 0), 0, parent.put(Buffer.alloc(16), 64), 8], 'rt_sigtimedwait(SIGCHLD)');
   if (r < 0n && r !== -11n /* EAGAIN: none arrived */) throw new CkptError('INTERNAL', `Cannot take the SIGCHLD of a restored zombie out of process ${parent.tid}'s queue: error ${-r}`);
 }

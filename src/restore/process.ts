@@ -8,7 +8,7 @@ import { restoreXstate, resumeRegs, rewoundRegs } from '../resources/thread/cpu.
 import { restoreThreads, type BuiltThread } from '../resources/thread/threads.js';
 import type { Phase } from '../resources/registry.js';
 import { inTargetAs } from '../resources/process/fscreds.js';
-import { armParentDeathKill, restoreParentDeathSignal, rseqSchema, type MiscState } from '../resources/process/index.js';
+import { armParentDeathKill, restoreExecPolicy, restoreParentDeathSignal, rseqSchema, type MiscState } from '../resources/process/index.js';
 import type { RestoreContext } from '../resources/types.js';
 import type { ProcessImages } from './images.js';
 
@@ -85,6 +85,8 @@ export function rebuildFiles(p: CreatedProcess): void {
 export function rebuildRest(p: CreatedProcess): void {
   runPhase(p, { phase: 'after-files' });
   runPhase(p, { phase: 'finish' });
+  const misc = p.img.resources.find((r) => r.module.name === 'misc');
+  if (misc) for (const remote of [...p.threads.map((t) => t.remote), p.remote]) restoreExecPolicy(remote, misc.state as MiscState);
   // Credentials are per thread, and the threads were cloned with the restorer's: each
   // sets its own, the leader last, since any uid change resets the (per-process)
   // dumpable flag that the leader's restore sets.

@@ -14,8 +14,9 @@ import { LocalObjects } from '../resources/shared.js';
 import { parseInheritFd } from '../resources/files/kinds/inherit.js';
 import type { TreeEntry } from '../resources/images.js';
 import { BLANK_SYSCALL_SITE, reapBlank, startBlank } from './blank.js';
-import { becomeZombie, cloneProcess, dropExitSignal, joinGroup } from './create.js';
+import { becomeZombie, cloneProcess, dropExitSignal, exitSignalOf, joinGroup, withChildrenKept } from './create.js';
 import type { PendingState } from '../resources/process/pending.js';
+import type { SigactionsState } from '../resources/process/sigactions.js';
 import { isKernelArea } from '../resources/memory/state.js';
 import { checkRestored } from './check.js';
 import { finishTerminals } from '../resources/files/ctty.js';
@@ -261,9 +262,14 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     const terminal = opts.shellJob ? takeTerminal({ rootPid: tree.root, root: tree.procs.get(tree.root), undo, warn }) : undefined;
     for (const e of entries) {
       if (!e.zombie) continue;
-      becomeZombie(remotes.get(e.pid)!, e.zombie.status);
-      const pending = tree.procs.get(e.ppid)?.resources.find((r) => r.module.name === 'pending')?.state as PendingState | undefined;
-      dropExitSignal(remotes.get(e.ppid)!, { wasPending: pending?.shared.some((s) => s.signo === SIG.SIGCHLD) ?? false });
+      const parent = tree.procs.get(e.ppid);
+      const stateOf = (name: string) => parent?.resources.find((r) => r.module.name === name)?.state;
+      withChildrenKept(remotes.get(e.ppid)!, { sigactions: stateOf('sigactions') as SigactionsState | undefined }, () => {
+        becomeZombie(remotes.get(e.pid)!, e.zombie!.status);
+        const pending = stateOf('pending') as PendingState | undefined;
+        const signal = exitSignalOf(e);
+        dropExitSignal(remotes.get(e.ppid)!, { signal, wasPending: pending?.shared.some((s) => s.signo === signal) ?? false });
+      });
     }
     const check = opts.check ?? process.env['CKPT_CHECK'] === '1';
     // The check reads each process through the restore's scratch area, left mapped for it.

@@ -72,7 +72,7 @@ export function setsockoptInt(fd: number, opt: { level: number; name: number; va
 /** PAGEMAP_SCAN = _IOWR('f', 16, struct pm_scan_arg), struct pm_scan_arg being 12 u64 = 96 bytes. */
 export const PAGEMAP_SCAN = 0xc0606610;
 export const PM_SCAN_ARG_SIZE = 96;
-export const PAGE_IS = { WPALLOWED: 1, WRITTEN: 2, FILE: 4, PRESENT: 8, SWAPPED: 16, PFNZERO: 32, HUGE: 64, SOFT_DIRTY: 128 } as const;
+export const PAGE_IS = { WPALLOWED: 1, WRITTEN: 2, FILE: 4, PRESENT: 8, SWAPPED: 16, PFNZERO: 32, HUGE: 64, SOFT_DIRTY: 128, GUARD: 256 } as const;
 
 export interface PageRegion {
   start: bigint;

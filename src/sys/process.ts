@@ -40,6 +40,8 @@ export const PR = {
   SET_THP_DISABLE: 41,
   GET_THP_DISABLE: 42,
   CAP_AMBIENT: 47,
+  SET_MDWE: 65,
+  GET_MDWE: 66,
 } as const;
 
 export const PR_SET_MM = { MAP: 14, MAP_SIZE: 15 } as const;

@@ -32,6 +32,7 @@ export const PTRACE = {
   SECCOMP_GET_FILTER: 0x420c,
   GET_SYSCALL_INFO: 0x420e,
   GET_RSEQ_CONFIGURATION: 0x420f,
+  GET_SYSCALL_USER_DISPATCH_CONFIG: 0x4211,
 } as const;
 
 export const PTRACE_O = {
@@ -182,6 +183,13 @@ export function getRseqConfiguration(pid: number): RseqConfig {
     signature: buf.readUInt32LE(12),
     flags: buf.readUInt32LE(16),
   };
+}
+
+/** struct ptrace_sud_config (Linux 6.4): syscall user dispatch of a thread; mode 0 is off. */
+export function getSyscallUserDispatch(pid: number): { mode: bigint; selector: bigint; offset: bigint; len: bigint } {
+  const buf = Buffer.alloc(32);
+  ptrace(PTRACE.GET_SYSCALL_USER_DISPATCH_CONFIG, pid, { addr: 32, data: addressOf(buf) });
+  return { mode: buf.readBigUInt64LE(0), selector: buf.readBigUInt64LE(8), offset: buf.readBigUInt64LE(16), len: buf.readBigUInt64LE(24) };
 }
 
 export function getEventMsg(pid: number): bigint {

@@ -7,7 +7,7 @@
 import { closeSync, readlinkSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { NR } from '../../sys/index.js';
-import { openPagemap, PAGEMAP_WINDOW, PagemapReader, populatedWindows, readAuxv, readMaps, readSmaps, readStat, type SmapsEntry } from '../../proc/index.js';
+import { guardRanges, openPagemap, PAGEMAP_WINDOW, PagemapReader, populatedWindows, readAuxv, readMaps, readSmaps, readStat, type SmapsEntry } from '../../proc/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { DumpContext } from '../types.js';
 import { identify } from './files.js';
@@ -18,6 +18,7 @@ import { ShmemTable, shmemKindOf } from './shmem.js';
 import { takeUnwritten } from './dirty.js';
 import type { AddressRange, ProcessTracker } from './track.js';
 import { hasOwnPages, isShmemArea, type MappedFile, type MemoryState, type Vma } from './state.js';
+import { MAX_GUARDS } from './vmas.js';
 
 const PAGE = 4096;
 /** A background dump plans areas smaller than this at the freeze (dumpPages). */
@@ -145,6 +146,14 @@ function toVma(e: SmapsEntry, tables: { files: FileTable; shmem: ShmemTable; che
   if (e.vmFlags.includes('sl')) {
     throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: its area 0x${e.start.toString(16)}-0x${e.end.toString(16)} ${e.path} is sealed (mseal), which is not saved`);
   }
+  // Huge TLB pages (MAP_HUGETLB, SHM_HUGETLB, a hugetlbfs file; VmFlags ht) would come back
+  // as ordinary pages, and memfd_secret memory cannot be read by anyone but its process.
+  if (e.vmFlags.includes('ht')) {
+    throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: its area 0x${e.start.toString(16)}-0x${e.end.toString(16)} ${e.path} is of huge TLB pages (MAP_HUGETLB or hugetlbfs), which are not saved`);
+  }
+  if (e.deleted && e.path === '/secretmem') {
+    throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: its area 0x${e.start.toString(16)}-0x${e.end.toString(16)} is secret memory (memfd_secret), which no other process can read`);
+  }
   const shm = shmemKindOf(e);
   // A private mapping of /dev/zero is plain anonymous memory.
   const kind = shm ? shm.kind : e.path === '/dev/zero' && !e.shared ? 'anon' : kindOf(e);
@@ -160,6 +169,28 @@ function toVma(e: SmapsEntry, tables: { files: FileTable; shmem: ShmemTable; che
     throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: mapping of ${e.path} at 0x${e.start.toString(16)} is not supported yet`);
   }
   return vma;
+}
+
+/**
+ * The guard regions of the areas that have any (VmFlags `gu`): they hold no page (pagemap
+ * shows a marker, which the page planning skips) but fault on access, and the restore
+ * installs them again. A kernel that shows `gu` can scan for them (PAGE_IS_GUARD).
+ */
+function readGuards(pid: number, vmas: Vma[]): void {
+  const guarded = vmas.filter((v) => v.flags.includes('gu'));
+  if (guarded.length === 0) return;
+  const fd = openPagemap(pid);
+  try {
+    for (const v of guarded) {
+      const guards = guardRanges(fd, v);
+      if (guards.length > MAX_GUARDS) {
+        throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid}: its area 0x${v.start.toString(16)}-0x${v.end.toString(16)} has ${guards.length} guard regions, more than the ${MAX_GUARDS} an area may save`);
+      }
+      if (guards.length > 0) v.guards = guards;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Neighbouring areas closer than this share one pagemap read (the entries of the gap are read too: 8 bytes a page). */
@@ -378,6 +409,7 @@ export function dumpMemory(ctx: DumpContext, sink: TrackedSink, opts: MemoryDump
   const { lockFuture } = read;
   const { areas, registered, written } = opts.later?.armed ? ownRegistrations(read.areas) : trackedAreas(read.areas, opts.tracker);
   const vmas = areas.map((e) => toVma(e, { files, shmem, checking: ctx.checking }));
+  readGuards(ctx.pid, vmas);
   const stat = readStat(ctx.pid);
   const brk = opts.skipBrk ? 0n : BigInt.asUintN(64, ctx.remote.call(NR.brk, [0], 'brk'));
   let exePath: string;

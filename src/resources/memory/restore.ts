@@ -22,7 +22,7 @@ import { fillThroughMem, splitRuns, unaccounted } from './unaccounted.js';
 import { isKernelArea, type MemoryState, type Vma } from './state.js';
 
 const PAGE = 4096n;
-const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
+const MAP = { SHARED: 0x1, PRIVATE: 0x2, DROPPABLE: 0x8, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
 const MADV: Record<string, number> = { dd: 16, dc: 10, wf: 18, hg: 14, nh: 15, mg: 12 /* MADV_MERGEABLE */ };
 const O_RDONLY = 0;
 const O_RDWR = 2;
@@ -67,7 +67,8 @@ function mapAreas(ctx: RestoreContext, state: MemoryState, opts: { filled: Set<V
         if (prot !== v.prot) r.call(NR.mprotect, [v.start, len, prot], 'mprotect');
         continue;
       }
-      let flags = MAP.FIXED | (v.shared ? MAP.SHARED : MAP.PRIVATE);
+      // MAP_DROPPABLE (Linux 6.11, VmFlags dp) is a mapping type of its own, private anonymous memory the kernel may drop.
+      let flags = MAP.FIXED | (v.shared ? MAP.SHARED : v.flags.includes('dp') ? MAP.DROPPABLE : MAP.PRIVATE);
       if (v.flags.includes('gd')) flags |= MAP.GROWSDOWN;
       if (v.flags.includes('nr')) flags |= MAP.NORESERVE;
       let fd = -1;
@@ -197,6 +198,13 @@ function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>):
       // One by one: advice the kernel refuses is skipped, where a batch would stop.
       if (advice !== undefined) r.raw(NR.madvise, [v.start, len, advice]);
     }
+    for (const g of v.guards ?? []) {
+      if (g.start < v.start || g.end > v.end || g.start >= g.end || (g.start | g.end) % PAGE !== 0n) {
+        throw new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: guard region 0x${g.start.toString(16)}-0x${g.end.toString(16)} is not a page range of its area 0x${v.start.toString(16)}-0x${v.end.toString(16)}`);
+      }
+      // After the pages: installing a guard drops what the range holds (nothing was saved there).
+      r.call(NR.madvise, [g.start, g.end - g.start, MADV_GUARD_INSTALL], `madvise(0x${g.start.toString(16)}, MADV_GUARD_INSTALL)`);
+    }
     // Locked once its pages are in (a plain mlock faults in the rest). The target still
     // has the restorer's credentials (creds come last), so CAP_IPC_LOCK lets it lock
     // whatever RLIMIT_MEMLOCK its owner has: the original was allowed these locks.
@@ -210,6 +218,7 @@ function finishAreas(ctx: RestoreContext, state: MemoryState, filled: Set<Vma>):
 }
 
 const MADV_DONTNEED = 4;
+const MADV_GUARD_INSTALL = 102;
 
 /**
  * mprotect drops VM_ACCOUNT from an anonymous area that never had a page (no anon_vma),

@@ -1,7 +1,7 @@
 /** The saved shape of a process's memory layout (pages themselves live in the page file). */
 import { z } from 'zod';
 import { zU64 } from '../../images/index.js';
-import { vmaList } from './vmas.js';
+import { MAX_GUARDS, vmaList } from './vmas.js';
 
 /**
  * shmem: a mapping of a shared memory object without a name (MAP_SHARED|MAP_ANONYMOUS,
@@ -33,6 +33,8 @@ export const Vma = z.object({
   inherited: z.boolean().optional(),
   /** The name for anonymous areas named with PR_SET_VMA_ANON_NAME ("[anon:x]"). */
   name: z.string().max(4096).optional(),
+  /** Guard regions (MADV_GUARD_INSTALL; VmFlags `gu`): page-aligned ranges inside the area, in order. */
+  guards: z.array(z.object({ start: zU64, end: zU64 })).max(MAX_GUARDS).optional(),
 });
 export type Vma = z.infer<typeof Vma>;
 

@@ -11,6 +11,8 @@ const U64_MAX = (1n << 64n) - 1n;
 const DECIMAL = /^-?[0-9]{1,20}$/;
 const MAX_FLAGS = 64;
 const MAX_NAME = 4096;
+/** Guard regions of one area (each a separate madvise at restore). */
+export const MAX_GUARDS = 65536;
 
 /** What one area must look like; the first thing wrong is reported with its field. */
 class Bad extends Error {
@@ -86,9 +88,19 @@ export interface VmaShape<K extends string> {
   flags: string[];
   inherited?: boolean;
   name?: string;
+  guards?: { start: bigint; end: bigint }[];
 }
 
-/** What an area holds besides its row (optional fields, at most these four). */
+function guardsOf(v: unknown): { start: bigint; end: bigint }[] {
+  if (!Array.isArray(v) || v.length > MAX_GUARDS) throw new Bad('guards', `expected an array of at most ${MAX_GUARDS} ranges`);
+  return v.map((g: unknown) => {
+    if (typeof g !== 'object' || g === null || Array.isArray(g)) throw new Bad('guards', 'expected objects');
+    const o = g as Record<string, unknown>;
+    return { start: u64(o['start'], 'guards'), end: u64(o['end'], 'guards') };
+  });
+}
+
+/** What an area holds besides its row (optional fields, at most these five). */
 function extraOf<K extends string>(out: VmaShape<K>, x: unknown): void {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new Bad('', 'expected an object of optional fields');
   const o = x as Record<string, unknown>;
@@ -100,6 +112,7 @@ function extraOf<K extends string>(out: VmaShape<K>, x: unknown): void {
     if (typeof name !== 'string' || name.length > MAX_NAME) throw new Bad('name', `expected a string of at most ${MAX_NAME} characters`);
     out.name = name;
   }
+  if (o['guards'] !== undefined) out.guards = guardsOf(o['guards']);
 }
 
 /** A 64-bit field of a row: a JSON number up to 2^53 - 1, or a decimal string. */
@@ -176,12 +189,13 @@ export function compactVmas<K extends string>(list: readonly VmaShape<K>[]): Com
       byList.set(v.flags, at);
     }
     const row: unknown[] = [num(v.start), num(v.end), v.prot, v.shared ? 1 : 0, v.kind, num(v.offset), at];
-    if (v.file !== undefined || v.shm !== undefined || v.inherited !== undefined || v.name !== undefined) {
+    if (v.file !== undefined || v.shm !== undefined || v.inherited !== undefined || v.name !== undefined || v.guards !== undefined) {
       const extra: Record<string, unknown> = {};
       if (v.file !== undefined) extra['file'] = v.file;
       if (v.shm !== undefined) extra['shm'] = v.shm;
       if (v.inherited !== undefined) extra['inherited'] = v.inherited;
       if (v.name !== undefined) extra['name'] = v.name;
+      if (v.guards !== undefined) extra['guards'] = v.guards;
       row.push(extra);
     }
     rows[i] = row;

@@ -93,7 +93,7 @@ export { fs, type FsState } from './fs.js';
 export { futex, type FutexState } from './futex.js';
 export { itimers, type ItimersState } from './itimers.js';
 export { limits, type LimitsState } from './limits.js';
-export { misc, armParentDeathKill, restoreParentDeathSignal, type MiscState } from './misc.js';
+export { misc, armParentDeathKill, restoreExecPolicy, restoreParentDeathSignal, type MiscState } from './misc.js';
 export { pending, type PendingState } from './pending.js';
 export { posixTimers, type PosixTimersState } from './posix-timers.js';
 export { rseq, rseqSchema, type RseqState } from './rseq.js';

@@ -4,9 +4,18 @@
  * and CPUID faulting modes. A restored thread starts with the restorer's (a fork of
  * ckpt), so a thread whose value differs from ckpt's own is refused at dump, naming
  * the knob; equal values come back as they were.
+ *
+ * A Landlock domain (landlock_restrict_self, per thread) is shown by no interface and
+ * cannot be built again: a restored thread would run outside its sandbox. It is found
+ * by what it forbids: a thread in a domain may not ptrace-access a process outside it,
+ * such as ckpt. The thread is asked to kcmp() itself with ckpt; where only Landlock (or
+ * another LSM) can refuse that, the thread holding CAP_SYS_PTRACE, EPERM means a
+ * domain. A thread without CAP_SYS_PTRACE is refused by the capability checks anyway
+ * (ckpt is root): its domain goes unnoticed (docs/saved-state.md).
  */
 import { CkptError } from '../../common/errors.js';
-import { addressOf, NR, rawSyscall } from '../../sys/index.js';
+import { readTaskStatus } from '../../proc/index.js';
+import { addressOf, isErrno, NR, ptrace, rawSyscall } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import { callOut } from './inject.js';
 
@@ -78,4 +87,35 @@ export function refuseUnsavedKnobs(remote: RemoteTask, ids: { pid: number; tid: 
       throw new CkptError('UNSUPPORTED', `Cannot dump thread ${ids.tid} of process ${ids.pid}: its ${k.what} is ${theirs} (ckpt's is ${mine}), which is not saved`);
     }
   });
+}
+
+const KCMP_VM = 0;
+const EPERM = -1n;
+const CAP_SYS_PTRACE = 19n;
+
+/** Throws UNSUPPORTED when thread `tid` is in a Landlock domain (see the file comment). */
+export function refuseSandboxed(remote: RemoteTask, ids: { pid: number; tid: number }): void {
+  const r = remote.raw(NR.kcmp, [ids.pid, process.pid, KCMP_VM, 0, 0], 'kcmp(ckpt)');
+  if (r !== EPERM) return;
+  if ((readTaskStatus(ids.pid, ids.tid).capEff & (1n << CAP_SYS_PTRACE)) === 0n) return;
+  throw new CkptError('UNSUPPORTED', `Cannot dump thread ${ids.tid} of process ${ids.pid}: it is in a Landlock domain (or another security module's confinement): it may not access ckpt with CAP_SYS_PTRACE, and its sandbox is not saved`);
+}
+
+/**
+ * Syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH: Wine) is not saved: a restored
+ * thread would run natively the syscalls it had dispatched to its SIGSYS handler. Checked
+ * with PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG before anything is injected, since with the
+ * selector at BLOCK an injected syscall would raise SIGSYS in the thread instead.
+ */
+export function refuseSyscallDispatch(ids: { pid: number; tid: number }): void {
+  let mode: bigint;
+  try {
+    mode = ptrace.getSyscallUserDispatch(ids.tid).mode;
+  } catch (e) {
+    if (isErrno(e, 'EIO') || isErrno(e, 'EINVAL')) return; // a kernel before 6.4
+    throw e;
+  }
+  if (mode !== 0n) {
+    throw new CkptError('UNSUPPORTED', `Cannot dump thread ${ids.tid} of process ${ids.pid}: it has syscall user dispatch on (PR_SET_SYSCALL_USER_DISPATCH), which is not saved`);
+  }
 }

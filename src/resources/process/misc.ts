@@ -12,19 +12,21 @@
  * clear it: it dies with a killed ckpt, issue 9) and sets the saved value again when
  * the tree is let go (restoreParentDeathSignal).
  *
- * Order: early, before memory: personality (READ_IMPLIES_EXEC) and THP-disable change
- * how the restored areas are mapped and faulted, as they did in the original.
+ * Order: early, before memory: personality and THP-disable change how the restored
+ * areas are mapped and faulted, as they did in the original. READ_IMPLIES_EXEC and
+ * memory-deny-write-execute (PR_SET_MDWE) would change the saved protections of the
+ * areas (or forbid them): those two are set after the memory (restoreExecPolicy).
  */
 import { z } from 'zod';
 import { zBig } from '../../images/index.js';
 import { malformed, procPath } from '../../proc/index.js';
 import { readProcText } from '../../proc/procfs.js';
 import { CkptError } from '../../common/errors.js';
-import { NR, PR, SIG } from '../../sys/index.js';
+import { isErrno, NR, PR, SIG } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
 import { callIn, callsOut, cString } from './inject.js';
-import { refuseUnsavedKnobs } from './knobs-refused.js';
+import { refuseSandboxed, refuseUnsavedKnobs } from './knobs-refused.js';
 
 const TASK_COMM_LEN = 16;
 
@@ -39,6 +41,8 @@ export interface MiscState {
   thpDisable: boolean;
   /** PR_THP_DISABLE_EXCEPT_ADVISED (Linux 6.18): THP only where madvise(MADV_HUGEPAGE) asks. */
   thpExceptAdvised?: boolean;
+  /** Memory-deny-write-execute flags (PR_GET_MDWE, Linux 6.3), when any is set. */
+  mdwe?: number;
 }
 
 export const miscSchema: z.ZodType<MiscState> = z.object({
@@ -49,12 +53,28 @@ export const miscSchema: z.ZodType<MiscState> = z.object({
   timerSlackNs: zBig,
   thpDisable: z.boolean(),
   thpExceptAdvised: z.boolean().optional(),
+  mdwe: z.number().int().min(1).max(3).optional(),
 });
 
 const PR_THP_DISABLE_EXCEPT_ADVISED = 2;
+/** personality(2) flag: PROT_READ mappings are made executable too. */
+const READ_IMPLIES_EXEC = 0x0400000;
 
 function prctl(remote: RemoteTask, args: (number | bigint)[], what: string): bigint {
   return remote.call(NR.prctl, args, `prctl(${what})`);
+}
+
+/**
+ * Memory-deny-write-execute flags. Not in misc's batch: a kernel before 6.3 answers
+ * EINVAL, which means none. Through callsOut, so that restore --check gathers it.
+ */
+function readMdwe(r: RemoteTask): number {
+  try {
+    return Number(callsOut(r, [{ nr: NR.prctl, name: 'prctl(PR_GET_MDWE)', size: 0, args: () => [PR.GET_MDWE, 0, 0, 0, 0] }])[0]!.ret);
+  } catch (e) {
+    if (isErrno(e, 'EINVAL')) return 0;
+    throw e;
+  }
 }
 
 export function readComm(pid: number): string {
@@ -74,7 +94,10 @@ function readPersonality(pid: number): number {
  * process's MiscState): timer slack and parent-death signal, which prctl sets per thread.
  */
 export function readThreadKnobs(remote: RemoteTask, opts: { pid: number; checking?: boolean }): { timerSlackNs: bigint; pdeathSig: number } {
-  if (!opts.checking) refuseUnsavedKnobs(remote, { pid: opts.pid, tid: remote.tid });
+  if (!opts.checking) {
+    refuseUnsavedKnobs(remote, { pid: opts.pid, tid: remote.tid });
+    refuseSandboxed(remote, { pid: opts.pid, tid: remote.tid });
+  }
   // One stop for both reads (callsOut).
   const [slack, pdeath] = callsOut(remote, [
     { nr: NR.prctl, name: 'prctl(PR_GET_TIMERSLACK)', size: 0, args: () => [PR.GET_TIMERSLACK] },
@@ -85,6 +108,17 @@ export function readThreadKnobs(remote: RemoteTask, opts: { pid: number; checkin
 
 export function setTimerSlack(remote: RemoteTask, ns: bigint): void {
   prctl(remote, [PR.SET_TIMERSLACK, ns], 'PR_SET_TIMERSLACK');
+}
+
+/**
+ * The settings that limit how memory may be mapped, once the restore maps no more of the
+ * program's memory (before the 'last' phase): READ_IMPLIES_EXEC (personality, per thread:
+ * call it in every thread) and memory-deny-write-execute (per process, and it cannot be
+ * cleared again; ckpt's own scratch areas are then mapped without PROT_EXEC).
+ */
+export function restoreExecPolicy(remote: RemoteTask, s: Pick<MiscState, 'personality' | 'mdwe'>): void {
+  if ((s.personality & READ_IMPLIES_EXEC) !== 0) remote.call(NR.personality, [s.personality], 'personality');
+  if (s.mdwe !== undefined) prctl(remote, [PR.SET_MDWE, s.mdwe, 0, 0, 0], 'PR_SET_MDWE');
 }
 
 /** While the process is built: SIGKILL when its parent (ckpt, or its restored parent) dies. */
@@ -136,6 +170,7 @@ export const misc: Resource<MiscState> = {
     if (!ctx.checking) {
       checkAutogroup(ctx.pid);
       refuseUnsavedKnobs(ctx.remote, { pid: ctx.pid, tid: ctx.pid });
+      refuseSandboxed(ctx.remote, { pid: ctx.pid, tid: ctx.pid });
     }
     // One stop for the four reads (callsOut).
     const [thpGot, pdeath, subreaper, slack] = callsOut(r, [
@@ -155,12 +190,16 @@ export const misc: Resource<MiscState> = {
     };
     // Only when set, so that images of older kernels' processes read back the same.
     if ((thp & BigInt(PR_THP_DISABLE_EXCEPT_ADVISED)) !== 0n) state.thpExceptAdvised = true;
+    const mdwe = readMdwe(r);
+    if (mdwe > 0) state.mdwe = mdwe;
     return state;
   },
   restore(ctx, s) {
     const r = ctx.remote;
     callIn(r, { nr: NR.prctl, name: 'prctl(PR_SET_NAME)', data: cString(s.comm), args: (addr) => [PR.SET_NAME, addr] });
-    r.call(NR.personality, [s.personality], 'personality');
+    // Without READ_IMPLIES_EXEC while memory is rebuilt: it would add PROT_EXEC to every
+    // readable area mapped or mprotected (restoreExecPolicy sets it once they are in).
+    r.call(NR.personality, [s.personality & ~READ_IMPLIES_EXEC], 'personality');
     prctl(r, [PR.SET_PDEATHSIG, s.pdeathSig], 'PR_SET_PDEATHSIG');
     prctl(r, [PR.SET_CHILD_SUBREAPER, s.childSubreaper ? 1 : 0], 'PR_SET_CHILD_SUBREAPER');
     setTimerSlack(r, s.timerSlackNs);
