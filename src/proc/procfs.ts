@@ -153,3 +153,15 @@ export function forEachChunk(path: string, fn: (buf: Buffer, filled: number, eof
     closeSync(fd);
   }
 }
+
+let boot: string | undefined;
+
+/**
+ * This boot's id (a random UUID the kernel makes at boot). Device and inode numbers
+ * name the same file only within one boot of one machine: another host's disk may
+ * have the same device number and other inodes.
+ */
+export function bootId(): string {
+  boot ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  return boot;
+}

@@ -7,12 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from '../../src/dump/dump.js';
 import { restore } from '../../src/restore/restore.js';
 import { useCleanups } from '../helpers/cleanup.js';
 import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
+import { tamperImage } from '../helpers/tamper.js';
 import { startVictim, waitGone } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
@@ -51,4 +52,23 @@ test('a file or directory replaced by another inode since the dump is refused at
   rmSync(many, { recursive: true });
   mkdirSync(many);
   assert.throws(() => restore({ imagesDir: dir }), { code: 'FILE_CHANGED', message: /^Cannot restore fd 3 of process \d+: .*\/many is another file since the dump/ });
+});
+
+test('after another boot (another host) the inode is not compared: the replaced file opens by path', async () => {
+  const v = await started();
+  const dir = cleanups.tempDir('ckpt-audit-files-');
+  dump(v.pid, { imagesDir: dir });
+  await waitGone(v.pid);
+  const file = join(v.dir, 'after-rename');
+  writeFileSync(join(v.dir, 'new'), 'another file\n');
+  renameSync(join(v.dir, 'new'), file);
+  tamperImage(dir, { name: `core-${v.pid}`, kind: 'core', change: (c) => {
+    const files = (c['resources'] as Record<string, { fds: Record<string, unknown>[] }>)['files']!;
+    const fd = files.fds.find((f) => f['path'] === file);
+    assert.ok(fd?.['identity'], 'the renamed file is saved with its identity');
+    (fd['identity'] as Record<string, unknown>)['boot'] = '00000000-0000-4000-8000-000000000000';
+  } });
+  const r = restore({ imagesDir: dir });
+  cleanups.push(() => { try { process.kill(r.pid, 'SIGKILL'); } catch { /* gone */ } });
+  assert.equal(readFileSync(`/proc/${r.pid}/fd/15`, 'utf8'), 'another file\n');
 });

@@ -30,7 +30,10 @@ const fileHandle = z.object({
  * ns; 0 where the file system has none). A restore on the same file system refuses a
  * path that now leads to another inode (kinds/regular.ts).
  */
-export const fileIdentity = z.object({ dev: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), ino: zIno, btime: zBig });
+/** `boot`: the boot the numbers belong to (absent in images of ckpt before it: compared as this boot's). */
+export const fileIdentity = z.object({
+  dev: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), ino: zIno, btime: zBig, boot: z.string().regex(/^[0-9a-f-]{36}$/).optional(),
+});
 /** A regular file reopened by path (or by `handle`). `size` is what it had at dump (for a warning if it shrank). */
 export const regEntry = z.object({
   kind: z.literal('reg'), ...fileBase, path: zPath, size: zBig, handle: fileHandle.optional(), identity: fileIdentity.optional(),

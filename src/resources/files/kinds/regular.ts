@@ -4,6 +4,7 @@
  * is not deleted: it is reopened by its file handle (handle.ts).
  */
 import { constants, lstatSync, statSync, type Stats } from 'node:fs';
+import { bootId } from '../../../proc/index.js';
 import { fdPath, withoutDeletedSuffix, type FdFacts } from '../facts.js';
 import { isPathOnly, reopenFlags } from '../flags.js';
 import type { EntryOf, FileIdentity, SavedHandle } from '../schema.js';
@@ -25,7 +26,7 @@ const isVirtual = (path: string) => /^\/(proc|sys)\//.test(path);
 export function identityOf(f: FdFacts, path: string): FileIdentity | undefined {
   if (isVirtual(path)) return undefined;
   const st = statSync(fdPath(f.pid, f.fd), { bigint: true });
-  return { dev: Number(st.dev), ino: Number(st.ino), btime: st.birthtimeNs };
+  return { dev: Number(st.dev), ino: Number(st.ino), btime: st.birthtimeNs, boot: bootId() };
 }
 
 /**
@@ -33,11 +34,12 @@ export function identityOf(f: FdFacts, path: string): FileIdentity | undefined {
  * (the file was replaced: a new file renamed over it, logrotate's create, an editor's
  * save, or removed and made again; its old inode may live on under another name).
  * Opening the new file would give the program other data under the same fd, silently.
- * On another file system (a migration to another host) the inode cannot be compared.
+ * On another file system, or after another boot (a migration to another host, whose
+ * disk may have the same device number), the inode cannot be compared.
  */
 export function checkIdentity(rc: KindRestoreContext, e: { fd: number; path: string; identity?: FileIdentity | undefined }): void {
   const want = e.identity;
-  if (!want) return;
+  if (!want || (want.boot !== undefined && want.boot !== bootId())) return;
   // lstat: the path itself (a symbolic link opened with O_PATH|O_NOFOLLOW is its own inode; reopened files were checked not to be links).
   const st = lstatSync(e.path, { bigint: true });
   if (Number(st.dev) !== want.dev) return;
