@@ -48,34 +48,6 @@ static void on_usr1(int sig) { (void)sig; go = 1; }
 
 #define MUST(x) do { long must_ = (long)(x); if (must_ < 0 || (void *)must_ == MAP_FAILED) { say("SETUP FAIL %s: %s\n", #x, strerror(errno)); exit(2); } } while (0)
 
-/* The maps or smaps text of the area containing addr: its first line and its VmFlags. */
-static void area_of(void *addr, char *line_out, size_t n1, char *flags_out, size_t n2) {
-  line_out[0] = flags_out[0] = 0;
-  FILE *f = fopen("/proc/self/smaps", "r");
-  if (!f) return;
-  char line[512];
-  int in = 0;
-  unsigned long a = (unsigned long)addr;
-  while (fgets(line, sizeof line, f)) {
-    unsigned long s, e;
-    if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
-      in = s <= a && a < e;
-      if (in) { snprintf(line_out, n1, "%s", line); line_out[strcspn(line_out, "\n")] = 0; }
-    } else if (in && strncmp(line, "VmFlags:", 8) == 0) {
-      snprintf(flags_out, n2, "%s ", line + 8);
-      flags_out[strcspn(flags_out, "\n")] = ' ';
-      break;
-    }
-  }
-  fclose(f);
-}
-
-static int has_flag(void *addr, const char *flag) {
-  char l[512], fl[512], want[8];
-  area_of(addr, l, sizeof l, fl, sizeof fl);
-  snprintf(want, sizeof want, " %s ", flag);
-  return strstr(fl, want) != NULL;
-}
 
 /* ---- anonname ---- */
 static char *named;
@@ -87,7 +59,7 @@ static void anonname_setup(void) {
 }
 static void anonname_check(void) {
   char l[512], fl[512];
-  area_of(named, l, sizeof l, fl, sizeof fl);
+  smaps_area(named, l, sizeof l, fl, sizeof fl);
   self_check(strstr(l, "[anon:ckpt-audit]") != NULL && strcmp(named, "named data") == 0, "anon name", "area %s", l);
 }
 
@@ -152,7 +124,7 @@ static void madv_check(void) {
   for (unsigned i = 0; i < NADV; i++) {
     char what[64];
     snprintf(what, sizeof what, "VmFlags %s", advs[i].flag);
-    self_check(has_flag(advs[i].p, advs[i].flag) && advs[i].p[PG] == 0x30 + i, what, "flag %d byte %#x", has_flag(advs[i].p, advs[i].flag), advs[i].p[PG]);
+    self_check(smaps_has_flag(advs[i].p, advs[i].flag) && advs[i].p[PG] == 0x30 + i, what, "flag %d byte %#x", smaps_has_flag(advs[i].p, advs[i].flag), advs[i].p[PG]);
   }
   pid_t c = fork();
   if (c == 0) _exit(advs[1].p[0] == 0 ? 0 : 1);
@@ -173,7 +145,7 @@ static void droppable_setup(void) {
 }
 static void droppable_check(void) {
   /* The kernel may drop its pages under memory pressure: 0 is as good as 0x42. */
-  self_check(has_flag(droppable, "dp") && (droppable[0] == 0x42 || droppable[0] == 0), "MAP_DROPPABLE area", "dp %d byte %#x", has_flag(droppable, "dp"), droppable[0]);
+  self_check(smaps_has_flag(droppable, "dp") && (droppable[0] == 0x42 || droppable[0] == 0), "MAP_DROPPABLE area", "dp %d byte %#x", smaps_has_flag(droppable, "dp"), droppable[0]);
 }
 
 /* ---- growsdown ---- */
@@ -188,10 +160,10 @@ static void growsdown_setup(void) {
   down[PG] = 0x77;
 }
 static void growsdown_check(void) {
-  self_check(has_flag(down, "gd") && down[PG] == 0x77, "MAP_GROWSDOWN flag", "gd %d byte %#x", has_flag(down, "gd"), down[PG]);
+  self_check(smaps_has_flag(down, "gd") && down[PG] == 0x77, "MAP_GROWSDOWN flag", "gd %d byte %#x", smaps_has_flag(down, "gd"), down[PG]);
   /* Touch the page just below the area: the kernel extends it (a fault otherwise). */
   int f = faults(down - PG);
-  self_check(!f && has_flag(down - PG, "gd"), "MAP_GROWSDOWN area grows", "fault %d", f);
+  self_check(!f && smaps_has_flag(down - PG, "gd"), "MAP_GROWSDOWN area grows", "fault %d", f);
 }
 
 /* ---- mdwe ---- */
@@ -242,7 +214,7 @@ static void mm_check(void) {
   int pers = personality(0xffffffff);
   self_check(pers & READ_IMPLIES_EXEC, "personality READ_IMPLIES_EXEC", "personality %#x", pers);
   void *p = mmap(NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  self_check(p != MAP_FAILED && has_flag(p, "ex"), "READ_IMPLIES_EXEC makes new areas executable", "ex %d", p == MAP_FAILED ? -1 : has_flag(p, "ex"));
+  self_check(p != MAP_FAILED && smaps_has_flag(p, "ex"), "READ_IMPLIES_EXEC makes new areas executable", "ex %d", p == MAP_FAILED ? -1 : smaps_has_flag(p, "ex"));
 }
 
 /* ---- secret, hugetlb (refused at dump: the process runs on) ---- */

@@ -42,33 +42,6 @@ static void on_usr1(int sig) { (void)sig; go = 1; }
 
 #define MUST(x) do { if ((long)(x) < 0 || (void *)(long)(x) == MAP_FAILED) { say("SETUP FAIL %s: %s\n", #x, strerror(errno)); exit(2); } } while (0)
 
-/* The VmFlags line of the smaps entry containing addr (empty if none). */
-static void vmflags(void *addr, char *out, size_t n) {
-  out[0] = 0;
-  FILE *f = fopen("/proc/self/smaps", "r");
-  if (!f) return;
-  char line[512];
-  int in = 0;
-  unsigned long a = (unsigned long)addr;
-  while (fgets(line, sizeof line, f)) {
-    unsigned long s, e;
-    if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) in = s <= a && a < e;
-    else if (in && strncmp(line, "VmFlags:", 8) == 0) {
-      snprintf(out, n, "%s", line + 8);
-      out[strcspn(out, "\n")] = 0;
-      break;
-    }
-  }
-  fclose(f);
-}
-
-static int has_flag(void *addr, const char *flag) {
-  char fl[512], want[8];
-  vmflags(addr, fl, sizeof fl);
-  snprintf(want, sizeof want, " %s ", flag);
-  strcat(fl, " ");
-  return strstr(fl, want) != NULL;
-}
 
 /* ---- sparse ---- */
 static unsigned char *sparse;
@@ -88,7 +61,7 @@ static void sparse_check(void) {
     snprintf(what, sizeof what, "sparse page at +0x%lx", sparse_at[i]);
     self_check(bad == 0, what, "%lu bytes differ, first reads %d", bad, sparse[sparse_at[i]]);
   }
-  self_check(has_flag(sparse, "nr"), "sparse area still MAP_NORESERVE", "VmFlags lack nr");
+  self_check(smaps_has_flag(sparse, "nr"), "sparse area still MAP_NORESERVE", "VmFlags lack nr");
   self_check(sparse[PG] == 0 && sparse[SPARSE - 2 * PG] == 0, "sparse untouched pages read zero", "nonzero");
 }
 
@@ -112,12 +85,12 @@ static void mlock_setup(void) {
 }
 
 static void mlock_check(void) {
-  self_check(has_flag(locked, "lo") && !has_flag(locked, "lf") && locked[PG] == 0x11, "mlock()ed area locked", "not lo");
-  self_check(has_flag(maplocked, "lo") && maplocked[0] == 0x22, "MAP_LOCKED area locked", "not lo");
-  self_check(has_flag(onfault, "lo") && has_flag(onfault, "lf"), "MLOCK_ONFAULT area locked on fault", "not lo+lf");
+  self_check(smaps_has_flag(locked, "lo") && !smaps_has_flag(locked, "lf") && locked[PG] == 0x11, "mlock()ed area locked", "not lo");
+  self_check(smaps_has_flag(maplocked, "lo") && maplocked[0] == 0x22, "MAP_LOCKED area locked", "not lo");
+  self_check(smaps_has_flag(onfault, "lo") && smaps_has_flag(onfault, "lf"), "MLOCK_ONFAULT area locked on fault", "not lo+lf");
   unsigned char vec[8];
   self_check(mincore(onfault, 8 * PG, vec) == 0 && !(vec[5] & 1), "MLOCK_ONFAULT pages not faulted in", "page 5 resident");
-  self_check(!has_flag(unlocked, "lo") && unlocked[0] == 0x33, "unlocked area not locked", "lo");
+  self_check(!smaps_has_flag(unlocked, "lo") && unlocked[0] == 0x33, "unlocked area not locked", "lo");
 }
 
 /* ---- mlockall ---- */
@@ -130,17 +103,17 @@ static void mlockall_setup(void) {
 }
 
 static void mlockall_check(void) {
-  self_check(has_flag(before_all, "lo") && has_flag(before_all, "lf"), "area present at mlockall locked on fault", "not lo+lf");
+  self_check(smaps_has_flag(before_all, "lo") && smaps_has_flag(before_all, "lf"), "area present at mlockall locked on fault", "not lo+lf");
   void *fresh = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  self_check(fresh != MAP_FAILED && has_flag(fresh, "lo") && has_flag(fresh, "lf"), "area mapped after restore locked (MCL_FUTURE|MCL_ONFAULT)", "not lo+lf");
+  self_check(fresh != MAP_FAILED && smaps_has_flag(fresh, "lo") && smaps_has_flag(fresh, "lf"), "area mapped after restore locked (MCL_FUTURE|MCL_ONFAULT)", "not lo+lf");
   if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
 }
 
 static void future_check(void) {
   char here;
-  self_check(!has_flag(&here, "lo"), "the stack, mapped before mlockall(MCL_FUTURE), is not locked", "lo");
+  self_check(!smaps_has_flag(&here, "lo"), "the stack, mapped before mlockall(MCL_FUTURE), is not locked", "lo");
   void *fresh = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  self_check(fresh != MAP_FAILED && has_flag(fresh, "lo") && !has_flag(fresh, "lf"), "area mapped after restore locked (MCL_FUTURE)", "not lo, or lf");
+  self_check(fresh != MAP_FAILED && smaps_has_flag(fresh, "lo") && !smaps_has_flag(fresh, "lf"), "area mapped after restore locked (MCL_FUTURE)", "not lo, or lf");
   if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
 }
 
@@ -162,7 +135,7 @@ static void futurebare_check(void) {
   void *fresh = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   long after = vmlck_kb();
   self_check(before == 0 && after == 4 * PG / 1024, "area mapped after restore counts in VmLck (MCL_FUTURE, nothing mapped since the call)", "VmLck %ld kB, then %ld kB", before, after);
-  self_check(fresh != MAP_FAILED && has_flag(fresh, "lo") && !has_flag(fresh, "lf"), "area mapped after restore locked (MCL_FUTURE, nothing mapped since the call)", "not lo, or lf");
+  self_check(fresh != MAP_FAILED && smaps_has_flag(fresh, "lo") && !smaps_has_flag(fresh, "lf"), "area mapped after restore locked (MCL_FUTURE, nothing mapped since the call)", "not lo, or lf");
   if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
 }
 
@@ -173,9 +146,9 @@ static void stacklock_setup(void) {
 
 static void stacklock_check(void) {
   char here;
-  self_check(has_flag(&here, "lo"), "the mlock()ed stack is locked", "not lo");
+  self_check(smaps_has_flag(&here, "lo"), "the mlock()ed stack is locked", "not lo");
   void *fresh = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  self_check(fresh != MAP_FAILED && !has_flag(fresh, "lo"), "area mapped after restore not locked (no MCL_FUTURE)", "lo");
+  self_check(fresh != MAP_FAILED && !smaps_has_flag(fresh, "lo"), "area mapped after restore not locked (no MCL_FUTURE)", "lo");
   if (fresh != MAP_FAILED) munmap(fresh, 4 * PG);
 }
 
@@ -205,8 +178,8 @@ static void unaccounted_check(void) {
   self_check(mem >= 0 && pread(mem, buf, 7, (off_t)(unsigned long)ua_none) == 7 && memcmp(buf, "guarded", 7) == 0, "PROT_NONE page written through /proc/self/mem keeps its bytes", "reads %.7s", buf);
   if (mem >= 0) close(mem);
   self_check(memcmp(ua_ro + PG, "readonly", 8) == 0 && ua_ro[0] == 0, "PROT_READ page written through /proc/self/mem keeps its bytes", "reads %.8s", ua_ro + PG);
-  self_check(!has_flag(ua_none, "ac") && !has_flag(ua_ro, "ac"), "never-writable pages are still not charged (no ac)", "ac");
-  self_check(has_flag(ua_was_rw, "ac") && !has_flag(ua_was_rw, "wr") && !has_flag(ua_was_rw, "rd"), "a page made PROT_NONE after it was writable is still charged (ac)", "no ac, or not PROT_NONE");
+  self_check(!smaps_has_flag(ua_none, "ac") && !smaps_has_flag(ua_ro, "ac"), "never-writable pages are still not charged (no ac)", "ac");
+  self_check(smaps_has_flag(ua_was_rw, "ac") && !smaps_has_flag(ua_was_rw, "wr") && !smaps_has_flag(ua_was_rw, "rd"), "a page made PROT_NONE after it was writable is still charged (ac)", "no ac, or not PROT_NONE");
 }
 
 /* ---- mapfile ---- */

@@ -65,3 +65,35 @@ static inline void handle_usr(void (*usr1)(int), void (*usr2)(int)) {
   sa.sa_handler = usr2;
   sigaction(SIGUSR2, &sa, NULL);
 }
+
+/* The smaps entry containing addr: its first line (if line_out) and its VmFlags as
+ * " f1 f2 ... " (spaces around every flag, for strstr); both empty if none. */
+static inline void smaps_area(void *addr, char *line_out, size_t n1, char *flags_out, size_t n2) {
+  if (line_out) line_out[0] = 0;
+  flags_out[0] = 0;
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (!f) return;
+  char line[512];
+  int in = 0;
+  unsigned long a = (unsigned long)addr;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long s, e;
+    if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+      in = s <= a && a < e;
+      if (in && line_out) { snprintf(line_out, n1, "%s", line); line_out[strcspn(line_out, "\n")] = 0; }
+    } else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+      snprintf(flags_out, n2, "%s ", line + 8);
+      flags_out[strcspn(flags_out, "\n")] = ' ';
+      break;
+    }
+  }
+  fclose(f);
+}
+
+/* Whether the area containing addr has VmFlags flag (two letters). */
+static inline int smaps_has_flag(void *addr, const char *flag) {
+  char fl[512], want[8];
+  smaps_area(addr, NULL, 0, fl, sizeof fl);
+  snprintf(want, sizeof want, " %s ", flag);
+  return strstr(fl, want) != NULL;
+}
