@@ -110,6 +110,18 @@ function linkOtherNames(rc: KindRestoreContext, e: EntryOf<'deleted'>, copy: Nam
 }
 
 /**
+ * The recreated file gets its saved owner, or the restore fails naming it: a file of
+ * another owner (the restorer's group, say) would be silently different.
+ */
+function giveOwner(rc: KindRestoreContext, e: EntryOf<'deleted'>, args: { what: string; chown: () => void }): void {
+  try {
+    args.chown();
+  } catch (err) {
+    throw restoreError(rc, { fd: e.fd, code: 'PERMISSION', reason: `cannot give ${args.what} its owner ${e.uid}:${e.gid} (${errnoCode(err)})`, cause: err });
+  }
+}
+
+/**
  * A file made with O_TMPFILE (`__O_TMPFILE` stays in its f_flags): made again the same
  * way, by the target in the same directory, so it keeps the flag and can still be given
  * a name with linkat(AT_EMPTY_PATH), as a program finishing an atomic write does. The
@@ -128,11 +140,7 @@ function openTmpfile(rc: KindRestoreContext, e: EntryOf<'deleted'>): number {
   try {
     fill(rc, e, local);
     locallyAs(rc.ctx.openAs, () => {
-      try {
-        fchownSync(local, e.uid, e.gid);
-      } catch (err) {
-        rc.ctx.warn(`fd ${e.fd} of process ${rc.ctx.pid}: cannot give O_TMPFILE file in ${dirname(e.path)} its owner ${e.uid}:${e.gid} (${errnoCode(err)})`);
-      }
+      giveOwner(rc, e, { what: `its O_TMPFILE file in ${dirname(e.path)}`, chown: () => fchownSync(local, e.uid, e.gid) });
       fchmodSync(local, e.mode);
     });
     const path = openSync(`/proc/self/fd/${local}`, O.PATH | O.CLOEXEC);
@@ -159,11 +167,7 @@ export const deletedReopener: TargetReopener<'deleted'> = {
     const copy = locallyAs(as, () => createCopy(rc, e));
     const names = [copy];
     try {
-      try {
-        locallyAs(as, () => chownSync(copy.path, e.uid, e.gid));
-      } catch (err) {
-        rc.ctx.warn(`fd ${e.fd} of process ${rc.ctx.pid}: cannot give deleted ${e.path} its owner ${e.uid}:${e.gid} (${errnoCode(err)})`);
-      }
+      giveOwner(rc, e, { what: `deleted ${e.path}`, chown: () => locallyAs(as, () => chownSync(copy.path, e.uid, e.gid)) });
       const fd = rc.target.open(copy.path, flags);
       locallyAs(as, () => chmodSync(copy.path, e.mode));
       const local = openSync(copy.path, O.PATH | O.CLOEXEC);
