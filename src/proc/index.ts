@@ -18,3 +18,4 @@ export * from './igmp.js';
 export * from './namespaces.js';
 export * from './btf.js';
 export * from './syscall.js';
+export * from './numa-maps.js';

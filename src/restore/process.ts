@@ -86,7 +86,12 @@ export function rebuildRest(p: CreatedProcess): void {
   runPhase(p, { phase: 'after-files' });
   runPhase(p, { phase: 'finish' });
   const misc = p.img.resources.find((r) => r.module.name === 'misc');
-  if (misc) for (const remote of [...p.threads.map((t) => t.remote), p.remote]) restoreExecPolicy(remote, misc.state as MiscState);
+  if (misc) {
+    const state = misc.state as MiscState;
+    // personality is per thread: a thread saved with its own has it instead of the leader's.
+    for (const t of p.threads) restoreExecPolicy(t.remote, { ...state, personality: t.thread.personality ?? state.personality });
+    restoreExecPolicy(p.remote, state);
+  }
   // Credentials are per thread, and the threads were cloned with the restorer's: each
   // sets its own, the leader last, since any uid change resets the (per-process)
   // dumpable flag that the leader's restore sets.

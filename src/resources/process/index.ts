@@ -12,6 +12,8 @@
  *  - 'after-memory'   sigactions, sigaltstack, futex: addresses into restored memory
  *                     (handlers, restorers, stacks, futex words).
  *                     rseq: the kernel writes into the area at once; unmapped = SIGSEGV.
+ *                     mempolicy: each area's policy (mbind) needs the area; the
+ *                     thread's is set before the threads are cloned from the leader.
  *  - 'after-files'    fs: chdir/chroot/umask would change how the files restore
  *                     resolves and creates paths.
  *                     limits: a lowered RLIMIT_NOFILE/NPROC/AS/MEMLOCK would block the
@@ -39,6 +41,7 @@ import { fs } from './fs.js';
 import { futex } from './futex.js';
 import { itimers } from './itimers.js';
 import { limits } from './limits.js';
+import { mempolicy } from './mempolicy.js';
 import { misc } from './misc.js';
 import { cgroup } from './cgroup.js';
 import { pending } from './pending.js';
@@ -60,6 +63,7 @@ export const PROCESS_RESOURCES: readonly Resource<unknown>[] = [
   sigaltstack, // after memory
   futex, // after memory
   rseq, // after memory
+  mempolicy, // after memory
   fs, // after files
   limits, // after files and threads
   itimers, // late
@@ -78,6 +82,7 @@ export const PROCESS_RESTORE_PHASE: Readonly<Record<string, RestorePhase>> = {
   sigaltstack: 'after-memory',
   futex: 'after-memory',
   rseq: 'after-memory',
+  mempolicy: 'after-memory',
   fs: 'after-files',
   limits: 'after-files',
   itimers: 'after-files',
@@ -93,6 +98,7 @@ export { fs, type FsState } from './fs.js';
 export { futex, type FutexState } from './futex.js';
 export { itimers, type ItimersState } from './itimers.js';
 export { limits, type LimitsState } from './limits.js';
+export { mempolicy, type MempolicyState } from './mempolicy.js';
 export { misc, armParentDeathKill, restoreExecPolicy, restoreParentDeathSignal, type MiscState } from './misc.js';
 export { pending, type PendingState } from './pending.js';
 export { posixTimers, type PosixTimersState } from './posix-timers.js';

@@ -3,8 +3,9 @@
  * signal, child-subreaper, timer slack and the THP-disable flag. Each is one injected
  * prctl/personality call to read (no /proc file shows most of them) and one to write.
  *
- * comm, pdeath signal and timer slack belong to a thread; this saves the leader's (the
- * other threads' are saved with each thread, resources/thread/threads.ts). The
+ * comm, personality, pdeath signal and timer slack belong to a thread; this saves the
+ * leader's (the other threads' are saved with each thread, resources/thread/threads.ts;
+ * a thread's personality only where it differs from the leader's). The
  * autogroup's nice value is the session's: refused when not 0.
  *
  * The restore orchestrator keeps the parent-death signal at SIGKILL while a process is
@@ -82,18 +83,24 @@ export function readComm(pid: number): string {
   return readProcText(pid, 'comm').replace(/\n$/, '');
 }
 
-function readPersonality(pid: number): number {
-  const text = readProcText(pid, 'personality').trim();
-  const n = parseInt(text, 16);
-  if (!/^[0-9a-f]+$/i.test(text)) throw malformed(procPath(pid, 'personality'), `expected a hex number, got ${JSON.stringify(text)}`);
-  return n;
+/** personality(2) of thread `tid` (default: the leader). It is per task: a thread may have another. */
+export function readPersonality(pid: number, tid = pid): number {
+  const file = tid === pid ? 'personality' : `task/${tid}/personality`;
+  const text = readProcText(pid, file).trim();
+  if (!/^[0-9a-f]+$/i.test(text)) throw malformed(procPath(pid, file), `expected a hex number, got ${JSON.stringify(text)}`);
+  return parseInt(text, 16);
+}
+
+/** Sets a thread's personality while memory is rebuilt: without READ_IMPLIES_EXEC (restoreExecPolicy sets it). */
+export function setPersonality(remote: RemoteTask, personality: number): void {
+  remote.call(NR.personality, [personality & ~READ_IMPLIES_EXEC], 'personality');
 }
 
 /**
  * The per-thread knobs of a thread other than the leader (the leader's are the
  * process's MiscState): timer slack and parent-death signal, which prctl sets per thread.
  */
-export function readThreadKnobs(remote: RemoteTask, opts: { pid: number; checking?: boolean }): { timerSlackNs: bigint; pdeathSig: number } {
+export function readThreadKnobs(remote: RemoteTask, opts: { pid: number; checking?: boolean }): { timerSlackNs: bigint; pdeathSig: number; personality?: number } {
   if (!opts.checking) {
     refuseUnsavedKnobs(remote, { pid: opts.pid, tid: remote.tid });
     refuseSandboxed(remote, { pid: opts.pid, tid: remote.tid });
@@ -103,7 +110,10 @@ export function readThreadKnobs(remote: RemoteTask, opts: { pid: number; checkin
     { nr: NR.prctl, name: 'prctl(PR_GET_TIMERSLACK)', size: 0, args: () => [PR.GET_TIMERSLACK] },
     { nr: NR.prctl, name: 'prctl(PR_GET_PDEATHSIG)', size: 4, args: (addr) => [PR.GET_PDEATHSIG, addr] },
   ]);
-  return { timerSlackNs: slack!.ret, pdeathSig: pdeath!.out.readInt32LE(0) };
+  // Saved only where it differs from the leader's, which the thread is cloned with at restore.
+  const personality = readPersonality(opts.pid, remote.tid);
+  const own = personality === readPersonality(opts.pid) ? {} : { personality };
+  return { timerSlackNs: slack!.ret, pdeathSig: pdeath!.out.readInt32LE(0), ...own };
 }
 
 export function setTimerSlack(remote: RemoteTask, ns: bigint): void {
@@ -199,7 +209,7 @@ export const misc: Resource<MiscState> = {
     callIn(r, { nr: NR.prctl, name: 'prctl(PR_SET_NAME)', data: cString(s.comm), args: (addr) => [PR.SET_NAME, addr] });
     // Without READ_IMPLIES_EXEC while memory is rebuilt: it would add PROT_EXEC to every
     // readable area mapped or mprotected (restoreExecPolicy sets it once they are in).
-    r.call(NR.personality, [s.personality & ~READ_IMPLIES_EXEC], 'personality');
+    setPersonality(r, s.personality);
     prctl(r, [PR.SET_PDEATHSIG, s.pdeathSig], 'PR_SET_PDEATHSIG');
     prctl(r, [PR.SET_CHILD_SUBREAPER, s.childSubreaper ? 1 : 0], 'PR_SET_CHILD_SUBREAPER');
     setTimerSlack(r, s.timerSlackNs);

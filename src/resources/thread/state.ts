@@ -15,6 +15,8 @@ export const ThreadCpu = z.object({
   /** prctl timer slack and parent-death signal of this thread (the leader's are in misc). */
   timerSlackNs: zBig.optional(),
   pdeathSig: z.number().int().min(0).max(64).optional(),
+  /** personality(2) of this thread, when it differs from the leader's (it is per task). */
+  personality: z.number().int().min(0).max(0xffffffff).optional(),
   /** State of per-thread resource modules (not for the leader, whose state is the process's). */
   resources: z.record(z.string(), z.unknown()).optional(),
 });

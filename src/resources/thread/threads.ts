@@ -1,6 +1,6 @@
 /**
  * Threads other than the leader. Their per-thread state (signal mask, own pending
- * signals, sigaltstack, clear_child_tid and robust list, rseq) is dumped and restored
+ * signals, sigaltstack, clear_child_tid and robust list, rseq, memory policy) is dumped and restored
  * by the same resource modules as the leader's, driven through a RemoteTask on the
  * thread itself. The leader's copy of those modules is the process's.
  */
@@ -11,12 +11,12 @@ import { RemoteTask, waitStop } from '../../infect/index.js';
 import { RESOURCES } from '../registry.js';
 import type { PendingState } from '../process/pending.js';
 import { finalSigmask, type SigmaskState } from '../process/sigmask.js';
-import { readThreadKnobs, setTimerSlack } from '../process/misc.js';
+import { readThreadKnobs, setPersonality, setTimerSlack } from '../process/misc.js';
 import type { DumpContext, RestoreContext } from '../types.js';
 import { dumpCpu } from './cpu.js';
 import type { ThreadCpu } from './state.js';
 
-const PER_THREAD = new Set(['sigaltstack', 'futex', 'rseq', 'pending', 'sigmask']);
+const PER_THREAD = new Set(['sigaltstack', 'futex', 'rseq', 'mempolicy', 'pending', 'sigmask']);
 const perThread = () => RESOURCES.filter((r) => PER_THREAD.has(r.module.name)).map((r) => r.module);
 
 function threadComm(pid: number, tid: number): string | undefined {
@@ -107,6 +107,7 @@ function setUpThread(ctx: RestoreContext, thread: ThreadCpu): BuiltThread {
       m.restore(tctx, parsed.data);
     }
     if (thread.timerSlackNs !== undefined) setTimerSlack(remote, thread.timerSlackNs);
+    if (thread.personality !== undefined) setPersonality(remote, thread.personality);
     if (thread.comm !== undefined) {
       remote.call(NR.prctl, [15 /* PR_SET_NAME */, remote.put(Buffer.from(`${thread.comm.slice(0, 15)}\0`), 0)], 'prctl(PR_SET_NAME)');
     }
