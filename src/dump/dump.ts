@@ -16,7 +16,7 @@ import { dumpMemory, type BackgroundPlan, type MemoryDumpStats } from '../resour
 import type { ParentMemory } from '../resources/memory/cow.js';
 import type { MemoryState, ShmemObject } from '../resources/memory/state.js';
 import { dumpCpu, restartInterruptedWait } from '../resources/thread/cpu.js';
-import { refuseSyscallDispatch } from '../resources/process/knobs-refused.js';
+import { refuseSyscallDispatch, releaseSandboxProbes } from '../resources/process/knobs-refused.js';
 import { dumpThread } from '../resources/thread/threads.js';
 import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
 import { RESOURCES } from '../resources/registry.js';
@@ -251,7 +251,13 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
  */
 export function dump(pid: number, opts: DumpOptions): DumpResult {
   if (!Number.isInteger(pid) || pid <= 0) throw new CkptError('USAGE', `Cannot dump process ${pid}: not a valid PID`);
-  return deferSignals({ what: `dump process ${pid}`, onSignal: opts.onSignal }, () => dumpTree(pid, opts));
+  return deferSignals({ what: `dump process ${pid}`, onSignal: opts.onSignal }, () => {
+    try {
+      return dumpTree(pid, opts);
+    } finally {
+      releaseSandboxProbes();
+    }
+  });
 }
 
 /** Tracking is left armed for a next round only when the tree runs on. */

@@ -25,21 +25,28 @@ test('NUMA memory policies of threads and areas come back (a thread does not inh
 
 test('a process that dropped to another uid round-trips', () => roundTrip(['nonroot'], 1));
 
-test('a non-root process in a Landlock domain is refused at dump; it runs on in its sandbox', async (t) => {
-  const v = startVictim('auditpolicy', { args: ['nonroot', 'landlock'] });
+test('a process that dropped every capability but kept uid 0 round-trips', () => roundTrip(['nocaps'], 1));
+
+/** A Landlock domain in a process that `drop` made unable to reach ckpt (no CAP_SYS_PTRACE): refused, and it runs on. */
+async function landlocked(t: { skip(m: string): void }, drop: string): Promise<void> {
+  const v = startVictim('auditpolicy', { args: [drop, 'landlock'] });
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+|SETUP FAIL.*|SKIP.*/);
   if (/SKIP/.test(v.output())) return t.skip(v.output().trim());
   assert.doesNotMatch(v.output(), /SETUP FAIL/);
   assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-auditpolicy-') }), {
     code: 'UNSUPPORTED',
-    message: new RegExp(`^Cannot dump thread ${v.pid} of process ${v.pid}: it is in a Landlock domain`),
+    message: new RegExp(`^Cannot dump thread ${v.pid} of process ${v.pid}: it is in a Landlock domain .*it may not access a process with its own uid`),
   });
   kill(v.pid, SIG.SIGUSR1);
   await v.waitFor(/DONE fails=\d+/);
   assert.doesNotMatch(v.output(), /FAIL/);
   assert.equal([...v.output().matchAll(/^PASS /gm)].length, 2, v.output());
-});
+}
+
+test('a non-root process in a Landlock domain is refused at dump; it runs on in its sandbox', (t) => landlocked(t, 'nonroot'));
+
+test('a uid 0 process without capabilities in a Landlock domain is refused at dump', (t) => landlocked(t, 'nocaps'));
 
 async function stoppedChild(feature: string, checks: number): Promise<void> {
   const v = startVictim('auditpolicy', { args: [feature] });

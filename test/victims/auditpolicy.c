@@ -14,7 +14,9 @@
  *              middle page only (mbind splits it) and one with MPOL_LOCAL. Each read back
  *              with get_mempolicy (MPOL_F_ADDR for the areas).
  *   nonroot    the process drops to uid/gid 65534 (no capabilities): it must round-trip.
- *   landlock   after nonroot: a Landlock domain (no exec anywhere); the dump must refuse it.
+ *   nocaps     the process stays uid 0 and drops every capability (capset).
+ *   landlock   after nonroot or nocaps: a Landlock domain (no exec anywhere); the dump must
+ *              refuse it.
  *   stopseen   a child stopped with SIGSTOP whose stop the parent collected
  *              (waitpid(WUNTRACED)) and whose SIGCHLD it took: after restore the child is
  *              still stopped, with no second stop report and no SIGCHLD for the parent.
@@ -23,6 +25,7 @@
  *              SIGTSTP, and no SIGCHLD is pending.
  */
 #include "victim.h"
+#include <linux/capability.h>
 #include <linux/landlock.h>
 #include <linux/mempolicy.h>
 #include <pthread.h>
@@ -131,6 +134,17 @@ static void nonroot_setup(void) {
 }
 static void nonroot_check(void) {
   self_check(getuid() == 65534 && geteuid() == 65534, "still uid 65534", "uid %d euid %d", getuid(), geteuid());
+}
+static void nocaps_setup(void) {
+  struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct d[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+  MUST(syscall(SYS_capset, &h, d));
+}
+static void nocaps_check(void) {
+  struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct d[2];
+  MUST(syscall(SYS_capget, &h, d));
+  self_check(getuid() == 0 && d[0].permitted == 0 && d[1].permitted == 0 && d[0].effective == 0, "uid 0 without capabilities", "uid %d permitted %#x", getuid(), d[0].permitted);
 }
 static void landlock_setup(void) {
   struct landlock_ruleset_attr attr = { .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE };
@@ -246,6 +260,7 @@ static const struct feature features[] = {
   { "persona", persona_setup, persona_check },
   { "mempolicy", mempolicy_setup, mempolicy_check },
   { "nonroot", nonroot_setup, nonroot_check },
+  { "nocaps", nocaps_setup, nocaps_check },
   { "landlock", landlock_setup, landlock_check },
   { "stopseen", stopseen_setup, stopseen_check },
   { "stopunseen", stopunseen_setup, stopunseen_check },

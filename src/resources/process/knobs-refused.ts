@@ -7,16 +7,18 @@
  *
  * A Landlock domain (landlock_restrict_self, per thread) is shown by no interface and
  * cannot be built again: a restored thread would run outside its sandbox. It is found
- * by what it forbids: a thread in a domain may not ptrace-access a process outside it,
- * such as ckpt. The thread is asked to kcmp() itself with ckpt; where only Landlock (or
- * another LSM) can refuse that, the thread holding CAP_SYS_PTRACE, EPERM means a
- * domain. A thread without CAP_SYS_PTRACE is refused by the capability checks anyway
- * (ckpt is root): its domain goes unnoticed (docs/saved-state.md).
+ * by what it forbids: a thread in a domain may not ptrace-access a process outside it.
+ * The thread is asked to kcmp() itself with a reference process that every other check
+ * of that access lets it reach, so that EPERM can only be a domain (or another security
+ * module's confinement): ckpt itself for a thread holding CAP_SYS_PTRACE; else a
+ * `sleep` that ckpt starts (through setpriv) with the thread's real uid and gid, no
+ * groups, no capabilities and dumpable, killed after the probe.
  */
 import { CkptError } from '../../common/errors.js';
-import { readTaskStatus } from '../../proc/index.js';
-import { addressOf, isErrno, NR, ptrace, rawSyscall } from '../../sys/index.js';
-import type { RemoteTask } from '../../infect/index.js';
+import { readTaskStatus, type ProcStatus } from '../../proc/index.js';
+import { addressOf, collectExit, isErrno, kill, NR, ptrace, rawSyscall, SIG, spawnQuiet } from '../../sys/index.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { sleepSync, type RemoteTask } from '../../infect/index.js';
 import { callOut } from './inject.js';
 
 const PR_GET_SPECULATION_CTRL = 52;
@@ -91,14 +93,82 @@ export function refuseUnsavedKnobs(remote: RemoteTask, ids: { pid: number; tid: 
 
 const KCMP_VM = 0;
 const EPERM = -1n;
+const ESRCH = -3n;
 const CAP_SYS_PTRACE = 19n;
+
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/sbin/setpriv'];
+
+/**
+ * A process that thread `st` may ptrace-read by every check but a security module's: its
+ * real uid and gid as the thread's effective, saved and real ones (the check compares the
+ * caller's real ids with all three), no capabilities (uid 0 would keep them through an
+ * exec: setpriv clears the bounding set too), and dumpable (the exec after the id change
+ * makes it so). Started with posix_spawn (a fork of ckpt costs tens of ms). Undefined if
+ * setpriv is missing or sleep never starts.
+ */
+function startReference(st: ProcStatus): { pid: number; stop(): void } | undefined {
+  const setpriv = SETPRIV.find((p) => existsSync(p));
+  if (!setpriv) return undefined;
+  const ids = ['--reuid', String(st.uid[0]), '--regid', String(st.gid[0]), '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
+  // sleep is bounded: a ckpt killed before stop() leaves it for a minute at most.
+  const pid = spawnQuiet(setpriv, ['setpriv', ...ids, '--', 'sleep', '60']);
+  const stop = () => {
+    kill(pid, SIG.SIGKILL);
+    collectExit(pid);
+  };
+  // The ids and dumpable are final once setpriv has run sleep.
+  for (let i = 0; i < 2000; i++) {
+    const comm = readComm(pid);
+    if (comm === 'sleep') return { pid, stop };
+    if (comm === undefined || readState(pid) === 'Z') break;
+    sleepSync(0.2);
+  }
+  stop();
+  return undefined;
+}
+
+function readState(pid: number): string | undefined {
+  try {
+    return /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+function readComm(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reference processes by "uid gid", kept for the dump's other threads and processes (~16 ms each to start here). */
+const references = new Map<string, { pid: number; stop(): void } | undefined>();
+
+/** Ends the reference processes the probes started; the dump calls it as it ends. */
+export function releaseSandboxProbes(): void {
+  for (const ref of references.values()) ref?.stop();
+  references.clear();
+}
 
 /** Throws UNSUPPORTED when thread `tid` is in a Landlock domain (see the file comment). */
 export function refuseSandboxed(remote: RemoteTask, ids: { pid: number; tid: number }): void {
-  const r = remote.raw(NR.kcmp, [ids.pid, process.pid, KCMP_VM, 0, 0], 'kcmp(ckpt)');
+  const st = readTaskStatus(ids.pid, ids.tid);
+  const ptraceCap = (st.capEff & (1n << CAP_SYS_PTRACE)) !== 0n;
+  const key = `${st.uid[0]} ${st.gid[0]}`;
+  let r = ESRCH;
+  // A reference kept past its sleep (a dump that did not end through dump()) is started again.
+  for (let tries = 0; r === ESRCH && tries < 2; tries++) {
+    if (!ptraceCap && tries > 0) references.get(key)?.stop();
+    if (!ptraceCap && (tries > 0 || !references.has(key))) references.set(key, startReference(st));
+    const ref = ptraceCap ? process.pid : references.get(key)?.pid;
+    if (ref === undefined) throw new CkptError('UNSUPPORTED', `Cannot dump thread ${ids.tid} of process ${ids.pid}: cannot tell whether it is in a Landlock domain (no reference process with its ids could be started: setpriv (util-linux) and sleep are needed)`);
+    r = remote.raw(NR.kcmp, [ids.pid, ref, KCMP_VM, 0, 0], 'kcmp(reference)');
+  }
   if (r !== EPERM) return;
-  if ((readTaskStatus(ids.pid, ids.tid).capEff & (1n << CAP_SYS_PTRACE)) === 0n) return;
-  throw new CkptError('UNSUPPORTED', `Cannot dump thread ${ids.tid} of process ${ids.pid}: it is in a Landlock domain (or another security module's confinement): it may not access ckpt with CAP_SYS_PTRACE, and its sandbox is not saved`);
+  const against = ptraceCap ? 'ckpt with CAP_SYS_PTRACE' : `a process with its own uid ${st.uid[0]} and gid ${st.gid[0]}`;
+  throw new CkptError('UNSUPPORTED', `Cannot dump thread ${ids.tid} of process ${ids.pid}: it is in a Landlock domain (or another security module's confinement): it may not access ${against}, and its sandbox is not saved`);
 }
 
 /**
