@@ -17,8 +17,9 @@ import type { ParentMemory } from '../resources/memory/cow.js';
 import type { MemoryState, ShmemObject } from '../resources/memory/state.js';
 import { dumpCpu, restartInterruptedWait } from '../resources/thread/cpu.js';
 import { refuseSyscallDispatch, releaseSandboxProbes } from '../resources/process/knobs-refused.js';
+import { readStopReports } from '../resources/process/stop-report.js';
 import { dumpThread } from '../resources/thread/threads.js';
-import { coreImage, mmImage, TOOL_IMAGE, type CoreImage } from '../resources/images.js';
+import { coreImage, mmImage, TOOL_IMAGE, type CoreImage, type TreeEntry } from '../resources/images.js';
 import { RESOURCES } from '../resources/registry.js';
 import { dumpSysvIpc, IPC_IMAGE } from '../resources/ipc/index.js';
 import { lockNetwork, NETLOCK_IMAGE, removeStaleLocks, tcpEndpoints, waitAcceptQueues, type LockedPort, type NetLock, type NetworkLockMethod } from '../resources/net/lock.js';
@@ -185,6 +186,8 @@ interface CollectArgs {
   background?: BackgroundCopy;
   /** Shared memory objects described so far (DumpContext.shmemObjects). */
   shmemObjects: Map<string, ShmemObject>;
+  /** Its stopped children in the tree (not dumped yet: still in their group stop): their stop reports are read here. */
+  stoppedChildren: TreeEntry[];
 }
 
 function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState; memoryMs: number } {
@@ -219,6 +222,10 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
   for (const { module } of RESOURCES) {
     checkInterrupted();
     resources[module.name] = module.dump(ctx);
+  }
+  if (args.stoppedChildren.length > 0) {
+    const reports = readStopReports(remote, args.stoppedChildren.map((c) => c.pid));
+    for (const c of args.stoppedChildren) c.stopReport = reports.get(c.pid);
   }
   checkInterrupted();
   const memStart = performance.now();
@@ -338,7 +345,8 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
       checkInterrupted();
       const parentMem = mems.get(e.ppid);
       const parent = parentMem ? { pid: e.ppid, state: parentMem } : undefined;
-      const { stats: s, mem, memoryMs } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress, tracking, background, shmemObjects });
+      const stoppedChildren = tree.entries.filter((c) => c.ppid === e.pid && c.stopped && !c.zombie);
+      const { stats: s, mem, memoryMs } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress, tracking, background, shmemObjects, stoppedChildren });
       mems.set(e.pid, mem);
       stats.pages += s.pages;
       stats.bytes += s.bytes;

@@ -22,6 +22,12 @@ export const TreeEntry = z.object({
   /** Stopped (SIGSTOP/SIGTSTP…) at dump time: stopped again after restore. */
   stopped: z.boolean(),
   /**
+   * A stopped process's report to its parent in the tree (resources/process/stop-report.ts):
+   * collected already (waitpid(WUNTRACED) gave it), or not, with its stop signal. Absent
+   * in images before it was saved: the restore then stops the process as it did (a new report).
+   */
+  stopReport: z.object({ collected: z.boolean(), signal: z.number().int().min(1).max(64).optional() }).optional(),
+  /**
    * The signal its parent gets when it exits, when not SIGCHLD (a clone child: 0 for
    * none; waited for with __WCLONE). Not saved for the root (the restorer is its parent).
    */

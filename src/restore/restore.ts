@@ -29,6 +29,7 @@ import { waitPidFree } from './pid.js';
 import { createPidfile } from './pidfile.js';
 import { LazyPagesClient } from './lazy/client.js';
 import { letRun, loadRegisters, rebuildFiles, rebuildProcess, rebuildRest, type CreatedProcess } from './process.js';
+import { stopAgain } from './stopped.js';
 
 export interface RestoreOptions {
   imagesDir: string;
@@ -271,10 +272,12 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
         dropExitSignal(remotes.get(e.ppid)!, { signal, wasPending: pending?.shared.some((s) => s.signo === signal) ?? false });
       });
     }
+    // Stopped processes first, stopped again while their parents are held (restore/stopped.ts).
+    const stoppedAgain = stopAgain({ built, entries, remotes });
     const check = opts.check ?? process.env['CKPT_CHECK'] === '1';
     // The check reads each process through the restore's scratch area, left mapped for it.
     const scratch = new Map(check ? built.map((p) => [p.img.pid, p.remote.handOverScratch()] as const) : []);
-    for (const p of built) loadRegisters(p);
+    for (const p of built) if (!stoppedAgain.has(p.img.pid)) loadRegisters(p);
     if (check) checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups, scratch });
     event({ phase: 'built', ms: performance.now() - t0 });
     // The last point of return: once let go (or confirmed: its other copy may be gone), the tree runs whatever comes.
@@ -284,7 +287,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     // Queued while every thread is in its ptrace stop: each process stops first thing.
     if (opts.leaveStopped || held) for (const p of built) kill(p.img.pid, SIG.SIGSTOP);
     for (const p of built) letRun(p);
-    for (const p of built) if (p.img.entry.stopped) kill(p.img.pid, SIG.SIGSTOP);
+    for (const p of built) if (p.img.entry.stopped && !stoppedAgain.has(p.img.pid)) kill(p.img.pid, SIG.SIGSTOP);
     undo.clear();
     event({ phase: 'let-go', ms: performance.now() - t0 });
     lazy?.go({ prefetch: opts.lazyPrefetch ?? true });
