@@ -94,6 +94,7 @@ export const NR = {
   pselect6: 270,
   ppoll: 271,
   waitid: 247,
+  membarrier: 324,
   epoll_pwait: 281,
   io_pgetevents: 333,
   epoll_pwait2: 441,

@@ -1,7 +1,8 @@
 /**
  * The process contract's known losses (auditpolicy.c), each checked by the victim
  * itself after restore: a thread's own personality (per task); NUMA memory policies of
- * threads (set_mempolicy) and areas (mbind), which came back as the default; a non-root
+ * threads (set_mempolicy) and areas (mbind), which came back as the default; membarrier
+ * registrations (the restored program got EPERM from its expedited barrier); a non-root
  * process round-trips, and one in a Landlock domain is refused at dump (it was restored
  * outside its sandbox: the kcmp probe against ckpt could not tell for a thread without
  * CAP_SYS_PTRACE); a stopped child whose stop its parent collected is not reported
@@ -22,6 +23,8 @@ const roundTrip = (features: string[], checks: number) => selfCheckRoundTrip('au
 test('a thread with its own personality keeps it; the main thread keeps its own', () => roundTrip(['persona'], 3));
 
 test('NUMA memory policies of threads and areas come back (a thread does not inherit the leader\'s)', () => roundTrip(['mempolicy'], 8));
+
+test('membarrier registrations come back (the commands work, GET_REGISTRATIONS the same)', () => roundTrip(['membarrier'], 3));
 
 test('a process that dropped to another uid round-trips', () => roundTrip(['nonroot'], 1));
 

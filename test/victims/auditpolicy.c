@@ -13,6 +13,9 @@
  *              restored thread must not inherit main's); an area with MPOL_BIND on its
  *              middle page only (mbind splits it) and one with MPOL_LOCAL. Each read back
  *              with get_mempolicy (MPOL_F_ADDR for the areas).
+ *   membarrier registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED and its SYNC_CORE variant
+ *              (not GLOBAL_EXPEDITED): after restore those commands work (EPERM without
+ *              the registration) and GET_REGISTRATIONS shows the same set.
  *   nonroot    the process drops to uid/gid 65534 (no capabilities): it must round-trip.
  *   nocaps     the process stays uid 0 and drops every capability (capset).
  *   landlock   after nonroot or nocaps: a Landlock domain (no exec anywhere); the dump must
@@ -27,7 +30,11 @@
 #include "victim.h"
 #include <linux/capability.h>
 #include <linux/landlock.h>
+#include <linux/membarrier.h>
 #include <linux/mempolicy.h>
+#ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
+#define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
+#endif
 #include <pthread.h>
 #include <grp.h>
 #include <sys/mman.h>
@@ -124,6 +131,24 @@ static void mempolicy_check(void) {
   int same = 1;
   for (long i = 0; i < 8 * pg; i++) same &= areas[i] == 7;
   self_check(same, "policied areas keep their contents", "differ");
+}
+
+/* ---- membarrier ---- */
+static long membarrier_(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
+static long registered;
+static void membarrier_setup(void) {
+  MUST(membarrier_(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED));
+  MUST(membarrier_(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE));
+  registered = membarrier_(MEMBARRIER_CMD_GET_REGISTRATIONS);
+  MUST(registered);
+}
+static void membarrier_check(void) {
+  long r = membarrier_(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+  self_check(r == 0, "membarrier PRIVATE_EXPEDITED works", "%ld (%s)", r, strerror(errno));
+  r = membarrier_(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE);
+  self_check(r == 0, "membarrier PRIVATE_EXPEDITED_SYNC_CORE works", "%ld (%s)", r, strerror(errno));
+  r = membarrier_(MEMBARRIER_CMD_GET_REGISTRATIONS);
+  self_check(r == registered, "membarrier registrations", "%#lx, want %#lx", r, registered);
 }
 
 /* ---- nonroot, landlock ---- */
@@ -258,6 +283,7 @@ struct feature { const char *name; void (*setup)(void); void (*check)(void); };
 static const struct feature features[] = {
   { "persona", persona_setup, persona_check },
   { "mempolicy", mempolicy_setup, mempolicy_check },
+  { "membarrier", membarrier_setup, membarrier_check },
   { "nonroot", nonroot_setup, nonroot_check },
   { "nocaps", nocaps_setup, nocaps_check },
   { "landlock", landlock_setup, landlock_check },

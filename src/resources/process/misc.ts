@@ -1,6 +1,6 @@
 /**
  * Small per-process settings with no better home: comm, personality, the parent-death
- * signal, child-subreaper, timer slack and the THP-disable flag. Each is one injected
+ * signal, child-subreaper, timer slack, the THP-disable flag and membarrier registrations. Each is one injected
  * prctl/personality call to read (no /proc file shows most of them) and one to write.
  *
  * comm, personality, pdeath signal and timer slack belong to a thread; this saves the
@@ -44,6 +44,8 @@ export interface MiscState {
   thpExceptAdvised?: boolean;
   /** Memory-deny-write-execute flags (PR_GET_MDWE, Linux 6.3), when any is set. */
   mdwe?: number;
+  /** membarrier(2) registrations (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux 6.3: REGISTER_* bits), when any. */
+  membarrier?: number;
 }
 
 export const miscSchema: z.ZodType<MiscState> = z.object({
@@ -55,9 +57,13 @@ export const miscSchema: z.ZodType<MiscState> = z.object({
   thpDisable: z.boolean(),
   thpExceptAdvised: z.boolean().optional(),
   mdwe: z.number().int().min(1).max(3).optional(),
+  membarrier: z.number().int().min(1).refine((m) => (m & ~MEMBARRIER_REGISTERS) === 0, 'unknown membarrier registration').optional(),
 });
 
 const PR_THP_DISABLE_EXCEPT_ADVISED = 2;
+const MEMBARRIER_CMD_GET_REGISTRATIONS = 1 << 9;
+/** The REGISTER_* commands: GLOBAL_EXPEDITED, PRIVATE_EXPEDITED, its SYNC_CORE and RSEQ variants. */
+const MEMBARRIER_REGISTERS = (1 << 2) | (1 << 4) | (1 << 6) | (1 << 8);
 /** personality(2) flag: PROT_READ mappings are made executable too. */
 const READ_IMPLIES_EXEC = 0x0400000;
 
@@ -72,6 +78,20 @@ function prctl(remote: RemoteTask, args: (number | bigint)[], what: string): big
 function readMdwe(r: RemoteTask): number {
   try {
     return Number(callsOut(r, [{ nr: NR.prctl, name: 'prctl(PR_GET_MDWE)', size: 0, args: () => [PR.GET_MDWE, 0, 0, 0, 0] }])[0]!.ret);
+  } catch (e) {
+    if (isErrno(e, 'EINVAL')) return 0;
+    throw e;
+  }
+}
+
+/**
+ * The process's membarrier registrations (a program that registered for
+ * MEMBARRIER_CMD_PRIVATE_EXPEDITED gets EPERM from it without: .NET, liburcu). A kernel
+ * before 6.3 cannot tell (EINVAL): none are read there.
+ */
+function readMembarrier(r: RemoteTask): number {
+  try {
+    return Number(callsOut(r, [{ nr: NR.membarrier, name: 'membarrier(GET_REGISTRATIONS)', size: 0, args: () => [MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0] }])[0]!.ret);
   } catch (e) {
     if (isErrno(e, 'EINVAL')) return 0;
     throw e;
@@ -202,6 +222,8 @@ export const misc: Resource<MiscState> = {
     if ((thp & BigInt(PR_THP_DISABLE_EXCEPT_ADVISED)) !== 0n) state.thpExceptAdvised = true;
     const mdwe = readMdwe(r);
     if (mdwe > 0) state.mdwe = mdwe;
+    const membarrier = readMembarrier(r);
+    if (membarrier > 0) state.membarrier = membarrier;
     return state;
   },
   restore(ctx, s) {
@@ -215,5 +237,9 @@ export const misc: Resource<MiscState> = {
     setTimerSlack(r, s.timerSlackNs);
     const thpFlags = s.thpDisable && s.thpExceptAdvised ? PR_THP_DISABLE_EXCEPT_ADVISED : 0;
     prctl(r, [PR.SET_THP_DISABLE, s.thpDisable ? 1 : 0, thpFlags, 0, 0], 'PR_SET_THP_DISABLE');
+    // Each registration is its REGISTER_* command, run again (per process: the mm keeps it).
+    for (let bit = 1; bit <= MEMBARRIER_REGISTERS; bit <<= 1) {
+      if (((s.membarrier ?? 0) & bit) !== 0) r.call(NR.membarrier, [bit, 0, 0], `membarrier(REGISTER ${bit})`);
+    }
   },
 };
