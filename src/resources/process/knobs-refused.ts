@@ -15,7 +15,7 @@
  * groups, no capabilities and dumpable, killed after the probe.
  */
 import { CkptError } from '../../common/errors.js';
-import { readTaskStatus, type ProcStatus } from '../../proc/index.js';
+import { readTaskStat, readTaskStatus, type ProcStatus } from '../../proc/index.js';
 import { addressOf, collectExit, isErrno, kill, NR, ptrace, rawSyscall, SIG, spawnQuiet } from '../../sys/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { sleepSync, type RemoteTask } from '../../infect/index.js';
@@ -141,6 +141,28 @@ function readComm(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE: what PR_SET_IO_FLUSHER sets (reading it back needs CAP_SYS_RESOURCE). */
+const PF_IO_FLUSHER = 0x00080000 | 0x00100000;
+const NO_UNTAG = 0xffffffffffffffffn;
+
+/**
+ * Thread states that /proc shows and ckpt does not save, refused without injecting
+ * anything: an I/O flusher (PR_SET_IO_FLUSHER: stat flags), x86 linear address masking
+ * (status `untag_mask` other than all ones: ARCH_ENABLE_TAGGED_ADDR) and user shadow
+ * stacks (status `x86_Thread_features` not empty: ARCH_SHSTK_ENABLE).
+ */
+export function refuseUnsavedTaskState(ids: { pid: number; tid: number }): void {
+  const refuse = (what: string) => {
+    throw new CkptError('UNSUPPORTED', `Cannot dump thread ${ids.tid} of process ${ids.pid}: ${what}, which is not saved`);
+  };
+  if ((readTaskStat(ids.pid, ids.tid).flags & PF_IO_FLUSHER) !== 0) refuse('it is an I/O flusher (PR_SET_IO_FLUSHER)');
+  const raw = readTaskStatus(ids.pid, ids.tid).raw;
+  const untag = raw['untag_mask'];
+  if (untag !== undefined && BigInt(untag) !== NO_UNTAG) refuse(`it uses linear address masking (untag_mask ${untag})`);
+  const features = raw['x86_Thread_features'];
+  if (features !== undefined && features !== '') refuse(`it has x86 thread features on (${features}: shadow stack)`);
 }
 
 /** Reference processes by "uid gid", kept for the dump's other threads and processes (~16 ms each to start here). */

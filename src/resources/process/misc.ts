@@ -27,7 +27,7 @@ import { isErrno, NR, PR, SIG } from '../../sys/index.js';
 import type { RemoteTask } from '../../infect/index.js';
 import type { Resource } from '../types.js';
 import { callIn, callsOut, cString } from './inject.js';
-import { refuseSandboxed, refuseUnsavedKnobs } from './knobs-refused.js';
+import { refuseSandboxed, refuseUnsavedKnobs, refuseUnsavedTaskState } from './knobs-refused.js';
 
 const TASK_COMM_LEN = 16;
 
@@ -122,6 +122,7 @@ export function setPersonality(remote: RemoteTask, personality: number): void {
  */
 export function readThreadKnobs(remote: RemoteTask, opts: { pid: number; checking?: boolean }): { timerSlackNs: bigint; pdeathSig: number; personality?: number } {
   if (!opts.checking) {
+    refuseUnsavedTaskState({ pid: opts.pid, tid: remote.tid });
     refuseUnsavedKnobs(remote, { pid: opts.pid, tid: remote.tid });
     refuseSandboxed(remote, { pid: opts.pid, tid: remote.tid });
   }
@@ -199,6 +200,7 @@ export const misc: Resource<MiscState> = {
     // values of these by construction, so restore --check (checking) learns nothing from them.
     if (!ctx.checking) {
       checkAutogroup(ctx.pid);
+      refuseUnsavedTaskState({ pid: ctx.pid, tid: ctx.pid });
       refuseUnsavedKnobs(ctx.remote, { pid: ctx.pid, tid: ctx.pid });
       refuseSandboxed(ctx.remote, { pid: ctx.pid, tid: ctx.pid });
     }
