@@ -146,12 +146,15 @@ function readComm(pid: number): string | undefined {
 /** PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE: what PR_SET_IO_FLUSHER sets (reading it back needs CAP_SYS_RESOURCE). */
 const PF_IO_FLUSHER = 0x00080000 | 0x00100000;
 const NO_UNTAG = 0xffffffffffffffffn;
+const PR_SCHED_CORE = 62;
+const PR_SCHED_CORE_GET = 0;
 
 /**
  * Thread states that /proc shows and ckpt does not save, refused without injecting
  * anything: an I/O flusher (PR_SET_IO_FLUSHER: stat flags), x86 linear address masking
  * (status `untag_mask` other than all ones: ARCH_ENABLE_TAGGED_ADDR) and user shadow
- * stacks (status `x86_Thread_features` not empty: ARCH_SHSTK_ENABLE).
+ * stacks (status `x86_Thread_features` not empty: ARCH_SHSTK_ENABLE); and a core
+ * scheduling cookie (PR_SCHED_CORE, which ckpt reads for another task itself).
  */
 export function refuseUnsavedTaskState(ids: { pid: number; tid: number }): void {
   const refuse = (what: string) => {
@@ -163,6 +166,11 @@ export function refuseUnsavedTaskState(ids: { pid: number; tid: number }): void 
   if (untag !== undefined && BigInt(untag) !== NO_UNTAG) refuse(`it uses linear address masking (untag_mask ${untag})`);
   const features = raw['x86_Thread_features'];
   if (features !== undefined && features !== '') refuse(`it has x86 thread features on (${features}: shadow stack)`);
+  const cookie = Buffer.alloc(8);
+  // EINVAL without CONFIG_SCHED_CORE: no cookie there.
+  if (localRet(NR.prctl, [PR_SCHED_CORE, PR_SCHED_CORE_GET, ids.tid, 0 /* PIDTYPE_PID */, addressOf(cookie)]) === 0n && cookie.readBigUInt64LE(0) !== 0n) {
+    refuse('it has a core scheduling cookie (PR_SCHED_CORE)');
+  }
 }
 
 /** Reference processes by "uid gid", kept for the dump's other threads and processes (~16 ms each to start here). */
