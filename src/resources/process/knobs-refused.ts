@@ -143,6 +143,15 @@ function readComm(pid: number): string | undefined {
   }
 }
 
+/** A security module's label in `path` (NULs and newline trimmed), undefined where none answers. */
+function securityLabel(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').replace(/\0/g, '').trim();
+  } catch {
+    return undefined;
+  }
+}
+
 /** PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE: what PR_SET_IO_FLUSHER sets (reading it back needs CAP_SYS_RESOURCE). */
 const PF_IO_FLUSHER = 0x00080000 | 0x00100000;
 const NO_UNTAG = 0xffffffffffffffffn;
@@ -153,8 +162,12 @@ const PR_SCHED_CORE_GET = 0;
  * Thread states that /proc shows and ckpt does not save, refused without injecting
  * anything: an I/O flusher (PR_SET_IO_FLUSHER: stat flags), x86 linear address masking
  * (status `untag_mask` other than all ones: ARCH_ENABLE_TAGGED_ADDR) and user shadow
- * stacks (status `x86_Thread_features` not empty: ARCH_SHSTK_ENABLE); and a core
- * scheduling cookie (PR_SCHED_CORE, which ckpt reads for another task itself).
+ * stacks (status `x86_Thread_features` not empty: ARCH_SHSTK_ENABLE); a core
+ * scheduling cookie (PR_SCHED_CORE, which ckpt reads for another task itself); and a
+ * security module's label (attr/current) other than ckpt's, or a label set for its
+ * next exec, files, keys or sockets (attr/exec…): a restored thread would run with
+ * ckpt's (an AppArmor profile or SELinux domain lost). Without such a module every
+ * attr file answers EINVAL.
  */
 export function refuseUnsavedTaskState(ids: { pid: number; tid: number }): void {
   const refuse = (what: string) => {
@@ -166,6 +179,13 @@ export function refuseUnsavedTaskState(ids: { pid: number; tid: number }): void 
   if (untag !== undefined && BigInt(untag) !== NO_UNTAG) refuse(`it uses linear address masking (untag_mask ${untag})`);
   const features = raw['x86_Thread_features'];
   if (features !== undefined && features !== '') refuse(`it has x86 thread features on (${features}: shadow stack)`);
+  const theirs = securityLabel(`/proc/${ids.pid}/task/${ids.tid}/attr/current`);
+  const ours = securityLabel('/proc/thread-self/attr/current');
+  if (theirs !== undefined && theirs !== ours) refuse(`its security label is ${theirs} (ckpt's ${ours ?? 'none'})`);
+  for (const f of ['exec', 'fscreate', 'keycreate', 'sockcreate']) {
+    const label = securityLabel(`/proc/${ids.pid}/task/${ids.tid}/attr/${f}`);
+    if (label) refuse(`it has a security label set for later (attr/${f} ${label})`);
+  }
   const cookie = Buffer.alloc(8);
   // EINVAL without CONFIG_SCHED_CORE: no cookie there.
   if (localRet(NR.prctl, [PR_SCHED_CORE, PR_SCHED_CORE_GET, ids.tid, 0 /* PIDTYPE_PID */, addressOf(cookie)]) === 0n && cookie.readBigUInt64LE(0) !== 0n) {
