@@ -169,29 +169,38 @@ const PR_SCHED_CORE_GET = 0;
  * ckpt's (an AppArmor profile or SELinux domain lost). Without such a module every
  * attr file answers EINVAL.
  */
-export function refuseUnsavedTaskState(ids: { pid: number; tid: number }): void {
+export function refuseUnsavedTaskState(ids: { pid: number; tid: number }): ProcStatus {
   const refuse = (what: string) => {
     throw new CkptError('UNSUPPORTED', `Cannot dump thread ${ids.tid} of process ${ids.pid}: ${what}, which is not saved`);
   };
   if ((readTaskStat(ids.pid, ids.tid).flags & PF_IO_FLUSHER) !== 0) refuse('it is an I/O flusher (PR_SET_IO_FLUSHER)');
-  const raw = readTaskStatus(ids.pid, ids.tid).raw;
-  const untag = raw['untag_mask'];
+  const status = readTaskStatus(ids.pid, ids.tid);
+  const untag = status.raw['untag_mask'];
   if (untag !== undefined && BigInt(untag) !== NO_UNTAG) refuse(`it uses linear address masking (untag_mask ${untag})`);
-  const features = raw['x86_Thread_features'];
+  const features = status.raw['x86_Thread_features'];
   if (features !== undefined && features !== '') refuse(`it has x86 thread features on (${features}: shadow stack)`);
+  // Without a security module attr/current answers EINVAL, and so do the others.
   const theirs = securityLabel(`/proc/${ids.pid}/task/${ids.tid}/attr/current`);
-  const ours = securityLabel('/proc/thread-self/attr/current');
-  if (theirs !== undefined && theirs !== ours) refuse(`its security label is ${theirs} (ckpt's ${ours ?? 'none'})`);
-  for (const f of ['exec', 'fscreate', 'keycreate', 'sockcreate']) {
-    const label = securityLabel(`/proc/${ids.pid}/task/${ids.tid}/attr/${f}`);
-    if (label) refuse(`it has a security label set for later (attr/${f} ${label})`);
+  if (theirs !== undefined) {
+    const ours = securityLabel('/proc/thread-self/attr/current');
+    if (theirs !== ours) refuse(`its security label is ${theirs} (ckpt's ${ours ?? 'none'})`);
+    for (const f of ['exec', 'fscreate', 'keycreate', 'sockcreate']) {
+      const label = securityLabel(`/proc/${ids.pid}/task/${ids.tid}/attr/${f}`);
+      if (label) refuse(`it has a security label set for later (attr/${f} ${label})`);
+    }
   }
-  const cookie = Buffer.alloc(8);
-  // EINVAL without CONFIG_SCHED_CORE: no cookie there.
-  if (localRet(NR.prctl, [PR_SCHED_CORE, PR_SCHED_CORE_GET, ids.tid, 0 /* PIDTYPE_PID */, addressOf(cookie)]) === 0n && cookie.readBigUInt64LE(0) !== 0n) {
-    refuse('it has a core scheduling cookie (PR_SCHED_CORE)');
+  if (schedCore) {
+    const cookie = Buffer.alloc(8);
+    const r = rawSyscall(NR.prctl, [PR_SCHED_CORE, PR_SCHED_CORE_GET, ids.tid, 0 /* PIDTYPE_PID */, addressOf(cookie)]);
+    // EINVAL without CONFIG_SCHED_CORE: no cookie on this kernel, not asked again.
+    if (r.ret === -1n && r.errno === EINVAL) schedCore = false;
+    else if (r.ret === 0n && cookie.readBigUInt64LE(0) !== 0n) refuse('it has a core scheduling cookie (PR_SCHED_CORE)');
   }
+  return status;
 }
+
+let schedCore = true;
+const EINVAL = 22;
 
 /** Reference processes by "uid gid", kept for the dump's other threads and processes (~16 ms each to start here). */
 const references = new Map<string, { pid: number; stop(): void } | undefined>();
@@ -203,8 +212,8 @@ export function releaseSandboxProbes(): void {
 }
 
 /** Throws UNSUPPORTED when thread `tid` is in a Landlock domain (see the file comment). */
-export function refuseSandboxed(remote: RemoteTask, ids: { pid: number; tid: number }): void {
-  const st = readTaskStatus(ids.pid, ids.tid);
+export function refuseSandboxed(remote: RemoteTask, ids: { pid: number; tid: number; status?: ProcStatus }): void {
+  const st = ids.status ?? readTaskStatus(ids.pid, ids.tid);
   const ptraceCap = (st.capEff & (1n << CAP_SYS_PTRACE)) !== 0n;
   const key = `${st.uid[0]} ${st.gid[0]}`;
   let r = ESRCH;

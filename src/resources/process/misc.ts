@@ -122,9 +122,9 @@ export function setPersonality(remote: RemoteTask, personality: number): void {
  */
 export function readThreadKnobs(remote: RemoteTask, opts: { pid: number; checking?: boolean }): { timerSlackNs: bigint; pdeathSig: number; personality?: number } {
   if (!opts.checking) {
-    refuseUnsavedTaskState({ pid: opts.pid, tid: remote.tid });
+    const status = refuseUnsavedTaskState({ pid: opts.pid, tid: remote.tid });
     refuseUnsavedKnobs(remote, { pid: opts.pid, tid: remote.tid });
-    refuseSandboxed(remote, { pid: opts.pid, tid: remote.tid });
+    refuseSandboxed(remote, { pid: opts.pid, tid: remote.tid, status });
   }
   // One stop for both reads (callsOut).
   const [slack, pdeath] = callsOut(remote, [
@@ -200,9 +200,9 @@ export const misc: Resource<MiscState> = {
     // values of these by construction, so restore --check (checking) learns nothing from them.
     if (!ctx.checking) {
       checkAutogroup(ctx.pid);
-      refuseUnsavedTaskState({ pid: ctx.pid, tid: ctx.pid });
+      const status = refuseUnsavedTaskState({ pid: ctx.pid, tid: ctx.pid });
       refuseUnsavedKnobs(ctx.remote, { pid: ctx.pid, tid: ctx.pid });
-      refuseSandboxed(ctx.remote, { pid: ctx.pid, tid: ctx.pid });
+      refuseSandboxed(ctx.remote, { pid: ctx.pid, tid: ctx.pid, status });
     }
     // One stop for the four reads (callsOut).
     const [thpGot, pdeath, subreaper, slack] = callsOut(r, [
