@@ -236,7 +236,7 @@ static void hugetlb_setup(void) {
 }
 static void hugetlb_check(void) { self_check(strcmp(huge, "huge") == 0, "huge page", "reads %.8s", huge); }
 
-static const struct { const char *name; void (*setup)(void), (*check)(void); } features[] = {
+static const struct victim_feature features[] = {
   { "anonname", anonname_setup, anonname_check }, { "guard", guard_setup, guard_check },
   { "madv", madv_setup, madv_check }, { "growsdown", growsdown_setup, growsdown_check },
   { "droppable", droppable_setup, droppable_check },
@@ -249,16 +249,7 @@ int main(int argc, char **argv) {
   struct sigaction sa = {0};
   sa.sa_handler = on_usr1;
   sigaction(SIGUSR1, &sa, NULL);
-  for (int a = 1; a < argc; a++) {
-    unsigned i = 0;
-    while (i < NFEAT && strcmp(features[i].name, argv[a])) i++;
-    if (i == NFEAT) { say("SETUP FAIL unknown feature %s\n", argv[a]); return 2; }
-    features[i].setup();
-  }
-  say("READY pid=%d\n", getpid());
-  while (!go) pause();
-  for (int a = 1; a < argc; a++)
-    for (unsigned i = 0; i < NFEAT; i++) if (strcmp(features[i].name, argv[a]) == 0) features[i].check();
+  run_features(features, NFEAT, argc, argv, &go);
   say("DONE fails=%d\n", self_check_fails);
   return 0;
 }

@@ -28,8 +28,8 @@
  *              SIGTSTP, and no SIGCHLD is pending.
  */
 #include "victim.h"
+#include "landlock.h"
 #include <linux/capability.h>
-#include <linux/landlock.h>
 #include <linux/membarrier.h>
 #include <linux/mempolicy.h>
 #ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
@@ -151,7 +151,7 @@ static void membarrier_check(void) {
   self_check(r == registered, "membarrier registrations", "%#lx, want %#lx", r, registered);
 }
 
-/* ---- nonroot, landlock ---- */
+/* ---- nonroot, nocaps (landlock: landlock.h) ---- */
 static void nonroot_setup(void) {
   MUST(setgroups(0, NULL));
   MUST(setresgid(65534, 65534, 65534));
@@ -170,18 +170,6 @@ static void nocaps_check(void) {
   struct __user_cap_data_struct d[2];
   MUST(syscall(SYS_capget, &h, d));
   self_check(getuid() == 0 && d[0].permitted == 0 && d[1].permitted == 0 && d[0].effective == 0, "uid 0 without capabilities", "uid %d permitted %#x", getuid(), d[0].permitted);
-}
-static void landlock_setup(void) {
-  struct landlock_ruleset_attr attr = { .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE };
-  int fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
-  if (fd < 0) { say("SKIP landlock: %s\n", strerror(errno)); exit(3); }
-  MUST(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-  MUST(syscall(SYS_landlock_restrict_self, fd, 0));
-  close(fd);
-}
-static void landlock_check(void) {
-  int r = execl("/bin/true", "true", (char *)NULL); /* returns only when refused */
-  self_check(r < 0 && errno == EACCES, "Landlock forbids exec", "execl returned %d (%s)", r, strerror(errno));
 }
 
 /* ---- stopped children ---- */
@@ -279,8 +267,7 @@ static void stopunseen_check(void) {
   waitpid(unseen_child, NULL, 0);
 }
 
-struct feature { const char *name; void (*setup)(void); void (*check)(void); };
-static const struct feature features[] = {
+static const struct victim_feature features[] = {
   { "persona", persona_setup, persona_check },
   { "mempolicy", mempolicy_setup, mempolicy_check },
   { "membarrier", membarrier_setup, membarrier_check },
@@ -296,17 +283,7 @@ int main(int argc, char **argv) {
   struct sigaction sa = { 0 };
   sa.sa_handler = on_usr1;
   sigaction(SIGUSR1, &sa, NULL);
-  for (int a = 1; a < argc; a++) {
-    unsigned i = 0;
-    while (i < NFEAT && strcmp(features[i].name, argv[a])) i++;
-    if (i == NFEAT) { say("SETUP FAIL unknown feature %s\n", argv[a]); return 2; }
-    features[i].setup();
-  }
-  say("READY pid=%d\n", getpid());
-  while (!go) pause();
-  for (int a = 1; a < argc; a++) {
-    for (unsigned i = 0; i < NFEAT; i++) if (strcmp(features[i].name, argv[a]) == 0) features[i].check();
-  }
+  run_features(features, NFEAT, argc, argv, &go);
   for (int i = 0; i < nworkers; i++) pthread_join(workers[i].t, NULL);
   say("DONE fails=%d\n", self_check_fails);
   return 0;

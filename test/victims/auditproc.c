@@ -32,7 +32,7 @@
  *             refused at dump (a restored thread would run its syscalls natively).
  */
 #include "victim.h"
-#include <linux/landlock.h>
+#include "landlock.h"
 #include <pthread.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
@@ -249,20 +249,6 @@ static void traced_setup(void) {
 static void traced_check(void) {
   self_check(kill(tracee, 0) == 0, "traced child alive", "gone");
   kill(tracee, SIGKILL);
-}
-
-/* ---- landlock ---- */
-static void landlock_setup(void) {
-  struct landlock_ruleset_attr attr = { .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE };
-  int fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
-  if (fd < 0) { say("SKIP landlock: %s\n", strerror(errno)); exit(3); }
-  MUST(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-  MUST(syscall(SYS_landlock_restrict_self, fd, 0));
-  close(fd);
-}
-static void landlock_check(void) {
-  int r = execl("/bin/true", "true", (char *)NULL); /* returns only when refused */
-  self_check(r < 0 && errno == EACCES, "Landlock forbids exec", "execl returned %d (%s)", r, strerror(errno));
 }
 
 /* ---- exitsig ---- */

@@ -97,3 +97,21 @@ static inline int smaps_has_flag(void *addr, const char *flag) {
   snprintf(want, sizeof want, " %s ", flag);
   return strstr(fl, want) != NULL;
 }
+
+/* A victim made of features (auditmem, auditpolicy): each has a setup and a check. */
+struct victim_feature { const char *name; void (*setup)(void); void (*check)(void); };
+
+/* Sets up each feature the arguments name ("SETUP FAIL" and exit 2 for an unknown one),
+ * prints READY, waits until *go is set (a SIGUSR1 handler), then runs their checks in order. */
+static inline void run_features(const struct victim_feature *f, unsigned n, int argc, char **argv, volatile sig_atomic_t *go) {
+  for (int a = 1; a < argc; a++) {
+    unsigned i = 0;
+    while (i < n && strcmp(f[i].name, argv[a])) i++;
+    if (i == n) { say("SETUP FAIL unknown feature %s\n", argv[a]); exit(2); }
+    f[i].setup();
+  }
+  say("READY pid=%d\n", getpid());
+  while (!*go) pause();
+  for (int a = 1; a < argc; a++)
+    for (unsigned i = 0; i < n; i++) if (strcmp(f[i].name, argv[a]) == 0) f[i].check();
+}
