@@ -146,6 +146,7 @@ function brokenStates(states: States): States {
     ['itimers', { real: zero, virtual: zero, prof: zero } satisfies ItimersState],
     ['futex', { ...get<FutexState>(states, futex), clearChildTid: 0n, robustList: { head: 0n, len: 24n } }],
     ['rseq', { ...get<RseqState>(states, rseq), rseq: null }],
+    ['mempolicy', { thread: { mode: 1 /* MPOL_PREFERRED */, nodes: [0] } }],
     ['creds', { ...c, groups: [], caps: { ...c.caps, eff: c.caps.eff | bit(CAP_NET_RAW), amb: 0n }, securebits: 0 }],
   ]);
 }

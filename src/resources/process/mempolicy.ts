@@ -14,9 +14,9 @@
  * range given a policy through another mapping only (docs/saved-state.md).
  *
  * At restore, after the memory: mbind on each area, then set_mempolicy. A policy naming
- * nodes this host lacks (or a cpuset forbids) fails the restore, naming it. Threads are
- * cloned from the leader after this and inherit its policy: each sets its own, the
- * default included.
+ * nodes this host lacks (or a cpuset forbids) fails the restore, naming it. Every thread
+ * sets its own, the default included: the leader would keep the blank's (ckpt's own,
+ * inherited), and threads are cloned from the leader after this.
  *
  * Not shown by any interface and so not saved: the home node of an area
  * (set_mempolicy_home_node), and the interleave cursor (which node the next page goes to).
@@ -125,13 +125,12 @@ export const mempolicy: Resource<MempolicyState> = {
   },
   restore(ctx, s) {
     const r = ctx.remote;
-    const leader = r.tid === ctx.pid;
     for (const a of s.areas ?? []) {
       const what = `area 0x${a.start.toString(16)}-0x${a.end.toString(16)} of process ${ctx.pid}`;
       apply(r, { what, policy: a, nr: NR.mbind, args: (mask) => [a.start, a.end - a.start, a.mode, mask, MAX_NODES + 1, 0] });
     }
-    // A new leader has the default policy; a thread has its leader's (it was cloned from it).
-    if (leader && s.thread.mode === MPOL_DEFAULT) return;
+    // Always, the default too: a leader has the blank's policy (ckpt's, inherited: ckpt run
+    // under numactl), a thread its leader's (it was cloned from it).
     apply(r, { what: `thread ${r.tid} of process ${ctx.pid}`, policy: s.thread, nr: NR.set_mempolicy, args: (mask) => [s.thread.mode, mask, MAX_NODES + 1] });
   },
 };
