@@ -42,6 +42,19 @@ for (const [what, message] of CASES) {
   });
 }
 
+test('a SO_REUSEPORT group with a BPF program (SO_ATTACH_REUSEPORT_CBPF) is refused, and the group still uses it', async () => {
+  const v = startVictim('fd-refused', { args: ['reuseport-cbpf'] });
+  cleanups.push(() => v.cleanup());
+  const m = await v.waitFor(/READY pid=\d+ fd=(\d+)/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-refused-img-') }), {
+    code: 'UNSUPPORTED',
+    message: new RegExp(`^Cannot dump fd ${m[1]} of process ${v.pid}: its SO_REUSEPORT group has a BPF program choosing the socket \\(SO_ATTACH_REUSEPORT_CBPF/EBPF\\), which ckpt cannot read back \\(socket:\\[\\d+\\]\\)$`),
+  });
+  kill(v.pid, SIG.SIGUSR1);
+  await v.waitFor(/^(PASS|FAIL) reuseport-cbpf/m);
+  assert.match(v.output(), /^PASS reuseport-cbpf$/m);
+});
+
 test('an AIO context (io_setup ring) is refused, and the process runs on', async () => {
   const v = startVictim('fd-refused', { args: ['aio'] });
   cleanups.push(() => v.cleanup());

@@ -67,6 +67,8 @@ export const deletedEntry = z
     uid: z.number().int().min(0).max(0xffffffff),
     gid: z.number().int().min(0).max(0xffffffff),
     size: zBig.refine((v) => v >= 0n && v < 1n << 53n, 'expected a file size'),
+    /** An O_TMPFILE file: whether linkat may still name it (I_LINKABLE; O_EXCL makes it never). Absent in older images: linkable. */
+    linkable: z.boolean().optional(),
   })
   .refine((e) => (e.blob === undefined) !== (e.pages === undefined), 'exactly one of blob and pages');
 /**

@@ -18,6 +18,7 @@ import type { FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import type { SockOpt } from '../schema.js';
 import { dumpError } from './kind.js';
+import { reuseportProgAttached } from './sockfields.js';
 
 /** What a socket is, for choosing its rows: the protocol, the family, and whether it is a live connection. */
 export interface SockKind {
@@ -244,12 +245,15 @@ export function rowsFor(k: SockKind): OptRow[] {
     !(k.established && r.tunedWhenEstablished));
 }
 
+/** IP_MULTICAST_IF where the BPF iterator cannot run: getsockopt gives only the address. */
+const INDEX_UNREADABLE = 'index-unreadable';
+
 /** A value as getsockopt gives it: a number for int rows, the bytes (hex) for the others; undefined when not readable. */
 function readRow(fd: number, r: OptRow): number | string | undefined {
   try {
     if (r.codec === 'int') return getsockoptInt(fd, r.level, r.opt);
     if (r.codec === 'filter') return getSocketFilter(fd).toString('hex');
-    if (r.codec === 'mreqn') return readMulticastIf(fd) ?? getsockoptBuf(fd, { level: r.level, name: r.opt, size: 4 }).toString('hex');
+    if (r.codec === 'mreqn') return readMulticastIf(fd) ?? INDEX_UNREADABLE;
     return getsockoptBuf(fd, { level: r.level, name: r.opt, size: r.size ?? 4 }).toString('hex');
   } catch (e) {
     // An eBPF program has no classic form to read back.
@@ -273,6 +277,9 @@ export function readSockOpts(f: FdFacts, k: SockKind & { fd: number; fresh: () =
     for (const r of rows) {
       const mine = readRow(fd, r);
       if (mine === undefined) continue;
+      if (mine === INDEX_UNREADABLE) {
+        throw refuse('its IP_MULTICAST_IF may have been set by interface index alone, which only a BPF iterator can read (getsockopt gives the address only), and it cannot run here (the kernel\'s BTF, CAP_BPF and CAP_PERFMON are needed)');
+      }
       const dflt = readRow(ref, r);
       if (mine === dflt && !r.always) continue;
       if (mine === 'ebpf') throw refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached; only classic BPF filters (SO_ATTACH_FILTER) can be saved');
@@ -282,7 +289,25 @@ export function readSockOpts(f: FdFacts, k: SockKind & { fd: number; fresh: () =
   } finally {
     closeFd(ref);
   }
+  if (out.some((o) => o.level === SOL_SOCKET && o.name === SO_REUSEPORT && o.value)) checkReuseportProg(fd, refuse);
   return out;
+}
+
+const SO_REUSEPORT = 15;
+
+/**
+ * A SO_REUSEPORT group may have a BPF program that picks the socket for each packet or
+ * connection (SO_ATTACH_REUSEPORT_CBPF/EBPF). No getsockopt reads it back (they are
+ * set-only); the group's `prog` is read with the BPF iterator. Saving it is not built:
+ * a group with one is refused, and so is any SO_REUSEPORT socket when the iterator
+ * cannot run (no BTF, CAP_BPF, CAP_PERFMON), since it would be lost without a trace.
+ */
+function checkReuseportProg(fd: number, refuse: (why: string) => Error): void {
+  const attached = reuseportProgAttached(fd);
+  if (attached === false) return;
+  throw refuse(attached
+    ? 'its SO_REUSEPORT group has a BPF program choosing the socket (SO_ATTACH_REUSEPORT_CBPF/EBPF), which ckpt cannot read back'
+    : 'it is in a SO_REUSEPORT group, whose BPF program (SO_ATTACH_REUSEPORT_CBPF/EBPF) can only be seen with a BPF iterator, which cannot run here (the kernel\'s BTF, CAP_BPF and CAP_PERFMON are needed)');
 }
 
 /** A fresh inet socket of the given kind (the reference for defaults). */
