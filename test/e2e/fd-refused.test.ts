@@ -55,6 +55,19 @@ test('a SO_REUSEPORT group with a BPF program (SO_ATTACH_REUSEPORT_CBPF) is refu
   assert.match(v.output(), /^PASS reuseport-cbpf$/m);
 });
 
+test('a fired one-shot epoll watch on a file ready for nothing (a listener) is refused, and stays disarmed', async () => {
+  const v = startVictim('fd-refused', { args: ['epoll-oneshot-listener'] });
+  cleanups.push(() => v.cleanup());
+  const m = await v.waitFor(/READY pid=\d+ fd=(\d+)/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-refused-img-') }), {
+    code: 'UNSUPPORTED',
+    message: new RegExp(`^Cannot dump fd ${m[1]} of process ${v.pid}: its one-shot epoll watch on fd \\d+ fired and is disarmed, and its file is ready for no event`),
+  });
+  kill(v.pid, SIG.SIGUSR1);
+  await v.waitFor(/^(PASS|FAIL) epoll-oneshot-listener/m);
+  assert.match(v.output(), /^PASS epoll-oneshot-listener$/m);
+});
+
 test('an AIO context (io_setup ring) is refused, and the process runs on', async () => {
   const v = startVictim('fd-refused', { args: ['aio'] });
   cleanups.push(() => v.cleanup());

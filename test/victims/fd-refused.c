@@ -3,7 +3,9 @@
  * fd), tun (/dev/net/tun attached to a tap interface), kmsg (/dev/kmsg read) or
  * memfd-mapped (a memfd mapped shared and writable, then sealed F_SEAL_FUTURE_WRITE)
  * or dnotify (F_NOTIFY on its working directory) or reuseport-cbpf (two UDP sockets in a
- * SO_REUSEPORT group whose classic BPF program sends every datagram to the first). Prints "READY pid=N fd=M" (fd -1 for aio) and waits; on SIGUSR1 it checks the
+ * SO_REUSEPORT group whose classic BPF program sends every datagram to the first) or
+ * epoll-oneshot-listener (an EPOLLONESHOT watch on a unix listener that fired, its
+ * connection accepted since: disarmed and ready for nothing). Prints "READY pid=N fd=M" (fd -1 for aio) and waits; on SIGUSR1 it checks the
  * object still works (so a refused dump left it alone) and prints PASS or FAIL. */
 #include "victim.h"
 #include <fcntl.h>
@@ -20,6 +22,38 @@
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <stddef.h>
+#include <sys/un.h>
+
+/* A fired one-shot watch on a listener with nothing waiting; returns the epoll fd, *l the listener. */
+static int fired_listener(int *l) {
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "ckpt-oneshot-%d", getpid());
+  socklen_t al = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1);
+  int ep = epoll_create1(0), c = socket(AF_UNIX, SOCK_STREAM, 0);
+  *l = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = 5};
+  if (bind(*l, (struct sockaddr *)&a, al) < 0 || listen(*l, 4) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, *l, &ev) < 0) return -1;
+  if (connect(c, (struct sockaddr *)&a, al) < 0 || epoll_wait(ep, &ev, 1, 1000) != 1) return -1;
+  int s = accept(*l, NULL, NULL);
+  if (s < 0) return -1;
+  close(s);
+  close(c);
+  return ep;
+}
+
+/* Still disarmed after the refused dump: a new connection is not reported, a re-arm reports it. */
+static int listener_disarmed(int ep, int l) {
+  struct sockaddr_un a;
+  socklen_t al = sizeof a;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = 6};
+  int c = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (getsockname(l, (struct sockaddr *)&a, &al) < 0 || connect(c, (struct sockaddr *)&a, al) < 0) return 0;
+  int quiet = epoll_wait(ep, &ev, 1, 0) == 0;
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  return quiet && epoll_ctl(ep, EPOLL_CTL_MOD, l, &ev) == 0 && epoll_wait(ep, &ev, 1, 1000) == 1 && ev.data.u64 == 6;
+}
 
 /* Two UDP sockets on 127.0.0.1:port in one SO_REUSEPORT group, the program "return 0" (the first) on it. */
 static int reuseport_group(int u[2]) {
@@ -60,7 +94,7 @@ int main(int argc, char **argv) {
   signal(SIGUSR1, on_usr1);
   long fd = -1;
   aio_context_t ctx = 0;
-  int group[2] = {-1, -1}, port = 0;
+  int group[2] = {-1, -1}, port = 0, listener = -1;
   if (strcmp(what, "userfaultfd") == 0) {
     fd = syscall(SYS_userfaultfd, O_CLOEXEC);
   } else if (strcmp(what, "io_uring") == 0) {
@@ -93,6 +127,8 @@ int main(int argc, char **argv) {
   } else if (strcmp(what, "reuseport-cbpf") == 0) {
     port = reuseport_group(group);
     fd = port > 0 ? group[0] : -1;
+  } else if (strcmp(what, "epoll-oneshot-listener") == 0) {
+    fd = fired_listener(&listener);
   } else if (strcmp(what, "aio") == 0) {
     if (syscall(SYS_io_setup, 8, &ctx)) return say("SETUP FAIL %s\n", strerror(errno)), 1;
   } else {
@@ -101,7 +137,10 @@ int main(int argc, char **argv) {
   if (fd < 0 && ctx == 0) return say("SETUP FAIL %s: %s\n", what, strerror(errno)), 1;
   say("READY pid=%d fd=%ld\n", getpid(), fd);
   while (!go) usleep(10000);
-  int ok = ctx ? syscall(SYS_io_destroy, ctx) == 0 : port ? reuseport_works(group, port) : fcntl((int)fd, F_GETFD) >= 0;
+  int ok = ctx ? syscall(SYS_io_destroy, ctx) == 0
+           : port ? reuseport_works(group, port)
+           : listener >= 0 ? listener_disarmed((int)fd, listener)
+           : fcntl((int)fd, F_GETFD) >= 0;
   verdict(what, ok, "%s", strerror(errno));
   for (;;) pause();
 }

@@ -19,8 +19,6 @@ import { locallyAs } from '../../process/fscreds.js';
 import { dumpError, restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type TargetReopener } from './kind.js';
 import { inodeLinkable } from './sockfields.js';
 
-const O_EXCL = 0o200;
-
 /**
  * Whether an O_TMPFILE file may still be given a name (made without O_EXCL, never linked
  * since); undefined for another nameless file. Refused when it cannot be read: restored
@@ -151,7 +149,7 @@ function giveOwner(rc: KindRestoreContext, e: EntryOf<'deleted'>, args: { what: 
  */
 function openTmpfile(rc: KindRestoreContext, e: EntryOf<'deleted'>): number {
   // O_TMPFILE needs write access; the saved access mode is one of those (the kernel refuses O_RDONLY).
-  const flags = reopenFlags(e.flags, { directory: true }) | O.TMPFILE_BIT | (e.linkable === false ? O_EXCL : 0);
+  const flags = reopenFlags(e.flags, { directory: true }) | O.TMPFILE_BIT | (e.linkable === false ? O.EXCL : 0);
   let fd: number;
   try {
     fd = rc.target.open(dirname(e.path), flags);
