@@ -26,13 +26,42 @@ const F_SETOWN_EX = 15;
 const F_GETOWN_EX = 16;
 const OWNER_TYPES = ['tid', 'pid', 'pgrp'] as const; // F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP
 
+const F_GET_RW_HINT = 1035;
+const F_SET_RW_HINT = 1036;
+
 /**
- * The owner and signal of fd `f`'s description, or undefined when neither is set.
- * `pidfd`: a pidfd of the process, opened once for all its fds (~20 us each saved).
+ * The owner and signal of fd `f`'s description (undefined when neither is set) and, for a
+ * regular file (`regular`), its inode's write-life hint (F_GET_RW_HINT; undefined when
+ * none). `pidfd`: a pidfd of the process, opened once for all its fds (~20 us each saved).
  */
-export function dumpOwner(f: Pick<FdFacts, 'pid' | 'fd'>, pidfd: number): FdOwner | undefined {
-  const local = pidfdGetfd(pidfd, f.fd, { pid: f.pid });
+export function dumpFcntlState(f: Pick<FdFacts, 'pid' | 'fd'>, args: { pidfd: number; regular: boolean }): { owner?: FdOwner; rwHint?: number } {
+  const local = pidfdGetfd(args.pidfd, f.fd, { pid: f.pid });
   try {
+    const owner = readOwner(f, local);
+    const rwHint = args.regular ? readRwHint(local) : undefined;
+    return { ...(owner ? { owner } : {}), ...(rwHint ? { rwHint } : {}) };
+  } finally {
+    closeFd(local);
+  }
+}
+
+/**
+ * The write-life hint (RWH_WRITE_LIFE_*) set on the inode with F_SET_RW_HINT: the kernel
+ * keeps it in the in-memory inode only, so a file recreated at restore (deleted, O_TMPFILE)
+ * or an inode evicted since the dump would come back without it.
+ */
+function readRwHint(local: number): number | undefined {
+  const b = Buffer.alloc(8);
+  try {
+    call(NR.fcntl, [local, F_GET_RW_HINT, addressOf(b)], { name: 'fcntl(F_GET_RW_HINT)' });
+  } catch {
+    return undefined; // a kernel without it: nothing could have set one
+  }
+  return Number(b.readBigUInt64LE(0)) || undefined;
+}
+
+function readOwner(f: Pick<FdFacts, 'pid' | 'fd'>, local: number): FdOwner | undefined {
+  {
     const ex = Buffer.alloc(8);
     call(NR.fcntl, [local, F_GETOWN_EX, addressOf(ex)], { name: 'fcntl(F_GETOWN_EX)', pid: f.pid });
     const sig = Number(call(NR.fcntl, [local, F_GETSIG, 0], { name: 'fcntl(F_GETSIG)', pid: f.pid }));
@@ -41,8 +70,6 @@ export function dumpOwner(f: Pick<FdFacts, 'pid' | 'fd'>, pidfd: number): FdOwne
     if (id === 0 && sig === 0) return undefined;
     if (type === undefined) throw dumpError(f, { code: 'UNSUPPORTED', reason: `its owner has the unknown type ${ex.readInt32LE(0)}` });
     return { type, id, sig };
-  } finally {
-    closeFd(local);
   }
 }
 
@@ -64,6 +91,12 @@ export function restoreOwners(rc: KindRestoreContext, opts: { fds: readonly FdEn
       ex.writeInt32LE(owner.id, 4);
       r = remote.raw(NR.fcntl, [e.fd, F_SETOWN_EX, remote.put(ex)]);
       if (r < 0n) fail(rc, e, { what: `its owner (${owner.type} ${owner.id})`, r });
+    }
+    if ('rwHint' in e && e.rwHint) {
+      const hint = Buffer.alloc(8);
+      hint.writeBigUInt64LE(BigInt(e.rwHint));
+      const r = remote.raw(NR.fcntl, [e.fd, F_SET_RW_HINT, remote.put(hint)]);
+      if (r < 0n) fail(rc, e, { what: `its write-life hint ${e.rwHint}`, r });
     }
     if (e.flags & O.ASYNC) {
       const fl = remote.raw(NR.fcntl, [e.fd, F_GETFL, 0]);

@@ -29,6 +29,8 @@ import { listFds, readFdinfo } from '../../../proc/index.js';
 import { encodeEpollEvent, EPOLL_CLOEXEC, EPOLL_CTL, epollCreate1, kcmpEpollTfd } from '../../../sys/anonfd.js';
 import { closeFd, errnoName, ERRNO, F, fcntl, NR } from '../../../sys/index.js';
 import { pollNow } from '../../../sys/inet.js';
+import { ioctl } from '../../../sys/ioctl.js';
+import { addressOf } from '../../../sys/native.js';
 import { grabFd } from '../../transfer.js';
 import { fdPath, type FdFacts } from '../facts.js';
 import { O } from '../flags.js';
@@ -87,7 +89,27 @@ export function dumpEpoll(dc: KindDumpContext, f: FdFacts): EntryOf<'epoll'> {
     if (isFired(watch)) checkCanFire(f, { watch, holder: watch.via ?? tfd });
     watches.push(watch);
   }
-  return { kind: 'epoll', fd: f.fd, flags: f.flags, watches };
+  const busyPoll = readBusyPoll(f);
+  return { kind: 'epoll', fd: f.fd, flags: f.flags, watches, ...(busyPoll ? { busyPoll } : {}) };
+}
+
+/** struct epoll_params: busy_poll_usecs (u32), busy_poll_budget (u16), prefer_busy_poll (u8), a pad byte. */
+const EPIOCSPARAMS = 0x40088a01;
+const EPIOCGPARAMS = 0x80088a02;
+
+/** The instance's busy-poll parameters (EPIOCGPARAMS on a copy), or undefined when none is set or the kernel has none. */
+function readBusyPoll(f: FdFacts): EntryOf<'epoll'>['busyPoll'] {
+  const local = grabFd(f.pid, f.fd);
+  const b = Buffer.alloc(8);
+  try {
+    ioctl(local, EPIOCGPARAMS, addressOf(b));
+  } catch {
+    return undefined; // before 6.9, or no CONFIG_NET_RX_BUSY_POLL: nothing can be set either
+  } finally {
+    closeFd(local);
+  }
+  const p = { usecs: b.readUInt32LE(0), budget: b.readUInt16LE(4), prefer: b.readUInt8(6) };
+  return p.usecs || p.budget || p.prefer ? p : undefined;
 }
 
 /** Whether fd `holder` of process `pid` is the read end of a pipe (not a FIFO: a writer opened on one could give its readers an EPOLLHUP later). */
@@ -119,6 +141,13 @@ export const epollReopener: LocalReopener<'epoll'> = {
     const fd = epollCreate1(EPOLL_CLOEXEC);
     try {
       if (e.flags & O.NONBLOCK) fcntl(fd, F.SETFL, O.NONBLOCK);
+      if (e.busyPoll) {
+        const b = Buffer.alloc(8);
+        b.writeUInt32LE(e.busyPoll.usecs, 0);
+        b.writeUInt16LE(e.busyPoll.budget, 4);
+        b.writeUInt8(e.busyPoll.prefer, 6);
+        ioctl(fd, EPIOCSPARAMS, addressOf(b));
+      }
     } catch (err) {
       closeFd(fd);
       throw err;

@@ -125,6 +125,9 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('SO_PASSRIGHTS', [SOL_SOCKET, 83], { on: ['unix'], codec: 'int', phase: 'state' }),
   row('SO_PEEK_OFF', [SOL_SOCKET, 42], { on: ALL, codec: 'int', phase: 'state' }),
   row('SO_TXREHASH', [SOL_SOCKET, 74], { on: INET, codec: 'int', phase: 'state' }),
+  // The program may set it on a listener (a SO_REUSEPORT group then prefers the listener of the receiving CPU);
+  // the kernel sets it on every packet a connection or UDP socket receives.
+  row('SO_INCOMING_CPU', [SOL_SOCKET, 49], { on: INET, codec: 'int', phase: 'state', tunedWhenEstablished: true }),
   // IPv4 (also on IPv6 sockets, for v4-mapped traffic)
   row('IP_TOS', [IP, 1], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_TTL', [IP, 2], { on: INET, codec: 'int', phase: 'state' }),
@@ -140,6 +143,7 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('IP_MINTTL', [IP, 21], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_CHECKSUM', [IP, 23], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_RECVFRAGSIZE', [IP, 25], { on: INET, codec: 'int', phase: 'state' }),
+  row('IP_RECVORIGDSTADDR', [IP, 20], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_RECVERR_RFC4884', [IP, 26], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_MULTICAST_IF', [IP, 32], { on: ['udp'], codec: 'mreqn', size: 4, phase: 'state' }),
   row('IP_MULTICAST_TTL', [IP, 33], { on: ['udp'], codec: 'int', phase: 'state' }),
@@ -147,6 +151,15 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('IP_MULTICAST_ALL', [IP, 49], { on: ['udp'], codec: 'int', phase: 'state' }),
   row('IP_UNICAST_IF', [IP, 50], { on: INET, codec: 'int', phase: 'state' }),
   // IPv6
+  // The RFC 2292 receive options keep bits of their own beside the RFC 3542 ones.
+  row('IPV6_2292PKTINFO', [V6, 2], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_2292HOPOPTS', [V6, 3], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_2292DSTOPTS', [V6, 4], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_2292RTHDR', [V6, 5], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_2292HOPLIMIT', [V6, 8], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_FLOWINFO', [V6, 11], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_FLOWINFO_SEND', [V6, 33], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_ADDR_PREFERENCES', [V6, 72], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
   row('IPV6_UNICAST_HOPS', [V6, 16], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
   row('IPV6_MULTICAST_IF', [V6, 17], { on: ['udp'], family: 'v6', codec: 'int', phase: 'state' }),
   row('IPV6_MULTICAST_HOPS', [V6, 18], { on: ['udp'], family: 'v6', codec: 'int', phase: 'state' }),
@@ -193,8 +206,16 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('TCP_FASTOPEN_NO_COOKIE', [TCP, 34], { on: ['tcp'], codec: 'int', phase: 'state' }),
   row('TCP_INQ', [TCP, 36], { on: ['tcp'], codec: 'int', phase: 'state' }),
   row('TCP_TX_DELAY', [TCP, 37], { on: ['tcp'], codec: 'int', phase: 'state' }),
+  row('TCP_RTO_MAX_MS', [TCP, 44], { on: ['tcp'], codec: 'int', phase: 'state' }),
   row('TCP_RTO_MIN_US', [TCP, 45], { on: ['tcp'], codec: 'int', phase: 'state' }),
   row('TCP_DELACK_MAX_US', [TCP, 46], { on: ['tcp'], codec: 'int', phase: 'state' }),
+  // SOL_UDP (UDP-Lite answers them too). UDP_CORK with datagram data appended is refused by the UDP kinds.
+  row('UDP_CORK', [IPPROTO.UDP, 1], { on: ['udp'], codec: 'int', phase: 'state' }),
+  row('UDP_ENCAP', [IPPROTO.UDP, 100], { on: ['udp'], codec: 'int', phase: 'state' }),
+  row('UDP_NO_CHECK6_TX', [IPPROTO.UDP, 101], { on: ['udp'], family: 'v6', codec: 'int', phase: 'state' }),
+  row('UDP_NO_CHECK6_RX', [IPPROTO.UDP, 102], { on: ['udp'], family: 'v6', codec: 'int', phase: 'state' }),
+  row('UDP_SEGMENT', [IPPROTO.UDP, 103], { on: ['udp'], codec: 'int', phase: 'state' }),
+  row('UDP_GRO', [IPPROTO.UDP, 104], { on: ['udp'], codec: 'int', phase: 'state' }),
   // UDP-Lite checksum coverage (SOL_UDPLITE)
   row('UDPLITE_SEND_CSCOV', [136, 10], { on: ['udplite'], codec: 'int', phase: 'state' }),
   row('UDPLITE_RECV_CSCOV', [136, 11], { on: ['udplite'], codec: 'int', phase: 'state' }),
