@@ -68,6 +68,19 @@ test('a fired one-shot epoll watch on a file ready for nothing (a listener) is r
   assert.match(v.output(), /^PASS epoll-oneshot-listener$/m);
 });
 
+test('a UDP socket holding data appended under UDP_CORK is refused, and the process runs on', async () => {
+  const v = startVictim('fd-refused', { args: ['udp-corked'] });
+  cleanups.push(() => v.cleanup());
+  const m = await v.waitFor(/READY pid=\d+ fd=(\d+)/);
+  assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-refused-img-') }), {
+    code: 'UNSUPPORTED',
+    message: new RegExp(`^Cannot dump fd ${m[1]} of process ${v.pid}: .*\\d+ bytes of send buffer are in use \\(data appended under UDP_CORK or MSG_MORE`),
+  });
+  kill(v.pid, SIG.SIGUSR1);
+  await v.waitFor(/^(PASS|FAIL) udp-corked/m);
+  assert.match(v.output(), /^PASS udp-corked$/m);
+});
+
 test('an AIO context (io_setup ring) is refused, and the process runs on', async () => {
   const v = startVictim('fd-refused', { args: ['aio'] });
   cleanups.push(() => v.cleanup());

@@ -5,7 +5,8 @@
  * or dnotify (F_NOTIFY on its working directory) or reuseport-cbpf (two UDP sockets in a
  * SO_REUSEPORT group whose classic BPF program sends every datagram to the first) or
  * epoll-oneshot-listener (an EPOLLONESHOT watch on a unix listener that fired, its
- * connection accepted since: disarmed and ready for nothing). Prints "READY pid=N fd=M" (fd -1 for aio) and waits; on SIGUSR1 it checks the
+ * connection accepted since: disarmed and ready for nothing) or udp-corked (a UDP socket
+ * with UDP_CORK and data appended, not sent yet). Prints "READY pid=N fd=M" (fd -1 for aio) and waits; on SIGUSR1 it checks the
  * object still works (so a refused dump left it alone) and prints PASS or FAIL. */
 #include "victim.h"
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <sys/syscall.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <stddef.h>
@@ -129,6 +131,12 @@ int main(int argc, char **argv) {
     fd = port > 0 ? group[0] : -1;
   } else if (strcmp(what, "epoll-oneshot-listener") == 0) {
     fd = fired_listener(&listener);
+  } else if (strcmp(what, "udp-corked") == 0) {
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int on = 1;
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd >= 0 && (setsockopt((int)fd, SOL_UDP, UDP_CORK, &on, sizeof on) < 0 ||
+                    sendto((int)fd, "corked", 6, 0, (struct sockaddr *)&to, sizeof to) != 6)) fd = -1;
   } else if (strcmp(what, "aio") == 0) {
     if (syscall(SYS_io_setup, 8, &ctx)) return say("SETUP FAIL %s\n", strerror(errno)), 1;
   } else {
