@@ -12,10 +12,11 @@ const cleanups = useCleanups();
 const CHECKS = [
   'udp-segment', 'udp-gro', 'ip-recvorigdstaddr', 'udp-cork', 'udp-no-check6-tx', 'udp-no-check6-rx', 'ipv6-2292pktinfo',
   'ipv6-2292hoplimit', 'ipv6-flowinfo', 'ipv6-flowinfo-send', 'ipv6-addr-preferences', 'so-incoming-cpu', 'tcp-rto-max',
-  'socket-owner', 'epoll-busy-poll', 'deleted-rw-hint',
+  'socket-owner', 'epoll-busy-poll', 'deleted-rw-hint', 'tcp-fastopen', 'tcp-defer-accept', 'so-priority', 'so-busy-poll',
+  'so-zerocopy', 'tcp-inq', 'so-rcvbufforce', 'ip-pktinfo', 'ip-recvtos', 'pty-slave-owner', 'timerfd-abs-monotonic',
 ];
 
-test('socket options and fd fields real servers set come back: UDP GSO/GRO, IPv6 receive options, socket owners, epoll busy poll', async () => {
+test('socket options and fd fields real servers set come back: UDP GSO/GRO, IPv6 receive options, socket and pty owners, epoll busy poll, absolute timerfds', async () => {
   const v = startVictim('audit-fdfields');
   cleanups.push(() => v.cleanup());
   await v.waitFor(/READY pid=\d+/);

@@ -24,6 +24,7 @@ const CASES: [string, (pid: number, fd: number) => string][] = [
   ['tun', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: character device 10:200 (/dev/net/tun) is not supported: its driver may keep state in the open file (an interface, a connection, a read position) that a new open would not have`],
   ['memfd-mapped', (pid) => `Cannot dump process ${pid}: its writable shared mapping at 0x${mapped.get(pid)} of memfd /memfd:audit-sealed was made before F_SEAL_FUTURE_WRITE, which forbids making it again`],
   ['dnotify', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: its directory ${dirs.get(pid)} has an owner (pid ${pid}, signal 0): a dnotify watch (F_NOTIFY), which no interface shows`],
+  ['memfd-hugetlb', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: it is a hugetlb memfd (MFD_HUGETLB), which is not supported yet (/memfd:audit-huge (deleted))`],
   ['kmsg', (pid, fd) => `Cannot dump fd ${fd} of process ${pid}: character device 1:11 (/dev/kmsg) is not supported: its driver may keep state in the open file (an interface, a connection, a read position) that a new open would not have`],
 ];
 

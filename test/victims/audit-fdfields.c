@@ -4,7 +4,11 @@
  * original-destination and RFC 2292 IPv6 receive options, IPv6 flow info and source
  * address preferences, SO_INCOMING_CPU on a listener, TCP_RTO_MAX_MS, the owner of a
  * socket inode (fstat), epoll busy-poll parameters (EPIOCSPARAMS), the write-life hint
- * of a deleted file (F_SET_RW_HINT). Prints READY, PASS/FAIL lines, DONE. */
+ * of a deleted file (F_SET_RW_HINT); and, already in the option table, the listener and
+ * UDP options the brief names (TCP_FASTOPEN, TCP_DEFER_ACCEPT, SO_PRIORITY, SO_BUSY_POLL,
+ * SO_RCVBUFFORCE, SO_ZEROCOPY, TCP_INQ, IP_PKTINFO, IP_RECVTOS), a pty slave given to
+ * another user (grantpt, sshd), an absolute CLOCK_MONOTONIC timerfd.
+ * Prints READY, PASS/FAIL lines, DONE. */
 #include "victim.h"
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -17,6 +21,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/mman.h>
+#include <sys/timerfd.h>
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -64,6 +70,22 @@ struct ep_params {
 };
 #define EPIOCSPARAMS _IOW(0x8A, 0x01, struct ep_params)
 #define EPIOCGPARAMS _IOR(0x8A, 0x02, struct ep_params)
+
+/* The line of fd's fdinfo that starts with `key`, or "". */
+static void fdinfo_line(int fd, const char *key, char *out, size_t cap) {
+  char path[64], buf[4096] = {0};
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  int f = open(path, O_RDONLY);
+  out[0] = 0;
+  if (f < 0) return;
+  ssize_t n = read(f, buf, sizeof buf - 1);
+  close(f);
+  if (n <= 0) return;
+  char *p = strstr(buf, key), *e;
+  if (!p) return;
+  e = strchr(p, '\n');
+  snprintf(out, cap, "%.*s", (int)(e ? e - p : (long)strlen(p)), p);
+}
 
 static volatile sig_atomic_t go;
 static void on_usr1(int s) { (void)s; go = 1; }
@@ -135,6 +157,37 @@ int main(void) {
   if (del < 0 || write(del, "x", 1) != 1 || unlink("rw-hint") < 0) fatal("deleted file");
   int rw_hint = fcntl(del, F_SET_RW_HINT, &hint) == 0;
 
+  /* Options already in the table, as servers set them on a listener and a UDP socket. */
+  int l2 = socket(AF_INET, SOCK_STREAM, 0);
+  seti(l2, IPPROTO_TCP, TCP_FASTOPEN, 16, "TCP_FASTOPEN");
+  seti(l2, IPPROTO_TCP, TCP_DEFER_ACCEPT, 5, "TCP_DEFER_ACCEPT");
+  seti(l2, SOL_SOCKET, SO_PRIORITY, 3, "SO_PRIORITY");
+  seti(l2, SOL_SOCKET, SO_BUSY_POLL, 50, "SO_BUSY_POLL");
+  seti(l2, SOL_SOCKET, SO_ZEROCOPY, 1, "SO_ZEROCOPY");
+  seti(l2, IPPROTO_TCP, TCP_INQ, 1, "TCP_INQ");
+  if (bind(l2, (struct sockaddr *)&a4, sizeof a4) < 0 || listen(l2, 8) < 0) fatal("listen 2");
+  int defer_before = geti(l2, IPPROTO_TCP, TCP_DEFER_ACCEPT);
+  int ud = socket(AF_INET, SOCK_DGRAM, 0);
+  seti(ud, SOL_SOCKET, SO_RCVBUFFORCE, 1 << 20, "SO_RCVBUFFORCE");
+  seti(ud, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO");
+  seti(ud, IPPROTO_IP, IP_RECVTOS, 1, "IP_RECVTOS");
+  int rcvbuf_before = geti(ud, SOL_SOCKET, SO_RCVBUF);
+
+  /* A pty slave given to another user and group, mode 0620, as sshd does for a login. */
+  int ptm = posix_openpt(O_RDWR | O_NOCTTY);
+  char pts[64] = {0};
+  if (ptm < 0 || grantpt(ptm) < 0 || unlockpt(ptm) < 0 || ptsname_r(ptm, pts, sizeof pts) != 0) fatal("pty");
+  if (chown(pts, 65534, 5) < 0 || chmod(pts, 0620) < 0) fatal("chown pts");
+
+  /* An absolute CLOCK_MONOTONIC timerfd (fdinfo shows its settime flags). */
+  int tfd = timerfd_create(CLOCK_MONOTONIC, 0);
+  struct itimerspec its = {0};
+  clock_gettime(CLOCK_MONOTONIC, &its.it_value);
+  its.it_value.tv_sec += 3600;
+  if (tfd < 0 || timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) fatal("timerfd");
+  char settime_before[128];
+  fdinfo_line(tfd, "settime flags:", settime_before, sizeof settime_before);
+
   say("READY pid=%d\n", getpid());
   while (!go) usleep(10000);
 
@@ -170,6 +223,24 @@ int main(void) {
   } else {
     say("PASS deleted-rw-hint\n");
   }
+  check_int("tcp-fastopen", l2, IPPROTO_TCP, TCP_FASTOPEN, 16);
+  check_int("tcp-defer-accept", l2, IPPROTO_TCP, TCP_DEFER_ACCEPT, defer_before);
+  check_int("so-priority", l2, SOL_SOCKET, SO_PRIORITY, 3);
+  check_int("so-busy-poll", l2, SOL_SOCKET, SO_BUSY_POLL, 50);
+  check_int("so-zerocopy", l2, SOL_SOCKET, SO_ZEROCOPY, 1);
+  check_int("tcp-inq", l2, IPPROTO_TCP, TCP_INQ, 1);
+  check_int("so-rcvbufforce", ud, SOL_SOCKET, SO_RCVBUF, rcvbuf_before);
+  check_int("ip-pktinfo", ud, IPPROTO_IP, IP_PKTINFO, 1);
+  check_int("ip-recvtos", ud, IPPROTO_IP, IP_RECVTOS, 1);
+  int pst = stat(pts, &st);
+  verdict("pty-slave-owner", pst == 0 && st.st_uid == 65534 && st.st_gid == 5 && (st.st_mode & 07777) == 0620, "%s: owner %d:%d mode %o",
+          pts, (int)st.st_uid, (int)st.st_gid, st.st_mode & 07777);
+  char settime_after[128];
+  fdinfo_line(tfd, "settime flags:", settime_after, sizeof settime_after);
+  struct itimerspec left;
+  timerfd_gettime(tfd, &left);
+  verdict("timerfd-abs-monotonic", strcmp(settime_before, settime_after) == 0 && left.it_value.tv_sec > 3000,
+          "[%s] vs [%s], left %ld", settime_after, settime_before, (long)left.it_value.tv_sec);
   say("DONE\n");
   return 0;
 }

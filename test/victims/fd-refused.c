@@ -6,7 +6,7 @@
  * SO_REUSEPORT group whose classic BPF program sends every datagram to the first) or
  * epoll-oneshot-listener (an EPOLLONESHOT watch on a unix listener that fired, its
  * connection accepted since: disarmed and ready for nothing) or udp-corked (a UDP socket
- * with UDP_CORK and data appended, not sent yet). Prints "READY pid=N fd=M" (fd -1 for aio) and waits; on SIGUSR1 it checks the
+ * with UDP_CORK and data appended, not sent yet) or memfd-hugetlb (memfd_create(MFD_HUGETLB)). Prints "READY pid=N fd=M" (fd -1 for aio) and waits; on SIGUSR1 it checks the
  * object still works (so a refused dump left it alone) and prints PASS or FAIL. */
 #include "victim.h"
 #include <fcntl.h>
@@ -137,6 +137,8 @@ int main(int argc, char **argv) {
     fd = socket(AF_INET, SOCK_DGRAM, 0);
     if (fd >= 0 && (setsockopt((int)fd, SOL_UDP, UDP_CORK, &on, sizeof on) < 0 ||
                     sendto((int)fd, "corked", 6, 0, (struct sockaddr *)&to, sizeof to) != 6)) fd = -1;
+  } else if (strcmp(what, "memfd-hugetlb") == 0) {
+    fd = memfd_create("audit-huge", MFD_HUGETLB);
   } else if (strcmp(what, "aio") == 0) {
     if (syscall(SYS_io_setup, 8, &ctx)) return say("SETUP FAIL %s\n", strerror(errno)), 1;
   } else {
