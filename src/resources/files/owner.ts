@@ -12,6 +12,7 @@
  * threads and children, or a process outside the tree that still runs; another one fails
  * the restore with ESRCH, named.
  */
+import { readFileSync } from 'node:fs';
 import { addressOf, call, closeFd, errnoName, NR, pidfdGetfd } from '../../sys/index.js';
 import type { FdFacts } from './facts.js';
 import { O } from './flags.js';
@@ -60,6 +61,38 @@ function readRwHint(local: number): number | undefined {
   return Number(b.readBigUInt64LE(0)) || undefined;
 }
 
+const F_GETOWNER_UIDS = 17;
+
+/** The real and effective uid F_SETOWN recorded (CONFIG_CHECKPOINT_RESTORE), or undefined without it. */
+function ownerUids(local: number): [number, number] | undefined {
+  const b = Buffer.alloc(8);
+  try {
+    call(NR.fcntl, [local, F_GETOWNER_UIDS, addressOf(b)], { name: 'fcntl(F_GETOWNER_UIDS)' });
+  } catch {
+    return undefined;
+  }
+  return [b.readUInt32LE(0), b.readUInt32LE(4)];
+}
+
+/**
+ * Runs `set` (an injected F_SETOWN_EX) with the thread's real and effective uid as saved,
+ * so the kernel records them with the owner (they decide whether SIGIO may be sent); the
+ * thread, still root while its files are rebuilt, keeps saved uid 0 to come back.
+ */
+function asOwnerUids(rc: KindRestoreContext, args: { e: FdEntry; uids: readonly [number, number] }, set: () => bigint): bigint {
+  const remote = rc.ctx.remote;
+  const m = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${rc.ctx.pid}/status`, 'utf8'));
+  const was = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
+  const r = remote.raw(NR.setresuid, [args.uids[0], args.uids[1], 0]);
+  if (r < 0n) fail(rc, args.e, { what: `the uids ${args.uids.join('/')} of its owner`, r, syscall: 'setresuid' });
+  try {
+    return set();
+  } finally {
+    const back = remote.raw(NR.setresuid, was);
+    if (back < 0n) fail(rc, args.e, { what: 'the uids of the process after setting its owner', r: back, syscall: 'setresuid' });
+  }
+}
+
 function readOwner(f: Pick<FdFacts, 'pid' | 'fd'>, local: number): FdOwner | undefined {
   {
     const ex = Buffer.alloc(8);
@@ -69,12 +102,13 @@ function readOwner(f: Pick<FdFacts, 'pid' | 'fd'>, local: number): FdOwner | und
     const id = ex.readInt32LE(4);
     if (id === 0 && sig === 0) return undefined;
     if (type === undefined) throw dumpError(f, { code: 'UNSUPPORTED', reason: `its owner has the unknown type ${ex.readInt32LE(0)}` });
-    return { type, id, sig };
+    const uids = id === 0 ? undefined : ownerUids(local);
+    return { type, id, sig, ...(uids && (uids[0] || uids[1]) ? { uids } : {}) };
   }
 }
 
-function fail(rc: KindRestoreContext, e: FdEntry, why: { what: string; r: bigint }): never {
-  throw restoreError(rc, { fd: e.fd, code: 'SYSCALL', reason: `cannot restore ${why.what}: fcntl failed with ${errnoName(Number(-why.r))}` });
+function fail(rc: KindRestoreContext, e: FdEntry, why: { what: string; r: bigint; syscall?: string }): never {
+  throw restoreError(rc, { fd: e.fd, code: 'SYSCALL', reason: `cannot restore ${why.what}: ${why.syscall ?? 'fcntl'} failed with ${errnoName(Number(-why.r))}` });
 }
 
 /** Sets the saved owner, signal and O_ASYNC of the descriptions this process opened (`opened`). */
@@ -89,7 +123,8 @@ export function restoreOwners(rc: KindRestoreContext, opts: { fds: readonly FdEn
       const ex = Buffer.alloc(8);
       ex.writeInt32LE(OWNER_TYPES.indexOf(owner.type), 0);
       ex.writeInt32LE(owner.id, 4);
-      r = remote.raw(NR.fcntl, [e.fd, F_SETOWN_EX, remote.put(ex)]);
+      const setOwner = () => remote.raw(NR.fcntl, [e.fd, F_SETOWN_EX, remote.put(ex)]);
+      r = owner.uids ? asOwnerUids(rc, { e, uids: owner.uids }, setOwner) : setOwner();
       if (r < 0n) fail(rc, e, { what: `its owner (${owner.type} ${owner.id})`, r });
     }
     if ('rwHint' in e && e.rwHint) {

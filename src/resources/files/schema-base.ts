@@ -39,6 +39,8 @@ export const fdOwner = z.object({
   type: z.enum(['tid', 'pid', 'pgrp']),
   id: z.number().int().min(0).max(0x7fffffff),
   sig: z.number().int().min(0).max(64),
+  /** F_GETOWNER_UIDS: the real and effective uid of whoever set the owner (SIGIO permission); absent when root's. */
+  uids: z.tuple([z.number().int().min(0).max(0xffffffff), z.number().int().min(0).max(0xffffffff)]).optional(),
 });
 export const fileBase = { fd: zFd, flags: zFlags, pos: zBig, desc: zDesc, owner: fdOwner.optional() };
 /**
