@@ -11,7 +11,7 @@ import { startVictim } from '../helpers/victim.js';
 const cleanups = useCleanups();
 const CHECKS = [
   'udp-segment', 'udp-gro', 'ip-recvorigdstaddr', 'udp-cork', 'udp-no-check6-tx', 'udp-no-check6-rx', 'ipv6-2292pktinfo',
-  'ipv6-2292hoplimit', 'ipv6-flowinfo', 'ipv6-flowinfo-send', 'ipv6-addr-preferences', 'so-incoming-cpu', 'tcp-rto-max',
+  'ipv6-2292hoplimit', 'ipv6-flowinfo', 'ipv6-flowinfo-send', 'ipv6-addr-preferences', 'ipv6-dstopts', 'so-incoming-cpu', 'tcp-rto-max',
   'socket-owner', 'epoll-busy-poll', 'deleted-rw-hint', 'tcp-fastopen', 'tcp-defer-accept', 'so-priority', 'so-busy-poll',
   'so-zerocopy', 'tcp-inq', 'so-rcvbufforce', 'ip-pktinfo', 'ip-recvtos', 'pty-slave-owner', 'timerfd-abs-monotonic',
 ];

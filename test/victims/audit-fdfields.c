@@ -134,6 +134,9 @@ int main(void) {
   seti(u6, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, 1, "IPV6_FLOWINFO_SEND");
   seti(u6, IPPROTO_IPV6, IPV6_ADDR_PREFERENCES, IPV6_PREFER_SRC_PUBLIC, "IPV6_ADDR_PREFERENCES");
   int prefs_before = geti(u6, IPPROTO_IPV6, IPV6_ADDR_PREFERENCES);
+  /* A sticky destination options header (one PadN option), sent with every datagram. */
+  unsigned char dstopts[8] = {0, 0, 1, 4, 0, 0, 0, 0};
+  if (setsockopt(u6, IPPROTO_IPV6, IPV6_DSTOPTS, dstopts, sizeof dstopts) < 0) fatal("IPV6_DSTOPTS");
 
   int l4 = socket(AF_INET, SOCK_STREAM, 0);
   seti(l4, SOL_SOCKET, SO_INCOMING_CPU, 1, "SO_INCOMING_CPU");
@@ -202,6 +205,10 @@ int main(void) {
   check_int("ipv6-flowinfo", u6, IPPROTO_IPV6, IPV6_FLOWINFO, 1);
   check_int("ipv6-flowinfo-send", u6, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, 1);
   check_int("ipv6-addr-preferences", u6, IPPROTO_IPV6, IPV6_ADDR_PREFERENCES, prefs_before);
+  unsigned char got[64] = {0};
+  socklen_t gl = sizeof got;
+  int gr = getsockopt(u6, IPPROTO_IPV6, IPV6_DSTOPTS, got, &gl);
+  verdict("ipv6-dstopts", gr == 0 && gl == sizeof dstopts && memcmp(got, dstopts, gl) == 0, "getsockopt %d, %u bytes", gr, gl);
   check_int("so-incoming-cpu", l4, SOL_SOCKET, SO_INCOMING_CPU, 1);
   if (rto_max) check_int("tcp-rto-max", l4, IPPROTO_TCP, TCP_RTO_MAX_MS, 30000);
   else say("PASS tcp-rto-max\n");

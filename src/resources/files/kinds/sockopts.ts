@@ -160,6 +160,11 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('IPV6_FLOWINFO', [V6, 11], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
   row('IPV6_FLOWINFO_SEND', [V6, 33], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
   row('IPV6_ADDR_PREFERENCES', [V6, 72], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  // Sticky extension headers sent with every packet (getsockopt gives the header as set; up to 2048 bytes).
+  row('IPV6_HOPOPTS', [V6, 54], { on: INET, family: 'v6', codec: 'raw', size: 2048, phase: 'state' }),
+  row('IPV6_RTHDRDSTOPTS', [V6, 55], { on: INET, family: 'v6', codec: 'raw', size: 2048, phase: 'state' }),
+  row('IPV6_RTHDR', [V6, 57], { on: INET, family: 'v6', codec: 'raw', size: 2048, phase: 'state' }),
+  row('IPV6_DSTOPTS', [V6, 59], { on: INET, family: 'v6', codec: 'raw', size: 2048, phase: 'state' }),
   row('IPV6_UNICAST_HOPS', [V6, 16], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
   row('IPV6_MULTICAST_IF', [V6, 17], { on: ['udp'], family: 'v6', codec: 'int', phase: 'state' }),
   row('IPV6_MULTICAST_HOPS', [V6, 18], { on: ['udp'], family: 'v6', codec: 'int', phase: 'state' }),
