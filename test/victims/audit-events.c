@@ -23,24 +23,6 @@ static void add(int ep, int fd, uint32_t events) {
   if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) fatal("epoll_ctl");
 }
 
-/* The fd's line of its own fdinfo that starts with `key`, or "". */
-static void fdinfo_line(int fd, const char *key, char *out, size_t cap) {
-  char path[64], buf[4096] = {0};
-  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-  int f = open(path, O_RDONLY);
-  out[0] = 0;
-  if (f < 0) return;
-  ssize_t n = read(f, buf, sizeof buf - 1);
-  close(f);
-  if (n <= 0) return;
-  char *p = strstr(buf, key);
-  if (!p) return;
-  size_t len = strcspn(p, "\n");
-  if (len >= cap) len = cap - 1;
-  memcpy(out, p, len);
-  out[len] = 0;
-}
-
 int main(void) {
   struct sigaction sa = {.sa_handler = on_usr1};
   sigaction(SIGUSR1, &sa, NULL);

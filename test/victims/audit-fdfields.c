@@ -71,22 +71,6 @@ struct ep_params {
 #define EPIOCSPARAMS _IOW(0x8A, 0x01, struct ep_params)
 #define EPIOCGPARAMS _IOR(0x8A, 0x02, struct ep_params)
 
-/* The line of fd's fdinfo that starts with `key`, or "". */
-static void fdinfo_line(int fd, const char *key, char *out, size_t cap) {
-  char path[64], buf[4096] = {0};
-  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-  int f = open(path, O_RDONLY);
-  out[0] = 0;
-  if (f < 0) return;
-  ssize_t n = read(f, buf, sizeof buf - 1);
-  close(f);
-  if (n <= 0) return;
-  char *p = strstr(buf, key), *e;
-  if (!p) return;
-  e = strchr(p, '\n');
-  snprintf(out, cap, "%.*s", (int)(e ? e - p : (long)strlen(p)), p);
-}
-
 static volatile sig_atomic_t go;
 static void on_usr1(int s) { (void)s; go = 1; }
 
