@@ -13,6 +13,8 @@ export interface Btf {
   find(kind: number, name: string): number | undefined;
   /** The byte offset of member `name` of struct `id` (undefined if absent or a bit field). */
   offsetOf(id: number, name: string): number | undefined;
+  /** The value of enumerator `name` of any 32-bit enum (undefined if none has it). */
+  enumValue(name: string): number | undefined;
 }
 
 /** Bytes each kind of type has after its 12-byte header, given its vlen. */
@@ -75,6 +77,18 @@ export function parseBtf(b: Buffer): Btf {
         return undefined;
       };
       return n > 0 ? search(id, 0) : undefined;
+    },
+    enumValue(name) {
+      const n = nameOff(name);
+      for (let id = 1; n > 0 && id < at.length; id++) {
+        const o = at[id]!;
+        const info = b.readUInt32LE(o + 4);
+        if (((info >>> 24) & 0x1f) !== 6) continue; // ENUM
+        for (let i = 0; i < (info & 0xffff); i++) {
+          if (b.readUInt32LE(o + 12 + 8 * i) === n) return info >>> 31 ? b.readInt32LE(o + 16 + 8 * i) : b.readUInt32LE(o + 16 + 8 * i);
+        }
+      }
+      return undefined;
     },
   };
 }

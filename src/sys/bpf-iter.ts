@@ -1,10 +1,12 @@
 /**
- * Reading fields of our own sockets that no getsockopt shows, with a BPF file iterator
+ * Reading fields of our own fds that no syscall shows, with a BPF file iterator
  * (`iter/task_file` over ckpt's own fds): IP_MULTICAST_IF's interface index
  * (`inet_sock.mc_index`; getsockopt gives only `mc_addr`), TCP's urgent pointer
- * (`tcp_sock.snd_up`). The program walks file → socket → sock with
- * bpf_probe_read_kernel at offsets the caller takes from the kernel's BTF (proc/btf.ts)
- * and writes one record per fd: the fd, then `len` bytes of the sock from offset `from`.
+ * (`tcp_sock.snd_up`), a reuseport group's BPF program, an inode's state (whether an
+ * O_TMPFILE file may still be linked). The program walks from the struct file along
+ * pointers (file → socket → sock, file → inode) with bpf_probe_read_kernel at offsets
+ * the caller takes from the kernel's BTF (proc/btf.ts) and writes one record per fd:
+ * the fd, then `len` bytes from offset `from` of the struct the walk ends at.
  * It needs CAP_BPF and CAP_PERFMON (root), BTF and Linux 6.1 (an iterator limited to one
  * process); without them it answers undefined and the caller falls back.
  */
@@ -35,6 +37,21 @@ export interface SockBytes extends SockIterLayout {
   len: number;
 }
 
+/**
+ * A walk from an fd's struct file along pointers: `path[0]` is the offset of a pointer in
+ * struct file, each next one the offset of a pointer in the struct the previous one led
+ * to; then `len` bytes (1-32) from offset `from` of the last struct. A NULL pointer on
+ * the way reads as `len` zero bytes.
+ */
+export interface FileWalk {
+  target: number;
+  ctxFd: number;
+  ctxFile: number;
+  path: readonly number[];
+  from: number;
+  len: number;
+}
+
 /** The same walk, to struct inet_sock's IP_MULTICAST_IF fields. */
 export interface MulticastIfLayout extends SockIterLayout {
   mcIndex: number;
@@ -42,45 +59,51 @@ export interface MulticastIfLayout extends SockIterLayout {
 }
 
 type Insn = [op: number, dst: number, src: number, off: number, imm: number];
+/** An instruction whose jump offset is a label, resolved once the program is laid out. */
+type Jump = [op: number, dst: number, label: 'write' | 'out'];
 
 const MAX_BYTES = 32;
 const roundUp8 = (n: number) => (n + 7) & ~7;
 
-function program(l: SockBytes): Buffer {
-  const first = l.from;
-  // Stack: the sock pointer at fp-8, below it the record (fd, then the bytes).
-  const rec = -(8 + roundUp8(4 + l.len));
-  const OUT = 25;
-  const jump = (i: number) => OUT - i - 1;
-  const ins: Insn[] = [
-    [0xbf, 6, 1, 0, 0], // 0: r6 = ctx
-    [0x79, 7, 6, l.ctxFile, 0], // 1: r7 = ctx->file
-    [0x15, 7, 0, jump(2), 0], // 2: if !file goto out
-    [0x61, 8, 6, l.ctxFd, 0], // 3: r8 = ctx->fd
-    [0x63, 10, 8, rec, 0], // 4: record.fd = fd
-    [0x79, 3, 7, l.filePrivate, 0], // 5: r3 = file->private_data (struct socket *)
-    [0x07, 3, 0, 0, l.socketSk], // 6: r3 = &socket->sk
-    [0xbf, 1, 10, 0, 0], // 7
-    [0x07, 1, 0, 0, -8], // 8: r1 = fp - 8
-    [0xb7, 2, 0, 0, 8], // 9
-    [0x85, 0, 0, 0, HELPER.probeReadKernel], // 10: *(fp-8) = socket->sk
-    [0x55, 0, 0, jump(11), 0], // 11: if failed goto out
-    [0x79, 3, 10, -8, 0], // 12: r3 = sk
-    [0x07, 3, 0, 0, first], // 13: r3 = (char *)sk + from
-    [0xbf, 1, 10, 0, 0], // 14
-    [0x07, 1, 0, 0, rec + 4], // 15: r1 = record.bytes
-    [0xb7, 2, 0, 0, l.len], // 16
-    [0x85, 0, 0, 0, HELPER.probeReadKernel], // 17
-    [0x55, 0, 0, jump(18), 0], // 18
-    [0x79, 1, 6, 0, 0], // 19: r1 = ctx->meta
-    [0x79, 1, 1, 0, 0], // 20: r1 = meta->seq
-    [0xbf, 2, 10, 0, 0], // 21
-    [0x07, 2, 0, 0, rec], // 22: r2 = &record
-    [0xb7, 3, 0, 0, 4 + l.len], // 23
-    [0x85, 0, 0, 0, HELPER.seqWrite], // 24
-    [0xb7, 0, 0, 0, 0], // 25 (out): return 0
-    [0x95, 0, 0, 0, 0], // 26
+function program(w: FileWalk): Buffer {
+  const size = roundUp8(4 + w.len);
+  // Stack: a pointer at fp-8, below it the record (fd, then the bytes), zeroed first.
+  const rec = -(8 + size);
+  const body: (Insn | Jump)[] = [
+    [0xbf, 6, 1, 0, 0], // r6 = ctx
+    [0x79, 7, 6, w.ctxFile, 0], // r7 = ctx->file
+    [0x15, 7, 'out'], // if !file goto out
   ];
+  for (let k = 0; k < size; k += 8) body.push([0x7a, 10, 0, rec + k, 0]); // record[k..k+8] = 0
+  body.push(
+    [0x61, 8, 6, w.ctxFd, 0], // r8 = ctx->fd
+    [0x63, 10, 8, rec, 0], // record.fd = fd
+    [0x79, 3, 7, w.path[0]!, 0], // r3 = *(file + path[0])
+    [0x15, 3, 'write'], // NULL: zero bytes
+  );
+  const read = (into: number, len: number): (Insn | Jump)[] => [
+    [0xbf, 1, 10, 0, 0],
+    [0x07, 1, 0, 0, into], // r1 = fp + into
+    [0xb7, 2, 0, 0, len], // r2 = len; r3 = the source
+    [0x85, 0, 0, 0, HELPER.probeReadKernel],
+    [0x55, 0, 'out'], // if failed goto out
+  ];
+  for (const off of w.path.slice(1)) {
+    body.push([0x07, 3, 0, 0, off], ...read(-8, 8), [0x79, 3, 10, -8, 0], [0x15, 3, 'write']); // r3 = *(r3 + off)
+  }
+  body.push([0x07, 3, 0, 0, w.from], ...read(rec + 4, w.len));
+  const write = body.length;
+  body.push(
+    [0x79, 1, 6, 0, 0], // r1 = ctx->meta
+    [0x79, 1, 1, 0, 0], // r1 = meta->seq
+    [0xbf, 2, 10, 0, 0],
+    [0x07, 2, 0, 0, rec], // r2 = &record
+    [0xb7, 3, 0, 0, 4 + w.len],
+    [0x85, 0, 0, 0, HELPER.seqWrite],
+  );
+  const out = body.length;
+  body.push([0xb7, 0, 0, 0, 0], [0x95, 0, 0, 0, 0]); // out: return 0
+  const ins: Insn[] = body.map((x, i) => (x.length === 3 ? [x[0], x[1], 0, (x[2] === 'out' ? out : write) - i - 1, 0] : x));
   const code = Buffer.alloc(8 * ins.length);
   ins.forEach(([op, dst, src, off, imm], i) => {
     code.writeUInt8(op, 8 * i);
@@ -96,8 +119,8 @@ const bpf = (cmd: number, attr: Buffer, name: string) => Number(call(NR_BPF, [cm
 /** Loaded programs by what they read (null: the load failed). */
 const loaded = new Map<string, number | null>();
 
-function loadProgram(l: SockBytes): number | undefined {
-  const key = `${l.from}:${l.len}`;
+function loadProgram(l: FileWalk): number | undefined {
+  const key = `${l.path.join(',')}:${l.from}:${l.len}`;
   const known = loaded.get(key);
   if (known !== undefined) return known ?? undefined;
   loaded.set(key, null);
@@ -136,6 +159,13 @@ export function readMulticastIf(fd: number, layout: MulticastIfLayout): { ifinde
 
 /** `layout.len` bytes of the sock behind our socket `fd` from `layout.from`; undefined when they cannot be read. */
 export function readSockBytes(fd: number, layout: SockBytes): Buffer | undefined {
+  return readFileBytes(fd, { ...layout, path: [layout.filePrivate, layout.socketSk] });
+}
+
+/** `layout.len` bytes at the end of walk `layout` from our fd `fd`'s struct file; undefined when they cannot be read. */
+export function readFileBytes(fd: number, layout: FileWalk): Buffer | undefined {
+  // CKPT_BPF_ITER=off: as on a host where the iterator cannot run (tests of the refusals that follow).
+  if (layout.path.length < 1 || process.env['CKPT_BPF_ITER'] === 'off') return undefined;
   const prog = loadProgram(layout);
   if (prog === undefined) return undefined;
   const info = Buffer.alloc(16);

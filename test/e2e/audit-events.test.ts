@@ -10,7 +10,7 @@ import { selfCheckRoundTrip } from '../helpers/selfcheck.js';
 import { startVictim } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
-const CHECKS = ['epoll-oneshot-disarmed', 'epoll-oneshot-rearm', 'epoll-exclusive', 'epoll-nested', 'epoll-et-pending', 'timerfd-abs-cancel'];
+const CHECKS = ['epoll-oneshot-disarmed', 'epoll-oneshot-rearm', 'epoll-oneshot-pipe', 'epoll-exclusive', 'epoll-nested', 'epoll-et-pending', 'timerfd-abs-cancel'];
 
 test('a fired one-shot epoll watch stays disarmed; exclusive, nested and edge-triggered watches and an absolute timerfd come back', async () => {
   const v = startVictim('audit-events');

@@ -1,6 +1,6 @@
 /**
  * Unusual file fds a real program holds (audit-files.c): a directory mid-readdir, O_PATH,
- * O_TMPFILE files that must stay linkable, O_SYNC/O_DSYNC/O_DIRECT/O_NOATIME, devices, a
+ * O_TMPFILE files that must stay linkable (or not, made with O_EXCL), O_SYNC/O_DSYNC/O_DIRECT/O_NOATIME, devices, a
  * renamed file, F_SEAL_FUTURE_WRITE, an fd at RLIMIT_NOFILE - 1. The victim checks itself
  * after restore. A file or directory replaced by another inode between dump and restore
  * is refused, never opened in its place.
@@ -18,7 +18,7 @@ import { startVictim, waitGone } from '../helpers/victim.js';
 
 const cleanups = useCleanups();
 const CHECKS = [
-  'dir-readdir', 'o-path', 'o-path-no-read', 'tmpfile-data', 'tmpfile-mode', 'tmpfile-linkable', 'flags-append-sync',
+  'dir-readdir', 'o-path', 'o-path-no-read', 'tmpfile-data', 'tmpfile-mode', 'tmpfile-linkable', 'tmpfile-excl-unlinkable', 'flags-append-sync',
   'flags-dsync-noatime', 'flags-direct', 'proc-self-status', 'dev-zero', 'dev-full', 'dev-null-append', 'renamed',
   'memfd-future-write', 'memfd-future-write-enforced', 'o-path-symlink', 'o-path-fifo', 'o-path-device', 'high-fd',
 ];
@@ -71,4 +71,17 @@ test('after another boot (another host) the inode is not compared: the replaced 
   const r = restore({ imagesDir: dir });
   cleanups.push(() => { try { process.kill(r.pid, 'SIGKILL'); } catch { /* gone */ } });
   assert.equal(readFileSync(`/proc/${r.pid}/fd/15`, 'utf8'), 'another file\n');
+});
+
+test('where the BPF iterator cannot run, an O_TMPFILE file is refused: made with O_EXCL or not cannot be told', async () => {
+  const v = await started();
+  process.env['CKPT_BPF_ITER'] = 'off';
+  try {
+    assert.throws(() => dump(v.pid, { imagesDir: cleanups.tempDir('ckpt-audit-files-') }), {
+      code: 'UNSUPPORTED', message: new RegExp(`^Cannot dump fd 6 of process ${v.pid}: cannot tell whether its O_TMPFILE file may still be linked`),
+    });
+  } finally {
+    delete process.env['CKPT_BPF_ITER'];
+  }
+  assert.ok(v.alive());
 });

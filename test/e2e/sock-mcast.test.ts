@@ -6,11 +6,23 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { verdictAfterRestore } from '../helpers/check-line.js';
+import { assertDumpRefused, checkLine, verdictAfterRestore } from '../helpers/check-line.js';
 import { useCleanups } from '../helpers/cleanup.js';
 
 const cleanups = useCleanups();
 
 test('multicast memberships of UDP sockets, with their source filters, are joined again at restore', async () => {
   assert.equal(await verdictAfterRestore('sock-mcast', { cleanups }), 'CHECK PASS');
+});
+
+test('where the BPF iterator cannot run, a UDP socket is refused: its IP_MULTICAST_IF index could not be told from unset', async () => {
+  process.env['CKPT_BPF_ITER'] = 'off';
+  try {
+    const v = await assertDumpRefused('sock-mcast', {
+      cleanups, args: [], why: /^Cannot dump fd \d+ of process \d+: its IP_MULTICAST_IF may have been set by interface index alone, which only a BPF iterator can read/,
+    });
+    assert.equal(await checkLine(v), 'CHECK PASS');
+  } finally {
+    delete process.env['CKPT_BPF_ITER'];
+  }
 });

@@ -1,5 +1,6 @@
 /* epoll shapes a real event loop leaves behind, checked by the victim itself after
- * restore (SIGUSR1): a fired EPOLLONESHOT watch (disarmed), an EPOLLEXCLUSIVE watch, an
+ * restore (SIGUSR1): a fired EPOLLONESHOT watch (disarmed; also on a pipe emptied since,
+ * ready for nothing), an EPOLLEXCLUSIVE watch, an
  * epoll inside an epoll, an edge-triggered event ready and not collected, an absolute
  * CLOCK_REALTIME timerfd with TFD_TIMER_CANCEL_ON_SET. Prints READY, PASS/FAIL lines, DONE. */
 #include "victim.h"
@@ -22,24 +23,6 @@ static void add(int ep, int fd, uint32_t events) {
   if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) fatal("epoll_ctl");
 }
 
-/* The fd's line of its own fdinfo that starts with `key`, or "". */
-static void fdinfo_line(int fd, const char *key, char *out, size_t cap) {
-  char path[64], buf[4096] = {0};
-  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-  int f = open(path, O_RDONLY);
-  out[0] = 0;
-  if (f < 0) return;
-  ssize_t n = read(f, buf, sizeof buf - 1);
-  close(f);
-  if (n <= 0) return;
-  char *p = strstr(buf, key);
-  if (!p) return;
-  size_t len = strcspn(p, "\n");
-  if (len >= cap) len = cap - 1;
-  memcpy(out, p, len);
-  out[len] = 0;
-}
-
 int main(void) {
   struct sigaction sa = {.sa_handler = on_usr1};
   sigaction(SIGUSR1, &sa, NULL);
@@ -51,6 +34,13 @@ int main(void) {
   add(oneshot_ep, oneshot, EPOLLIN | EPOLLONESHOT);
   struct epoll_event ev[4];
   if (epoll_wait(oneshot_ep, ev, 4, 0) != 1) fatal("oneshot wait");
+
+  /* a one-shot watch that fired on a pipe emptied since: ready for nothing, still disarmed */
+  int pipe_ep = epoll_create1(0), pp[2];
+  char c;
+  if (pipe2(pp, O_NONBLOCK) < 0) fatal("pipe");
+  add(pipe_ep, pp[0], EPOLLIN | EPOLLONESHOT);
+  if (write(pp[1], "p", 1) != 1 || epoll_wait(pipe_ep, ev, 4, 0) != 1 || read(pp[0], &c, 1) != 1) fatal("oneshot pipe");
 
   /* an exclusive watch: EPOLL_CTL_MOD on it answers EINVAL */
   int excl_ep = epoll_create1(0), excl = eventfd(0, EFD_NONBLOCK);
@@ -84,6 +74,14 @@ int main(void) {
   struct epoll_event mod = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = 1};
   n = epoll_ctl(oneshot_ep, EPOLL_CTL_MOD, oneshot, &mod) == 0 ? epoll_wait(oneshot_ep, ev, 4, 0) : -1;
   verdict("epoll-oneshot-rearm", n == 1 && ev[0].data.u64 == 1, "re-armed one-shot: %d events", n);
+
+  errno = 0;
+  int empty = read(pp[0], &c, 1) < 0 && errno == EAGAIN;
+  int quiet_pipe = epoll_wait(pipe_ep, ev, 4, 0) == 0;
+  n = write(pp[1], "q", 1) == 1 ? epoll_wait(pipe_ep, ev, 4, 0) : -1;
+  int rearmed = epoll_ctl(pipe_ep, EPOLL_CTL_MOD, pp[0], &mod) == 0 && epoll_wait(pipe_ep, ev, 4, 0) == 1 && ev[0].data.u64 == 1;
+  verdict("epoll-oneshot-pipe", empty && quiet_pipe && n == 0 && rearmed, "empty %d, quiet %d, after a write %d events, re-armed %d",
+          empty, quiet_pipe, n, rearmed);
 
   mod.events = EPOLLIN;
   errno = 0;

@@ -90,7 +90,7 @@ int main(void) {
   close(f);
   put_at(open("plain.txt", O_PATH), 5);
 
-  /* fd 6: O_TMPFILE, linkable; fd 7: O_TMPFILE|O_EXCL (not linkable, but nothing shows the O_EXCL: restored linkable) */
+  /* fd 6: O_TMPFILE, linkable; fd 7: O_TMPFILE|O_EXCL (never linkable: only the inode's I_LINKABLE shows it) */
   put_at(open(".", O_TMPFILE | O_RDWR, 0640), 6);
   if (write(6, tmpdata, sizeof tmpdata) != sizeof tmpdata) fatal("tmpfile write");
   put_at(open(".", O_TMPFILE | O_RDWR | O_EXCL, 0640), 7);
@@ -156,6 +156,9 @@ int main(void) {
           st.st_mode & 07777, (long)st.st_nlink);
   int lk = linkat(6, "", AT_FDCWD, "linked-tmpfile", AT_EMPTY_PATH);
   verdict("tmpfile-linkable", lk == 0, "linkat: %s", strerror(errno));
+  errno = 0;
+  lk = linkat(7, "", AT_FDCWD, "linked-excl-tmpfile", AT_EMPTY_PATH);
+  verdict("tmpfile-excl-unlinkable", lk < 0 && errno == ENOENT, "linkat of an O_EXCL O_TMPFILE: %d %s", lk, strerror(errno));
 
   fl = fcntl(8, F_GETFL);
   verdict("flags-append-sync", (fl & (O_APPEND | O_SYNC | O_ACCMODE)) == (O_APPEND | O_SYNC | O_WRONLY), "flags %o", fl);

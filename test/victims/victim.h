@@ -1,6 +1,7 @@
 /* Shared bits for test victims: line-buffered reporting, checksums, time. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +69,24 @@ static inline void handle_usr(void (*usr1)(int), void (*usr2)(int)) {
 
 /* The smaps entry containing addr: its first line (if line_out) and its VmFlags as
  * " f1 f2 ... " (spaces around every flag, for strstr); both empty if none. */
+/* The line of fd's own fdinfo that starts with `key`, or "". */
+static inline void fdinfo_line(int fd, const char *key, char *out, size_t cap) {
+  char path[64], buf[4096] = {0};
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  int f = open(path, O_RDONLY);
+  out[0] = 0;
+  if (f < 0) return;
+  ssize_t n = read(f, buf, sizeof buf - 1);
+  close(f);
+  if (n <= 0) return;
+  char *p = strstr(buf, key);
+  if (!p) return;
+  size_t len = strcspn(p, "\n");
+  if (len >= cap) len = cap - 1;
+  memcpy(out, p, len);
+  out[len] = 0;
+}
+
 static inline void smaps_area(void *addr, char *line_out, size_t n1, char *flags_out, size_t n2) {
   if (line_out) line_out[0] = 0;
   flags_out[0] = 0;

@@ -14,8 +14,9 @@ import { DupFinder } from './dups.js';
 import { isChr, readFacts, type FdFacts } from './facts.js';
 import { isCloexec, isPathOnly, O } from './flags.js';
 import { dumpError, type KindDumpContext } from './kinds/kind.js';
+import { saveInodeOwner } from './inode-owner.js';
 import { LockCollector } from './locks.js';
-import { dumpOwner } from './owner.js';
+import { dumpFcntlState } from './owner.js';
 import { DumpObjects } from './objects.js';
 import { chooseRule } from './registry.js';
 import { ptyMastersOf } from './kinds/tty.js';
@@ -63,12 +64,14 @@ export function dumpFiles(ctx: DumpContext): FilesState {
       locks.add(facts, { via: fd, restored: entry.kind !== 'inherit' });
       // An O_PATH description has no owner (fcntl F_GETOWN_EX answers EBADF there).
       if (entry.kind !== 'inherit' && entry.kind !== 'dup') {
-        const owner = isPathOnly(facts.flags) ? undefined : dumpOwner(facts, pidfd);
+        const { owner, rwHint } = isPathOnly(facts.flags) ? {} : dumpFcntlState(facts, { pidfd, regular: entry.kind === 'reg' || entry.kind === 'deleted' });
         // fcntl(F_NOTIFY) makes its caller the directory fd's owner; its watch is shown nowhere.
         if (owner && entry.kind === 'dir') {
           throw dumpError(facts, { code: 'UNSUPPORTED', reason: `its directory ${facts.link} has an owner (${owner.type} ${owner.id}, signal ${owner.sig}): a dnotify watch (F_NOTIFY), which no interface shows` });
         }
         if (owner) entry.owner = owner;
+        if (rwHint && (entry.kind === 'reg' || entry.kind === 'deleted')) entry.rwHint = rwHint;
+        saveInodeOwner(entry, facts);
         const desc = descOf(ctx, fd);
         if (desc !== undefined) entry.desc = desc;
       }

@@ -15,6 +15,9 @@ export interface FdStat {
   size: number;
   dev: number;
   ino: number;
+  /** The inode's owner (absent in unit tests' plain objects). */
+  uid?: number;
+  gid?: number;
 }
 
 export interface FdFacts {

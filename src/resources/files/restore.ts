@@ -20,6 +20,7 @@ import { restoreMqueueNotify } from './kinds/mqueue.js';
 import { restoreError, type KindRestoreContext, type Reopener, type ReopenKind } from './kinds/kind.js';
 import { restoreLocks } from './locks.js';
 import { restoreOwners } from './owner.js';
+import { restoreInodeOwners } from './inode-owner.js';
 import { REOPENERS } from './registry.js';
 import type { EntryOf, FdEntry, FilesState } from './schema.js';
 import { TargetFds } from './target.js';
@@ -172,6 +173,7 @@ export function restoreFiles(ctx: RestoreContext, state: FilesState): void {
       throw restoreError(ctx, { fd: e.fd, code, reason: `${err.syscall} of ${describe(e)} failed with ${err.errnoName}`, cause: err });
     }
   }
+  restoreInodeOwners(rc, state.fds);
   // Epoll watches name the target's own fd numbers: added once all of them are in place.
   restoreEpollWatches(rc, state.fds);
   // Any close of a queue fd by its owner drops its mq_notify registration: made once all are in place.

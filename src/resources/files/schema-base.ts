@@ -39,10 +39,18 @@ export const fdOwner = z.object({
   type: z.enum(['tid', 'pid', 'pgrp']),
   id: z.number().int().min(0).max(0x7fffffff),
   sig: z.number().int().min(0).max(64),
+  /** F_GETOWNER_UIDS: the real and effective uid of whoever set the owner (SIGIO permission); absent when root's. */
+  uids: z.tuple([z.number().int().min(0).max(0xffffffff), z.number().int().min(0).max(0xffffffff)]).optional(),
 });
 export const fileBase = { fd: zFd, flags: zFlags, pos: zBig, desc: zDesc, owner: fdOwner.optional() };
+/**
+ * The owner of an inode the restore makes anew (a pipe's, a socket's: `fstat` shows it,
+ * and a socket's is its `sk_uid`, which routing rules and netfilter's owner match use):
+ * the fsuid/fsgid of whoever made it, or a later fchown. Absent in older images.
+ */
+export const inodeOwner = z.object({ uid: z.number().int().min(0).max(0xffffffff), gid: z.number().int().min(0).max(0xffffffff) });
 /** Kinds with no file offset (pipes, sockets). */
-export const streamBase = { fd: zFd, flags: zFlags, desc: zDesc, owner: fdOwner.optional() };
+export const streamBase = { fd: zFd, flags: zFlags, desc: zDesc, owner: fdOwner.optional(), inode: inodeOwner.optional() };
 export const zIno = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 /** Bytes saved inline (base64) when small, else as a blob; `size` is checked at restore. */

@@ -19,6 +19,8 @@ export * from './socket-schema.js';
  * A file whose name this fd used was removed while it keeps another name: reopened by
  * its file handle (name_to_handle_at) on the mount at `mount`, checked to be inode `ino`.
  */
+/** The inode's write-life hint (F_SET_RW_HINT: RWH_WRITE_LIFE_SHORT 2 … EXTREME 5), when one is set. */
+const rwHint = z.number().int().min(1).max(5);
 const fileHandle = z.object({
   mount: zPath,
   type: z.number().int(),
@@ -36,7 +38,7 @@ export const fileIdentity = z.object({
 });
 /** A regular file reopened by path (or by `handle`). `size` is what it had at dump (for a warning if it shrank). */
 export const regEntry = z.object({
-  kind: z.literal('reg'), ...fileBase, path: zPath, size: zBig, handle: fileHandle.optional(), identity: fileIdentity.optional(),
+  kind: z.literal('reg'), ...fileBase, path: zPath, size: zBig, handle: fileHandle.optional(), identity: fileIdentity.optional(), rwHint: rwHint.optional(),
 });
 export const dirEntry = z.object({ kind: z.literal('dir'), ...fileBase, path: zPath, identity: fileIdentity.optional() });
 /**
@@ -67,6 +69,9 @@ export const deletedEntry = z
     uid: z.number().int().min(0).max(0xffffffff),
     gid: z.number().int().min(0).max(0xffffffff),
     size: zBig.refine((v) => v >= 0n && v < 1n << 53n, 'expected a file size'),
+    /** An O_TMPFILE file: whether linkat may still name it (I_LINKABLE; O_EXCL makes it never). Absent in older images: linkable. */
+    linkable: z.boolean().optional(),
+    rwHint: rwHint.optional(),
   })
   .refine((e) => (e.blob === undefined) !== (e.pages === undefined), 'exactly one of blob and pages');
 /**
@@ -244,7 +249,13 @@ export const epollWatch = z.object({ tfd: zFd, events: z.number().int().min(0).m
  * An epoll instance (`anon_inode:[eventpoll]`) and the watches on fds of this process;
  * they are added back once every fd of the process is in place.
  */
-export const epollEntry = z.object({ kind: z.literal('epoll'), ...streamBase, watches: z.array(epollWatch).max(1 << 20) });
+/** An epoll instance's busy-poll parameters (EPIOCGPARAMS, Linux 6.9), when any is set. */
+export const epollBusyPoll = z.object({
+  usecs: z.number().int().min(0).max(0x7fffffff),
+  budget: z.number().int().min(0).max(0xffff),
+  prefer: z.number().int().min(0).max(1),
+});
+export const epollEntry = z.object({ kind: z.literal('epoll'), ...streamBase, watches: z.array(epollWatch).max(1 << 20), busyPoll: epollBusyPoll.optional() });
 
 /** One inotify watch: its number, its mask (IN_ONESHOT, IN_EXCL_UNLINK included) and a path to the watched inode. */
 export const inotifyWatch = z.object({ wd: z.number().int().min(1).max(1 << 20), mask: z.number().int().min(1).max(0xffffffff), path: zPath });

@@ -41,6 +41,8 @@ export const ptyState = z.object({
   packet: z.boolean(),
   locked: z.boolean(),
   exclusive: z.boolean(),
+  /** The slave's node /dev/pts/N: owner and permission bits (grantpt, sshd's chown to the user, mesg). Absent in older images. */
+  node: z.object({ uid: z.number().int().min(0).max(0xffffffff), gid: z.number().int().min(0).max(0xffffffff), mode: z.number().int().min(0).max(0o7777) }).optional(),
   /** TIOCGLCKTRMIOS of the slave, when it locks anything (set by a privileged program). */
   lockedTermios: termiosLock.optional(),
   /** Written by the slave side, not yet read from the master (base64). */

@@ -17,6 +17,24 @@ import { createNameless, type Nameless } from '../nameless.js';
 import type { EntryOf } from '../schema.js';
 import { locallyAs } from '../../process/fscreds.js';
 import { dumpError, restoreError, savedPath, type KindDumpContext, type KindRestoreContext, type TargetReopener } from './kind.js';
+import { inodeLinkable } from './sockfields.js';
+
+/**
+ * Whether an O_TMPFILE file may still be given a name (made without O_EXCL, never linked
+ * since); undefined for another nameless file. Refused when it cannot be read: restored
+ * the wrong way, linkat would succeed where it failed, or fail where it worked.
+ */
+function tmpfileLinkable(f: FdFacts, local: number): boolean | undefined {
+  if (!(f.flags & O.TMPFILE_BIT)) return undefined;
+  const linkable = inodeLinkable(local);
+  if (linkable === undefined) {
+    throw dumpError(f, {
+      code: 'UNSUPPORTED',
+      reason: `cannot tell whether its O_TMPFILE file may still be linked (made with O_EXCL or not: the inode's I_LINKABLE, read with a BPF iterator, needs the kernel's BTF, CAP_BPF and CAP_PERFMON) (${f.link})`,
+    });
+  }
+  return linkable;
+}
 
 export function dumpDeleted({ ctx }: KindDumpContext, f: FdFacts): EntryOf<'deleted'> {
   const path = savedPath(f, withoutDeletedSuffix(f.link));
@@ -29,6 +47,7 @@ export function dumpDeleted({ ctx }: KindDumpContext, f: FdFacts): EntryOf<'dele
   }
   try {
     const st = fstatSync(local);
+    const linkable = tmpfileLinkable(f, local);
     const pages = `deleted-${st.dev}-${st.ino}`;
     if (!ctx.pages) throw dumpError(f, { code: 'UNSUPPORTED', reason: `this dump cannot save the content of the deleted file ${f.link}` });
     // Saved once per dump, whichever fd of the tree meets the inode first.
@@ -39,7 +58,7 @@ export function dumpDeleted({ ctx }: KindDumpContext, f: FdFacts): EntryOf<'dele
     }
     return {
       kind: 'deleted', fd: f.fd, flags: f.flags, pos: f.pos, path, pages, dev: st.dev, ino: st.ino,
-      mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: BigInt(st.size),
+      mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: BigInt(st.size), ...(linkable === undefined ? {} : { linkable }),
     };
   } finally {
     closeSync(local);
@@ -124,12 +143,13 @@ function giveOwner(rc: KindRestoreContext, e: EntryOf<'deleted'>, args: { what: 
 /**
  * A file made with O_TMPFILE (`__O_TMPFILE` stays in its f_flags): made again the same
  * way, by the target in the same directory, so it keeps the flag and can still be given
- * a name with linkat(AT_EMPTY_PATH), as a program finishing an atomic write does. The
- * restorer fills it through the target's fd.
+ * a name with linkat(AT_EMPTY_PATH), as a program finishing an atomic write does; one
+ * that could not (made with O_EXCL, or linked and unlinked since) is made with O_EXCL.
+ * The restorer fills it through the target's fd.
  */
 function openTmpfile(rc: KindRestoreContext, e: EntryOf<'deleted'>): number {
   // O_TMPFILE needs write access; the saved access mode is one of those (the kernel refuses O_RDONLY).
-  const flags = reopenFlags(e.flags, { directory: true }) | O.TMPFILE_BIT;
+  const flags = reopenFlags(e.flags, { directory: true }) | O.TMPFILE_BIT | (e.linkable === false ? O.EXCL : 0);
   let fd: number;
   try {
     fd = rc.target.open(dirname(e.path), flags);

@@ -19,13 +19,20 @@
  * whose edge was already reported reports it once more. A one-shot watch that already
  * fired shows only its flag bits, a state no epoll_ctl makes (the kernel adds
  * EPOLLERR|EPOLLHUP to every add and modify): it is added first, for every poll
- * event, and fired by an injected epoll_wait, as it was; a file ready for nothing at
- * restore cannot fire, so that watch is left armed for EPOLLERR/EPOLLHUP only.
+ * event, and fired by an injected epoll_wait, as it was. Its file must be ready for
+ * some event then: an empty pipe is given one byte for the moment of the firing (taken
+ * back at once); any other file ready for nothing (a listener with no connection
+ * waiting, a timerfd not expired) is refused at dump, as it could only come back armed.
  */
+import { closeSync, openSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { listFds, readFdinfo } from '../../../proc/index.js';
 import { encodeEpollEvent, EPOLL_CLOEXEC, EPOLL_CTL, epollCreate1, kcmpEpollTfd } from '../../../sys/anonfd.js';
 import { closeFd, errnoName, ERRNO, F, fcntl, NR } from '../../../sys/index.js';
-import type { FdFacts } from '../facts.js';
+import { pollNow } from '../../../sys/inet.js';
+import { ioctl } from '../../../sys/ioctl.js';
+import { addressOf } from '../../../sys/native.js';
+import { grabFd } from '../../transfer.js';
+import { fdPath, type FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import type { EntryOf, EpollWatch, FdEntry } from '../schema.js';
 import { dumpError, restoreError, type KindDumpContext, type KindRestoreContext, type LocalReopener } from './kind.js';
@@ -79,9 +86,53 @@ export function dumpEpoll(dc: KindDumpContext, f: FdFacts): EntryOf<'epoll'> {
       }
       watch.via = via;
     }
+    if (isFired(watch)) checkCanFire(f, { watch, holder: watch.via ?? tfd });
     watches.push(watch);
   }
-  return { kind: 'epoll', fd: f.fd, flags: f.flags, watches };
+  const busyPoll = readBusyPoll(f);
+  return { kind: 'epoll', fd: f.fd, flags: f.flags, watches, ...(busyPoll ? { busyPoll } : {}) };
+}
+
+/** struct epoll_params: busy_poll_usecs (u32), busy_poll_budget (u16), prefer_busy_poll (u8), a pad byte. */
+const EPIOCSPARAMS = 0x40088a01;
+const EPIOCGPARAMS = 0x80088a02;
+
+/** The instance's busy-poll parameters (EPIOCGPARAMS on a copy), or undefined when none is set or the kernel has none. */
+function readBusyPoll(f: FdFacts): EntryOf<'epoll'>['busyPoll'] {
+  const local = grabFd(f.pid, f.fd);
+  const b = Buffer.alloc(8);
+  try {
+    ioctl(local, EPIOCGPARAMS, addressOf(b));
+  } catch {
+    return undefined; // before 6.9, or no CONFIG_NET_RX_BUSY_POLL: nothing can be set either
+  } finally {
+    closeFd(local);
+  }
+  const p = { usecs: b.readUInt32LE(0), budget: b.readUInt16LE(4), prefer: b.readUInt8(6) };
+  return p.usecs || p.budget || p.prefer ? p : undefined;
+}
+
+/** Whether fd `holder` of process `pid` is the read end of a pipe (not a FIFO: a writer opened on one could give its readers an EPOLLHUP later). */
+function isPipeReadEnd(pid: number, holder: number, local: number): boolean {
+  return readlinkSync(fdPath(pid, holder)).startsWith('pipe:') && (fcntl(local, F.GETFL) & O.ACCMODE) === O.RDONLY;
+}
+
+/**
+ * A fired one-shot watch comes back only if its file is ready for some event at
+ * restore (or is an empty pipe, which the restore makes ready for a moment): its state
+ * then is its state now, frozen. Refused otherwise, naming the watch.
+ */
+function checkCanFire(f: FdFacts, args: { watch: EpollWatch; holder: number }): void {
+  const local = grabFd(f.pid, args.holder);
+  try {
+    if (pollNow(local, ANY_EVENT) !== 0 || isPipeReadEnd(f.pid, args.holder, local)) return;
+  } finally {
+    closeFd(local);
+  }
+  throw dumpError(f, {
+    code: 'UNSUPPORTED',
+    reason: `its one-shot epoll watch on fd ${args.watch.tfd} fired and is disarmed, and its file is ready for no event, so the restore cannot fire it again (it would come back armed for EPOLLERR/EPOLLHUP)`,
+  });
 }
 
 export const epollReopener: LocalReopener<'epoll'> = {
@@ -90,6 +141,13 @@ export const epollReopener: LocalReopener<'epoll'> = {
     const fd = epollCreate1(EPOLL_CLOEXEC);
     try {
       if (e.flags & O.NONBLOCK) fcntl(fd, F.SETFL, O.NONBLOCK);
+      if (e.busyPoll) {
+        const b = Buffer.alloc(8);
+        b.writeUInt32LE(e.busyPoll.usecs, 0);
+        b.writeUInt16LE(e.busyPoll.budget, 4);
+        b.writeUInt8(e.busyPoll.prefer, 6);
+        ioctl(fd, EPIOCSPARAMS, addressOf(b));
+      }
     } catch (err) {
       closeFd(fd);
       throw err;
@@ -119,14 +177,43 @@ function fire(rc: KindRestoreContext, args: { efd: number; watch: EpollWatch }):
   const remote = rc.ctx.remote;
   const w = args.watch;
   const buf = remote.scratch(EPOLL_EVENT_SIZE);
-  const n = remote.call(NR.epoll_wait, [args.efd, buf, 1, 0], 'epoll_wait');
+  const wait = () => remote.call(NR.epoll_wait, [args.efd, buf, 1, 0], 'epoll_wait');
+  let n = wait();
+  if (n === 0n) n = withByteInPipe(rc, { holder: w.via ?? w.tfd }, wait) ?? 0n;
   if (n === 1n) {
     const got = remote.read(buf, EPOLL_EVENT_SIZE).readBigUInt64LE(4);
     if (got === w.data) return;
     // Only a watch of a shared epoll added by a process restored earlier can be ready here.
     throw restoreError(rc, { fd: args.efd, code: 'UNSUPPORTED', reason: `firing its one-shot watch on fd ${w.tfd} collected the event of another watch (data 0x${got.toString(16)})` });
   }
-  remote.call(NR.epoll_ctl, [args.efd, EPOLL_CTL.MOD, w.tfd, remote.put(encodeEpollEvent(w.events, w.data))], 'epoll_ctl(EPOLL_CTL_MOD)');
+  // The dump checked that the file would be ready: it is not the saved one.
+  throw restoreError(rc, { fd: args.efd, code: 'FILE_CHANGED', reason: `its fired one-shot watch on fd ${w.tfd} cannot be fired again: its file is ready for no event` });
+}
+
+/**
+ * Runs `wait` with one byte in the empty pipe whose read end the target holds as fd
+ * `holder` (written and read back through new ends the restorer opens by /proc), so
+ * that a one-shot watch on it can fire; undefined when `holder` is no pipe.
+ */
+function withByteInPipe(rc: KindRestoreContext, args: { holder: number }, wait: () => bigint): bigint | undefined {
+  const path = fdPath(rc.ctx.pid, args.holder);
+  if (!readlinkSync(path).startsWith('pipe:')) return undefined;
+  const writer = openSync(path, O.WRONLY | O.NONBLOCK | O.CLOEXEC);
+  try {
+    const reader = openSync(path, O.RDONLY | O.NONBLOCK | O.CLOEXEC);
+    try {
+      writeSync(writer, Buffer.of(0));
+      try {
+        return wait();
+      } finally {
+        readSync(reader, Buffer.alloc(1)); // the pipe was empty: this is the byte
+      }
+    } finally {
+      closeSync(reader);
+    }
+  } finally {
+    closeSync(writer);
+  }
 }
 
 const F_GETFD = 1;

@@ -115,6 +115,9 @@ export function dumpInet(dc: KindDumpContext, f: FdFacts): EntryOf<'inet'> {
       // server answers to, would be lost. Refused until they can be sent from that address.
       const queued = diag?.rqueue ?? ioctlInt(local, FIONREAD);
       if (queued > 0) throw unsupported(f, `UDP datagrams wait to be read (${queued} bytes of receive buffer); they cannot be put back with their senders' addresses (retry once the program has read them)`);
+      // UDP_CORK or MSG_MORE keep appended data in the socket until the datagram is complete; nothing reads it back.
+      const unsent = ioctlInt(local, SIOC.OUTQ);
+      if (unsent > 0) throw unsupported(f, `${unsent} bytes of send buffer are in use (data appended under UDP_CORK or MSG_MORE, not sent yet, which cannot be read back; or a datagram still on its way out: retry)`);
       const groups = readMemberships(dc, { f, fd: local, family: kind.family });
       return { ...base, state: peer ? 'connected' : 'bound', peer, ...(groups.length > 0 ? { groups } : {}) };
     }

@@ -4,11 +4,11 @@
  * stay one object after restore). The restorer rebuilds the object once; each saved
  * description is a fresh open of it, with its own flags and offset.
  */
-import { openSync } from 'node:fs';
+import { openSync, statfsSync } from 'node:fs';
 import { call, NR } from '../../../sys/index.js';
 import { dumpMemfdFd, memfdLocalFd } from '../../memory/shmem.js';
-import type { FdFacts } from '../facts.js';
-import type { KindDumpContext, LocalReopener } from './kind.js';
+import { fdPath, type FdFacts } from '../facts.js';
+import { dumpError, type KindDumpContext, type LocalReopener } from './kind.js';
 import type { EntryOf } from '../schema.js';
 
 const O_ACCMODE = 3;
@@ -16,7 +16,13 @@ const O_CLOEXEC = 0o2000000;
 const O_NONBLOCK = 0o4000;
 const O_APPEND = 0o2000;
 
+const HUGETLBFS_MAGIC = 0x958458f6;
+
 export function dumpMemfd(dc: KindDumpContext, f: FdFacts): EntryOf<'memfd'> {
+  // MFD_HUGETLB: a hugetlbfs file (no write(2), pages from the huge page pool), which would come back an ordinary memfd.
+  if (statfsSync(fdPath(f.pid, f.fd)).type === HUGETLBFS_MAGIC) {
+    throw dumpError(f, { code: 'UNSUPPORTED', reason: `it is a hugetlb memfd (MFD_HUGETLB), which is not supported yet (${f.link})` });
+  }
   return { kind: 'memfd', fd: f.fd, flags: f.flags, pos: f.pos, obj: dumpMemfdFd(dc.ctx, f.fd) };
 }
 

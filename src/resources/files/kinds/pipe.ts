@@ -57,6 +57,20 @@ function peekPipe(fd: number, flags: number, capacity: number): { data: Buffer; 
   }
 }
 
+/**
+ * Whether pipe `fd` is a watch queue (pipe2(O_NOTIFICATION_PIPE), CONFIG_WATCH_QUEUE): no
+ * flag shows it, but F_SETPIPE_SZ answers EBUSY on one before it looks at its argument;
+ * a size above 2^31 makes any other pipe answer EINVAL, so nothing is changed.
+ */
+function isNotificationPipe(fd: number): boolean {
+  try {
+    fcntl(fd, F.SETPIPE_SZ, 0x80000001);
+  } catch (e) {
+    return isErrno(e, 'EBUSY');
+  }
+  return false;
+}
+
 /** Saves the pipe object `id` (once per process) from fd `f`. */
 function capturePipe(dc: KindDumpContext, f: FdFacts, id: string): void {
   dc.objects.noteEnd(id, ends(f.flags));
@@ -71,6 +85,9 @@ function capturePipe(dc: KindDumpContext, f: FdFacts, id: string): void {
       writers: e.read ? (revents & POLL.HUP) === 0 : undefined,
     });
     const capacity = fcntl(local, F.GETPIPE_SZ);
+    if (isNotificationPipe(local)) {
+      throw dumpError(f, { code: 'UNSUPPORTED', reason: `it is a notification pipe (O_NOTIFICATION_PIPE: key and device watches), which cannot be rebuilt (${f.link})` });
+    }
     let peeked: { data: Buffer; reads: number[] };
     try {
       peeked = peekPipe(local, f.flags, capacity);

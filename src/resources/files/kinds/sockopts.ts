@@ -18,6 +18,7 @@ import type { FdFacts } from '../facts.js';
 import { O } from '../flags.js';
 import type { SockOpt } from '../schema.js';
 import { dumpError } from './kind.js';
+import { reuseportProgAttached } from './sockfields.js';
 
 /** What a socket is, for choosing its rows: the protocol, the family, and whether it is a live connection. */
 export interface SockKind {
@@ -124,6 +125,9 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('SO_PASSRIGHTS', [SOL_SOCKET, 83], { on: ['unix'], codec: 'int', phase: 'state' }),
   row('SO_PEEK_OFF', [SOL_SOCKET, 42], { on: ALL, codec: 'int', phase: 'state' }),
   row('SO_TXREHASH', [SOL_SOCKET, 74], { on: INET, codec: 'int', phase: 'state' }),
+  // The program may set it on a listener (a SO_REUSEPORT group then prefers the listener of the receiving CPU);
+  // the kernel sets it on every packet a connection or UDP socket receives.
+  row('SO_INCOMING_CPU', [SOL_SOCKET, 49], { on: INET, codec: 'int', phase: 'state', tunedWhenEstablished: true }),
   // IPv4 (also on IPv6 sockets, for v4-mapped traffic)
   row('IP_TOS', [IP, 1], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_TTL', [IP, 2], { on: INET, codec: 'int', phase: 'state' }),
@@ -139,6 +143,7 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('IP_MINTTL', [IP, 21], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_CHECKSUM', [IP, 23], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_RECVFRAGSIZE', [IP, 25], { on: INET, codec: 'int', phase: 'state' }),
+  row('IP_RECVORIGDSTADDR', [IP, 20], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_RECVERR_RFC4884', [IP, 26], { on: INET, codec: 'int', phase: 'state' }),
   row('IP_MULTICAST_IF', [IP, 32], { on: ['udp'], codec: 'mreqn', size: 4, phase: 'state' }),
   row('IP_MULTICAST_TTL', [IP, 33], { on: ['udp'], codec: 'int', phase: 'state' }),
@@ -146,6 +151,20 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('IP_MULTICAST_ALL', [IP, 49], { on: ['udp'], codec: 'int', phase: 'state' }),
   row('IP_UNICAST_IF', [IP, 50], { on: INET, codec: 'int', phase: 'state' }),
   // IPv6
+  // The RFC 2292 receive options keep bits of their own beside the RFC 3542 ones.
+  row('IPV6_2292PKTINFO', [V6, 2], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_2292HOPOPTS', [V6, 3], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_2292DSTOPTS', [V6, 4], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_2292RTHDR', [V6, 5], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_2292HOPLIMIT', [V6, 8], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_FLOWINFO', [V6, 11], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_FLOWINFO_SEND', [V6, 33], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  row('IPV6_ADDR_PREFERENCES', [V6, 72], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
+  // Sticky extension headers sent with every packet (getsockopt gives the header as set; up to 2048 bytes).
+  row('IPV6_HOPOPTS', [V6, 54], { on: INET, family: 'v6', codec: 'raw', size: 2048, phase: 'state' }),
+  row('IPV6_RTHDRDSTOPTS', [V6, 55], { on: INET, family: 'v6', codec: 'raw', size: 2048, phase: 'state' }),
+  row('IPV6_RTHDR', [V6, 57], { on: INET, family: 'v6', codec: 'raw', size: 2048, phase: 'state' }),
+  row('IPV6_DSTOPTS', [V6, 59], { on: INET, family: 'v6', codec: 'raw', size: 2048, phase: 'state' }),
   row('IPV6_UNICAST_HOPS', [V6, 16], { on: INET, family: 'v6', codec: 'int', phase: 'state' }),
   row('IPV6_MULTICAST_IF', [V6, 17], { on: ['udp'], family: 'v6', codec: 'int', phase: 'state' }),
   row('IPV6_MULTICAST_HOPS', [V6, 18], { on: ['udp'], family: 'v6', codec: 'int', phase: 'state' }),
@@ -192,8 +211,16 @@ export const OPT_TABLE: readonly OptRow[] = [
   row('TCP_FASTOPEN_NO_COOKIE', [TCP, 34], { on: ['tcp'], codec: 'int', phase: 'state' }),
   row('TCP_INQ', [TCP, 36], { on: ['tcp'], codec: 'int', phase: 'state' }),
   row('TCP_TX_DELAY', [TCP, 37], { on: ['tcp'], codec: 'int', phase: 'state' }),
+  row('TCP_RTO_MAX_MS', [TCP, 44], { on: ['tcp'], codec: 'int', phase: 'state' }),
   row('TCP_RTO_MIN_US', [TCP, 45], { on: ['tcp'], codec: 'int', phase: 'state' }),
   row('TCP_DELACK_MAX_US', [TCP, 46], { on: ['tcp'], codec: 'int', phase: 'state' }),
+  // SOL_UDP (UDP-Lite answers them too). UDP_CORK with datagram data appended is refused by the UDP kinds.
+  row('UDP_CORK', [IPPROTO.UDP, 1], { on: ['udp'], codec: 'int', phase: 'state' }),
+  row('UDP_ENCAP', [IPPROTO.UDP, 100], { on: ['udp'], codec: 'int', phase: 'state' }),
+  row('UDP_NO_CHECK6_TX', [IPPROTO.UDP, 101], { on: ['udp'], family: 'v6', codec: 'int', phase: 'state' }),
+  row('UDP_NO_CHECK6_RX', [IPPROTO.UDP, 102], { on: ['udp'], family: 'v6', codec: 'int', phase: 'state' }),
+  row('UDP_SEGMENT', [IPPROTO.UDP, 103], { on: ['udp'], codec: 'int', phase: 'state' }),
+  row('UDP_GRO', [IPPROTO.UDP, 104], { on: ['udp'], codec: 'int', phase: 'state' }),
   // UDP-Lite checksum coverage (SOL_UDPLITE)
   row('UDPLITE_SEND_CSCOV', [136, 10], { on: ['udplite'], codec: 'int', phase: 'state' }),
   row('UDPLITE_RECV_CSCOV', [136, 11], { on: ['udplite'], codec: 'int', phase: 'state' }),
@@ -244,12 +271,15 @@ export function rowsFor(k: SockKind): OptRow[] {
     !(k.established && r.tunedWhenEstablished));
 }
 
+/** IP_MULTICAST_IF where the BPF iterator cannot run: getsockopt gives only the address. */
+const INDEX_UNREADABLE = 'index-unreadable';
+
 /** A value as getsockopt gives it: a number for int rows, the bytes (hex) for the others; undefined when not readable. */
 function readRow(fd: number, r: OptRow): number | string | undefined {
   try {
     if (r.codec === 'int') return getsockoptInt(fd, r.level, r.opt);
     if (r.codec === 'filter') return getSocketFilter(fd).toString('hex');
-    if (r.codec === 'mreqn') return readMulticastIf(fd) ?? getsockoptBuf(fd, { level: r.level, name: r.opt, size: 4 }).toString('hex');
+    if (r.codec === 'mreqn') return readMulticastIf(fd) ?? INDEX_UNREADABLE;
     return getsockoptBuf(fd, { level: r.level, name: r.opt, size: r.size ?? 4 }).toString('hex');
   } catch (e) {
     // An eBPF program has no classic form to read back.
@@ -273,6 +303,9 @@ export function readSockOpts(f: FdFacts, k: SockKind & { fd: number; fresh: () =
     for (const r of rows) {
       const mine = readRow(fd, r);
       if (mine === undefined) continue;
+      if (mine === INDEX_UNREADABLE) {
+        throw refuse('its IP_MULTICAST_IF may have been set by interface index alone, which only a BPF iterator can read (getsockopt gives the address only), and it cannot run here (the kernel\'s BTF, CAP_BPF and CAP_PERFMON are needed)');
+      }
       const dflt = readRow(ref, r);
       if (mine === dflt && !r.always) continue;
       if (mine === 'ebpf') throw refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached; only classic BPF filters (SO_ATTACH_FILTER) can be saved');
@@ -282,7 +315,25 @@ export function readSockOpts(f: FdFacts, k: SockKind & { fd: number; fresh: () =
   } finally {
     closeFd(ref);
   }
+  if (out.some((o) => o.level === SOL_SOCKET && o.name === SO_REUSEPORT && o.value)) checkReuseportProg(fd, refuse);
   return out;
+}
+
+const SO_REUSEPORT = 15;
+
+/**
+ * A SO_REUSEPORT group may have a BPF program that picks the socket for each packet or
+ * connection (SO_ATTACH_REUSEPORT_CBPF/EBPF). No getsockopt reads it back (they are
+ * set-only); the group's `prog` is read with the BPF iterator. Saving it is not built:
+ * a group with one is refused, and so is any SO_REUSEPORT socket when the iterator
+ * cannot run (no BTF, CAP_BPF, CAP_PERFMON), since it would be lost without a trace.
+ */
+function checkReuseportProg(fd: number, refuse: (why: string) => Error): void {
+  const attached = reuseportProgAttached(fd);
+  if (attached === false) return;
+  throw refuse(attached
+    ? 'its SO_REUSEPORT group has a BPF program choosing the socket (SO_ATTACH_REUSEPORT_CBPF/EBPF), which ckpt cannot read back'
+    : 'it is in a SO_REUSEPORT group, whose BPF program (SO_ATTACH_REUSEPORT_CBPF/EBPF) can only be seen with a BPF iterator, which cannot run here (the kernel\'s BTF, CAP_BPF and CAP_PERFMON are needed)');
 }
 
 /** A fresh inet socket of the given kind (the reference for defaults). */

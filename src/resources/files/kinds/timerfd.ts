@@ -3,8 +3,9 @@
  * read yet ("ticks"), the settime flags and the time left until the next expiry
  * (it_value, relative even for an absolute timer) with the interval. Restore creates
  * the timer in the restorer and arms it for the time that was left: the time the
- * process spent dumped does not count (an absolute TFD_TIMER_CANCEL_ON_SET timer is
- * re-armed at now + left, absolute, so a clock change still cancels it). Unread
+ * process spent dumped does not count (an absolute timer is re-armed at now + left,
+ * absolute, with its flags: fdinfo shows them, and a TFD_TIMER_CANCEL_ON_SET one is still
+ * cancelled by a clock change). Unread
  * expirations are put back with TFD_IOC_SET_TICKS (CONFIG_CHECKPOINT_RESTORE).
  */
 import { readFdinfo } from '../../../proc/index.js';
@@ -52,11 +53,12 @@ function arm(fd: number, e: EntryOf<'timerfd'>): void {
     timerfdSettime(fd, { flags: e.settime, value: e.value, interval: e.interval });
     return;
   }
-  if (e.settime & TFD.TIMER_CANCEL_ON_SET) {
+  if (e.settime & TFD.TIMER_ABSTIME) {
+    // Absolute (and, on CLOCK_REALTIME, maybe cancelled on a clock change): at now + left, with its flags, which fdinfo shows.
     const now = clockGettime(e.clockid);
     const ns = now.nsec + e.value.nsec;
     const at = { sec: now.sec + e.value.sec + Math.floor(ns / NSEC), nsec: ns % NSEC };
-    timerfdSettime(fd, { flags: TFD.TIMER_ABSTIME | TFD.TIMER_CANCEL_ON_SET, value: at, interval: e.interval });
+    timerfdSettime(fd, { flags: e.settime, value: at, interval: e.interval });
     return;
   }
   timerfdSettime(fd, { flags: 0, value: e.value, interval: e.interval });

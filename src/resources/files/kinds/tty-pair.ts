@@ -6,7 +6,7 @@
  * is refused, since programs and the restored /proc name it), configured, and kept
  * under `pty:N:m` / `pty:N:s` for the fds, the controlling terminal and the check.
  */
-import { openSync } from 'node:fs';
+import { fchmodSync, fchownSync, fstatSync, openSync } from 'node:fs';
 import { CkptError } from '../../../common/errors.js';
 import {
   callNum, closeFd, F, fcntl, getLockedTermios, getTermios, getWinsize, locksAnything, NR, POLL, pollNow, setLockedTermios, setTermios, setWinsize,
@@ -96,6 +96,7 @@ function readPair(master: number, args: { slave: number; index: number; packet: 
     packet,
     locked,
     exclusive: ttyGetInt(slave, TTY.TIOCGEXCL) !== 0,
+    node: slaveNode(slave),
     output: output.toString('base64'),
     input: [],
   };
@@ -112,6 +113,11 @@ function readPair(master: number, args: { slave: number; index: number; packet: 
     ttyInject(master, output);
     if (packet) ttySetInt(master, TTY.TIOCPKT, 1);
   }
+}
+
+function slaveNode(slave: number): NonNullable<PtyState['node']> {
+  const st = fstatSync(slave);
+  return { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 };
 }
 
 /** Opens /dev/ptmx until it gives pty `index`; the others opened on the way are closed. */
@@ -152,6 +158,10 @@ export function localPair(shared: SharedObjects, args: { pty: PtyState; fail: (r
   ttySetInt(master, TTY.TIOCSPTLCK, 0);
   const slave = openPeer(master, false);
   shared.set(sk, slave);
+  // devpts makes the node the opener's (ckpt's, or the process's with untrusted images), 0600.
+  const node = slaveNode(slave);
+  if (pty.node && (node.uid !== pty.node.uid || node.gid !== pty.node.gid)) fchownSync(slave, pty.node.uid, pty.node.gid);
+  if (pty.node && node.mode !== pty.node.mode) fchmodSync(slave, pty.node.mode);
   const t = { ...pty.termios, cc: [...pty.termios.cc] };
   const why = putInput(slave, { t, chunks: pty.input });
   if (why) throw args.fail(why);
