@@ -12,6 +12,7 @@ import { checkInterrupted, deferSignals, findSyscallSite, RemoteTask, type Seize
 import { descriptionIds, linkCounts, type DescriptionIds } from '../resources/sharing/descriptions.js';
 import { killTree, releaseTree, seizeTree, type SeizedTree } from './tree.js';
 import { ImageWriter } from '../images/index.js';
+import { ObjectCopies } from '../resources/memory/object-copy.js';
 import { dumpMemory, type BackgroundPlan, type MemoryDumpStats } from '../resources/memory/dump.js';
 import type { ParentMemory } from '../resources/memory/cow.js';
 import type { MemoryState, ShmemObject } from '../resources/memory/state.js';
@@ -161,12 +162,14 @@ export function leaveGroupStop(proc: SeizedProcess, remote: RemoteTask): void {
 /** Object page files started per image set: an object shared by processes is saved once. */
 const startedPages = new WeakMap<ImageWriter, Set<string>>();
 
-function objectPages(w: ImageWriter, args: { id: string; opts: DumpOptions }): ObjectPageSink | undefined {
+function objectPages(w: ImageWriter, args: { id: string; opts: DumpOptions; copies: ObjectCopies }): ObjectPageSink | undefined {
   let started = startedPages.get(w);
   if (!started) startedPages.set(w, (started = new Set()));
   if (started.has(args.id)) return undefined;
   started.add(args.id);
-  return w.pages(args.id, { checksum: args.opts.pageChecksums ?? false });
+  const pw = w.pages(args.id, { checksum: args.opts.pageChecksums ?? false });
+  // Checksums need the bytes, a page server takes appends: those copy at once.
+  return args.opts.pageChecksums || args.opts.pageServer ? pw : args.copies.sink(pw);
 }
 
 interface CollectArgs {
@@ -188,6 +191,8 @@ interface CollectArgs {
   shmemObjects: Map<string, ShmemObject>;
   /** Its stopped children in the tree (not dumped yet: still in their group stop): their stop reports are read here. */
   stoppedChildren: TreeEntry[];
+  /** Their pages, copied beside the rest of the dump. */
+  copies: ObjectCopies;
 }
 
 function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpStats; mem: MemoryState; memoryMs: number } {
@@ -210,7 +215,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
     treeDescriptions: args.descriptions,
     linkCount: (link) => args.links.get(link) ?? 0,
     inTree: (p) => args.members.has(p),
-    pages: (id) => objectPages(w, { id, opts }),
+    pages: (id) => objectPages(w, { id, opts, copies: args.copies }),
     shmemObjects: args.shmemObjects,
     progress: args.progress,
     warn: (m) => warnings.push(m),
@@ -295,6 +300,7 @@ function dumpTree(pid: number, opts: DumpOptions): DumpResult {
 function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: number; warnings: string[] }): DumpResult {
   const { pid, opts, t0, warnings } = args;
   const background = opts.background ? new BackgroundCopy() : undefined;
+  const copies = new ObjectCopies();
   let running = true;
   let unlocked = false;
   let tracking: MemoryTracking | undefined;
@@ -346,7 +352,7 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
       const parentMem = mems.get(e.ppid);
       const parent = parentMem ? { pid: e.ppid, state: parentMem } : undefined;
       const stoppedChildren = tree.entries.filter((c) => c.ppid === e.pid && c.stopped && !c.zombie);
-      const { stats: s, mem, memoryMs } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress, tracking, background, shmemObjects, stoppedChildren });
+      const { stats: s, mem, memoryMs } = collect(tree.procs.get(e.pid)!, { w, opts, warnings, descriptions, links, members, parent, progress, tracking, background, shmemObjects, stoppedChildren, copies });
       mems.set(e.pid, mem);
       stats.pages += s.pages;
       stats.bytes += s.bytes;
@@ -354,6 +360,8 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
       stats.inParent += s.inParent ?? 0;
       event({ phase: 'process', pid: e.pid, pages: s.pages, bytes: s.bytes, memoryMs, ms: performance.now() - t0 });
     }
+    // The shared objects' pages, copied meanwhile: in before the tree runs again.
+    copies.join();
     const image = { tool: 'ckpt' as const, rootPid: pid, pids: tree.entries.map((e) => e.pid), tree: tree.entries };
     w.write({ ...TOOL_IMAGE, value: { ...image, kernel: kernelRelease(), createdAt: new Date().toISOString() } });
     // A killed tree's sockets stay locked until the restore has them back (peers see silence, not resets).
@@ -408,6 +416,8 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
     const networkLock = lock && !opts.leaveRunning ? { name: lock.state.name, method: lock.state.method, ports: lock.state.ports.length } : undefined;
     return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: released - frozenAt, freezingMs: frozenAt - t0, totalMs: end - t0, warnings, networkLock, background: background?.stats };
   } catch (e) {
+    // First: a copy still running writes into a page file abort() removes.
+    copies.cancel();
     w.abort();
     // The protection goes first: a released thread must not wait on a page nobody copies.
     background?.close();

@@ -40,6 +40,13 @@ export interface SharedObjects {
 /** Page file for an object shared by processes of the tree (a shmem object): pages keyed by object offset. */
 export interface ObjectPageSink {
   append(offset: bigint, data: Uint8Array): void;
+  /**
+   * Instead of appends: saves the object's data `ranges` (object offsets, page-aligned)
+   * from the object open at `fd`, now or later in the dump (it keeps a dup of `fd`); the
+   * dump joins such copies before it releases the tree (resources/memory/object-copy.ts).
+   */
+  copyLater?(fd: number, ranges: readonly { offset: number; len: number }[]): void;
+  /** Done with the object (after copyLater, the page file is completed at the join). */
   close(): void;
 }
 

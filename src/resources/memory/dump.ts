@@ -18,7 +18,7 @@ import { ShmemTable, shmemKindOf } from './shmem.js';
 import { takeUnwritten } from './dirty.js';
 import type { AddressRange, ProcessTracker } from './track.js';
 import { hasOwnPages, isShmemArea, type MappedFile, type MemoryState, type Vma } from './state.js';
-import { MAX_GUARDS } from './vmas.js';
+import { builtAreas, MAX_GUARDS } from './vmas.js';
 
 const PAGE = 4096;
 /** A background dump plans areas smaller than this at the freeze (dumpPages). */
@@ -129,13 +129,29 @@ class FileTable {
   }
 }
 
+/** VmFlags a dump refuses or looks at (see toVma), by flag list: readSmaps shares one list among the areas with the same flags. */
+const UFFD = 1;
+const SEALED = 2;
+const HUGETLB = 4;
+const refusedFlags = new WeakMap<readonly string[], number>();
+
+function refusedOf(flags: readonly string[]): number {
+  let bits = refusedFlags.get(flags);
+  if (bits === undefined) {
+    bits = (flags.some((f) => f === 'um' || f === 'uw' || f === 'ui') ? UFFD : 0) | (flags.includes('sl') ? SEALED : 0) | (flags.includes('ht') ? HUGETLB : 0);
+    refusedFlags.set(flags, bits);
+  }
+  return bits;
+}
+
 function toVma(e: SmapsEntry, tables: { files: FileTable; shmem: ShmemTable; checking?: boolean }): Vma {
   const { files } = tables;
+  const refused = refusedOf(e.vmFlags);
   // Registered with a userfaultfd (VmFlags um, uw, ui): a lazy restore still filling the
   // area, or a program's own userfaultfd. Missing pages are then not empty but somebody
   // else's to fill, and pagemap cannot tell which. (restore --check reads a lazily
   // restored process while its server holds the registration: that is expected there.)
-  if (!tables.checking && e.vmFlags.some((f) => f === 'um' || f === 'uw' || f === 'ui')) {
+  if (!tables.checking && (refused & UFFD) !== 0) {
     throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: its area 0x${e.start.toString(16)}-0x${e.end.toString(16)} is registered with a userfaultfd (a lazy restore still filling it?), so its missing pages cannot be told from empty ones`);
   }
   if (e.path === '/[aio]') {
@@ -143,12 +159,12 @@ function toVma(e: SmapsEntry, tables: { files: FileTable; shmem: ShmemTable; che
   }
   // mseal(2) (VmFlags sl): the restore does not seal areas again (not done yet), and an
   // unsealed area would let the program unmap or mprotect what it had made immovable.
-  if (e.vmFlags.includes('sl')) {
+  if ((refused & SEALED) !== 0) {
     throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: its area 0x${e.start.toString(16)}-0x${e.end.toString(16)} ${e.path} is sealed (mseal), which is not saved`);
   }
   // Huge TLB pages (MAP_HUGETLB, SHM_HUGETLB, a hugetlbfs file; VmFlags ht) would come back
   // as ordinary pages, and memfd_secret memory cannot be read by anyone but its process.
-  if (e.vmFlags.includes('ht')) {
+  if ((refused & HUGETLB) !== 0) {
     throw new CkptError('UNSUPPORTED', `Cannot dump process ${files['pid']}: its area 0x${e.start.toString(16)}-0x${e.end.toString(16)} ${e.path} is of huge TLB pages (MAP_HUGETLB or hugetlbfs), which are not saved`);
   }
   if (e.deleted && e.path === '/secretmem') {
@@ -194,17 +210,26 @@ function readGuards(pid: number, vmas: Vma[]): void {
 }
 
 /** Neighbouring areas closer than this share one pagemap read (the entries of the gap are read too: 8 bytes a page). */
-const PAGEMAP_GAP = 2n * 1024n * 1024n;
+const PAGEMAP_GAP = 2 * 1024 * 1024;
+const WINDOW = Number(PAGEMAP_WINDOW);
 
-/** Windows of the areas with pages of their own, in address order (areas are, and so are their windows). */
-function ownWindows(fd: number, vmas: readonly Vma[]): { v: Vma; start: bigint; end: bigint }[] {
-  const out: { v: Vma; start: bigint; end: bigint }[] = [];
+/**
+ * Windows of the areas with pages of their own, in address order (areas are, and so are
+ * their windows), as parallel lists: user addresses are exact as doubles, and 10 000
+ * areas then cost no object and no BigInt arithmetic each.
+ */
+function ownWindows(fd: number, vmas: readonly Vma[]): { areas: Vma[]; starts: number[]; ends: number[] } {
+  const out = { areas: [] as Vma[], starts: [] as number[], ends: [] as number[] };
   for (const v of vmas) {
     // Shared areas keep their contents in their file or shared memory object.
     if (!hasOwnPages(v)) continue;
     // Window by window: a huge sparse area is scanned, not read whole (pagemap.ts).
-    if (v.end - v.start <= PAGEMAP_WINDOW) out.push({ v, start: v.start, end: v.end });
-    else for (const w of populatedWindows(fd, v)) out.push({ v, start: w.start, end: w.end });
+    const windows = v.end - v.start <= PAGEMAP_WINDOW ? [v] : populatedWindows(fd, v);
+    for (const w of windows) {
+      out.areas.push(v);
+      out.starts.push(Number(w.start));
+      out.ends.push(Number(w.end));
+    }
   }
   return out;
 }
@@ -215,42 +240,45 @@ export function planPages(pid: number, vmas: readonly Vma[], args: PlanArgs): { 
   const reader = new PagemapReader(openPagemap(pid));
   const runs: PageRun[] = [];
   let inParent = 0;
-  // Scratch arrays for runsIn, reused from area to area.
+  // Scratch for runsIn, reused from area to area.
   const found: number[] = [];
-  const spans: number[] = [];
+  const into = { spans: [] as number[], out: found };
+  const range = { from: 0, to: 0, anonOnly: false };
   /** Where the last run ends (a double, as `at` below). */
   let lastEnd = -1;
   try {
-    const windows = ownWindows(reader.fd, vmas);
-    for (let i = 0; i < windows.length;) {
+    const { areas, starts, ends } = ownWindows(reader.fd, vmas);
+    for (let i = 0; i < areas.length;) {
       // One pread for a group of neighbouring windows (10 000 small areas: a handful of reads, not 10 000).
-      const groupStart = windows[i]!.start;
+      const base = starts[i]!;
       let j = i + 1;
-      while (j < windows.length && windows[j]!.start - windows[j - 1]!.end <= PAGEMAP_GAP && windows[j]!.end - groupStart <= PAGEMAP_WINDOW) j++;
-      const all = reader.read(groupStart, windows[j - 1]!.end);
+      while (j < areas.length && starts[j]! - ends[j - 1]! <= PAGEMAP_GAP && ends[j]! - base <= WINDOW) j++;
+      const all = reader.read(BigInt(base), BigInt(ends[j - 1]!));
       const words = pagemapWords(all);
-      // User addresses (below 2^57) are exact as doubles: page arithmetic without a BigInt per area.
-      const base = Number(groupStart);
       for (; i < j; i++) {
-        const { v, start, end } = windows[i]!;
-        const from = (Number(start) - base) / PAGE;
-        const to = Math.min((Number(end) - base) / PAGE, all.length >> 3);
+        const v = areas[i]!;
+        const start = starts[i]!;
+        const from = (start - base) / PAGE;
+        const to = Math.min((ends[i]! - base) / PAGE, all.length >> 3);
         const backed = v.kind === 'file' || isShmemArea(v);
         const readable = (v.prot & 1) !== 0;
         const dirty = written?.get(v.start);
         if ((cow && v.inherited) || dirty) {
           // Both edit the entries in place (words sees their changes).
           const pagemap = all.subarray(from * 8, to * 8);
-          cow?.filter(v, { start, pagemap });
+          cow?.filter(v, { start: BigInt(start), pagemap });
           if (dirty) {
-            for (const p of takeUnwritten(pagemap, { start, written: dirty, anonOnly: backed })) {
+            for (const p of takeUnwritten(pagemap, { start: BigInt(start), written: dirty, anonOnly: backed })) {
               args.fromParent?.(p.vaddr, p.nrPages);
               inParent += p.nrPages;
             }
           }
         }
         found.length = 0;
-        runsIn(words, { from, to, anonOnly: backed }, { spans, out: found });
+        range.from = from;
+        range.to = to;
+        range.anonOnly = backed;
+        runsIn(words, range, into);
         for (let k = 0; k < found.length; k += 3) {
           const at = base + (from + found[k]!) * PAGE;
           const len = found[k + 1]! * PAGE;
@@ -431,7 +459,7 @@ export function dumpMemory(ctx: DumpContext, sink: TrackedSink, opts: MemoryDump
     cow?.close();
   }
   const state: MemoryState = {
-    vmas,
+    vmas: builtAreas(vmas),
     files: files.files,
     shmem: shmem.objects,
     mm: {

@@ -60,24 +60,33 @@ function lseek(fd: number, off: number, whence: number): number {
   return Number(r.ret);
 }
 
-/** Appends every data range of the object open at `fd` (size bytes) to `sink`, page-aligned. */
-export function copyObjectPages(fd: number, size: number, sink: { append(offset: bigint, data: Uint8Array): void }): void {
-  const buf = unitBuffer();
+/** The data ranges of the object open at `fd` (size bytes), page-aligned (the last one may end past the size). */
+export function dataRanges(fd: number, size: number): { offset: number; len: number }[] {
+  const out: { offset: number; len: number }[] = [];
   let pos = 0;
   while (pos < size) {
     const data = lseek(fd, pos, SEEK_DATA);
     if (data < 0 || data >= size) break;
     const hole = Math.min(size, lseek(fd, data, SEEK_HOLE));
-    let at = data - (data % PAGE);
+    const at = data - (data % PAGE);
     const end = Math.ceil(hole / PAGE) * PAGE;
-    while (at < end) {
-      const len = Math.min(CHUNK, end - at);
+    out.push({ offset: at, len: end - at });
+    pos = end;
+  }
+  return out;
+}
+
+/** Appends every data range of the object open at `fd` (size bytes) to `sink`, page-aligned. */
+export function copyObjectPages(fd: number, size: number, sink: { append(offset: bigint, data: Uint8Array): void }): void {
+  const buf = unitBuffer();
+  for (const r of dataRanges(fd, size)) {
+    for (let at = r.offset; at < r.offset + r.len;) {
+      const len = Math.min(CHUNK, r.offset + r.len - at);
       const n = readSync(fd, buf, 0, len, at);
       buf.fill(0, n, len); // the tail of the last page, past the object's size
       sink.append(BigInt(at), buf.subarray(0, len));
       at += len;
     }
-    pos = end;
   }
 }
 
@@ -100,7 +109,9 @@ function saveObject(ctx: DumpContext, args: { fd: number; kind: ShmemKind; name?
   if (!ctx.pages) throw new CkptError('UNSUPPORTED', `Cannot dump process ${ctx.pid}: ${args.via} is shared memory and this dump cannot save object pages`);
   const sink = ctx.pages(obj.pages);
   if (sink) {
-    copyObjectPages(fd, obj.size, sink);
+    // A tree dump copies big objects beside its other work (object-copy.ts).
+    if (sink.copyLater) sink.copyLater(fd, dataRanges(fd, obj.size));
+    else copyObjectPages(fd, obj.size, sink);
     sink.close();
   }
   return obj;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { bigintReplacer, stringifyWithBigints } from '../../images/bigint.js';
 import { MemoryState, Vma, VMA_KINDS } from './state.js';
-import { vmaList } from './vmas.js';
+import { builtAreas, vmaList } from './vmas.js';
 
 const reference = z.array(Vma).max(5);
 const fast = vmaList(VMA_KINDS, 5);
@@ -107,4 +107,26 @@ test('a bad compact row is refused and named', () => {
     assert.equal(r.success, false, JSON.stringify(value));
     assert.deepEqual(r.error?.issues[0]?.path, path, JSON.stringify(value));
   }
+});
+
+test('areas the dump built are checked where they are: same verdicts (bigint fields), the same objects kept', () => {
+  const bigints = (v: Record<string, unknown>) => Object.values(v).every((x) => typeof x !== 'string' || !/^-?[0-9]/.test(x));
+  for (const key of Object.keys(BASE)) {
+    for (const value of VALUES) {
+      const vma: Record<string, unknown> = { ...BASE, [key]: value };
+      if (value === undefined) delete vma[key];
+      // Built areas hold bigints, never the decimal strings of an image.
+      if (!bigints(vma)) continue;
+      const why = `${key} = ${String(JSON.stringify(value, bigintReplacer)).slice(0, 40)}`;
+      const a = reference.safeParse([vma]);
+      const b = fast.safeParse(builtAreas([vma]));
+      assert.equal(b.success, a.success, `${why}: ${a.success ? 'zod accepts' : 'zod refuses'}`);
+      if (a.success && b.success) {
+        assert.deepEqual(b.data, a.data, why);
+        assert.equal(b.data[0], vma, `${why}: kept, not copied`);
+      }
+    }
+  }
+  const bad = fast.safeParse(builtAreas([BASE, { ...BASE, prot: 9 }]));
+  assert.deepEqual(bad.error?.issues[0]?.path, [1, 'prot']);
 });

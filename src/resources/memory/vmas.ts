@@ -76,6 +76,36 @@ function vmaOf<K extends string>(v: unknown, ctx: { kinds: ReadonlySet<string>; 
   return out;
 }
 
+/**
+ * Lists of areas built by the dump itself (readSmaps → toVma), whose objects hold only
+ * Vma's keys: the schema checks them where they are, with the same checks, instead of
+ * copying every area (10 000 areas: 10 000 objects and ~5 ms less per dump, issue 13).
+ */
+const built = new WeakSet<object>();
+
+/** Marks `list` as areas the dump built (see `built`); returns it. */
+export function builtAreas<T extends object[]>(list: T): T {
+  built.add(list);
+  return list;
+}
+
+/** vmaOf's checks on an area the dump built, which is kept as it is (it has no other keys to drop). */
+function checkedInPlace<K extends string>(v: unknown, ctx: { kinds: ReadonlySet<string>; flags: { list?: unknown } }): VmaShape<K> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Bad('', 'expected an object');
+  const o = v as Record<string, unknown>;
+  const kind = o['kind'];
+  if (typeof kind !== 'string' || !ctx.kinds.has(kind)) throw new Bad('kind', 'expected a known kind');
+  u64(o['start'], 'start');
+  u64(o['end'], 'end');
+  int(o['prot'], 'prot', 7);
+  bool(o['shared'], 'shared');
+  u64(o['offset'], 'offset');
+  flagsOf(o['flags'], ctx.flags);
+  const area = o as unknown as VmaShape<K>;
+  if (area.file !== undefined || area.shm !== undefined || area.inherited !== undefined || area.name !== undefined || area.guards !== undefined) extraOf(area, o);
+  return area;
+}
+
 export interface VmaShape<K extends string> {
   start: bigint;
   end: bigint;
@@ -244,7 +274,8 @@ export function vmaList<K extends string>(kinds: readonly K[], max: number): z.Z
     if (Array.isArray(input)) {
       if (input.length > max) return fail(`expected at most ${max} areas`, [], input);
       const flags: { list?: unknown } = {};
-      const out = mapChecked(input, (v) => vmaOf<K>(v, { kinds: kindSet, flags }), (e, i) => (e.field === '' ? [i] : [i, e.field]));
+      const check = built.has(input) ? checkedInPlace : vmaOf;
+      const out = mapChecked(input, (v) => check<K>(v, { kinds: kindSet, flags }), (e, i) => (e.field === '' ? [i] : [i, e.field]));
       return Array.isArray(out) ? writesCompact(out) : failed(out);
     }
     if (typeof input !== 'object' || input === null) return fail('expected a list of areas or their compact form', [], input);
