@@ -234,7 +234,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
   let mem: ReturnType<typeof dumpMemory>;
   try {
     const bg = args.background;
-    const later: BackgroundPlan | undefined = bg ? { armed: bg.isArmed(pid), add: (plan) => bg.add(pid, { remote, ...plan, pw }) } : undefined;
+    const later: BackgroundPlan | undefined = bg ? { armed: bg.isArmed(pid), add: (plan) => bg.add(pid, { remote, ...plan, pw }), readAreas: (c) => bg.areasAtFreeze(c) } : undefined;
     mem = dumpMemory(ctx, pw, { parent: args.parent, tracker, arm: keepsTracking(opts), later });
   } finally {
     tracker?.close();
@@ -408,9 +408,10 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
     const networkLock = lock && !opts.leaveRunning ? { name: lock.state.name, method: lock.state.method, ports: lock.state.ports.length } : undefined;
     return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: released - frozenAt, freezingMs: frozenAt - t0, totalMs: end - t0, warnings, networkLock, background: background?.stats };
   } catch (e) {
-    w.abort();
-    // The protection goes first: a released thread must not wait on a page nobody copies.
+    // The protection goes first: a released thread must not wait on a page nobody copies;
+    // and its page writes end before abort() closes the page files.
     background?.close();
+    w.abort();
     if (tree && !running) releaseTree(tree);
     tracking?.release({ failed: true });
     if (lock && !unlocked) unlockAfterDump(lock, e instanceof Error ? { push: (m: string) => void (e.message += ` (also: ${m})`) } : []);

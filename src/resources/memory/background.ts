@@ -35,15 +35,18 @@ import { closeSync, readSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { isErrno, NR, pollIn, ptrace, readNonBlocking, decodeUffdMsg, uffdWriteprotect, UFFD_BACKGROUND_FEATURES, UFFD_MSG_SIZE } from '../../sys/index.js';
 import { UFFD, uffdioRegister } from '../../sys/ioctl.js';
-import { listTasks, openPagemap, readBlockedSyscall, readMaps, readSmaps } from '../../proc/index.js';
+import { listTasks, openPagemap, readBlockedSyscall, readMaps, readSmaps, type SmapsEntry } from '../../proc/index.js';
+import type { DumpContext } from '../types.js';
+import { areasWithFlagsBefore } from './background-areas.js';
 import { checkInterrupted, takeUserfaultfdWith, type RemoteTask } from '../../infect/index.js';
 import type { PageWriter } from '../../images/index.js';
 import { MemFile, readUnit, type PageRun } from './copy.js';
 import { firstUnprotected, protectedRuns } from './pages.js';
 import { PendingPages, type Piece } from './pending.js';
-import { MAX_IOV, UNIT_BYTES, unitBuffer, type Segment } from './split.js';
+import { MAX_IOV, type Segment } from './split.js';
+import { PageFileWriter, SLOT_BYTES } from './background-writer.js';
 import { hasOwnPages, isShmemArea, type Vma } from './state.js';
-import { changed, cutTo, hasHole, notProtected, writeAll, type Range } from './background-pages.js';
+import { changed, cutTo, hasHole, notProtected, type Range } from './background-pages.js';
 
 const PAGE = 4096n;
 /** madvise advice that discards pages: MADV_DONTNEED, MADV_FREE, MADV_REMOVE, MADV_DONTNEED_LOCKED. */
@@ -54,8 +57,6 @@ const REDZONE = 4096n;
 export const BACKGROUND_BYTES = 512 * 1024;
 /** Copied for a fault, around the page: the program waits for it. */
 export const FAULT_BYTES = 64 * 1024;
-/** One write to the page file: faults are answered between two. */
-const WRITE_BYTES = 64 * 1024;
 /** Write-protected in one call while the tree runs before the freeze: faults are answered between two. */
 const ARM_SLICE = 8n * 1024n * 1024n;
 /** Unprotected for a fault before the freeze (the freeze protects it again): a writer going through memory faults once a MiB. */
@@ -79,6 +80,10 @@ interface Process {
   file: number;
   pagemap: number;
   mem: MemFile;
+  /** smaps read before the freeze (readFlags). */
+  before?: SmapsEntry[];
+  /** Ranges unmapped or moved since the arming (events): their areas may be new, with other VmFlags than `before` says. */
+  replaced: Range[];
 }
 
 export interface BackgroundStats {
@@ -94,23 +99,28 @@ export interface BackgroundStats {
   scannedPages: number;
   /** The copy after the tree runs again, ms. */
   copyMs: number;
+  /** Reading smaps before the freeze, the tree running, ms. */
+  flagsMs: number;
+  /** Processes whose smaps was read while frozen after all (an area changed since readFlags). */
+  smapsAtFreeze: number;
 }
 
 
 export class BackgroundCopy {
   private readonly procs: Process[] = [];
   private readonly msgs = Buffer.alloc(UFFD_MSG_SIZE * 64);
+  /** Writes the pages to the page files (a worker thread): started now, it is up by the time pages are copied. */
+  private readonly writer = new PageFileWriter();
   /** Remap events read so far (a copy under way moves its pieces by those read while it ran), and copies begun again. */
   private readonly remapLog: { pid: number; from: bigint; to: bigint; len: bigint }[] = [];
-  /** Copies under way (a fault served between the writes of another), and the buffer of the inner ones. */
+  /** Copies under way (a fault served while another waits to unprotect its pages). */
   private depth = 0;
-  private inner: Buffer | undefined;
   private retries = 0;
   /** Copying the pages a thread is about to discard: no event is read until they are all in (copyBeforeDiscard). */
   private holding = 0;
   /** Until the freeze's protect(): a fault only lifts the protection (nothing is copied before the freeze). */
   private arming = true;
-  readonly stats: BackgroundStats = { faults: 0, frozenPages: 0, protectMs: 0, armMs: 0, scannedPages: 0, copyMs: 0 };
+  readonly stats: BackgroundStats = { faults: 0, frozenPages: 0, protectMs: 0, armMs: 0, scannedPages: 0, copyMs: 0, flagsMs: 0, smapsAtFreeze: 0 };
 
   /**
    * Before the freeze, process `pid` stopped for a moment: its userfaultfd, and every
@@ -118,18 +128,50 @@ export class BackgroundCopy {
    * with a userfaultfd of its own is left to the freeze, which refuses it.
    */
   arm(pid: number, remote: RemoteTask): void {
-    const smaps = readSmaps(pid);
-    if (smaps.some((e) => e.vmFlags.some((f) => f === 'um' || f === 'uw' || f === 'ui'))) return;
+    // maps, not smaps: the process is stopped, and smaps walks every page (background-areas.ts).
+    const maps = readMaps(pid);
     const p = this.open(pid, remote);
-    for (const e of smaps) {
+    for (const e of maps) {
       if (e.shared) continue;
       try {
         uffdioRegister(p.uffd, { start: e.start, end: e.end, mode: UFFD.REGISTER_MODE_WP });
         p.armed.push({ start: e.start, end: e.end });
-      } catch {
+      } catch (err) {
+        // Registered with a userfaultfd of its own (EBUSY): left to the freeze, which refuses it.
+        if (isErrno(err, 'EBUSY')) {
+          this.drop(p);
+          return;
+        }
         // not registrable (a private file mapping, the vDSO): planned and protected at the freeze
       }
     }
+  }
+
+  /**
+   * The tree running, its areas registered and not protected yet (no writer waits): each
+   * armed process's smaps, whose VmFlags the freeze takes for the areas still the same
+   * (background-areas.ts).
+   */
+  readFlags(): void {
+    const t0 = performance.now();
+    for (const p of this.procs) {
+      try {
+        p.before = readSmaps(p.pid);
+      } catch {
+        // gone: the freeze says so
+      }
+    }
+    this.stats.flagsMs = performance.now() - t0;
+  }
+
+  /** At the freeze: the areas of `ctx.pid` with the VmFlags read before, or undefined (smaps is read now). */
+  areasAtFreeze(ctx: DumpContext): ReturnType<typeof areasWithFlagsBefore> {
+    // Every unmap and remap event is read by now (the thread that caused one waits until it is).
+    this.serve();
+    const p = this.procs.find((q) => q.pid === ctx.pid);
+    const read = p?.before ? areasWithFlagsBefore(ctx, { before: p.before, replaced: p.replaced }) : undefined;
+    if (!read) this.stats.smapsAtFreeze++;
+    return read;
   }
 
   /**
@@ -188,7 +230,7 @@ export class BackgroundCopy {
       if (!isErrno(e, 'EPERM')) throw e;
       throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid} in the background: it may not make a userfaultfd that also stops kernel writes (it needs CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd = 1); dump it without --background`, { cause: e });
     }
-    const p: Process = { pid, uffd, armed: [], again: [], areas: [], pending: new PendingPages(), pw: undefined, file: -1, pagemap: -1, mem: new MemFile(pid) };
+    const p: Process = { pid, uffd, armed: [], again: [], areas: [], replaced: [], pending: new PendingPages(), pw: undefined, file: -1, pagemap: -1, mem: new MemFile(pid) };
     this.procs.push(p);
     p.pagemap = openPagemap(pid);
     return p;
@@ -227,6 +269,13 @@ export class BackgroundCopy {
     for (const v of args.vmas) {
       if (!hasOwnPages(v) || !p.pending.has(v.start, v.end)) continue;
       if (args.registered.has(v.start)) {
+        // Registered since the arming: again (a no-op), in case it is an area mapped anew since
+        // with the same maps line (background-areas.ts reads no VmFlags at the freeze).
+        try {
+          uffdioRegister(p.uffd, { start: v.start, end: v.end, mode: UFFD.REGISTER_MODE_WP });
+        } catch (e) {
+          throw new CkptError('INTERNAL', `Cannot dump process ${pid} in the background: cannot register 0x${v.start.toString(16)}-0x${v.end.toString(16)} again`, { cause: e });
+        }
         p.again.push({ start: v.start, end: v.end });
         continue;
       }
@@ -289,6 +338,8 @@ export class BackgroundCopy {
       while (!p.pending.empty) {
         checkInterrupted();
         this.serve();
+        // Faults are answered while the writer frees a buffer (nothing is taken out meanwhile).
+        while (!this.writer.hasFree) this.serve(1);
         // A scanned piece alone (see copy()).
         const pieces = p.pending.takeFirst({ bytes: BACKGROUND_BYTES, maxPieces: p.pending.firstScanned ? 1 : MAX_IOV });
         if (pieces.length === 0) continue;
@@ -302,6 +353,7 @@ export class BackgroundCopy {
 
   /** Closes the page files (every page is in) and ends the protection. */
   finish(): void {
+    this.writer.drain();
     for (const p of this.procs) p.pw?.close();
     this.close();
   }
@@ -311,6 +363,8 @@ export class BackgroundCopy {
    * area and wakes every writer still waiting. Safe to call more than once.
    */
   close(): void {
+    // First: no write may go to a page file's fd once it is closed (its number reused).
+    this.writer.stop();
     for (const p of this.procs) closeProcess(p);
   }
 
@@ -398,8 +452,11 @@ export class BackgroundCopy {
     const m = decodeUffdMsg(this.msgs, off);
     if (this.arming) {
       // Before the freeze nothing is copied: a write lifts the protection of its MiB, and the
-      // freeze protects again what was written. Events change nothing the freeze would not see.
+      // freeze protects again what was written. An area unmapped or moved may have been mapped
+      // anew since readFlags: its VmFlags are read at the freeze (background-areas.ts).
       if (m.event === 'fault') this.liftArmed(p, m.address);
+      else if (m.event === 'unmap') p.replaced.push({ start: m.start, end: m.end });
+      else if (m.event === 'remap') p.replaced.push({ start: m.from, end: m.from + m.len }, { start: m.to, end: m.to + m.len });
       return;
     }
     if (m.event === 'fault') {
@@ -441,27 +498,24 @@ export class BackgroundCopy {
 
   /** Reads `pieces`, checks they are still the pages of the freeze, writes them to their places, unprotects them. */
   private copy(p: Process, pieces: readonly Piece[], opts: { protectedPages: boolean }): void {
-    // Copies made while another is under way (faults served between its writes) have a
-    // buffer of their own.
-    const buf = this.depth === 0 ? unitBuffer() : (this.inner ??= Buffer.allocUnsafeSlow(UNIT_BYTES));
+    const max = SLOT_BYTES;
     this.depth++;
     try {
       const planned = pieces.filter((q) => !q.scan);
       let scanned = pieces.filter((q) => q.scan);
-      // The outermost copy answers faults between its writes: a fault on a page taken out
-      // but not read yet would find it not pending, and let the writer go before ckpt has
-      // read it. So it copies one scanned piece alone (read at once); the rest is pending again.
-      // Any copy may answer events when an unprotect waits for one (EAGAIN): a scanned piece
-      // is copied one buffer at a time, the rest pending again.
+      // A copy answers events when an unprotect waits for one (EAGAIN): a fault on a page
+      // taken out but not read yet would find it not pending, and let the writer go before
+      // ckpt has read it. So the outermost copy copies one scanned piece alone, and any copy
+      // a scanned piece one buffer at a time; the rest is pending again.
       if (scanned.length > 0 && (this.depth === 1 || this.holding === 0)) {
         const first = planned.length > 0 && this.depth === 1 ? undefined : scanned[0]!;
         const rest = scanned.filter((q) => q !== first);
-        if (first && first.len > buf.length) rest.unshift({ ...first, vaddr: first.vaddr + BigInt(buf.length), len: first.len - buf.length });
+        if (first && first.len > max) rest.unshift({ ...first, vaddr: first.vaddr + BigInt(max), len: first.len - max });
         if (rest.length > 0) p.pending.putBack(rest);
-        scanned = first ? [{ ...first, len: Math.min(first.len, buf.length) }] : [];
+        scanned = first ? [{ ...first, len: Math.min(first.len, max) }] : [];
       }
-      if (planned.length > 0) this.copyWith(p, { pieces: planned, buf, ...opts });
-      for (const q of scanned) this.copyScanned(p, { piece: q, buf });
+      if (planned.length > 0) this.copyWith(p, { pieces: planned, ...opts });
+      for (const q of scanned) this.copyScanned(p, q);
     } finally {
       this.depth--;
     }
@@ -473,11 +527,10 @@ export class BackgroundCopy {
    * it must still be one registered area (else it was unmapped, or replaced, before ckpt
    * came: pending again if mremap moved it, or the dump fails).
    */
-  private copyScanned(p: Process, args: { piece: Piece; buf: Buffer }): void {
-    const { piece } = args;
+  private copyScanned(p: Process, piece: Piece): void {
     const since = this.remapLog.length;
-    for (let off = 0; off < piece.len; off += args.buf.length) {
-      const q = { ...piece, vaddr: piece.vaddr + BigInt(off), len: Math.min(args.buf.length, piece.len - off) };
+    for (let off = 0; off < piece.len; off += SLOT_BYTES) {
+      const q = { ...piece, vaddr: piece.vaddr + BigInt(off), len: Math.min(SLOT_BYTES, piece.len - off) };
       const map = this.pagemapOf(p, q);
       const runs = map ? protectedRuns(map, { anonOnly: q.scan!.anonOnly }) : [];
       const chosen: Piece[] = [];
@@ -488,7 +541,7 @@ export class BackgroundCopy {
         chosen.push({ vaddr: q.vaddr + BigInt(runs[k]!) * PAGE, len, fileOffset: at, viaMem: !q.scan!.readable || runs[k + 2] === 0 });
         at += len;
       }
-      const done = chosen.length === 0 || this.copyWith(p, { pieces: chosen, buf: args.buf, protectedPages: true, scanned: true });
+      const done = chosen.length === 0 || this.copyWith(p, { pieces: chosen, protectedPages: true, scanned: true });
       const whole = { start: q.vaddr, len: BigInt(q.len) };
       if (!map || !done || !this.stillRegistered(p, whole)) {
         this.retry(p, { pieces: [{ ...q, len: piece.len - off }], since, bad: q.vaddr });
@@ -519,16 +572,14 @@ export class BackgroundCopy {
    * Copies planned pieces (or pieces chosen from a scan: `scanned`); false when a page is
    * not the page of the freeze any more (what is left is pending again, but for `scanned`).
    */
-  private copyWith(p: Process, args: { pieces: readonly Piece[]; buf: Buffer; protectedPages: boolean; scanned?: boolean }): boolean {
-    const { pieces, buf } = args;
-    const opts = args;
+  private copyWith(p: Process, args: { pieces: readonly Piece[]; protectedPages: boolean; scanned?: boolean }): boolean {
     const since = this.remapLog.length;
-    const todo = pieces.flatMap((q) => cutTo(q, buf.length));
+    const todo = args.pieces.flatMap((q) => cutTo(q, SLOT_BYTES));
     for (let i = 0; i < todo.length; ) {
-      // Through the one buffer, a unit at a time.
+      // Through one buffer of the writer, a slot at a time.
       const batch: Piece[] = [];
       let bytes = 0;
-      for (; i < todo.length && bytes + todo[i]!.len <= buf.length && batch.length < MAX_IOV; i++) {
+      for (; i < todo.length && bytes + todo[i]!.len <= SLOT_BYTES && batch.length < MAX_IOV; i++) {
         batch.push(todo[i]!);
         bytes += todo[i]!.len;
       }
@@ -538,29 +589,26 @@ export class BackgroundCopy {
         segs.push({ vaddr: q.vaddr, len: q.len, fileOffset: at, viaMem: q.viaMem });
         at += q.len;
       }
-      const data = buf.subarray(0, bytes);
-      if (!opts.protectedPages) readUnit(p.pid, { unit: { segs, bytes, fileStart: 0, fileEnd: bytes }, data, mem: p.mem });
-      else {
-        const bad = this.readChecked(p, { segs, data });
-        if (bad !== undefined) {
-          // Chosen from a scan: the scanned piece is pending again (copyScanned).
-          if (args.scanned) return false;
-          // Moved meanwhile (mremap; its event says where to): pending again, at the new place.
-          this.retry(p, { pieces: [...batch, ...todo.slice(i)], since, bad });
-          return false;
-        }
+      // Waits for the writer, answering nothing: pages of this batch are taken out, not read yet.
+      const slot = this.writer.acquire();
+      let bad: bigint | undefined;
+      try {
+        const data = slot.buf.subarray(0, bytes);
+        if (!args.protectedPages) readUnit(p.pid, { unit: { segs, bytes, fileStart: 0, fileEnd: bytes }, data, mem: p.mem });
+        else bad = this.readChecked(p, { segs, data });
+        if (bad === undefined) batch.forEach((q, k) => this.writer.write(slot, { fd: p.file, at: q.fileOffset, from: segs[k]!.fileOffset, len: q.len }));
+      } finally {
+        this.writer.release(slot);
       }
-      // The pages are in the buffer, checked: a write to one of them may go on now. The
-      // outermost copy answers faults between its writes (writing to fresh tmpfs pages is
-      // the slow part), so a fault waits for one write, not a whole piece.
-      batch.forEach((q, k) => {
-        for (let off = 0; off < q.len; off += WRITE_BYTES) {
-          if (this.depth === 1 && args.protectedPages) this.serve();
-          const from = segs[k]!.fileOffset + off;
-          writeAll(p.file, data.subarray(from, from + Math.min(WRITE_BYTES, q.len - off)), q.fileOffset + off);
-        }
-      });
-      if (opts.protectedPages && this.holding === 0) this.unprotect(p, segs);
+      if (bad !== undefined) {
+        // Chosen from a scan: the scanned piece is pending again (copyScanned).
+        if (args.scanned) return false;
+        // Moved meanwhile (mremap; its event says where to): pending again, at the new place.
+        this.retry(p, { pieces: [...batch, ...todo.slice(i)], since, bad });
+        return false;
+      }
+      // The pages are in the writer's buffer, checked: a write to one of them may go on now.
+      if (args.protectedPages && this.holding === 0) this.unprotect(p, segs);
     }
     return true;
   }
