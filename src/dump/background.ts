@@ -28,5 +28,7 @@ export function armBackground(pid: number, args: { background: BackgroundCopy; t
   } finally {
     releaseTree(tree);
   }
+  // Before anything is protected: a writer meets no protection while smaps is read.
+  args.background.readFlags();
   args.background.protectArmed();
 }

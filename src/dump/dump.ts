@@ -239,7 +239,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
   let mem: ReturnType<typeof dumpMemory>;
   try {
     const bg = args.background;
-    const later: BackgroundPlan | undefined = bg ? { armed: bg.isArmed(pid), add: (plan) => bg.add(pid, { remote, ...plan, pw }) } : undefined;
+    const later: BackgroundPlan | undefined = bg ? { armed: bg.isArmed(pid), add: (plan) => bg.add(pid, { remote, ...plan, pw }), readAreas: (c) => bg.areasAtFreeze(c) } : undefined;
     mem = dumpMemory(ctx, pw, { parent: args.parent, tracker, arm: keepsTracking(opts), later });
   } finally {
     tracker?.close();
@@ -418,9 +418,10 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
   } catch (e) {
     // First: a copy still running writes into a page file abort() removes.
     copies.cancel();
-    w.abort();
-    // The protection goes first: a released thread must not wait on a page nobody copies.
+    // The protection goes next: a released thread must not wait on a page nobody copies;
+    // and its page writes end before abort() closes the page files.
     background?.close();
+    w.abort();
     if (tree && !running) releaseTree(tree);
     tracking?.release({ failed: true });
     if (lock && !unlocked) unlockAfterDump(lock, e instanceof Error ? { push: (m: string) => void (e.message += ` (also: ${m})`) } : []);

@@ -19,6 +19,7 @@ import { kill, SIG } from '../../src/sys/index.js';
 import { killAll, startVictim, waitGone, wrapPid, type Victim } from '../helpers/victim.js';
 import { useCleanups } from '../helpers/cleanup.js';
 import { buildCli } from '../helpers/bundle.js';
+import { restoreAndCheck } from '../helpers/self-check.js';
 
 const cleanups = useCleanups();
 
@@ -42,6 +43,8 @@ async function dumpRestoreCheck(args: string[]): Promise<void> {
   const r = dump(v.pid, { imagesDir: dir, leaveRunning: true, background: true });
   assert.ok(r.background, 'a background dump says so');
   assert.ok(r.background.faults > 0, `the writers waited for their pages (${r.background.faults} faults)`);
+  // No smaps read while frozen (its page walk grows with memory): VmFlags come from before the freeze.
+  if (args.length === 0) assert.equal(r.background.smapsAtFreeze, 0, 'smaps was read while frozen');
   // The original ran on during the copy: its memory must be right.
   const original = await selfCheck(v, 1);
   assert.match(original, /DONE fails=0/, original);
@@ -165,5 +168,20 @@ test('a tree of 4 processes with 2 threads each (pages shared copy-on-write): re
     }
     if (i > 500) throw new Error(`no CHECK from every restored process:\n${rv.output()}`);
     await new Promise((res) => setTimeout(res, 20));
+  }
+});
+
+test('mlock()ed areas and mlockall(MCL_FUTURE[|MCL_ONFAULT]) come back as they were, with no smaps read while frozen', async () => {
+  for (const [features, checks] of [[['mlockall'], 2], [['future'], 2], [['mlock'], 5]] as const) {
+    const v = startVictim('memstate', { args: [...features] });
+    cleanups.push(() => v.cleanup());
+    await v.waitFor(/READY pid=\d+|SETUP FAIL.*/);
+    assert.doesNotMatch(v.output(), /SETUP FAIL/);
+    const dir = cleanups.tempDir('ckpt-bg-mem-');
+    const r = dump(v.pid, { imagesDir: dir, leaveRunning: true, background: true });
+    assert.equal(r.background?.smapsAtFreeze, 0, `${features}: smaps was read while frozen`);
+    await v.kill();
+    await waitGone(v.pid);
+    await restoreAndCheck(v, { dir, checks, cleanups });
   }
 });

@@ -52,8 +52,19 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/* The last GAP_LOG gaps over 1 ms, each as (end, length) in ns of CLOCK_MONOTONIC: a bench
+ * tells those of the freeze from those of the copy by when they ended. */
+#define GAP_LOG 64
+static _Atomic uint64_t gap_end[GAP_LOG], gap_len[GAP_LOG];
+static atomic_ulong gap_next;
+
 static void note_gap(uint64_t *last) {
   uint64_t t = now_ns(), gap = t - *last, m = atomic_load(&max_gap_ns);
+  if (gap > 1000000) {
+    unsigned long k = atomic_fetch_add(&gap_next, 1) % GAP_LOG;
+    atomic_store(&gap_end[k], t);
+    atomic_store(&gap_len[k], gap);
+  }
   if (gap > 1000000) atomic_fetch_add(&gaps_1ms, 1);
   if (gap > 5000000) atomic_fetch_add(&gaps_5ms, 1);
   if (gap > 20000000) atomic_fetch_add(&gaps_20ms, 1);
@@ -197,6 +208,9 @@ int main(int argc, char **argv) {
       uint64_t m = atomic_exchange(&max_gap_ns, 0);
       say("STALL max_us=%llu pages=%lu over_1ms=%lu over_5ms=%lu over_20ms=%lu\n", (unsigned long long)(m / 1000), atomic_load(&pages_done),
           atomic_exchange(&gaps_1ms, 0), atomic_exchange(&gaps_5ms, 0), atomic_exchange(&gaps_20ms, 0));
+      unsigned long n = atomic_exchange(&gap_next, 0);
+      for (unsigned long k = 0; k < n && k < GAP_LOG; k++) say("GAP end_ns=%llu us=%llu\n", (unsigned long long)gap_end[k], (unsigned long long)(gap_len[k] / 1000));
+      say("GAPS n=%lu\n", n);
     }
     usleep(1000);
   }

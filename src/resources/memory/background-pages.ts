@@ -1,8 +1,7 @@
 /**
  * Helpers of the background copy (background.ts): what PAGEMAP_SCAN says of a range, the
- * error of a page that changed before ckpt saved it, positional writes.
+ * error of a page that changed before ckpt saved it, pieces cut to size.
  */
-import { writeSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { PAGE_IS, pagemapScan } from '../../sys/ioctl.js';
 import { readStat } from '../../proc/index.js';
@@ -60,9 +59,4 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-export function writeAll(fd: number, data: Buffer, at: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, at + done);
 }

@@ -30,20 +30,27 @@
  * own at once, and closes it by itself if ckpt dies before: infect/uffd.ts): the kernel
  * releases them, which unregisters every area, drops the protection and wakes the
  * writers waiting. Nothing is left behind.
+ *
+ * Here: the arming, the freeze and the events; the copy itself is background-copy.ts,
+ * the page-file writes background-writer.ts (a worker thread), the VmFlags at the
+ * freeze background-areas.ts.
  */
-import { closeSync, readSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
 import { isErrno, NR, pollIn, ptrace, readNonBlocking, decodeUffdMsg, uffdWriteprotect, UFFD_BACKGROUND_FEATURES, UFFD_MSG_SIZE } from '../../sys/index.js';
 import { UFFD, uffdioRegister } from '../../sys/ioctl.js';
 import { listTasks, openPagemap, readBlockedSyscall, readMaps, readSmaps } from '../../proc/index.js';
+import type { DumpContext } from '../types.js';
+import { areasWithFlagsBefore } from './background-areas.js';
 import { checkInterrupted, takeUserfaultfdWith, type RemoteTask } from '../../infect/index.js';
 import type { PageWriter } from '../../images/index.js';
-import { MemFile, readUnit, type PageRun } from './copy.js';
-import { firstUnprotected, protectedRuns } from './pages.js';
-import { PendingPages, type Piece } from './pending.js';
-import { MAX_IOV, UNIT_BYTES, unitBuffer, type Segment } from './split.js';
+import { MemFile, type PageRun } from './copy.js';
+import { PendingPages } from './pending.js';
+import { MAX_IOV } from './split.js';
 import { hasOwnPages, isShmemArea, type Vma } from './state.js';
-import { changed, cutTo, hasHole, notProtected, writeAll, type Range } from './background-pages.js';
+import { changed, notProtected, type Range } from './background-pages.js';
+import { closeProcess, PageCopier, type Process } from './background-copy.js';
+
+export type { BackgroundStats } from './background-copy.js';
 
 const PAGE = 4096n;
 /** madvise advice that discards pages: MADV_DONTNEED, MADV_FREE, MADV_REMOVE, MADV_DONTNEED_LOCKED. */
@@ -54,63 +61,16 @@ const REDZONE = 4096n;
 export const BACKGROUND_BYTES = 512 * 1024;
 /** Copied for a fault, around the page: the program waits for it. */
 export const FAULT_BYTES = 64 * 1024;
-/** One write to the page file: faults are answered between two. */
-const WRITE_BYTES = 64 * 1024;
 /** Write-protected in one call while the tree runs before the freeze: faults are answered between two. */
 const ARM_SLICE = 8n * 1024n * 1024n;
 /** Unprotected for a fault before the freeze (the freeze protects it again): a writer going through memory faults once a MiB. */
 const ARM_GRANULE = 1024n * 1024n;
-/** Copies begun again after an mremap moved their pages, before a dump gives up. */
-const MAX_RETRIES = 10_000;
-/** How long a copy whose pages went waits for the mremap event that would say where to. */
-const REMAP_WAIT_MS = 200;
 
-interface Process {
-  pid: number;
-  uffd: number;
-  /** Areas registered before the freeze (arm), protected while the tree ran. */
-  armed: Range[];
-  /** At the freeze: areas registered before it, of which only what was written since is protected again. */
-  again: Range[];
-  /** At the freeze: areas registered then, write-protected whole by protect(). */
-  areas: Range[];
-  pending: PendingPages;
-  pw: PageWriter | undefined;
-  file: number;
-  pagemap: number;
-  mem: MemFile;
-}
-
-export interface BackgroundStats {
-  /** Faults served (writes that waited for their page). */
-  faults: number;
-  /** Pages copied while frozen: areas the kernel would not write-protect. */
-  frozenPages: number;
-  /** Write-protecting at the freeze, ms (part of the frozen time): what was written since the arming, and new areas. */
-  protectMs: number;
-  /** Write-protecting every area before the freeze, the tree running, ms. */
-  armMs: number;
-  /** Pages chosen as they were copied (areas not planned at the freeze). */
-  scannedPages: number;
-  /** The copy after the tree runs again, ms. */
-  copyMs: number;
-}
-
-
-export class BackgroundCopy {
+export class BackgroundCopy extends PageCopier {
   private readonly procs: Process[] = [];
-  private readonly msgs = Buffer.alloc(UFFD_MSG_SIZE * 64);
-  /** Remap events read so far (a copy under way moves its pieces by those read while it ran), and copies begun again. */
-  private readonly remapLog: { pid: number; from: bigint; to: bigint; len: bigint }[] = [];
-  /** Copies under way (a fault served between the writes of another), and the buffer of the inner ones. */
-  private depth = 0;
-  private inner: Buffer | undefined;
-  private retries = 0;
-  /** Copying the pages a thread is about to discard: no event is read until they are all in (copyBeforeDiscard). */
-  private holding = 0;
   /** Until the freeze's protect(): a fault only lifts the protection (nothing is copied before the freeze). */
   private arming = true;
-  readonly stats: BackgroundStats = { faults: 0, frozenPages: 0, protectMs: 0, armMs: 0, scannedPages: 0, copyMs: 0 };
+  private readonly msgs = Buffer.alloc(UFFD_MSG_SIZE * 64);
 
   /**
    * Before the freeze, process `pid` stopped for a moment: its userfaultfd, and every
@@ -118,18 +78,50 @@ export class BackgroundCopy {
    * with a userfaultfd of its own is left to the freeze, which refuses it.
    */
   arm(pid: number, remote: RemoteTask): void {
-    const smaps = readSmaps(pid);
-    if (smaps.some((e) => e.vmFlags.some((f) => f === 'um' || f === 'uw' || f === 'ui'))) return;
+    // maps, not smaps: the process is stopped, and smaps walks every page (background-areas.ts).
+    const maps = readMaps(pid);
     const p = this.open(pid, remote);
-    for (const e of smaps) {
+    for (const e of maps) {
       if (e.shared) continue;
       try {
         uffdioRegister(p.uffd, { start: e.start, end: e.end, mode: UFFD.REGISTER_MODE_WP });
         p.armed.push({ start: e.start, end: e.end });
-      } catch {
+      } catch (err) {
+        // Registered with a userfaultfd of its own (EBUSY): left to the freeze, which refuses it.
+        if (isErrno(err, 'EBUSY')) {
+          this.drop(p);
+          return;
+        }
         // not registrable (a private file mapping, the vDSO): planned and protected at the freeze
       }
     }
+  }
+
+  /**
+   * The tree running, its areas registered and not protected yet (no writer waits): each
+   * armed process's smaps, whose VmFlags the freeze takes for the areas still the same
+   * (background-areas.ts).
+   */
+  readFlags(): void {
+    const t0 = performance.now();
+    for (const p of this.procs) {
+      try {
+        p.before = readSmaps(p.pid);
+      } catch {
+        // gone: the freeze says so
+      }
+    }
+    this.stats.flagsMs = performance.now() - t0;
+  }
+
+  /** At the freeze: the areas of `ctx.pid` with the VmFlags read before, or undefined (smaps is read now). */
+  areasAtFreeze(ctx: DumpContext): ReturnType<typeof areasWithFlagsBefore> {
+    // Every unmap and remap event is read by now (the thread that caused one waits until it is).
+    this.serve();
+    const p = this.procs.find((q) => q.pid === ctx.pid);
+    const read = p?.before ? areasWithFlagsBefore(ctx, { before: p.before, replaced: p.replaced }) : undefined;
+    if (!read) this.stats.smapsAtFreeze++;
+    return read;
   }
 
   /**
@@ -188,7 +180,7 @@ export class BackgroundCopy {
       if (!isErrno(e, 'EPERM')) throw e;
       throw new CkptError('UNSUPPORTED', `Cannot dump process ${pid} in the background: it may not make a userfaultfd that also stops kernel writes (it needs CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd = 1); dump it without --background`, { cause: e });
     }
-    const p: Process = { pid, uffd, armed: [], again: [], areas: [], pending: new PendingPages(), pw: undefined, file: -1, pagemap: -1, mem: new MemFile(pid) };
+    const p: Process = { pid, uffd, armed: [], again: [], areas: [], replaced: [], pending: new PendingPages(), pw: undefined, file: -1, pagemap: -1, mem: new MemFile(pid) };
     this.procs.push(p);
     p.pagemap = openPagemap(pid);
     return p;
@@ -227,6 +219,13 @@ export class BackgroundCopy {
     for (const v of args.vmas) {
       if (!hasOwnPages(v) || !p.pending.has(v.start, v.end)) continue;
       if (args.registered.has(v.start)) {
+        // Registered since the arming: again (a no-op), in case it is an area mapped anew since
+        // with the same maps line (background-areas.ts reads no VmFlags at the freeze).
+        try {
+          uffdioRegister(p.uffd, { start: v.start, end: v.end, mode: UFFD.REGISTER_MODE_WP });
+        } catch (e) {
+          throw new CkptError('INTERNAL', `Cannot dump process ${pid} in the background: cannot register 0x${v.start.toString(16)}-0x${v.end.toString(16)} again`, { cause: e });
+        }
         p.again.push({ start: v.start, end: v.end });
         continue;
       }
@@ -275,13 +274,6 @@ export class BackgroundCopy {
     }
   }
 
-  /** Copies an area's pages now, as a plain dump would (the tree is frozen; nothing protects them). */
-  private copyFrozen(p: Process, a: { start: bigint; end: bigint }): void {
-    const pieces = p.pending.take(a.start, a.end);
-    this.stats.frozenPages += pieces.reduce((n, q) => n + q.len, 0) / Number(PAGE);
-    this.copy(p, pieces, { protectedPages: false });
-  }
-
   /** After the tree runs again: copies every pending page, serving faults and events between pieces. */
   run(opts: { onBytes?: (n: number) => void } = {}): void {
     const t0 = performance.now();
@@ -289,6 +281,8 @@ export class BackgroundCopy {
       while (!p.pending.empty) {
         checkInterrupted();
         this.serve();
+        // Faults are answered while the writer frees a buffer (nothing is taken out meanwhile).
+        while (!this.writer.hasFree) this.serve(1);
         // A scanned piece alone (see copy()).
         const pieces = p.pending.takeFirst({ bytes: BACKGROUND_BYTES, maxPieces: p.pending.firstScanned ? 1 : MAX_IOV });
         if (pieces.length === 0) continue;
@@ -302,6 +296,7 @@ export class BackgroundCopy {
 
   /** Closes the page files (every page is in) and ends the protection. */
   finish(): void {
+    this.writer.drain();
     for (const p of this.procs) p.pw?.close();
     this.close();
   }
@@ -311,43 +306,13 @@ export class BackgroundCopy {
    * area and wakes every writer still waiting. Safe to call more than once.
    */
   close(): void {
+    // First: no write may go to a page file's fd once it is closed (its number reused).
+    this.writer.stop();
     for (const p of this.procs) closeProcess(p);
   }
 
-  /**
-   * Whether an mremap event comes: the kernel moves the pages first and queues the event
-   * after, so a copy can find its pages gone a moment before their event is there.
-   */
-  private awaitRemap(): boolean {
-    const remaps = this.remapLog.length;
-    const until = performance.now() + REMAP_WAIT_MS;
-    for (let left = REMAP_WAIT_MS; left > 0 && this.remapLog.length === remaps; left = until - performance.now()) this.serve(Math.ceil(left));
-    return this.remapLog.length !== remaps;
-  }
-
-  /**
-   * Pieces a copy could not save (`bad`: their first page not as at the freeze): pending
-   * again, moved by the mremaps read since the copy began (`since`); if none moved them,
-   * once an mremap comes, or the dump fails.
-   */
-  private retry(p: Process, args: { pieces: readonly Piece[]; since: number; bad: bigint }): void {
-    let moved = false;
-    const log = this.remapLog.slice(args.since).filter((r) => r.pid === p.pid);
-    p.pending.putBack(args.pieces.map((q) => {
-      let vaddr = q.vaddr;
-      for (const r of log) {
-        if (r.from <= vaddr && vaddr + BigInt(q.len) <= r.from + r.len) {
-          vaddr += r.to - r.from;
-          moved = true;
-        }
-      }
-      return { ...q, vaddr };
-    }));
-    if ((!moved && !this.awaitRemap()) || ++this.retries > MAX_RETRIES) throw changed(p.pid, args.bad);
-  }
-
   /** Reads what every userfaultfd has (waiting up to `timeoutMs` for something) and answers it. */
-  private serve(timeoutMs = 0): void {
+  protected serve(timeoutMs = 0): void {
     if (this.holding > 0) return;
     const fds = this.procs.filter((p) => p.uffd >= 0);
     if (fds.length === 0) return;
@@ -398,8 +363,11 @@ export class BackgroundCopy {
     const m = decodeUffdMsg(this.msgs, off);
     if (this.arming) {
       // Before the freeze nothing is copied: a write lifts the protection of its MiB, and the
-      // freeze protects again what was written. Events change nothing the freeze would not see.
+      // freeze protects again what was written. An area unmapped or moved may have been mapped
+      // anew since readFlags: its VmFlags are read at the freeze (background-areas.ts).
       if (m.event === 'fault') this.liftArmed(p, m.address);
+      else if (m.event === 'unmap') p.replaced.push({ start: m.start, end: m.end });
+      else if (m.event === 'remap') p.replaced.push({ start: m.from, end: m.from + m.len }, { start: m.to, end: m.to + m.len });
       return;
     }
     if (m.event === 'fault') {
@@ -438,207 +406,5 @@ export class BackgroundCopy {
       uffdWriteprotect(p.uffd, { start: address & ~(PAGE - 1n), len: PAGE, protect: false });
     }
   }
-
-  /** Reads `pieces`, checks they are still the pages of the freeze, writes them to their places, unprotects them. */
-  private copy(p: Process, pieces: readonly Piece[], opts: { protectedPages: boolean }): void {
-    // Copies made while another is under way (faults served between its writes) have a
-    // buffer of their own.
-    const buf = this.depth === 0 ? unitBuffer() : (this.inner ??= Buffer.allocUnsafeSlow(UNIT_BYTES));
-    this.depth++;
-    try {
-      const planned = pieces.filter((q) => !q.scan);
-      let scanned = pieces.filter((q) => q.scan);
-      // The outermost copy answers faults between its writes: a fault on a page taken out
-      // but not read yet would find it not pending, and let the writer go before ckpt has
-      // read it. So it copies one scanned piece alone (read at once); the rest is pending again.
-      // Any copy may answer events when an unprotect waits for one (EAGAIN): a scanned piece
-      // is copied one buffer at a time, the rest pending again.
-      if (scanned.length > 0 && (this.depth === 1 || this.holding === 0)) {
-        const first = planned.length > 0 && this.depth === 1 ? undefined : scanned[0]!;
-        const rest = scanned.filter((q) => q !== first);
-        if (first && first.len > buf.length) rest.unshift({ ...first, vaddr: first.vaddr + BigInt(buf.length), len: first.len - buf.length });
-        if (rest.length > 0) p.pending.putBack(rest);
-        scanned = first ? [{ ...first, len: Math.min(first.len, buf.length) }] : [];
-      }
-      if (planned.length > 0) this.copyWith(p, { pieces: planned, buf, ...opts });
-      for (const q of scanned) this.copyScanned(p, { piece: q, buf });
-    } finally {
-      this.depth--;
-    }
-  }
-
-  /**
-   * A piece of an area not planned at the freeze: its pages still present and protected
-   * are copied to a new place in the page file; then the whole piece is unprotected, and
-   * it must still be one registered area (else it was unmapped, or replaced, before ckpt
-   * came: pending again if mremap moved it, or the dump fails).
-   */
-  private copyScanned(p: Process, args: { piece: Piece; buf: Buffer }): void {
-    const { piece } = args;
-    const since = this.remapLog.length;
-    for (let off = 0; off < piece.len; off += args.buf.length) {
-      const q = { ...piece, vaddr: piece.vaddr + BigInt(off), len: Math.min(args.buf.length, piece.len - off) };
-      const map = this.pagemapOf(p, q);
-      const runs = map ? protectedRuns(map, { anonOnly: q.scan!.anonOnly }) : [];
-      const chosen: Piece[] = [];
-      const bytes = runs.reduce((n, _, k) => (k % 3 === 1 ? n + runs[k]! * Number(PAGE) : n), 0);
-      let at = bytes > 0 ? this.allocate(p, bytes) : 0;
-      for (let k = 0; k < runs.length; k += 3) {
-        const len = runs[k + 1]! * Number(PAGE);
-        chosen.push({ vaddr: q.vaddr + BigInt(runs[k]!) * PAGE, len, fileOffset: at, viaMem: !q.scan!.readable || runs[k + 2] === 0 });
-        at += len;
-      }
-      const done = chosen.length === 0 || this.copyWith(p, { pieces: chosen, buf: args.buf, protectedPages: true, scanned: true });
-      const whole = { start: q.vaddr, len: BigInt(q.len) };
-      if (!map || !done || !this.stillRegistered(p, whole)) {
-        this.retry(p, { pieces: [{ ...q, len: piece.len - off }], since, bad: q.vaddr });
-        return;
-      }
-      for (const c of chosen) p.pw!.placed(c.vaddr, { len: c.len, fileOffset: c.fileOffset });
-      this.stats.scannedPages += bytes / Number(PAGE);
-    }
-  }
-
-  private allocate(p: Process, bytes: number): number {
-    const at = p.pw!.allocate(bytes);
-    p.file = at.fd;
-    return at.fileOffset;
-  }
-
-  /**
-   * Unprotects a scanned range whole (a page not chosen may be a file page still
-   * protected); false when some of it is no registered area any more (unmapped, or mapped
-   * anew since the freeze).
-   */
-  private stillRegistered(p: Process, r: { start: bigint; len: bigint }): boolean {
-    const err = this.holding > 0 ? undefined : this.unprotectRange(p, r, { missing: true });
-    return err === undefined && !hasHole(p.pagemap, { start: r.start, end: r.start + r.len });
-  }
-
-  /**
-   * Copies planned pieces (or pieces chosen from a scan: `scanned`); false when a page is
-   * not the page of the freeze any more (what is left is pending again, but for `scanned`).
-   */
-  private copyWith(p: Process, args: { pieces: readonly Piece[]; buf: Buffer; protectedPages: boolean; scanned?: boolean }): boolean {
-    const { pieces, buf } = args;
-    const opts = args;
-    const since = this.remapLog.length;
-    const todo = pieces.flatMap((q) => cutTo(q, buf.length));
-    for (let i = 0; i < todo.length; ) {
-      // Through the one buffer, a unit at a time.
-      const batch: Piece[] = [];
-      let bytes = 0;
-      for (; i < todo.length && bytes + todo[i]!.len <= buf.length && batch.length < MAX_IOV; i++) {
-        batch.push(todo[i]!);
-        bytes += todo[i]!.len;
-      }
-      const segs: Segment[] = [];
-      let at = 0;
-      for (const q of batch) {
-        segs.push({ vaddr: q.vaddr, len: q.len, fileOffset: at, viaMem: q.viaMem });
-        at += q.len;
-      }
-      const data = buf.subarray(0, bytes);
-      if (!opts.protectedPages) readUnit(p.pid, { unit: { segs, bytes, fileStart: 0, fileEnd: bytes }, data, mem: p.mem });
-      else {
-        const bad = this.readChecked(p, { segs, data });
-        if (bad !== undefined) {
-          // Chosen from a scan: the scanned piece is pending again (copyScanned).
-          if (args.scanned) return false;
-          // Moved meanwhile (mremap; its event says where to): pending again, at the new place.
-          this.retry(p, { pieces: [...batch, ...todo.slice(i)], since, bad });
-          return false;
-        }
-      }
-      // The pages are in the buffer, checked: a write to one of them may go on now. The
-      // outermost copy answers faults between its writes (writing to fresh tmpfs pages is
-      // the slow part), so a fault waits for one write, not a whole piece.
-      batch.forEach((q, k) => {
-        for (let off = 0; off < q.len; off += WRITE_BYTES) {
-          if (this.depth === 1 && args.protectedPages) this.serve();
-          const from = segs[k]!.fileOffset + off;
-          writeAll(p.file, data.subarray(from, from + Math.min(WRITE_BYTES, q.len - off)), q.fileOffset + off);
-        }
-      });
-      if (opts.protectedPages && this.holding === 0) this.unprotect(p, segs);
-    }
-    return true;
-  }
-
-  /** Reads a batch of protected pages and checks them: the first page no longer as at the freeze, if any. */
-  private readChecked(p: Process, args: { segs: Segment[]; data: Buffer }): bigint | undefined {
-    const { segs, data } = args;
-    const bytes = data.length;
-    try {
-      readUnit(p.pid, { unit: { segs, bytes, fileStart: 0, fileEnd: bytes }, data, mem: p.mem });
-    } catch {
-      return segs[0]!.vaddr;
-    }
-    for (const s of segs) {
-      const bad = this.check(p, s);
-      if (bad !== undefined) return bad;
-    }
-    return undefined;
-  }
-
-  /** pagemap entries of `s`; undefined when they cannot be read (the process is gone). */
-  private pagemapOf(p: Process, s: { vaddr: bigint; len: number }): Buffer | undefined {
-    const map = Buffer.allocUnsafe((s.len / Number(PAGE)) * 8);
-    try {
-      return readSync(p.pagemap, map, 0, map.length, Number(s.vaddr / PAGE) * 8) === map.length ? map : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** The first page of `s` that is not the protected page of the freeze any more. */
-  private check(p: Process, s: { vaddr: bigint; len: number }): bigint | undefined {
-    const map = this.pagemapOf(p, s);
-    if (!map) return s.vaddr;
-    const bad = firstUnprotected(map);
-    return bad >= 0 ? s.vaddr + BigInt(bad) * PAGE : undefined;
-  }
-
-  /** Lifts the protection of copied pages (which wakes their writers). */
-  private unprotect(p: Process, segs: readonly { vaddr: bigint; len: number }[]): void {
-    let k = 0;
-    while (k < segs.length) {
-      const start = segs[k]!.vaddr;
-      let end = start + BigInt(segs[k]!.len);
-      for (k++; k < segs.length && segs[k]!.vaddr === end; k++) end += BigInt(segs[k]!.len);
-      this.unprotectRange(p, { start, len: end - start });
-    }
-  }
-
-  /**
-   * UFFDIO_WRITEPROTECT off. ENOENT: no area there any more (copied already, nothing to
-   * do; returned when `missing` asks). EAGAIN: the process is in the middle of an munmap,
-   * mremap or madvise whose event is still to be read or answered: read the events, and
-   * try again.
-   */
-  private unprotectRange(p: Process, range: { start: bigint; len: bigint }, opts: { missing?: boolean } = {}): 'ENOENT' | undefined {
-    const until = performance.now() + 10_000;
-    for (;;) {
-      const err = uffdWriteprotect(p.uffd, { ...range, protect: false });
-      if (err === undefined) return undefined;
-      if (err === 'ENOENT') return opts.missing ? err : undefined;
-      // Its memory is gone (exit, exec): fine once every page is in, else the dump fails.
-      if (err === 'ESRCH') {
-        if (p.pending.empty && !opts.missing) return undefined;
-        throw changed(p.pid, range.start);
-      }
-      if (err !== 'EAGAIN' || performance.now() > until) {
-        throw new CkptError('INTERNAL', `Cannot unprotect memory of process ${p.pid} at 0x${range.start.toString(16)}: UFFDIO_WRITEPROTECT: ${err}`);
-      }
-      this.serve();
-    }
-  }
 }
 
-function closeProcess(p: Process): void {
-  if (p.uffd >= 0) closeSync(p.uffd);
-  if (p.pagemap >= 0) closeSync(p.pagemap);
-  p.mem.close();
-  p.uffd = -1;
-  p.pagemap = -1;
-}

@@ -77,6 +77,11 @@ export interface BackgroundPlan {
    */
   armed: boolean;
   add(plan: { runs: PageRun[]; vmas: readonly Vma[]; lazy: readonly Vma[]; registered: ReadonlySet<bigint> }): void;
+  /**
+   * The areas and their VmFlags without reading smaps while frozen (background-areas.ts),
+   * or undefined: smaps is read as in any dump.
+   */
+  readAreas?(ctx: DumpContext): { areas: SmapsEntry[]; lockFuture: MemoryState['lockFuture'] } | undefined;
 }
 
 /** Where the pages of a dump go: the page data, and (incremental dumps) the pages left in the parent. */
@@ -309,11 +314,15 @@ function dumpPages(ctx: DumpContext, vmas: Vma[], args: PlanArgs & { sink: PageS
   return { pages: bytes / PAGE, bytes, inParent, lazy: lazy.length > 0 };
 }
 
-/** A background dump's own registrations (VmFlags `uw`, made before the freeze): not the program's state. */
+/**
+ * A background dump's own registrations (VmFlags `uw` of private areas, made before the
+ * freeze): not the program's state. (It registers no shared area: `uw` there is the
+ * program's, refused by toVma.)
+ */
 function ownRegistrations(areas: SmapsEntry[]): { areas: SmapsEntry[]; registered: Set<bigint>; written: Map<bigint, AddressRange[]> } {
   const registered = new Set<bigint>();
   const out = areas.map((e) => {
-    if (!e.vmFlags.includes('uw')) return e;
+    if (!e.vmFlags.includes('uw') || e.shared) return e;
     registered.add(e.start);
     return { ...e, vmFlags: e.vmFlags.filter((f) => f !== 'uw') };
   });
@@ -391,13 +400,13 @@ function readAreas(ctx: DumpContext, opts: { probe: boolean }): { areas: SmapsEn
   return { areas: smaps.filter((e) => e !== area), lockFuture };
 }
 
-/** Runs `fn` while a fresh shared anonymous page (readAreas' probe) is mapped in the target at `at`. */
-export function withProbePage<T>(r: RemoteTask, opts: { pid: number }, fn: (at: bigint) => T): { at: bigint; result: T } {
+/** Runs `fn` while a fresh shared anonymous page (readAreas' probe) is mapped in the target at `at` (PROT_NONE unless `prot`). */
+export function withProbePage<T>(r: RemoteTask, opts: { pid: number; prot?: number }, fn: (at: bigint) => T): { at: bigint; result: T } {
   const at = probeAddress(opts.pid);
   const unmap = { nr: NR.munmap, args: [at, BigInt(PAGE)] };
   const armed = r.runIfLost([unmap]);
   try {
-    r.call(NR.mmap, [at, PAGE, 0, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0], 'mmap(probe)');
+    r.call(NR.mmap, [at, PAGE, opts.prot ?? 0, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0], 'mmap(probe)');
     // Unarmed: the munmap waits at its syscall entry while fn runs; if ckpt dies, it still runs.
     if (!armed) r.stage(NR.munmap, unmap.args, 'munmap(probe)');
     try {
@@ -433,7 +442,7 @@ export function dumpMemory(ctx: DumpContext, sink: TrackedSink, opts: MemoryDump
   const shmem = new ShmemTable(ctx);
   // Resources dumped before memory may have left ckpt's scratch area in the target.
   ctx.remote.releaseScratch();
-  const read = readAreas(ctx, { probe: opts.probeLockFuture ?? true });
+  const read = opts.later?.readAreas?.(ctx) ?? readAreas(ctx, { probe: opts.probeLockFuture ?? true });
   const { lockFuture } = read;
   const { areas, registered, written } = opts.later?.armed ? ownRegistrations(read.areas) : trackedAreas(read.areas, opts.tracker);
   const vmas = areas.map((e) => toVma(e, { files, shmem, checking: ctx.checking }));
