@@ -34,6 +34,25 @@ const zodEnglishOnly = {
   },
 };
 
+// commander requires node:child_process at its top (for executable subcommands, which
+// ckpt has none of); loading it, with net and dgram, costs every CLI run ~3 ms. Made lazy:
+// the same spawn, loaded on a call that never comes. If commander's line changes, the
+// build says so and bundles it as it is.
+const commanderLazyChildProcess = {
+  name: 'commander-lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const eager = "const childProcess = require('node:child_process');";
+      const src = readFileSync(args.path, 'utf8');
+      if (!src.includes(eager)) {
+        console.warn(`bundle: ${args.path} no longer has "${eager}": node:child_process stays eager`);
+        return undefined;
+      }
+      return { contents: src.replace(eager, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"), loader: 'js' };
+    });
+  },
+};
+
 // The first line names the bundle's content: bin/ckpt.js keys its code cache on it (V8
 // itself checks only the source length). Same length before and after, so the source
 // map's lines stay right.
@@ -59,7 +78,7 @@ await build({
   sourcemap: 'linked',
   legalComments: 'none',
   banner: { js: HASH_LINE },
-  plugins: [zodEnglishOnly],
+  plugins: [zodEnglishOnly, commanderLazyChildProcess],
   // import.meta has no meaning in CommonJS: code that needs its own path checks for undefined
   // (restore/lazy/client.ts then runs this bundle itself).
   define: { 'import.meta.url': 'undefined' },
