@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { startVictim, waitGone, wrapPid, type Victim } from '../test/helpers/victim.js';
+import { startVictim, VICTIM_BIN, waitGone, wrapPid, type Victim } from '../test/helpers/victim.js';
 import { reportMem, runMem, type MemResult, type MemSpec } from './mem.js';
 import { reportMaps, runMaps, type MapsRow } from './maps.js';
 import { reportShm, runShm, type ShmResult } from './shm.js';
@@ -27,7 +27,7 @@ import { reportBackground, runBackground, type BackgroundRow } from './backgroun
 import { reportMigrate, runMigrate, type MigrateBench } from './migrate.js';
 import { reportThreads, runThreads, type ThreadsRow } from './threads.js';
 import { reportTree, runTree, type TreeRow } from './tree.js';
-import { cleanupSync, drop, f0, f1, hrMs, livePids, median, rmDir, shmDir, table, track, waitForNew } from './util.js';
+import { cleanupSync, drop, f0, f1, livePids, median, rmDir, shmDir, table, track, waitForNew } from './util.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 
@@ -50,10 +50,10 @@ const want = (s: Section) => only.includes(s) && !argv.includes(`--no-${s}`);
 
 interface CliResult {
   note?: string;
-  nodeStart: number[];
-  version: number[];
-  dump: number[];
-  restore: number[];
+  nodeStart: Timed[];
+  version: Timed[];
+  dump: Timed[];
+  restore: Timed[];
   verified: string;
 }
 
@@ -65,23 +65,27 @@ function cliAvailable(): string | undefined {
   return undefined;
 }
 
-function timedSpawn(args: string[]): { ms: number; status: number | null; out: string } {
-  let r: ReturnType<typeof spawnSync> | undefined;
-  const ms = hrMs(() => {
-    r = spawnSync(args[0]!, args.slice(1), { cwd: ROOT, encoding: 'utf8' });
-  });
-  return { ms, status: r!.status, out: `${r!.stdout}${r!.stderr}` };
+/** Wall and CPU time (user + system, from wait4: test/victims/bench-rusage.c) of a command. */
+interface Timed {
+  ms: number;
+  cpuMs: number;
+}
+
+function timedSpawn(args: string[]): Timed & { status: number | null; out: string } {
+  const r = spawnSync(join(VICTIM_BIN, 'bench-rusage'), args, { cwd: ROOT, encoding: 'utf8' });
+  const m = /RUSAGE cpu=(\S+) wall=(\S+)\n$/.exec(r.stderr ?? '');
+  if (!m) throw new Error(`bench-rusage ${args.join(' ')}: ${r.error?.message ?? r.stderr}`);
+  return { ms: Number(m[2]), cpuMs: Number(m[1]), status: r.status, out: `${r.stdout}${r.stderr.slice(0, m.index)}` };
 }
 
 async function runCli(n: number): Promise<CliResult> {
   const res: CliResult = { nodeStart: [], version: [], dump: [], restore: [], verified: '' };
   res.note = cliAvailable();
   if (res.note) return res;
-  for (let i = 0; i < n; i++) {
-    res.nodeStart.push(timedSpawn(['node', '-e', '0']).ms);
-    res.version.push(timedSpawn(['node', 'bin/ckpt.js', '--version']).ms);
-  }
+  // Each repetition times node -e 0 right before the commands it is compared with.
   for (let rep = 0; rep < n; rep++) {
+    res.nodeStart.push(timedSpawn(['node', '-e', '0']));
+    res.version.push(timedSpawn(['node', 'bin/ckpt.js', '--version']));
     const v = track(startVictim('counter'));
     let restored: Victim | undefined;
     const dir = shmDir('cli');
@@ -98,8 +102,8 @@ async function runCli(n: number): Promise<CliResult> {
       // Same PID (clone3 set_tid); -d leaves it to the nearest subreaper: us.
       restored = wrapPid(v.pid, v.dir, v.log);
       livePids.add(v.pid);
-      res.dump.push(d.ms);
-      res.restore.push(r.ms);
+      res.dump.push(d);
+      res.restore.push(r);
       if (rep === 0) res.verified = await waitForNew(restored, { pattern: /mem=(PASS|FAIL)/, from });
     } finally {
       if (restored) await drop(restored);
@@ -151,14 +155,21 @@ function report(res: Results): void {
 }
 
 function reportCli(cli: CliResult): void {
-  console.log('\nCLI, small process (counter), wall time of the whole command:');
+  console.log('\nCLI, small process (counter): wall and CPU time (user + system, wait4) of the whole command, and each against node -e 0 (target: dump and restore <= 1.5x):');
   if (cli.note) console.log(`  ${cli.note}`);
   else {
-    console.log(table(['command', 'ms (median)', 'runs'], [
-      ['node -e 0', f1(median(cli.nodeStart)), cli.nodeStart.map(f0).join(' ')],
-      ['ckpt --version', f1(median(cli.version)), cli.version.map(f0).join(' ')],
-      ['ckpt dump -t PID -D DIR', f1(median(cli.dump)), cli.dump.map(f0).join(' ')],
-      ['ckpt restore -D DIR -d', f1(median(cli.restore)), cli.restore.map(f0).join(' ')],
+    const wall = median(cli.nodeStart.map((t) => t.ms));
+    const cpu = median(cli.nodeStart.map((t) => t.cpuMs));
+    const row = (name: string, ts: Timed[]) => {
+      const w = median(ts.map((t) => t.ms));
+      const c = median(ts.map((t) => t.cpuMs));
+      return [name, f1(w), `${(w / wall).toFixed(2)}x`, f1(c), `${(c / cpu).toFixed(2)}x`, ts.map((t) => f0(t.cpuMs)).join(' ')];
+    };
+    console.log(table(['command', 'wall ms (median)', 'wall / node', 'CPU ms (median)', 'CPU / node', 'CPU ms, runs'], [
+      row('node -e 0', cli.nodeStart),
+      row('ckpt --version', cli.version),
+      row('ckpt dump -t PID -D DIR', cli.dump),
+      row('ckpt restore -D DIR -d', cli.restore),
     ]));
     console.log(`  restored process says ${cli.verified}`);
   }

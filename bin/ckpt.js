@@ -12,7 +12,8 @@
 // in $CKPT_CACHE_DIR, or $XDG_CACHE_HOME/ckpt, or ~/.cache/ckpt. A cache is code: it
 // is read only from a directory and a file owned by us and writable by nobody else,
 // only if its first line names this very bundle (its SHA-256, size and mtime) and this
-// Node, and V8 uses it only if its own checks pass (V8 version, flags, checksum).
+// Node, only if the CRC-32 on its second line matches its data, and V8 uses it only if
+// its own checks pass (V8 version, flags).
 // Anything else (missing, stale, corrupt, unsafe, unwritable) means a plain compile,
 // silently. CKPT_CODE_CACHE=0 turns it off;
 // CKPT_DEBUG=1 too (plain require(), so that stack traces can use the source map).
@@ -24,7 +25,7 @@ const TSC_MAIN = path.join(__dirname, '../dist/cli/main.js');
 // One cache per command: each holds the functions its command ran. Keep in step with
 // src/cli/commands/index.ts (test/e2e/cli-bundle.test.ts checks it).
 const COMMANDS = ['dump', 'pre-dump', 'restore', 'show', 'check', 'ps', 'sharing', 'page-server', 'migrate', 'lazy-pages'];
-const MAGIC = 'ckpt-code-cache 1';
+const MAGIC = 'ckpt-code-cache 2';
 const MAX_CACHE = 64 << 20;
 
 function cacheDir() {
@@ -40,7 +41,20 @@ function safe(st, uid) {
   return st.uid === uid && (st.mode & 0o022) === 0;
 }
 
-/** The V8 data of `file` if its header is `header`, else undefined. Never throws. */
+/**
+ * A cache's integrity. V8 checks a code cache's checksum only if asked
+ * (--verify-snapshot-checksum): without it, a corrupt cache (bad disk, bad copy) crashed
+ * Node instead of being rejected. Asking means loading node:v8 (~3 ms with what it pulls
+ * in); node:zlib, which a dump or restore loads anyway, has a native CRC-32 from Node
+ * 20.15: the cache's second line holds the CRC of its data, checked before V8 sees it.
+ * Older Node: the V8 flag, and "v8" on that line.
+ */
+let crc32;
+function integrityLine(data) {
+  return `crc32 ${crc32 ? crc32(data).toString(16).padStart(8, '0') : 'v8'}\n`;
+}
+
+/** The V8 data of `file` if its header is `header` and its CRC matches, else undefined. Never throws. */
 function readCache(file, header, uid) {
   let fd;
   try {
@@ -49,7 +63,10 @@ function readCache(file, header, uid) {
     if (!st.isFile() || !safe(st, uid) || st.size > MAX_CACHE || st.size <= header.length) return undefined;
     const buf = fs.readFileSync(fd);
     if (buf.toString('latin1', 0, header.length) !== header) return undefined;
-    return buf.subarray(header.length);
+    const nl = buf.indexOf(10, header.length);
+    if (nl < 0) return undefined;
+    const data = buf.subarray(nl + 1);
+    return buf.toString('latin1', header.length, nl + 1) === integrityLine(data) ? data : undefined;
   } catch {
     return undefined;
   } finally {
@@ -88,7 +105,7 @@ function writeCache(dir, file, header, data) {
     if (!safe(fs.lstatSync(dir), uid)) return;
     // O_EXCL: never through a file or link someone left in our way.
     fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-    fs.writeSync(fd, header, null, 'latin1');
+    fs.writeSync(fd, header + integrityLine(data), null, 'latin1');
     fs.writeSync(fd, data);
     fs.closeSync(fd);
     fd = undefined;
@@ -112,6 +129,8 @@ function runBundle(src, st) {
   const uid = process.geteuid();
   let file, header, cached;
   if (dir && hash) {
+    const zlib = require('node:zlib');
+    if (typeof zlib.crc32 === 'function') crc32 = zlib.crc32;
     const cmd = COMMANDS.includes(process.argv[2]) ? process.argv[2] : 'other';
     file = path.join(dir, `${cmd}.v8`);
     header = `${MAGIC} ${hash} ${st.size} ${st.mtimeMs} ${process.version} ${process.arch}\n`;
@@ -121,12 +140,12 @@ function runBundle(src, st) {
       // no cache directory yet
     }
   }
-  // V8 checks a code cache's checksum only if asked: without it, a corrupt cache (bad
-  // disk, bad copy) crashes Node instead of being rejected. ~1.5 ms, most of it loading
-  // node:v8. Set whenever a cache may be written or read: V8 rejects a cache made under
-  // other flags.
-  if (file) require('node:v8').setFlagsFromString('--verify-snapshot-checksum');
-  const wrapped = `(function (exports, require, module, __filename, __dirname) {${src}\n})`;
+  // Set whenever a cache may be written or read: V8 rejects a cache made under other flags.
+  if (file && !crc32) require('node:v8').setFlagsFromString('--verify-snapshot-checksum');
+  // The bundle is the module function written out (scripts/bundle.mjs): compiled as it is,
+  // it evaluates to that function. One built by an older bundle.mjs is wrapped here.
+  const bodyAt = src.indexOf('\n') + 1;
+  const wrapped = src.startsWith('((f) => ', bodyAt) ? src : `(function (exports, require, module, __filename, __dirname) {${src}\n})`;
   const script = new vm.Script(wrapped, { filename: BUNDLE, cachedData: cached });
   if (file && (!cached || script.cachedDataRejected)) {
     // After the command, so the cache holds every function it compiled; only after a

@@ -34,10 +34,35 @@ const zodEnglishOnly = {
   },
 };
 
+// commander requires node:child_process at its top (for executable subcommands, which
+// ckpt has none of); loading it, with net and dgram, costs every CLI run ~3 ms. Made lazy:
+// the same spawn, loaded on a call that never comes. If commander's line changes, the
+// build says so and bundles it as it is.
+const commanderLazyChildProcess = {
+  name: 'commander-lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const eager = "const childProcess = require('node:child_process');";
+      const src = readFileSync(args.path, 'utf8');
+      if (!src.includes(eager)) {
+        console.warn(`bundle: ${args.path} no longer has "${eager}": node:child_process stays eager`);
+        return undefined;
+      }
+      return { contents: src.replace(eager, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"), loader: 'js' };
+    });
+  },
+};
+
 // The first line names the bundle's content: bin/ckpt.js keys its code cache on it (V8
 // itself checks only the source length). Same length before and after, so the source
 // map's lines stay right.
 const HASH_LINE = `// ckpt-bundle sha256:${'0'.repeat(64)}`;
+// The code is the body of a CommonJS module function, written out: bin/ckpt.js compiles
+// the file as it is and gets that function back, instead of compiling its own wrapper
+// around the ~1 MB source (a second copy of it, ~2 ms). Run by node or require()d, the
+// file calls the function itself with the module's arguments.
+const WRAP_HEAD = "((f) => typeof module === 'object' ? f(exports, require, module, __filename, __dirname) : f)(function (exports, require, module, __filename, __dirname) {";
+const WRAP_TAIL = '})';
 
 const outdir = resolve(root, process.argv[2] ?? 'dist/bin');
 rmSync(outdir, { recursive: true, force: true });
@@ -58,8 +83,9 @@ await build({
   keepNames: false,
   sourcemap: 'linked',
   legalComments: 'none',
-  banner: { js: HASH_LINE },
-  plugins: [zodEnglishOnly],
+  banner: { js: `${HASH_LINE}\n${WRAP_HEAD}` },
+  footer: { js: WRAP_TAIL },
+  plugins: [zodEnglishOnly, commanderLazyChildProcess],
   // import.meta has no meaning in CommonJS: code that needs its own path checks for undefined
   // (restore/lazy/client.ts then runs this bundle itself).
   define: { 'import.meta.url': 'undefined' },

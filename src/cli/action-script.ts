@@ -7,7 +7,7 @@
  * post-resume comes once the processes run, so its failure is reported and they run on.
  * Scripts write to ckpt's stderr, so that --json on stdout stays one document.
  */
-import { spawnSync } from 'node:child_process';
+import { lazyChildProcess } from '../common/builtin.js';
 import { CkptError } from '../common/errors.js';
 
 /**
@@ -26,7 +26,7 @@ export function actionScripts(scripts: readonly string[], opts: { imagesDir: str
     run(action, env = {}) {
       for (const script of scripts) {
         opts.say(`running action script ${script} (${action})`);
-        const r = spawnSync('/bin/sh', ['-c', script], {
+        const r = lazyChildProcess().spawnSync('/bin/sh', ['-c', script], {
           stdio: ['ignore', 2, 2],
           env: {
             ...process.env,

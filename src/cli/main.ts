@@ -28,15 +28,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     throw e;
   });
   try {
-    const program = buildProgram();
     // Bare `ckpt`: the help, on stdout, exit 0 (not commander's "(outputHelp)" error).
     if (argv.length === 0) {
-      program.outputHelp();
+      buildProgram().outputHelp();
       return;
     }
     const args = expandConfig(argv);
     refuseExecCmd(args);
-    await program.parseAsync(args, { from: 'user' });
+    await buildProgram({ only: args[0] }).parseAsync(args, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
       // help and --version "errors" are normal exits

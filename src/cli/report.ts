@@ -32,8 +32,8 @@ export interface ReportOptions {
   logFile?: string;
 }
 
-/** Where ckpt's clock starts: the process start, as CRIU's log timestamps. */
-const START = performance.timeOrigin;
+/** Where ckpt's clock starts: the process start, as CRIU's log timestamps (performance.timeOrigin would load node:perf_hooks). */
+const START = Date.now() - process.uptime() * 1000;
 
 export class Reporter {
   readonly level: number;

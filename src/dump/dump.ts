@@ -5,6 +5,7 @@
  * exactly as it was.
  */
 import { release as kernelRelease } from 'node:os';
+import { monotonicMs } from '../common/clock.js';
 import { CkptError } from '../common/errors.js';
 import { readChildren, readStat, readStatus } from '../proc/index.js';
 import { isErrno, kill, NR, SIG } from '../sys/index.js';
@@ -233,7 +234,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
     for (const c of args.stoppedChildren) c.stopReport = reports.get(c.pid);
   }
   checkInterrupted();
-  const memStart = performance.now();
+  const memStart = monotonicMs();
   const pw = w.pages(pid, { checksum: opts.pageChecksums ?? false });
   const tracker = args.tracking?.forProcess(pid, () => remote);
   let mem: ReturnType<typeof dumpMemory>;
@@ -246,7 +247,7 @@ function collect(proc: SeizedProcess, args: CollectArgs): { stats: MemoryDumpSta
   }
   // A background dump closes it once its pages are in.
   if (!args.background) pw.close();
-  const memoryMs = performance.now() - memStart;
+  const memoryMs = monotonicMs() - memStart;
   const others = proc.tids.filter((t) => t !== pid).map((tid) => dumpThread(ctx, tid));
   remote.finish();
   const core: CoreImage = { pid, threads: [{ ...dumpCpu(pid), comm: undefined }, ...others], resources };
@@ -292,7 +293,7 @@ function checkBackground(pid: number, opts: DumpOptions): void {
 
 function dumpTree(pid: number, opts: DumpOptions): DumpResult {
   checkBackground(pid, opts);
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const warnings: string[] = [];
   return withImageWriter(opts.imagesDir, { target: opts.pageServer, fn: (w) => dumpInto(w, { pid, opts, t0, warnings }) });
 }
@@ -326,7 +327,7 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
     if (background) armBackground(pid, { background, timeoutMs: opts.timeoutMs });
     tree = seizeTree(pid, { timeoutMs: opts.timeoutMs, onWait: background ? () => background.serveWhileSeizing() : undefined });
     running = false;
-    frozenAt = performance.now();
+    frozenAt = monotonicMs();
     const event = opts.onEvent ?? (() => {});
     event({ phase: 'frozen', pids: tree.entries.map((e) => e.pid), ms: frozenAt - t0 });
     const alive = tree.entries.filter((e) => !e.zombie).map((e) => e.pid);
@@ -358,7 +359,7 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
       stats.bytes += s.bytes;
       stats.memoryMs += memoryMs;
       stats.inParent += s.inParent ?? 0;
-      event({ phase: 'process', pid: e.pid, pages: s.pages, bytes: s.bytes, memoryMs, ms: performance.now() - t0 });
+      event({ phase: 'process', pid: e.pid, pages: s.pages, bytes: s.bytes, memoryMs, ms: monotonicMs() - t0 });
     }
     // The shared objects' pages, copied meanwhile: in before the tree runs again.
     copies.join();
@@ -373,7 +374,7 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
       background.protect();
       releaseTree(tree);
       running = true;
-      released = performance.now();
+      released = monotonicMs();
       unlockAfterDump(lock, warnings);
       unlocked = true;
       background.run({ onBytes: progress });
@@ -386,7 +387,7 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
     w.commit();
     // The set is complete and the tree still frozen (CRIU's post-dump): a throw here
     // releases the tree as any failure does, and leaves the complete set.
-    event({ phase: 'written', ms: performance.now() - t0 });
+    event({ phase: 'written', ms: monotonicMs() - t0 });
     if (opts.leaveStopped) {
       // Queued while every thread is in its ptrace stop: detaching delivers it first thing.
       for (const e of tree.entries) if (!e.zombie) kill(e.pid, SIG.SIGSTOP);
@@ -398,21 +399,21 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
       killTree(tree, {
         sent: () => {
           try {
-            event({ phase: 'killed', ms: performance.now() - t0 });
+            event({ phase: 'killed', ms: monotonicMs() - t0 });
           } catch (e) {
             warnings.push(`after the kill: ${(e as Error).message}`);
           }
         },
       });
     }
-    if (!background) released = performance.now();
+    if (!background) released = monotonicMs();
     // Kept for the next round, or ended (the kernel unregisters the areas as the last fd
     // closes): after the tree runs again, since it need not wait for the old holder's exit.
     if (keepsTracking(opts)) tracking?.commit();
     else tracking?.release();
     if (opts.leaveRunning && !background) unlockAfterDump(lock, warnings);
     if (lock) removeStaleLocks(lock.state);
-    const end = performance.now();
+    const end = monotonicMs();
     const networkLock = lock && !opts.leaveRunning ? { name: lock.state.name, method: lock.state.method, ports: lock.state.ports.length } : undefined;
     return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: released - frozenAt, freezingMs: frozenAt - t0, totalMs: end - t0, warnings, networkLock, background: background?.stats };
   } catch (e) {

@@ -6,7 +6,7 @@
  */
 import { CkptError, isCkptError } from '../common/errors.js';
 import { kcmp, kill, SIG } from '../sys/index.js';
-import { foreignNamespaces, listTasks, readChildren, readStat, readStatus, type ProcStat } from '../proc/index.js';
+import { foreignNamespaces, listTasks, readChildren, readStat, type ProcStat } from '../proc/index.js';
 import { checkInterrupted, nameOf, seizeProcess, killSeized, type SeizedProcess } from '../infect/index.js';
 import type { TreeEntry } from '../resources/images.js';
 
@@ -99,7 +99,7 @@ function checkOutsideTree(root: number): void {
       throw new CkptError('USAGE', `Cannot dump process ${root}: ${self}`);
     }
     try {
-      pid = readStatus(pid).ppid;
+      pid = readStat(pid).ppid;
     } catch {
       return;
     }

@@ -2,9 +2,9 @@
 // relative to its own and the SHA-256 of the parent's inventory. The inventory lists
 // every file of the parent with its size and CRC (page data: covered by the pagemaps'
 // chunk CRCs where they were computed), so the digest pins the whole parent set.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { lazyCrypto } from '../common/builtin.js';
 import { CkptError } from '../common/errors.js';
 import { badImage } from './format.js';
 import { closeQuietly, openImage, tryIo } from './io.js';
@@ -20,7 +20,7 @@ export function inventoryDigest(dir: string): string {
   const p = path.join(dir, INVENTORY_FILE);
   const fd = openImage(p);
   try {
-    return createHash('sha256').update(tryIo(`read ${p}`, () => fs.readFileSync(fd))).digest('hex');
+    return lazyCrypto().createHash('sha256').update(tryIo(`read ${p}`, () => fs.readFileSync(fd))).digest('hex');
   } finally {
     closeQuietly(fd);
   }

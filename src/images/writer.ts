@@ -8,10 +8,10 @@
 // files are named /proc/self/fd/N/<name>: the kernel resolves the magic link to the
 // directory the fd holds, whatever its path is now, and the file is then created
 // with O_EXCL (a symlink there is never followed). Messages name the path given.
-import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { z } from 'zod';
+import { lazyCrypto } from '../common/builtin.js';
 import { CkptError } from '../common/errors.js';
 import { crc32 } from './crc32.js';
 import { FORMAT_VERSION } from './format.js';
@@ -24,6 +24,20 @@ import { encodePayload, writeMetaFile } from './meta-file.js';
 import { PageWriter, type PageWriterOptions } from './page-writer.js';
 import { Pagemap } from './pagemap.js';
 import type { RemoteSet } from './remote/sender.js';
+
+/**
+ * A random v4 UUID naming a new image set. The kernel makes one per read of this file;
+ * node:crypto's randomUUID would load node:crypto (~3 ms of a CLI dump) for 16 bytes.
+ */
+function newSetId(): string {
+  try {
+    const id = fs.readFileSync('/proc/sys/kernel/random/uuid', 'latin1').trim();
+    if (/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id)) return id;
+  } catch {
+    // no /proc here: the slower way
+  }
+  return lazyCrypto().randomUUID();
+}
 
 /** Names a metadata image: its file is NAME.img, its header carries KIND. */
 export interface ImageSpec<S extends z.ZodType> {
@@ -141,7 +155,7 @@ export class ImageWriter {
       if (!entry) throw new CkptError('USAGE', `Cannot commit ${this.dir}: ${name} is still being written`);
       entries.push(entry);
     }
-    const inventory: Inventory = { format: { ...FORMAT_VERSION }, files: entries, id: randomUUID() };
+    const inventory: Inventory = { format: { ...FORMAT_VERSION }, files: entries, id: newSetId() };
     if (this.parent) inventory.parent = this.parent;
     const tmp = this.at(INVENTORY_TMP);
     this.files.set(INVENTORY_TMP, null); // so abort() removes it if the rename never happens

@@ -6,6 +6,7 @@
  * failure kills everything that was built and leaves the images untouched.
  */
 import { join } from 'node:path';
+import { monotonicMs } from '../common/clock.js';
 import { kill, SIG } from '../sys/index.js';
 import { checkInterrupted, deferSignals, RemoteTask, RESTORE_PTRACE_OPTIONS, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
 import { ImageReader, PAGE_SIZE } from '../images/index.js';
@@ -171,7 +172,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
 }
 
 function restoreTree(opts: RestoreOptions): RestoreResult {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const reader = ImageReader.open(opts.imagesDir);
   const warnings: string[] = [];
   const warn = (m: string) => void warnings.push(m);
@@ -195,7 +196,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     const event = opts.onEvent ?? (() => {});
     const pages = [...tree.procs.values()].reduce((n, img) => n + img.pages.layers.reduce((m, l) => m + l.runs.reduce((k, r) => k + r.nrPages, 0), 0), 0);
     const read = { pids: tree.entries.map((e) => e.pid), pages, bytes: pages * PAGE_SIZE };
-    event({ phase: 'read', ...read, ms: performance.now() - t0 });
+    event({ phase: 'read', ...read, ms: monotonicMs() - t0 });
     let restored = 0;
     const report = opts.onProgress;
     const progress = report && ((n: number) => report({ bytes: (restored += n), total: read.bytes }));
@@ -246,7 +247,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       const forkChildren = () => {
         for (const c of entries) if (c.ppid === e.pid) build(c, remote);
       };
-      const memoryStarts = () => event({ phase: 'memory', pid: e.pid, ms: performance.now() - t0 });
+      const memoryStarts = () => event({ phase: 'memory', pid: e.pid, ms: monotonicMs() - t0 });
       built.push(rebuildProcess(ctxFor(e.pid, remote), img, { inherited, forkChildren, memoryStarts }));
     };
     build(entries[0]!, new RemoteTask(b.pid, { site: BLANK_SYSCALL_SITE }));
@@ -255,7 +256,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     for (const p of built) rebuildFiles(p);
     for (const p of built) {
       rebuildRest(p);
-      event({ phase: 'process', pid: p.img.pid, ms: performance.now() - t0 });
+      event({ phase: 'process', pid: p.img.pid, ms: monotonicMs() - t0 });
     }
     joinGroups(entries, { remotes, warn });
     // Terminals' foreground groups, once every group exists.
@@ -279,7 +280,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     const scratch = new Map(check ? built.map((p) => [p.img.pid, p.remote.handOverScratch()] as const) : []);
     for (const p of built) if (!stoppedAgain.has(p.img.pid)) loadRegisters(p);
     if (check) checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups, scratch });
-    event({ phase: 'built', ms: performance.now() - t0 });
+    event({ phase: 'built', ms: monotonicMs() - t0 });
     // The last point of return: once let go (or confirmed: its other copy may be gone), the tree runs whatever comes.
     checkInterrupted();
     const held = (opts.confirm?.() ?? 'run') === 'stop';
@@ -289,7 +290,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     for (const p of built) letRun(p);
     for (const p of built) if (p.img.entry.stopped && !stoppedAgain.has(p.img.pid)) kill(p.img.pid, SIG.SIGSTOP);
     undo.clear();
-    event({ phase: 'let-go', ms: performance.now() - t0 });
+    event({ phase: 'let-go', ms: monotonicMs() - t0 });
     lazy?.go({ prefetch: opts.lazyPrefetch ?? true });
     kill(b.pid, SIG.SIGKILL);
     blank.release();
@@ -300,7 +301,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       const failed = unlockNetwork(netLock);
       if (failed) warn(failed);
     }
-    const totalMs = performance.now() - t0;
+    const totalMs = monotonicMs() - t0;
     event({ phase: 'running', ms: totalMs });
     const lazyPages = lazy && { serverPid: lazy.server.pid, guardPid: lazy.guard.pid, log: lazy.log };
     return { pid: tree.root, processes: tree.entries.length, pages: read.pages, bytes: read.bytes, totalMs, warnings, terminal, lazyPages };

@@ -83,7 +83,7 @@ test('a cache is written after a successful run, private, and used by the next r
   assert.equal(statSync(dir).mode & 0o777, 0o700);
   assert.equal(statSync(file).mode & 0o777, 0o600);
   const h = header(file);
-  assert.ok(h.startsWith(`ckpt-code-cache 1 ${bundleHash()} `), h);
+  assert.ok(h.startsWith(`ckpt-code-cache 2 ${bundleHash()} `), h);
   assert.ok(h.endsWith(` ${process.version} ${process.arch}`), h);
   const first = ino(file);
   version(dir);

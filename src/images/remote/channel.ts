@@ -9,8 +9,8 @@
 // frame as associated data and no plaintext, RFC 8439), so a frame cannot be forged,
 // altered, replayed, dropped or reordered unnoticed. Contents travel in clear
 // (docs/security.md says why, and why this MAC: ~5 GB/s here, HMAC-SHA256 ~1).
-import { createCipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
+import { lazyCrypto } from '../../common/builtin.js';
 import { CkptError } from '../../common/errors.js';
 
 const MAGIC = Buffer.from('CKPT-PS1');
@@ -38,14 +38,14 @@ export interface Frame {
 }
 
 const mac = (key: Buffer, parts: readonly Uint8Array[]) => {
-  const h = createHmac('sha256', key);
+  const h = lazyCrypto().createHmac('sha256', key);
   for (const p of parts) h.update(p);
   return h.digest();
 };
 
 /** The frame tag: Poly1305 under a one-time key ChaCha20 derives from `key` and the frame's number (never reused: one key per direction and session). */
 function frameTag(key: Buffer, args: { nonce: Buffer; parts: readonly Uint8Array[] }): Buffer {
-  const c = createCipheriv('chacha20-poly1305', key, args.nonce, { authTagLength: TAG });
+  const c = lazyCrypto().createCipheriv('chacha20-poly1305', key, args.nonce, { authTagLength: TAG });
   for (const p of args.parts) if (p.length > 0) c.setAAD(p, { plaintextLength: 0 });
   c.final();
   return c.getAuthTag();
@@ -98,7 +98,7 @@ export class Channel {
     const hello = ch.readExact(MAGIC.length + NONCE);
     if (!hello.subarray(0, MAGIC.length).equals(MAGIC)) throw channelError(args.peer, 'not a ckpt page server');
     const sn = hello.subarray(MAGIC.length);
-    const cn = randomBytes(NONCE);
+    const cn = lazyCrypto().randomBytes(NONCE);
     ch.writeAll([MAGIC, cn, mac(args.token, [Buffer.from('client'), sn, cn])]);
     let answer: Buffer;
     try {
@@ -107,7 +107,7 @@ export class Channel {
       // The server closes without a word on a wrong token (it says nothing to one who cannot prove it).
       throw new CkptError('PERMISSION', `Cannot exchange images with ${args.peer}: it refused our token (not the --auth-token file it was started with?)`, { cause: e });
     }
-    if (answer[0] !== 1 || !timingSafeEqual(answer.subarray(1), mac(args.token, [Buffer.from('server'), sn, cn]))) {
+    if (answer[0] !== 1 || !lazyCrypto().timingSafeEqual(answer.subarray(1), mac(args.token, [Buffer.from('server'), sn, cn]))) {
       throw new CkptError('PERMISSION', `Cannot exchange images with ${args.peer}: it does not know our token (another server at that address?)`);
     }
     ch.keys(args.token, { sn, cn, mine: 'c2s' });
@@ -117,13 +117,13 @@ export class Channel {
   /** The listening side's handshake: undefined (and nothing more said) when the client does not know the token. */
   static server(fd: number, args: { peer: string; token: Buffer }): Channel | undefined {
     const ch = new Channel(fd, args.peer);
-    const sn = randomBytes(NONCE);
+    const sn = lazyCrypto().randomBytes(NONCE);
     ch.writeAll([MAGIC, sn]);
     const hello = ch.readExact(MAGIC.length + NONCE + MAC);
     if (!hello.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
     const cn = hello.subarray(MAGIC.length, MAGIC.length + NONCE);
     const proof = hello.subarray(MAGIC.length + NONCE);
-    if (!timingSafeEqual(proof, mac(args.token, [Buffer.from('client'), sn, cn]))) return undefined;
+    if (!lazyCrypto().timingSafeEqual(proof, mac(args.token, [Buffer.from('client'), sn, cn]))) return undefined;
     ch.writeAll([Buffer.from([1]), mac(args.token, [Buffer.from('server'), sn, cn])]);
     ch.keys(args.token, { sn, cn, mine: 's2c' });
     return ch;
@@ -167,7 +167,7 @@ export class Channel {
     this.readInto(payload);
     const tag = this.readExact(TAG);
     this.seq.writeBigUInt64LE(this.recvSeq++, 4);
-    if (!timingSafeEqual(tag, frameTag(this.recvKey, { nonce: this.seq, parts: [this.head, payload] }))) {
+    if (!lazyCrypto().timingSafeEqual(tag, frameTag(this.recvKey, { nonce: this.seq, parts: [this.head, payload] }))) {
       throw channelError(this.peer, 'a frame failed its integrity check (altered in transit, or not from the peer we authenticated)');
     }
     return { type, payload };

@@ -5,9 +5,9 @@
  * opened (or entered) by its user, and its name removed again. The name never
  * replaces an existing file, and its removal is on the undo stack until it is done.
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, lstatSync, rmdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { lazyCrypto } from '../../common/builtin.js';
 import { CkptError } from '../../common/errors.js';
 import { encodeDev, mknod } from '../../sys/index.js';
 import type { RestoreContext } from '../types.js';
@@ -33,7 +33,7 @@ export function createNameless(
   ctx: RestoreContext,
   args: { path: string; what: string; dir?: boolean; sameParent?: boolean; make(path: string): void },
 ): Nameless {
-  const tag = `${ctx.pid}-${randomBytes(4).toString('hex')}`;
+  const tag = `${ctx.pid}-${lazyCrypto().randomBytes(4).toString('hex')}`;
   const candidates = [
     args.path, // same name: /proc/PID/fd/N reads exactly as before
     join(dirname(args.path), `.ckpt-${basename(args.path)}-${tag}`),

@@ -3,8 +3,8 @@
  * file with a build ID is known by it and its size (build-id.ts); any other file by the
  * SHA-1 of its contents (by size and mtime when it is too big to hash).
  */
-import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { lazyCrypto } from '../../common/builtin.js';
 import { CkptError } from '../../common/errors.js';
 import { buildIdOf } from './build-id.js';
 import type { MappedFile } from './state.js';
@@ -24,7 +24,7 @@ function sha1Of(fd: number): string {
   const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   const known = hashes.get(key);
   if (known) return known;
-  const h = createHash('sha1');
+  const h = lazyCrypto().createHash('sha1');
   const buf = Buffer.allocUnsafe(1 << 20);
   for (let pos = 0; ; ) {
     const n = readSync(fd, buf, 0, buf.length, pos);

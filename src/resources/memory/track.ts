@@ -15,9 +15,9 @@
  * An area registered at the parent round still shows `uw`; one mapped since (or
  * moved by mremap, which drops the registration) does not, and is saved whole.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, readlinkSync } from 'node:fs';
 import { z } from 'zod';
+import { lazyChildProcess } from '../../common/builtin.js';
 import { CkptError } from '../../common/errors.js';
 import { closeFd, pidfdGetfd, pidfdOpen, pidfdSendSignal, SIG } from '../../sys/index.js';
 import { PAGE_IS, PM_SCAN, pagemapScan, UFFD, uffdioRegister } from '../../sys/ioctl.js';
@@ -215,7 +215,7 @@ export class MemoryTracking {
   keep(pids: readonly number[], watch: number): TrackingState {
     for (const pid of [...this.procs.keys()]) if (!pids.includes(pid)) this.forget(pid);
     const list = [...this.procs.values()];
-    const child = spawn('tail', ['-f', '/dev/null', `--pid=${watch}`], { stdio: ['ignore', 'ignore', 'ignore', ...list.map((t) => t.uffd)], detached: true });
+    const child = lazyChildProcess().spawn('tail', ['-f', '/dev/null', `--pid=${watch}`], { stdio: ['ignore', 'ignore', 'ignore', ...list.map((t) => t.uffd)], detached: true });
     child.on('error', () => {});
     child.unref();
     if (child.pid === undefined) throw new CkptError('INTERNAL', 'Cannot keep memory tracking: the holder process (tail) did not start');

@@ -23,8 +23,8 @@
  * Only locks of ckpt's own PID namespace (and the unqualified `ckpt-ROOTPID` of
  * images made before) can be judged stale; the others are left alone.
  */
-import { execFileSync } from 'node:child_process';
 import { z } from 'zod';
+import { lazyChildProcess } from '../../common/builtin.js';
 import { CkptError } from '../../common/errors.js';
 import { sleepSync } from '../../infect/wait.js';
 import { ownNamespaceInode, readStatus } from '../../proc/index.js';
@@ -140,7 +140,7 @@ interface Backend {
 
 function run(cmd: string, args: { argv: string[]; input?: string }): string {
   try {
-    return execFileSync(cmd, args.argv, { input: args.input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    return lazyChildProcess().execFileSync(cmd, args.argv, { input: args.input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT') throw new CkptError('UNSUPPORTED', `${cmd} is not installed`, { cause: e });

@@ -7,7 +7,8 @@
  * "has none" so it is not reported as sharing. (Assumes ckpt itself has no I/O
  * priority set: a child of a process with one gets its own io_context.)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { lazyChildProcess } from '../../common/builtin.js';
 import { CkptError } from '../../common/errors.js';
 
 export class Sentinel {
@@ -15,7 +16,7 @@ export class Sentinel {
   readonly pid: number;
 
   constructor() {
-    this.child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    this.child = lazyChildProcess().spawn('sleep', ['60'], { stdio: 'ignore' });
     this.child.unref();
     this.child.on('error', () => undefined);
     if (this.child.pid === undefined) throw new CkptError('INTERNAL', 'Cannot start a sentinel process (sleep) for kcmp');

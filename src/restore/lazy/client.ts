@@ -5,9 +5,9 @@
  * their start-up is off the restore's path), and lets the server prefetch once the tree
  * runs.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { lazyChildProcess } from '../../common/builtin.js';
 import { CkptError } from '../../common/errors.js';
 import { closeFd, isErrno, kill, pollIn, SIG, SOCK, socketpair, UFFD_LAZY_FEATURES, uffdRegister } from '../../sys/index.js';
 import { uffdioApi } from '../../sys/ioctl.js';
@@ -223,7 +223,7 @@ function startPeer(cmd: readonly string[], opts: { args: string[]; logFd: number
   const [mine, theirs] = channel();
   try {
     // Its own session: a terminal's ^C or hangup for ckpt is not for it.
-    const child = spawn(cmd[0]!, [...cmd.slice(1), ...opts.args], { stdio: [theirs, opts.logFd, opts.logFd, opts.fd3], detached: true });
+    const child = lazyChildProcess().spawn(cmd[0]!, [...cmd.slice(1), ...opts.args], { stdio: [theirs, opts.logFd, opts.logFd, opts.fd3], detached: true });
     child.unref();
     child.on('error', () => {});
     if (!child.pid) throw new CkptError('INTERNAL', `Cannot start the lazy-pages ${opts.args[0]}: spawn ${cmd[0]} failed`);
