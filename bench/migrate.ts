@@ -5,7 +5,8 @@
  * test/victims/bench-mem (MiB of memory, a working set rewritten every ~20 ms: `bench-mem MiB HOT`); source and
  * destination are the built CLI (`ckpt migrate`, `ckpt migrate --receive` in a PID
  * namespace of its own, images in /dev/shm), each migration once with a full restore on
- * the destination and once with --lazy-pages. The migrated copy checks all its memory
+ * the destination, once with --lazy-pages and once with --post-copy (the final dirty pages
+ * left on the source, read by the lazy restore there). The migrated copy checks all its memory
  * (PASS/FAIL) before it is killed.
  *
  * "final freeze": from the source's freeze for the final dump to the destination's tree
@@ -94,7 +95,7 @@ interface SourceJson {
   final: { pages: number; freezeMs: number; parts: { collectMs: number; memoryMs: number; scriptMs: number; restoreMs: number; killMs: number; runMs?: number } };
 }
 
-async function migrateOnce(args: { mib: number; hot: number; lazy: boolean; token: string }): Promise<{ out: SourceJson; verified: string }> {
+async function migrateOnce(args: { mib: number; hot: number; lazy: boolean; postCopy?: boolean; token: string }): Promise<{ out: SourceJson; verified: string }> {
   const v = track(startVictim('/usr/bin/nsenter', { args: [`--net=/run/netns/${NS.a}`, join(VICTIM_BIN, 'bench-mem'), String(args.mib), String(args.hot)] }));
   await v.waitFor(/READY/, 120_000);
   const dir = shmDir('migrate-dst');
@@ -113,7 +114,9 @@ async function migrateOnce(args: { mib: number; hot: number; lazy: boolean; toke
     recv.on('exit', () => rej(new Error(`receiver exited: ${err}`)));
   });
   try {
-    const src = spawnSync('nsenter', [`--net=/run/netns/${NS.a}`, ...cli, 'migrate', '-t', String(v.pid), '--to', `10.78.0.2:${port}`, '--auth-token', args.token, '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    // The source's work directory in /dev/shm, as the destination's: with --post-copy the final set is written (and fsync'd) there during the freeze.
+    const work = join(shmDir('migrate-src'), 'work');
+    const src = spawnSync('nsenter', [`--net=/run/netns/${NS.a}`, ...cli, 'migrate', '-D', work, '-t', String(v.pid), '--to', `10.78.0.2:${port}`, '--auth-token', args.token, '--json', ...(args.postCopy ? ['--post-copy'] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
     if (src.status !== 0) throw new Error(`migrate failed: ${src.stderr}\nreceiver: ${err}`);
     await waitGone(v.pid, 30_000);
     livePids.delete(v.pid);
@@ -155,14 +158,15 @@ export async function runMigrate(opts: { reps: number; mib: number; hot: number 
   const tokenDir = shmDir('migrate-token');
   const token = join(tokenDir, 'token');
   writeFileSync(token, randomBytes(32), { mode: 0o600 });
-  const rows: MigrateRow[] = [false, true].map((lazy) => ({
-    name: `migrate, ${lazy ? 'lazy' : 'full'} restore there`, rounds: '', finalPages: [], freeze: [], collect: [], memory: [], restore: [], kill: [], run: [], verified: [],
+  const cases = [{ lazy: false, postCopy: false }, { lazy: true, postCopy: false }, { lazy: true, postCopy: true }];
+  const rows: MigrateRow[] = cases.map((c) => ({
+    name: `migrate, ${c.postCopy ? 'post-copy, ' : ''}${c.lazy ? 'lazy' : 'full'} restore there`, rounds: '', finalPages: [], freeze: [], collect: [], memory: [], restore: [], kill: [], run: [], verified: [],
   }));
   const plain: MigrateBench['plain'] = { freeze: [], dump: [], restore: [], verified: [] };
   try {
     for (let i = 0; i < opts.reps; i++) {
-      for (const [k, lazy] of [false, true].entries()) {
-        const { out, verified } = await migrateOnce({ ...opts, lazy, token });
+      for (const [k, c] of cases.entries()) {
+        const { out, verified } = await migrateOnce({ ...opts, ...c, token });
         const row = rows[k]!;
         const p = out.final.parts;
         row.rounds = out.rounds.map((r) => r.pages).join(', ');

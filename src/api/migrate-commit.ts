@@ -4,6 +4,7 @@
  * is never lost (docs/architecture.md, "Live migration", says the protocol and its window):
  *
  *   S → D  RESTORE {dir, id}     D restores, up to the tree built and frozen (not let go)
+ *                                (post-copy, with `pages`: D reads the final set from S meanwhile, READ frames)
  *   D → S  OK {ready, pid}       S kills its tree (after this, only D's copy exists)
  *   S → D  GO                    D lets its tree run
  *   D → S  OK {pid, …}           (informational)
@@ -18,7 +19,7 @@
  */
 import { z } from 'zod';
 import { CkptError } from '../common/errors.js';
-import { FRAME, type Channel } from '../images/index.js';
+import { FRAME, type Channel, type FileServer, type Frame } from '../images/index.js';
 import { endSession } from '../dump/page-server.js';
 import { SHUT, setSocketTimeouts, shutdownSocket } from '../sys/inet.js';
 import { sleepSync } from '../infect/index.js';
@@ -31,7 +32,15 @@ export const GO_TIMEOUT_MS = 30_000;
 /** Default window, both sides, in which a broken connection's outcome is still told and heard. */
 export const RESOLVE_TIMEOUT_MS = 60_000;
 
-export const RestoreRequest = z.object({ dir: z.literal('final'), id: z.string().regex(/^[0-9a-f]{16}$/) });
+export const RestoreRequest = z.object({
+  dir: z.literal('final'), id: z.string().regex(/^[0-9a-f]{16}$/),
+  /**
+   * Post-copy: the final set is not on the destination but on the source, which answers
+   * READs of it on this connection until its tree is dead, then on address:port (a
+   * listener of its own) until the destination has every page.
+   */
+  pages: z.object({ address: z.string().max(64), port: z.number().int().min(1).max(65535) }).optional(),
+});
 export const Ready = z.object({ ready: z.literal(true), pid: z.number().int().positive(), restoreMs: z.number().nonnegative() });
 /** The destination's last word: its tree runs (the answer to GO, or to RESOLVE "killed"). */
 export const Running = z.object({ pid: z.number().int().positive(), restoreMs: z.number().nonnegative(), runMs: z.number().nonnegative() });
@@ -73,10 +82,11 @@ function parseAnswer<S extends z.ZodType>(ch: Channel, schema: S, payload: Buffe
  * The source: asks for the restore and waits for READY. `refused` is true when the
  * destination answered ERROR (it failed, and killed what it built): nothing to resolve.
  */
-export function askRestore(ch: Channel, req: z.infer<typeof RestoreRequest>): z.infer<typeof Ready> {
+export function askRestore(ch: Channel, req: z.infer<typeof RestoreRequest> & { files?: FileServer }): z.infer<typeof Ready> {
   setSocketTimeouts(ch.fd, RESTORE_TIMEOUT_MS);
-  ch.sendJson(FRAME.RESTORE, req);
-  const f = ch.receive();
+  const { files, ...request } = req;
+  ch.sendJson(FRAME.RESTORE, request);
+  const f = answerReads(ch, files);
   if (f.type === FRAME.ERROR) throw new RefusedError(`Cannot restore on ${ch.peer}: it says: ${f.payload.toString('utf8').slice(0, 1000)}`);
   if (f.type !== FRAME.OK) throw new CkptError('NETWORK', `Cannot restore on ${ch.peer}: it answered with frame ${f.type}`);
   return parseAnswer(ch, Ready, f.payload);
@@ -90,11 +100,23 @@ export class RefusedError extends CkptError {
 }
 
 /** The source, its tree killed: GO, and the destination's word that its tree runs. */
-export function sendGo(ch: Channel): z.infer<typeof Running> {
+export function sendGo(ch: Channel, files?: FileServer): z.infer<typeof Running> {
   setSocketTimeouts(ch.fd, GO_TIMEOUT_MS);
   if (fault('drop-go') || fault('drop-go-quiet')) cut(ch);
   ch.send(FRAME.GO);
-  return parseAnswer(ch, Running, ch.expectOk(`let the tree run on ${ch.peer}`));
+  const f = answerReads(ch, files);
+  if (f.type === FRAME.ERROR) throw new CkptError('NETWORK', `Cannot let the tree run on ${ch.peer}: it says: ${f.payload.toString('utf8').slice(0, 1000)}`);
+  if (f.type !== FRAME.OK) throw new CkptError('NETWORK', `Cannot let the tree run on ${ch.peer}: it answered with frame ${f.type}`);
+  return parseAnswer(ch, Running, f.payload);
+}
+
+/** The next frame that is not a READ (post-copy: the destination's restore reads the final set meanwhile, answered from `files`). */
+function answerReads(ch: Channel, files: FileServer | undefined): Frame {
+  for (;;) {
+    const f = ch.receive();
+    if (f.type !== FRAME.READ || !files) return f;
+    files.answer(ch, f);
+  }
 }
 
 /**

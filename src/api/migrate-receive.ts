@@ -66,7 +66,7 @@ export function receiveMigration(opts: ReceiveOptions): ReceiveResult {
         onRestore: (req, c) => {
           if (asked) throw new CkptError('USAGE', 'Cannot restore twice in one migration');
           asked = true;
-          const { dir, id } = RestoreRequest.parse(req);
+          const { dir, id, pages } = RestoreRequest.parse(req);
           const t = performance.now();
           noted(() => opts.onEvent?.({ phase: 'restoring', dir }));
           let goAt = 0;
@@ -76,6 +76,8 @@ export function receiveMigration(opts: ReceiveOptions): ReceiveResult {
           const phases: string[] = [];
           const restoreOptions: RestoreOptions = {
             imagesDir: path.join(opts.imagesDir, dir), lazyPages: opts.lazyPages, lazyPagesCommand: opts.lazyPagesCommand,
+            // Post-copy: the final set is read from the source, on this connection, then (the lazy-pages server) on its listener.
+            pageServer: pages && { ...pages, authToken: opts.authToken, dir, channel: c },
             onEvent: (e) => {
               if (e.phase === 'read') root = e.pids[0]!;
               // Where the restore's time goes (the freeze waits for it): logged with the result.

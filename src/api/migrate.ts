@@ -21,6 +21,9 @@ import { connectPageServer, endSession } from '../dump/page-server.js';
 import { isAlive as alive } from '../resources/sharing/index.js';
 import { unlockNetwork } from '../resources/net/lock.js';
 import { askRestore, RefusedError, RESOLVE_TIMEOUT_MS, Running, sendGo, tellOutcome, type Ready } from './migrate-commit.js';
+import { FileServer, readToken, type Channel } from '../images/index.js';
+import { formatAddr, getsockname } from '../sys/inet.js';
+import { listenOn, serveFiles } from './page-server.js';
 import type { z } from 'zod';
 
 export interface MigrateOptions {
@@ -45,6 +48,15 @@ export interface MigrateOptions {
   onEvent?: (e: MigrateEvent) => void;
   /** As DumpOptions.timeoutMs. */
   timeoutMs?: number;
+  /**
+   * Post-copy: the final dump's pages stay here (written locally, not sent before the
+   * restore); the destination restores with them served from here (page server mode),
+   * and this call returns once it has every page. Its copy then depends on this host
+   * until then: if this ckpt dies first, the destination's processes are killed.
+   */
+  postCopy?: boolean;
+  /** With postCopy: how long to wait for the destination's lazy-pages server to come for the pages (default 60 s). */
+  serveTimeoutMs?: number;
 }
 
 export type MigrateEvent =
@@ -52,7 +64,8 @@ export type MigrateEvent =
   | { phase: 'written'; ms: number }
   | { phase: 'ready'; pid: number; ms: number }
   | { phase: 'restored'; pid: number; ms: number }
-  | { phase: 'resumed'; ms: number };
+  | { phase: 'resumed'; ms: number }
+  | { phase: 'served'; bytes: number; sessions: number; ms: number };
 
 /** Where the final freeze went, ms: the source's dump, its post-dump handler, the restore there, the kill here, the let-go there. */
 export interface FreezeParts {
@@ -83,7 +96,29 @@ export interface MigrateResult {
   final: { pages: number; frozenMs: number; freezeMs: number; dumpMs: number; restoreMs: number; parts: FreezeParts };
   /** The destination's PID of the root (the same PID, in its PID namespace). */
   remotePid: number;
+  /** Post-copy: the final set's bytes the destination read from here, over how many sessions, and when it had them all (ms from the start). */
+  postCopy?: { bytes: number; sessions: number; doneMs: number };
   totalMs: number;
+}
+
+/** A listener on this side's address of the migration's connection (any port): the destination reaches it as it reaches us. */
+function pagesListener(ch: Channel): { fd: number; address: string; port: number } {
+  const local = getsockname(ch.fd);
+  if (!local) throw new CkptError('NETWORK', `Cannot migrate with post-copy: no local address on the connection to ${ch.peer}`);
+  const address = formatAddr({ ...local, port: 0 }).replace(/:0$/, '').replace(/^\[(.*)\]$/, '$1');
+  const l = listenOn(address, 0);
+  return { fd: l.fd, address, port: l.port };
+}
+
+/**
+ * Post-copy, the migration done: the destination's lazy-pages server reads the rest of
+ * the final set from `root` on the listener until it has every page. The source's tree
+ * is gone: a failure here is the destination's to report (its processes are killed).
+ */
+function servePostCopy(args: { ch: Channel; listener: number; token: Buffer; root: string; acceptMs: number }): { bytes: number; sessions: number } {
+  // The migration's session is over: its end lets the destination's ckpt return.
+  endSession(args.ch);
+  return serveFiles(args.listener, { root: args.root, token: args.token, acceptMs: args.acceptMs });
 }
 
 /** The pre-copy goes on while rounds shrink by a fifth or more and are not yet small. */
@@ -101,6 +136,9 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
   if (fs.readdirSync(opts.workDir).length > 0) throw new CkptError('USAGE', `Cannot migrate process ${pid}: ${opts.workDir} is not empty`);
   const server = { ...opts.to, authToken: opts.authToken };
   const ch = connectPageServer(server);
+  // Post-copy: where the destination's lazy-pages server reads the final set once the migration's connection is done.
+  const pages = opts.postCopy ? pagesListener(ch) : undefined;
+  const files = pages && new FileServer(opts.workDir);
   const id = randomBytes(8).toString('hex');
   const resolve = (outcome: 'killed' | 'resumed') => tellOutcome(ch, { id, outcome, reconnect: () => connectPageServer({ ...server, timeoutMs: 5000 }), timeoutMs: opts.resolveTimeoutMs ?? RESOLVE_TIMEOUT_MS });
   const rounds: { pages: number; frozenMs: number }[] = [];
@@ -125,7 +163,7 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
     const go = () => {
       at.go = performance.now();
       try {
-        running = sendGo(ch);
+        running = sendGo(ch, files);
       } catch {
         // GO or its answer lost: resolved below, on a new connection
       }
@@ -133,7 +171,8 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
     try {
       d = dump(pid, {
         imagesDir: path.join(opts.workDir, 'final'), parent: `../${rounds.length}`, timeoutMs: opts.timeoutMs,
-        pageServer: { channel: ch, dir: 'final' },
+        // Post-copy: the set stays here, read by the destination as it restores.
+        pageServer: pages ? undefined : { channel: ch, dir: 'final' },
         onEvent: (e) => {
           if (e.phase === 'frozen') at.frozen = performance.now();
           if (e.phase === 'killed') go();
@@ -144,7 +183,7 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
           at.scripted = performance.now();
           asked = true;
           try {
-            ready = askRestore(ch, { dir: 'final', id });
+            ready = askRestore(ch, { dir: 'final', id, pages: pages && { address: pages.address, port: pages.port }, files });
           } catch (err) {
             if (err instanceof RefusedError) asked = false;
             throw err;
@@ -173,7 +212,11 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
       pages: d?.pages ?? 0, frozenMs: d?.frozenMs ?? goAt - at.frozen, freezeMs: goAt - at.frozen + (running?.runMs ?? 0),
       dumpMs: at.written - at.frozen, restoreMs: ready!.restoreMs, parts,
     };
-    return { pid, rounds, final, remotePid: ready!.pid, totalMs: performance.now() - t0 };
+    const postCopy = pages && servePostCopy({ ch, listener: pages.fd, token: readToken(opts.authToken), root: opts.workDir, acceptMs: opts.serveTimeoutMs ?? RESOLVE_TIMEOUT_MS });
+    // What the restore itself read on the migration's connection counts too.
+    if (postCopy) postCopy.bytes += files!.served;
+    if (postCopy) event({ phase: 'served', bytes: postCopy.bytes, sessions: postCopy.sessions, ms: performance.now() - t0 });
+    return { pid, rounds, final, remotePid: ready!.pid, postCopy: postCopy && { ...postCopy, doneMs: performance.now() - t0 }, totalMs: performance.now() - t0 };
   } catch (e) {
     if (ready && !alive(pid)) {
       if (told) throw e; // a failure after the migration: nothing to undo
@@ -202,6 +245,8 @@ export function migrate(pid: number, opts: MigrateOptions): MigrateResult {
     throw e;
   } finally {
     endSession(ch);
+    files?.close();
+    if (pages) fs.closeSync(pages.fd);
     // Rounds without their pages are of no use once the destination has them, or once it failed.
     fs.rmSync(opts.workDir, { recursive: true, force: true });
   }

@@ -6,7 +6,7 @@
  */
 import { closeSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
-import { Channel, readToken, receiveSets, type ReceivedSet, type SessionHooks } from '../images/index.js';
+import { Channel, FileServer, readToken, receiveSets, servePageFiles, type ReceivedSet, type SessionHooks } from '../images/index.js';
 import { isErrno, SOCK } from '../sys/index.js';
 import { acceptInet, bindInet, formatAddr, getsockname, inetSocket, listenSocket, parseInetAddr, setSocketBuffers, setSocketTimeouts, setsockoptBuf, SO_INET } from '../sys/inet.js';
 import { PAGE_SERVER_BUFFER } from '../dump/page-server.js';
@@ -119,5 +119,63 @@ export function pageServer(opts: PageServerOptions): PageServerResult {
     }
   } finally {
     closeSync(listener.fd);
+  }
+}
+
+export interface ServePagesOptions {
+  /** The image set to serve (a dump's directory, complete). */
+  imagesDir: string;
+  address?: string;
+  port: number;
+  authToken: string;
+  /** How long a client may be silent within a session (default 0: for ever; a process restored without prefetch may not fault for hours). */
+  timeoutMs?: number;
+  onListening?: (at: { address: string; port: number }) => void;
+  log?: (line: string) => void;
+}
+
+/**
+ * `ckpt page-server --lazy-pages` (CRIU's `dump --lazy-pages --port`, the source of a
+ * lazy restore from elsewhere): serves the files of the set in imagesDir to
+ * `ckpt restore --lazy-pages --page-server`, one session at a time (the restore's, then
+ * its lazy-pages server's), until a client says it has every page.
+ */
+export function servePages(opts: ServePagesOptions): { sessions: number } {
+  const listener = listenOn(opts.address ?? '0.0.0.0', opts.port);
+  try {
+    opts.onListening?.({ address: opts.address ?? '0.0.0.0', port: listener.port });
+    return serveFiles(listener.fd, { root: opts.imagesDir, token: readToken(opts.authToken), timeoutMs: opts.timeoutMs, log: opts.log });
+  } finally {
+    closeSync(listener.fd);
+  }
+}
+
+/**
+ * Serves the files under `root` on `listener`, session after session, until a client
+ * says it has every page; with `acceptMs`, fails (TIMEOUT) when no client comes that long.
+ */
+export function serveFiles(listener: number, args: { root: string; token: Buffer; timeoutMs?: number; acceptMs?: number; log?: (line: string) => void }): { sessions: number; bytes: number } {
+  const log = args.log ?? (() => {});
+  const files = new FileServer(args.root);
+  let sessions = 0;
+  try {
+    for (;;) {
+      if (args.acceptMs !== undefined) setSocketTimeouts(listener, args.acceptMs);
+      let ch: Channel;
+      try {
+        ch = acceptAuthenticated(listener, { token: args.token, timeoutMs: args.timeoutMs ?? 0, log });
+      } catch (e) {
+        throw new CkptError('TIMEOUT', `Cannot serve the pages of ${args.root}: no client came within ${Math.round((args.acceptMs ?? 0) / 1000)} s (${(e as Error).message})`, { cause: e });
+      }
+      sessions++;
+      log(`serving pages to ${ch.peer}`);
+      try {
+        if (servePageFiles(ch, { files, log }) === 'done') return { sessions, bytes: files.served };
+      } finally {
+        ch.close();
+      }
+    }
+  } finally {
+    files.close();
   }
 }

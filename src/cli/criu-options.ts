@@ -29,7 +29,6 @@ const R: readonly CriuCommand[] = ['restore'];
 const ALL: readonly CriuCommand[] = ['dump', 'restore', 'check'];
 
 const INCREMENTAL = 'deduplication of parent images is not supported: each incremental dump keeps its parent\'s images as they are';
-const PS_RESTORE = 'a restore reads its pages from the images directory: restore from the page server\'s directory (docs/cli.md, "page-server")';
 const PS_TLS = 'ckpt\'s page server authenticates with a shared token file, --auth-token (docs/security.md), not TLS certificates';
 const MOUNTS = 'mounts are not supported: ckpt neither dumps nor restores a mount namespace';
 const CGROUPS = 'cgroup properties (limits, controllers) are not saved: a restore puts each process back into its saved cgroup, which must exist (--manage-cgroups none|soft, the default), or leaves the tree in ckpt\'s (ignore)';
@@ -65,11 +64,8 @@ export const CRIU_OPTIONS: readonly CriuOption[] = [
   { flags: '--track-mem', on: R, note: 'no-op at restore' },
   { flags: '--pre-dump-mode <mode>', on: DR, note: 'no-op: a pre-dump reads the pages through /proc/PID/mem once the tree runs again (CRIU\'s read mode)' },
   { flags: '--auto-dedup', on: DR, note: INCREMENTAL, refuse: true },
-  { flags: '--lazy-pages', on: ['dump'], note: 'a dump for a lazy restore is a plain dump: use restore --lazy-pages (pages served from the images directory)', refuse: true },
+  { flags: '--lazy-pages', on: ['dump'], note: 'a dump for a lazy restore is a plain dump: use restore --lazy-pages (pages served from the images directory), or serve the dump\'s directory with page-server --lazy-pages and restore --lazy-pages --page-server elsewhere', refuse: true },
   // Page server
-  { flags: '--page-server', on: R, note: PS_RESTORE, refuse: true },
-  { flags: '--address <addr>', on: R, note: PS_RESTORE, refuse: true },
-  { flags: '--port <port>', on: R, note: PS_RESTORE, refuse: true },
   { flags: '--ps-socket <fd>', on: DR, note: 'ckpt connects to the page server itself (--page-server --address --port): it takes no socket from its caller', refuse: true },
   { flags: '--tls', on: DR, note: PS_TLS, refuse: true },
   { flags: '--tls-cacert <file>', on: DR, note: PS_TLS, refuse: true },

@@ -13,10 +13,11 @@ export { PageReader } from './page-reader.js';
 export { ImageWriter, type ImageSpec } from './writer.js';
 export { ImageReader, MAX_BLOB_READ } from './reader.js';
 export { type ImageOwnership } from './owner.js';
-export { Channel, channelError, FRAME, MAX_PAYLOAD } from './remote/channel.js';
+export { Channel, channelError, FRAME, MAX_PAYLOAD, type Frame } from './remote/channel.js';
 export { RemoteSet } from './remote/sender.js';
 export { receiveSets, type ReceivedSet, type SessionHooks } from './remote/receiver.js';
 export { readToken } from './remote/token.js';
+export { FileServer, mirrorSet, RemotePages, servePageFiles, type PageSourceAddress } from './remote/page-files.js';
 
 import type { z } from 'zod';
 import type { ImageReader } from './reader.js';

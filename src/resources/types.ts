@@ -160,6 +160,11 @@ export interface RestoreContext {
    * their faults.
    */
   lazy?: LazyPages;
+  /**
+   * A restore whose page files are on a page server (images/remote/page-files.ts):
+   * called with the page runs of a file before they are read, to fetch them into it.
+   */
+  fetchPages?(pages: { path: string; runs: readonly { fileOffset: bigint; nrPages: number }[] }): void;
 }
 
 export interface LazyPages {

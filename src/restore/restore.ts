@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { monotonicMs } from '../common/clock.js';
 import { kill, SIG } from '../sys/index.js';
 import { checkInterrupted, deferSignals, RemoteTask, RESTORE_PTRACE_OPTIONS, seizeProcess, Undo, type SeizedProcess } from '../infect/index.js';
-import { ImageReader, PAGE_SIZE } from '../images/index.js';
+import { type Channel, ImageReader, mirrorSet, PAGE_SIZE, RemotePages, type PageSourceAddress } from '../images/index.js';
+import { connectPageServer } from '../resources/page-server-connect.js';
+import { CkptError } from '../common/errors.js';
 import type { RestoreContext } from '../resources/types.js';
 import { LocalObjects } from '../resources/shared.js';
 import { parseInheritFd } from '../resources/files/kinds/inherit.js';
@@ -90,6 +92,17 @@ export interface RestoreOptions {
   /** Log of the lazy-pages server and guard; default DIR/lazy-pages.log. */
   lazyPagesLog?: string;
   /**
+   * CRIU's `lazy-pages --page-server`: the images are on a page server
+   * (`ckpt page-server --lazy-pages`); imagesDir (new or empty) gets their metadata,
+   * and page data comes from the server as it is needed: with lazyPages, on fault and by
+   * prefetch, until all is in (the server then stops); if the server dies or the
+   * connection drops first, the processes are killed (never left waiting on a fault).
+   */
+  pageServer?: PageSourceAddress & {
+    /** A connection to it already made (ckpt migrate's), used first and never closed here; `address`/`port` for new ones. */
+    channel?: Channel;
+  };
+  /**
    * A two-phase commit (ckpt migrate's destination): called once the tree is built and
    * frozen, after the 'built' event. 'run' lets it go; 'stop' lets it go stopped (SIGSTOP
    * first, as leaveStopped) and leaves the dump's network lock in place, for a tree whose
@@ -137,12 +150,14 @@ export interface RestoreResult {
 
 /** Process groups, once every process exists: leaders first, then members. */
 /** Every SysV segment the processes attach, with its page file (each once). */
-function savedSegments(procs: Iterable<ProcessImages>, reader: ImageReader): SavedSegment[] {
+function savedSegments(procs: Iterable<ProcessImages>, args: { reader: ImageReader; fetch?: RemotePages }): SavedSegment[] {
+  const { reader, fetch } = args;
   const out = new Map<number, SavedSegment>();
   for (const img of procs) {
     for (const o of img.mem.shmem) {
       if (o.kind !== 'sysv' || !o.sysv || out.has(o.sysv.id)) continue;
       const p = reader.pages(o.pages);
+      fetch?.ensureRuns(p.path, p.runs);
       out.set(o.sysv.id, { seg: o.sysv, size: o.size, pages: { path: p.path, runs: p.runs } });
     }
   }
@@ -171,9 +186,39 @@ export function restore(opts: RestoreOptions): RestoreResult {
   return deferSignals({ what: `restore ${opts.imagesDir}`, onSignal: opts.onSignal }, () => restoreTree(opts));
 }
 
+/** The images of a page server, mirrored into imagesDir: their page data fetched as it is read. */
+function fromPageServer(opts: RestoreOptions): RemotePages | undefined {
+  const at = opts.pageServer;
+  if (!at) return undefined;
+  if (opts.verifyPages) throw new CkptError('USAGE', 'Cannot verify page checksums of images on a page server: its pages are fetched as they are needed');
+  const connect = () => connectPageServer(at);
+  if (at.channel) return new RemotePages(connect, mirrorSet(at.channel, { local: opts.imagesDir, dir: at.dir }), { borrowed: at.channel });
+  const ch = connect();
+  let first: Channel | undefined = ch;
+  try {
+    const backed = mirrorSet(ch, { local: opts.imagesDir, dir: at.dir });
+    // The mirror's connection serves the restore's first fetch.
+    return new RemotePages(() => {
+      const c = first ?? connect();
+      first = undefined;
+      return c;
+    }, backed);
+  } catch (e) {
+    ch.close();
+    throw e;
+  }
+}
+
 function restoreTree(opts: RestoreOptions): RestoreResult {
   const t0 = monotonicMs();
-  const reader = ImageReader.open(opts.imagesDir);
+  const remotePages = fromPageServer(opts);
+  let reader: ImageReader;
+  try {
+    reader = ImageReader.open(opts.imagesDir);
+  } catch (e) {
+    remotePages?.close();
+    throw e;
+  }
   const warnings: string[] = [];
   const warn = (m: string) => void warnings.push(m);
   const undo = new Undo();
@@ -184,7 +229,10 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     // Started first: its start-up (a Node process) overlaps the restore; nothing waits for it before the tree is let go.
     let lazy: LazyPagesClient | undefined;
     if (opts.lazyPages) {
-      const client = LazyPagesClient.start({ imagesDir: opts.imagesDir, images: reader, command: opts.lazyPagesCommand, log: opts.lazyPagesLog ?? join(opts.imagesDir, 'lazy-pages.log') });
+      const client = LazyPagesClient.start({
+        imagesDir: opts.imagesDir, images: reader, command: opts.lazyPagesCommand, log: opts.lazyPagesLog ?? join(opts.imagesDir, 'lazy-pages.log'),
+        remote: remotePages && opts.pageServer && { at: { address: opts.pageServer.address, port: opts.pageServer.port, authToken: opts.pageServer.authToken, dir: opts.pageServer.dir }, pages: remotePages },
+      });
       undo.push('stop the lazy-pages server', () => client.stop());
       lazy = client;
     }
@@ -204,7 +252,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     for (const img of tree.procs.values()) for (const t of img.core.threads.slice(1)) waitPidFree(t.tid, { what: `thread ${t.tid} of process ${img.pid}` });
     // SysV queues and semaphore sets the tree used: kept if still there unchanged, else made again.
     // SysV shm segments: checked now (kept, or free to make), made when first attached.
-    planSysvSegments(shared, savedSegments(tree.procs.values(), reader));
+    planSysvSegments(shared, savedSegments(tree.procs.values(), { reader, fetch: remotePages }));
     if (reader.has(IPC_IMAGE.name)) restoreSysvIpc(reader.read(IPC_IMAGE), { blob: (name) => reader.blob(name), undo });
     checkInterrupted();
     const parents = new Set(tree.entries.map((e) => e.ppid));
@@ -222,8 +270,10 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       blobs: { get: (name) => reader.blob(name), path: (name) => `${opts.imagesDir}/${name}.blob` },
       pages: (id) => {
         const p = reader.pages(id);
+        remotePages?.ensureRuns(p.path, p.runs);
         return { path: p.path, runs: p.runs };
       },
+      fetchPages: remotePages && ((p) => remotePages.ensureRuns(p.path, p.runs)),
       undo,
       options: { shellJob: opts.shellJob ?? false, inheritFds, extUnixSk: opts.extUnixSk, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups },
       shared,
@@ -318,5 +368,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
   } finally {
     shared.close();
     reader.close();
+    // Its lazy-pages server has its own connection (the server serves one at a time).
+    remotePages?.close();
   }
 }

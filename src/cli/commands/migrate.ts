@@ -6,7 +6,7 @@ import { CkptError, isCkptError } from '../../common/errors.js';
 import { collect, parsePid, parsePort } from '../args.js';
 import { actionScripts, type ActionScripts } from '../action-script.js';
 import { printJson } from '../output.js';
-import { ms, parseVerbosity, Reporter } from '../report.js';
+import { formatBytes, ms, parseVerbosity, Reporter } from '../report.js';
 import type { CliCommand } from './types.js';
 import { zodForOneShot } from '../zod.js';
 
@@ -20,6 +20,7 @@ interface MigrateFlags {
   authToken: string;
   maxRounds?: number;
   lazyPages?: boolean;
+  postCopy?: boolean;
   resolveTimeout?: number;
   actionScript?: string[];
   verbosity?: number;
@@ -67,6 +68,7 @@ export const migrateCommand: CliCommand = {
       .requiredOption('--auth-token <file>', 'token file both sides share (0600)')
       .option('--max-rounds <n>', 'source: pre-copy rounds at most before the final dump (default 8)', parseRounds)
       .option('--lazy-pages', 'with --receive: let the tree run before its pages are in (they come from -D on fault and in the background)')
+      .option('--post-copy', 'source: leave the final dump\'s pages here and let the destination read them as it restores and runs (with --lazy-pages there: on fault and in the background); returns once it has every page')
       .option('--resolve-timeout <seconds>', 'when the connection breaks after the restore: how long the source keeps telling, and the destination waits to hear, whether the source\'s tree died (default 60)', parseSeconds)
       .option('--action-script <file>', 'run FILE at post-dump (source: the final set is on the destination, the tree frozen), pre-restore and post-restore (--receive), and migrate-failed (either side: the migration failed after post-dump or pre-restore ran); repeatable', collect)
       .option('-v, --verbosity [n]', 'verbosity 0-4', parseVerbosity)
@@ -115,7 +117,7 @@ export const migrateCommand: CliCommand = {
           const scripts = actionScripts(f.actionScript ?? [], { imagesDir: workDir, say: (l) => out.say(l, 3) });
           let postDumped = false;
           const r = api.migrate(f.tree, {
-            to: f.to, authToken: f.authToken, workDir, maxRounds: f.maxRounds, resolveTimeoutMs,
+            to: f.to, authToken: f.authToken, workDir, maxRounds: f.maxRounds, resolveTimeoutMs, postCopy: f.postCopy,
             onEvent: (e) => {
               if (e.phase === 'round') out.say(`round ${e.round}: ${e.pages} pages, frozen ${ms(e.frozenMs)}; at ${ms(e.ms)}`, 3);
               if (e.phase === 'written') {
@@ -126,6 +128,7 @@ export const migrateCommand: CliCommand = {
               if (e.phase === 'resumed' && postDumped) scripts.run('migrate-failed', { initPid: f.tree });
               if (e.phase === 'ready') out.say(`ready on the destination as pid ${e.pid}; at ${ms(e.ms)}`, 3);
               if (e.phase === 'restored') out.say(`restored on the destination as pid ${e.pid}; at ${ms(e.ms)}`, 3);
+              if (e.phase === 'served') out.say(`post-copy: the destination has every page (${formatBytes(e.bytes)} read from here in ${e.sessions} session(s)); at ${ms(e.ms)}`, 3);
             },
           });
           const p = r.final.parts;

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import { parsePort } from '../args.js';
 import type { RestoreEvent } from '../../api/index.js';
 import { CkptError } from '../../common/errors.js';
 import { collect, parseNetworkLock } from '../args.js';
@@ -37,6 +38,11 @@ interface RestoreFlags {
   progress?: ProgressMode;
   actionScript?: string[];
   lazyPages?: boolean;
+  lazyPrefetch?: boolean;
+  pageServer?: boolean;
+  address?: string;
+  port?: number;
+  authToken?: string;
 }
 
 function describe(e: RestoreEvent): string {
@@ -46,6 +52,17 @@ function describe(e: RestoreEvent): string {
   if (e.phase === 'built') return `every process built, registers loaded; at ${ms(e.ms)}`;
   if (e.phase === 'let-go') return `the tree is let go; at ${ms(e.ms)}`;
   return `running; at ${ms(e.ms)}`;
+}
+
+/** --page-server --address --port --auth-token: where the images are, or undefined; a half-given one is a usage error. */
+function pageSourceOf(f: RestoreFlags): { address: string; port: number; authToken: string } | undefined {
+  if (!f.pageServer) {
+    if (f.address !== undefined || f.port !== undefined) throw new CkptError('USAGE', 'Cannot use --address or --port without --page-server');
+    return undefined;
+  }
+  const missing = [f.address === undefined && '--address', f.port === undefined && '--port', f.authToken === undefined && '--auth-token'].filter(Boolean);
+  if (missing.length > 0) throw new CkptError('USAGE', `Cannot restore from a page server: ${missing.join(', ')} missing`);
+  return { address: f.address!, port: f.port!, authToken: f.authToken! };
 }
 
 export const restoreCommand: CliCommand = {
@@ -69,10 +86,16 @@ export const restoreCommand: CliCommand = {
       .option('--tcp-established', 'restore established TCP connections (accepted; always done)')
       .option('--tcp-close', 'restore established TCP connections closed: they read EOF, writes fail with EPIPE')
       .option('--lazy-pages', 'run the processes before their memory is in: a lazy-pages process copies their pages in on fault and in the background (log: DIR/lazy-pages.log)')
+      .option('--no-lazy-prefetch', 'with --lazy-pages: copy pages in only on fault, none in the background')
+      .option('--page-server', 'take the images from `ckpt page-server --lazy-pages` at --address:--port: DIR (new or empty) gets their metadata, the pages come as they are needed (with --lazy-pages: on fault and in the background)')
+      .option('--address <addr>', 'with --page-server: its IP address')
+      .option('--port <port>', 'with --page-server: its port', parsePort)
+      .option('--auth-token <file>', 'with --page-server: the token file it was started with (0600, both sides)')
       .option('--trust-images', 'restore images another user owns as if they were ours (docs/security.md)')
       .action(async (f: RestoreFlags) => {
         // Said plainly before a log file is opened in it.
-        if (!existsSync(f.imagesDir)) throw new CkptError('USAGE', `Cannot read images in ${f.imagesDir}: the directory does not exist`);
+        const pageServer = pageSourceOf(f);
+        if (!pageServer && !existsSync(f.imagesDir)) throw new CkptError('USAGE', `Cannot read images in ${f.imagesDir}: the directory does not exist`);
         const out = new Reporter({ verbosity: f.verbosity, logFile: f.logFile === undefined ? undefined : inWorkDir(f, f.logFile) });
         await zodForOneShot();
         // Loaded when the command runs: --help and other commands do not pay for it.
@@ -101,7 +124,7 @@ export const restoreCommand: CliCommand = {
             verifyPages: f.verifyPages, check: f.check, trustImages: f.trustImages, leaveStopped: f.leaveStopped, onProgress: bar.onProgress, onSignal, onEvent,
             extUnixSk: f.extUnixSk !== undefined, networkLock: f.networkLock, tcpClose: f.tcpClose,
             manageCgroups: f.manageCgroups === 'ignore' ? 'ignore' : 'soft',
-            lazyPages: f.lazyPages, lazyPagesCommand: f.lazyPages ? lazyPagesCommand(process.argv[1]!) : undefined,
+            lazyPages: f.lazyPages, lazyPagesCommand: f.lazyPages ? lazyPagesCommand(process.argv[1]!) : undefined, lazyPrefetch: f.lazyPrefetch, pageServer,
           });
           bar.stop();
           pid = r.pid;

@@ -24,10 +24,11 @@ export const MAX_PAYLOAD = 8 * 1024 * 1024;
 /**
  * Frame types. Client to server: a set's files and commit, and ckpt migrate's restore
  * request, GO (the source's tree is dead: let yours run) and RESOLVE (on a new
- * connection: how a migration whose connection broke ended); server to client: answers.
+ * connection: how a migration whose connection broke ended), and a lazy restore's READ
+ * of a served file (page-files.ts); server to client: answers.
  */
 export const FRAME = {
-  BEGIN: 1, FILE: 2, DATA: 3, CLOSE: 4, COMMIT: 5, ABORT: 6, END: 7, RESTORE: 8, GO: 9, RESOLVE: 10,
+  BEGIN: 1, FILE: 2, DATA: 3, CLOSE: 4, COMMIT: 5, ABORT: 6, END: 7, RESTORE: 8, GO: 9, RESOLVE: 10, READ: 11,
   OK: 64, ERROR: 65,
 } as const;
 const KNOWN = new Set<number>(Object.values(FRAME));

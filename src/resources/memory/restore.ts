@@ -143,6 +143,12 @@ function fillPages(ctx: RestoreContext, pages: PageSource): void {
   }
 }
 
+/** fillPages, the runs fetched first when the page files are on a page server. */
+function fetchAndFill(ctx: RestoreContext, pages: PageSource): void {
+  ctx.fetchPages?.(pages);
+  fillPages(ctx, pages);
+}
+
 function truncated(ctx: RestoreContext, args: { path: string; got: number; bytes: number; at: bigint | number }): CkptError {
   return new CkptError('BAD_IMAGE', `Cannot restore process ${ctx.pid}: page image ${args.path} is truncated (read ${args.got} of ${args.bytes} bytes at ${args.at})`);
 }
@@ -347,14 +353,15 @@ export function restoreMemory(
     // at every return from an injected call): in before the areas are registered, so that
     // the restore never waits for the lazy-pages server (still starting, perhaps).
     const hot = [...pagesAround(args.touched ?? [])];
-    for (const source of sources) fillPages(ctx, { path: source.path, runs: piecesIn(hot, splitRuns(source.runs, lazy).inside) });
+    for (const source of sources) fetchAndFill(ctx, { path: source.path, runs: piecesIn(hot, splitRuns(source.runs, lazy).inside) });
     // Registered before anything else can touch their pages (a page touched before would
     // be a zero page the server could no longer fill).
     serveLazily(ctx, { lazy: ctx.lazy, areas: lazy });
   }
   for (const source of sources) {
     const { rest, inside } = splitRuns(source.runs, viaMem);
-    fillPages(ctx, { path: source.path, runs: lazy.size > 0 ? splitRuns(rest, lazy).rest : rest });
+    fetchAndFill(ctx, { path: source.path, runs: lazy.size > 0 ? splitRuns(rest, lazy).rest : rest });
+    ctx.fetchPages?.({ path: source.path, runs: inside });
     fillThroughMem(ctx.pid, { path: source.path, runs: inside });
   }
   keepCharged(ctx, charged);

@@ -13,7 +13,7 @@ import { closeFd, isErrno, kill, pollIn, SIG, SOCK, socketpair, UFFD_LAZY_FEATUR
 import { uffdioApi } from '../../sys/ioctl.js';
 import { grabFd } from '../../resources/transfer.js';
 import type { LazyPages } from '../../resources/types.js';
-import type { ImageReader } from '../../images/index.js';
+import type { ImageReader, PageSourceAddress, RemotePages } from '../../images/index.js';
 import { withDescendants } from './children.js';
 import { LazyServer } from './engine.js';
 import { AddRequest, channel, sendLine } from './protocol.js';
@@ -30,6 +30,8 @@ export interface LazyPagesOptions {
   command?: readonly string[];
   /** Log file of the server and the guard (appended to). */
   log: string;
+  /** The page files are on a page server: ckpt fetches through `pages` (the restore's), the server with a connection of its own. */
+  remote?: { at: PageSourceAddress; pages: RemotePages };
 }
 
 /** Node flags that load a TypeScript loader (tsx) must be passed on to run entry.ts. */
@@ -75,18 +77,19 @@ export class LazyPagesClient implements LazyPages {
   private readonly pids: number[] = [];
   private closed = false;
 
-  private constructor(args: { server: Peer; guard: Peer; log: string; logFd: number; images: ImageReader }) {
+  private constructor(args: { server: Peer; guard: Peer; log: string; logFd: number; images: ImageReader; remote?: RemotePages }) {
     this.server = args.server;
     this.guard = args.guard;
     this.log = args.log;
     this.logFd = args.logFd;
-    this.engine = new LazyServer(args.images, (line) => {
+    const log = (line: string) => {
       try {
         writeSync(this.logFd, `${new Date().toISOString()} lazy-pages restore ${process.pid}: ${line}\n`);
       } catch {
         // no log: nothing more to do
       }
-    });
+    };
+    this.engine = new LazyServer(args.images, { log, remote: args.remote });
   }
 
   /** Starts both processes; ckpt never waits for them to be up (lines and fds queue in their sockets). */
@@ -98,9 +101,11 @@ export class LazyPagesClient implements LazyPages {
     const [toGuard, fromServer] = socketpair(SOCK.STREAM);
     let server: Peer | undefined;
     try {
-      server = startPeer(cmd, { args: ['serve', opts.imagesDir], logFd, fd3: toGuard });
+      // The page server's address and which local page files it backs (the server opens its own connection).
+      const remote = opts.remote ? [JSON.stringify({ ...opts.remote.at, files: opts.remote.pages.backed })] : [];
+      server = startPeer(cmd, { args: ['serve', opts.imagesDir, ...remote], logFd, fd3: toGuard });
       const guard = startPeer(cmd, { args: ['guard', String(server.pid)], logFd, fd3: fromServer });
-      return new LazyPagesClient({ server, guard, log: opts.log, logFd, images: opts.images });
+      return new LazyPagesClient({ server, guard, log: opts.log, logFd, images: opts.images, remote: opts.remote?.pages });
     } catch (e) {
       closeSync(logFd);
       if (server) {

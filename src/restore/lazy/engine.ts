@@ -6,7 +6,7 @@
  * ckpt itself from the moment the tree is let go until the lazy-pages server is up, then
  * by the server (server.ts), which takes over what is left (`state`, `adopt`).
  */
-import { ImageReader, type PageReader } from '../../images/index.js';
+import { ImageReader, type PageReader, type RemotePages } from '../../images/index.js';
 import {
   closeFd, decodeUffdMsg, kill, mapFileReadOnly, pidfdOpen, readNonBlocking, SIG, UFFD_MSG_SIZE, uffdCopy, uffdCopyFrom, uffdWake, uffdZeropage, unmap,
   type UffdMsg,
@@ -89,11 +89,15 @@ export class LazyServer {
   /** Called with the pid of such a process once found (the guard must kill it too if the server dies). */
   onPid?: (pid: number) => void;
 
-  /** Serves from the images in `images` (a directory, opened here, or a reader ckpt has open). */
-  constructor(images: string | ImageReader, log: Log) {
+  /** Page files on a page server: their bytes fetched into them before they are read (not closed here). */
+  private readonly remote: RemotePages | undefined;
+
+  /** Serves from the images in `images` (a directory, opened here, or a reader ckpt has open), their page data from `remote` if given. */
+  constructor(images: string | ImageReader, args: { log: Log; remote?: RemotePages }) {
     this.own = typeof images === 'string';
     this.reader = typeof images === 'string' ? ImageReader.open(images) : images;
-    this.log = log;
+    this.log = args.log;
+    this.remote = args.remote;
   }
 
   /** Takes the userfaultfd of a process being restored (ckpt registered its lazy areas) and what it has to copy. */
@@ -309,6 +313,7 @@ export class LazyServer {
    */
   private source(t: Target, args: { src: bigint; len: number }): Buffer | bigint {
     const lacks = () => new Fatal(`Cannot serve pages of process ${t.pid}: ${t.reader.path} lacks pages at 0x${args.src.toString(16)}`);
+    if (this.remote) this.fetch(t, args);
     if (FILL === 'mmap') {
       const [at, more] = t.reader.locate(args.src, args.len);
       if (!at || more || at.len !== args.len) throw lacks();
@@ -323,6 +328,15 @@ export class LazyServer {
     const found = t.reader.readAt(args.src, data);
     if (found.reduce((n, f) => n + f.len, 0) !== args.len) throw lacks();
     return data;
+  }
+
+  /** Fetches the saved bytes of [src, src+len) from the page server into the page files (one that fails is fatal: the source is gone). */
+  private fetch(t: Target, args: { src: bigint; len: number }): void {
+    try {
+      for (const at of t.reader.locate(args.src, args.len)) this.remote!.ensure(at.reader.path, at.pos, at.len);
+    } catch (e) {
+      throw new Fatal(`Cannot serve pages of process ${t.pid}: ${(e as Error).message}`);
+    }
   }
 
   /** Pids of forked processes, faults that waited for a layout change, then one prefetch piece (round robin over the processes). */

@@ -9,7 +9,7 @@ import { runGuard } from './guard.js';
 import { runServer } from './server.js';
 
 export function runLazyPages(args: readonly string[]): number {
-  const [role, arg] = args;
+  const [role, arg, remote] = args;
   const log = (line: string) => {
     try {
       writeSync(2, `${new Date().toISOString()} lazy-pages ${role} ${process.pid}: ${line}\n`);
@@ -17,7 +17,7 @@ export function runLazyPages(args: readonly string[]): number {
       // no log: nothing more to do
     }
   };
-  if (role === 'serve' && arg) return runServer(arg, log);
+  if (role === 'serve' && arg) return runServer(arg, { log, remote });
   if (role === 'guard' && arg && /^\d+$/.test(arg)) return runGuard(Number(arg), log);
   throw new CkptError('UNSUPPORTED', `Cannot run lazy-pages: restore --lazy-pages starts it itself (as "serve DIR" and "guard PID"), got "${args.join(' ')}"`);
 }

@@ -45,6 +45,15 @@ export const HandedOver = z.object({
 });
 export type HandedOver = z.infer<typeof HandedOver>;
 
+/** `lazy-pages serve DIR REMOTE`: the page server the page files are on, and which local page files it backs (local path → its name there). */
+export const RemoteSource = z.object({
+  address: z.string().max(64),
+  port: z.number().int().min(1).max(65535),
+  authToken: z.string().min(1).max(4096),
+  dir: z.string().max(4096).optional(),
+  files: z.record(z.string().max(4096), z.string().max(300)),
+});
+
 const MSG_CMSG_CLOEXEC = 0x40000000;
 /** Lines ckpt may queue before the server reads any: every process's areas (bytes). */
 const SEND_BUFFER = 16 * 1024 * 1024;

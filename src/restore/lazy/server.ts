@@ -16,16 +16,23 @@
  */
 import { closeSync, writeSync } from 'node:fs';
 import { CkptError } from '../../common/errors.js';
+import { RemotePages } from '../../images/index.js';
+import { connectPageServer } from '../../resources/page-server-connect.js';
 import { pollIn } from '../../sys/index.js';
 import { Fatal, killPids, LazyServer } from './engine.js';
-import { AddRequest, HandedOver, LineReader, sendLine, type Log } from './protocol.js';
+import { AddRequest, HandedOver, LineReader, RemoteSource, sendLine, type Log } from './protocol.js';
 
 const CKPT_FD = 0;
 const GUARD_FD = 3;
 
-/** `ckpt lazy-pages serve DIR`: runs the server until every page is in; returns the exit status. */
-export function runServer(imagesDir: string, log: Log): number {
+/**
+ * `ckpt lazy-pages serve DIR [REMOTE]`: runs the server until every page is in; returns
+ * the exit status. REMOTE (JSON, RemoteSource): the page files are on a page server.
+ */
+export function runServer(imagesDir: string, args: { log: Log; remote?: string }): number {
+  const log = args.log;
   let server: LazyServer | undefined;
+  let remote: RemotePages | undefined;
   let ckptOpen = true;
   let went = false;
   /** Until ckpt hands over, it serves the faults and reads the events itself. */
@@ -34,7 +41,12 @@ export function runServer(imagesDir: string, log: Log): number {
   const pids: number[] = [];
   try {
     // The images are read before the first line.
-    server = new LazyServer(imagesDir, log);
+    if (args.remote) {
+      const at = RemoteSource.parse(JSON.parse(args.remote));
+      // Connected at the first fetch: the page server serves ckpt's connection until the handover.
+      remote = new RemotePages(() => connectPageServer(at), at.files);
+    }
+    server = new LazyServer(imagesDir, { log, remote });
     server.onFork = (uffd) => sendLine(GUARD_FD, { line: { op: 'fork' }, fds: [uffd] });
     server.onPid = (pid) => sendLine(GUARD_FD, { line: { op: 'pid', pid } });
     for (;;) {
@@ -76,6 +88,8 @@ export function runServer(imagesDir: string, log: Log): number {
     sendLine(GUARD_FD, { line: { op: 'done' } });
     closeSync(GUARD_FD);
     server.close();
+    // Every page is in: the page server may stop.
+    remote?.done();
     return 0;
   } catch (e) {
     return fail(e instanceof Fatal || e instanceof CkptError ? e.message : `Cannot serve pages: ${(e as Error).stack ?? String(e)}`);
