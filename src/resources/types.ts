@@ -12,6 +12,7 @@
 import type { z } from 'zod';
 import type { RemoteTask, SeizedProcess, Undo } from '../infect/index.js';
 import type { ShmemObject } from './memory/state.js';
+import type { KeptPages } from './memory/kept-pages.js';
 
 export interface BlobSink {
   /** Stores bytes under a name unique in the image directory; returns the name. */
@@ -160,6 +161,8 @@ export interface RestoreContext {
    * their faults.
    */
   lazy?: LazyPages;
+  /** restore --check: page data to keep as written, for the check to compare with (memory/kept-pages.ts). */
+  keptPages?: KeptPages;
 }
 
 export interface LazyPages {
