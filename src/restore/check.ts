@@ -15,7 +15,7 @@ import { withConnectionsClosed } from '../resources/files/kinds/inet.js';
 import type { FilesState } from '../resources/files/schema.js';
 import { statSync } from 'node:fs';
 import { CkptError } from '../common/errors.js';
-import { readMaps, readStat } from '../proc/index.js';
+import { keepProcReads, readMaps, readStat } from '../proc/index.js';
 import { NR, NT, ptrace, type Regs } from '../sys/index.js';
 import { BATCH_SCRATCH, RemoteTask, SeizedProcess } from '../infect/index.js';
 import type { ImageReader, PageReader } from '../images/index.js';
@@ -317,41 +317,44 @@ export function checkRestored(args: CheckArgs): void {
       mem = dumpMemory(ctx, check, { probeLockFuture: img.mem.lockFuture !== undefined, skipBrk: true });
       check.finish();
     };
+    // The process is held throughout: a /proc file several collectors read is read once (procfs.ts).
     try {
-      // The restore's scratch area, left mapped for us (two stops saved), or one of ours: big enough for a batch.
-      const handed = args.scratch?.get(pid);
-      if (handed) remote.adoptScratch(handed);
-      remote.scratch(BATCH_SCRATCH);
-      compare(`process ${pid} registers`, regsOf(resumeRegs(img.core.threads[0]!.regs)), regsOf(remote.savedRegs));
-      compare(`process ${pid} signal mask`, img.mask, remote.savedMask);
-      compare(`process ${pid} xstate`, img.core.threads[0]!.xstate, ptrace.getRegset(pid, NT.X86_XSTATE).toString('base64'));
-      // Every collector's injected reads (and the break) with one stop per thread (gatherReads).
-      let brk = 0n;
-      const steps = [step(() => callsOut(remote, [{ nr: NR.brk, name: 'brk', size: 0, args: () => [0] }])[0]!.ret, (got) => void (brk = BigInt.asUintN(64, got)))];
-      for (const r of img.resources) {
-        if (r.module.name === 'cgroup' && args.manageCgroups === 'ignore') continue;
-        steps.push(step(() => r.module.dump(ctx), (got) => compareModule({ module: r, pid, got, args, compare })));
-      }
-      gatherReads(remote, steps);
-      for (const t of b.threads) {
-        const tremote = new RemoteTask(t.thread.tid, { site: remote.site, dispositionsFixed: true });
-        threads.push(tremote);
-        tremote.shareScratch(remote);
-        gatherReads(tremote, [step(() => readThread({ ...ctx, remote: tremote }), (fresh) => compareThread({ img, saved: t.thread, fresh, compare }))]);
-      }
-      proc.undo.runAll();
-      // As the restore left them: new threads' registers set where they stand (threads.ts).
-      for (const t of threads.splice(0)) t.finish({ direct: true });
-      if (img.mem.lockFuture !== undefined) readMemory();
-      // Puts the registers back, the scratch area's munmap on the way (RemoteTask.finish).
-      remote.finish();
-      if (!mem) readMemory();
-      const state = mem!.state;
-      state.mm.brk = brk;
-      // VmFlags "um": the lazy-pages server's userfaultfd registration, gone once every page is in.
-      const vmas = b.lazy.length > 0 ? state.vmas.map((v) => ({ ...v, flags: v.flags.filter((f) => f !== 'um') })) : state.vmas;
-      // Merged only when the areas differ as they are (the kernel merged some, or the restore is wrong).
-      if (!sameData(img.mem, { ...state, vmas })) compare(`process ${pid} memory layout`, { ...img.mem, vmas: coalesced(img.mem.vmas) }, { ...state, vmas: coalesced(vmas) });
+      keepProcReads(pid, () => {
+        // The restore's scratch area, left mapped for us (two stops saved), or one of ours: big enough for a batch.
+        const handed = args.scratch?.get(pid);
+        if (handed) remote.adoptScratch(handed);
+        remote.scratch(BATCH_SCRATCH);
+        compare(`process ${pid} registers`, regsOf(resumeRegs(img.core.threads[0]!.regs)), regsOf(remote.savedRegs));
+        compare(`process ${pid} signal mask`, img.mask, remote.savedMask);
+        compare(`process ${pid} xstate`, img.core.threads[0]!.xstate, ptrace.getRegset(pid, NT.X86_XSTATE).toString('base64'));
+        // Every collector's injected reads (and the break) with one stop per thread (gatherReads).
+        let brk = 0n;
+        const steps = [step(() => callsOut(remote, [{ nr: NR.brk, name: 'brk', size: 0, args: () => [0] }])[0]!.ret, (got) => void (brk = BigInt.asUintN(64, got)))];
+        for (const r of img.resources) {
+          if (r.module.name === 'cgroup' && args.manageCgroups === 'ignore') continue;
+          steps.push(step(() => r.module.dump(ctx), (got) => compareModule({ module: r, pid, got, args, compare })));
+        }
+        gatherReads(remote, steps);
+        for (const t of b.threads) {
+          const tremote = new RemoteTask(t.thread.tid, { site: remote.site, dispositionsFixed: true });
+          threads.push(tremote);
+          tremote.shareScratch(remote);
+          gatherReads(tremote, [step(() => readThread({ ...ctx, remote: tremote }), (fresh) => compareThread({ img, saved: t.thread, fresh, compare }))]);
+        }
+        proc.undo.runAll();
+        // As the restore left them: new threads' registers set where they stand (threads.ts).
+        for (const t of threads.splice(0)) t.finish({ direct: true });
+        if (img.mem.lockFuture !== undefined) readMemory();
+        // Puts the registers back, the scratch area's munmap on the way (RemoteTask.finish).
+        remote.finish();
+        if (!mem) readMemory();
+        const state = mem!.state;
+        state.mm.brk = brk;
+        // VmFlags "um": the lazy-pages server's userfaultfd registration, gone once every page is in.
+        const vmas = b.lazy.length > 0 ? state.vmas.map((v) => ({ ...v, flags: v.flags.filter((f) => f !== 'um') })) : state.vmas;
+        // Merged only when the areas differ as they are (the kernel merged some, or the restore is wrong).
+        if (!sameData(img.mem, { ...state, vmas })) compare(`process ${pid} memory layout`, { ...img.mem, vmas: coalesced(img.mem.vmas) }, { ...state, vmas: coalesced(vmas) });
+      });
     } finally {
       proc.undo.runAll();
       for (const t of threads) t.finish({ direct: true });
