@@ -4,7 +4,7 @@
  * batch costs one stop instead of two per call.
  */
 import { CkptError } from '../common/errors.js';
-import { ptrace, PTRACE_EVENT, SysError, type Arg } from '../sys/index.js';
+import { ptrace, PTRACE_EVENT, readMemory, REG_NAMES, SysError, writeMemory, type Arg, type Regs } from '../sys/index.js';
 import { readStatus } from '../proc/index.js';
 import { waitStop } from './wait.js';
 
@@ -98,4 +98,56 @@ export function throwFirstError(tid: number, args: { results: Buffer; queued: re
     if (args.results.readInt32LE(i * 64 + 60) !== -1 || args.results.readUInt32LE(i * 64 + 56) <= 0xfffff000) continue;
     throw new SysError(`${nameOf(args.queued[i]!.name)} (injected)`, -args.results.readInt32LE(i * 64 + 56), tid);
   }
+}
+
+/** Byte offsets in user_regs_struct. */
+const REG = Object.fromEntries(REG_NAMES.map((n, i) => [n, i * 8])) as Record<(typeof REG_NAMES)[number], number>;
+
+/** What a batch needs of its RemoteTask. */
+export interface BatchTask {
+  tid: number;
+  /** The thread's saved registers, encoded (RemoteTask's buffer: rbx and r12 are put back after use). */
+  regs: Buffer;
+  savedRegs: Regs;
+  /** The scratch area: the calls' arguments from its start, the table after them (`arena`), the code at its end. */
+  area: { addr: bigint; size: number };
+  arena: number;
+  onEvent: ((e: { event: number; msg: bigint }) => void) | undefined;
+  /** Called as each part starts running, with its number of calls. */
+  started(n: number): void;
+}
+
+/**
+ * Runs queued calls with the stub. The table follows the arguments; what the rest of the
+ * scratch area cannot hold runs in parts, each stopping at its first error as one batch
+ * would (a caller with thousands of calls maps a larger scratch area first: restore's
+ * mmaps, issue 13). Returns the results, in order.
+ */
+export function runQueued(t: BatchTask, queued: readonly QueuedCall[]): bigint[] {
+  const room = Math.floor((t.area.size - t.arena - STUB_ROOM) / 64);
+  const results: bigint[] = [];
+  for (let i = 0; i < queued.length; i += room) results.push(...runPart(t, queued.slice(i, i + room)));
+  return results;
+}
+
+function runPart(t: BatchTask, queued: readonly QueuedCall[]): bigint[] {
+  const table = t.area.addr + BigInt(t.arena);
+  const code = t.area.addr + BigInt(t.area.size - BATCH_STUB.length);
+  const encoded = encodeBatch(queued);
+  writeMemory(t.tid, table, encoded);
+  writeMemory(t.tid, code, BATCH_STUB);
+  const buf = t.regs;
+  buf.writeBigUInt64LE(code, REG.rip);
+  buf.writeBigUInt64LE(table, REG.rbx);
+  buf.writeBigUInt64LE(BigInt(queued.length), REG.r12);
+  buf.writeBigUInt64LE(0xffffffffffffffffn, REG.orig_rax);
+  ptrace.setRegsRaw(t.tid, buf);
+  buf.writeBigUInt64LE(t.savedRegs.rbx, REG.rbx);
+  buf.writeBigUInt64LE(t.savedRegs.r12, REG.r12);
+  t.started(queued.length);
+  ptrace.cont(t.tid);
+  awaitBatch(t.tid, t.onEvent);
+  const results = readMemory(t.tid, table, encoded.length);
+  throwFirstError(t.tid, { results, queued });
+  return queued.map((_q, i) => results.readBigInt64LE(i * 64 + 56));
 }

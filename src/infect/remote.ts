@@ -31,17 +31,16 @@ import { SYSCALL_RET, type LostCall } from './frame.js';
 import { placeCallChain, placeRecovery, type StackFrame } from './recovery.js';
 import { findGadget, findSigreturnGadget } from './site.js';
 import { pollStop, waitStop, type StopStatus } from './wait.js';
-import { awaitBatch, BATCH_SCRATCH, BATCH_STUB, BATCH_TAIL, encodeBatch, nameOf, STUB_ROOM, sigtrapIsDefault, throwFirstError, type CallName, type QueuedCall } from './batch.js';
+import { BATCH_SCRATCH, BATCH_TAIL, nameOf, runQueued, sigtrapIsDefault, type CallName, type QueuedCall } from './batch.js';
+import { ScratchArea } from './scratch.js';
 
 const SIGTRAP = 5;
 const SYSCALL_STOP = SIGTRAP | 0x80;
 const ALL_SIGNALS = 0xffffffffffffffffn;
-const PAGE = 4096;
 /** Byte offsets in user_regs_struct. */
 const REG = Object.fromEntries(REG_NAMES.map((n, i) => [n, i * 8])) as Record<(typeof REG_NAMES)[number], number>;
 const ARG_REGS = [REG.rdi, REG.rsi, REG.rdx, REG.r10, REG.r8, REG.r9];
 const ENOSYS = 38n;
-const EACCES = 13n;
 
 export interface TraceEvent {
   event: number;
@@ -75,13 +74,8 @@ export class RemoteTask {
   private regsBuf: Buffer;
   site: bigint;
   private onEvent: ((e: TraceEvent) => void) | undefined;
-  private scratchAddr = 0n;
-  private scratchHint = 0n;
-  private scratchSize = 0;
-  /** The scratch area may hold batch()'s code (false: mapped without PROT_EXEC, see scratch()). */
-  private scratchCode = true;
-  /** The scratch area belongs to another RemoteTask of the same process (see shareScratch). */
-  private borrowed = false;
+  /** Target memory for arguments and batch()'s code (scratch.ts). */
+  private readonly area: ScratchArea = new ScratchArea(this);
   private injected = false;
   /** A call started by begin() whose result is not collected yet. */
   private running = false;
@@ -96,9 +90,6 @@ export class RemoteTask {
   /** Recoverable mode: the rt_sigreturn gadget the thread stands on, and rsp on its frame. */
   private gadget = 0n;
   private frameRsp = 0n;
-  /** Scratch on the thread's own stack (recoverable mode), used while it is large enough. */
-  private stackScratch: { addr: bigint; size: number } | undefined;
-  private scratchOnStack = false;
   /** Where the thread's own frame is and how low its stack goes (recoverable mode, on the stack). */
   private base: StackFrame | undefined;
   /** A `syscall; ret` in the target's code, for closeIfLost (0n: none found). */
@@ -143,7 +134,7 @@ export class RemoteTask {
       write: (addr, data) => this.write(addr, data),
     });
     this.bootstrap = r.bootstrap;
-    this.stackScratch = r.stackScratch;
+    this.area.stackRoom = r.stackScratch;
     this.base = r.base;
     this.gadget = r.gadget;
     this.frameRsp = r.frameAt + 8n;
@@ -174,7 +165,7 @@ export class RemoteTask {
     if (!base || this.gadget === 0n) return calls.length === 0;
     if (calls.length > 0) this.syscallRet ??= findGadget(this.tid, [SYSCALL_RET]) ?? 0n;
     if (calls.length > 0 && this.syscallRet === 0n) return false;
-    const rsp = placeCallChain(base, { calls, regs: this.savedRegs, below: this.stackScratch?.addr, sigreturn: this.gadget, syscallRet: this.syscallRet!, write: (addr, data) => this.write(addr, data) });
+    const rsp = placeCallChain(base, { calls, regs: this.savedRegs, below: this.area.stackRoom?.addr, sigreturn: this.gadget, syscallRet: this.syscallRet!, write: (addr, data) => this.write(addr, data) });
     if (rsp === undefined) return false;
     this.frameRsp = rsp;
     // Stopped (armed, or after a call), the thread resumes with this rsp if left alone.
@@ -191,7 +182,7 @@ export class RemoteTask {
    * maps areas with MAP_FIXED that would silently replace a scratch area placed by the kernel.
    */
   setScratchHint(addr: bigint): void {
-    this.scratchHint = addr;
+    this.area.hint = addr;
   }
 
   /** Runs syscall nr with args; returns the raw (signed) result, -errno on failure. */
@@ -343,28 +334,7 @@ export class RemoteTask {
   /** A scratch area of at least `size` bytes in the target, for syscall arguments. */
   scratch(size: number): bigint {
     if (this.queue) return this.arenaSlice(size);
-    if (size <= this.scratchSize) return this.scratchAddr;
-    this.unmapScratch();
-    this.borrowed = false;
-    this.scratchOnStack = false;
-    if (this.stackScratch && size <= this.stackScratch.size) {
-      this.scratchAddr = this.stackScratch.addr;
-      this.scratchSize = this.stackScratch.size;
-      this.scratchOnStack = true;
-      return this.scratchAddr;
-    }
-    const len = Math.ceil(size / PAGE) * PAGE;
-    // MAP_PRIVATE|MAP_ANONYMOUS (|MAP_FIXED_NOREPLACE at the hint); executable for batch()'s code.
-    const flags = this.scratchHint === 0n ? 0x22 : 0x22 | 0x100000;
-    let at = this.raw(NR.mmap, [this.scratchHint, len, 7, flags, -1, 0], 'mmap');
-    // A process under memory-deny-write-execute (PR_SET_MDWE) may map nothing writable and
-    // executable (EACCES): a plain read-write area, and batch() runs its calls one by one.
-    this.scratchCode = at !== -EACCES;
-    if (!this.scratchCode) at = this.call(NR.mmap, [this.scratchHint, len, 3, flags, -1, 0], 'mmap');
-    else if (at < 0n && at > -4096n) throw new SysError('mmap (injected)', Number(-at), this.tid);
-    this.scratchAddr = BigInt.asUintN(64, at);
-    this.scratchSize = len;
-    return this.scratchAddr;
+    return this.area.ensure(size);
   }
 
   /** Copies data into scratch memory (at `offset`) and returns its address in the target. */
@@ -374,68 +344,29 @@ export class RemoteTask {
     return base;
   }
 
-  /**
-   * Uses the scratch area of `owner`, a RemoteTask on another thread of the same
-   * process, instead of mapping one: two injected syscalls less per thread. The owner
-   * must outlive this task's use of it.
-   */
+  /** Uses the scratch area of `owner`, a RemoteTask on another thread of the same process that outlives this use: no mmap. */
   shareScratch(owner: RemoteTask, size = 16384): void {
-    // A recoverable thread with room on its stack uses that: nothing to map, nothing left behind.
-    if (this.stackScratch && size <= this.stackScratch.size) return;
-    const addr = owner.scratch(size);
-    this.scratchAddr = addr;
-    this.scratchSize = owner.scratchSize;
-    this.scratchCode = owner.scratchCode;
-    this.borrowed = true;
+    this.area.share(owner.area, size);
   }
 
-  /**
-   * Unmaps the scratch area now; a later call maps a new one. Before a scan of the
-   * target's memory (smaps at dump), so that ckpt's own area is not taken for the
-   * program's.
-   */
+  /** Unmaps the scratch area now (before smaps at dump: ckpt's area is not the program's); a later call maps a new one. */
   releaseScratch(): void {
-    this.unmapScratch();
-    this.dropScratch();
-    this.borrowed = false;
+    this.area.release();
   }
 
-  /** Unmaps the scratch area if it is a mapping of this task's own. */
-  private unmapScratch(): void {
-    if (this.ownsScratch()) this.call(NR.munmap, [this.scratchAddr, this.scratchSize], 'munmap');
-  }
-
-  private ownsScratch(): boolean {
-    return this.scratchAddr !== 0n && !this.borrowed && !this.scratchOnStack;
-  }
-
-  /**
-   * Gives up the scratch area without unmapping it, for a later RemoteTask on the same
-   * thread to take (adoptScratch), which then unmaps it: restore --check reads the
-   * rebuilt process through the restore's area instead of mapping one (two stops).
-   */
+  /** Gives up the scratch area without unmapping it, for a later RemoteTask of the thread (restore --check: two stops less). */
   handOverScratch(): { addr: bigint; size: number; code: boolean } | undefined {
-    if (!this.ownsScratch()) return undefined;
-    const area = { addr: this.scratchAddr, size: this.scratchSize, code: this.scratchCode };
-    this.dropScratch();
-    return area;
+    return this.area.handOver();
   }
 
   /** Takes a scratch area handed over by an earlier RemoteTask of this thread (handOverScratch); finish() unmaps it. */
   adoptScratch(area: { addr: bigint; size: number; code: boolean }): void {
-    this.unmapScratch();
-    this.scratchAddr = area.addr;
-    this.scratchSize = area.size;
-    this.scratchCode = area.code;
-    this.borrowed = false;
-    this.scratchOnStack = false;
+    this.area.adopt(area);
   }
 
   /** Forgets the scratch area without unmapping it (the caller unmapped it, or replaced the memory map). */
   dropScratch(): void {
-    this.scratchAddr = 0n;
-    this.scratchSize = 0;
-    this.scratchOnStack = false;
+    this.area.drop();
   }
 
   write(addr: bigint, data: Buffer): void {
@@ -461,7 +392,8 @@ export class RemoteTask {
       fn();
       return [];
     }
-    this.scratch(this.stackScratch ? Math.min(BATCH_SCRATCH, this.stackScratch.size) : BATCH_SCRATCH);
+    const stack = this.area.stackRoom;
+    this.scratch(stack ? Math.min(BATCH_SCRATCH, stack.size) : BATCH_SCRATCH);
     this.queue = [];
     this.arena = 0;
     let queued: NonNullable<typeof this.queue>;
@@ -473,16 +405,14 @@ export class RemoteTask {
     }
     if (queued.length === 0) return [];
     // A recoverable thread never runs code of ours: its calls go one by one through the gadget.
-    if (this.gadget !== 0n || !this.scratchCode || !this.mayTrap()) {
+    if (this.gadget !== 0n || !this.area.code || !this.mayTrap()) {
       return queued.map((q) => this.call(q.nr, q.args, q.name));
     }
-    // The table follows the arguments; what the rest of the scratch area cannot hold runs
-    // in parts, each stopping at its first error as one batch would (a caller with
-    // thousands of calls maps a larger scratch area first: restore's mmaps, issue 13).
-    const room = Math.floor((this.scratchSize - this.arena - STUB_ROOM) / 64);
-    const results: bigint[] = [];
-    for (let i = 0; i < queued.length; i += room) results.push(...this.runBatch(queued.slice(i, i + room)));
-    return results;
+    const started = (n: number) => {
+      this.injected = true;
+      this.count += n;
+    };
+    return runQueued({ tid: this.tid, regs: this.regsBuf, savedRegs: this.savedRegs, area: this.area, arena: this.arena, onEvent: this.onEvent, started }, queued);
   }
 
   private mayTrap(): boolean {
@@ -494,31 +424,8 @@ export class RemoteTask {
   private arenaSlice(size: number): bigint {
     const at = this.arena;
     this.arena += Math.ceil(Math.max(size, 1) / 64) * 64;
-    if (this.arena > this.scratchSize - BATCH_TAIL) throw new CkptError('INTERNAL', `Cannot batch syscalls in task ${this.tid}: arguments exceed the scratch area`);
-    return this.scratchAddr + BigInt(at);
-  }
-
-  private runBatch(queued: QueuedCall[]): bigint[] {
-    const table = this.scratchAddr + BigInt(this.arena);
-    const code = this.scratchAddr + BigInt(this.scratchSize - BATCH_STUB.length);
-    const t = encodeBatch(queued);
-    this.write(table, t);
-    this.write(code, BATCH_STUB);
-    const buf = this.regsBuf;
-    buf.writeBigUInt64LE(code, REG.rip);
-    buf.writeBigUInt64LE(table, REG.rbx);
-    buf.writeBigUInt64LE(BigInt(queued.length), REG.r12);
-    buf.writeBigUInt64LE(0xffffffffffffffffn, REG.orig_rax);
-    ptrace.setRegsRaw(this.tid, buf);
-    buf.writeBigUInt64LE(this.savedRegs.rbx, REG.rbx);
-    buf.writeBigUInt64LE(this.savedRegs.r12, REG.r12);
-    this.injected = true;
-    this.count += queued.length;
-    ptrace.cont(this.tid);
-    awaitBatch(this.tid, this.onEvent);
-    const results = readMemory(this.tid, table, t.length);
-    throwFirstError(this.tid, { results, queued });
-    return queued.map((_q, i) => results.readBigInt64LE(i * 64 + 56));
+    if (this.arena > this.area.size - BATCH_TAIL) throw new CkptError('INTERNAL', `Cannot batch syscalls in task ${this.tid}: arguments exceed the scratch area`);
+    return this.area.addr + BigInt(at);
   }
 
   /** Lets the thread run into an interrupt stop (PTRACE_EVENT_STOP) in the kernel's signal path. */
@@ -541,7 +448,7 @@ export class RemoteTask {
     const buf = this.regsBuf;
     buf.writeBigUInt64LE(BigInt(NR.munmap), REG.rax);
     buf.writeBigUInt64LE(0xffffffffffffffffn, REG.orig_rax);
-    const args = [this.scratchAddr, BigInt(this.scratchSize)];
+    const args = [this.area.addr, BigInt(this.area.size)];
     ARG_REGS.forEach((off, i) => buf.writeBigUInt64LE(args[i] ?? 0n, off));
     buf.writeBigUInt64LE(this.site, REG.rip);
     ptrace.setRegsRaw(this.tid, buf);
@@ -565,10 +472,10 @@ export class RemoteTask {
     // A call begun and abandoned (an error on our side of a shared copy) ends first.
     if (this.running) this.end();
     // The scratch area's munmap runs on the way into the interrupt stop below: one stop less.
-    const fold = this.injected && !opts.direct && this.gadget === 0n && this.ownsScratch();
+    const fold = this.injected && !opts.direct && this.gadget === 0n && this.area.owned();
     if (fold) this.unmapIntoInterrupt();
-    else this.unmapScratch();
-    this.dropScratch();
+    else this.area.unmap();
+    this.area.drop();
     if (this.bootstrap) {
       // The frame or gadget lives in it: the thread goes back to the old way for this last call.
       this.gadget = 0n;

@@ -10,7 +10,7 @@ export * from './mountinfo.js';
 export * from './pagemap.js';
 export * from './limits.js';
 export * from './auxv.js';
-export { procPath, malformed, bootId } from './procfs.js';
+export { procPath, malformed, bootId, keepProcReads } from './procfs.js';
 export * from './timers.js';
 export * from './locks.js';
 export * from './netsock.js';

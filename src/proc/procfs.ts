@@ -38,9 +38,38 @@ function processExists(pid: number): boolean {
   return existsSync(`/proc/${pid}`);
 }
 
-export function readProcText(pid: number, rel: string): string {
+/**
+ * Files of a stopped process that several collectors read (status by sigactions, creds,
+ * fs, seccomp and the batch's SIGTRAP probe; stat; comm; …), kept while `keepProcReads`
+ * runs. Only files whose content nothing of ckpt's changes while the process is held
+ * (not maps or smaps: ckpt's scratch area comes and goes).
+ */
+const KEEPABLE = /^(?:status|stat|comm|personality|cgroup|task\/\d+\/(?:status|stat|comm|cgroup))$/;
+let kept: { pid: number; texts: Map<string, string> } | undefined;
+
+/**
+ * Runs `fn` with the keepable /proc files of `pid` read once each: restore --check reads
+ * a process that does not run meanwhile, with the collectors the dump uses, which read
+ * some files several times each.
+ */
+export function keepProcReads<T>(pid: number, fn: () => T): T {
+  const outer = kept;
+  kept = { pid, texts: new Map() };
   try {
-    return readFileSync(procPath(pid, rel), 'utf8');
+    return fn();
+  } finally {
+    kept = outer;
+  }
+}
+
+export function readProcText(pid: number, rel: string): string {
+  const keep = kept?.pid === pid && KEEPABLE.test(rel) ? kept.texts : undefined;
+  const known = keep?.get(rel);
+  if (known !== undefined) return known;
+  try {
+    const text = readFileSync(procPath(pid, rel), 'utf8');
+    keep?.set(rel, text);
+    return text;
   } catch (e) {
     throw procError(pid, rel, e);
   }

@@ -12,6 +12,7 @@
 import type { z } from 'zod';
 import type { RemoteTask, SeizedProcess, Undo } from '../infect/index.js';
 import type { ShmemObject } from './memory/state.js';
+import type { KeptPages } from './memory/kept-pages.js';
 
 export interface BlobSink {
   /** Stores bytes under a name unique in the image directory; returns the name. */
@@ -165,6 +166,8 @@ export interface RestoreContext {
    * called with the page runs of a file before they are read, to fetch them into it.
    */
   fetchPages?(pages: { path: string; runs: readonly { fileOffset: bigint; nrPages: number }[] }): void;
+  /** restore --check: page data to keep as written, for the check to compare with (memory/kept-pages.ts). */
+  keptPages?: KeptPages;
 }
 
 export interface LazyPages {

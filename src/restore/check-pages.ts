@@ -17,6 +17,8 @@ interface Run {
 export interface SavedPages {
   runs: readonly Run[];
   open: () => number;
+  /** The bytes at a file offset if the restore kept them as it wrote them (kept-pages.ts), else the file is read. */
+  kept?: (offset: number, len: number) => Buffer | undefined;
 }
 
 function runAt(runs: readonly Run[], at: bigint): Run | undefined {
@@ -101,9 +103,11 @@ export class PageCheck {
         continue;
       }
       const len = Math.min(data.length - off, Number(run.vaddr + BigInt(run.nrPages * PAGE) - at));
-      if (savedBuf.length < len) savedBuf = Buffer.allocUnsafeSlow(len);
-      const expected = savedBuf.subarray(0, len);
-      const n = readSync(from.open(), expected, 0, len, Number(run.fileOffset + (at - run.vaddr)));
+      const fileOffset = Number(run.fileOffset + (at - run.vaddr));
+      const kept = from.kept?.(fileOffset, len);
+      if (!kept && savedBuf.length < len) savedBuf = Buffer.allocUnsafeSlow(len);
+      const expected = kept ?? savedBuf.subarray(0, len);
+      const n = kept ? len : readSync(from.open(), expected, 0, len, fileOffset);
       const got = Buffer.from(data.buffer, data.byteOffset + off, len);
       if (n !== len || !expected.equals(got)) {
         const i = this.firstDifference(expected, got, at);

@@ -14,14 +14,14 @@ import { withoutGivenFds, type InheritFd } from '../resources/files/kinds/inheri
 import { withConnectionsClosed } from '../resources/files/kinds/inet.js';
 import type { FilesState } from '../resources/files/schema.js';
 import { statSync } from 'node:fs';
-import { isDeepStrictEqual } from 'node:util';
 import { CkptError } from '../common/errors.js';
-import { readMaps, readStat } from '../proc/index.js';
+import { keepProcReads, readMaps, readStat } from '../proc/index.js';
 import { NR, NT, ptrace, type Regs } from '../sys/index.js';
 import { BATCH_SCRATCH, RemoteTask, SeizedProcess } from '../infect/index.js';
 import type { ImageReader, PageReader } from '../images/index.js';
 import { dumpMemory } from '../resources/memory/dump.js';
 import type { ShmemObject, Vma } from '../resources/memory/state.js';
+import type { KeptPages } from '../resources/memory/kept-pages.js';
 import { descriptionIds, linkCounts } from '../resources/sharing/descriptions.js';
 import { resumeRegs, rewoundRegs } from '../resources/thread/cpu.js';
 import { readThread } from '../resources/thread/threads.js';
@@ -31,74 +31,10 @@ import type { DumpContext, ObjectPageSink } from '../resources/types.js';
 import type { TreeEntry } from '../resources/images.js';
 import type { BuiltProcess } from './process.js';
 import { PageCheck, type SavedPages } from './check-pages.js';
+import { comparer, MAX_REPORTED, sameData, type Compare } from './check-compare.js';
 
-const MAX_REPORTED = 8;
 const SIGCHLD = 17;
 
-
-/**
- * Inode numbers and description ids are new after a restore: each is replaced by the
- * order of its first appearance, per key, so that only the pattern of sharing counts.
- */
-const RELABELED: Record<string, string> = { ino: 'inode', peer: 'inode', inode: 'inode', waiting: 'inode', desc: 'desc', shmid: 'shmid' };
-/** "pipe:[123]", "socket:[123]", "pipe:123", "memfd-123", "deleted-DEV-123": the number is an inode. */
-const LINK = /^((?:pipe|socket|anon_inode:\w+|mqueue|fifo|memfd|shmem|deleted)[:-]\[?(?:\d+[:-])?)(\d+)(\]?)$/;
-const LIVE_TCP = new Set(['sendSeq', 'recvSeq', 'sendQueue', 'unsent', 'recvQueue', 'window', 'timestamp']);
-/** O_LARGEFILE: set by the kernel on every file a 64-bit process opens; it changes nothing there. */
-const O_LARGEFILE = 0o100000;
-
-function canonical(value: unknown, labels: Map<string, Map<string, number>>, key = ''): unknown {
-  const label = (k: string, v: string) => {
-    let m = labels.get(k);
-    if (!m) labels.set(k, (m = new Map()));
-    if (!m.has(v)) m.set(v, m.size + 1);
-    return `#${m.get(v)}`;
-  };
-  if (key === 'flags' && typeof value === 'number') return value & ~O_LARGEFILE;
-  // Time left on an interval or POSIX timer (itimers, posixTimers), as for `value` below.
-  if ((key === 'valueUs' || key === 'valueNs') && typeof value === 'bigint') return value !== 0n ? 'armed' : 'disarmed';
-  // Images hold 64-bit values as decimal strings until a schema reads them.
-  if (typeof value === 'bigint') return String(value);
-  // epoll lists its watches in the order of its tree, which is by file address: new files, new order.
-  if (key === 'watches' && Array.isArray(value)) {
-    return [...value].sort((a: { tfd: number }, b: { tfd: number }) => a.tfd - b.tfd).map((v) => canonical(v, labels, key));
-  }
-  // A list of inodes (a listener's waiting clients) is relabeled item by item.
-  if (Array.isArray(value)) return value.map((v) => (RELABELED[key] && typeof v === 'number' ? label(RELABELED[key]!, String(v)) : canonical(v, labels, key)));
-  if (value !== null && typeof value === 'object') {
-    if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
-    // Time left on a timer goes down while the process is rebuilt: only whether it is armed must match.
-    if (key === 'value' && isTime(value)) return Object.values(value).some((x) => BigInt(x as number) !== 0n) ? 'armed' : 'disarmed';
-    const out: Record<string, unknown> = {};
-    const live = 'sendSeq' in value && 'recvQueue' in value;
-    for (const [k, v] of Object.entries(value)) {
-      if (v === undefined) continue;
-      // A TCP connection talks to its peer as soon as it is restored: what is in flight and the window move on.
-      if (live && LIVE_TCP.has(k)) continue;
-      // A regular file's size is the file's, not the process's: it may grow after the dump.
-      if (k === 'size' && (value as { kind?: unknown }).kind === 'reg') continue;
-      // Which inode a path led to: the restore compared it before opening (kinds/regular.ts); on another file system it differs by design.
-      if (k === 'identity') continue;
-      // Dump bookkeeping: which pages were left to the parent's page file (see cow.ts), and
-      // how many went to this process's own; the pages themselves are compared one by one.
-      if (k === 'inherited' || ((k === 'pages' || k === 'inParent') && typeof v === 'number')) continue;
-      // Something whose name was removed is recreated under its old name when that is free,
-      // else under a hidden one (nameless.ts): its name is gone either way.
-      if (k === 'path' && ((value as { kind?: unknown }).kind === 'deleted' || 'deleted' in value)) continue;
-      if (k === 'cwd' && 'cwdRemoved' in value) continue;
-      // A standard fd handed over by the restorer is what the restorer gave, by design.
-      if ((k === 'link' || k === 'tty') && (value as { kind?: unknown }).kind === 'inherit') continue;
-      const space = RELABELED[k];
-      out[k] = space && (typeof v === 'number' || typeof v === 'bigint') ? label(space, String(v)) : canonical(v, labels, k);
-    }
-    return out;
-  }
-  if (typeof value === 'string') {
-    const m = LINK.exec(value);
-    if (m) return `${m[1]}${label('inode', m[2]!)}${m[3]}`;
-  }
-  return value;
-}
 
 /**
  * Adjacent areas that differ in nothing a program can see become one after a restore
@@ -144,11 +80,6 @@ function zombieState(pid: number): { state: string; ppid: number } | 'gone' {
   } catch {
     return 'gone';
   }
-}
-
-function isTime(v: object): v is Record<string, number | bigint> {
-  const keys = Object.keys(v).sort().join(',');
-  return keys === 'nsec,sec' || keys === 'sec,usec';
 }
 
 /**
@@ -220,45 +151,6 @@ function withoutNewTimerSignals(saved: unknown, fresh: unknown): unknown {
   return f;
 }
 
-/** Paths where a and b differ (at most `max`). */
-function differences(a: unknown, b: unknown, opts: { path: string; out: string[]; max: number }): void {
-  const { path, out, max } = opts;
-  if (out.length >= max) return;
-  const show = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x))?.slice(0, 120) ?? 'nothing';
-  if (typeof a !== typeof b || Array.isArray(a) !== Array.isArray(b) || a === null || b === null || typeof a !== 'object') {
-    if (a !== b) out.push(`${path}: saved ${show(a)}, restored ${show(b)}`);
-    return;
-  }
-  if (Array.isArray(a) && Array.isArray(b) && a.length !== b.length) {
-    // Name the entries themselves: "saved 23, restored 22" alone does not say which was lost.
-    const key = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x)) ?? '';
-    const inB = new Set(b.map(key));
-    const inA = new Set(a.map(key));
-    const lost = a.filter((x) => !inB.has(key(x))).slice(0, 3).map(show);
-    const added = b.filter((x) => !inA.has(key(x))).slice(0, 3).map(show);
-    const which = [lost.length ? ` (not restored: ${lost.join(', ')})` : '', added.length ? ` (not saved: ${added.join(', ')})` : ''].join('');
-    out.push(`${path}: saved ${a.length} entries, restored ${b.length}${which}`);
-    return;
-  }
-  const ao = a as Record<string, unknown>;
-  const bo = b as Record<string, unknown>;
-  for (const k of new Set([...Object.keys(ao), ...Object.keys(bo)])) differences(ao[k], bo[k], { path: `${path}.${k}`, out, max });
-}
-
-/**
- * Returns a comparer that adds the differences it finds to `diffs`. Most states come
- * back identical (canonical() of equal values is equal): only the others are made
- * comparable and walked.
- */
-type Compare = (what: string, saved: unknown, restored: unknown) => void;
-
-function comparer(diffs: string[]): Compare {
-  return (what, saved, restored) => {
-    if (isDeepStrictEqual(saved, restored)) return;
-    differences(canonical(saved, new Map()), canonical(restored, new Map()), { path: what, out: diffs, max: diffs.length + MAX_REPORTED });
-  };
-}
-
 /** The kernel writes the current CPU into every thread's struct rseq on each return to user space. */
 function rseqAreas(img: BuiltProcess['img']): { start: bigint; end: bigint }[] {
   return img.core.threads.flatMap((t, i) => {
@@ -282,7 +174,7 @@ const regsOf = (r: Regs) => Object.fromEntries(Object.entries(r).map(([k, v]) =>
 function compareModule(c: { module: BuiltProcess['img']['resources'][number]; pid: number; got: unknown; args: CheckArgs; compare: Compare }): void {
   const { module: r, pid, args, compare } = c;
   // Most states read back exactly as saved: the schema need not read those again.
-  let fresh: unknown = isDeepStrictEqual(r.state, c.got) ? c.got : r.module.schema.parse(c.got);
+  let fresh: unknown = sameData(r.state, c.got) ? c.got : r.module.schema.parse(c.got);
   if (r.module.name === 'pending') fresh = withoutNewTimerSignals(r.state, fresh);
   const saved = r.module.name === 'files' && args.tcpClose ? withConnectionsClosed(r.state as FilesState) : r.state;
   if (r.module.name === 'files' && args.inheritFds?.length) {
@@ -317,6 +209,8 @@ export interface CheckArgs {
   tcpClose?: boolean;
   /** --manage-cgroups=ignore: the tree was left in the restorer's cgroups on purpose. */
   manageCgroups?: 'ignore' | 'soft';
+  /** The page data the restore wrote, as it wrote it: compared with instead of the page files where it holds the pages. */
+  keptPages?: KeptPages;
   /** The restore's scratch area in each process, left mapped (RemoteTask.handOverScratch): read through it, then unmapped. */
   scratch?: ReadonlyMap<number, { addr: bigint; size: number; code: boolean } | undefined>;
 }
@@ -331,8 +225,10 @@ export function checkRestored(args: CheckArgs): void {
   const diffs: string[] = [];
   const compare = comparer(diffs);
   // `built` lists children before parents: the ancestors' page files are gathered first.
-  const savedPagesOf = new Map<number, SavedPages>(built.map(({ img }) => [img.pid, { runs: img.pages.runs, open: () => img.pages.fd() }]));
-  const layersOf = (img: { pages: PageReader }): SavedPages[] => img.pages.layers.slice(1).map((l) => ({ runs: l.runs, open: () => l.reader.fd() }));
+  // The bytes the restore wrote, where it kept them (kept-pages.ts); else read from the file.
+  const keptIn = (path: string) => (args.keptPages ? (offset: number, len: number) => args.keptPages!.get(path, offset, len) : undefined);
+  const savedPagesOf = new Map<number, SavedPages>(built.map(({ img }) => [img.pid, { runs: img.pages.runs, open: () => img.pages.fd(), kept: keptIn(img.pages.path) }]));
+  const layersOf = (img: { pages: PageReader }): SavedPages[] => img.pages.layers.slice(1).map((l) => ({ runs: l.runs, open: () => l.reader.fd(), kept: keptIn(l.reader.path) }));
   const chainOf = new Map<number, SavedPages[]>(built.map(({ img }) => [img.pid, layersOf(img)]));
   const parentOf = new Map(entries.map((e) => [e.pid, e.ppid]));
   // A group or session led from outside the dump (the shell's job) is the restorer's,
@@ -421,41 +317,44 @@ export function checkRestored(args: CheckArgs): void {
       mem = dumpMemory(ctx, check, { probeLockFuture: img.mem.lockFuture !== undefined, skipBrk: true });
       check.finish();
     };
+    // The process is held throughout: a /proc file several collectors read is read once (procfs.ts).
     try {
-      // The restore's scratch area, left mapped for us (two stops saved), or one of ours: big enough for a batch.
-      const handed = args.scratch?.get(pid);
-      if (handed) remote.adoptScratch(handed);
-      remote.scratch(BATCH_SCRATCH);
-      compare(`process ${pid} registers`, regsOf(resumeRegs(img.core.threads[0]!.regs)), regsOf(remote.savedRegs));
-      compare(`process ${pid} signal mask`, img.mask, remote.savedMask);
-      compare(`process ${pid} xstate`, img.core.threads[0]!.xstate, ptrace.getRegset(pid, NT.X86_XSTATE).toString('base64'));
-      // Every collector's injected reads (and the break) with one stop per thread (gatherReads).
-      let brk = 0n;
-      const steps = [step(() => callsOut(remote, [{ nr: NR.brk, name: 'brk', size: 0, args: () => [0] }])[0]!.ret, (got) => void (brk = BigInt.asUintN(64, got)))];
-      for (const r of img.resources) {
-        if (r.module.name === 'cgroup' && args.manageCgroups === 'ignore') continue;
-        steps.push(step(() => r.module.dump(ctx), (got) => compareModule({ module: r, pid, got, args, compare })));
-      }
-      gatherReads(remote, steps);
-      for (const t of b.threads) {
-        const tremote = new RemoteTask(t.thread.tid, { site: remote.site, dispositionsFixed: true });
-        threads.push(tremote);
-        tremote.shareScratch(remote);
-        gatherReads(tremote, [step(() => readThread({ ...ctx, remote: tremote }), (fresh) => compareThread({ img, saved: t.thread, fresh, compare }))]);
-      }
-      proc.undo.runAll();
-      // As the restore left them: new threads' registers set where they stand (threads.ts).
-      for (const t of threads.splice(0)) t.finish({ direct: true });
-      if (img.mem.lockFuture !== undefined) readMemory();
-      // Puts the registers back, the scratch area's munmap on the way (RemoteTask.finish).
-      remote.finish();
-      if (!mem) readMemory();
-      const state = mem!.state;
-      state.mm.brk = brk;
-      // VmFlags "um": the lazy-pages server's userfaultfd registration, gone once every page is in.
-      const vmas = b.lazy.length > 0 ? state.vmas.map((v) => ({ ...v, flags: v.flags.filter((f) => f !== 'um') })) : state.vmas;
-      // Merged only when the areas differ as they are (the kernel merged some, or the restore is wrong).
-      if (!isDeepStrictEqual(img.mem, { ...state, vmas })) compare(`process ${pid} memory layout`, { ...img.mem, vmas: coalesced(img.mem.vmas) }, { ...state, vmas: coalesced(vmas) });
+      keepProcReads(pid, () => {
+        // The restore's scratch area, left mapped for us (two stops saved), or one of ours: big enough for a batch.
+        const handed = args.scratch?.get(pid);
+        if (handed) remote.adoptScratch(handed);
+        remote.scratch(BATCH_SCRATCH);
+        compare(`process ${pid} registers`, regsOf(resumeRegs(img.core.threads[0]!.regs)), regsOf(remote.savedRegs));
+        compare(`process ${pid} signal mask`, img.mask, remote.savedMask);
+        compare(`process ${pid} xstate`, img.core.threads[0]!.xstate, ptrace.getRegset(pid, NT.X86_XSTATE).toString('base64'));
+        // Every collector's injected reads (and the break) with one stop per thread (gatherReads).
+        let brk = 0n;
+        const steps = [step(() => callsOut(remote, [{ nr: NR.brk, name: 'brk', size: 0, args: () => [0] }])[0]!.ret, (got) => void (brk = BigInt.asUintN(64, got)))];
+        for (const r of img.resources) {
+          if (r.module.name === 'cgroup' && args.manageCgroups === 'ignore') continue;
+          steps.push(step(() => r.module.dump(ctx), (got) => compareModule({ module: r, pid, got, args, compare })));
+        }
+        gatherReads(remote, steps);
+        for (const t of b.threads) {
+          const tremote = new RemoteTask(t.thread.tid, { site: remote.site, dispositionsFixed: true });
+          threads.push(tremote);
+          tremote.shareScratch(remote);
+          gatherReads(tremote, [step(() => readThread({ ...ctx, remote: tremote }), (fresh) => compareThread({ img, saved: t.thread, fresh, compare }))]);
+        }
+        proc.undo.runAll();
+        // As the restore left them: new threads' registers set where they stand (threads.ts).
+        for (const t of threads.splice(0)) t.finish({ direct: true });
+        if (img.mem.lockFuture !== undefined) readMemory();
+        // Puts the registers back, the scratch area's munmap on the way (RemoteTask.finish).
+        remote.finish();
+        if (!mem) readMemory();
+        const state = mem!.state;
+        state.mm.brk = brk;
+        // VmFlags "um": the lazy-pages server's userfaultfd registration, gone once every page is in.
+        const vmas = b.lazy.length > 0 ? state.vmas.map((v) => ({ ...v, flags: v.flags.filter((f) => f !== 'um') })) : state.vmas;
+        // Merged only when the areas differ as they are (the kernel merged some, or the restore is wrong).
+        if (!sameData(img.mem, { ...state, vmas })) compare(`process ${pid} memory layout`, { ...img.mem, vmas: coalesced(img.mem.vmas) }, { ...state, vmas: coalesced(vmas) });
+      });
     } finally {
       proc.undo.runAll();
       for (const t of threads) t.finish({ direct: true });

@@ -22,6 +22,7 @@ import type { PendingState } from '../resources/process/pending.js';
 import type { SigactionsState } from '../resources/process/sigactions.js';
 import { isKernelArea } from '../resources/memory/state.js';
 import { checkRestored } from './check.js';
+import { KeptPages } from '../resources/memory/kept-pages.js';
 import { finishTerminals } from '../resources/files/ctty.js';
 import { asShellJob, takeTerminal, type TerminalJob } from './shell-job.js';
 import { loadTree, type ProcessImages } from './images.js';
@@ -264,6 +265,9 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     const entries = opts.shellJob ? asShellJob(tree.entries, tree.procs.get(tree.root)) : tree.entries;
     const remotes = new Map<number, RemoteTask>();
     const built: CreatedProcess[] = [];
+    const check = opts.check ?? process.env['CKPT_CHECK'] === '1';
+    // The check compares the processes with the page data the restore wrote, kept as it was.
+    const keptPages = check ? new KeptPages() : undefined;
     const ctxFor = (pid: number, remote: RemoteTask): RestoreContext => ({
       pid,
       remote,
@@ -282,6 +286,7 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
       openAs: tree.procs.get(pid)?.openAs,
       lazy: parents.has(pid) ? undefined : lazy,
       progress,
+      keptPages,
       warn,
     });
     // Parents first; a child is forked once its parent's memory is rebuilt, so that the
@@ -325,11 +330,10 @@ function restoreTree(opts: RestoreOptions): RestoreResult {
     }
     // Stopped processes first, stopped again while their parents are held (restore/stopped.ts).
     const stoppedAgain = stopAgain({ built, entries, remotes });
-    const check = opts.check ?? process.env['CKPT_CHECK'] === '1';
     // The check reads each process through the restore's scratch area, left mapped for it.
     const scratch = new Map(check ? built.map((p) => [p.img.pid, p.remote.handOverScratch()] as const) : []);
     for (const p of built) if (!stoppedAgain.has(p.img.pid)) loadRegisters(p);
-    if (check) checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups, scratch });
+    if (check) checkRestored({ built, entries, reader, inheritFds, tcpClose: opts.tcpClose, manageCgroups: opts.manageCgroups, scratch, keptPages });
     event({ phase: 'built', ms: monotonicMs() - t0 });
     // The last point of return: once let go (or confirmed: its other copy may be gone), the tree runs whatever comes.
     checkInterrupted();

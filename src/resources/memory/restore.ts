@@ -128,7 +128,9 @@ function fillPages(ctx: RestoreContext, pages: PageSource): void {
     const units = unitsOf(pages.runs.map((run) => ({ vaddr: run.vaddr, len: run.nrPages * 4096, fileOffset: Number(run.fileOffset) })));
     for (const u of units) {
       checkInterrupted();
-      const data = buf.subarray(0, u.bytes);
+      // restore --check compares the process with these same bytes (kept-pages.ts).
+      const kept = ctx.keptPages?.room(pages.path, u);
+      const data = kept ?? buf.subarray(0, u.bytes);
       for (let got = 0; got < u.bytes;) {
         const n = readSync(file, data, got, u.bytes - got, u.fileStart + got);
         if (n <= 0) throw truncated(ctx, { path: pages.path, got, bytes: u.bytes, at: u.fileStart });
