@@ -132,6 +132,20 @@ const fromTimer = (x: { signo?: number; code: number }) => x.code === SI_TIMER |
  * difference (a backend's timeout with little time left after a long freeze fires
  * before the check). Every saved signal must still be there.
  */
+/**
+ * Pending queues ordered by signal number, stable within one number. The kernel hands
+ * out the lowest pending number first whatever the queue order, so only the order of
+ * one number's entries (RT values) is visible; a timer signal the restore re-arms may
+ * be queued before an older signal of a higher number is queued again.
+ */
+function bySignal(q: unknown): unknown {
+  type Sig = { signo?: number };
+  const sort = (xs: Sig[] | undefined) => xs && [...xs].sort((a, b) => (a.signo ?? 0) - (b.signo ?? 0));
+  if (!q || typeof q !== 'object') return q;
+  const x = q as { shared?: Sig[]; thread?: Sig[] };
+  return { ...x, shared: sort(x.shared), thread: sort(x.thread) };
+}
+
 function withoutNewTimerSignals(saved: unknown, fresh: unknown): unknown {
   type Sig = { signo?: number; code: number; info: string };
   type Queues = { shared?: Sig[]; thread?: Sig[] };
@@ -175,8 +189,8 @@ function compareModule(c: { module: BuiltProcess['img']['resources'][number]; pi
   const { module: r, pid, args, compare } = c;
   // Most states read back exactly as saved: the schema need not read those again.
   let fresh: unknown = sameData(r.state, c.got) ? c.got : r.module.schema.parse(c.got);
-  if (r.module.name === 'pending') fresh = withoutNewTimerSignals(r.state, fresh);
-  const saved = r.module.name === 'files' && args.tcpClose ? withConnectionsClosed(r.state as FilesState) : r.state;
+  if (r.module.name === 'pending') fresh = bySignal(withoutNewTimerSignals(r.state, fresh));
+  const saved = r.module.name === 'files' && args.tcpClose ? withConnectionsClosed(r.state as FilesState) : r.module.name === 'pending' ? bySignal(r.state) : r.state;
   if (r.module.name === 'files' && args.inheritFds?.length) {
     const given = { saved: saved as FilesState, inheritFds: args.inheritFds };
     compare(`process ${pid} files`, withoutGivenFds(saved as FilesState, given), withoutGivenFds(fresh as FilesState, given));
@@ -195,7 +209,8 @@ function compareThread(c: { img: BuiltProcess['img']; saved: ThreadCpu; fresh: T
   compare(`thread ${saved.tid} of ${pid} registers`, regsOf(rewoundRegs(saved.regs)), regsOf(fresh.regs));
   const savedRes = parsed(saved.resources);
   const freshRes = parsed(fresh.resources);
-  if (freshRes['pending']) freshRes['pending'] = withoutNewTimerSignals(savedRes['pending'], freshRes['pending']);
+  if (freshRes['pending']) freshRes['pending'] = bySignal(withoutNewTimerSignals(savedRes['pending'], freshRes['pending']));
+  if (savedRes['pending']) savedRes['pending'] = bySignal(savedRes['pending']);
   compare(`thread ${saved.tid} of ${pid}`, { ...saved, regs: undefined, resources: savedRes }, { ...fresh, regs: undefined, resources: freshRes });
 }
 
