@@ -97,6 +97,7 @@ const ESRCH = -3n;
 const CAP_SYS_PTRACE = 19n;
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/sbin/setpriv'];
+const SLEEP = ['/usr/bin/sleep', '/bin/sleep'];
 
 /**
  * A process that thread `st` may ptrace-read by every check but a security module's: its
@@ -107,11 +108,21 @@ const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/sbin
  * setpriv is missing or sleep never starts.
  */
 function startReference(st: ProcStatus): { pid: number; stop(): void } | undefined {
-  const setpriv = SETPRIV.find((p) => existsSync(p));
-  if (!setpriv) return undefined;
-  const ids = ['--reuid', String(st.uid[0]), '--regid', String(st.gid[0]), '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
   // sleep is bounded: a ckpt killed before stop() leaves it for a minute at most.
-  const pid = spawnQuiet(setpriv, ['setpriv', ...ids, '--', 'sleep', '60']);
+  let pid: number;
+  if (process.getuid?.() !== 0) {
+    // An unprivileged ckpt can change neither ids nor groups (setpriv --clear-groups needs
+    // CAP_SETGID), and needs neither: its own ids are the thread's (or it could not have
+    // seized it), it has no capabilities after the exec, and the check ignores groups.
+    const sleep = SLEEP.find((p) => existsSync(p));
+    if (!sleep || process.getuid?.() !== st.uid[0] || process.getgid?.() !== st.gid[0]) return undefined;
+    pid = spawnQuiet(sleep, ['sleep', '60']);
+  } else {
+    const setpriv = SETPRIV.find((p) => existsSync(p));
+    if (!setpriv) return undefined;
+    const ids = ['--reuid', String(st.uid[0]), '--regid', String(st.gid[0]), '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
+    pid = spawnQuiet(setpriv, ['setpriv', ...ids, '--', 'sleep', '60']);
+  }
   const stop = () => {
     kill(pid, SIG.SIGKILL);
     collectExit(pid);

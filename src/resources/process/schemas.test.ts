@@ -30,6 +30,7 @@ const SAMPLES: Record<string, unknown> = {
   sigaltstack: { tid: 10, sp: 0x555555569000n, flags: -0x80000000, size: 65536n },
   futex: { tid: 10, clearChildTid: 0x7fffffffe000n, robustList: { head: 0n, len: 24n } },
   rseq: { tid: 10, rseq: { abiPointer: 0x7ffff7d8e9e0n, abiSize: 32, signature: 0x53053053 } },
+  mempolicy: { thread: { mode: 3 | (1 << 15), nodes: [0] }, areas: [{ mode: 2, nodes: [0], start: 0x7f0000000000n, end: 0x7f0000200000n }] },
   fs: { cwd: '/tmp/a dir (deleted)', root: '/', umask: 0o27 },
   limits: { limits: [{ resource: 4, name: 'Max core file size', soft: 0n, hard: U64_MAX }] },
   itimers: {
