@@ -21,6 +21,7 @@
  * Not shown by any interface and so not saved: the home node of an area
  * (set_mempolicy_home_node), and the interleave cursor (which node the next page goes to).
  */
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { zBig } from '../../images/index.js';
 import { CkptError } from '../../common/errors.js';
@@ -83,6 +84,9 @@ function describe(p: Policy): string {
   return p.nodes.length > 0 ? `${name} on nodes ${p.nodes.join(',')}` : name;
 }
 
+/** numa_maps exists only with CONFIG_NUMA, as do get_mempolicy and set_mempolicy. */
+const NUMA = existsSync('/proc/self/numa_maps');
+
 /** Start addresses of the areas that may have a policy of their own; none without CONFIG_NUMA. */
 function policiedAreas(pid: number, opts: { all: boolean }): bigint[] {
   let text: string;
@@ -109,15 +113,19 @@ export const mempolicy: Resource<MempolicyState> = {
   schema: mempolicySchema,
   dump(ctx) {
     const r = ctx.remote;
+    // Without CONFIG_NUMA get_mempolicy is ENOSYS and every policy is the default.
+    if (!NUMA) return { thread: { mode: MPOL_DEFAULT, nodes: [] } };
     const state: MempolicyState = { thread: decode(callsOut(r, [read(0n, 0)])[0]!.out) };
     if (r.tid !== ctx.pid) return state;
     const starts = policiedAreas(ctx.pid, { all: state.thread.mode !== MPOL_DEFAULT });
     const outs = starts.length > 0 ? callsOut(r, starts.map((a) => read(a, MPOL_F_ADDR))) : [];
     state.areas = [];
+    // One maps read for all of them: numa_maps names each area by its start.
+    const ends = starts.length > 0 ? new Map(readMaps(ctx.pid).map((a) => [a.start, a])) : new Map();
     for (const [i, start] of starts.entries()) {
       const p = decode(outs[i]!.out);
       if (p.mode === MPOL_DEFAULT) continue;
-      const area = readMaps(ctx.pid, { containing: start })[0];
+      const area = ends.get(start);
       if (!area) throw new CkptError('INTERNAL', `Cannot dump process ${ctx.pid}: numa_maps shows an area at 0x${start.toString(16)} that maps does not`);
       state.areas.push({ start, end: area.end, ...p });
     }
@@ -125,6 +133,7 @@ export const mempolicy: Resource<MempolicyState> = {
   },
   restore(ctx, s) {
     const r = ctx.remote;
+    if (!NUMA && s.thread.mode === MPOL_DEFAULT && (s.areas ?? []).length === 0) return;
     for (const a of s.areas ?? []) {
       const what = `area 0x${a.start.toString(16)}-0x${a.end.toString(16)} of process ${ctx.pid}`;
       apply(r, { what, policy: a, nr: NR.mbind, args: (mask) => [a.start, a.end - a.start, a.mode, mask, MAX_NODES + 1, 0] });
