@@ -309,8 +309,13 @@ function dumpInto(w: ImageWriter, args: { pid: number; opts: DumpOptions; t0: nu
     const networkLock = lock && !opts.leaveRunning ? { name: lock.state.name, method: lock.state.method, ports: lock.state.ports.length } : undefined;
     return { pid, imagesDir: opts.imagesDir, processes: tree.entries.length, pids: tree.entries.map((e) => e.pid), ...stats, frozenMs: released - frozenAt, freezingMs: frozenAt - t0, totalMs: end - t0, warnings, networkLock, background: background?.stats };
   } catch (e) {
-    // First: a copy still running writes into a page file abort() removes.
-    copies.cancel();
+    // First: a copy still running writes into a page file abort() removes. Its own failure
+    // must not skip the rest of this cleanup (the tree is still frozen and traced).
+    try {
+      copies.cancel();
+    } catch (c) {
+      if (e instanceof Error) e.message += ` (also: ${(c as Error).message})`;
+    }
     // The protection goes next: a released thread must not wait on a page nobody copies;
     // and its page writes end before abort() closes the page files.
     background?.close();

@@ -13,11 +13,12 @@
  * runs the event loop, so no message could be received. Node's fs calls work in a worker
  * (fds are the process's), so the worker needs no FFI and no loader: plain JS, eval'd.
  */
-import { closeSync, readSync, writeSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { CkptError } from '../../common/errors.js';
 import { NR, rawSyscall, SysError } from '../../sys/index.js';
 import type { PageWriter } from '../../images/index.js';
+import { tryIo, writeAll } from '../../images/io.js';
 import type { ObjectPageSink } from '../types.js';
 import { UNIT_BYTES, unitBuffer } from './split.js';
 
@@ -89,12 +90,14 @@ function copier(): { header: Int32Array; table: Float64Array } | undefined {
 /** Copies `len` bytes at `from` in fd `src` to `to` in fd `dst` (the source may end early: the rest stays zeros). */
 function copyRange(args: { src: number; dst: number; from: number; to: number; len: number }): void {
   const buf = unitBuffer();
-  for (let done = 0; done < args.len;) {
-    const n = readSync(args.src, buf, 0, Math.min(buf.length, args.len - done), args.from + done);
-    if (n === 0) break;
-    for (let w = 0; w < n;) w += writeSync(args.dst, buf, w, n - w, args.to + done + w);
-    done += n;
-  }
+  tryIo('Cannot copy the pages of a shared memory object into its page file', () => {
+    for (let done = 0; done < args.len;) {
+      const n = readSync(args.src, buf, 0, Math.min(buf.length, args.len - done), args.from + done);
+      if (n === 0) break;
+      writeAll(args.dst, buf.subarray(0, n), args.to + done);
+      done += n;
+    }
+  });
 }
 
 /** The copies one dump queued: joined (or cancelled) before the dump releases anything. */
@@ -226,11 +229,14 @@ export class ObjectCopies {
       }
     }
     this.waitDone(h);
-    const failed = Atomics.exchange(h, FAILED, 0) - 1;
-    // The worker's copy failed: again here, where the error can be told.
-    if (failed >= 0) {
-      const at = failed * FIELDS;
-      copyRange({ src: t[at]!, dst: t[at + 1]!, from: t[at + 2]!, to: t[at + 3]!, len: t[at + 4]! });
+    // A copy of the worker's failed (FAILED names only the first): every piece again here,
+    // where the error can be told, so no failed piece is left a hole.
+    if (Atomics.exchange(h, FAILED, 0) > 0) {
+      const posted = Atomics.load(h, POSTED);
+      for (let i = 0; i < posted; i++) {
+        const at = i * FIELDS;
+        copyRange({ src: t[at]!, dst: t[at + 1]!, from: t[at + 2]!, to: t[at + 3]!, len: t[at + 4]! });
+      }
     }
   }
 
