@@ -15,7 +15,7 @@
  * groups, no capabilities and dumpable, killed after the probe.
  */
 import { CkptError } from '../../common/errors.js';
-import { readTaskStat, readTaskStatus, type ProcStatus } from '../../proc/index.js';
+import { readStat, readTaskStat, readTaskStatus, type ProcStatus } from '../../proc/index.js';
 import { addressOf, collectExit, isErrno, kill, NR, ptrace, rawSyscall, SIG, spawnQuiet } from '../../sys/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { sleepSync, type RemoteTask } from '../../infect/index.js';
@@ -129,26 +129,20 @@ function startReference(st: ProcStatus): { pid: number; stop(): void } | undefin
   };
   // The ids and dumpable are final once setpriv has run sleep.
   for (let i = 0; i < 2000; i++) {
-    const comm = readComm(pid);
+    const st = statOf(pid);
+    const comm = st?.comm;
     if (comm === 'sleep') return { pid, stop };
-    if (comm === undefined || readState(pid) === 'Z') break;
+    if (st === undefined || st.state === 'Z') break;
     sleepSync(0.2);
   }
   stop();
   return undefined;
 }
 
-function readState(pid: number): string | undefined {
+/** The process's stat (its comm and state), undefined once it is gone. */
+function statOf(pid: number): { comm: string; state: string } | undefined {
   try {
-    return /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
-  } catch {
-    return undefined;
-  }
-}
-
-function readComm(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    return readStat(pid);
   } catch {
     return undefined;
   }

@@ -160,8 +160,12 @@ export function localPair(shared: SharedObjects, args: { pty: PtyState; fail: (r
   shared.set(sk, slave);
   // devpts makes the node the opener's (ckpt's, or the process's with untrusted images), 0600.
   const node = slaveNode(slave);
-  if (pty.node && (node.uid !== pty.node.uid || node.gid !== pty.node.gid)) fchownSync(slave, pty.node.uid, pty.node.gid);
-  if (pty.node && node.mode !== pty.node.mode) fchmodSync(slave, pty.node.mode);
+  try {
+    if (pty.node && (node.uid !== pty.node.uid || node.gid !== pty.node.gid)) fchownSync(slave, pty.node.uid, pty.node.gid);
+    if (pty.node && node.mode !== pty.node.mode) fchmodSync(slave, pty.node.mode);
+  } catch (e) {
+    throw args.fail(`cannot give /dev/pts/${pty.index} its owner ${pty.node!.uid}:${pty.node!.gid} and mode ${pty.node!.mode.toString(8)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   const t = { ...pty.termios, cc: [...pty.termios.cc] };
   const why = putInput(slave, { t, chunks: pty.input });
   if (why) throw args.fail(why);
