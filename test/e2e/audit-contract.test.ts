@@ -57,6 +57,14 @@ async function stoppedChild(feature: string, checks: number): Promise<void> {
   await v.waitFor(/READY pid=\d+|SETUP FAIL.*/);
   assert.doesNotMatch(v.output(), /SETUP FAIL/);
   const child = Number(/CHILD pid=(\d+)/.exec(v.output())![1]);
+  // A test failing before the victim's own check would leave the restored child stopped.
+  cleanups.push(() => {
+    try {
+      kill(child, SIG.SIGKILL);
+    } catch {
+      /* gone already */
+    }
+  });
   const dir = cleanups.tempDir('ckpt-auditpolicy-');
   dump(v.pid, { imagesDir: dir });
   await waitGone(v.pid);
